@@ -1,0 +1,84 @@
+//! PCIe enhanced configuration access (ECAM): configuration space as memory.
+
+use core::ptr::NonNull;
+
+use super::{config_access_ok, ConfigAccess, PciAddress};
+use crate::Untrusted;
+
+/// Memory-mapped configuration space for one segment and a range of buses.
+///
+/// # Invariants
+///
+/// `base` maps 1 MiB of ECAM per bus for buses `start_bus..=end_bus`, owned by
+/// this value and never referenced by a Rust reference.
+#[derive(Debug)]
+pub struct Ecam {
+    base: NonNull<u8>,
+    segment: u16,
+    start_bus: u8,
+    end_bus: u8,
+}
+
+// SAFETY: `Ecam` owns its mapping; access needs `&mut`.
+unsafe impl Send for Ecam {}
+
+impl Ecam {
+    /// Takes the ECAM window at `base` (the address of `start_bus`'s space).
+    ///
+    /// # Safety
+    ///
+    /// `base` must map `(end_bus - start_bus + 1)` MiB of ECAM, uncached, owned
+    /// exclusively by the returned value for its lifetime; its writes must be used
+    /// soundly (bus mastering lets a device write memory).
+    pub const unsafe fn new(base: NonNull<u8>, segment: u16, start_bus: u8, end_bus: u8) -> Self {
+        Self {
+            base,
+            segment,
+            start_bus,
+            end_bus,
+        }
+    }
+
+    fn at(&self, a: PciAddress, offset: u16, width: u16) -> Option<*mut u8> {
+        if a.segment() != self.segment
+            || a.bus() < self.start_bus
+            || a.bus() > self.end_bus
+            || !config_access_ok(offset, width, 4096)
+        {
+            return None;
+        }
+        let index = (usize::from(a.bus() - self.start_bus) << 20)
+            | usize::from(a.device()) << 15
+            | usize::from(a.function()) << 12
+            | usize::from(offset);
+        // The offset is inside the mapping by the checks above (type invariant).
+        Some(self.base.as_ptr().wrapping_add(index))
+    }
+}
+
+macro_rules! ecam_access {
+    ($read:ident, $write:ident, $t:ty) => {
+        fn $read(&mut self, a: PciAddress, o: u16) -> Untrusted<$t> {
+            match self.at(a, o, size_of::<$t>() as u16) {
+                // SAFETY: `at` returned an aligned pointer inside the mapping (invariant).
+                Some(p) => Untrusted::new(unsafe { crate::arch::$read(p.cast()) }),
+                None => Untrusted::new(<$t>::MAX),
+            }
+        }
+        fn $write(&mut self, a: PciAddress, o: u16, v: $t) {
+            if let Some(p) = self.at(a, o, size_of::<$t>() as u16) {
+                // SAFETY: `at` returned an aligned pointer inside the mapping (invariant).
+                unsafe { crate::arch::$write(p.cast(), v) }
+            }
+        }
+    };
+}
+
+impl ConfigAccess for Ecam {
+    ecam_access!(read8, write8, u8);
+    ecam_access!(read16, write16, u16);
+    ecam_access!(read32, write32, u32);
+    fn space_size(&self) -> u16 {
+        4096
+    }
+}

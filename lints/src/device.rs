@@ -1,0 +1,629 @@
+//! Recognising device access as real driver code writes it.
+//!
+//! Forms recognised (see the README for the full list):
+//! - `core::ptr::read_volatile`/`write_volatile` (also `std::ptr`, and the `.read_volatile()`
+//!   method form) on a pointer that looks like device memory;
+//! - dereferences of integers cast to raw pointers (`*(0xfee0_0000 as *const u32)`);
+//! - `asm!` with `in`/`out`/`ins`/`outs` port instructions;
+//! - the `volatile` crate (`Volatile`, `VolatilePtr`, `VolatileRef`) and
+//!   `x86_64::instructions::port::Port*` handles: `.read()`/`.write()`/`.update()`;
+//! - tock-registers style fields (`ReadWrite`, `ReadOnly`, `WriteOnly`, …):
+//!   `.get()/.set()/.read()/.write()/.modify()/.is_set()/.matches_all()`;
+//! - our HAL (`paranoid`): `read8/16/32/64`, `write8/16/32/64` and generated accessors
+//!   `regs.csts().read()`;
+//! - reader and writer functions: port helpers (`inb`, `outl`, …), Linux-style `readl`/`writel`,
+//!   names from the configuration, and crate functions that wrap a device read and return it.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{Expr, Macro, Type};
+
+/// Whether an access reads, writes, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    /// The device is read; the expression's value comes from the device.
+    Read,
+    /// The device is written.
+    Write,
+    /// Read-modify-write (`.modify(..)`, `.update(..)`).
+    Modify,
+}
+
+/// How the access is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `read_volatile`/`write_volatile`.
+    Volatile,
+    /// Dereference of an integer cast to a raw pointer.
+    RawDeref,
+    /// `asm!` port instruction.
+    AsmPort,
+    /// A register handle method (`volatile` crate, `Port`, tock-registers, HAL accessors).
+    Register,
+    /// A reader/writer function or HAL method (`inb`, `read32`, configured names).
+    Function,
+}
+
+/// One recognised device access.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Read, write or modify.
+    pub kind: AccessKind,
+    /// How it is spelled.
+    pub form: Form,
+    /// The whole access expression.
+    pub span: Span,
+    /// A short description for messages, e.g. `read_volatile` or `.read32()`.
+    pub what: String,
+}
+
+impl Access {
+    /// Whether the access is raw (volatile, pointer dereference or port assembly).
+    pub fn is_raw(&self) -> bool {
+        matches!(self.form, Form::Volatile | Form::RawDeref | Form::AsmPort)
+    }
+}
+
+/// Default device-reader function and method names.
+pub const DEFAULT_READERS: &[&str] = &[
+    "inb", "inw", "inl", "inportb", "inportw", "inportl", "in8", "in16", "in32", "ioread8",
+    "ioread16", "ioread32", "ioread64", "readb", "readw", "readl", "readq", "read8", "read16",
+    "read32", "read64", "mmio_read", "mmio_read8", "mmio_read16", "mmio_read32", "mmio_read64",
+    "config_read8", "config_read16", "config_read32", "cfg_read8", "cfg_read16", "cfg_read32",
+];
+
+/// Default device-writer function and method names.
+pub const DEFAULT_WRITERS: &[&str] = &[
+    "outb", "outw", "outl", "outportb", "outportw", "outportl", "out8", "out16", "out32",
+    "iowrite8", "iowrite16", "iowrite32", "iowrite64", "writeb", "writew", "writel", "writeq",
+    "write8", "write16", "write32", "write64", "mmio_write", "mmio_write8", "mmio_write16",
+    "mmio_write32", "mmio_write64", "config_write8", "config_write16", "config_write32",
+    "cfg_write8", "cfg_write16", "cfg_write32",
+];
+
+/// Type names of register handles: a field or local of such a type is device memory.
+pub const REGISTER_TYPES: &[&str] = &[
+    "Volatile", "VolatilePtr", "VolatileRef", "VolatileCell", "ReadWrite", "ReadOnly",
+    "WriteOnly", "Aliased", "Port", "PortReadOnly", "PortWriteOnly", "PortGeneric", "Mmio",
+    "MmioReg", "Reg", "Register", "RegisterIo", "UniqueMmioPointer", "SharedMmioPointer",
+];
+
+/// Identifier words that mark a receiver chain as a register block.
+const REG_WORDS: &[&str] = &[
+    "regs", "registers", "reg", "mmio", "csr", "csrs", "hw", "iomem", "bar0", "bar1", "bar2",
+    "bar3", "bar4", "bar5",
+];
+
+/// Identifier words that mark a pointer as device memory.
+const PTR_WORDS: &[&str] = &[
+    "mmio", "reg", "regs", "register", "registers", "base", "bar", "bar0", "bar1", "bar2", "bar3",
+    "bar4", "bar5", "csr", "csrs", "iomem", "hw", "doorbell", "apic", "lapic", "ioapic", "hpet",
+    "uart", "gic", "gicd", "gicc", "gicr", "ecam", "mmcfg", "port", "device", "dev", "bus",
+];
+
+/// Splits an identifier into lowercase words (`snake_case` and `CamelCase`).
+pub fn words(ident: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in ident.split('_') {
+        let mut cur = String::new();
+        let mut prev_lower = false;
+        for ch in part.chars() {
+            if ch.is_uppercase() && prev_lower && !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
+            cur.extend(ch.to_lowercase());
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+    }
+    out
+}
+
+/// Every identifier in a token stream, in order.
+pub fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(i) => out.push(i.to_string()),
+            TokenTree::Group(g) => idents(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// The last path segment of a call's function expression.
+pub fn callee_name(func: &Expr) -> Option<String> {
+    match func {
+        Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        Expr::Paren(p) => callee_name(&p.expr),
+        _ => None,
+    }
+}
+
+/// The path segments of a call's function expression (`["core", "ptr", "read_volatile"]`).
+pub fn callee_path(func: &Expr) -> Vec<String> {
+    match func {
+        Expr::Path(p) => p.path.segments.iter().map(|s| s.ident.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The last identifier of a type (`Port` for `x86_64::instructions::port::Port<u8>`).
+pub fn type_name(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        Type::Reference(r) => type_name(&r.elem),
+        Type::Paren(p) => type_name(&p.elem),
+        Type::Group(g) => type_name(&g.elem),
+        _ => None,
+    }
+}
+
+/// Names the surrounding crate and function give to device access.
+#[derive(Debug, Default, Clone)]
+pub struct DeviceCx {
+    /// Struct fields declared with a register type.
+    pub reg_fields: HashSet<String>,
+    /// Reader function and method names.
+    pub readers: HashSet<String>,
+    /// Writer function and method names.
+    pub writers: HashSet<String>,
+    /// Locals bound to register handles or device pointers in the current function.
+    pub locals: HashSet<String>,
+}
+
+impl DeviceCx {
+    /// A context with the default reader/writer names plus the given extra names.
+    pub fn new(readers: &[String], writers: &[String]) -> Self {
+        Self {
+            readers: DEFAULT_READERS
+                .iter()
+                .map(|s| s.to_string())
+                .chain(readers.iter().cloned())
+                .collect(),
+            writers: DEFAULT_WRITERS
+                .iter()
+                .map(|s| s.to_string())
+                .chain(writers.iter().cloned())
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A copy with the locals of `block` that hold register handles or device pointers.
+    pub fn for_block(&self, block: &syn::Block) -> Self {
+        let mut cx = self.clone();
+        cx.locals.clear();
+        let mut v = LocalScan { cx: &mut cx };
+        syn::visit::Visit::visit_block(&mut v, block);
+        cx
+    }
+
+    /// Whether `e` (a method receiver) names a register handle.
+    pub fn is_register_receiver(&self, e: &Expr) -> bool {
+        let mut chain = Vec::new();
+        receiver_chain(e, &mut chain);
+        if chain.is_empty() {
+            return false;
+        }
+        if chain.first().is_some_and(|r| self.locals.contains(r)) {
+            return true;
+        }
+        if chain.last().is_some_and(|l| self.reg_fields.contains(l)) {
+            return true;
+        }
+        chain
+            .iter()
+            .any(|seg| words(seg).iter().any(|w| REG_WORDS.contains(&w.as_str())))
+    }
+
+    /// Whether a pointer expression looks like device memory.
+    pub fn is_device_pointer(&self, e: &Expr) -> bool {
+        if int_cast_to_ptr(e) {
+            return true;
+        }
+        let mut ids = Vec::new();
+        idents(e.to_token_stream(), &mut ids);
+        ids.iter().any(|id| {
+            self.locals.contains(id)
+                || self.reg_fields.contains(id)
+                || words(id).iter().any(|w| PTR_WORDS.contains(&w.as_str()))
+        })
+    }
+
+    /// Classifies the top node of `e` as a device access.
+    pub fn classify(&self, e: &Expr) -> Option<Access> {
+        let acc = |kind, form, what: String| {
+            Some(Access {
+                kind,
+                form,
+                span: e.span(),
+                what,
+            })
+        };
+        match e {
+            Expr::Call(c) => {
+                let name = callee_name(&c.func)?;
+                match name.as_str() {
+                    "read_volatile" | "read_unaligned_volatile" => {
+                        let arg = c.args.first()?;
+                        self.is_device_pointer(arg)
+                            .then_some(())
+                            .and_then(|_| acc(AccessKind::Read, Form::Volatile, "read_volatile".into()))
+                    }
+                    "write_volatile" => {
+                        let arg = c.args.first()?;
+                        self.is_device_pointer(arg)
+                            .then_some(())
+                            .and_then(|_| acc(AccessKind::Write, Form::Volatile, "write_volatile".into()))
+                    }
+                    n if self.readers.contains(n) => acc(AccessKind::Read, Form::Function, format!("{n}()")),
+                    n if self.writers.contains(n) => acc(AccessKind::Write, Form::Function, format!("{n}()")),
+                    _ => None,
+                }
+            }
+            Expr::MethodCall(m) => {
+                let name = m.method.to_string();
+                match name.as_str() {
+                    "read_volatile" if self.is_device_pointer(&m.receiver) => {
+                        acc(AccessKind::Read, Form::Volatile, ".read_volatile()".into())
+                    }
+                    "write_volatile" if self.is_device_pointer(&m.receiver) => {
+                        acc(AccessKind::Write, Form::Volatile, ".write_volatile()".into())
+                    }
+                    n if self.readers.contains(n) => acc(AccessKind::Read, Form::Function, format!(".{n}()")),
+                    n if self.writers.contains(n) => acc(AccessKind::Write, Form::Function, format!(".{n}()")),
+                    "read" | "get" | "is_set" | "read_as_enum" | "matches_all" | "matches_any"
+                    | "extract"
+                        if self.is_register_receiver(&m.receiver) =>
+                    {
+                        acc(AccessKind::Read, Form::Register, format!(".{name}()"))
+                    }
+                    "write" | "set" if self.is_register_receiver(&m.receiver) => {
+                        acc(AccessKind::Write, Form::Register, format!(".{name}()"))
+                    }
+                    "modify" | "modify_no_read" | "update"
+                        if self.is_register_receiver(&m.receiver) =>
+                    {
+                        acc(AccessKind::Modify, Form::Register, format!(".{name}()"))
+                    }
+                    _ => None,
+                }
+            }
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) => {
+                acc(AccessKind::Read, Form::RawDeref, "raw pointer dereference".into())
+            }
+            Expr::Assign(a) => match &*a.left {
+                Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) => {
+                    acc(AccessKind::Write, Form::RawDeref, "raw pointer dereference".into())
+                }
+                _ => None,
+            },
+            Expr::Macro(m) => self.classify_macro(&m.mac),
+            _ => None,
+        }
+    }
+
+    /// Classifies a macro invocation (`asm!` port I/O).
+    pub fn classify_macro(&self, mac: &Macro) -> Option<Access> {
+        let kind = asm_port_kind(mac)?;
+        Some(Access {
+            kind,
+            form: Form::AsmPort,
+            span: mac.span(),
+            what: "asm! port i/o".into(),
+        })
+    }
+}
+
+/// Whether `mac` is `asm!` with a port instruction; reads win over writes.
+pub fn asm_port_kind(mac: &Macro) -> Option<AccessKind> {
+    if mac.path.segments.last().map(|s| s.ident != "asm").unwrap_or(true) {
+        return None;
+    }
+    let mut kind = None;
+    for tt in mac.tokens.clone() {
+        if let TokenTree::Literal(lit) = tt {
+            let s = lit.to_string();
+            for line in s.trim_matches(|c| c == '"' || c == 'r' || c == '#').split(['\n', ';']) {
+                let ins = line.trim().trim_start_matches("\\n").trim().to_ascii_lowercase();
+                let op = ins.split_whitespace().next().unwrap_or("");
+                match op {
+                    "in" | "inb" | "inw" | "inl" | "insb" | "insw" | "insl" | "insd" => {
+                        return Some(AccessKind::Read);
+                    }
+                    "out" | "outb" | "outw" | "outl" | "outsb" | "outsw" | "outsl" | "outsd" => {
+                        kind = Some(AccessKind::Write);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    kind
+}
+
+/// The locals an `asm!` port read writes (its `out`/`lateout`/`inout` operands).
+pub fn asm_outputs(mac: &Macro) -> Vec<String> {
+    let toks: Vec<TokenTree> = mac.tokens.clone().into_iter().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        if let TokenTree::Ident(id) = &toks[i] {
+            let s = id.to_string();
+            if matches!(s.as_str(), "out" | "lateout" | "inout" | "inlateout")
+                && matches!(toks.get(i + 1), Some(TokenTree::Group(_)))
+            {
+                let mut j = i + 2;
+                let mut last = None;
+                while j < toks.len() {
+                    match &toks[j] {
+                        TokenTree::Punct(p) if p.as_char() == ',' => break,
+                        TokenTree::Ident(id) => last = Some(id.to_string()),
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if let Some(l) = last.filter(|l| l != "_") {
+                    out.push(l);
+                }
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `<integer expr> as *const T` / `as *mut T`, possibly parenthesised or with `.add(..)`.
+pub fn int_cast_to_ptr(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => int_cast_to_ptr(&p.expr),
+        Expr::Group(g) => int_cast_to_ptr(&g.expr),
+        Expr::Cast(c) => matches!(&*c.ty, Type::Ptr(_)) && is_integer_like(&c.expr),
+        Expr::MethodCall(m) if matches!(m.method.to_string().as_str(), "add" | "offset" | "byte_add") => {
+            int_cast_to_ptr(&m.receiver)
+        }
+        _ => false,
+    }
+}
+
+/// An expression that is an integer (literal, arithmetic on one, or an `as usize` cast).
+fn is_integer_like(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => matches!(l.lit, syn::Lit::Int(_)),
+        Expr::Paren(p) => is_integer_like(&p.expr),
+        Expr::Binary(b) => is_integer_like(&b.left) || is_integer_like(&b.right),
+        Expr::Cast(c) => match &*c.ty {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| {
+                matches!(s.ident.to_string().as_str(), "usize" | "u64" | "u32" | "isize")
+            }) && !matches!(&*c.expr, Expr::Reference(_)),
+            _ => false,
+        },
+        Expr::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| {
+                let id = s.ident.to_string();
+                id.len() > 1 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            }),
+        _ => false,
+    }
+}
+
+/// Identifiers along a receiver chain: `self.regs.csts()` → `["self", "regs", "csts"]`.
+pub fn receiver_chain(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Path(p) => out.extend(p.path.segments.iter().map(|s| s.ident.to_string())),
+        Expr::Field(f) => {
+            receiver_chain(&f.base, out);
+            if let syn::Member::Named(n) = &f.member {
+                out.push(n.to_string());
+            }
+        }
+        Expr::MethodCall(m) => {
+            receiver_chain(&m.receiver, out);
+            out.push(m.method.to_string());
+        }
+        Expr::Index(i) => receiver_chain(&i.expr, out),
+        Expr::Paren(p) => receiver_chain(&p.expr, out),
+        Expr::Reference(r) => receiver_chain(&r.expr, out),
+        Expr::Unary(u) => receiver_chain(&u.expr, out),
+        Expr::Call(c) => receiver_chain(&c.func, out),
+        _ => {}
+    }
+}
+
+struct LocalScan<'a> {
+    cx: &'a mut DeviceCx,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        let name = match &l.pat {
+            syn::Pat::Ident(p) => Some(p.ident.to_string()),
+            syn::Pat::Type(t) => match &*t.pat {
+                syn::Pat::Ident(p) => {
+                    if type_name(&t.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                        self.cx.locals.insert(p.ident.to_string());
+                    }
+                    Some(p.ident.to_string())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let (Some(name), Some(init)) = (name, &l.init) {
+            if self.is_handle_ctor(&init.expr) || int_cast_to_ptr(&init.expr) {
+                self.cx.locals.insert(name);
+            } else if is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr) {
+                self.cx.locals.insert(name);
+            }
+        }
+        syn::visit::visit_local(self, l);
+    }
+}
+
+impl LocalScan<'_> {
+    fn is_handle_ctor(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Call(c) => {
+                let p = callee_path(&c.func);
+                p.len() >= 2 && REGISTER_TYPES.contains(&p[p.len() - 2].as_str())
+            }
+            Expr::Unsafe(u) => u.block.stmts.last().is_some_and(|s| match s {
+                syn::Stmt::Expr(e, None) => self.is_handle_ctor(e),
+                _ => false,
+            }),
+            Expr::MethodCall(m) => {
+                matches!(m.method.to_string().as_str(), "unwrap" | "expect") && self.is_handle_ctor(&m.receiver)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An expression that produces a raw pointer (cast to pointer, `.add`, `as_ptr`, `NonNull`).
+fn is_pointer_expr(e: &Expr) -> bool {
+    match e {
+        Expr::Cast(c) => matches!(&*c.ty, Type::Ptr(_)),
+        Expr::Paren(p) => is_pointer_expr(&p.expr),
+        Expr::MethodCall(m) => matches!(
+            m.method.to_string().as_str(),
+            "add" | "offset" | "byte_add" | "cast" | "as_ptr" | "as_mut_ptr" | "wrapping_add"
+        ),
+        _ => false,
+    }
+}
+
+/// Collects struct fields (and `register_structs!`-style macro fields) of register types.
+pub fn register_fields(file: &syn::File) -> Vec<String> {
+    struct V(Vec<String>);
+    impl<'ast> syn::visit::Visit<'ast> for V {
+        fn visit_field(&mut self, f: &'ast syn::Field) {
+            if let Some(id) = &f.ident {
+                if type_name(&f.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                    self.0.push(id.to_string());
+                }
+            }
+            syn::visit::visit_field(self, f);
+        }
+        fn visit_macro(&mut self, m: &'ast Macro) {
+            scan_macro_fields(m.tokens.clone(), &mut self.0);
+        }
+    }
+    let mut v = V(Vec::new());
+    syn::visit::Visit::visit_file(&mut v, file);
+    v.0
+}
+
+fn scan_macro_fields(tokens: TokenStream, out: &mut Vec<String>) {
+    let toks: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tt) in toks.iter().enumerate() {
+        match tt {
+            TokenTree::Group(g) => scan_macro_fields(g.stream(), out),
+            TokenTree::Ident(id) => {
+                if let (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(ty))) = (toks.get(i + 1), toks.get(i + 2)) {
+                    if p.as_char() == ':' && REGISTER_TYPES.contains(&ty.to_string().as_str()) {
+                        out.push(id.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Finds every device access in a syntax tree node, in source order.
+pub fn accesses_in_block(cx: &DeviceCx, block: &syn::Block) -> Vec<Access> {
+    let mut v = Finder { cx, out: Vec::new() };
+    syn::visit::Visit::visit_block(&mut v, block);
+    v.out
+}
+
+/// Finds every device access in an expression, in source order.
+pub fn accesses_in_expr(cx: &DeviceCx, e: &Expr) -> Vec<Access> {
+    let mut v = Finder { cx, out: Vec::new() };
+    syn::visit::Visit::visit_expr(&mut v, e);
+    v.out
+}
+
+struct Finder<'a> {
+    cx: &'a DeviceCx,
+    out: Vec<Access>,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if let Some(a) = self.cx.classify(e) {
+            self.out.push(a);
+        }
+        syn::visit::visit_expr(self, e);
+    }
+    fn visit_stmt_macro(&mut self, m: &'ast syn::StmtMacro) {
+        if let Some(a) = self.cx.classify_macro(&m.mac) {
+            self.out.push(a);
+        }
+    }
+    fn visit_item(&mut self, _: &'ast syn::Item) {
+        // Nested items are analysed as functions of their own.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(src: &str) -> Option<AccessKind> {
+        let e: Expr = syn::parse_str(src).unwrap();
+        let mut cx = DeviceCx::new(&["my_read".into()], &[]);
+        cx.reg_fields.insert("ctrl".into());
+        cx.classify(&e).map(|a| a.kind)
+    }
+
+    #[test]
+    fn recognises_forms() {
+        use AccessKind::*;
+        assert_eq!(classify("core::ptr::read_volatile(self.base.add(4) as *const u32)"), Some(Read));
+        assert_eq!(classify("ptr::write_volatile(mmio, 1)"), Some(Write));
+        assert_eq!(classify("(0xfee0_0000 as *const u32).read_volatile()"), Some(Read));
+        assert_eq!(classify("*(0xb800_0 as *mut u8)"), Some(Read));
+        assert_eq!(classify("regs.csts().read()"), Some(Read));
+        assert_eq!(classify("self.registers.status.get()"), Some(Read));
+        assert_eq!(classify("self.ctrl.modify(CTRL::EN::SET)"), Some(Modify));
+        assert_eq!(classify("bar.read32(0x1c)"), Some(Read));
+        assert_eq!(classify("inb(0x60)"), Some(Read));
+        assert_eq!(classify("my_read(3)"), Some(Read));
+        assert_eq!(classify("asm!(\"in al, dx\", out(\"al\") v, in(\"dx\") p)"), Some(Read));
+        assert_eq!(classify("asm!(\"out dx, al\", in(\"dx\") p, in(\"al\") v)"), Some(Write));
+    }
+
+    #[test]
+    fn ignores_look_alikes() {
+        assert_eq!(classify("ptr::write_volatile(elem, 0)"), None);
+        assert_eq!(classify("lock.read()"), None);
+        assert_eq!(classify("cell.get()"), None);
+        assert_eq!(classify("file.read(&mut buf)"), None);
+        assert_eq!(classify("*(&x as *const u32)"), None);
+        assert_eq!(classify("asm!(\"nop\")"), None);
+    }
+
+    #[test]
+    fn asm_outputs_found() {
+        let e: Expr = syn::parse_str("asm!(\"in eax, dx\", out(\"eax\") value, in(\"dx\") port)").unwrap();
+        let Expr::Macro(m) = e else { panic!() };
+        assert_eq!(asm_outputs(&m.mac), ["value"]);
+    }
+
+    #[test]
+    fn splits_words() {
+        assert_eq!(words("mmioBase_addr"), ["mmio", "base", "addr"]);
+        assert_eq!(words("BAR0"), ["bar0"]);
+    }
+}
