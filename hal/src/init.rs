@@ -350,6 +350,10 @@ impl<D: Lifecycle> fmt::Display for InitFailure<D> {
 /// # Examples
 ///
 /// See `tests` of this module and the `#[paranoid_init]` attribute.
+#[expect(
+    clippy::result_large_err,
+    reason = "no heap in a recovery kernel: the fixed-size trace travels with the result by design"
+)]
 pub fn run<D, C, F>(
     device: D,
     clock: &C,

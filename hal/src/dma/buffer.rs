@@ -133,8 +133,8 @@ impl<W: Window, const N: usize> DmaArena<W, N> {
             })?,
             iova,
             phys: self.phys + offset,
-            len: len_usize,
-            size,
+            reserved: len_usize,
+            len: size,
             _dir: PhantomData,
         })
     }
@@ -148,7 +148,7 @@ impl<W: Window, const N: usize> DmaArena<W, N> {
     ///
     /// [`DmaError::NotAllocated`] if the buffer did not come from this arena.
     pub fn free<D: Direction>(&mut self, buffer: DmaBuffer<W, D>) -> Result<(), DmaError> {
-        self.iovas.free(buffer.iova.get(), buffer.len as u64)
+        self.iovas.free(buffer.iova.get(), buffer.reserved as u64)
     }
 
     /// Live buffers.
@@ -167,9 +167,9 @@ pub struct DmaBuffer<W: Window, D: Direction> {
     iova: Iova<W>,
     phys: u64,
     /// Bytes reserved (page multiple).
-    len: usize,
+    reserved: usize,
     /// Bytes asked for.
-    size: usize,
+    len: usize,
     _dir: PhantomData<fn() -> D>,
 }
 
@@ -189,12 +189,12 @@ impl<W: Window, D: Direction> DmaBuffer<W, D> {
 
     /// Usable size in bytes (as requested).
     pub fn len(&self) -> usize {
-        self.size
+        self.len
     }
 
     /// True for a zero-length buffer (never produced by [`DmaArena::alloc`]).
     pub fn is_empty(&self) -> bool {
-        self.size == 0
+        self.len == 0
     }
 
     fn check<T>(&self, offset: usize, count: usize) -> Result<*mut T, DmaError> {
@@ -203,15 +203,15 @@ impl<W: Window, D: Direction> DmaBuffer<W, D> {
             .ok_or(DmaError::OutOfBounds {
                 offset,
                 len: usize::MAX,
-                size: self.size,
+                size: self.len,
             })?;
         match offset.checked_add(bytes) {
-            Some(end) if end <= self.size => {}
+            Some(end) if end <= self.len => {}
             _ => {
                 return Err(DmaError::OutOfBounds {
                     offset,
                     len: bytes,
-                    size: self.size,
+                    size: self.len,
                 })
             }
         }

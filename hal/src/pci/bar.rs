@@ -154,7 +154,12 @@ pub fn decode(
     } else {
         0xffff_ffff_0000_0000 | u64::from(mask_low & !0xf)
     };
-    if mask == 0xffff_ffff_0000_0000 || mask == 0 {
+    let implemented = if is_64 {
+        mask != 0
+    } else {
+        mask_low & !0xf != 0
+    };
+    if !implemented {
         return Ok(Bar::Unused);
     }
     let size = (!mask).wrapping_add(1);
