@@ -152,8 +152,9 @@ impl Config {
     pub fn is_excluded(&self, path: &Path) -> bool {
         let p = format!("/{}", path.to_string_lossy().replace('\\', "/"));
         self.exclude.iter().any(|e| {
-            let e = e.trim_start_matches("./");
-            p.contains(&format!("/{}", e.trim_start_matches('/')))
+            let e = e.trim_start_matches("./").trim_start_matches('/');
+            let e = if e.ends_with('/') || e.ends_with(".rs") { e.to_string() } else { format!("{e}/") };
+            p.contains(&format!("/{e}"))
         })
     }
 

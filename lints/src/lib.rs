@@ -1,1 +1,348 @@
-//! x
+//! `cargo-paranoid`: a stable, `syn`-based lint suite for device drivers that must survive
+//! devices in any state (the recovery-kernel case: after a panic, every device is as the dead
+//! kernel left it).
+//!
+//! The engine reads each package's sources in parallel (rayon), summarises every file
+//! (functions, calls, register fields, reader wrappers), builds a per-crate view
+//! ([`callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
+//! [`lints::LINTS`] on every file, applies suppressions ([`suppress`]) and levels, and
+//! returns [`Diagnostic`]s that [`render`] prints as rustc-style text, cargo JSON or SARIF.
+//! A file that does not parse yields a `parse_error` diagnostic; the linter never panics
+//! (each file is analysed under `catch_unwind`, and a failure there is reported as well).
+
+pub mod callgraph;
+pub mod cli;
+pub mod config;
+pub mod device;
+pub mod diagnostic;
+pub mod lints;
+pub mod render;
+pub mod source;
+pub mod suppress;
+pub mod taint;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+
+pub use config::Config;
+pub use diagnostic::{Diagnostic, Finding, Level, PackageInfo};
+pub use source::SourceFile;
+
+use callgraph::CrateInfo;
+use device::DeviceCx;
+use lints::LintCx;
+
+/// Configuration and effective lint levels for a run.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The merged configuration.
+    pub config: Config,
+    levels: HashMap<&'static str, Level>,
+}
+
+impl Session {
+    /// Builds a session: default levels, then the configuration's, then `overrides` in order.
+    ///
+    /// # Errors
+    ///
+    /// When a level names an unknown lint.
+    pub fn new(config: Config, overrides: &[(String, Level)]) -> Result<Self, String> {
+        let mut levels: HashMap<&'static str, Level> =
+            lints::LINTS.iter().map(|l| (l.name, l.default_level)).collect();
+        for (name, level) in config.levels.iter().chain(overrides) {
+            let name = name.trim_start_matches("paranoid::");
+            if name == "all" {
+                for l in lints::LINTS {
+                    levels.insert(l.name, *level);
+                }
+            } else {
+                let lint = lints::find(name).ok_or_else(|| format!("unknown lint `{name}` (see `cargo paranoid --list`)"))?;
+                levels.insert(lint.name, *level);
+            }
+        }
+        Ok(Self { config, levels })
+    }
+
+    /// The effective level of `lint`.
+    pub fn level(&self, lint: &str) -> Level {
+        self.levels.get(lint).copied().unwrap_or(Level::Warn)
+    }
+}
+
+/// A package to lint: its metadata and its files.
+#[derive(Debug, Clone)]
+pub struct PackageInput {
+    /// Package metadata for JSON output.
+    pub info: Arc<PackageInfo>,
+    /// Files: path as displayed, path on disk.
+    pub files: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Files read.
+    pub files: usize,
+    /// Bytes of source read.
+    pub bytes: usize,
+    /// Files that did not parse.
+    pub parse_errors: usize,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.files += o.files;
+        self.bytes += o.bytes;
+        self.parse_errors += o.parse_errors;
+    }
+}
+
+/// The thread pool: both cores, and a large stack so deeply nested code cannot overflow it.
+fn pool() -> &'static rayon::ThreadPool {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(256 << 20)
+            .thread_name(|i| format!("paranoid-{i}"))
+            .build()
+            .unwrap_or_else(|_| {
+                // Fall back to the defaults; building a default pool cannot fail twice in practice.
+                rayon::ThreadPoolBuilder::new().build().unwrap_or_else(|e| panic!("cannot start threads: {e}"))
+            })
+    })
+}
+
+/// Lints one package.
+pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, Stats) {
+    let files: Vec<(PathBuf, PathBuf)> = pkg
+        .files
+        .iter()
+        .filter(|(shown, _)| !session.config.is_excluded(shown))
+        .cloned()
+        .collect();
+    let mut diags = Vec::new();
+    let sources: Vec<Result<Arc<SourceFile>, Diagnostic>> = pool().install(|| {
+        files
+            .par_iter()
+            .map(|(shown, disk)| match std::fs::read(disk) {
+                Ok(bytes) => Ok(Arc::new(SourceFile::new(
+                    shown.clone(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ))),
+                Err(e) => Err(Finding::new(
+                    "parse_error",
+                    format!("cannot read file: {e}"),
+                    source::Span::default(),
+                    "",
+                )
+                .into_diagnostic(
+                    session.level("parse_error"),
+                    Arc::new(SourceFile::new(shown.clone(), String::new())),
+                    pkg.info.clone(),
+                )),
+            })
+            .collect()
+    });
+    let mut ok = Vec::new();
+    for s in sources {
+        match s {
+            Ok(s) => ok.push(s),
+            Err(d) => diags.push(d),
+        }
+    }
+    let (mut d, stats) = lint_sources(session, pkg.info.clone(), ok);
+    diags.append(&mut d);
+    diags.retain(|d| d.level != Level::Allow);
+    (diags, stats)
+}
+
+/// Lints in-memory files that form one crate.
+pub fn lint_sources(
+    session: &Session,
+    info: Arc<PackageInfo>,
+    files: Vec<Arc<SourceFile>>,
+) -> (Vec<Diagnostic>, Stats) {
+    let base = DeviceCx::new(&session.config.readers, &session.config.writers);
+    let summaries: Vec<Option<callgraph::FileSummary>> = pool().install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    syn::parse_file(&f.text).ok().map(|ast| callgraph::summarize(&ast, &base))
+                }))
+                .ok()
+                .flatten()
+            })
+            .collect()
+    });
+    let flat: Vec<callgraph::FileSummary> = summaries.into_iter().flatten().collect();
+    let krate = CrateInfo::build(
+        &info.name,
+        base.clone(),
+        &flat,
+        &session.config.recovery,
+        &session.config.panic_path,
+    );
+    let results: Vec<(Vec<Diagnostic>, bool)> = pool().install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                catch_unwind(AssertUnwindSafe(|| lint_file(session, &krate, &info, f))).unwrap_or_else(|_| {
+                    let d = Finding::new(
+                        "parse_error",
+                        "internal error while linting this file (please report it)".to_string(),
+                        source::Span::default(),
+                        "",
+                    )
+                    .into_diagnostic(Level::Deny, f.clone(), info.clone());
+                    (vec![d], true)
+                })
+            })
+            .collect()
+    });
+    let mut stats = Stats {
+        files: files.len(),
+        bytes: files.iter().map(|f| f.text.len()).sum(),
+        parse_errors: 0,
+    };
+    let mut diags = Vec::new();
+    for (d, failed) in results {
+        stats.parse_errors += usize::from(failed);
+        diags.extend(d);
+    }
+    diags.retain(|d| d.level != Level::Allow);
+    diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    (diags, stats)
+}
+
+/// Lints one in-memory file as a crate of its own (for tests, fuzzing and editors).
+pub fn lint_text(session: &Session, path: &str, text: &str) -> Vec<Diagnostic> {
+    let info = Arc::new(PackageInfo {
+        name: "input".into(),
+        ..PackageInfo::default()
+    });
+    lint_sources(session, info, vec![Arc::new(SourceFile::new(path, text.to_string()))]).0
+}
+
+/// Parses, runs every lint and applies suppressions to one file; `true` when it did not parse.
+fn lint_file(
+    session: &Session,
+    krate: &CrateInfo,
+    info: &Arc<PackageInfo>,
+    file: &Arc<SourceFile>,
+) -> (Vec<Diagnostic>, bool) {
+    let ast = match syn::parse_file(&file.text) {
+        Ok(ast) => ast,
+        Err(e) => {
+            let span = file.span(e.span());
+            let d = Finding::new(
+                "parse_error",
+                format!("cannot parse this file: {}", e.to_string().trim_end_matches('.')),
+                span,
+                "parsing stopped here",
+            )
+            .with_note("the file was skipped; other files are still checked")
+            .into_diagnostic(session.level("parse_error"), file.clone(), info.clone());
+            return (vec![d], true);
+        }
+    };
+    let is_hal = session.config.is_hal(&krate.name, &file.path);
+    let cx = LintCx {
+        file,
+        ast: &ast,
+        krate,
+        config: &session.config,
+        is_hal,
+    };
+    let mut findings = Vec::new();
+    for lint in lints::LINTS {
+        if let Some(check) = lint.check {
+            findings.extend(check(&cx));
+        }
+    }
+    let mut supps = suppress::collect(file, Some(&ast));
+    let mut out = Vec::new();
+    for f in findings {
+        let line = f.primary.0.line_start;
+        if let Some(s) = supps.iter_mut().find(|s| s.covers(f.lint, line)) {
+            s.used += 1;
+            continue;
+        }
+        out.push(f);
+    }
+    for s in &supps {
+        if s.reason.is_none() {
+            out.push(
+                Finding::new(
+                    "suppression_without_reason",
+                    "suppression without a reason".to_string(),
+                    s.span,
+                    "add `reason = \"…\"` (or `: reason` after a comment suppression)",
+                )
+                .with_help("say why the suppressed code is safe, so that review can check it"),
+            );
+        }
+        let unknown: Vec<&String> = s.lints.iter().filter(|l| *l != "all" && lints::find(l).is_none()).collect();
+        if !unknown.is_empty() {
+            let names: Vec<String> = unknown.iter().map(|u| format!("`{u}`")).collect();
+            out.push(
+                Finding::new(
+                    "unused_suppression",
+                    format!("suppression names unknown lint {}", names.join(", ")),
+                    s.span,
+                    "unknown lint",
+                )
+                .with_help("see `cargo paranoid --list` for lint names"),
+            );
+        } else if s.used == 0 {
+            out.push(
+                Finding::new("unused_suppression", "unused suppression".to_string(), s.span, "silences nothing")
+                    .with_help("remove it, or move it to the line or item it is meant for"),
+            );
+        }
+    }
+    let diags = out
+        .into_iter()
+        .map(|f| {
+            let level = session.level(f.lint);
+            f.into_diagnostic(level, file.clone(), info.clone())
+        })
+        .collect();
+    (diags, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(Config::with_defaults(), &[]).unwrap()
+    }
+
+    #[test]
+    fn unparsable_file_is_a_diagnostic() {
+        let d = lint_text(&session(), "bad.rs", "fn main( {");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].lint, "parse_error");
+    }
+
+    #[test]
+    fn suppressions_silence_and_are_checked() {
+        let src = "fn f(p: *mut u32) {\n    // paranoid:allow(raw_mmio): audited shim\n    unsafe { core::ptr::write_volatile(0x1000 as *mut u32, 1) };\n    // paranoid:allow(raw_mmio)\n    let x = 1;\n    // paranoid:allow(no_such_lint): why\n    let y = 2;\n}\n";
+        let d = lint_text(&session(), "a.rs", src);
+        let lints: Vec<&str> = d.iter().map(|d| d.lint).collect();
+        assert_eq!(lints, ["suppression_without_reason", "unused_suppression", "unused_suppression"], "{d:#?}");
+    }
+
+    #[test]
+    fn levels_apply_in_order() {
+        let s = Session::new(Config::with_defaults(), &[("all".into(), Level::Allow), ("raw_mmio".into(), Level::Deny)]).unwrap();
+        assert_eq!(s.level("raw_mmio"), Level::Deny);
+        assert_eq!(s.level("unbounded_poll"), Level::Allow);
+        assert!(Session::new(Config::default(), &[("nope".into(), Level::Deny)]).is_err());
+    }
+}

@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(s.len(), 4, "{s:#?}");
         let by_line: Vec<_> = s.iter().map(|s| (s.lines, s.lints.clone(), s.reason.is_some())).collect();
         assert!(by_line.contains(&((1, 4), vec!["raw_mmio".to_string()], true)));
-        assert!(by_line.contains(&((7, 7), vec!["unbounded_poll".to_string()], true)));
+        assert!(by_line.contains(&((6, 7), vec!["unbounded_poll".to_string()], true)));
         assert!(by_line.contains(&((9, 9), vec!["raw_mmio".to_string()], true)));
         assert!(by_line.contains(&((11, 11), vec!["raw_mmio".to_string()], false)));
         assert!(s.iter().any(|s| s.covers("raw_mmio", 3)));

@@ -1,0 +1,231 @@
+//! `unbounded_poll`: a loop waiting on the device with no deadline or iteration bound.
+
+use proc_macro2::Span as Span2;
+use syn::visit::Visit;
+use syn::Expr;
+
+use super::{declare_lint, LintCx};
+use crate::callgraph::for_each_fn;
+use crate::device::{self, AccessKind, DeviceCx};
+use crate::diagnostic::Finding;
+
+declare_lint! {
+    /// ### What it does
+    /// Flags a `loop` or `while` loop that reads the device (a register, port, volatile
+    /// location or device reader function) and can only end when the device answers, with
+    /// no deadline, timeout or iteration bound in the loop. A `loop` without any `break`,
+    /// `return` or `?` is not a wait and is not flagged; `for` loops are bounded.
+    ///
+    /// Bounds recognised: identifiers mentioning a deadline, timeout, budget, retries,
+    /// attempts, tries, iterations, spins, elapsed or remaining time, `Instant::now()`, and a
+    /// counter that is both stepped (`n += 1`, `n -= 1`) and compared in the loop.
+    ///
+    /// ### Why is this bad?
+    /// After a crash the device can be wedged, reset-pending or gone (reading all-ones): the
+    /// bit never flips and the recovery kernel hangs forever instead of fencing the device
+    /// and going on.
+    ///
+    /// ### Example
+    /// ```rust,ignore
+    /// while regs.csts().read() & CSTS_RDY == 0 {}
+    /// ```
+    ///
+    /// ### Use instead
+    /// ```rust,ignore
+    /// let deadline = Deadline::after(cap.timeout());
+    /// poll(deadline, || regs.csts().read().check_not_all_ones().map(|v| v & CSTS_RDY != 0))?;
+    /// ```
+    pub UNBOUNDED_POLL, "unbounded_poll", Deny, "a loop waiting on a device read with no deadline or iteration bound", Some(check)
+}
+
+/// A loop that waits on the device without a bound.
+#[derive(Debug)]
+pub struct UnboundedLoop {
+    /// The `loop`/`while` keyword.
+    pub keyword: Span2,
+    /// Which keyword.
+    pub kind: &'static str,
+    /// The first device read in the loop.
+    pub read: Span2,
+    /// What the read is.
+    pub what: String,
+}
+
+const BOUND_WORDS: &[&str] = &[
+    "deadline", "timeout", "timeouts", "budget", "retries", "retry", "attempts", "attempt", "tries",
+    "iterations", "iteration", "iters", "iter", "spins", "elapsed", "expired", "remaining",
+    "limit", "countdown", "instant", "expiry", "expires",
+];
+
+fn check(cx: &LintCx<'_>) -> Vec<Finding> {
+    find(cx).into_iter().map(|m| report(cx, m)).collect()
+}
+
+/// Matches unbounded polling loops in one file.
+pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
+    let mut out = Vec::new();
+    for_each_fn(cx.ast, |f| {
+        let dcx = cx.device_for(&f);
+        super::walk_exprs(f.block, &mut |e| {
+            if let Some(m) = examine(&dcx, e) {
+                out.push(m);
+            }
+        });
+    });
+    out
+}
+
+fn examine(dcx: &DeviceCx, e: &Expr) -> Option<UnboundedLoop> {
+    let (keyword, kind, body, cond) = match e {
+        Expr::Loop(l) => (l.loop_token.span, "loop", &l.body, None),
+        Expr::While(w) => (w.while_token.span, "while", &w.body, Some(&*w.cond)),
+        _ => return None,
+    };
+    if cond.is_none() && !has_exit(body) {
+        return None;
+    }
+    let mut reads = Vec::new();
+    if let Some(c) = cond {
+        reads.extend(device::accesses_in_expr(dcx, c));
+    }
+    reads.extend(direct_accesses(dcx, body));
+    let read = reads.into_iter().find(|a| a.kind != AccessKind::Write)?;
+    let mut ids = Vec::new();
+    if let Some(c) = cond {
+        ids.extend(super::idents_of(c));
+    }
+    device::idents(quote::ToTokens::to_token_stream(body), &mut ids);
+    let bounded = ids.iter().any(|i| {
+        device::words(i).iter().any(|w| BOUND_WORDS.contains(&w.as_str()))
+    }) || has_counter(cond, body);
+    (!bounded).then(|| UnboundedLoop { keyword, kind, read: read.span, what: read.what })
+}
+
+/// Device accesses in a loop body, not counting nested loops (they are judged on their own).
+fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<device::Access> {
+    struct V<'a> {
+        dcx: &'a DeviceCx,
+        out: Vec<device::Access>,
+    }
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if matches!(e, Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) | Expr::Closure(_)) {
+                return;
+            }
+            if let Some(a) = self.dcx.classify(e) {
+                self.out.push(a);
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_stmt_macro(&mut self, m: &'ast syn::StmtMacro) {
+            if let Some(a) = self.dcx.classify_macro(&m.mac) {
+                self.out.push(a);
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V { dcx, out: Vec::new() };
+    v.visit_block(body);
+    v.out
+}
+
+/// Whether the loop body can leave the loop (`break`, `return`, `?`), outside nested loops and closures.
+fn has_exit(body: &syn::Block) -> bool {
+    struct V(bool);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Break(b) if b.label.is_none() => self.0 = true,
+                Expr::Break(_) | Expr::Return(_) | Expr::Try(_) => self.0 = true,
+                Expr::Closure(_) | Expr::Async(_) => return,
+                Expr::Loop(l) => {
+                    // A labelled break or a return inside a nested loop still leaves this one.
+                    let mut labelled = LabelledExit(false);
+                    labelled.visit_block(&l.body);
+                    self.0 |= labelled.0;
+                    return;
+                }
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            if m.path.segments.last().is_some_and(|s| s.ident == "panic" || s.ident == "bail") {
+                self.0 = true;
+            }
+        }
+    }
+    struct LabelledExit(bool);
+    impl<'ast> Visit<'ast> for LabelledExit {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Break(b) if b.label.is_some() => self.0 = true,
+                Expr::Return(_) | Expr::Try(_) => self.0 = true,
+                Expr::Closure(_) => return,
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V(false);
+    v.visit_block(body);
+    v.0
+}
+
+/// Whether some local is stepped (`n += 1`) and compared in the loop.
+fn has_counter(cond: Option<&Expr>, body: &syn::Block) -> bool {
+    struct V {
+        stepped: Vec<String>,
+        compared: Vec<String>,
+    }
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            use syn::BinOp::*;
+            match b.op {
+                AddAssign(_) | SubAssign(_) => {
+                    if let Some(p) = crate::taint::place(&b.left) {
+                        self.stepped.push(p);
+                    }
+                }
+                Lt(_) | Le(_) | Gt(_) | Ge(_) | Eq(_) | Ne(_) => {
+                    for side in [&b.left, &b.right] {
+                        if let Some(p) = crate::taint::place(side) {
+                            self.compared.push(p);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if m.method.to_string().starts_with("checked_sub") || m.method.to_string().starts_with("checked_add") {
+                if let Some(p) = crate::taint::place(&m.receiver) {
+                    self.stepped.push(p.clone());
+                    self.compared.push(p);
+                }
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+    }
+    let mut v = V { stepped: Vec::new(), compared: Vec::new() };
+    if let Some(c) = cond {
+        v.visit_expr(c);
+    }
+    v.visit_block(body);
+    v.stepped.iter().any(|s| v.compared.contains(s))
+}
+
+fn report(cx: &LintCx<'_>, m: UnboundedLoop) -> Finding {
+    Finding::new(
+        "unbounded_poll",
+        format!("unbounded poll: this `{}` waits on the device with no deadline", m.kind),
+        cx.span(m.keyword),
+        "loops until the device answers, however long that takes",
+    )
+    .with_secondary(cx.span(m.read), format!("device read (`{}`) polled here", m.what))
+    .with_help("bound the wait: `poll(deadline, …)` with a deadline from the spec, or an iteration limit")
+    .with_note("a wedged or removed device (reading all-ones) may never change this condition, and the recovery kernel would hang")
+}
