@@ -219,8 +219,18 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
 
 /// The packages of the current workspace from `cargo metadata --no-deps`.
 fn workspace_packages() -> Result<(PathBuf, Vec<PackageInput>), String> {
+    workspace_packages_in(Path::new("."))
+}
+
+/// The workspace root and packages of the workspace containing `dir` (`cargo metadata --no-deps`).
+///
+/// # Errors
+///
+/// When `cargo metadata` cannot run or fails.
+pub fn workspace_packages_in(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
+        .current_dir(dir)
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output()
         .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;

@@ -562,7 +562,13 @@ struct Finder<'a> {
 impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
     fn visit_expr(&mut self, e: &'ast Expr) {
         if let Some(a) = self.cx.classify(e) {
+            let store = a.form == Form::RawDeref && a.kind == AccessKind::Write;
             self.out.push(a);
+            if let (true, Expr::Assign(asg)) = (store, e) {
+                // `*(addr as *mut T) = v` is one write, not also a read of the target.
+                self.visit_expr(&asg.right);
+                return;
+            }
         }
         syn::visit::visit_expr(self, e);
     }

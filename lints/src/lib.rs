@@ -346,3 +346,8 @@ mod tests {
         assert!(Session::new(Config::default(), &[("nope".into(), Level::Deny)]).is_err());
     }
 }
+
+/// Number of worker threads the linter uses (one per core).
+pub fn threads() -> usize {
+    pool().current_num_threads()
+}

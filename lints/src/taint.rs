@@ -371,6 +371,9 @@ impl Analysis<'_> {
     }
 
     fn expr(&mut self, e: &Expr) -> Option<Taint> {
+        if let Expr::Macro(m) = e {
+            return self.mac(&m.mac, e.span());
+        }
         if let Some(acc) = self.cx.classify(e) {
             // Still look inside the access (arguments may misuse other values).
             self.children(e);

@@ -60,10 +60,10 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
     let mut out = Vec::new();
     for_each_fn(cx.ast, |f| {
         let name = f.name();
-        if is_wrapper(f.block) {
+        let dcx = cx.device_for(&f);
+        if is_wrapper(&dcx, f.block) {
             return;
         }
-        let dcx = cx.device_for(&f);
         let discarded = discarded_spans(f.block);
         let reads: Vec<(Span2, String)> = device::accesses_in_block(&dcx, f.block)
             .into_iter()
@@ -83,11 +83,17 @@ fn key(s: Span2) -> (usize, usize, usize, usize) {
     (s.start().line, s.start().column, s.end().line, s.end().column)
 }
 
-/// A function whose body is a single expression (possibly in `unsafe`): a reader wrapper.
-fn is_wrapper(block: &syn::Block) -> bool {
+/// A function whose body only returns a device read (possibly in `unsafe`): a reader wrapper.
+fn is_wrapper(dcx: &device::DeviceCx, block: &syn::Block) -> bool {
     match block.stmts.as_slice() {
-        [Stmt::Expr(Expr::Unsafe(u), None)] => u.block.stmts.len() <= 1,
-        [Stmt::Expr(_, None)] => true,
+        [Stmt::Expr(Expr::Unsafe(u), None)] => is_wrapper(dcx, &u.block),
+        [Stmt::Expr(e, None)] => {
+            let mut e = e;
+            while let Expr::Cast(c) = e {
+                e = &c.expr;
+            }
+            dcx.classify(e).is_some_and(|a| a.kind == AccessKind::Read)
+        }
         _ => false,
     }
 }

@@ -53,7 +53,7 @@ pub struct RawDma {
 
 const ADDR_WORDS: &[&str] = &[
     "addr", "address", "base", "dma", "prp", "prp1", "prp2", "asq", "acq", "rdbal", "rdbah",
-    "tdbal", "tdbah", "rtaddr", "iqa", "dba", "bdp", "ring", "desc", "descriptor", "iova", "sgl",
+    "tdbal", "tdbah", "rdba", "tdba", "sqba", "cqba", "rtaddr", "iqa", "dba", "bdp", "ring", "desc", "descriptor", "iova", "sgl",
 ];
 const DESC_WORDS: &[&str] = &[
     "desc", "descriptor", "descs", "ring", "entry", "cmd", "command", "sqe", "prd", "td", "rd",

@@ -223,6 +223,7 @@ pub fn mentions_reset_bit(idents: &[String]) -> bool {
 pub fn reach_note(kind: &str, name: &str, r: &Reach) -> String {
     match &r.via {
         None => format!("`{name}` is {kind} because it is {}", root_why(&r.why)),
+        Some(via) if *via == r.root => format!("`{name}` is {kind}: it is called from `{via}` ({})", r.why),
         Some(via) => format!(
             "`{name}` is {kind}: it is called from `{via}`, reached from `{}` ({})",
             r.root, r.why

@@ -1,0 +1,44 @@
+// Fixture for `dma_outside_window`: raw dma addresses.
+
+fn admin_queue(regs: &Regs, sq: &[SqEntry; 64]) {
+    regs.write64(ASQ, sq.as_ptr() as u64); //~ dma_outside_window
+}
+
+fn rx_ring(regs: &Regs) {
+    regs.write32(RDBAL, 0x0010_0000); //~ dma_outside_window
+}
+
+fn descriptor(desc: &mut RxDesc, buf: &[u8]) {
+    desc.addr = buf.as_ptr() as u64; //~ dma_outside_window
+}
+
+fn literal_desc() -> TxDescriptor {
+    TxDescriptor {
+        buffer_addr: 0x8000_0000, //~ dma_outside_window
+        length: 64,
+        cmd: 0,
+    }
+}
+
+fn phys(regs: &Regs, buf: &Buffer) {
+    regs.rdba().write(virt_to_phys(buf)); //~ dma_outside_window
+}
+
+// Negatives: addresses from the window allocator, zero to clear, non-address registers.
+fn from_window(regs: &Regs, window: &Window) -> Result<(), Error> {
+    let sq = window.alloc::<[SqEntry; 64]>(Direction::ToDevice)?;
+    regs.write64(ASQ, sq.iova().as_u64());
+    Ok(())
+}
+
+fn clear(regs: &Regs) {
+    regs.write64(ASQ, 0);
+}
+
+fn control(regs: &Regs) {
+    regs.write32(CTRL, 0x0400_0000);
+}
+
+fn io_uring_like(sqe: &mut Sqe, buf: &[u8]) {
+    sqe.len = buf.len() as u32;
+}

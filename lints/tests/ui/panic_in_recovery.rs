@@ -1,0 +1,29 @@
+// Fixture for `panic_in_recovery`: panics in `#[paranoid_init]` code and its callees.
+
+#[paranoid_init(budget_ms = 500)]
+fn init(dev: Device<Unknown>, queues: &[Queue]) -> Result<Nvme, Error> {
+    let cap = read_cap(&dev).unwrap(); //~ panic_in_recovery
+    let q = &queues[0]; //~ panic_in_recovery
+    setup_admin(&dev, q)?;
+    assert!(cap.mqes() > 0); //~ panic_in_recovery
+    Ok(Nvme::new(dev))
+}
+
+fn setup_admin(dev: &Device<Unknown>, q: &Queue) -> Result<(), Error> {
+    let depth = q.depth().expect("depth"); //~ panic_in_recovery
+    if depth == 0 {
+        unreachable!("checked above"); //~ panic_in_recovery
+    }
+    Ok(())
+}
+
+// Negatives: error handling, and code not reachable from recovery.
+fn read_cap(dev: &Device<Unknown>) -> Result<Cap, Error> {
+    let q = dev.queues().get(0).ok_or(Error::NoQueue)?;
+    Ok(q.cap())
+}
+
+fn host_tool(args: &[String]) {
+    let n: u32 = args[1].parse().unwrap();
+    println!("{n}");
+}

@@ -1,0 +1,73 @@
+// Fixture for `unbounded_poll`: loops waiting on the device with and without bounds.
+use core::ptr;
+
+const CSTS: usize = 0x1c;
+const RDY: u32 = 1;
+
+fn wait_ready_while(regs: &Regs) {
+    while regs.read32(CSTS) & RDY == 0 {} //~ unbounded_poll
+}
+
+fn wait_ready_loop(bar0: *mut u8) {
+    loop { //~ unbounded_poll
+        let v = unsafe { ptr::read_volatile(bar0.add(CSTS) as *const u32) };
+        if v & RDY != 0 {
+            break;
+        }
+    }
+}
+
+fn wait_tock(regs: &Registers) {
+    while !regs.status.is_set(STATUS::READY) { //~ unbounded_poll
+        core::hint::spin_loop();
+    }
+}
+
+fn wait_port() {
+    let mut status = Port::<u8>::new(0x64);
+    while unsafe { status.read() } & 2 != 0 {} //~ unbounded_poll
+}
+
+// Negatives: each of these waits is bounded.
+fn bounded_deadline(regs: &Regs, deadline: Deadline) -> Result<(), Error> {
+    while regs.read32(CSTS) & RDY == 0 {
+        if deadline.expired() {
+            return Err(Error::Timeout);
+        }
+    }
+    Ok(())
+}
+
+fn bounded_counter(regs: &Regs) -> bool {
+    let mut spins = 0;
+    loop {
+        if regs.read32(CSTS) & RDY != 0 {
+            return true;
+        }
+        spins += 1;
+        if spins > 1000 {
+            return false;
+        }
+    }
+}
+
+fn bounded_for(regs: &Regs) -> bool {
+    for _ in 0..1000 {
+        if regs.read32(CSTS) & RDY != 0 {
+            return true;
+        }
+    }
+    false
+}
+
+// Look-alikes: no device read, or no way out (an event loop, not a wait).
+fn not_device(lock: &RwLock<u32>) {
+    while *lock.read() == 0 {}
+}
+
+fn event_loop(regs: &Regs) -> ! {
+    loop {
+        let cause = regs.read32(0x10);
+        handle(cause);
+    }
+}

@@ -1,0 +1,96 @@
+// Fixture for `unchecked_device_value`: taint from device reads to sinks.
+const RDH: usize = 0x2810;
+
+fn index(regs: &Regs, ring: &[Desc; 256]) -> Desc {
+    let head = regs.read32(RDH) as usize;
+    ring[head] //~ unchecked_device_value
+}
+
+fn through_struct(regs: &Regs, ring: &[u8]) -> &[u8] {
+    let mut st = State::default();
+    st.len = regs.read32(0x10);
+    &ring[..st.len as usize] //~ unchecked_device_value
+}
+
+fn through_arith_shift(regs: &Regs) -> u64 {
+    let cap = regs.read64(0x00);
+    let mpsmin = (cap >> 48) as u32;
+    let shift = 12 + mpsmin;
+    1u64 << shift //~ unchecked_device_value
+}
+
+fn allocation(regs: &Regs) -> Vec<u8> {
+    let n = regs.read32(0x20) as usize;
+    Vec::with_capacity(n) //~ unchecked_device_value
+}
+
+fn pointer_offset(regs: &Regs, base: *mut u32) -> *mut u32 {
+    let off = regs.read32(0x24) as usize;
+    unsafe { base.add(off) } //~ unchecked_device_value
+}
+
+fn loop_bound(regs: &Regs) -> u32 {
+    let count = regs.read32(0x28);
+    let mut sum = 0;
+    for i in 0..count { //~ unchecked_device_value
+        sum += i;
+    }
+    sum
+}
+
+fn closure_capture(regs: &Regs, table: &[u32]) -> u32 {
+    let i = regs.read32(0x2c) as usize;
+    let get = || table[i]; //~ unchecked_device_value
+    get()
+}
+
+fn port_value(table: &[u8]) -> u8 {
+    let v: u8;
+    unsafe { core::arch::asm!("in al, dx", out("al") v, in("dx") 0x60u16) };
+    table[v as usize] //~ unchecked_device_value
+}
+
+fn all_ones_is_not_a_bound(regs: &Regs, ring: &[u8]) -> u8 {
+    let i = regs.read32(0x30);
+    if i == u32::MAX {
+        return 0;
+    }
+    ring[i as usize] //~ unchecked_device_value
+}
+
+// Negatives: validated before use.
+fn compared(regs: &Regs, ring: &[u8; 64]) -> u8 {
+    let i = regs.read32(0x30) as usize;
+    if i >= ring.len() {
+        return 0;
+    }
+    ring[i]
+}
+
+fn clamped(regs: &Regs, ring: &[u8; 64]) -> u8 {
+    let i = (regs.read32(0x30) as usize).min(63);
+    ring[i]
+}
+
+fn checked(regs: &Regs, ring: &[u8]) -> Option<u8> {
+    let i = regs.read32(0x30) as usize;
+    ring.get(i).copied()
+}
+
+fn untrusted(regs: &Regs, ring: &[u8; 64]) -> Result<u8, Error> {
+    let i = regs.read32(0x30).check_range(0..64)? as usize;
+    Ok(ring[i])
+}
+
+fn matched(regs: &Regs, ring: &[u8; 8]) -> u8 {
+    let i = regs.read32(0x30) as usize;
+    match i {
+        0..=7 => ring[i],
+        _ => 0,
+    }
+}
+
+// Look-alike: not a device value.
+fn local(ring: &[u8], i: usize) -> u8 {
+    ring[i]
+}
