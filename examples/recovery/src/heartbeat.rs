@@ -1,0 +1,80 @@
+//! Heartbeats during a long recovery.
+//!
+//! A cluster fences a node that stops answering its watchdog. While the dump is
+//! written, the recovery kernel keeps answering: between I/Os it asks the
+//! [`Schedule`] whether a beat is due and, if so, runs every configured
+//! [`Heartbeat`] (a watchdog reload, a UDP frame). A beat is due once half a
+//! period has passed, so as long as one I/O takes less than half a period, no
+//! gap between beats exceeds the period.
+
+use core::time::Duration;
+
+use paranoid::time::{duration_ns, Clock};
+
+/// One way of saying "still alive". Must be bounded: a register write, one frame.
+pub trait Heartbeat {
+    /// Name in the report.
+    fn name(&self) -> &'static str;
+    /// Sends one beat.
+    ///
+    /// # Errors
+    ///
+    /// A short reason; the schedule counts failures and goes on.
+    fn beat(&mut self) -> Result<(), &'static str>;
+}
+
+/// When beats are due, and what happened so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    period_ns: u64,
+    last_ns: u64,
+    /// Beats sent (per heartbeat call round).
+    pub beats: u64,
+    /// Beats that failed.
+    pub failures: u64,
+    /// The longest gap seen between two rounds (or since the start).
+    pub max_gap_ns: u64,
+}
+
+impl Schedule {
+    /// A schedule with `period`, counting from now.
+    pub fn new<C: Clock + ?Sized>(clock: &C, period: Duration) -> Self {
+        Self {
+            period_ns: duration_ns(period).max(2),
+            last_ns: clock.now_ns(),
+            beats: 0,
+            failures: 0,
+            max_gap_ns: 0,
+        }
+    }
+
+    /// Runs every heartbeat if half a period has passed since the last round;
+    /// returns whether it did.
+    pub fn tick<C: Clock + ?Sized>(
+        &mut self,
+        clock: &C,
+        heartbeats: &mut [&mut dyn Heartbeat],
+    ) -> bool {
+        let now = clock.now_ns();
+        let gap = now.saturating_sub(self.last_ns);
+        if heartbeats.is_empty() || gap < self.period_ns / 2 {
+            return false;
+        }
+        for h in heartbeats.iter_mut() {
+            match h.beat() {
+                Ok(()) => self.beats += 1,
+                Err(_) => self.failures += 1,
+            }
+        }
+        self.max_gap_ns = self.max_gap_ns.max(gap);
+        self.last_ns = now;
+        true
+    }
+
+    /// Records the gap up to now without beating (call at the end).
+    pub fn finish<C: Clock + ?Sized>(&mut self, clock: &C) {
+        self.max_gap_ns = self
+            .max_gap_ns
+            .max(clock.now_ns().saturating_sub(self.last_ns));
+    }
+}
