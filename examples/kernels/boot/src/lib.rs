@@ -1,0 +1,210 @@
+//! PVH boot for paranoid's bare-metal kernels.
+//!
+//! QEMU (`-kernel kernel.elf`) loads an ELF that carries a PVH note and enters it
+//! in 32-bit protected mode. This crate provides everything between that entry
+//! and a kernel's `main`:
+//!
+//! - the PVH note and the 32-bit entry (`entry.S`): GDT, identity map of the first
+//!   4 GiB with 2 MiB pages (2..4 GiB uncached, for ECAM, BARs and VT-d), long
+//!   mode, stack, zeroed `.bss`;
+//! - [`BootInfo`]: the parsed start info (command line, modules, RSDP, memory
+//!   map), a calibrated TSC [`TscClock`], and the kernel image bounds;
+//! - serial output on COM1 ([`println!`]), [`exit`] through `isa-debug-exit`, a
+//!   panic handler that prints `PARANOID-PANIC` and exits with
+//!   [`ExitCode::Failure`];
+//! - [`frames::FrameAllocator`], a bump allocator of physical pages;
+//! - [`acpi`]: finding firmware tables (MCFG for ECAM, DMAR for VT-d);
+//! - [`handoff`]: loading another PVH kernel and jumping to it in 32-bit mode.
+//!
+//! # Writing a kernel
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//!
+//! use paranoid_boot::{println, BootInfo, ExitCode};
+//!
+//! paranoid_boot::entry!(main);
+//!
+//! fn main(boot: &'static BootInfo) -> ExitCode {
+//!     println!("hello, cmdline = {}", boot.cmdline().as_str());
+//!     ExitCode::Success
+//! }
+//! ```
+//!
+//! # Building a kernel
+//!
+//! The binary's `build.rs` picks the load address and the linker script that
+//! this crate's build script provides:
+//!
+//! ```text
+//! println!("cargo:rustc-link-arg-bins=-Tparanoid-boot.ld");
+//! println!("cargo:rustc-link-arg-bins=--defsym=PARANOID_KERNEL_BASE=0x100000");
+//! ```
+//!
+//! Build with `--target x86_64-unknown-none` and `-C relocation-model=static`
+//! (`examples/kernels/.cargo/config.toml` sets both). A kernel that another
+//! kernel loads with [`handoff`] uses a different base (e.g. `0x4000000`).
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod acpi;
+pub mod exit;
+pub mod frames;
+pub mod handoff;
+pub mod serial;
+pub mod start_info;
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+pub use exit::{exit, exit_raw, halt, ExitCode};
+pub use paranoid::arch::x86_64::{TscClock, TscError};
+pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
+
+use frames::{FrameAllocator, FrameError, PhysRange};
+
+core::arch::global_asm!(include_str!("entry.S"), options(att_syntax));
+
+/// What a kernel's `main` receives.
+pub struct BootInfo {
+    start: StartInfo,
+    clock: TscClock,
+    kernel: PhysRange,
+    frames_taken: AtomicBool,
+}
+
+impl BootInfo {
+    /// The parsed start info.
+    pub fn start_info(&self) -> &StartInfo {
+        &self.start
+    }
+
+    /// The command line.
+    pub fn cmdline(&self) -> Cmdline<'_> {
+        self.start.cmdline()
+    }
+
+    /// Modules the loader placed in memory.
+    pub fn modules(&self) -> &[Module] {
+        self.start.modules()
+    }
+
+    /// Physical address of the ACPI RSDP.
+    pub fn rsdp(&self) -> Option<u64> {
+        self.start.rsdp()
+    }
+
+    /// The memory map.
+    pub fn memory_map(&self) -> &[MemoryRegion] {
+        self.start.memory_map()
+    }
+
+    /// The TSC clock, calibrated against the PIT at boot.
+    pub fn clock(&self) -> TscClock {
+        self.clock
+    }
+
+    /// Physical range of this kernel's image, `.bss` (stack, page tables) included.
+    pub fn kernel_image(&self) -> PhysRange {
+        self.kernel
+    }
+
+    /// The frame allocator over free RAM; `None` after the first call, so frames
+    /// are never handed out twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`FrameAllocator::new`].
+    pub fn take_frames(&self) -> Option<Result<FrameAllocator, FrameError>> {
+        if self.frames_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(FrameAllocator::new(&self.start, self.kernel))
+    }
+}
+
+/// The one `BootInfo`, written once before `main` runs.
+struct BootCell(UnsafeCell<MaybeUninit<BootInfo>>);
+
+// SAFETY: written once by the boot CPU before anything can read it; the kernels
+// are single-threaded.
+unsafe impl Sync for BootCell {}
+
+static BOOT: BootCell = BootCell(UnsafeCell::new(MaybeUninit::uninit()));
+
+unsafe extern "C" {
+    static __paranoid_kernel_start: u8;
+    static __paranoid_kernel_end: u8;
+}
+
+unsafe extern "Rust" {
+    /// Defined by [`entry!`] in the kernel binary.
+    fn __paranoid_boot_main(boot: &'static BootInfo) -> ExitCode;
+}
+
+/// Declares the kernel's `main`: `fn(&'static BootInfo) -> ExitCode`.
+///
+/// When it returns, the VM exits with that code.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[doc(hidden)]
+        #[export_name = "__paranoid_boot_main"]
+        pub fn __paranoid_boot_main(boot: &'static $crate::BootInfo) -> $crate::ExitCode {
+            let main: fn(&'static $crate::BootInfo) -> $crate::ExitCode = $main;
+            main(boot)
+        }
+    };
+}
+
+/// Called by `entry.S` in long mode with the PVH start info address.
+#[unsafe(no_mangle)]
+extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
+    serial::init();
+    // SAFETY:
+    // - the boot page tables identity-map the first 4 GiB;
+    // - the loader passes ordinary memory (its start info, command line and
+    //   tables); their contents are validated by `parse`.
+    let start = match unsafe { StartInfo::parse(start_info.into()) } {
+        Ok(s) => s,
+        Err(e) => {
+            println!("PARANOID-BOOT error=start-info detail=\"{e}\"");
+            exit(ExitCode::Failure)
+        }
+    };
+    // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
+    let clock = match unsafe { TscClock::calibrate_with_pit() } {
+        Ok(c) => c,
+        Err(e) => {
+            println!("PARANOID-BOOT error=tsc detail=\"{e:?}\"");
+            exit(ExitCode::Failure)
+        }
+    };
+    let kernel = PhysRange {
+        start: (&raw const __paranoid_kernel_start) as u64,
+        end: (&raw const __paranoid_kernel_end) as u64,
+    };
+    let info = BootInfo {
+        start,
+        clock,
+        kernel,
+        frames_taken: AtomicBool::new(false),
+    };
+    // SAFETY: this is the only write to BOOT, before any reader exists; the
+    // shared reference handed out afterwards is never aliased by a write.
+    let boot: &'static BootInfo = unsafe { (*BOOT.0.get()).write(info) };
+    // SAFETY: `entry!` defines the symbol with exactly this signature.
+    let code = unsafe { __paranoid_boot_main(boot) };
+    exit(code)
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    println!("PARANOID-PANIC {info}");
+    exit(ExitCode::Failure)
+}

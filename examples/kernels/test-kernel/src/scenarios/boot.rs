@@ -1,0 +1,210 @@
+//! `boot`: the kernel came up and reports what the loader told it; the start
+//! info parser and the frame allocator reject bad input with typed errors.
+
+use paranoid_boot::frames::{FrameError, PhysRange, FRAME_SIZE};
+use paranoid_boot::start_info::{HvmStartInfo, StartInfoError, START_INFO_MAGIC};
+use paranoid_boot::{acpi, println, BootInfo, MemoryKind, StartInfo};
+
+use crate::report::{Fields, Outcome};
+use crate::{check, ensure};
+
+/// Prints the memory map and boot facts, then checks them.
+pub fn run(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let info = boot.start_info();
+    for r in boot.memory_map() {
+        println!("  memmap {:#012x}..{:#012x} {}", r.start, r.end(), r.kind);
+    }
+    f.add("start_info", format_args!("{:#x}", info.address()));
+    f.add("version", info.version());
+    f.add("cmdline", boot.cmdline().as_str());
+    f.add("regions", boot.memory_map().len());
+    f.add("ram_mib", info.ram_bytes() >> 20);
+    f.add("modules", boot.modules().len());
+    f.add("tsc_khz", boot.clock().khz());
+    ensure!(
+        f,
+        info.version() >= 1,
+        "start info version {} has no memory map",
+        info.version()
+    );
+    ensure!(
+        f,
+        info.ram_bytes() >= 64 << 20,
+        "only {} bytes of RAM",
+        info.ram_bytes()
+    );
+    let rsdp = match boot.rsdp() {
+        Some(r) => r,
+        None => return Err(crate::report::fail(f, "no RSDP")),
+    };
+    f.add("rsdp", format_args!("{rsdp:#x}"));
+    let root = check!(f, acpi::Root::from_rsdp(rsdp), "ACPI root");
+    f.add("acpi_tables", root.entries().count());
+    let mcfg = check!(f, root.find(*b"MCFG"), "MCFG");
+    ensure!(f, mcfg.is_some(), "no MCFG table");
+
+    if let Err(reason) = check_frames(boot, &mut f) {
+        return Err(crate::report::fail(f, reason));
+    }
+    if let Err(reason) = check_bad_start_infos() {
+        return Err(crate::report::fail(f, reason));
+    }
+    f.add("bad_start_info_rejected", 4);
+    Ok(f)
+}
+
+/// Allocations land in RAM, outside the kernel, never twice; bad requests and
+/// exhaustion are typed errors.
+fn check_frames(boot: &'static BootInfo, f: &mut Fields) -> Result<(), &'static str> {
+    let mut frames = match boot.take_frames() {
+        Some(Ok(a)) => a,
+        _ => return Err("frame allocator unavailable"),
+    };
+    if boot.take_frames().is_some() {
+        return Err("frame allocator handed out twice");
+    }
+    let a = frames
+        .alloc_zeroed(3 * FRAME_SIZE, FRAME_SIZE)
+        .map_err(|_| "3-frame allocation failed")?;
+    let b = frames
+        .alloc(1, 2 << 20)
+        .map_err(|_| "2 MiB-aligned allocation failed")?;
+    let first = PhysRange {
+        start: a,
+        end: a + 3 * FRAME_SIZE,
+    };
+    let second = PhysRange {
+        start: b,
+        end: b + FRAME_SIZE,
+    };
+    if first.overlaps(&second)
+        || first.overlaps(&boot.kernel_image())
+        || second.overlaps(&boot.kernel_image())
+    {
+        return Err("allocations overlap each other or the kernel");
+    }
+    if b % (2 << 20) != 0 {
+        return Err("alignment not honoured");
+    }
+    let in_ram = |r: PhysRange| {
+        boot.memory_map()
+            .iter()
+            .any(|m| m.kind == MemoryKind::Ram && m.start <= r.start && r.end <= m.end())
+    };
+    if !in_ram(first) || !in_ram(second) {
+        return Err("allocation outside RAM");
+    }
+    if !matches!(
+        frames.alloc(0, FRAME_SIZE),
+        Err(FrameError::BadRequest { .. })
+    ) || !matches!(
+        frames.alloc(FRAME_SIZE, 3000),
+        Err(FrameError::BadRequest { .. })
+    ) || !matches!(
+        frames.alloc(1 << 40, FRAME_SIZE),
+        Err(FrameError::Exhausted { .. })
+    ) {
+        return Err("bad frame requests were not rejected");
+    }
+    f.add("frames", format_args!("{a:#x},{b:#x}"));
+    f.add("managed_mib", frames.managed() >> 20);
+    Ok(())
+}
+
+/// A scratch start info the parser is fed with bad values.
+#[repr(C, align(4096))]
+struct Scratch([u8; 8192]);
+static mut SCRATCH: Scratch = Scratch([0; 8192]);
+
+fn parse_scratch(info: HvmStartInfo, tail: &[u8]) -> Result<StartInfo, StartInfoError> {
+    let base = (&raw mut SCRATCH) as *mut u8;
+    let header = size_of::<HvmStartInfo>();
+    // SAFETY:
+    // - SCRATCH is only used here, by this single-threaded kernel;
+    // - header + tail fit in its 8 KiB (tails below are at most 2 KiB);
+    // - the parser reads identity-mapped ordinary memory (the kernel's .bss).
+    unsafe {
+        core::ptr::write_unaligned(base.cast::<HvmStartInfo>(), info);
+        let n = tail.len().min(8192 - header);
+        core::ptr::copy_nonoverlapping(tail.as_ptr(), base.add(header), n);
+        StartInfo::parse(base as u64)
+    }
+}
+
+/// Bad magic, too many modules, a command line without end and a memory map
+/// past 4 GiB are each refused with their own error.
+fn check_bad_start_infos() -> Result<(), &'static str> {
+    let base = (&raw const SCRATCH) as u64;
+    let header = size_of::<HvmStartInfo>() as u64;
+    let good = HvmStartInfo {
+        magic: START_INFO_MAGIC,
+        version: 1,
+        ..HvmStartInfo::default()
+    };
+    if !matches!(
+        parse_scratch(
+            HvmStartInfo {
+                magic: 0x1234,
+                ..good
+            },
+            &[]
+        ),
+        Err(StartInfoError::BadMagic { found: 0x1234 })
+    ) {
+        return Err("bad magic accepted");
+    }
+    if !matches!(
+        parse_scratch(
+            HvmStartInfo {
+                nr_modules: 1000,
+                modlist_paddr: base + header,
+                ..good
+            },
+            &[]
+        ),
+        Err(StartInfoError::TooManyModules { count: 1000 })
+    ) {
+        return Err("1000 modules accepted");
+    }
+    if !matches!(
+        parse_scratch(
+            HvmStartInfo {
+                cmdline_paddr: base + header,
+                ..good
+            },
+            &[b'a'; 2048]
+        ),
+        Err(StartInfoError::CmdlineTooLong)
+    ) {
+        return Err("unterminated command line accepted");
+    }
+    if !matches!(
+        parse_scratch(
+            HvmStartInfo {
+                memmap_paddr: 0xffff_fff0,
+                memmap_entries: 4,
+                ..good
+            },
+            &[]
+        ),
+        Err(StartInfoError::OutOfRange {
+            what: "memory map",
+            ..
+        })
+    ) {
+        return Err("memory map above 4 GiB accepted");
+    }
+    match parse_scratch(
+        HvmStartInfo {
+            cmdline_paddr: base + header,
+            ..good
+        },
+        b"test=x a=b\0",
+    ) {
+        Ok(s) if s.cmdline().get("a") == Some("b") && s.cmdline().get("test") == Some("x") => {
+            Ok(())
+        }
+        _ => Err("a good start info was rejected"),
+    }
+}

@@ -1,0 +1,285 @@
+//! `pci-discovery`: CF8 and ECAM see the same functions; the e1000 and the NVMe
+//! controller are found with the right ids, class codes and sized BARs; BAR
+//! sizing restores the BARs; capability walks terminate and find what the
+//! devices advertise.
+
+use core::fmt::Write;
+
+use paranoid::pci::bar::{self, Bar};
+use paranoid::pci::caps::{self, id};
+use paranoid::pci::discover::{self, FunctionInfo};
+use paranoid::pci::{offset, ConfigAccess, PciAddress};
+use paranoid_boot::{println, BootInfo};
+
+use crate::platform::{self, E1000, NVME, Q35_ECAM_BASE};
+use crate::report::{fail, Fields, Outcome};
+use crate::{check, ensure};
+
+/// Most functions remembered from a scan of bus 0.
+const MAX_FUNCTIONS: usize = 64;
+
+/// Scans bus 0 through `cfg` into `out`; returns how many were found.
+fn scan_bus0<C: ConfigAccess>(
+    cfg: &mut C,
+    out: &mut [Option<FunctionInfo>; MAX_FUNCTIONS],
+) -> usize {
+    let mut n = 0;
+    for (slot, info) in out.iter_mut().zip(discover::scan(cfg, 0, 0, 0)) {
+        *slot = Some(info);
+        n += 1;
+    }
+    n
+}
+
+/// Prints one inventory line per function (used by the demo too).
+pub fn print_inventory<C: ConfigAccess>(cfg: &mut C) {
+    let mut functions = [None; MAX_FUNCTIONS];
+    let n = scan_bus0(cfg, &mut functions);
+    println!("  PCI bus 0: {n} functions");
+    for info in functions.iter().flatten() {
+        let a = info.address;
+        println!(
+            "  {a}  {:04x}:{:04x}  class {:02x}{:02x}{:02x}  {}",
+            info.vendor,
+            info.device,
+            info.class[0],
+            info.class[1],
+            info.class[2],
+            describe(info)
+        );
+        if info.header_type != 0 {
+            continue;
+        }
+        match bar::all(cfg, a) {
+            Ok(bars) => {
+                for (i, b) in bars.iter().enumerate() {
+                    match *b {
+                        Bar::Unused => {}
+                        Bar::Memory {
+                            base,
+                            size,
+                            is_64bit,
+                            prefetchable,
+                        } => println!(
+                            "      BAR{i} mem{} {base:#010x} size {size:#x}{}",
+                            if is_64bit { "64" } else { "32" },
+                            if prefetchable { " prefetchable" } else { "" }
+                        ),
+                        Bar::Io { base, size } => {
+                            println!("      BAR{i} io    {base:#06x} size {size:#x}")
+                        }
+                    }
+                }
+            }
+            Err(e) => println!("      BARs: {e:?}"),
+        }
+        let mut line = CapLine::default();
+        let walked = caps::walk(cfg, a, |c| {
+            let _ = write!(line, " {:#04x}@{:#04x}", c.id, c.offset);
+            true
+        });
+        match walked {
+            Ok(()) => println!("      caps:{}", line.as_str()),
+            Err(e) => println!("      caps: {e:?}"),
+        }
+    }
+}
+
+fn describe(info: &FunctionInfo) -> &'static str {
+    match ((info.vendor, info.device), info.class) {
+        (E1000, _) => "e1000 NIC",
+        (NVME, _) => "NVMe controller",
+        (_, [0x06, 0x00, _]) => "host bridge",
+        (_, [0x06, 0x01, _]) => "ISA bridge",
+        (_, [0x01, 0x06, _]) => "SATA controller",
+        (_, [0x0c, 0x05, _]) => "SMBus",
+        (_, [0x00, 0xff, _]) | (_, [0xff, _, _]) => "unclassified",
+        _ => "",
+    }
+}
+
+/// A short text buffer for a capability list.
+struct CapLine {
+    buf: [u8; 192],
+    len: usize,
+}
+
+impl Default for CapLine {
+    fn default() -> Self {
+        Self {
+            buf: [0; 192],
+            len: 0,
+        }
+    }
+}
+
+impl CapLine {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+impl Write for CapLine {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The raw BAR registers, to check sizing restores them.
+fn raw_bars<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> [u32; 6] {
+    let mut v = [0u32; 6];
+    for (i, slot) in v.iter_mut().enumerate() {
+        *slot = cfg
+            .read32(a, offset::BAR0 + 4 * i as u16)
+            .into_raw_for_report();
+    }
+    v
+}
+
+/// Runs the discovery checks.
+pub fn run(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let region = check!(f, platform::ecam_region(boot), "ECAM from MCFG");
+    f.add("ecam", format_args!("{:#x}", region.base));
+    f.add(
+        "ecam_buses",
+        format_args!("{}-{}", region.start_bus, region.end_bus),
+    );
+    ensure!(
+        f,
+        region.base == Q35_ECAM_BASE,
+        "MCFG ECAM base {:#x}, q35 uses {Q35_ECAM_BASE:#x}",
+        region.base
+    );
+    let mut ecam = check!(f, platform::ecam(boot), "ECAM");
+    let mut cf8 = platform::cf8();
+
+    let (mut by_cf8, mut by_ecam) = ([None; MAX_FUNCTIONS], [None; MAX_FUNCTIONS]);
+    let n = scan_bus0(&mut cf8, &mut by_cf8);
+    let m = scan_bus0(&mut ecam, &mut by_ecam);
+    f.add("functions", n);
+    ensure!(
+        f,
+        n == m && by_cf8 == by_ecam,
+        "CF8 found {n} functions, ECAM {m}, or they differ"
+    );
+    print_inventory(&mut ecam);
+
+    let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
+    let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
+    f.add("e1000", nic.address);
+    f.add("nvme", nvme.address);
+    ensure!(
+        f,
+        nic.class == [0x02, 0x00, 0x00],
+        "e1000 class {:?}",
+        nic.class
+    );
+    ensure!(
+        f,
+        nvme.class == [0x01, 0x08, 0x02],
+        "NVMe class {:?}",
+        nvme.class
+    );
+
+    // e1000 (82540EM): BAR0 128 KiB 32-bit memory, BAR1 64 I/O ports.
+    let before = raw_bars(&mut cf8, nic.address);
+    let bars = check!(f, bar::all(&mut cf8, nic.address), "e1000 BARs via CF8");
+    ensure!(
+        f,
+        raw_bars(&mut cf8, nic.address) == before,
+        "e1000 BARs not restored after sizing"
+    );
+    match bars {
+        [Bar::Memory {
+            base,
+            size: 0x20000,
+            is_64bit: false,
+            ..
+        }, Bar::Io { size: 0x40, .. }, ..]
+            if base != 0 =>
+        {
+            f.add("e1000_bar0", format_args!("{base:#x}+0x20000"));
+        }
+        _ => {
+            return Err(fail(
+                f,
+                format_args!("e1000 BARs {:?} {:?}", bars[0], bars[1]),
+            ))
+        }
+    }
+
+    // NVMe: BAR0 64-bit memory, a power of two of at least 16 KiB (registers,
+    // doorbells, MSI-X table).
+    let before = raw_bars(&mut ecam, nvme.address);
+    let bars = check!(f, bar::all(&mut ecam, nvme.address), "NVMe BARs via ECAM");
+    ensure!(
+        f,
+        raw_bars(&mut ecam, nvme.address) == before,
+        "NVMe BARs not restored after sizing"
+    );
+    match bars[0] {
+        Bar::Memory {
+            base,
+            size,
+            is_64bit: true,
+            ..
+        } if size >= 0x4000 && size.is_power_of_two() && base % size == 0 => {
+            f.add("nvme_bar0", format_args!("{base:#x}+{size:#x}"));
+        }
+        other => return Err(fail(f, format_args!("NVMe BAR0 {other:?}"))),
+    }
+
+    // Capabilities: NVMe is PCIe with MSI-X; walks through both mechanisms agree.
+    let pcie = check!(
+        f,
+        caps::find(&mut ecam, nvme.address, id::PCI_EXPRESS),
+        "NVMe caps"
+    );
+    let msix = check!(
+        f,
+        caps::find(&mut cf8, nvme.address, id::MSIX),
+        "NVMe caps via CF8"
+    );
+    ensure!(
+        f,
+        pcie.is_some() && msix.is_some(),
+        "NVMe caps: PCIe {pcie:?} MSI-X {msix:?}"
+    );
+    let (mut standard, mut extended) = (0u32, 0u32);
+    check!(
+        f,
+        caps::walk(&mut ecam, nvme.address, |_| {
+            standard += 1;
+            true
+        }),
+        "NVMe walk"
+    );
+    check!(
+        f,
+        caps::walk_extended(&mut ecam, nvme.address, |_| {
+            extended += 1;
+            true
+        }),
+        "NVMe extended walk"
+    );
+    let mut nic_caps = 0u32;
+    check!(
+        f,
+        caps::walk(&mut cf8, nic.address, |_| {
+            nic_caps += 1;
+            true
+        }),
+        "e1000 walk"
+    );
+    f.add("nvme_caps", standard);
+    f.add("nvme_ext_caps", extended);
+    f.add("e1000_caps", nic_caps);
+    Ok(f)
+}
