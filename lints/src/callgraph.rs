@@ -190,7 +190,16 @@ fn returns_value(sig: &Signature) -> bool {
         syn::ReturnType::Type(_, ty) => device::type_name(ty).is_some_and(|n| {
             matches!(
                 n.as_str(),
-                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "Untrusted"
+                "u8" | "u16"
+                    | "u32"
+                    | "u64"
+                    | "u128"
+                    | "usize"
+                    | "i8"
+                    | "i16"
+                    | "i32"
+                    | "i64"
+                    | "Untrusted"
             )
         }),
     }
@@ -218,6 +227,8 @@ pub struct CrateInfo {
     pub recovery: HashMap<String, Reach>,
     /// Panic-path functions by name.
     pub panic_path: HashMap<String, Reach>,
+    /// Functions that read the device and return the value (reader wrappers).
+    pub derived_readers: HashSet<String>,
 }
 
 impl CrateInfo {
@@ -237,42 +248,86 @@ impl CrateInfo {
             device.reg_fields.extend(s.reg_fields.iter().cloned());
             device.readers.extend(s.derived_readers.iter().cloned());
             for (f, calls) in &s.calls {
-                graph.entry(f.clone()).or_default().extend(calls.iter().cloned());
+                graph
+                    .entry(f.clone())
+                    .or_default()
+                    .extend(calls.iter().cloned());
             }
-            init_roots.extend(s.init_roots.iter().map(|r| (r.clone(), "#[paranoid_init]".to_string())));
-            panic_roots.extend(s.panic_roots.iter().map(|r| (r.clone(), "a panic handler or hook".to_string())));
+            init_roots.extend(
+                s.init_roots
+                    .iter()
+                    .map(|r| (r.clone(), "#[paranoid_init]".to_string())),
+            );
+            panic_roots.extend(
+                s.panic_roots
+                    .iter()
+                    .map(|r| (r.clone(), "a panic handler or hook".to_string())),
+            );
         }
         // Hook arguments name everything in them (`Box`, `new`, …): keep crate functions only.
         panic_roots.retain(|(r, _)| graph.contains_key(r));
-        init_roots.extend(recovery_names.iter().map(|r| (r.clone(), "named in `[recovery]` of the configuration".to_string())));
-        panic_roots.extend(panic_names.iter().map(|r| (r.clone(), "named in `[panic_path]` of the configuration".to_string())));
+        init_roots.extend(recovery_names.iter().map(|r| {
+            (
+                r.clone(),
+                "named in `[recovery]` of the configuration".to_string(),
+            )
+        }));
+        panic_roots.extend(panic_names.iter().map(|r| {
+            (
+                r.clone(),
+                "named in `[panic_path]` of the configuration".to_string(),
+            )
+        }));
         Self {
             name: name.to_string(),
             device,
+            derived_readers: summaries
+                .iter()
+                .flat_map(|s| s.derived_readers.iter().cloned())
+                .collect(),
             recovery: reach(&graph, &init_roots),
             panic_path: reach(&graph, &panic_roots),
         }
     }
 }
 
-fn reach(graph: &BTreeMap<String, HashSet<String>>, roots: &[(String, String)]) -> HashMap<String, Reach> {
+fn reach(
+    graph: &BTreeMap<String, HashSet<String>>,
+    roots: &[(String, String)],
+) -> HashMap<String, Reach> {
     let mut out: HashMap<String, Reach> = HashMap::new();
     let mut queue = VecDeque::new();
     for (r, why) in roots {
         if !out.contains_key(r) {
-            out.insert(r.clone(), Reach { root: r.clone(), why: why.clone(), via: None });
+            out.insert(
+                r.clone(),
+                Reach {
+                    root: r.clone(),
+                    why: why.clone(),
+                    via: None,
+                },
+            );
             queue.push_back(r.clone());
         }
     }
     while let Some(f) = queue.pop_front() {
-        let Some(callees) = graph.get(&f) else { continue };
+        let Some(callees) = graph.get(&f) else {
+            continue;
+        };
         let parent = out.get(&f).cloned();
         let mut callees: Vec<&String> = callees.iter().collect();
         callees.sort();
         for c in callees {
             if graph.contains_key(c) && !out.contains_key(c) {
                 if let Some(p) = &parent {
-                    out.insert(c.clone(), Reach { root: p.root.clone(), why: p.why.clone(), via: Some(f.clone()) });
+                    out.insert(
+                        c.clone(),
+                        Reach {
+                            root: p.root.clone(),
+                            why: p.why.clone(),
+                            via: Some(f.clone()),
+                        },
+                    );
                     queue.push_back(c.clone());
                 }
             }

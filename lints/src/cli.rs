@@ -97,15 +97,25 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
                     "human" | "short" => Format::Human,
                     "json" | "json-diagnostic-rendered-ansi" => Format::Json,
                     "sarif" => Format::Sarif,
-                    other => return Err(format!("unknown message format `{other}` (use human, json or sarif)")),
+                    other => {
+                        return Err(format!(
+                            "unknown message format `{other}` (use human, json or sarif)"
+                        ))
+                    }
                 }
             }
             "-W" | "--warn" => o.levels.push((value("-W")?, Level::Warn)),
             "-D" | "--deny" => o.levels.push((value("-D")?, Level::Deny)),
             "-A" | "--allow" => o.levels.push((value("-A")?, Level::Allow)),
-            f if f.starts_with("-W") && f.len() > 2 => o.levels.push((f[2..].to_string(), Level::Warn)),
-            f if f.starts_with("-D") && f.len() > 2 => o.levels.push((f[2..].to_string(), Level::Deny)),
-            f if f.starts_with("-A") && f.len() > 2 => o.levels.push((f[2..].to_string(), Level::Allow)),
+            f if f.starts_with("-W") && f.len() > 2 => {
+                o.levels.push((f[2..].to_string(), Level::Warn))
+            }
+            f if f.starts_with("-D") && f.len() > 2 => {
+                o.levels.push((f[2..].to_string(), Level::Deny))
+            }
+            f if f.starts_with("-A") && f.len() > 2 => {
+                o.levels.push((f[2..].to_string(), Level::Allow))
+            }
             f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
             p => o.paths.push(PathBuf::from(p)),
         }
@@ -117,7 +127,12 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 pub fn list() -> String {
     let mut s = String::from("lint                        default  summary\n");
     for l in LINTS {
-        s.push_str(&format!("{:<27} {:<8} {}\n", l.name, l.default_level.as_str(), l.summary));
+        s.push_str(&format!(
+            "{:<27} {:<8} {}\n",
+            l.name,
+            l.default_level.as_str(),
+            l.summary
+        ));
     }
     s
 }
@@ -142,7 +157,13 @@ pub fn run(args: &[String]) -> i32 {
     if let Some(name) = &opts.explain {
         return match crate::lints::find(name.trim_start_matches("paranoid::")) {
             Some(l) => {
-                println!("# `paranoid::{}` ({} by default)\n\n{}\n\n{}", l.name, l.default_level.as_str(), l.summary, l.explanation_text());
+                println!(
+                    "# `paranoid::{}` ({} by default)\n\n{}\n\n{}",
+                    l.name,
+                    l.default_level.as_str(),
+                    l.summary,
+                    l.explanation_text()
+                );
                 0
             }
             None => {
@@ -191,7 +212,9 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
         Format::Human => {
             let color = std::env::var_os("NO_COLOR").is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var("CARGO_TERM_COLOR").map(|v| v != "never").unwrap_or(true);
+                && std::env::var("CARGO_TERM_COLOR")
+                    .map(|v| v != "never")
+                    .unwrap_or(true);
             eprint!("{}", render::human::render(&diags, color));
             String::new()
         }
@@ -199,7 +222,9 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
         Format::Sarif => render::sarif::render(&diags),
     };
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes()).map_err(|e| e.to_string())?;
+    stdout
+        .write_all(out.as_bytes())
+        .map_err(|e| e.to_string())?;
     stdout.flush().map_err(|e| e.to_string())?;
     if opts.stats {
         let secs = start.elapsed().as_secs_f64();
@@ -214,7 +239,11 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
             stats.bytes as f64 / 1e6 / secs.max(1e-9)
         );
     }
-    Ok(if diags.iter().any(|d| d.level == Level::Deny) { 1 } else { 0 })
+    Ok(if diags.iter().any(|d| d.level == Level::Deny) {
+        1
+    } else {
+        0
+    })
 }
 
 /// The packages of the current workspace from `cargo metadata --no-deps`.
@@ -235,18 +264,29 @@ pub fn workspace_packages_in(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>),
         .output()
         .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
     if !out.status.success() {
-        return Err(format!("`cargo metadata` failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "`cargo metadata` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let meta: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("bad `cargo metadata` output: {e}"))?;
+    let meta: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("bad `cargo metadata` output: {e}"))?;
     let root = PathBuf::from(meta["workspace_root"].as_str().unwrap_or("."));
     let mut pkgs = Vec::new();
     for p in meta["packages"].as_array().into_iter().flatten() {
         let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap_or_default());
-        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+        let dir = manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.clone());
         let targets = p["targets"].as_array().cloned().unwrap_or_default();
         let target = targets
             .iter()
-            .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "lib")))
+            .find(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "lib"))
+            })
             .or_else(|| targets.first())
             .cloned()
             .unwrap_or(Value::Null);
@@ -257,12 +297,19 @@ pub fn workspace_packages_in(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>),
             target_name: target["name"].as_str().unwrap_or_default().to_string(),
             target_kind: target["kind"]
                 .as_array()
-                .map(|k| k.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .map(|k| {
+                    k.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
             target_src_path: target["src_path"].as_str().unwrap_or_default().to_string(),
             edition: p["edition"].as_str().unwrap_or("2021").to_string(),
         };
-        pkgs.push(PackageInput { info: Arc::new(info), files: rust_files(&dir, &root) });
+        pkgs.push(PackageInput {
+            info: Arc::new(info),
+            files: rust_files(&dir, &root),
+        });
     }
     Ok((root, pkgs))
 }
@@ -278,17 +325,32 @@ fn path_packages(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PackageInput>, Str
         let (dir, files) = if abs.is_dir() {
             (abs.clone(), rust_files(&abs, cwd))
         } else {
-            let shown = abs.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or_else(|_| abs.clone());
-            (abs.parent().map(Path::to_path_buf).unwrap_or_default(), vec![(shown, abs.clone())])
+            let shown = abs
+                .strip_prefix(cwd)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| abs.clone());
+            (
+                abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+                vec![(shown, abs.clone())],
+            )
         };
-        let manifest = dir.ancestors().map(|d| d.join("Cargo.toml")).find(|m| m.is_file());
+        let manifest = dir
+            .ancestors()
+            .map(|d| d.join("Cargo.toml"))
+            .find(|m| m.is_file());
         let name = manifest
             .as_ref()
             .and_then(|m| std::fs::read_to_string(m).ok())
             .and_then(|t| t.parse::<toml::Table>().ok())
             .and_then(|t| t.get("package")?.get("name")?.as_str().map(String::from))
-            .unwrap_or_else(|| abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-        let manifest_path = manifest.map(|m| m.display().to_string()).unwrap_or_default();
+            .unwrap_or_else(|| {
+                abs.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+        let manifest_path = manifest
+            .map(|m| m.display().to_string())
+            .unwrap_or_default();
         let info = PackageInfo {
             id: format!("path+file://{}#{name}", dir.display()),
             name: name.clone(),
@@ -298,7 +360,10 @@ fn path_packages(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PackageInput>, Str
             target_src_path: abs.display().to_string(),
             edition: "2021".into(),
         };
-        out.push(PackageInput { info: Arc::new(info), files });
+        out.push(PackageInput {
+            info: Arc::new(info),
+            files,
+        });
     }
     Ok(out)
 }
@@ -314,7 +379,9 @@ pub fn rust_files(dir: &Path, shown_from: &Path) -> Vec<(PathBuf, PathBuf)> {
                 return true;
             }
             if e.file_type().is_dir() {
-                return !(name.starts_with('.') || name == "target" || e.path().join("Cargo.toml").is_file());
+                return !(name.starts_with('.')
+                    || name == "target"
+                    || e.path().join("Cargo.toml").is_file());
             }
             true
         })
@@ -322,7 +389,10 @@ pub fn rust_files(dir: &Path, shown_from: &Path) -> Vec<(PathBuf, PathBuf)> {
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "rs"))
         .map(|e| {
             let abs = e.path().to_path_buf();
-            let shown = abs.strip_prefix(shown_from).map(Path::to_path_buf).unwrap_or_else(|_| abs.clone());
+            let shown = abs
+                .strip_prefix(shown_from)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| abs.clone());
             (shown, abs)
         })
         .collect();
@@ -345,7 +415,11 @@ mod tests {
         assert_eq!(o.format, Format::Json);
         assert_eq!(
             o.levels,
-            [("all".into(), Level::Deny), ("raw_mmio".into(), Level::Allow), ("unbounded_poll".into(), Level::Warn)]
+            [
+                ("all".into(), Level::Deny),
+                ("raw_mmio".into(), Level::Allow),
+                ("unbounded_poll".into(), Level::Warn)
+            ]
         );
         assert_eq!(o.config, Some(PathBuf::from("p.toml")));
         assert!(parse(&args("--message-format xml")).is_err());

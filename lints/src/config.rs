@@ -116,11 +116,16 @@ impl Config {
     ///
     /// A message naming the problem when the TOML is malformed, has unknown keys or
     /// names an unknown level or lint.
-    pub fn merge_toml(&mut self, text: &str, known_lint: impl Fn(&str) -> bool) -> Result<(), String> {
+    pub fn merge_toml(
+        &mut self,
+        text: &str,
+        known_lint: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         for (lint, level) in raw.lints {
-            let lvl = Level::parse(&level)
-                .ok_or_else(|| format!("unknown level `{level}` for lint `{lint}` (use allow, warn or deny)"))?;
+            let lvl = Level::parse(&level).ok_or_else(|| {
+                format!("unknown level `{level}` for lint `{lint}` (use allow, warn or deny)")
+            })?;
             if lint != "all" && !known_lint(&lint) {
                 return Err(format!("unknown lint `{lint}` in `[lints]`"));
             }
@@ -141,7 +146,11 @@ impl Config {
     /// # Errors
     ///
     /// When the file cannot be read or is invalid (see [`Config::merge_toml`]).
-    pub fn merge_file(&mut self, path: &Path, known_lint: impl Fn(&str) -> bool) -> Result<(), String> {
+    pub fn merge_file(
+        &mut self,
+        path: &Path,
+        known_lint: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         self.merge_toml(&text, known_lint)
@@ -153,7 +162,11 @@ impl Config {
         let p = format!("/{}", path.to_string_lossy().replace('\\', "/"));
         self.exclude.iter().any(|e| {
             let e = e.trim_start_matches("./").trim_start_matches('/');
-            let e = if e.ends_with('/') || e.ends_with(".rs") { e.to_string() } else { format!("{e}/") };
+            let e = if e.ends_with('/') || e.ends_with(".rs") {
+                e.to_string()
+            } else {
+                format!("{e}/")
+            };
             p.contains(&format!("/{e}"))
         })
     }
@@ -161,7 +174,9 @@ impl Config {
     /// Whether `path` in crate `krate` is HAL code.
     pub fn is_hal(&self, krate: &str, path: &Path) -> bool {
         let p = path.to_string_lossy().replace('\\', "/");
-        self.hal_crates.iter().any(|c| c.replace('-', "_") == krate.replace('-', "_"))
+        self.hal_crates
+            .iter()
+            .any(|c| c.replace('-', "_") == krate.replace('-', "_"))
             || self
                 .hal_paths
                 .iter()
@@ -195,7 +210,9 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let mut c = Config::default();
-        assert!(c.merge_toml("[lints]\nraw_mmio = \"loud\"", |_| true).is_err());
+        assert!(c
+            .merge_toml("[lints]\nraw_mmio = \"loud\"", |_| true)
+            .is_err());
         assert!(c.merge_toml("[lints]\nnope = \"deny\"", |_| false).is_err());
         assert!(c.merge_toml("[bogus]\n", |_| true).is_err());
         assert!(c.merge_toml("not toml [", |_| true).is_err());

@@ -69,39 +69,152 @@ impl Access {
 
 /// Default device-reader function and method names.
 pub const DEFAULT_READERS: &[&str] = &[
-    "inb", "inw", "inl", "inportb", "inportw", "inportl", "in8", "in16", "in32", "ioread8",
-    "ioread16", "ioread32", "ioread64", "readb", "readw", "readl", "readq", "read8", "read16",
-    "read32", "read64", "mmio_read", "mmio_read8", "mmio_read16", "mmio_read32", "mmio_read64",
-    "config_read8", "config_read16", "config_read32", "cfg_read8", "cfg_read16", "cfg_read32",
+    "inb",
+    "inw",
+    "inl",
+    "inportb",
+    "inportw",
+    "inportl",
+    "in8",
+    "in16",
+    "in32",
+    "ioread8",
+    "ioread16",
+    "ioread32",
+    "ioread64",
+    "readb",
+    "readw",
+    "readl",
+    "readq",
+    "read8",
+    "read16",
+    "read32",
+    "read64",
+    "mmio_read",
+    "mmio_read8",
+    "mmio_read16",
+    "mmio_read32",
+    "mmio_read64",
+    "config_read8",
+    "config_read16",
+    "config_read32",
+    "cfg_read8",
+    "cfg_read16",
+    "cfg_read32",
 ];
 
 /// Default device-writer function and method names.
 pub const DEFAULT_WRITERS: &[&str] = &[
-    "outb", "outw", "outl", "outportb", "outportw", "outportl", "out8", "out16", "out32",
-    "iowrite8", "iowrite16", "iowrite32", "iowrite64", "writeb", "writew", "writel", "writeq",
-    "write8", "write16", "write32", "write64", "mmio_write", "mmio_write8", "mmio_write16",
-    "mmio_write32", "mmio_write64", "config_write8", "config_write16", "config_write32",
-    "cfg_write8", "cfg_write16", "cfg_write32",
+    "outb",
+    "outw",
+    "outl",
+    "outportb",
+    "outportw",
+    "outportl",
+    "out8",
+    "out16",
+    "out32",
+    "iowrite8",
+    "iowrite16",
+    "iowrite32",
+    "iowrite64",
+    "writeb",
+    "writew",
+    "writel",
+    "writeq",
+    "write8",
+    "write16",
+    "write32",
+    "write64",
+    "mmio_write",
+    "mmio_write8",
+    "mmio_write16",
+    "mmio_write32",
+    "mmio_write64",
+    "config_write8",
+    "config_write16",
+    "config_write32",
+    "cfg_write8",
+    "cfg_write16",
+    "cfg_write32",
 ];
 
 /// Type names of register handles: a field or local of such a type is device memory.
 pub const REGISTER_TYPES: &[&str] = &[
-    "Volatile", "VolatilePtr", "VolatileRef", "VolatileCell", "ReadWrite", "ReadOnly",
-    "WriteOnly", "Aliased", "Port", "PortReadOnly", "PortWriteOnly", "PortGeneric", "Mmio",
-    "MmioReg", "Reg", "Register", "RegisterIo", "UniqueMmioPointer", "SharedMmioPointer",
+    "Volatile",
+    "VolatilePtr",
+    "VolatileRef",
+    "VolatileCell",
+    "ReadWrite",
+    "ReadOnly",
+    "WriteOnly",
+    "Aliased",
+    "Port",
+    "PortReadOnly",
+    "PortWriteOnly",
+    "PortGeneric",
+    "Mmio",
+    "MmioReg",
+    "Reg",
+    "Register",
+    "RegisterIo",
+    "UniqueMmioPointer",
+    "SharedMmioPointer",
 ];
 
 /// Identifier words that mark a receiver chain as a register block.
 const REG_WORDS: &[&str] = &[
-    "regs", "registers", "reg", "mmio", "csr", "csrs", "hw", "iomem", "bar0", "bar1", "bar2",
-    "bar3", "bar4", "bar5",
+    "regs",
+    "registers",
+    "reg",
+    "mmio",
+    "csr",
+    "csrs",
+    "hw",
+    "iomem",
+    "bar0",
+    "bar1",
+    "bar2",
+    "bar3",
+    "bar4",
+    "bar5",
 ];
 
 /// Identifier words that mark a pointer as device memory.
 const PTR_WORDS: &[&str] = &[
-    "mmio", "reg", "regs", "register", "registers", "base", "bar", "bar0", "bar1", "bar2", "bar3",
-    "bar4", "bar5", "csr", "csrs", "iomem", "hw", "doorbell", "apic", "lapic", "ioapic", "hpet",
-    "uart", "gic", "gicd", "gicc", "gicr", "ecam", "mmcfg", "port", "device", "dev", "bus",
+    "mmio",
+    "reg",
+    "regs",
+    "register",
+    "registers",
+    "base",
+    "bar",
+    "bar0",
+    "bar1",
+    "bar2",
+    "bar3",
+    "bar4",
+    "bar5",
+    "csr",
+    "csrs",
+    "iomem",
+    "hw",
+    "doorbell",
+    "apic",
+    "lapic",
+    "ioapic",
+    "hpet",
+    "uart",
+    "gic",
+    "gicd",
+    "gicc",
+    "gicr",
+    "ecam",
+    "mmcfg",
+    "port",
+    "device",
+    "dev",
+    "bus",
 ];
 
 /// Splits an identifier into lowercase words (`snake_case` and `CamelCase`).
@@ -147,7 +260,12 @@ pub fn callee_name(func: &Expr) -> Option<String> {
 /// The path segments of a call's function expression (`["core", "ptr", "read_volatile"]`).
 pub fn callee_path(func: &Expr) -> Vec<String> {
     match func {
-        Expr::Path(p) => p.path.segments.iter().map(|s| s.ident.to_string()).collect(),
+        Expr::Path(p) => p
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -172,8 +290,10 @@ pub struct DeviceCx {
     pub readers: HashSet<String>,
     /// Writer function and method names.
     pub writers: HashSet<String>,
-    /// Locals bound to register handles or device pointers in the current function.
+    /// Locals bound to register handles (`Port`, `Volatile`, …) in the current function.
     pub locals: HashSet<String>,
+    /// Locals bound to raw pointers into device memory in the current function.
+    pub ptr_locals: HashSet<String>,
 }
 
 impl DeviceCx {
@@ -198,6 +318,7 @@ impl DeviceCx {
     pub fn for_block(&self, block: &syn::Block) -> Self {
         let mut cx = self.clone();
         cx.locals.clear();
+        cx.ptr_locals.clear();
         let mut v = LocalScan { cx: &mut cx };
         syn::visit::Visit::visit_block(&mut v, block);
         cx
@@ -230,6 +351,7 @@ impl DeviceCx {
         idents(e.to_token_stream(), &mut ids);
         ids.iter().any(|id| {
             self.locals.contains(id)
+                || self.ptr_locals.contains(id)
                 || self.reg_fields.contains(id)
                 || words(id).iter().any(|w| PTR_WORDS.contains(&w.as_str()))
         })
@@ -251,18 +373,22 @@ impl DeviceCx {
                 match name.as_str() {
                     "read_volatile" | "read_unaligned_volatile" => {
                         let arg = c.args.first()?;
-                        self.is_device_pointer(arg)
-                            .then_some(())
-                            .and_then(|_| acc(AccessKind::Read, Form::Volatile, "read_volatile".into()))
+                        self.is_device_pointer(arg).then_some(()).and_then(|_| {
+                            acc(AccessKind::Read, Form::Volatile, "read_volatile".into())
+                        })
                     }
                     "write_volatile" => {
                         let arg = c.args.first()?;
-                        self.is_device_pointer(arg)
-                            .then_some(())
-                            .and_then(|_| acc(AccessKind::Write, Form::Volatile, "write_volatile".into()))
+                        self.is_device_pointer(arg).then_some(()).and_then(|_| {
+                            acc(AccessKind::Write, Form::Volatile, "write_volatile".into())
+                        })
                     }
-                    n if self.readers.contains(n) => acc(AccessKind::Read, Form::Function, format!("{n}()")),
-                    n if self.writers.contains(n) => acc(AccessKind::Write, Form::Function, format!("{n}()")),
+                    n if self.readers.contains(n) => {
+                        acc(AccessKind::Read, Form::Function, format!("{n}()"))
+                    }
+                    n if self.writers.contains(n) => {
+                        acc(AccessKind::Write, Form::Function, format!("{n}()"))
+                    }
                     _ => None,
                 }
             }
@@ -272,11 +398,18 @@ impl DeviceCx {
                     "read_volatile" if self.is_device_pointer(&m.receiver) => {
                         acc(AccessKind::Read, Form::Volatile, ".read_volatile()".into())
                     }
-                    "write_volatile" if self.is_device_pointer(&m.receiver) => {
-                        acc(AccessKind::Write, Form::Volatile, ".write_volatile()".into())
+                    "write_volatile" if self.is_device_pointer(&m.receiver) => acc(
+                        AccessKind::Write,
+                        Form::Volatile,
+                        ".write_volatile()".into(),
+                    ),
+                    n if self.readers.contains(n) => {
+                        acc(AccessKind::Read, Form::Function, format!(".{n}()"))
                     }
-                    n if self.readers.contains(n) => acc(AccessKind::Read, Form::Function, format!(".{n}()")),
-                    n if self.writers.contains(n) => acc(AccessKind::Write, Form::Function, format!(".{n}()")),
+                    n if self.writers.contains(n) => {
+                        acc(AccessKind::Write, Form::Function, format!(".{n}()"))
+                    }
+                    "get" if !m.args.is_empty() => None,
                     "read" | "get" | "is_set" | "read_as_enum" | "matches_all" | "matches_any"
                     | "extract"
                         if self.is_register_receiver(&m.receiver) =>
@@ -295,11 +428,21 @@ impl DeviceCx {
                 }
             }
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) => {
-                acc(AccessKind::Read, Form::RawDeref, "raw pointer dereference".into())
+                acc(
+                    AccessKind::Read,
+                    Form::RawDeref,
+                    "raw pointer dereference".into(),
+                )
             }
             Expr::Assign(a) => match &*a.left {
-                Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) => {
-                    acc(AccessKind::Write, Form::RawDeref, "raw pointer dereference".into())
+                Expr::Unary(u)
+                    if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) =>
+                {
+                    acc(
+                        AccessKind::Write,
+                        Form::RawDeref,
+                        "raw pointer dereference".into(),
+                    )
                 }
                 _ => None,
             },
@@ -322,15 +465,28 @@ impl DeviceCx {
 
 /// Whether `mac` is `asm!` with a port instruction; reads win over writes.
 pub fn asm_port_kind(mac: &Macro) -> Option<AccessKind> {
-    if mac.path.segments.last().map(|s| s.ident != "asm").unwrap_or(true) {
+    if mac
+        .path
+        .segments
+        .last()
+        .map(|s| s.ident != "asm")
+        .unwrap_or(true)
+    {
         return None;
     }
     let mut kind = None;
     for tt in mac.tokens.clone() {
         if let TokenTree::Literal(lit) = tt {
             let s = lit.to_string();
-            for line in s.trim_matches(|c| c == '"' || c == 'r' || c == '#').split(['\n', ';']) {
-                let ins = line.trim().trim_start_matches("\\n").trim().to_ascii_lowercase();
+            for line in s
+                .trim_matches(|c| c == '"' || c == 'r' || c == '#')
+                .split(['\n', ';'])
+            {
+                let ins = line
+                    .trim()
+                    .trim_start_matches("\\n")
+                    .trim()
+                    .to_ascii_lowercase();
                 let op = ins.split_whitespace().next().unwrap_or("");
                 match op {
                     "in" | "inb" | "inw" | "inl" | "insb" | "insw" | "insl" | "insd" => {
@@ -386,7 +542,9 @@ pub fn int_cast_to_ptr(e: &Expr) -> bool {
         Expr::Paren(p) => int_cast_to_ptr(&p.expr),
         Expr::Group(g) => int_cast_to_ptr(&g.expr),
         Expr::Cast(c) => matches!(&*c.ty, Type::Ptr(_)) && is_integer_like(&c.expr),
-        Expr::MethodCall(m) if matches!(m.method.to_string().as_str(), "add" | "offset" | "byte_add") => {
+        Expr::MethodCall(m)
+            if matches!(m.method.to_string().as_str(), "add" | "offset" | "byte_add") =>
+        {
             int_cast_to_ptr(&m.receiver)
         }
         _ => false,
@@ -400,19 +558,23 @@ fn is_integer_like(e: &Expr) -> bool {
         Expr::Paren(p) => is_integer_like(&p.expr),
         Expr::Binary(b) => is_integer_like(&b.left) || is_integer_like(&b.right),
         Expr::Cast(c) => match &*c.ty {
-            Type::Path(p) => p.path.segments.last().is_some_and(|s| {
-                matches!(s.ident.to_string().as_str(), "usize" | "u64" | "u32" | "isize")
-            }) && !matches!(&*c.expr, Expr::Reference(_)),
+            Type::Path(p) => {
+                p.path.segments.last().is_some_and(|s| {
+                    matches!(
+                        s.ident.to_string().as_str(),
+                        "usize" | "u64" | "u32" | "isize"
+                    )
+                }) && !matches!(&*c.expr, Expr::Reference(_))
+            }
             _ => false,
         },
-        Expr::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| {
-                let id = s.ident.to_string();
-                id.len() > 1 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            }),
+        Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+            let id = s.ident.to_string();
+            id.len() > 1
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        }),
         _ => false,
     }
 }
@@ -460,10 +622,12 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
             _ => None,
         };
         if let (Some(name), Some(init)) = (name, &l.init) {
-            if self.is_handle_ctor(&init.expr) || int_cast_to_ptr(&init.expr) {
+            if self.is_handle_ctor(&init.expr) {
                 self.cx.locals.insert(name);
-            } else if is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr) {
-                self.cx.locals.insert(name);
+            } else if int_cast_to_ptr(&init.expr)
+                || (is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr))
+            {
+                self.cx.ptr_locals.insert(name);
             }
         }
         syn::visit::visit_local(self, l);
@@ -482,7 +646,8 @@ impl LocalScan<'_> {
                 _ => false,
             }),
             Expr::MethodCall(m) => {
-                matches!(m.method.to_string().as_str(), "unwrap" | "expect") && self.is_handle_ctor(&m.receiver)
+                matches!(m.method.to_string().as_str(), "unwrap" | "expect")
+                    && self.is_handle_ctor(&m.receiver)
             }
             _ => false,
         }
@@ -529,7 +694,9 @@ fn scan_macro_fields(tokens: TokenStream, out: &mut Vec<String>) {
         match tt {
             TokenTree::Group(g) => scan_macro_fields(g.stream(), out),
             TokenTree::Ident(id) => {
-                if let (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(ty))) = (toks.get(i + 1), toks.get(i + 2)) {
+                if let (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(ty))) =
+                    (toks.get(i + 1), toks.get(i + 2))
+                {
                     if p.as_char() == ':' && REGISTER_TYPES.contains(&ty.to_string().as_str()) {
                         out.push(id.to_string());
                     }
@@ -542,14 +709,20 @@ fn scan_macro_fields(tokens: TokenStream, out: &mut Vec<String>) {
 
 /// Finds every device access in a syntax tree node, in source order.
 pub fn accesses_in_block(cx: &DeviceCx, block: &syn::Block) -> Vec<Access> {
-    let mut v = Finder { cx, out: Vec::new() };
+    let mut v = Finder {
+        cx,
+        out: Vec::new(),
+    };
     syn::visit::Visit::visit_block(&mut v, block);
     v.out
 }
 
 /// Finds every device access in an expression, in source order.
 pub fn accesses_in_expr(cx: &DeviceCx, e: &Expr) -> Vec<Access> {
-    let mut v = Finder { cx, out: Vec::new() };
+    let mut v = Finder {
+        cx,
+        out: Vec::new(),
+    };
     syn::visit::Visit::visit_expr(&mut v, e);
     v.out
 }
@@ -596,9 +769,15 @@ mod tests {
     #[test]
     fn recognises_forms() {
         use AccessKind::*;
-        assert_eq!(classify("core::ptr::read_volatile(self.base.add(4) as *const u32)"), Some(Read));
+        assert_eq!(
+            classify("core::ptr::read_volatile(self.base.add(4) as *const u32)"),
+            Some(Read)
+        );
         assert_eq!(classify("ptr::write_volatile(mmio, 1)"), Some(Write));
-        assert_eq!(classify("(0xfee0_0000 as *const u32).read_volatile()"), Some(Read));
+        assert_eq!(
+            classify("(0xfee0_0000 as *const u32).read_volatile()"),
+            Some(Read)
+        );
         assert_eq!(classify("*(0xb800_0 as *mut u8)"), Some(Read));
         assert_eq!(classify("regs.csts().read()"), Some(Read));
         assert_eq!(classify("self.registers.status.get()"), Some(Read));
@@ -606,8 +785,14 @@ mod tests {
         assert_eq!(classify("bar.read32(0x1c)"), Some(Read));
         assert_eq!(classify("inb(0x60)"), Some(Read));
         assert_eq!(classify("my_read(3)"), Some(Read));
-        assert_eq!(classify("asm!(\"in al, dx\", out(\"al\") v, in(\"dx\") p)"), Some(Read));
-        assert_eq!(classify("asm!(\"out dx, al\", in(\"dx\") p, in(\"al\") v)"), Some(Write));
+        assert_eq!(
+            classify("asm!(\"in al, dx\", out(\"al\") v, in(\"dx\") p)"),
+            Some(Read)
+        );
+        assert_eq!(
+            classify("asm!(\"out dx, al\", in(\"dx\") p, in(\"al\") v)"),
+            Some(Write)
+        );
     }
 
     #[test]
@@ -622,7 +807,8 @@ mod tests {
 
     #[test]
     fn asm_outputs_found() {
-        let e: Expr = syn::parse_str("asm!(\"in eax, dx\", out(\"eax\") value, in(\"dx\") port)").unwrap();
+        let e: Expr =
+            syn::parse_str("asm!(\"in eax, dx\", out(\"eax\") value, in(\"dx\") port)").unwrap();
         let Expr::Macro(m) = e else { panic!() };
         assert_eq!(asm_outputs(&m.mac), ["value"]);
     }

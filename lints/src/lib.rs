@@ -51,8 +51,10 @@ impl Session {
     ///
     /// When a level names an unknown lint.
     pub fn new(config: Config, overrides: &[(String, Level)]) -> Result<Self, String> {
-        let mut levels: HashMap<&'static str, Level> =
-            lints::LINTS.iter().map(|l| (l.name, l.default_level)).collect();
+        let mut levels: HashMap<&'static str, Level> = lints::LINTS
+            .iter()
+            .map(|l| (l.name, l.default_level))
+            .collect();
         for (name, level) in config.levels.iter().chain(overrides) {
             let name = name.trim_start_matches("paranoid::");
             if name == "all" {
@@ -60,7 +62,9 @@ impl Session {
                     levels.insert(l.name, *level);
                 }
             } else {
-                let lint = lints::find(name).ok_or_else(|| format!("unknown lint `{name}` (see `cargo paranoid --list`)"))?;
+                let lint = lints::find(name).ok_or_else(|| {
+                    format!("unknown lint `{name}` (see `cargo paranoid --list`)")
+                })?;
                 levels.insert(lint.name, *level);
             }
         }
@@ -111,7 +115,9 @@ fn pool() -> &'static rayon::ThreadPool {
             .build()
             .unwrap_or_else(|_| {
                 // Fall back to the defaults; building a default pool cannot fail twice in practice.
-                rayon::ThreadPoolBuilder::new().build().unwrap_or_else(|e| panic!("cannot start threads: {e}"))
+                rayon::ThreadPoolBuilder::new()
+                    .build()
+                    .unwrap_or_else(|e| panic!("cannot start threads: {e}"))
             })
     })
 }
@@ -125,7 +131,7 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
         .cloned()
         .collect();
     let mut diags = Vec::new();
-    let sources: Vec<Result<Arc<SourceFile>, Diagnostic>> = pool().install(|| {
+    let sources: Vec<Result<Arc<SourceFile>, Box<Diagnostic>>> = pool().install(|| {
         files
             .par_iter()
             .map(|(shown, disk)| match std::fs::read(disk) {
@@ -133,16 +139,18 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
                     shown.clone(),
                     String::from_utf8_lossy(&bytes).into_owned(),
                 ))),
-                Err(e) => Err(Finding::new(
-                    "parse_error",
-                    format!("cannot read file: {e}"),
-                    source::Span::default(),
-                    "",
-                )
-                .into_diagnostic(
-                    session.level("parse_error"),
-                    Arc::new(SourceFile::new(shown.clone(), String::new())),
-                    pkg.info.clone(),
+                Err(e) => Err(Box::new(
+                    Finding::new(
+                        "parse_error",
+                        format!("cannot read file: {e}"),
+                        source::Span::default(),
+                        "",
+                    )
+                    .into_diagnostic(
+                        session.level("parse_error"),
+                        Arc::new(SourceFile::new(shown.clone(), String::new())),
+                        pkg.info.clone(),
+                    ),
                 )),
             })
             .collect()
@@ -151,7 +159,7 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
     for s in sources {
         match s {
             Ok(s) => ok.push(s),
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     let (mut d, stats) = lint_sources(session, pkg.info.clone(), ok);
@@ -172,7 +180,9 @@ pub fn lint_sources(
             .par_iter()
             .map(|f| {
                 catch_unwind(AssertUnwindSafe(|| {
-                    syn::parse_file(&f.text).ok().map(|ast| callgraph::summarize(&ast, &base))
+                    syn::parse_file(&f.text)
+                        .ok()
+                        .map(|ast| callgraph::summarize(&ast, &base))
                 }))
                 .ok()
                 .flatten()
@@ -191,16 +201,21 @@ pub fn lint_sources(
         files
             .par_iter()
             .map(|f| {
-                catch_unwind(AssertUnwindSafe(|| lint_file(session, &krate, &info, f))).unwrap_or_else(|_| {
-                    let d = Finding::new(
-                        "parse_error",
-                        "internal error while linting this file (please report it)".to_string(),
-                        source::Span::default(),
-                        "",
-                    )
-                    .into_diagnostic(Level::Deny, f.clone(), info.clone());
-                    (vec![d], true)
-                })
+                catch_unwind(AssertUnwindSafe(|| lint_file(session, &krate, &info, f)))
+                    .unwrap_or_else(|_| {
+                        let d = Finding::new(
+                            "parse_error",
+                            "internal error while linting this file (please report it)".to_string(),
+                            source::Span::default(),
+                            "",
+                        )
+                        .into_diagnostic(
+                            Level::Deny,
+                            f.clone(),
+                            info.clone(),
+                        );
+                        (vec![d], true)
+                    })
             })
             .collect()
     });
@@ -225,7 +240,12 @@ pub fn lint_text(session: &Session, path: &str, text: &str) -> Vec<Diagnostic> {
         name: "input".into(),
         ..PackageInfo::default()
     });
-    lint_sources(session, info, vec![Arc::new(SourceFile::new(path, text.to_string()))]).0
+    lint_sources(
+        session,
+        info,
+        vec![Arc::new(SourceFile::new(path, text.to_string()))],
+    )
+    .0
 }
 
 /// Parses, runs every lint and applies suppressions to one file; `true` when it did not parse.
@@ -241,7 +261,10 @@ fn lint_file(
             let span = file.span(e.span());
             let d = Finding::new(
                 "parse_error",
-                format!("cannot parse this file: {}", e.to_string().trim_end_matches('.')),
+                format!(
+                    "cannot parse this file: {}",
+                    e.to_string().trim_end_matches('.')
+                ),
                 span,
                 "parsing stopped here",
             )
@@ -286,7 +309,11 @@ fn lint_file(
                 .with_help("say why the suppressed code is safe, so that review can check it"),
             );
         }
-        let unknown: Vec<&String> = s.lints.iter().filter(|l| *l != "all" && lints::find(l).is_none()).collect();
+        let unknown: Vec<&String> = s
+            .lints
+            .iter()
+            .filter(|l| *l != "all" && lints::find(l).is_none())
+            .collect();
         if !unknown.is_empty() {
             let names: Vec<String> = unknown.iter().map(|u| format!("`{u}`")).collect();
             out.push(
@@ -300,8 +327,13 @@ fn lint_file(
             );
         } else if s.used == 0 {
             out.push(
-                Finding::new("unused_suppression", "unused suppression".to_string(), s.span, "silences nothing")
-                    .with_help("remove it, or move it to the line or item it is meant for"),
+                Finding::new(
+                    "unused_suppression",
+                    "unused suppression".to_string(),
+                    s.span,
+                    "silences nothing",
+                )
+                .with_help("remove it, or move it to the line or item it is meant for"),
             );
         }
     }
@@ -313,6 +345,11 @@ fn lint_file(
         })
         .collect();
     (diags, false)
+}
+
+/// Number of worker threads the linter uses (one per core).
+pub fn threads() -> usize {
+    pool().current_num_threads()
 }
 
 #[cfg(test)]
@@ -335,19 +372,29 @@ mod tests {
         let src = "fn f(p: *mut u32) {\n    // paranoid:allow(raw_mmio): audited shim\n    unsafe { core::ptr::write_volatile(0x1000 as *mut u32, 1) };\n    // paranoid:allow(raw_mmio)\n    let x = 1;\n    // paranoid:allow(no_such_lint): why\n    let y = 2;\n}\n";
         let d = lint_text(&session(), "a.rs", src);
         let lints: Vec<&str> = d.iter().map(|d| d.lint).collect();
-        assert_eq!(lints, ["suppression_without_reason", "unused_suppression", "unused_suppression"], "{d:#?}");
+        assert_eq!(
+            lints,
+            [
+                "suppression_without_reason",
+                "unused_suppression",
+                "unused_suppression"
+            ],
+            "{d:#?}"
+        );
     }
 
     #[test]
     fn levels_apply_in_order() {
-        let s = Session::new(Config::with_defaults(), &[("all".into(), Level::Allow), ("raw_mmio".into(), Level::Deny)]).unwrap();
+        let s = Session::new(
+            Config::with_defaults(),
+            &[
+                ("all".into(), Level::Allow),
+                ("raw_mmio".into(), Level::Deny),
+            ],
+        )
+        .unwrap();
         assert_eq!(s.level("raw_mmio"), Level::Deny);
         assert_eq!(s.level("unbounded_poll"), Level::Allow);
         assert!(Session::new(Config::default(), &[("nope".into(), Level::Deny)]).is_err());
     }
-}
-
-/// Number of worker threads the linter uses (one per core).
-pub fn threads() -> usize {
-    pool().current_num_threads()
 }

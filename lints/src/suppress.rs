@@ -34,7 +34,8 @@ pub struct Suppression {
 impl Suppression {
     /// Whether it silences `lint` at `line`.
     pub fn covers(&self, lint: &str, line: usize) -> bool {
-        (self.lines.0..=self.lines.1).contains(&line) && self.lints.iter().any(|l| l == lint || l == "all")
+        (self.lines.0..=self.lines.1).contains(&line)
+            && self.lints.iter().any(|l| l == lint || l == "all")
     }
 }
 
@@ -42,7 +43,10 @@ impl Suppression {
 pub fn collect(file: &SourceFile, ast: Option<&syn::File>) -> Vec<Suppression> {
     let mut out = comments(file);
     if let Some(ast) = ast {
-        let mut v = AttrVisitor { file, out: &mut out };
+        let mut v = AttrVisitor {
+            file,
+            out: &mut out,
+        };
         for a in &ast.attrs {
             v.attr(a, (1, file.line_count()));
         }
@@ -55,13 +59,17 @@ fn comments(file: &SourceFile) -> Vec<Suppression> {
     let mut out = Vec::new();
     for line in 1..=file.line_count() {
         let text = file.line_text(line);
-        let Some(pos) = text.find("paranoid:allow(") else { continue };
+        let Some(pos) = text.find("paranoid:allow(") else {
+            continue;
+        };
         let before = &text[..pos];
         if !before.trim_end().ends_with("//") && !before.contains("//") {
             continue;
         }
         let rest = &text[pos + "paranoid:allow(".len()..];
-        let Some(close) = rest.find(')') else { continue };
+        let Some(close) = rest.find(')') else {
+            continue;
+        };
         let lints = rest[..close]
             .split(',')
             .map(|s| s.trim().trim_start_matches("paranoid::").to_string())
@@ -127,7 +135,9 @@ impl AttrVisitor<'_> {
         } else if a.path().is_ident("cfg_attr") {
             let Meta::List(l) = &a.meta else { return };
             let parser = Punctuated::<Meta, syn::Token![,]>::parse_terminated;
-            let Ok(metas) = syn::parse::Parser::parse2(parser, l.tokens.clone()) else { return };
+            let Ok(metas) = syn::parse::Parser::parse2(parser, l.tokens.clone()) else {
+                return;
+            };
             for m in metas.iter().skip(1) {
                 if let Meta::List(inner) = m {
                     if is_allow_path(&inner.path) {
@@ -141,7 +151,13 @@ impl AttrVisitor<'_> {
     fn allow(&mut self, tokens: &proc_macro2::TokenStream, lines: (usize, usize), span: Span) {
         let parser = Punctuated::<Meta, syn::Token![,]>::parse_terminated;
         let Ok(metas) = syn::parse::Parser::parse2(parser, tokens.clone()) else {
-            self.out.push(Suppression { lints: Vec::new(), reason: None, lines, span, used: 0 });
+            self.out.push(Suppression {
+                lints: Vec::new(),
+                reason: None,
+                lines,
+                span,
+                used: 0,
+            });
             return;
         };
         let mut lints = Vec::new();
@@ -154,7 +170,11 @@ impl AttrVisitor<'_> {
                     }
                 }
                 Meta::NameValue(nv) if nv.path.is_ident("reason") => {
-                    if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value {
+                    if let Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) = &nv.value
+                    {
                         let v = s.value();
                         if !v.trim().is_empty() {
                             reason = Some(v);
@@ -164,7 +184,13 @@ impl AttrVisitor<'_> {
                 _ => {}
             }
         }
-        self.out.push(Suppression { lints, reason, lines, span, used: 0 });
+        self.out.push(Suppression {
+            lints,
+            reason,
+            lines,
+            span,
+            used: 0,
+        });
     }
 }
 
@@ -198,8 +224,22 @@ macro_rules! item_attrs {
 impl<'ast> Visit<'ast> for AttrVisitor<'_> {
     fn visit_item(&mut self, i: &'ast syn::Item) {
         let attrs = item_attrs!(
-            i, Const, Enum, ExternCrate, Fn, ForeignMod, Impl, Macro, Mod, Static, Struct, Trait,
-            TraitAlias, Type, Union, Use
+            i,
+            Const,
+            Enum,
+            ExternCrate,
+            Fn,
+            ForeignMod,
+            Impl,
+            Macro,
+            Mod,
+            Static,
+            Struct,
+            Trait,
+            TraitAlias,
+            Type,
+            Union,
+            Use
         );
         self.attrs(attrs, syn::spanned::Spanned::span(i));
         syn::visit::visit_item(self, i);
@@ -260,7 +300,10 @@ mod tests {
         let ast: syn::File = syn::parse_str(src).unwrap();
         let s = collect(&f, Some(&ast));
         assert_eq!(s.len(), 4, "{s:#?}");
-        let by_line: Vec<_> = s.iter().map(|s| (s.lines, s.lints.clone(), s.reason.is_some())).collect();
+        let by_line: Vec<_> = s
+            .iter()
+            .map(|s| (s.lines, s.lints.clone(), s.reason.is_some()))
+            .collect();
         assert!(by_line.contains(&((1, 4), vec!["raw_mmio".to_string()], true)));
         assert!(by_line.contains(&((6, 7), vec!["unbounded_poll".to_string()], true)));
         assert!(by_line.contains(&((9, 9), vec!["raw_mmio".to_string()], true)));

@@ -74,8 +74,18 @@ struct Taint {
 
 /// Method and function names that validate a value.
 const SANITIZERS: &[&str] = &[
-    "min", "clamp", "check_range", "check_not_all_ones", "validate", "get_if", "in_range",
-    "clamp_to", "get", "get_mut", "min_by", "rem_euclid",
+    "min",
+    "clamp",
+    "check_range",
+    "check_not_all_ones",
+    "validate",
+    "get_if",
+    "in_range",
+    "clamp_to",
+    "get",
+    "get_mut",
+    "min_by",
+    "rem_euclid",
 ];
 
 /// Runs the analysis over one function body.
@@ -117,7 +127,10 @@ pub fn place(e: &Expr) -> Option<String> {
         Expr::Reference(r) => place(&r.expr),
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => place(&u.expr),
         Expr::Cast(c) => place(&c.expr),
-        Expr::MethodCall(m) if m.args.is_empty() && matches!(m.method.to_string().as_str(), "into" | "clone" | "to_owned") => {
+        Expr::MethodCall(m)
+            if m.args.is_empty()
+                && matches!(m.method.to_string().as_str(), "into" | "clone" | "to_owned") =>
+        {
             place(&m.receiver)
         }
         _ => None,
@@ -134,7 +147,7 @@ pub fn is_all_ones(e: &Expr) -> bool {
             syn::Lit::Int(i) => {
                 let t = i.token().to_string().to_ascii_lowercase().replace('_', "");
                 let digits = t.trim_start_matches("0x");
-                let digits = digits.split(|c: char| c == 'u' || c == 'i').next().unwrap_or("");
+                let digits = digits.split(['u', 'i']).next().unwrap_or("");
                 t.starts_with("0x") && digits.len() >= 2 && digits.chars().all(|c| c == 'f')
             }
             _ => false,
@@ -340,11 +353,19 @@ impl Analysis<'_> {
             }
             return None;
         }
-        let name = mac.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let name = mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
         if name == "vec" {
             // `vec![elem; len]`
             let toks: Vec<_> = mac.tokens.clone().into_iter().collect();
-            if let Some(pos) = toks.iter().position(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ';')) {
+            if let Some(pos) = toks
+                .iter()
+                .position(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ';'))
+            {
                 let len: proc_macro2::TokenStream = toks[pos + 1..].iter().cloned().collect();
                 let elem: proc_macro2::TokenStream = toks[..pos].iter().cloned().collect();
                 if let Ok(e) = syn::parse2::<Expr>(elem) {
@@ -571,7 +592,11 @@ impl Analysis<'_> {
         match b.op {
             Lt(_) | Le(_) | Gt(_) | Ge(_) => {
                 if self.in_while_cond {
-                    let (t, at) = if r.is_some() { (r, b.right.span()) } else { (l, b.left.span()) };
+                    let (t, at) = if r.is_some() {
+                        (r, b.right.span())
+                    } else {
+                        (l, b.left.span())
+                    };
                     self.sink(Sink::LoopBound, at, &t);
                 } else {
                     self.sanitize(&b.left);
@@ -595,8 +620,8 @@ impl Analysis<'_> {
                 self.sink(Sink::Shift, b.right.span(), &r);
                 None
             }
-            AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_) | BitXorAssign(_)
-            | BitAndAssign(_) | BitOrAssign(_) => {
+            AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
+            | BitXorAssign(_) | BitAndAssign(_) | BitOrAssign(_) => {
                 if let Some(p) = place(&b.left) {
                     if r.is_some() && l.is_none() {
                         self.set(p, r);
@@ -606,7 +631,9 @@ impl Analysis<'_> {
             }
             // `v & MASK` with a constant mask bounds the value: not a sanitizer we trust for
             // indexing in general, but a literal mask smaller than the table is the idiom.
-            BitAnd(_) if matches!(&*b.right, Expr::Lit(_)) || matches!(&*b.left, Expr::Lit(_)) => None,
+            BitAnd(_) if matches!(&*b.right, Expr::Lit(_)) || matches!(&*b.left, Expr::Lit(_)) => {
+                None
+            }
             Rem(_) if r.is_none() => None,
             _ => Self::union(l, r),
         }
@@ -621,7 +648,8 @@ impl Analysis<'_> {
             return None;
         }
         match name.as_str() {
-            "add" | "offset" | "sub" | "byte_add" | "byte_offset" | "byte_sub" | "wrapping_offset" => {
+            "add" | "offset" | "sub" | "byte_add" | "byte_offset" | "byte_sub"
+            | "wrapping_offset" => {
                 if let Some(a) = m.args.first() {
                     self.sink(Sink::Address, a.span(), &first);
                 }
@@ -659,18 +687,28 @@ impl Analysis<'_> {
         let span = |i: usize| c.args.iter().nth(i).map(|a| a.span());
         let lname = name.to_ascii_lowercase();
         if SANITIZERS.contains(&name.as_str())
-            || ["check", "valid", "clamp", "bound", "sanitize"].iter().any(|w| lname.contains(w))
+            || ["check", "valid", "clamp", "bound", "sanitize"]
+                .iter()
+                .any(|w| lname.contains(w))
         {
             return None;
         }
         match name.as_str() {
-            "with_capacity" | "from_size_align" | "from_size_align_unchecked" | "array" | "alloc"
-            | "alloc_zeroed" | "repeat" => {
+            "with_capacity"
+            | "from_size_align"
+            | "from_size_align_unchecked"
+            | "array"
+            | "alloc"
+            | "alloc_zeroed"
+            | "repeat" => {
                 if let Some(s) = span(0) {
                     self.sink(Sink::Allocation, s, &arg(0));
                 }
             }
-            "from_raw_parts" | "from_raw_parts_mut" | "slice_from_raw_parts" | "slice_from_raw_parts_mut" => {
+            "from_raw_parts"
+            | "from_raw_parts_mut"
+            | "slice_from_raw_parts"
+            | "slice_from_raw_parts_mut" => {
                 if let Some(s) = span(0) {
                     self.sink(Sink::Address, s, &arg(0));
                 }
@@ -678,8 +716,13 @@ impl Analysis<'_> {
                     self.sink(Sink::SliceLength, s, &arg(1));
                 }
             }
-            "with_exposed_provenance" | "with_exposed_provenance_mut" | "from_exposed_addr"
-            | "from_exposed_addr_mut" | "without_provenance" | "invalid" | "invalid_mut" => {
+            "with_exposed_provenance"
+            | "with_exposed_provenance_mut"
+            | "from_exposed_addr"
+            | "from_exposed_addr_mut"
+            | "without_provenance"
+            | "invalid"
+            | "invalid_mut" => {
                 if let Some(s) = span(0) {
                     self.sink(Sink::Address, s, &arg(0));
                 }
@@ -688,7 +731,10 @@ impl Analysis<'_> {
         }
         let conversion = name.starts_with("from")
             || name.starts_with("to_")
-            || matches!(name.as_str(), "Some" | "Ok" | "Wrapping" | "swap_bytes" | "max")
+            || matches!(
+                name.as_str(),
+                "Some" | "Ok" | "Wrapping" | "swap_bytes" | "max"
+            )
             || name.chars().next().is_some_and(|ch| ch.is_uppercase());
         if conversion {
             return args.into_iter().flatten().next();
@@ -712,31 +758,64 @@ mod tests {
 
     #[test]
     fn flows_through_locals_fields_and_arithmetic() {
-        assert_eq!(flows("let v = regs.read32(0x10); buf[v as usize]"), [(Sink::Index, Some("v".into()))]);
-        assert_eq!(flows("let v = regs.read32(0x10); let n = v * 4 + 1; let x = 1u64 << n;"), [(Sink::Shift, Some("n".into()))]);
-        assert_eq!(flows("let s = S { len: regs.read32(4) }; Vec::with_capacity(s.len as usize)"), [(Sink::Allocation, Some("s.len".into()))]);
-        assert_eq!(flows("let (a, b) = (1, regs.read32(4)); for _ in 0..b {}"), [(Sink::LoopBound, Some("b".into()))]);
-        assert_eq!(flows("let mut st = St::default(); st.head = regs.read32(4); &ring[..st.head as usize]"), [(Sink::SliceLength, Some("st.head".into()))]);
-        assert_eq!(flows("let v = regs.read32(4); let f = || base.add(v as usize); f()"), [(Sink::Address, Some("v".into()))]);
+        assert_eq!(
+            flows("let v = regs.read32(0x10); buf[v as usize]"),
+            [(Sink::Index, Some("v".into()))]
+        );
+        assert_eq!(
+            flows("let v = regs.read32(0x10); let n = v * 4 + 1; let x = 1u64 << n;"),
+            [(Sink::Shift, Some("n".into()))]
+        );
+        assert_eq!(
+            flows("let s = S { len: regs.read32(4) }; Vec::with_capacity(s.len as usize)"),
+            [(Sink::Allocation, Some("s.len".into()))]
+        );
+        assert_eq!(
+            flows("let (a, b) = (1, regs.read32(4)); for _ in 0..b {}"),
+            [(Sink::LoopBound, Some("b".into()))]
+        );
+        assert_eq!(
+            flows(
+                "let mut st = St::default(); st.head = regs.read32(4); &ring[..st.head as usize]"
+            ),
+            [(Sink::SliceLength, Some("st.head".into()))]
+        );
+        assert_eq!(
+            flows("let v = regs.read32(4); let f = || base.add(v as usize); f()"),
+            [(Sink::Address, Some("v".into()))]
+        );
         assert_eq!(flows("let mut v: u32; asm!(\"in eax, dx\", out(\"eax\") v, in(\"dx\") 0xcfc); tbl[v as usize]"), [(Sink::Index, Some("v".into()))]);
     }
 
     #[test]
     fn cleared_by_validation() {
         assert!(flows("let v = regs.read32(0x10); if v < 8 { buf[v as usize] }").is_empty());
-        assert!(flows("let v = regs.read32(0x10); if v >= 8 { return Err(E) } buf[v as usize]").is_empty());
+        assert!(
+            flows("let v = regs.read32(0x10); if v >= 8 { return Err(E) } buf[v as usize]")
+                .is_empty()
+        );
         assert!(flows("let v = regs.read32(0x10).min(7); buf[v as usize]").is_empty());
         assert!(flows("let v = regs.read32(0x10); buf.get(v as usize)").is_empty());
         assert!(flows("let v = regs.read32(0x10).check_range(0..8)?; buf[v as usize]").is_empty());
-        assert!(flows("let v = regs.read32(0x10); match v { 0..=7 => buf[v as usize], _ => 0 }").is_empty());
+        assert!(
+            flows("let v = regs.read32(0x10); match v { 0..=7 => buf[v as usize], _ => 0 }")
+                .is_empty()
+        );
         assert!(flows("let v = regs.read32(0x10); let i = v.checked_mul(4)?; buf[i]").is_empty());
         assert!(flows("let v = 3; buf[v]").is_empty());
     }
 
     #[test]
     fn all_ones_check_is_not_a_bound() {
-        assert_eq!(flows("let v = regs.read32(0x10); if v == 0xFFFF_FFFF { return } buf[v as usize]").len(), 1);
-        assert_eq!(flows("let v = regs.read32(0x10); let mut i = 0; while i < v { i += 1; }").len(), 1);
+        assert_eq!(
+            flows("let v = regs.read32(0x10); if v == 0xFFFF_FFFF { return } buf[v as usize]")
+                .len(),
+            1
+        );
+        assert_eq!(
+            flows("let v = regs.read32(0x10); let mut i = 0; while i < v { i += 1; }").len(),
+            1
+        );
     }
 
     #[test]

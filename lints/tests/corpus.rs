@@ -41,41 +41,61 @@ struct Outcome {
 }
 
 fn run(files: &[PathBuf], report: Option<&Path>) -> Outcome {
-    let session = Session::new(Config::with_defaults(), &[("all".into(), Level::Warn)]).expect("levels");
+    let session =
+        Session::new(Config::with_defaults(), &[("all".into(), Level::Warn)]).expect("levels");
     let start = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
         .stack_size(256 << 20)
         .thread_name(|i| format!("corpus-{i}"))
         .build()
         .expect("thread pool");
-    let results: Vec<(usize, bool, Vec<String>, Vec<&'static str>)> = pool.install(|| files
-        .par_iter()
-        .map(|f| {
-            let bytes = std::fs::read(f).unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let shown = f.display().to_string();
-            let r = catch_unwind(AssertUnwindSafe(|| lint_text(&session, &shown, &text)));
-            let diags = r.unwrap_or_else(|_| panic!("linter panicked on {shown}"));
-            let mut unparsable = false;
-            let mut lines = Vec::new();
-            let mut lints = Vec::new();
-            for d in &diags {
-                assert!(!d.message.contains("internal error"), "internal error on {shown}: {}", d.message);
-                if d.lint == "parse_error" {
-                    unparsable = true;
-                    continue;
+    let results: Vec<(usize, bool, Vec<String>, Vec<&'static str>)> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                let bytes = std::fs::read(f).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let shown = f.display().to_string();
+                let r = catch_unwind(AssertUnwindSafe(|| lint_text(&session, &shown, &text)));
+                let diags = r.unwrap_or_else(|_| panic!("linter panicked on {shown}"));
+                let mut unparsable = false;
+                let mut lines = Vec::new();
+                let mut lints = Vec::new();
+                for d in &diags {
+                    assert!(
+                        !d.message.contains("internal error"),
+                        "internal error on {shown}: {}",
+                        d.message
+                    );
+                    if d.lint == "parse_error" {
+                        unparsable = true;
+                        continue;
+                    }
+                    lints.push(d.lint);
+                    if report.is_some() {
+                        let p = d.primary().map(|p| p.span.line_start).unwrap_or(0);
+                        lines.push(format!(
+                            "{}\t{}:{}\t{}\t{}",
+                            d.lint,
+                            shown,
+                            p,
+                            d.message,
+                            d.file.line_text(p).trim()
+                        ));
+                    }
                 }
-                lints.push(d.lint);
-                if report.is_some() {
-                    let p = d.primary().map(|p| p.span.line_start).unwrap_or(0);
-                    lines.push(format!("{}\t{}:{}\t{}\t{}", d.lint, shown, p, d.message, d.file.line_text(p).trim()));
-                }
-            }
-            (text.len(), unparsable, lines, lints)
-        })
-        .collect());
+                (text.len(), unparsable, lines, lints)
+            })
+            .collect()
+    });
     let secs = start.elapsed().as_secs_f64();
-    let mut out = Outcome { files: files.len(), bytes: 0, unparsable: 0, per_lint: BTreeMap::new(), secs };
+    let mut out = Outcome {
+        files: files.len(),
+        bytes: 0,
+        unparsable: 0,
+        per_lint: BTreeMap::new(),
+        secs,
+    };
     let mut all_lines = Vec::new();
     for (b, u, lines, lints) in results {
         out.bytes += b;
@@ -110,19 +130,45 @@ fn registry_sample_never_panics() {
         return;
     };
     let all = corpus(&dir);
-    assert!(all.len() >= MIN_FILES, "only {} files under {}: fetch the workspace's dependencies first", all.len(), dir.display());
+    assert!(
+        all.len() >= MIN_FILES,
+        "only {} files under {}: fetch the workspace's dependencies first",
+        all.len(),
+        dir.display()
+    );
     // Deterministic sample: files up to 256 KiB, about 12 MB in all (debug builds parse slowly).
     let small: Vec<PathBuf> = all
         .into_iter()
-        .filter(|f| std::fs::metadata(f).map(|m| m.len() <= 256 * 1024).unwrap_or(false))
+        .filter(|f| {
+            std::fs::metadata(f)
+                .map(|m| m.len() <= 256 * 1024)
+                .unwrap_or(false)
+        })
         .collect();
-    let total: u64 = small.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total: u64 = small
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     let step = ((total / 12_000_000) as usize).max(1);
     let sample: Vec<PathBuf> = small.into_iter().step_by(step).collect();
-    assert!(sample.len() >= MIN_FILES / step.max(1) / 2, "sample too small: {}", sample.len());
-    let o = run(&sample, std::env::var_os("PARANOID_CORPUS_REPORT").as_deref().map(Path::new));
+    assert!(
+        sample.len() >= MIN_FILES / step.max(1) / 2,
+        "sample too small: {}",
+        sample.len()
+    );
+    let o = run(
+        &sample,
+        std::env::var_os("PARANOID_CORPUS_REPORT")
+            .as_deref()
+            .map(Path::new),
+    );
     assert_eq!(o.files, sample.len());
-    assert!(o.unparsable * 10 < o.files, "too many unparsable files: {}", o.unparsable);
+    assert!(
+        o.unparsable * 10 < o.files,
+        "too many unparsable files: {}",
+        o.unparsable
+    );
 }
 
 #[test]
@@ -134,6 +180,11 @@ fn registry_full_never_panics() {
     };
     let all = corpus(&dir);
     assert!(all.len() >= MIN_FILES, "only {} files", all.len());
-    let o = run(&all, std::env::var_os("PARANOID_CORPUS_REPORT").as_deref().map(Path::new));
+    let o = run(
+        &all,
+        std::env::var_os("PARANOID_CORPUS_REPORT")
+            .as_deref()
+            .map(Path::new),
+    );
     assert_eq!(o.files, all.len());
 }

@@ -16,7 +16,10 @@ fn json_lines_are_cargo_compiler_messages() {
     let d = diags();
     assert!(d.len() >= 3, "{d:#?}");
     let out = render::json::render(&d);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("valid json")).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid json"))
+        .collect();
     assert_eq!(lines.len(), d.len() + 1);
     for v in &lines[..d.len()] {
         assert_eq!(v["reason"], "compiler-message");
@@ -28,26 +31,51 @@ fn json_lines_are_cargo_compiler_messages() {
         assert!(m["message"].as_str().is_some_and(|s| !s.is_empty()));
         let code = m["code"]["code"].as_str().unwrap();
         assert!(code.starts_with("paranoid::"), "{code}");
-        assert!(m["code"]["explanation"].as_str().is_some_and(|e| e.contains("### What it does")));
+        assert!(m["code"]["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("### What it does")));
         assert!(matches!(m["level"].as_str(), Some("warning" | "error")));
         let spans = m["spans"].as_array().unwrap();
         assert_eq!(spans.iter().filter(|s| s["is_primary"] == true).count(), 1);
         for s in spans {
-            for k in ["file_name", "byte_start", "byte_end", "line_start", "line_end", "column_start", "column_end", "text", "label", "suggested_replacement", "suggestion_applicability", "expansion"] {
+            for k in [
+                "file_name",
+                "byte_start",
+                "byte_end",
+                "line_start",
+                "line_end",
+                "column_start",
+                "column_end",
+                "text",
+                "label",
+                "suggested_replacement",
+                "suggestion_applicability",
+                "expansion",
+            ] {
                 assert!(s.get(k).is_some(), "span lacks {k}");
             }
-            let (bs, be) = (s["byte_start"].as_u64().unwrap() as usize, s["byte_end"].as_u64().unwrap() as usize);
+            let (bs, be) = (
+                s["byte_start"].as_u64().unwrap() as usize,
+                s["byte_end"].as_u64().unwrap() as usize,
+            );
             assert!(bs <= be && be <= SRC.len());
             assert_eq!(s["file_name"], "src/lib.rs");
         }
-        assert!(m["children"].as_array().unwrap().iter().any(|c| c["level"] == "help"));
+        assert!(m["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["level"] == "help"));
         assert!(m["rendered"].as_str().unwrap().contains(code));
     }
     let last = lines.last().unwrap();
     assert_eq!(last["reason"], "build-finished");
     assert_eq!(last["success"], false, "deny-level lints fired");
     // The suggestion of missing_paranoid_init is machine-readable.
-    assert!(out.contains("\"suggested_replacement\":\"#[paranoid_init]\\n\""), "{out}");
+    assert!(
+        out.contains("\"suggested_replacement\":\"#[paranoid_init]\\n\""),
+        "{out}"
+    );
 }
 
 #[test]
@@ -59,15 +87,24 @@ fn sarif_is_valid_for_code_scanning() {
     let run = &v["runs"][0];
     let driver = &run["tool"]["driver"];
     assert_eq!(driver["name"], "cargo-paranoid");
-    assert!(driver["informationUri"].as_str().unwrap().starts_with("https://"));
+    assert!(driver["informationUri"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
     let rules = driver["rules"].as_array().unwrap();
     assert_eq!(rules.len(), cargo_paranoid::lints::LINTS.len());
     for r in rules {
         assert!(r["id"].as_str().unwrap().starts_with("paranoid::"));
         for k in ["shortDescription", "fullDescription", "help"] {
-            assert!(r[k]["text"].as_str().is_some_and(|t| !t.is_empty()), "rule lacks {k}");
+            assert!(
+                r[k]["text"].as_str().is_some_and(|t| !t.is_empty()),
+                "rule lacks {k}"
+            );
         }
-        assert!(matches!(r["defaultConfiguration"]["level"].as_str(), Some("warning" | "error" | "note")));
+        assert!(matches!(
+            r["defaultConfiguration"]["level"].as_str(),
+            Some("warning" | "error" | "note")
+        ));
     }
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), d.len());
@@ -91,7 +128,12 @@ fn levels_change_rendering() {
     let s = Session::new(Config::with_defaults(), &[("all".into(), Level::Warn)]).unwrap();
     let d = lint_text(&s, "src/lib.rs", SRC);
     let human = render::human::render(&d, false);
-    assert!(human.contains("warning[paranoid::unbounded_poll]"), "{human}");
+    assert!(
+        human.contains("warning[paranoid::unbounded_poll]"),
+        "{human}"
+    );
     assert!(!human.contains("error["));
-    assert!(render::json::render(&d).trim_end().ends_with("{\"reason\":\"build-finished\",\"success\":true}"));
+    assert!(render::json::render(&d)
+        .trim_end()
+        .ends_with("{\"reason\":\"build-finished\",\"success\":true}"));
 }

@@ -6,16 +6,103 @@ use cargo_paranoid::{lint_text, Config, Level, Session};
 use proptest::prelude::*;
 
 const TOKENS: &[&str] = &[
-    "fn", "pub", "let", "mut", "loop", "while", "for", "in", "if", "else", "match", "return", "break",
-    "unsafe", "impl", "struct", "mod", "use", "self", "regs", "base", "mmio", "read32", "write32",
-    "read_volatile", "write_volatile", "core::ptr::", "asm!", "\"in al, dx\"", "\"out dx, al\"",
-    "out(\"al\")", "Port::new", "read", "write", "modify", "get", "set", "unwrap", "expect",
-    "panic!", "#[paranoid_init]", "#[panic_handler]", "#[paranoid::allow(raw_mmio)]",
-    "#[cfg_attr(any(), paranoid::allow(raw_mmio, reason = \"r\"))]", "// paranoid:allow(raw_mmio): r\n",
-    "set_hook", "enable_dma", "reset", "poll", "deadline", "0xFFFF_FFFF", "!0", "u32::MAX", "0x1000",
-    "as", "*const u32", "*mut u8", "usize", "(", ")", "{", "}", "[", "]", ";", ",", ".", "=", "==",
-    "<", ">", "<<", ">>", "+", "-", "*", "&", "|", "!", "?", "=>", "..", "..=", "::", "'a", "x", "v",
-    "i", "0", "1", "\n", "\"s\"", "/*", "*/", "r#\"", "é", "\u{0}",
+    "fn",
+    "pub",
+    "let",
+    "mut",
+    "loop",
+    "while",
+    "for",
+    "in",
+    "if",
+    "else",
+    "match",
+    "return",
+    "break",
+    "unsafe",
+    "impl",
+    "struct",
+    "mod",
+    "use",
+    "self",
+    "regs",
+    "base",
+    "mmio",
+    "read32",
+    "write32",
+    "read_volatile",
+    "write_volatile",
+    "core::ptr::",
+    "asm!",
+    "\"in al, dx\"",
+    "\"out dx, al\"",
+    "out(\"al\")",
+    "Port::new",
+    "read",
+    "write",
+    "modify",
+    "get",
+    "set",
+    "unwrap",
+    "expect",
+    "panic!",
+    "#[paranoid_init]",
+    "#[panic_handler]",
+    "#[paranoid::allow(raw_mmio)]",
+    "#[cfg_attr(any(), paranoid::allow(raw_mmio, reason = \"r\"))]",
+    "// paranoid:allow(raw_mmio): r\n",
+    "set_hook",
+    "enable_dma",
+    "reset",
+    "poll",
+    "deadline",
+    "0xFFFF_FFFF",
+    "!0",
+    "u32::MAX",
+    "0x1000",
+    "as",
+    "*const u32",
+    "*mut u8",
+    "usize",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[",
+    "]",
+    ";",
+    ",",
+    ".",
+    "=",
+    "==",
+    "<",
+    ">",
+    "<<",
+    ">>",
+    "+",
+    "-",
+    "*",
+    "&",
+    "|",
+    "!",
+    "?",
+    "=>",
+    "..",
+    "..=",
+    "::",
+    "'a",
+    "x",
+    "v",
+    "i",
+    "0",
+    "1",
+    "\n",
+    "\"s\"",
+    "/*",
+    "*/",
+    "r#\"",
+    "é",
+    "\u{0}",
 ];
 
 fn session() -> Session {
@@ -30,10 +117,16 @@ fn assert_no_panic(src: &str) {
         Err(_) => panic!("linter panicked on input:\n{src}"),
     };
     for d in &diags {
-        assert!(!d.message.contains("internal error"), "internal error on input:\n{src}");
+        assert!(
+            !d.message.contains("internal error"),
+            "internal error on input:\n{src}"
+        );
         // Every span stays inside the text, so every renderer can run.
         for l in &d.labels {
-            assert!(l.span.byte_start <= l.span.byte_end && l.span.byte_end <= src.len(), "{d:?}");
+            assert!(
+                l.span.byte_start <= l.span.byte_end && l.span.byte_end <= src.len(),
+                "{d:?}"
+            );
         }
     }
     let _ = cargo_paranoid::render::human::render(&diags, false);
@@ -97,7 +190,11 @@ proptest! {
 #[test]
 fn deep_nesting_does_not_overflow() {
     let depth = 2000;
-    let src = format!("fn f() {{ let x = {}1{}; }}", "(".repeat(depth), ")".repeat(depth));
+    let src = format!(
+        "fn f() {{ let x = {}1{}; }}",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
     assert_no_panic(&src);
     let blocks = format!("fn f() {}{}", "{ loop ".repeat(500), "}".repeat(501));
     assert_no_panic(&blocks);

@@ -52,9 +52,15 @@ fn check_snapshot(path: &Path, actual: &str, failures: &mut Vec<String>) {
 
 fn fixture_lints(stem: &str) -> Vec<&'static str> {
     if stem == "suppressions" {
-        vec!["raw_mmio", "unused_suppression", "suppression_without_reason"]
+        vec![
+            "raw_mmio",
+            "unused_suppression",
+            "suppression_without_reason",
+        ]
     } else {
-        vec![lints::find(stem).map(|l| l.name).unwrap_or_else(|| panic!("fixture {stem} names no lint"))]
+        vec![lints::find(stem)
+            .map(|l| l.name)
+            .unwrap_or_else(|| panic!("fixture {stem} names no lint"))]
     }
 }
 
@@ -70,26 +76,55 @@ fn ui_fixtures() {
     fixtures.sort();
     // One fixture per lint, plus the suppressions fixture.
     for l in LINTS.iter().filter(|l| l.check.is_some()) {
-        assert!(fixtures.iter().any(|f| f.file_stem().is_some_and(|s| s == l.name)), "no fixture for {}", l.name);
+        assert!(
+            fixtures
+                .iter()
+                .any(|f| f.file_stem().is_some_and(|s| s == l.name)),
+            "no fixture for {}",
+            l.name
+        );
     }
     for f in &fixtures {
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let src = std::fs::read_to_string(f).expect("read fixture");
         let shown = format!("tests/ui/{stem}.rs");
         let diags = lint_text(&session_for(&fixture_lints(&stem)), &shown, &src);
         let mut actual: Vec<(usize, String)> = diags
             .iter()
-            .map(|d| (d.primary().map(|p| p.span.line_start).unwrap_or(0), d.lint.to_string()))
+            .map(|d| {
+                (
+                    d.primary().map(|p| p.span.line_start).unwrap_or(0),
+                    d.lint.to_string(),
+                )
+            })
             .collect();
         actual.sort();
         let mut expected = markers(&src);
         expected.sort();
         if actual != expected {
-            failures.push(format!("{shown}: markers do not match\n expected {expected:?}\n actual   {actual:?}"));
+            failures.push(format!(
+                "{shown}: markers do not match\n expected {expected:?}\n actual   {actual:?}"
+            ));
         }
-        check_snapshot(&f.with_extension("stderr"), &render::human::render(&diags, false), &mut failures);
-        check_snapshot(&f.with_extension("json"), &render::json::render(&diags), &mut failures);
-        check_snapshot(&f.with_extension("sarif"), &render::sarif::render(&diags), &mut failures);
+        check_snapshot(
+            &f.with_extension("stderr"),
+            &render::human::render(&diags, false),
+            &mut failures,
+        );
+        check_snapshot(
+            &f.with_extension("json"),
+            &render::json::render(&diags),
+            &mut failures,
+        );
+        check_snapshot(
+            &f.with_extension("sarif"),
+            &render::sarif::render(&diags),
+            &mut failures,
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -66,7 +66,12 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Assumed> {
     let mut out = Vec::new();
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
-        let mut v = Walker { dcx: &dcx, reset: None, read_locals: HashSet::new(), out: &mut out };
+        let mut v = Walker {
+            dcx: &dcx,
+            reset: None,
+            read_locals: HashSet::new(),
+            out: &mut out,
+        };
         v.visit_block(f.block);
     });
     out
@@ -95,7 +100,9 @@ impl Walker<'_> {
             },
             e => e,
         };
-        self.dcx.classify(e).is_some_and(|a| a.kind == AccessKind::Read)
+        self.dcx
+            .classify(e)
+            .is_some_and(|a| a.kind == AccessKind::Read)
     }
 
     fn uses_read_local(&self, e: &Expr) -> bool {
@@ -131,8 +138,14 @@ impl<'ast> Visit<'ast> for Walker<'_> {
                     if acc.kind != AccessKind::Read {
                         let ids: Vec<String> = args.iter().flat_map(|a| idents_of(a)).collect();
                         if let Some(reset) = self.reset {
-                            if acc.kind == AccessKind::Modify || args.last().is_some_and(|v| self.uses_read_local(v)) {
-                                self.out.push(Assumed { span: e.span(), reset, compare: false });
+                            if acc.kind == AccessKind::Modify
+                                || args.last().is_some_and(|v| self.uses_read_local(v))
+                            {
+                                self.out.push(Assumed {
+                                    span: e.span(),
+                                    reset,
+                                    compare: false,
+                                });
                             }
                         }
                         if mentions_reset_bit(&ids) {
@@ -151,7 +164,11 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             Expr::Binary(b) if matches!(b.op, BinOp::Eq(_) | BinOp::Ne(_)) => {
                 if let Some(reset) = self.reset {
                     if self.is_read(&b.left) || self.is_read(&b.right) {
-                        self.out.push(Assumed { span: e.span(), reset, compare: true });
+                        self.out.push(Assumed {
+                            span: e.span(),
+                            reset,
+                            compare: true,
+                        });
                     }
                 }
             }
@@ -172,13 +189,24 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     }
 
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
-        let name = m.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let name = m
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
         let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
-        let Ok(args) = syn::parse::Parser::parse2(parser, m.tokens.clone()) else { return };
+        let Ok(args) = syn::parse::Parser::parse2(parser, m.tokens.clone()) else {
+            return;
+        };
         if matches!(name.as_str(), "assert_eq" | "assert_ne" | "debug_assert_eq") {
             if let Some(reset) = self.reset {
                 if args.iter().take(2).any(|a| self.is_read(a)) {
-                    self.out.push(Assumed { span: m.span(), reset, compare: true });
+                    self.out.push(Assumed {
+                        span: m.span(),
+                        reset,
+                        compare: true,
+                    });
                     return;
                 }
             }

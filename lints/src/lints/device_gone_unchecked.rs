@@ -58,10 +58,11 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 /// Matches functions that use device reads without an all-ones check.
 pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
     let mut out = Vec::new();
+    let ones = all_ones_consts(cx.ast);
     for_each_fn(cx.ast, |f| {
         let name = f.name();
         let dcx = cx.device_for(&f);
-        if is_wrapper(&dcx, f.block) {
+        if is_wrapper(&dcx, f.block) || cx.krate.derived_readers.contains(&name) {
             return;
         }
         let discarded = discarded_spans(f.block);
@@ -71,16 +72,24 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
             .filter(|a| !discarded.contains(&key(a.span)))
             .map(|a| (a.span, a.what))
             .collect();
-        if reads.is_empty() || checks_all_ones(f.block) {
+        if reads.is_empty() || checks_all_ones(f.block, &ones) {
             return;
         }
-        out.push(Unchecked { function: name, reads });
+        out.push(Unchecked {
+            function: name,
+            reads,
+        });
     });
     out
 }
 
 fn key(s: Span2) -> (usize, usize, usize, usize) {
-    (s.start().line, s.start().column, s.end().line, s.end().column)
+    (
+        s.start().line,
+        s.start().column,
+        s.end().line,
+        s.end().column,
+    )
 }
 
 /// A function whose body only returns a device read (possibly in `unsafe`): a reader wrapper.
@@ -128,17 +137,50 @@ fn discarded_spans(block: &syn::Block) -> HashSet<(usize, usize, usize, usize)> 
     v.0
 }
 
-/// Whether the body checks for all-ones anywhere.
-pub fn checks_all_ones(block: &syn::Block) -> bool {
-    struct V(bool);
-    impl<'ast> Visit<'ast> for V {
+/// Constants of the file defined as all-ones (`const INVALID_READ: u32 = 0xffff_ffff;`).
+fn all_ones_consts(file: &syn::File) -> HashSet<String> {
+    struct C(HashSet<String>);
+    impl<'ast> Visit<'ast> for C {
+        fn visit_item_const(&mut self, c: &'ast syn::ItemConst) {
+            if is_all_ones(&c.expr) {
+                self.0.insert(c.ident.to_string());
+            }
+        }
+        fn visit_impl_item_const(&mut self, c: &'ast syn::ImplItemConst) {
+            if is_all_ones(&c.expr) {
+                self.0.insert(c.ident.to_string());
+            }
+        }
+    }
+    let mut c = C(HashSet::new());
+    c.visit_file(file);
+    c.0
+}
+
+/// Whether the body checks for all-ones anywhere (`ones`: the file's all-ones constants).
+pub fn checks_all_ones(block: &syn::Block, ones: &HashSet<String>) -> bool {
+    struct V<'a>(bool, &'a HashSet<String>);
+    impl<'ast> Visit<'ast> for V<'_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
             if is_all_ones(e) {
                 self.0 = true;
             }
+            if let Expr::Path(p) = e {
+                if p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| self.1.contains(&s.ident.to_string()))
+                {
+                    self.0 = true;
+                }
+            }
             if let Expr::MethodCall(m) = e {
                 let n = m.method.to_string();
-                if n.contains("all_ones") || n.contains("gone") || n == "validate" || n == "check_range" {
+                if n.contains("all_ones")
+                    || n.contains("gone")
+                    || n == "validate"
+                    || n == "check_range"
+                {
                     self.0 = true;
                 }
             }
@@ -161,7 +203,7 @@ pub fn checks_all_ones(block: &syn::Block) -> bool {
             }
         }
     }
-    let mut v = V(false);
+    let mut v = V(false, ones);
     v.visit_block(block);
     v.0
 }
@@ -170,7 +212,10 @@ fn report(cx: &LintCx<'_>, m: Unchecked) -> Finding {
     let (first, what) = &m.reads[0];
     let mut f = Finding::new(
         "device_gone_unchecked",
-        format!("`{}` uses device reads without checking for all-ones (device gone)", m.function),
+        format!(
+            "`{}` uses device reads without checking for all-ones (device gone)",
+            m.function
+        ),
         cx.span(*first),
         format!("`{what}` may return all-ones if the device is gone"),
     );

@@ -63,7 +63,10 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
         let dcx = cx.device_for(&f);
         if cx.krate.panic_path.contains_key(&name) {
             for access in device::accesses_in_block(&dcx, f.block) {
-                out.push(PanicPathIo { access, function: Some(name.clone()) });
+                out.push(PanicPathIo {
+                    access,
+                    function: Some(name.clone()),
+                });
             }
             return;
         }
@@ -77,7 +80,10 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
                 if device::callee_name(&c.func).as_deref() == Some("set_hook") {
                     for a in &c.args {
                         for access in device::accesses_in_expr(self.dcx, a) {
-                            self.out.push(PanicPathIo { access, function: None });
+                            self.out.push(PanicPathIo {
+                                access,
+                                function: None,
+                            });
                         }
                     }
                     return;
@@ -89,7 +95,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
             }
             fn visit_item(&mut self, _: &'ast syn::Item) {}
         }
-        V { dcx: &dcx, out: &mut out }.visit_block(f.block);
+        V {
+            dcx: &dcx,
+            out: &mut out,
+        }
+        .visit_block(f.block);
     });
     out
 }
@@ -102,7 +112,9 @@ fn report(cx: &LintCx<'_>, m: PanicPathIo) -> Finding {
         cx.span(span),
         "touches a device while the kernel is panicking",
     )
-    .with_help("record the crash in memory and leave devices to the recovery kernel, which resets them");
+    .with_help(
+        "record the crash in memory and leave devices to the recovery kernel, which resets them",
+    );
     match &m.function {
         Some(name) => {
             if let Some(r) = cx.krate.panic_path.get(name) {

@@ -52,14 +52,52 @@ pub struct RawDma {
 }
 
 const ADDR_WORDS: &[&str] = &[
-    "addr", "address", "base", "dma", "prp", "prp1", "prp2", "asq", "acq", "rdbal", "rdbah",
-    "tdbal", "tdbah", "rdba", "tdba", "sqba", "cqba", "rtaddr", "iqa", "dba", "bdp", "ring", "desc", "descriptor", "iova", "sgl",
+    "addr",
+    "address",
+    "base",
+    "dma",
+    "prp",
+    "prp1",
+    "prp2",
+    "asq",
+    "acq",
+    "rdbal",
+    "rdbah",
+    "tdbal",
+    "tdbah",
+    "rdba",
+    "tdba",
+    "sqba",
+    "cqba",
+    "rtaddr",
+    "iqa",
+    "dba",
+    "bdp",
+    "ring",
+    "desc",
+    "descriptor",
+    "iova",
+    "sgl",
 ];
 const DESC_WORDS: &[&str] = &[
-    "desc", "descriptor", "descs", "ring", "entry", "cmd", "command", "sqe", "prd", "td", "rd",
-    "trb", "sge", "sgl",
+    "desc",
+    "descriptor",
+    "descs",
+    "ring",
+    "entry",
+    "cmd",
+    "command",
+    "sqe",
+    "prd",
+    "td",
+    "rd",
+    "trb",
+    "sge",
+    "sgl",
 ];
-const FIELD_WORDS: &[&str] = &["addr", "address", "dma", "prp", "prp1", "prp2", "phys", "buffer"];
+const FIELD_WORDS: &[&str] = &[
+    "addr", "address", "dma", "prp", "prp1", "prp2", "phys", "buffer",
+];
 
 fn check(cx: &LintCx<'_>) -> Vec<Finding> {
     find(cx).into_iter().map(|m| report(cx, m)).collect()
@@ -74,7 +112,9 @@ fn any_word(ids: &[String], set: &[&str]) -> Option<String> {
 /// Whether `e` is a raw address: a non-zero literal, a pointer-to-integer cast, or `virt_to_phys`.
 pub fn is_raw_address(e: &Expr) -> bool {
     match e {
-        Expr::Lit(l) => matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v >= 0x1000)),
+        Expr::Lit(l) => {
+            matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v >= 0x1000))
+        }
         Expr::Paren(p) => is_raw_address(&p.expr),
         Expr::Group(g) => is_raw_address(&g.expr),
         Expr::Binary(b) => is_raw_address(&b.left) || is_raw_address(&b.right),
@@ -83,11 +123,19 @@ pub fn is_raw_address(e: &Expr) -> bool {
             to_int && (is_pointer(&c.expr) || is_raw_address(&c.expr))
         }
         Expr::Call(c) => device::callee_name(&c.func).is_some_and(|n| {
-            matches!(n.as_str(), "virt_to_phys" | "to_phys" | "virt_to_bus" | "physical_address" | "phys_addr")
+            matches!(
+                n.as_str(),
+                "virt_to_phys" | "to_phys" | "virt_to_bus" | "physical_address" | "phys_addr"
+            )
         }),
         Expr::MethodCall(m) => {
-            matches!(m.method.to_string().as_str(), "virt_to_phys" | "to_phys" | "physical_address" | "phys_addr")
-                || (matches!(m.method.to_string().as_str(), "addr" | "expose_addr" | "expose_provenance") && is_pointer(&m.receiver))
+            matches!(
+                m.method.to_string().as_str(),
+                "virt_to_phys" | "to_phys" | "physical_address" | "phys_addr"
+            ) || (matches!(
+                m.method.to_string().as_str(),
+                "addr" | "expose_addr" | "expose_provenance"
+            ) && is_pointer(&m.receiver))
         }
         _ => false,
     }
@@ -96,10 +144,18 @@ pub fn is_raw_address(e: &Expr) -> bool {
 fn is_pointer(e: &Expr) -> bool {
     match e {
         Expr::Cast(c) => matches!(&*c.ty, Type::Ptr(_)) || is_pointer(&c.expr),
-        Expr::MethodCall(m) => matches!(m.method.to_string().as_str(), "as_ptr" | "as_mut_ptr" | "cast"),
+        Expr::MethodCall(m) => matches!(
+            m.method.to_string().as_str(),
+            "as_ptr" | "as_mut_ptr" | "cast"
+        ),
         Expr::Reference(_) => true,
         Expr::Paren(p) => is_pointer(&p.expr),
-        Expr::Macro(m) => m.mac.path.segments.last().is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
+        Expr::Macro(m) => m
+            .mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "addr_of" || s.ident == "addr_of_mut"),
         Expr::RawAddr(_) => true,
         _ => false,
     }
@@ -113,26 +169,53 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
         super::walk_exprs(f.block, &mut |e| match e {
             Expr::Assign(a) => {
                 if let Expr::Field(fl) = &*a.left {
-                    let syn::Member::Named(member) = &fl.member else { return };
+                    let syn::Member::Named(member) = &fl.member else {
+                        return;
+                    };
                     let mut chain = Vec::new();
                     receiver_chain(&fl.base, &mut chain);
                     let m = member.to_string();
                     let mw = device::words(&m);
                     let addr_field = mw.iter().any(|w| FIELD_WORDS.contains(&w.as_str()));
-                    let strong = mw.iter().any(|w| matches!(w.as_str(), "dma" | "prp" | "prp1" | "prp2" | "phys"));
-                    if addr_field && (strong || any_word(&chain, DESC_WORDS).is_some()) && is_raw_address(&a.right) {
-                        out.push(RawDma { value: a.right.span(), target: a.left.span(), target_name: format!("`{}`", m) });
+                    let strong = mw
+                        .iter()
+                        .any(|w| matches!(w.as_str(), "dma" | "prp" | "prp1" | "prp2" | "phys"));
+                    if addr_field
+                        && (strong || any_word(&chain, DESC_WORDS).is_some())
+                        && is_raw_address(&a.right)
+                    {
+                        out.push(RawDma {
+                            value: a.right.span(),
+                            target: a.left.span(),
+                            target_name: format!("`{}`", m),
+                        });
                     }
                 }
             }
             Expr::Struct(s) => {
-                let sname = s.path.segments.last().map(|x| x.ident.to_string()).unwrap_or_default();
-                if device::words(&sname).iter().any(|w| DESC_WORDS.contains(&w.as_str())) {
+                let sname = s
+                    .path
+                    .segments
+                    .last()
+                    .map(|x| x.ident.to_string())
+                    .unwrap_or_default();
+                if device::words(&sname)
+                    .iter()
+                    .any(|w| DESC_WORDS.contains(&w.as_str()))
+                {
                     for fv in &s.fields {
-                        let syn::Member::Named(n) = &fv.member else { continue };
+                        let syn::Member::Named(n) = &fv.member else {
+                            continue;
+                        };
                         let nw = device::words(&n.to_string());
-                        if nw.iter().any(|w| FIELD_WORDS.contains(&w.as_str())) && is_raw_address(&fv.expr) {
-                            out.push(RawDma { value: fv.expr.span(), target: n.span(), target_name: format!("`{sname}::{n}`") });
+                        if nw.iter().any(|w| FIELD_WORDS.contains(&w.as_str()))
+                            && is_raw_address(&fv.expr)
+                        {
+                            out.push(RawDma {
+                                value: fv.expr.span(),
+                                target: n.span(),
+                                target_name: format!("`{sname}::{n}`"),
+                            });
                         }
                     }
                 }
@@ -147,7 +230,9 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                     Expr::Call(c) => (None, c.args.iter().collect()),
                     _ => return,
                 };
-                let Some((value, rest)) = args.split_last() else { return };
+                let Some((value, rest)) = args.split_last() else {
+                    return;
+                };
                 let mut ids = Vec::new();
                 if let Some(r) = recv {
                     ids.extend(idents_of(r));
@@ -157,7 +242,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                 }
                 if let Some(reg) = any_word(&ids, ADDR_WORDS) {
                     if is_raw_address(value) {
-                        out.push(RawDma { value: value.span(), target: e.span(), target_name: format!("`{reg}`") });
+                        out.push(RawDma {
+                            value: value.span(),
+                            target: e.span(),
+                            target_name: format!("`{reg}`"),
+                        });
                     }
                 }
             }

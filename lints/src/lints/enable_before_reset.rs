@@ -79,7 +79,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<EarlyEnable> {
                         Event::Enable(..) => None,
                     });
                     if init || later_reset.is_some() {
-                        out.push(EarlyEnable { span: *span, what: what.clone(), later_reset });
+                        out.push(EarlyEnable {
+                            span: *span,
+                            what: what.clone(),
+                            later_reset,
+                        });
                     }
                     break;
                 }
@@ -109,13 +113,18 @@ fn enable_bits(ids: &[String]) -> Option<String> {
     for (i, id) in ids.iter().enumerate() {
         let w = device::words(id);
         let lower = id.to_ascii_lowercase();
-        if w.iter().any(|w| matches!(w.as_str(), "master" | "busmaster" | "bme" | "mastering")) {
+        if w.iter()
+            .any(|w| matches!(w.as_str(), "master" | "busmaster" | "bme" | "mastering"))
+        {
             return Some(format!("`{id}`"));
         }
         if lower == "cc_en" || (lower == "en" && i > 0 && ids[i - 1].eq_ignore_ascii_case("cc")) {
             return Some("`CC.EN`".to_string());
         }
-        if w.len() >= 2 && w.contains(&"dma".to_string()) && w.iter().any(|x| x == "en" || x == "enable") {
+        if w.len() >= 2
+            && w.contains(&"dma".to_string())
+            && w.iter().any(|x| x == "en" || x == "enable")
+        {
             return Some(format!("`{id}`"));
         }
     }
@@ -131,7 +140,11 @@ fn classify(dcx: &DeviceCx, e: &Expr) -> Option<Event> {
     };
     let lname = name.to_ascii_lowercase();
     match lname.as_str() {
-        "enable_dma" | "enable_bus_master" | "enable_busmaster" | "bus_master_enable" | "enable_bus_mastering" => {
+        "enable_dma"
+        | "enable_bus_master"
+        | "enable_busmaster"
+        | "bus_master_enable"
+        | "enable_bus_mastering" => {
             return Some(Event::Enable(e.span(), format!("`{name}`")));
         }
         "set_bus_master" | "set_bus_mastering" | "set_master" if is_true(args.first().copied()) => {

@@ -68,7 +68,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<MissingInit> {
         }
         let dcx = cx.device_for(&f);
         if let Some(a) = device::accesses_in_block(&dcx, f.block).first() {
-            out.push(MissingInit { name, ident: f.sig.ident.span(), access: a.span });
+            out.push(MissingInit {
+                name,
+                ident: f.sig.ident.span(),
+                access: a.span,
+            });
         }
     });
     out
@@ -92,8 +96,12 @@ fn report(cx: &LintCx<'_>, m: MissingInit) -> Finding {
         "bring-up entry point",
     )
     .with_secondary(cx.span(m.access), "touches device registers here")
-    .with_help("add `#[paranoid_init]` to get a time budget, an init trace and the escalation ladder")
-    .with_note("`#[paranoid_init]` also makes the body subject to the no-panic, bounded-wait checks");
+    .with_help(
+        "add `#[paranoid_init]` to get a time budget, an init trace and the escalation ladder",
+    )
+    .with_note(
+        "`#[paranoid_init]` also makes the body subject to the no-panic, bounded-wait checks",
+    );
     f.suggestion = Some(Suggestion {
         span: at,
         replacement: format!("#[paranoid_init]\n{indent}"),

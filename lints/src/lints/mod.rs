@@ -6,8 +6,8 @@ use syn::Expr;
 
 use crate::callgraph::{CrateInfo, FnRef, Reach};
 use crate::config::Config;
-use crate::diagnostic::{Finding, Level};
 use crate::device::{self, DeviceCx};
+use crate::diagnostic::{Finding, Level};
 use crate::source::{SourceFile, Span};
 
 pub mod assumed_reset_value;
@@ -180,7 +180,17 @@ pub fn is_init_like(name: &str) -> bool {
     w.iter().any(|w| {
         matches!(
             w.as_str(),
-            "init" | "initialize" | "initialise" | "probe" | "bring" | "attach" | "start" | "setup" | "reinit" | "recover" | "takeover"
+            "init"
+                | "initialize"
+                | "initialise"
+                | "probe"
+                | "bring"
+                | "attach"
+                | "start"
+                | "setup"
+                | "reinit"
+                | "recover"
+                | "takeover"
         )
     })
 }
@@ -188,11 +198,17 @@ pub fn is_init_like(name: &str) -> bool {
 /// Whether a called name is a reset or quiesce step.
 pub fn is_reset_name(name: &str) -> bool {
     let w = device::words(name);
-    if w.first().is_some_and(|f| matches!(f.as_str(), "is" | "was" | "has" | "needs" | "get")) {
+    if w.first()
+        .is_some_and(|f| matches!(f.as_str(), "is" | "was" | "has" | "needs" | "get"))
+    {
         return false;
     }
-    w.iter().any(|w| matches!(w.as_str(), "reset" | "quiesce" | "flr" | "rst" | "disable" | "shutdown" | "halt"))
-        && !w.iter().any(|w| w == "value" || w == "values")
+    w.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "reset" | "quiesce" | "flr" | "rst" | "disable" | "shutdown" | "halt"
+        )
+    }) && !w.iter().any(|w| w == "value" || w == "values")
 }
 
 /// Whether a called name waits (bounded poll, delay, sleep).
@@ -200,7 +216,17 @@ pub fn is_wait_name(name: &str) -> bool {
     device::words(name).iter().any(|w| {
         matches!(
             w.as_str(),
-            "poll" | "wait" | "sleep" | "delay" | "udelay" | "mdelay" | "msleep" | "usleep" | "spin" | "deadline" | "timeout"
+            "poll"
+                | "wait"
+                | "sleep"
+                | "delay"
+                | "udelay"
+                | "mdelay"
+                | "msleep"
+                | "usleep"
+                | "spin"
+                | "deadline"
+                | "timeout"
         )
     })
 }
@@ -214,16 +240,20 @@ pub fn idents_of(e: &Expr) -> Vec<String> {
 
 /// Whether a device write's arguments mention a reset bit (`RST`, `RESET`, `SWRST`).
 pub fn mentions_reset_bit(idents: &[String]) -> bool {
-    idents
-        .iter()
-        .any(|i| device::words(i).iter().any(|w| matches!(w.as_str(), "rst" | "reset" | "swrst" | "srst")))
+    idents.iter().any(|i| {
+        device::words(i)
+            .iter()
+            .any(|w| matches!(w.as_str(), "rst" | "reset" | "swrst" | "srst"))
+    })
 }
 
 /// Describes why a function is in a reachability set.
 pub fn reach_note(kind: &str, name: &str, r: &Reach) -> String {
     match &r.via {
         None => format!("`{name}` is {kind} because it is {}", root_why(&r.why)),
-        Some(via) if *via == r.root => format!("`{name}` is {kind}: it is called from `{via}` ({})", r.why),
+        Some(via) if *via == r.root => {
+            format!("`{name}` is {kind}: it is called from `{via}` ({})", r.why)
+        }
         Some(via) => format!(
             "`{name}` is {kind}: it is called from `{via}`, reached from `{}` ({})",
             r.root, r.why

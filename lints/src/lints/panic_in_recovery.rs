@@ -52,7 +52,15 @@ pub struct PanicSite {
     pub function: String,
 }
 
-const PANIC_MACROS: &[&str] = &["panic", "unreachable", "todo", "unimplemented", "assert", "assert_eq", "assert_ne"];
+const PANIC_MACROS: &[&str] = &[
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+];
 const PANIC_METHODS: &[&str] = &["unwrap", "expect", "unwrap_err", "expect_err"];
 
 fn check(cx: &LintCx<'_>) -> Vec<Finding> {
@@ -67,7 +75,10 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
         if !cx.krate.recovery.contains_key(&name) {
             return;
         }
-        let mut v = V { out: &mut out, function: &name };
+        let mut v = V {
+            out: &mut out,
+            function: &name,
+        };
         v.visit_block(f.block);
     });
     out
@@ -80,7 +91,11 @@ struct V<'a> {
 
 impl V<'_> {
     fn push(&mut self, span: Span2, what: String) {
-        self.out.push(PanicSite { span, what, function: self.function.to_string() });
+        self.out.push(PanicSite {
+            span,
+            what,
+            function: self.function.to_string(),
+        });
     }
 }
 
@@ -88,7 +103,11 @@ impl<'ast> Visit<'ast> for V<'_> {
     fn visit_expr(&mut self, e: &'ast Expr) {
         match e {
             Expr::MethodCall(m) if PANIC_METHODS.contains(&m.method.to_string().as_str()) => {
-                let span = m.method.span().join(m.paren_token.span.close()).unwrap_or(m.method.span());
+                let span = m
+                    .method
+                    .span()
+                    .join(m.paren_token.span.close())
+                    .unwrap_or(m.method.span());
                 self.push(span, format!("`.{}()`", m.method));
             }
             Expr::Index(_) => self.push(e.span(), "indexing".to_string()),
@@ -100,7 +119,11 @@ impl<'ast> Visit<'ast> for V<'_> {
         if let Some(s) = m.path.segments.last() {
             let n = s.ident.to_string();
             if PANIC_MACROS.contains(&n.as_str()) {
-                let span = m.path.span().join(m.bang_token.span).unwrap_or(m.path.span());
+                let span = m
+                    .path
+                    .span()
+                    .join(m.bang_token.span)
+                    .unwrap_or(m.path.span());
                 self.push(span, format!("`{n}!`"));
             }
         }

@@ -43,14 +43,21 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Access> {
     let mut out = Vec::new();
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
-        out.extend(device::accesses_in_block(&dcx, f.block).into_iter().filter(Access::is_raw));
+        out.extend(
+            device::accesses_in_block(&dcx, f.block)
+                .into_iter()
+                .filter(Access::is_raw),
+        );
     });
     out
 }
 
 fn report(cx: &LintCx<'_>, a: Access) -> Finding {
     let how = match a.form {
-        Form::Volatile => format!("`{}`", a.what.trim_start_matches('.').trim_end_matches("()")),
+        Form::Volatile => format!(
+            "`{}`",
+            a.what.trim_start_matches('.').trim_end_matches("()")
+        ),
         Form::RawDeref => "a raw pointer dereference".to_string(),
         _ => "`asm!` port i/o".to_string(),
     };

@@ -52,9 +52,28 @@ pub struct UnboundedLoop {
 }
 
 const BOUND_WORDS: &[&str] = &[
-    "deadline", "timeout", "timeouts", "budget", "retries", "retry", "attempts", "attempt", "tries",
-    "iterations", "iteration", "iters", "iter", "spins", "elapsed", "expired", "remaining",
-    "limit", "countdown", "instant", "expiry", "expires",
+    "deadline",
+    "timeout",
+    "timeouts",
+    "budget",
+    "retries",
+    "retry",
+    "attempts",
+    "attempt",
+    "tries",
+    "iterations",
+    "iteration",
+    "iters",
+    "iter",
+    "spins",
+    "elapsed",
+    "expired",
+    "remaining",
+    "limit",
+    "countdown",
+    "instant",
+    "expiry",
+    "expires",
 ];
 
 fn check(cx: &LintCx<'_>) -> Vec<Finding> {
@@ -96,9 +115,16 @@ fn examine(dcx: &DeviceCx, e: &Expr) -> Option<UnboundedLoop> {
     }
     device::idents(quote::ToTokens::to_token_stream(body), &mut ids);
     let bounded = ids.iter().any(|i| {
-        device::words(i).iter().any(|w| BOUND_WORDS.contains(&w.as_str()))
+        device::words(i)
+            .iter()
+            .any(|w| BOUND_WORDS.contains(&w.as_str()))
     }) || has_counter(cond, body);
-    (!bounded).then(|| UnboundedLoop { keyword, kind, read: read.span, what: read.what })
+    (!bounded).then_some(UnboundedLoop {
+        keyword,
+        kind,
+        read: read.span,
+        what: read.what,
+    })
 }
 
 /// Device accesses in a loop body, not counting nested loops (they are judged on their own).
@@ -109,7 +135,10 @@ fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<device::Access> {
     }
     impl<'ast> Visit<'ast> for V<'_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
-            if matches!(e, Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) | Expr::Closure(_)) {
+            if matches!(
+                e,
+                Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) | Expr::Closure(_)
+            ) {
                 return;
             }
             if let Some(a) = self.dcx.classify(e) {
@@ -124,7 +153,10 @@ fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<device::Access> {
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut v = V { dcx, out: Vec::new() };
+    let mut v = V {
+        dcx,
+        out: Vec::new(),
+    };
     v.visit_block(body);
     v.out
 }
@@ -151,7 +183,11 @@ fn has_exit(body: &syn::Block) -> bool {
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
         fn visit_macro(&mut self, m: &'ast syn::Macro) {
-            if m.path.segments.last().is_some_and(|s| s.ident == "panic" || s.ident == "bail") {
+            if m.path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "panic" || s.ident == "bail")
+            {
                 self.0 = true;
             }
         }
@@ -201,7 +237,9 @@ fn has_counter(cond: Option<&Expr>, body: &syn::Block) -> bool {
             syn::visit::visit_expr_binary(self, b);
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            if m.method.to_string().starts_with("checked_sub") || m.method.to_string().starts_with("checked_add") {
+            if m.method.to_string().starts_with("checked_sub")
+                || m.method.to_string().starts_with("checked_add")
+            {
                 if let Some(p) = crate::taint::place(&m.receiver) {
                     self.stepped.push(p.clone());
                     self.compared.push(p);
@@ -210,7 +248,10 @@ fn has_counter(cond: Option<&Expr>, body: &syn::Block) -> bool {
             syn::visit::visit_expr_method_call(self, m);
         }
     }
-    let mut v = V { stepped: Vec::new(), compared: Vec::new() };
+    let mut v = V {
+        stepped: Vec::new(),
+        compared: Vec::new(),
+    };
     if let Some(c) = cond {
         v.visit_expr(c);
     }

@@ -6,7 +6,11 @@ use crate::diagnostic::{Diagnostic, Level};
 
 /// Renders one diagnostic (no trailing newline).
 pub fn render_one(d: &Diagnostic, color: bool) -> String {
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
     let level = match d.level {
         Level::Deny => ALevel::ERROR,
         _ => ALevel::WARNING,
@@ -17,7 +21,8 @@ pub fn render_one(d: &Diagnostic, color: bool) -> String {
     let has_span = d.labels.iter().any(|l| l.span.line_start > 0);
     let mut title = level.primary_title(d.message.as_str()).id(code.as_str());
     if !has_span {
-        let mut g = Group::with_title(title).element(annotate_snippets::Origin::path(path.as_str()));
+        let mut g =
+            Group::with_title(title).element(annotate_snippets::Origin::path(path.as_str()));
         if let Some(h) = &d.help {
             g = g.element(ALevel::HELP.message(h.as_str()));
         }
@@ -29,7 +34,11 @@ pub fn render_one(d: &Diagnostic, color: bool) -> String {
     title = title.id(code.as_str());
     let mut snippet = Snippet::source(text).path(path.as_str()).fold(true);
     for l in &d.labels {
-        let kind = if l.primary { AnnotationKind::Primary } else { AnnotationKind::Context };
+        let kind = if l.primary {
+            AnnotationKind::Primary
+        } else {
+            AnnotationKind::Context
+        };
         let range = clamp(text, l.span.byte_start, l.span.byte_end);
         let mut a = kind.span(range);
         if !l.text.is_empty() {
@@ -89,7 +98,10 @@ pub fn summary(diags: &[Diagnostic]) -> String {
     match (errors, warnings) {
         (0, 0) => String::new(),
         (0, w) => format!("warning: {} emitted\n", plural(w, "warning")),
-        (e, 0) => format!("error: could not pass `cargo paranoid` due to {}\n", plural(e, "previous error")),
+        (e, 0) => format!(
+            "error: could not pass `cargo paranoid` due to {}\n",
+            plural(e, "previous error")
+        ),
         (e, w) => format!(
             "error: could not pass `cargo paranoid` due to {}; {} emitted\n",
             plural(e, "previous error"),

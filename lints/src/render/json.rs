@@ -6,14 +6,28 @@ use crate::diagnostic::{Diagnostic, Label, Level};
 use crate::lints;
 use crate::source::{SourceFile, Span};
 
-fn span_json(file: &SourceFile, span: &Span, label: Option<&str>, primary: bool, replacement: Option<&str>) -> Value {
+fn span_json(
+    file: &SourceFile,
+    span: &Span,
+    label: Option<&str>,
+    primary: bool,
+    replacement: Option<&str>,
+) -> Value {
     let text: Vec<Value> = (span.line_start..=span.line_end.max(span.line_start))
         .filter(|&l| l > 0)
         .map(|l| {
             let t = file.line_text(l);
             let n = t.chars().count() + 1;
-            let hs = if l == span.line_start { span.column_start } else { 1 };
-            let he = if l == span.line_end { span.column_end } else { n };
+            let hs = if l == span.line_start {
+                span.column_start
+            } else {
+                1
+            };
+            let he = if l == span.line_end {
+                span.column_end
+            } else {
+                n
+            };
             json!({"text": t, "highlight_start": hs, "highlight_end": he})
         })
         .collect();
@@ -44,7 +58,15 @@ pub fn message(d: &Diagnostic) -> Value {
         .labels
         .iter()
         .filter(|l: &&Label| l.span.line_start > 0)
-        .map(|l| span_json(&d.file, &l.span, (!l.text.is_empty()).then_some(l.text.as_str()), l.primary, None))
+        .map(|l| {
+            span_json(
+                &d.file,
+                &l.span,
+                (!l.text.is_empty()).then_some(l.text.as_str()),
+                l.primary,
+                None,
+            )
+        })
         .collect();
     let mut children = Vec::new();
     if let Some(h) = &d.help {
@@ -54,7 +76,17 @@ pub fn message(d: &Diagnostic) -> Value {
         children.push(child("note", n, Vec::new()));
     }
     if let Some(s) = &d.suggestion {
-        children.push(child("help", &s.message, vec![span_json(&d.file, &s.span, None, true, Some(&s.replacement))]));
+        children.push(child(
+            "help",
+            &s.message,
+            vec![span_json(
+                &d.file,
+                &s.span,
+                None,
+                true,
+                Some(&s.replacement),
+            )],
+        ));
     }
     let explanation = lints::find(d.lint).map(|l| l.explanation_text());
     json!({

@@ -44,3 +44,11 @@ fn flush(regs: &Regs) {
     regs.write32(0x00, 1);
     regs.read32(0x08);
 }
+
+// A named all-ones constant counts as the check.
+const INVALID_READ: u32 = 0xffff_ffff;
+
+fn named_constant(regs: &Regs) -> Option<u32> {
+    let v = regs.read32(0x00);
+    (v != INVALID_READ).then_some(v)
+}
