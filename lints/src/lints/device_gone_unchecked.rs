@@ -62,7 +62,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
     for_each_fn(cx.ast, |f| {
         let name = f.name();
         let dcx = cx.device_for(&f);
-        if is_wrapper(&dcx, f.block) || cx.krate.derived_readers.contains(&name) {
+        if is_wrapper(&dcx, f.block) {
             return;
         }
         let discarded = discarded_spans(f.block);
@@ -102,6 +102,28 @@ fn is_wrapper(dcx: &device::DeviceCx, block: &syn::Block) -> bool {
                 e = &c.expr;
             }
             dcx.classify(e).is_some_and(|a| a.kind == AccessKind::Read)
+        }
+        // `let v; asm!("in …", out("al") v, …); v` or `let v = read(..); v`.
+        [.., Stmt::Expr(Expr::Path(p), None)] if block.stmts.len() <= 4 => {
+            let Some(id) = p.path.get_ident().map(|i| i.to_string()) else {
+                return false;
+            };
+            block.stmts.iter().any(|s| match s {
+                Stmt::Local(l) => {
+                    matches!(&l.pat, syn::Pat::Ident(pi) if pi.ident == id)
+                        && l.init.as_ref().is_some_and(|i| {
+                            dcx.classify(&i.expr)
+                                .is_some_and(|a| a.kind == AccessKind::Read)
+                        })
+                }
+                Stmt::Macro(m) => device::asm_outputs(&m.mac).contains(&id),
+                Stmt::Expr(Expr::Unsafe(u), _) => u.block.stmts.iter().any(|s| match s {
+                    Stmt::Macro(m) => device::asm_outputs(&m.mac).contains(&id),
+                    Stmt::Expr(Expr::Macro(m), _) => device::asm_outputs(&m.mac).contains(&id),
+                    _ => false,
+                }),
+                _ => false,
+            })
         }
         _ => false,
     }
