@@ -312,3 +312,66 @@ pub fn mcfg_regions(mcfg: &Table) -> impl Iterator<Item = EcamRegion> {
             })
         })
 }
+
+/// The ACPI power-management timer: a free-running 3.579545 MHz counter in an
+/// I/O port (ACPI 6.5, 4.8.3.3), a clock independent of the TSC and the PIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PmTimer {
+    /// The I/O port (FADT PM_TMR_BLK).
+    pub port: u16,
+    /// The counter is 32 bits wide (FADT flag TMR_VAL_EXT), else 24.
+    pub extended: bool,
+}
+
+/// PM timer frequency, Hz.
+pub const PM_TIMER_HZ: u64 = 3_579_545;
+
+impl PmTimer {
+    /// Finds the timer in the FADT (`FACP`); `Ok(None)` when the FADT has none.
+    ///
+    /// # Errors
+    ///
+    /// The FADT's [`AcpiError`].
+    pub fn from_root(root: &Root) -> Result<Option<Self>, AcpiError> {
+        let Some(fadt) = root.find(*b"FACP")? else {
+            return Ok(None);
+        };
+        let b = fadt.bytes();
+        // PM_TMR_BLK at 76 (4 bytes), PM_TMR_LEN at 91, Flags at 112 (ACPI 6.5, Table 5.9).
+        let port = le_u32(b, 76);
+        let len = b.get(91).copied().unwrap_or(0);
+        let flags = le_u32(b, 112);
+        let Ok(port) = u16::try_from(port) else {
+            return Ok(None);
+        };
+        if port == 0 || len != 4 {
+            return Ok(None);
+        }
+        Ok(Some(PmTimer {
+            port,
+            extended: flags & (1 << 8) != 0,
+        }))
+    }
+
+    /// Reads the counter.
+    ///
+    /// # Safety
+    ///
+    /// The port must be the PM timer the FADT describes (reading it has no side
+    /// effect).
+    pub unsafe fn read(&self) -> u32 {
+        // SAFETY: the caller guarantees the port is the PM timer's.
+        let v = unsafe { paranoid::port::inl(self.port) };
+        if self.extended {
+            v
+        } else {
+            v & 0x00ff_ffff
+        }
+    }
+
+    /// Ticks from `earlier` to `later`, across one wrap of the counter.
+    pub fn elapsed(&self, earlier: u32, later: u32) -> u64 {
+        let mask: u32 = if self.extended { u32::MAX } else { 0x00ff_ffff };
+        u64::from(later.wrapping_sub(earlier) & mask)
+    }
+}

@@ -8,7 +8,8 @@
 //!   4 GiB with 2 MiB pages (2..4 GiB uncached, for ECAM, BARs and VT-d), long
 //!   mode, stack, zeroed `.bss`;
 //! - [`BootInfo`]: the parsed start info (command line, modules, RSDP, memory
-//!   map), a calibrated TSC [`TscClock`], and the kernel image bounds;
+//!   map), a TSC [`TscClock`] calibrated against the PIT ([`tsc`]), and the
+//!   kernel image bounds;
 //! - serial output on COM1 ([`println!`]), [`exit`] through `isa-debug-exit`, a
 //!   panic handler that prints `PARANOID-PANIC` and exits with
 //!   [`ExitCode::Failure`];
@@ -56,6 +57,7 @@ pub mod frames;
 pub mod handoff;
 pub mod serial;
 pub mod start_info;
+pub mod tsc;
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
@@ -178,7 +180,7 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         }
     };
     // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
-    let clock = match unsafe { TscClock::calibrate_with_pit() } {
+    let clock = match unsafe { tsc::calibrate() } {
         Ok(c) => c,
         Err(e) => {
             println!("PARANOID-BOOT error=tsc detail=\"{e:?}\"");

@@ -1,12 +1,14 @@
 //! `poll-timeout`: a bounded poll on a register that never changes returns a
 //! timeout with the last value instead of hanging, after the deadline and not
-//! much later, measured on the TSC; a condition that holds returns at once.
+//! much later, measured on the TSC and cross-checked against the ACPI PM timer
+//! (an independent clock); a condition that holds returns at once.
 
 use core::time::Duration;
 
 use paranoid::mmio::RegisterIo;
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
+use paranoid_boot::acpi::{self, PmTimer, PM_TIMER_HZ};
 use paranoid_boot::BootInfo;
 
 use crate::platform::{self, NVME};
@@ -37,7 +39,16 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         vs.into_raw_for_report()
     );
 
+    let rsdp = boot.rsdp().unwrap_or(0);
+    let root = check!(f, acpi::Root::from_rsdp(rsdp), "ACPI");
+    let pm = check!(f, PmTimer::from_root(&root), "FADT");
+    let Some(pm) = pm else {
+        return Err(fail(f, "no ACPI PM timer"));
+    };
+
     // Wait for VS to become something it never becomes.
+    // SAFETY: the port is the FADT's PM timer; reading it has no side effect.
+    let pm_start = unsafe { pm.read() };
     let started = clock.now_ns();
     let deadline = Deadline::after(&clock, BUDGET);
     let seen = poll(
@@ -47,6 +58,9 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         |v| v.is(0xdead_beef),
     );
     let elapsed = Duration::from_nanos(clock.now_ns() - started);
+    // SAFETY: as above.
+    let pm_end = unsafe { pm.read() };
+    let pm_us = pm.elapsed(pm_start, pm_end) * 1_000_000 / PM_TIMER_HZ;
     let timeout = match seen {
         Ok(v) => {
             return Err(fail(
@@ -58,6 +72,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     };
     f.add("waited_us", timeout.waited.as_micros());
     f.add("elapsed_us", elapsed.as_micros());
+    f.add("pm_timer_us", pm_us);
     f.add("reads", timeout.reads);
     f.add(
         "last",
@@ -79,6 +94,13 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         "overshot the deadline by more than {SLACK:?}"
     );
     ensure!(f, timeout.reads >= 2, "read only {} times", timeout.reads);
+    // The TSC calibration is right if an independent clock agrees within 10%.
+    let tsc_us = elapsed.as_micros() as u64;
+    ensure!(
+        f,
+        pm_us * 10 >= tsc_us * 9 && pm_us * 10 <= tsc_us * 11,
+        "TSC says {tsc_us} us, the PM timer {pm_us} us"
+    );
 
     // A condition that already holds returns after one read.
     let t0 = clock.now_ns();

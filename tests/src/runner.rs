@@ -1,0 +1,265 @@
+//! Running scenarios: in parallel, bounded by the cores, each judged on exit
+//! status, result line and host-side check.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::qemu::{self, Ended};
+use crate::result_line;
+use crate::scenario::{RunOutput, Scenario};
+
+/// How a scenario ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Expected exit status, a passing result line, host check passed.
+    Pass,
+    /// It ran, and something was wrong: the reason.
+    Fail(String),
+    /// It did not finish in time.
+    Timeout,
+    /// It could not run (QEMU missing, kernel not built, hook failed).
+    Error(String),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Pass`].
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    /// A one-word label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "FAIL",
+            Verdict::Timeout => "TIMEOUT",
+            Verdict::Error(_) => "ERROR",
+        }
+    }
+}
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Scenario name.
+    pub name: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Wall time of the QEMU run.
+    pub time: Duration,
+    /// QEMU's exit status (`None`: killed or never started).
+    pub exit: Option<i32>,
+    /// The accelerator used.
+    pub accel: &'static str,
+    /// The run's output (when QEMU ran).
+    pub output: Option<RunOutput>,
+}
+
+/// Runs one scenario and judges it.
+pub fn run_one(s: &Scenario, accel: &'static str) -> RunReport {
+    let dir = s.run_dir(&crate::out_dir());
+    let mut report = RunReport {
+        name: s.name.clone(),
+        verdict: Verdict::Pass,
+        time: Duration::ZERO,
+        exit: None,
+        accel,
+        output: None,
+    };
+    let (ended, time) = match qemu::run(s, &dir, accel) {
+        Ok(r) => r,
+        Err(e) => {
+            report.verdict = Verdict::Error(e);
+            return report;
+        }
+    };
+    report.time = time;
+    let serial = qemu::read_lossy(&dir.serial());
+    let exit = match ended {
+        Ended::Exited(st) => st.code(),
+        Ended::TimedOut => None,
+    };
+    report.exit = exit;
+    let output = RunOutput {
+        dir: dir.clone(),
+        result: result_line::find(&serial, &s.result_test),
+        serial,
+        exit,
+    };
+    report.verdict = judge(s, &ended, &output);
+    report.output = Some(output);
+    report
+}
+
+/// The verdict from how QEMU ended, the result line and the host check.
+pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
+    if let Some(msg) = result_line::panic_message(&out.serial) {
+        return Verdict::Fail(format!("kernel panic: {msg}"));
+    }
+    if matches!(ended, Ended::TimedOut) {
+        return Verdict::Timeout;
+    }
+    let Some(result) = &out.result else {
+        let stderr = qemu::read_lossy(&out.dir.stderr());
+        let hint = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return Verdict::Fail(format!(
+            "no result line for test={} (exit {:?}){}",
+            s.result_test,
+            out.exit,
+            if hint.is_empty() {
+                String::new()
+            } else {
+                format!("; qemu: {hint}")
+            }
+        ));
+    };
+    if result.passed() != s.expect_pass {
+        let reason = match (s.expect_pass, result.get("reason")) {
+            (true, Some(reason)) => reason.to_string(),
+            (true, None) => "verdict is not pass".to_string(),
+            (false, _) => "verdict=pass where a failure was expected".to_string(),
+        };
+        return Verdict::Fail(reason);
+    }
+    if out.exit != Some(s.expected_exit) {
+        return Verdict::Fail(format!(
+            "exit status {:?}, expected {}",
+            out.exit, s.expected_exit
+        ));
+    }
+    if let Some(check) = &s.check {
+        if let Err(e) = check(out) {
+            return Verdict::Fail(format!("host check: {e}"));
+        }
+    }
+    Verdict::Pass
+}
+
+/// How many QEMU runs at once: the number of cores (at least 1).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs every scenario, `jobs` at a time; reports come back in table order.
+pub fn run_all(scenarios: &[Scenario], jobs: usize) -> Vec<RunReport> {
+    let accel = qemu::accelerator();
+    let next = AtomicUsize::new(0);
+    let reports: Mutex<Vec<Option<RunReport>>> = Mutex::new(vec![None; scenarios.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(s) = scenarios.get(i) else { break };
+                let r = run_one(s, accel);
+                if let Ok(mut all) = reports.lock() {
+                    if let Some(slot) = all.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    reports
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::RunDir;
+    use std::path::PathBuf;
+
+    fn out(serial: &str, exit: Option<i32>) -> RunOutput {
+        RunOutput {
+            dir: RunDir {
+                dir: PathBuf::from("/nonexistent"),
+            },
+            result: result_line::find(serial, "boot"),
+            serial: serial.to_string(),
+            exit,
+        }
+    }
+
+    #[cfg(unix)]
+    fn exited(code: i32) -> Ended {
+        use std::os::unix::process::ExitStatusExt;
+        Ended::Exited(std::process::ExitStatus::from_raw(code << 8))
+    }
+
+    #[test]
+    fn requires_both_status_and_result_line() {
+        let s = Scenario::new("boot");
+        let pass = "PARANOID-RESULT test=boot verdict=pass\n";
+        assert_eq!(judge(&s, &exited(33), &out(pass, Some(33))), Verdict::Pass);
+        // Triple fault: status 0, nothing printed.
+        assert!(matches!(
+            judge(&s, &exited(0), &out("", Some(0))),
+            Verdict::Fail(_)
+        ));
+        // Result line but wrong status.
+        assert!(matches!(
+            judge(&s, &exited(0), &out(pass, Some(0))),
+            Verdict::Fail(_)
+        ));
+        // Right status, failing verdict.
+        let fail = "PARANOID-RESULT test=boot verdict=fail reason=x\n";
+        assert_eq!(
+            judge(&s, &exited(33), &out(fail, Some(33))),
+            Verdict::Fail("x".into())
+        );
+        // Another test's line does not count.
+        let other = "PARANOID-RESULT test=pci verdict=pass\n";
+        assert!(matches!(
+            judge(&s, &exited(33), &out(other, Some(33))),
+            Verdict::Fail(_)
+        ));
+        assert_eq!(
+            judge(&s, &Ended::TimedOut, &out(pass, None)),
+            Verdict::Timeout
+        );
+        let panic = "PARANOID-PANIC boom\nPARANOID-RESULT test=boot verdict=pass\n";
+        assert!(
+            matches!(judge(&s, &exited(35), &out(panic, Some(35))), Verdict::Fail(m) if m.contains("boom"))
+        );
+    }
+
+    #[test]
+    fn expected_failures_must_fail() {
+        let s = Scenario::new("boot").expect_failure();
+        let fail = "PARANOID-RESULT test=boot verdict=fail reason=x\n";
+        let pass = "PARANOID-RESULT test=boot verdict=pass\n";
+        assert_eq!(judge(&s, &exited(35), &out(fail, Some(35))), Verdict::Pass);
+        assert!(matches!(
+            judge(&s, &exited(33), &out(pass, Some(33))),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            judge(&s, &exited(33), &out(fail, Some(33))),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn host_check_can_fail_a_run() {
+        let s = Scenario::new("boot").check(|o| match o.field("n") {
+            Some("3") => Ok(()),
+            other => Err(format!("n = {other:?}")),
+        });
+        let good = "PARANOID-RESULT test=boot verdict=pass n=3\n";
+        let bad = "PARANOID-RESULT test=boot verdict=pass n=4\n";
+        assert_eq!(judge(&s, &exited(33), &out(good, Some(33))), Verdict::Pass);
+        assert!(
+            matches!(judge(&s, &exited(33), &out(bad, Some(33))), Verdict::Fail(m) if m.contains("n = Some"))
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! The scenario table: every QEMU boot `cargo xtask test` runs.
+//!
+//! Add a row here (see `tests/README.md`). Each row names a kernel binary of
+//! `examples/kernels`, its command line, extra QEMU arguments, and optional
+//! host-side hooks. Names must be unique: they are `tests/out/` directories.
+
+use std::time::Duration;
+
+use crate::scenario::Scenario;
+
+/// Every scenario, in summary order.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        // The kernel boots and reports memory map, command line, RSDP, TSC.
+        Scenario::new("boot").append("extra=hello").check(|out| {
+            match (out.field("cmdline"), out.field("ram_mib")) {
+                (Some("test=boot extra=hello"), Some(mib))
+                    if mib.parse::<u64>().is_ok_and(|m| (200..=256).contains(&m)) =>
+                {
+                    Ok(())
+                }
+                (cmdline, mib) => Err(format!(
+                    "kernel saw cmdline {cmdline:?}, {mib:?} MiB of RAM for -m 256M"
+                )),
+            }
+        }),
+        // PCI through CF8 and ECAM: e1000 and NVMe with the right ids and BARs.
+        Scenario::new("pci-discovery"),
+        // A poll on a register that never changes times out, on time.
+        Scenario::new("poll-timeout"),
+        // An empty slot reads as absent everywhere.
+        Scenario::new("missing-device"),
+        // MMIO and port I/O on real registers.
+        Scenario::new("mmio-selfcheck"),
+        // test-kernel loads test-kernel-high (-initrd) and enters it through PVH.
+        Scenario::new("pvh-handoff")
+            .initrd("test-kernel-high")
+            .check(|out| {
+                if !out.serial.contains("PARANOID-HANDOFF") {
+                    return Err("stage 1 never announced the hand-over".into());
+                }
+                match out.field("kernel") {
+                    Some(k) if k.starts_with("0x4000000..") => Ok(()),
+                    other => Err(format!("stage 2 ran at {other:?}")),
+                }
+            }),
+        // A kernel that exits with the failure code must be seen as such.
+        Scenario::new("unknown-scenario-fails")
+            .cmdline("test=no-such-scenario")
+            .result_test("no-such-scenario")
+            .expect_failure()
+            .timeout(Duration::from_secs(20))
+            .check(|out| match out.result.as_ref().map(|r| r.passed()) {
+                Some(false) if out.field("reason") == Some("unknown-scenario") => Ok(()),
+                _ => Err("the kernel did not report the unknown scenario".into()),
+            }),
+    ]
+}
+
+/// The scenarios named in `names` (all when empty).
+///
+/// # Errors
+///
+/// The names that match no scenario.
+pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
+    let all = all();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let unknown: Vec<_> = names
+        .iter()
+        .filter(|n| !all.iter().any(|s| &s.name == *n))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "unknown scenario(s) {unknown:?}; known: {}",
+            known.join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| names.contains(&s.name))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_selectable() {
+        let all = all();
+        let mut names: Vec<_> = all.iter().map(|s| s.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        assert_eq!(select(&["boot".into()]).unwrap().len(), 1);
+        assert!(select(&["nope".into()]).is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! The steps of `cargo xtask test`, in order.
+//!
+//! Add a step: a function `fn(&Ctx) -> Result<(), String>` and a row in
+//! [`all`]. Names are what `--only` and `--skip` take.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use paranoid_harness::{codegen, kernels, prereqs, repo_root};
+
+/// What steps get.
+pub struct Ctx {
+    /// The repository root.
+    pub root: PathBuf,
+}
+
+impl Ctx {
+    /// A cargo command in the host workspace (the repository root).
+    pub fn cargo(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(kernels::cargo());
+        c.current_dir(&self.root).args(args);
+        c
+    }
+}
+
+/// One step.
+pub struct Step {
+    /// Short name for `--only` / `--skip`.
+    pub name: &'static str,
+    /// What it checks.
+    pub what: &'static str,
+    /// The work.
+    pub run: fn(&Ctx) -> Result<(), String>,
+}
+
+/// Every step, in the order they run.
+pub fn all() -> Vec<Step> {
+    vec![
+        Step {
+            name: "prereqs",
+            what: "QEMU, the x86_64-unknown-none target, rustfmt and clippy",
+            run: prereqs_step,
+        },
+        Step {
+            name: "fmt",
+            what: "cargo fmt --check (host and kernels workspaces)",
+            run: fmt,
+        },
+        Step {
+            name: "clippy",
+            what: "cargo clippy -D warnings, host workspace, all targets and features",
+            run: clippy_host,
+        },
+        Step {
+            name: "clippy-kernels",
+            what: "cargo clippy -D warnings, kernels workspace (x86_64-unknown-none)",
+            run: clippy_kernels,
+        },
+        Step {
+            name: "test",
+            what: "cargo test --release, host workspace, all features",
+            run: test_host,
+        },
+        Step {
+            name: "codegen",
+            what: "a 32-bit register read/write through the HAL is one mov (objdump)",
+            run: codegen_step,
+        },
+        Step {
+            name: "qemu",
+            what: "QEMU scenarios (tests/src/scenarios.rs)",
+            run: |_| crate::run_qemu(&[]),
+        },
+    ]
+}
+
+fn prereqs_step(_: &Ctx) -> Result<(), String> {
+    prereqs::ensure_components()?;
+    let version = crate::ensure_qemu_prereqs()?;
+    println!("  {version}");
+    if !prereqs::has_objdump() {
+        return Err("objdump not found: install binutils (apt-get install -y binutils)".into());
+    }
+    Ok(())
+}
+
+fn fmt(ctx: &Ctx) -> Result<(), String> {
+    kernels::run(ctx.cargo(&["fmt", "--all", "--check"]))?;
+    let mut k = Command::new(kernels::cargo());
+    k.current_dir(kernels::workspace())
+        // Without `--all`: the members only (the HAL, a path dependency, is
+        // checked with the host workspace).
+        .args(["fmt", "--check"]);
+    kernels::run(k)
+}
+
+fn clippy_host(ctx: &Ctx) -> Result<(), String> {
+    kernels::run(ctx.cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn clippy_kernels(_: &Ctx) -> Result<(), String> {
+    kernels::run(kernels::cargo_in_kernels(&[
+        "clippy",
+        "--workspace",
+        "--release",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn test_host(ctx: &Ctx) -> Result<(), String> {
+    kernels::run(ctx.cargo(&["test", "--workspace", "--all-features", "--release"]))
+}
+
+fn codegen_step(_: &Ctx) -> Result<(), String> {
+    for line in codegen::build_and_check()? {
+        println!("  {line}");
+    }
+    println!("  each 32-bit register read/write through the HAL is a single mov");
+    Ok(())
+}
+
+/// A step's name, its outcome (`None`: skipped) and how long it took.
+type StepResult = (&'static str, Option<Result<(), String>>, Duration);
+
+/// `cargo xtask test` with its flags.
+pub fn run_test(args: &[String]) -> Result<(), String> {
+    let steps = all();
+    let mut only = Vec::new();
+    let mut skip = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--only" => only.push(it.next().ok_or("--only needs a step name")?.clone()),
+            "--skip" => skip.push(it.next().ok_or("--skip needs a step name")?.clone()),
+            "--list" => {
+                for s in &steps {
+                    println!("{:<16} {}", s.name, s.what);
+                }
+                return Ok(());
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` (try --only, --skip, --list)"
+                ))
+            }
+        }
+    }
+    for name in only.iter().chain(&skip) {
+        if !steps.iter().any(|s| s.name == name) {
+            let known: Vec<_> = steps.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "unknown step `{name}`; steps: {}",
+                known.join(", ")
+            ));
+        }
+    }
+    let ctx = Ctx { root: repo_root() };
+    let total = Instant::now();
+    let mut results: Vec<StepResult> = Vec::new();
+    for step in &steps {
+        let selected = (only.is_empty() || only.iter().any(|o| o == step.name))
+            && !skip.iter().any(|s| s == step.name);
+        if !selected {
+            results.push((step.name, None, Duration::ZERO));
+            continue;
+        }
+        println!("==> {}: {}", step.name, step.what);
+        let t = Instant::now();
+        let r = (step.run)(&ctx);
+        let took = t.elapsed();
+        match &r {
+            Ok(()) => println!("==> {} ok ({:.1}s)", step.name, took.as_secs_f64()),
+            Err(e) => println!("==> {} FAILED ({:.1}s): {e}", step.name, took.as_secs_f64()),
+        }
+        results.push((step.name, Some(r), took));
+    }
+    println!();
+    println!("cargo xtask test: summary");
+    let (mut passed, mut failed) = (0, 0);
+    for (name, r, took) in &results {
+        let (label, detail) = match r {
+            None => ("skipped", String::new()),
+            Some(Ok(())) => {
+                passed += 1;
+                ("ok", String::new())
+            }
+            Some(Err(e)) => {
+                failed += 1;
+                ("FAILED", e.lines().next().unwrap_or("").to_string())
+            }
+        };
+        println!(
+            "  {name:<16} {label:<8} {:>7.1}s  {detail}",
+            took.as_secs_f64()
+        );
+    }
+    println!("  total {:.1}s", total.elapsed().as_secs_f64());
+    println!("steps: {passed} passed, {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} step(s) failed"))
+    }
+}
