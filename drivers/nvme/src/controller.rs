@@ -1,0 +1,390 @@
+//! The driver object: registers, configuration space, clock, and the DMA memory
+//! it carved from its window; admin commands and bounded waits on CSTS.
+
+use core::time::Duration;
+
+use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, ToDevice, Window};
+use paranoid::mmio::RegisterIo;
+use paranoid::pci::command::{self, Command as PciCommand};
+use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::poll::{try_poll, PollError};
+use paranoid::time::{Clock, Deadline};
+use paranoid::Untrusted;
+
+use crate::command::Command;
+use crate::error::NvmeError;
+use crate::identify::{ControllerInfo, NamespaceInfo};
+use crate::queue::{Completion, QueuePair, NVME_PAGE};
+use crate::regs::{csts, Register, Registers};
+
+/// Entries of the admin queue pair.
+pub const ADMIN_QUEUE_DEPTH: u16 = 16;
+/// Identifier of the one I/O queue pair.
+pub const IO_QID: u16 = 1;
+
+/// Tunables of the driver; [`Config::default`] suits QEMU and real drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The namespace to use.
+    pub nsid: u32,
+    /// Entries of the I/O queue pair (clamped by CAP.MQES).
+    pub io_queue_depth: u16,
+    /// How long an admin command may take.
+    pub admin_timeout: Duration,
+    /// How long an I/O command may take before it is aborted.
+    pub io_timeout: Duration,
+    /// How long to wait for an Abort to take effect before resetting.
+    pub abort_timeout: Duration,
+    /// Shortest wait for CSTS.RDY, whatever CAP.TO says (CAP.TO = 0 is nonsense).
+    pub ready_timeout_floor: Duration,
+    /// Longest wait for CSTS.RDY, whatever CAP.TO says (the spec allows 127.5 s).
+    pub ready_timeout_ceiling: Duration,
+    /// How long CSTS.RDY must stay clear after a disable before we trust it.
+    pub ready_settle: Duration,
+    /// Shortest wait for CSTS.SHST, whatever RTD3E says.
+    pub shutdown_timeout_floor: Duration,
+    /// Longest wait for CSTS.SHST.
+    pub shutdown_timeout_ceiling: Duration,
+    /// Time allowed to reset and re-initialize after a failed command.
+    pub recovery_budget: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            nsid: 1,
+            io_queue_depth: 64,
+            admin_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(5),
+            abort_timeout: Duration::from_millis(500),
+            ready_timeout_floor: Duration::from_millis(500),
+            ready_timeout_ceiling: Duration::from_secs(60),
+            ready_settle: Duration::from_millis(1),
+            shutdown_timeout_floor: Duration::from_secs(1),
+            shutdown_timeout_ceiling: Duration::from_secs(10),
+            recovery_budget: Duration::from_secs(30),
+        }
+    }
+}
+
+/// CAP, validated (NVMe 1.4, 3.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Entries an I/O queue may have (CAP.MQES + 1).
+    pub max_queue_entries: u32,
+    /// Worst-case CSTS.RDY transition time (CAP.TO × 500 ms, floor and
+    /// ceiling applied).
+    pub ready_timeout: Duration,
+    /// Doorbell stride exponent (CAP.DSTRD).
+    pub dstrd: u32,
+    /// The raw register, for reports.
+    pub raw: u64,
+}
+
+/// Where the driver stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Init has not finished.
+    Initializing,
+    /// I/O queues live: block I/O may be issued.
+    Ready,
+    /// Bus mastering is off for good (init failed, recovery failed, or shut down).
+    Fenced,
+}
+
+/// Counters of the data path, for reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Commands completed successfully.
+    pub commands: u64,
+    /// Commands that timed out.
+    pub timeouts: u64,
+    /// Completions rejected by validation.
+    pub bad_completions: u64,
+    /// Controller resets done to recover from a failed command.
+    pub recoveries: u64,
+}
+
+/// Queue selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    Admin,
+    Io,
+}
+
+/// An NVMe controller driven from any inherited state.
+///
+/// Generic over the register backend `R` (BAR0), the configuration access `P`,
+/// the clock `C` and the DMA window `W` every queue and buffer lives in.
+pub struct Nvme<R, P, C, W: Window> {
+    pub(crate) regs: Registers<R>,
+    pub(crate) pci: P,
+    pub(crate) address: PciAddress,
+    pub(crate) clock: C,
+    pub(crate) config: Config,
+    pub(crate) flr: bool,
+    pub(crate) caps: Option<Capabilities>,
+    pub(crate) admin: QueuePair<W>,
+    pub(crate) io: QueuePair<W>,
+    pub(crate) identify: DmaBuffer<W, Bidirectional>,
+    pub(crate) prp_list: DmaBuffer<W, ToDevice>,
+    pub(crate) controller: Option<ControllerInfo>,
+    pub(crate) namespace: Option<NamespaceInfo>,
+    pub(crate) state: State,
+    pub(crate) cc: u32,
+    pub(crate) stats: Stats,
+}
+
+impl<R, P, C, W> Nvme<R, P, C, W>
+where
+    R: RegisterIo,
+    P: ConfigAccess,
+    C: Clock,
+    W: Window,
+{
+    /// Takes the controller at `address` (registers `regs` = its BAR0) as the
+    /// dead kernel left it, and carves its queues and buffers from `arena`.
+    /// Touches nothing but configuration space (to see whether FLR is offered).
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::Dma`] when the window has no room (about 6 pages plus the
+    /// I/O queue are needed).
+    pub fn new<const N: usize>(
+        regs: R,
+        mut pci: P,
+        address: PciAddress,
+        clock: C,
+        arena: &mut DmaArena<W, N>,
+        config: Config,
+    ) -> Result<Self, NvmeError> {
+        let flr = paranoid::pci::reset::flr_capability(&mut pci, address).is_ok();
+        let admin = QueuePair::new(arena, 0, ADMIN_QUEUE_DEPTH)?;
+        let io = QueuePair::new(arena, IO_QID, config.io_queue_depth.max(2))?;
+        let identify = arena.alloc::<Bidirectional>(NVME_PAGE, NVME_PAGE)?;
+        let prp_list = arena.alloc::<ToDevice>(NVME_PAGE, NVME_PAGE)?;
+        Ok(Self {
+            regs: Registers::new(regs),
+            pci,
+            address,
+            clock,
+            config,
+            flr,
+            caps: None,
+            admin,
+            io,
+            identify,
+            prp_list,
+            controller: None,
+            namespace: None,
+            state: State::Initializing,
+            cc: 0,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Where the driver stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// True when block I/O may be issued.
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    /// The validated capabilities (after init's verify step).
+    pub fn capabilities(&self) -> Option<Capabilities> {
+        self.caps
+    }
+
+    /// Identify Controller, as validated.
+    pub fn controller_info(&self) -> Option<ControllerInfo> {
+        self.controller
+    }
+
+    /// Identify Namespace of the namespace in use, as validated.
+    pub fn namespace_info(&self) -> Option<NamespaceInfo> {
+        self.namespace
+    }
+
+    /// Data-path counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The PCI address.
+    pub fn address(&self) -> PciAddress {
+        self.address
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Reads CSTS, treating all-ones as a gone controller.
+    pub(crate) fn read_csts(&mut self) -> Result<Untrusted<u32>, NvmeError> {
+        self.regs
+            .csts()
+            .not_all_ones()
+            .map_err(|_| NvmeError::DeviceGone {
+                register: Register::Csts,
+            })
+    }
+
+    /// Waits until CSTS.RDY equals `expected` (or, when waiting for 1, CSTS.CFS
+    /// sets), ending early on an all-ones read.
+    pub(crate) fn wait_ready(
+        &mut self,
+        expected: bool,
+        deadline: Deadline,
+    ) -> Result<Untrusted<u32>, NvmeError> {
+        let start = self.clock.now_ns();
+        let clock = &self.clock;
+        let regs = &mut self.regs;
+        let seen = try_poll(
+            clock,
+            deadline,
+            || {
+                regs.csts()
+                    .not_all_ones()
+                    .map_err(|_| NvmeError::DeviceGone {
+                        register: Register::Csts,
+                    })
+            },
+            |c| csts::RDY.get(*c).is(u32::from(expected)) || (expected && c.bit(1)),
+        );
+        match seen {
+            Ok(c) => Ok(c),
+            Err(PollError::Failed(e)) => Err(e),
+            Err(PollError::Timeout(t)) => Err(NvmeError::ReadyTimeout {
+                expected,
+                csts: t.last.into_raw_for_report(),
+                waited: Duration::from_nanos(self.clock.now_ns().saturating_sub(start)),
+                deadline_ns: deadline.as_ns(),
+            }),
+        }
+    }
+
+    /// The deadline for a CSTS.RDY transition: CAP.TO (validated) or the floor
+    /// when CAP has not been validated yet, capped by `outer`.
+    pub(crate) fn ready_deadline(
+        &self,
+        cap_timeout: Option<Duration>,
+        outer: Deadline,
+    ) -> Deadline {
+        let t = cap_timeout.unwrap_or(self.config.ready_timeout_floor);
+        Deadline::after(&self.clock, t).min(outer)
+    }
+
+    /// Polls queue `which` until the completion of `cid` arrives (others that
+    /// were outstanding are consumed and dropped), or `deadline` passes (`None`).
+    pub(crate) fn wait_for(
+        &mut self,
+        which: Which,
+        cid: u16,
+        deadline: Deadline,
+    ) -> Result<Option<Completion>, NvmeError> {
+        self.wait_for_with::<true>(which, cid, deadline)
+    }
+
+    /// [`wait_for`](Self::wait_for), completions unvalidated when `CHECKED` is
+    /// false (benchmark baseline only).
+    pub(crate) fn wait_for_with<const CHECKED: bool>(
+        &mut self,
+        which: Which,
+        cid: u16,
+        deadline: Deadline,
+    ) -> Result<Option<Completion>, NvmeError> {
+        let clock = &self.clock;
+        let regs = &mut self.regs;
+        let queue = match which {
+            Which::Admin => &mut self.admin,
+            Which::Io => &mut self.io,
+        };
+        let seen = try_poll(
+            clock,
+            deadline,
+            || match queue.poll_once_with::<R, CHECKED>(regs)? {
+                Some(c) if c.cid == cid => Ok(Some(c)),
+                _ => Ok(None),
+            },
+            Option::is_some,
+        );
+        match seen {
+            Ok(c) => Ok(c),
+            Err(PollError::Timeout(_)) => Ok(None),
+            Err(PollError::Failed(e)) => {
+                if matches!(e, NvmeError::BadCompletion { .. }) {
+                    self.stats.bad_completions += 1;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Submits an admin command and waits for it (admin timeout, capped by
+    /// `outer`).
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::CommandTimeout`] (not recovered: init escalates instead),
+    /// [`NvmeError::CommandFailed`], completion validation errors.
+    pub(crate) fn admin_command(
+        &mut self,
+        cmd: Command,
+        outer: Deadline,
+    ) -> Result<Completion, NvmeError> {
+        let start = self.clock.now_ns();
+        let deadline = Deadline::after(&self.clock, self.config.admin_timeout).min(outer);
+        let cid = self.admin.submit(&mut self.regs, cmd)?;
+        match self.wait_for(Which::Admin, cid, deadline)? {
+            Some(c) if c.status.is_success() => {
+                self.stats.commands += 1;
+                Ok(c)
+            }
+            Some(c) => Err(NvmeError::CommandFailed {
+                queue: 0,
+                opcode: c.opcode,
+                status: c.status,
+            }),
+            None => {
+                self.stats.timeouts += 1;
+                Err(NvmeError::CommandTimeout {
+                    queue: 0,
+                    opcode: cmd.opcode(),
+                    cid,
+                    waited: Duration::from_nanos(self.clock.now_ns().saturating_sub(start)),
+                    deadline_ns: deadline.as_ns(),
+                    recovered: false,
+                })
+            }
+        }
+    }
+
+    /// Bus mastering and INTx off for good, and CC.EN cleared without waiting.
+    pub(crate) fn fence_now(&mut self) {
+        command::fence(&mut self.pci, self.address);
+        self.regs.set_cc(0);
+        self.admin.forget_all();
+        self.io.forget_all();
+        self.state = State::Fenced;
+    }
+
+    /// Turns bus mastering on (the last step before the controller may DMA).
+    pub(crate) fn bus_master_on(&mut self) -> Result<(), NvmeError> {
+        command::update(
+            &mut self.pci,
+            self.address,
+            PciCommand::BUS_MASTER | PciCommand::MEMORY_SPACE | PciCommand::INTX_DISABLE,
+            PciCommand::empty(),
+        )?;
+        Ok(())
+    }
+}

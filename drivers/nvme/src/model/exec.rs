@@ -1,0 +1,570 @@
+//! Doorbells, command execution and completion posting of the model.
+
+use crate::command::{admin, nvm, sc, sct, Command, RawCompletion, Status, SQE_SIZE};
+use crate::model::{CompQueue, CompletionFault, Held, NvmeModel, Posting, SubQueue};
+
+const PAGE: u64 = 4096;
+
+fn status(t: u8, c: u8) -> u16 {
+    Status::new(t, c).raw()
+}
+
+fn ok() -> Option<(u16, u32)> {
+    Some((0, 0))
+}
+
+fn generic(c: u8) -> Option<(u16, u32)> {
+    Some((status(sct::GENERIC, c), 0))
+}
+
+fn specific(c: u8) -> Option<(u16, u32)> {
+    Some((status(sct::COMMAND_SPECIFIC, c), 0))
+}
+
+/// Bytes of a 16-bit circular distance from `from` to `to` in a queue of `size`.
+fn ahead(from: u16, to: u16, size: u16) -> u32 {
+    let size = u32::from(size.max(1));
+    (u32::from(to) + size - u32::from(from) % size) % size
+}
+
+impl NvmeModel {
+    pub(crate) fn sq_doorbell(&mut self, qid: usize, value: u32) {
+        let Some(Some(sq)) = self.sqs.get(qid).copied() else {
+            self.flag(format!(
+                "SQ {qid} tail doorbell {value} for a missing queue"
+            ));
+            return;
+        };
+        let tail = value as u16;
+        if value > 0xffff || tail >= sq.size {
+            self.flag(format!(
+                "SQ {qid} tail doorbell {value} past its {} entries",
+                sq.size
+            ));
+            return;
+        }
+        // Entries the host adds must fit in the slots the controller consumed.
+        let used = ahead(sq.head, sq.tail, sq.size);
+        let added = ahead(sq.tail, tail, sq.size);
+        if used + added >= u32::from(sq.size) {
+            self.flag(format!(
+                "SQ {qid} overrun: tail {tail}, head {}, size {}",
+                sq.head, sq.size
+            ));
+        }
+        if let Some(Some(q)) = self.sqs.get_mut(qid) {
+            q.tail = tail;
+        }
+        self.run_pending();
+    }
+
+    pub(crate) fn cq_doorbell(&mut self, qid: usize, value: u32) {
+        let Some(Some(cq)) = self.cqs.get(qid).copied() else {
+            self.flag(format!(
+                "CQ {qid} head doorbell {value} for a missing queue"
+            ));
+            return;
+        };
+        let head = value as u16;
+        if value > 0xffff || head >= cq.size {
+            self.flag(format!(
+                "CQ {qid} head doorbell {value} past its {} entries",
+                cq.size
+            ));
+            return;
+        }
+        if ahead(cq.head, head, cq.size) > ahead(cq.head, cq.tail, cq.size) {
+            self.flag(format!(
+                "CQ {qid} head {head} moved past the entries posted (tail {})",
+                cq.tail
+            ));
+        }
+        if let Some(Some(q)) = self.cqs.get_mut(qid) {
+            q.head = head;
+        }
+        self.drain_overflow();
+    }
+
+    /// Runs every command submitted and not yet fetched, if the controller runs.
+    pub(crate) fn run_pending(&mut self) {
+        if !self.running() {
+            return;
+        }
+        // Bounded: each pass fetches at most one entry per queue, and queues
+        // hold at most 64 Ki entries; stop when nothing moved.
+        for _ in 0..0x1_0000 {
+            let mut moved = false;
+            for qid in 0..self.sqs.len() {
+                if self.step_sq(qid) {
+                    moved = true;
+                }
+                if !self.running() {
+                    return;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Fetches and executes one command of SQ `qid`; false when it is empty.
+    fn step_sq(&mut self, qid: usize) -> bool {
+        let Some(Some(sq)) = self.sqs.get(qid).copied() else {
+            return false;
+        };
+        if sq.head == sq.tail {
+            return false;
+        }
+        let mut bytes = [0u8; SQE_SIZE];
+        let at = sq.base + u64::from(sq.head) * SQE_SIZE as u64;
+        if !self.dma_read(at, &mut bytes) {
+            // QEMU: a command that cannot be fetched is a controller fatal error.
+            self.csts |= 2;
+            return false;
+        }
+        let head = (sq.head + 1) % sq.size;
+        if let Some(Some(q)) = self.sqs.get_mut(qid) {
+            q.head = head;
+        }
+        let cmd = Command::from_bytes(&bytes);
+        self.commands += 1;
+        let result = if qid == 0 {
+            self.admin_command(&cmd)
+        } else {
+            self.io_command(&cmd)
+        };
+        let sqid = qid as u16;
+        if let Some((st, dw0)) = result {
+            self.complete(sq.cqid, sqid, cmd.cid(), st, dw0);
+        }
+        true
+    }
+
+    /// Posts a completion, applying the completion fault due for it.
+    pub(crate) fn complete(&mut self, cqid: u16, sqid: u16, cid: u16, st: u16, dw0: u32) {
+        let n = self.posted;
+        self.posted += 1;
+        let fault = self
+            .faults
+            .completions
+            .iter()
+            .find(|(i, _)| *i == n)
+            .map(|(_, f)| *f);
+        let mut p = Posting {
+            cqid,
+            sqid,
+            cid,
+            status: st,
+            dw0,
+        };
+        let mut twice = false;
+        let mut wrong_phase = false;
+        let mut sq_head_override = None;
+        match fault {
+            None => {}
+            Some(CompletionFault::Drop) => {
+                self.held.push(Held { sqid, cid });
+                return;
+            }
+            Some(CompletionFault::UnknownCid) => p.cid = cid.wrapping_add(0x5a5a),
+            Some(CompletionFault::WrongSqId) => p.sqid = sqid.wrapping_add(7),
+            Some(CompletionFault::ReservedStatus) => p.status = (5 << 8) | 0x11,
+            Some(CompletionFault::WrongPhase) => wrong_phase = true,
+            Some(CompletionFault::SqHeadOutOfRange) => sq_head_override = Some(0xfff0),
+            Some(CompletionFault::Duplicate) => twice = true,
+        }
+        self.post(p, wrong_phase, sq_head_override);
+        if twice {
+            self.post(p, false, None);
+        }
+    }
+
+    fn post(&mut self, p: Posting, wrong_phase: bool, sq_head: Option<u16>) {
+        let Some(Some(cq)) = self.cqs.get(usize::from(p.cqid)).copied() else {
+            return;
+        };
+        if (cq.tail + 1) % cq.size == cq.head {
+            self.overflow.push_back(p);
+            return;
+        }
+        let head = sq_head.unwrap_or_else(|| {
+            self.sqs
+                .get(usize::from(p.sqid))
+                .copied()
+                .flatten()
+                .map_or(0, |s| s.head)
+        });
+        let phase = cq.phase != wrong_phase;
+        let entry = RawCompletion::build(p.dw0, head, p.sqid, p.cid, phase, p.status);
+        let at = cq.base + u64::from(cq.tail) * 16;
+        if !self.dma_write(at, &entry.to_bytes()) {
+            self.csts |= 2;
+            return;
+        }
+        let mut next = CompQueue {
+            tail: (cq.tail + 1) % cq.size,
+            ..cq
+        };
+        if next.tail == 0 {
+            next.phase = !next.phase;
+        }
+        if let Some(slot) = self.cqs.get_mut(usize::from(p.cqid)) {
+            *slot = Some(next);
+        }
+    }
+
+    fn drain_overflow(&mut self) {
+        for _ in 0..self.overflow.len() {
+            let Some(p) = self.overflow.pop_front() else {
+                return;
+            };
+            self.post(p, false, None);
+        }
+    }
+
+    pub(crate) fn dma_read(&mut self, iova: u64, out: &mut [u8]) -> bool {
+        self.bus_master() && self.dma.read(self.source, iova, out).is_ok()
+    }
+
+    pub(crate) fn dma_write(&mut self, iova: u64, data: &[u8]) -> bool {
+        self.bus_master() && self.dma.write(self.source, iova, data).is_ok()
+    }
+
+    fn admin_command(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        match cmd.opcode() {
+            admin::IDENTIFY => self.identify(cmd),
+            admin::CREATE_IO_CQ => self.create_cq(cmd),
+            admin::CREATE_IO_SQ => self.create_sq(cmd),
+            admin::DELETE_IO_SQ => self.delete_sq(cmd),
+            admin::DELETE_IO_CQ => self.delete_cq(cmd),
+            admin::ABORT => self.abort(cmd),
+            _ => generic(sc::INVALID_OPCODE),
+        }
+    }
+
+    fn identify(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let data = match cmd.dword(10) & 0xff {
+            1 => self.identify_controller_data(),
+            0 => {
+                let nsid = cmd.dword(1);
+                if nsid == 0 || nsid > self.params.nn {
+                    return generic(sc::INVALID_NAMESPACE);
+                }
+                self.identify_namespace_data(nsid)
+            }
+            _ => return generic(sc::INVALID_FIELD),
+        };
+        self.transfer_out(cmd, &data)
+    }
+
+    pub(crate) fn reported_mdts(&self) -> u8 {
+        self.faults.identify.mdts.unwrap_or(self.params.mdts)
+    }
+
+    pub(crate) fn reported_nsze(&self) -> u64 {
+        self.faults.identify.nsze.unwrap_or(self.params.nsze)
+    }
+
+    fn identify_controller_data(&self) -> Vec<u8> {
+        let f = &self.faults.identify;
+        let mut d = vec![0u8; 4096];
+        d[0..2].copy_from_slice(&0x1b36u16.to_le_bytes());
+        d[4..24].copy_from_slice(b"t0                  ");
+        d[24..64].copy_from_slice(b"QEMU NVMe Ctrl                          ");
+        d[77] = self.reported_mdts();
+        d[80..84].copy_from_slice(&self.params.vs.to_le_bytes());
+        d[88..92].copy_from_slice(&self.params.rtd3e.to_le_bytes());
+        d[512] = f.sqes.unwrap_or(self.params.sqes);
+        d[513] = f.cqes.unwrap_or(self.params.cqes);
+        d[516..520].copy_from_slice(&f.nn.unwrap_or(self.params.nn).to_le_bytes());
+        d
+    }
+
+    fn identify_namespace_data(&self, nsid: u32) -> Vec<u8> {
+        let mut d = vec![0u8; 4096];
+        if nsid != 1 {
+            // An inactive namespace reads as zeros (NVMe 1.4, 5.15.2.1).
+            return d;
+        }
+        let f = &self.faults.identify;
+        let nsze = self.reported_nsze();
+        d[0..8].copy_from_slice(&nsze.to_le_bytes());
+        d[8..16].copy_from_slice(&f.ncap.unwrap_or(nsze).to_le_bytes());
+        d[16..24].copy_from_slice(&nsze.to_le_bytes());
+        d[25] = f.nlbaf.unwrap_or(7);
+        d[26] = f.flbas.unwrap_or(0);
+        // QEMU's formats: 512 and 4096 bytes, with 0/8/16/64 bytes of metadata;
+        // format 0 is the one in use.
+        let formats: [(u16, u8); 8] = [
+            (f.ms.unwrap_or(0), f.lbads.unwrap_or(self.params.lbads)),
+            (8, 9),
+            (16, 9),
+            (64, 9),
+            (0, 12),
+            (8, 12),
+            (16, 12),
+            (64, 12),
+        ];
+        for (i, (ms, lbads)) in formats.iter().enumerate() {
+            let v = u32::from(*ms) | u32::from(*lbads) << 16;
+            let at = 128 + 4 * i;
+            d[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        d
+    }
+
+    fn create_cq(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let qid = (cmd.dword(10) & 0xffff) as u16;
+        let entries = (cmd.dword(10) >> 16) + 1;
+        let base = u64::from(cmd.dword(6)) | u64::from(cmd.dword(7)) << 32;
+        if qid == 0 || usize::from(qid) >= self.cqs.len() || self.cq_exists(qid) {
+            return specific(sc::INVALID_QUEUE_ID);
+        }
+        if entries < 2 || entries > u32::from(self.params.mqes) + 1 {
+            self.flag(format!(
+                "Create I/O CQ with {entries} entries (MQES {})",
+                self.params.mqes
+            ));
+            return specific(sc::INVALID_QUEUE_SIZE);
+        }
+        if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
+            return generic(sc::INVALID_FIELD);
+        }
+        if let Some(slot) = self.cqs.get_mut(usize::from(qid)) {
+            *slot = Some(CompQueue {
+                base,
+                size: entries as u16,
+                head: 0,
+                tail: 0,
+                phase: true,
+            });
+        }
+        ok()
+    }
+
+    fn cq_exists(&self, qid: u16) -> bool {
+        self.cqs.get(usize::from(qid)).is_some_and(Option::is_some)
+    }
+
+    fn create_sq(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let qid = (cmd.dword(10) & 0xffff) as u16;
+        let entries = (cmd.dword(10) >> 16) + 1;
+        let cqid = (cmd.dword(11) >> 16) as u16;
+        let base = u64::from(cmd.dword(6)) | u64::from(cmd.dword(7)) << 32;
+        let exists = self.sqs.get(usize::from(qid)).is_some_and(Option::is_some);
+        if qid == 0 || usize::from(qid) >= self.sqs.len() || exists {
+            return specific(sc::INVALID_QUEUE_ID);
+        }
+        if cqid == 0 || !self.cq_exists(cqid) {
+            return specific(sc::INVALID_CQ);
+        }
+        if entries < 2 || entries > u32::from(self.params.mqes) + 1 {
+            self.flag(format!(
+                "Create I/O SQ with {entries} entries (MQES {})",
+                self.params.mqes
+            ));
+            return specific(sc::INVALID_QUEUE_SIZE);
+        }
+        if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
+            return generic(sc::INVALID_FIELD);
+        }
+        if let Some(slot) = self.sqs.get_mut(usize::from(qid)) {
+            *slot = Some(SubQueue {
+                base,
+                size: entries as u16,
+                head: 0,
+                tail: 0,
+                cqid,
+            });
+        }
+        ok()
+    }
+
+    fn delete_sq(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let qid = (cmd.dword(10) & 0xffff) as u16;
+        match self.sqs.get_mut(usize::from(qid)) {
+            Some(slot @ Some(_)) if qid != 0 => {
+                *slot = None;
+                self.held.retain(|h| h.sqid != qid);
+                ok()
+            }
+            _ => specific(sc::INVALID_QUEUE_ID),
+        }
+    }
+
+    fn delete_cq(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let qid = (cmd.dword(10) & 0xffff) as u16;
+        if self.sqs.iter().flatten().any(|s| s.cqid == qid && qid != 0) {
+            // Invalid Queue Deletion.
+            return specific(0x0c);
+        }
+        match self.cqs.get_mut(usize::from(qid)) {
+            Some(slot @ Some(_)) if qid != 0 => {
+                *slot = None;
+                ok()
+            }
+            _ => specific(sc::INVALID_QUEUE_ID),
+        }
+    }
+
+    fn abort(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let sqid = (cmd.dword(10) & 0xffff) as u16;
+        let cid = (cmd.dword(10) >> 16) as u16;
+        let found = self
+            .held
+            .iter()
+            .position(|h| h.sqid == sqid && h.cid == cid);
+        match found {
+            Some(i) if !self.faults.abort_ineffective => {
+                self.held.remove(i);
+                let cqid = self
+                    .sqs
+                    .get(usize::from(sqid))
+                    .copied()
+                    .flatten()
+                    .map_or(0, |s| s.cqid);
+                self.complete(
+                    cqid,
+                    sqid,
+                    cid,
+                    status(sct::GENERIC, sc::ABORT_REQUESTED),
+                    0,
+                );
+                Some((0, 0))
+            }
+            // DW0 bit 0 set: command not aborted.
+            _ => Some((0, 1)),
+        }
+    }
+
+    fn io_command(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        if cmd.dword(1) != 1 {
+            return generic(sc::INVALID_NAMESPACE);
+        }
+        match cmd.opcode() {
+            nvm::FLUSH => ok(),
+            nvm::READ | nvm::WRITE => self.read_write(cmd),
+            _ => generic(sc::INVALID_OPCODE),
+        }
+    }
+
+    fn read_write(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        let slba = u64::from(cmd.dword(10)) | u64::from(cmd.dword(11)) << 32;
+        let nlb = u64::from(cmd.dword(12) & 0xffff) + 1;
+        let block = 1u64 << self.params.lbads;
+        let reported = self.reported_nsze();
+        if slba.checked_add(nlb).is_none_or(|end| end > reported) {
+            self.flag(format!(
+                "I/O at LBA {slba}+{nlb} past the {reported} blocks reported"
+            ));
+        }
+        if slba
+            .checked_add(nlb)
+            .is_none_or(|end| end > self.params.nsze)
+        {
+            return generic(sc::LBA_OUT_OF_RANGE);
+        }
+        let bytes = nlb * block;
+        let mdts = self.reported_mdts();
+        if mdts != 0 && mdts < 40 && bytes > PAGE << mdts {
+            self.flag(format!("transfer of {bytes} bytes past MDTS {mdts}"));
+            return generic(sc::INVALID_FIELD);
+        }
+        let Some(pages) = self.prp_pages(cmd, bytes) else {
+            return generic(sc::INVALID_FIELD);
+        };
+        if cmd.opcode() == nvm::WRITE {
+            let mut data = vec![0u8; bytes as usize];
+            let mut at = 0usize;
+            for (addr, len) in &pages {
+                let end = at + *len as usize;
+                if !self.dma_read(*addr, &mut data[at..end]) {
+                    return generic(sc::DATA_TRANSFER_ERROR);
+                }
+                at = end;
+            }
+            for (i, chunk) in data.chunks(block as usize).enumerate() {
+                self.storage.insert(slba + i as u64, chunk.to_vec());
+            }
+        } else {
+            let mut data = Vec::with_capacity(bytes as usize);
+            for i in 0..nlb {
+                data.extend_from_slice(&self.block(slba + i));
+            }
+            let mut at = 0usize;
+            for (addr, len) in &pages {
+                let end = at + *len as usize;
+                let chunk = data[at..end].to_vec();
+                if !self.dma_write(*addr, &chunk) {
+                    return generic(sc::DATA_TRANSFER_ERROR);
+                }
+                at = end;
+            }
+        }
+        ok()
+    }
+
+    /// The (address, length) pieces PRP1/PRP2 describe for `bytes` (NVMe 1.4,
+    /// 4.3); `None` for a misaligned entry (flagged: our driver never sends one).
+    fn prp_pages(&mut self, cmd: &Command, bytes: u64) -> Option<Vec<(u64, u64)>> {
+        let prp1 = u64::from(cmd.dword(6)) | u64::from(cmd.dword(7)) << 32;
+        let prp2 = u64::from(cmd.dword(8)) | u64::from(cmd.dword(9)) << 32;
+        if prp1 % 4 != 0 {
+            self.flag(format!("PRP1 {prp1:#x} not dword aligned"));
+            return None;
+        }
+        let first = (PAGE - prp1 % PAGE).min(bytes);
+        let mut pages = vec![(prp1, first)];
+        let mut rest = bytes - first;
+        if rest == 0 {
+            return Some(pages);
+        }
+        if prp2 % PAGE != 0 {
+            self.flag(format!("PRP2 {prp2:#x} not page aligned"));
+            return None;
+        }
+        if rest <= PAGE {
+            pages.push((prp2, rest));
+            return Some(pages);
+        }
+        let entries = rest.div_ceil(PAGE);
+        if entries > PAGE / 8 {
+            self.flag(format!("PRP list of {entries} entries needs chaining"));
+            return None;
+        }
+        let mut list = vec![0u8; entries as usize * 8];
+        if !self.dma_read(prp2, &mut list) {
+            return None;
+        }
+        for e in list.chunks_exact(8) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(e);
+            let addr = u64::from_le_bytes(b);
+            if addr % PAGE != 0 {
+                self.flag(format!("PRP list entry {addr:#x} not page aligned"));
+                return None;
+            }
+            let len = rest.min(PAGE);
+            pages.push((addr, len));
+            rest -= len;
+        }
+        Some(pages)
+    }
+
+    /// Copies `data` to the PRPs of `cmd` (4096 bytes at most here).
+    fn transfer_out(&mut self, cmd: &Command, data: &[u8]) -> Option<(u16, u32)> {
+        let Some(pages) = self.prp_pages(cmd, data.len() as u64) else {
+            return generic(sc::INVALID_FIELD);
+        };
+        let mut at = 0usize;
+        for (addr, len) in pages {
+            let end = at + len as usize;
+            if !self.dma_write(addr, &data[at..end]) {
+                return generic(sc::DATA_TRANSFER_ERROR);
+            }
+            at = end;
+        }
+        ok()
+    }
+}

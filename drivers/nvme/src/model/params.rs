@@ -1,0 +1,159 @@
+//! What the modelled controller reports (QEMU's defaults) and how it misbehaves.
+
+use std::time::Duration;
+
+/// Identity and capabilities, as QEMU 7.2's `nvme` device reports them by
+/// default (`hw/nvme/ctrl.c`, `nvme_init_ctrl`): 1b36:0010, VS 1.4, CAP.MQES
+/// 2047, CAP.TO 15 (7.5 s), CAP.DSTRD 0, CAP.CQR 1, CAP.CSS NVM + I/O command
+/// sets, MPSMIN 0, MPSMAX 4; MDTS 7; SQES 0x66, CQES 0x44; 256 namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// CAP.MQES (0's based).
+    pub mqes: u16,
+    /// CAP.TO (500 ms units).
+    pub to: u8,
+    /// CAP.DSTRD.
+    pub dstrd: u8,
+    /// CAP.CSS.
+    pub css: u8,
+    /// CAP.MPSMIN.
+    pub mpsmin: u8,
+    /// CAP.MPSMAX.
+    pub mpsmax: u8,
+    /// VS.
+    pub vs: u32,
+    /// Bytes of BAR0.
+    pub bar_size: usize,
+    /// I/O queue pairs the controller supports.
+    pub max_ioqpairs: u16,
+    /// Identify Controller MDTS.
+    pub mdts: u8,
+    /// Identify Controller SQES.
+    pub sqes: u8,
+    /// Identify Controller CQES.
+    pub cqes: u8,
+    /// Identify Controller NN.
+    pub nn: u32,
+    /// Identify Controller RTD3E (µs).
+    pub rtd3e: u32,
+    /// Namespace 1 size in blocks (NSZE = NCAP = NUSE).
+    pub nsze: u64,
+    /// Namespace 1 LBA data size exponent (the format in use).
+    pub lbads: u8,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            mqes: 2047,
+            to: 0xf,
+            dstrd: 0,
+            css: 0x41,
+            mpsmin: 0,
+            mpsmax: 4,
+            vs: 0x0001_0400,
+            bar_size: 0x4000,
+            max_ioqpairs: 64,
+            mdts: 7,
+            sqes: 0x66,
+            cqes: 0x44,
+            nn: 256,
+            rtd3e: 0,
+            nsze: 2048,
+            lbads: 9,
+        }
+    }
+}
+
+impl Params {
+    /// CAP as the register reads.
+    pub fn cap(&self) -> u64 {
+        u64::from(self.mqes)
+            | 1 << 16
+            | u64::from(self.to) << 24
+            | u64::from(self.dstrd & 0xf) << 32
+            | u64::from(self.css) << 37
+            | u64::from(self.mpsmin & 0xf) << 48
+            | u64::from(self.mpsmax & 0xf) << 52
+    }
+}
+
+/// How long a misbehaviour lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Until the next controller reset (CC.EN 1 → 0).
+    Transient,
+    /// A controller reset does not clear it; FLR does.
+    UntilFlr,
+    /// Nothing clears it.
+    Forever,
+}
+
+/// A malicious or buggy completion queue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionFault {
+    /// A command identifier the host never used.
+    UnknownCid,
+    /// The phase tag of the previous pass (the host cannot see the entry).
+    WrongPhase,
+    /// An SQ head pointer past the end of the queue.
+    SqHeadOutOfRange,
+    /// Another queue's SQ identifier.
+    WrongSqId,
+    /// A reserved status code type.
+    ReservedStatus,
+    /// The command is never completed (held until aborted or reset).
+    Drop,
+    /// The completion is posted twice.
+    Duplicate,
+}
+
+/// Nonsense in Identify data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentifyFaults {
+    /// MDTS reported instead of the real one.
+    pub mdts: Option<u8>,
+    /// SQES reported.
+    pub sqes: Option<u8>,
+    /// CQES reported.
+    pub cqes: Option<u8>,
+    /// NN reported.
+    pub nn: Option<u32>,
+    /// NSZE reported.
+    pub nsze: Option<u64>,
+    /// NCAP reported.
+    pub ncap: Option<u64>,
+    /// NLBAF reported.
+    pub nlbaf: Option<u8>,
+    /// FLBAS reported.
+    pub flbas: Option<u8>,
+    /// LBADS of the format in use reported.
+    pub lbads: Option<u8>,
+    /// Metadata size of the format in use reported.
+    pub ms: Option<u16>,
+}
+
+/// Every way the model can misbehave; `Faults::default()` is a healthy device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// CC.EN 1 → 0: CSTS.RDY clears only after this long.
+    pub reset_delay: Duration,
+    /// CC.EN 0 → 1: CSTS.RDY sets only after this long.
+    pub ready_delay: Duration,
+    /// CSTS.RDY never clears after a disable.
+    pub rdy_stuck: Option<Persist>,
+    /// CSTS.RDY never sets after an enable.
+    pub never_ready: Option<Persist>,
+    /// While disabled, CSTS.RDY toggles with this period.
+    pub rdy_flap: Option<Duration>,
+    /// CSTS.CFS is set and stays this long.
+    pub cfs: Option<Persist>,
+    /// Faults applied to the n-th completion the model posts (0-based).
+    pub completions: Vec<(u64, CompletionFault)>,
+    /// Abort never aborts anything.
+    pub abort_ineffective: bool,
+    /// Identify data nonsense.
+    pub identify: IdentifyFaults,
+    /// CC.SHN is never acknowledged in CSTS.SHST.
+    pub shutdown_never_completes: bool,
+}

@@ -1,0 +1,507 @@
+//! The driver against the model: named scenarios from the any-state list, each
+//! checking the outcome, the fence, the trace, and that the model flagged
+//! nothing and the IOMMU refused nothing.
+#![allow(clippy::result_large_err, clippy::type_complexity)]
+
+use std::time::Duration;
+
+use paranoid::dma::{FromDevice, ToDevice};
+use paranoid::init::{InitFailure, Outcome};
+use paranoid::lifecycle::Cause;
+use paranoid::time::Clock;
+use paranoid_nvme::anystate::{AnyState, Inherited};
+use paranoid_nvme::model::{Bench, CompletionFault, Faults, Persist, SimNvme};
+use paranoid_nvme::{CompletionProblem, Config, NvmeError, State, DEFAULT_INIT_BUDGET};
+
+fn healthy() -> AnyState {
+    AnyState {
+        command: 0x0006,
+        msix: false,
+        inherited: Inherited::PowerOn,
+        garbage: vec![],
+        cap_to: None,
+        cap_mqes: None,
+        cap_dstrd: None,
+        cap_mpsmin: None,
+        cap_css: None,
+        vs: None,
+        faults: Faults::default(),
+        gone_after: None,
+    }
+}
+
+fn bench(state: &AnyState) -> Bench {
+    let b = Bench::qemu_like();
+    state.apply(&b);
+    b
+}
+
+fn init(b: &mut Bench) -> Result<SimNvme, InitFailure<SimNvme>> {
+    let nvme = b.driver(Config::default()).unwrap();
+    nvme.init(DEFAULT_INIT_BUDGET).map(|ok| {
+        println!("{}", ok.trace);
+        ok.device.into_inner()
+    })
+}
+
+fn clean(b: &Bench) {
+    assert_eq!(
+        b.escapes(),
+        0,
+        "DMA outside the window: {:?}",
+        b.dma.refused()
+    );
+    let m = b.model.borrow();
+    assert!(
+        m.violations().is_empty(),
+        "model flags: {:?}",
+        m.violations()
+    );
+}
+
+fn round_trip(b: &mut Bench, nvme: &mut SimNvme, lba: u64, blocks: u64, offset: usize, seed: u8) {
+    let bytes = blocks as usize * 512;
+    let mut out = b.arena.alloc::<ToDevice>(bytes + offset, 4096).unwrap();
+    let data: Vec<u8> = (0..bytes)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect();
+    out.write_bytes(offset, &data).unwrap();
+    nvme.write_blocks(lba, blocks, &out, offset).unwrap();
+    let mut back = b.arena.alloc::<FromDevice>(bytes + offset, 4096).unwrap();
+    nvme.read_blocks(lba, blocks, &mut back, offset).unwrap();
+    let mut got = vec![0u8; bytes];
+    back.read_bytes(offset, &mut got).unwrap();
+    assert_eq!(got, data);
+    assert_eq!(b.model.borrow().block(lba)[..], data[..512]);
+    b.arena.free(out).unwrap();
+    b.arena.free(back).unwrap();
+}
+
+fn failure_class(f: &InitFailure<SimNvme>) -> &'static str {
+    match &f.cause {
+        Cause::Device(e) => e.class(),
+        Cause::Budget { .. } => "budget",
+    }
+}
+
+#[test]
+fn power_on_controller_comes_up_and_round_trips_blocks() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    assert_eq!(nvme.state(), State::Ready);
+    let ns = nvme.namespace_info().unwrap();
+    assert_eq!((ns.blocks, ns.block_size), (2048, 512));
+    assert_eq!(nvme.controller_info().unwrap().mdts, 7);
+    round_trip(&mut b, &mut nvme, 0, 1, 0, 1);
+    round_trip(&mut b, &mut nvme, 7, 8, 0, 2);
+    // Three pages at an offset: PRP1 mid-page plus a PRP list.
+    round_trip(&mut b, &mut nvme, 100, 24, 512, 3);
+    // Larger than one command: split at the transfer limit.
+    round_trip(&mut b, &mut nvme, 1000, 700, 0, 4);
+    nvme.flush().unwrap();
+    clean(&b);
+}
+
+#[test]
+fn blocks_outside_the_namespace_are_refused_before_submission() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    let buf = b.arena.alloc::<ToDevice>(8192, 4096).unwrap();
+    let before = b.model.borrow().commands;
+    for (lba, blocks) in [(2048, 1), (2047, 2), (u64::MAX, 1), (0, 0)] {
+        assert!(matches!(
+            nvme.write_blocks(lba, blocks, &buf, 0),
+            Err(NvmeError::LbaOutOfRange { .. })
+        ));
+    }
+    assert!(matches!(
+        nvme.write_blocks(0, 17, &buf, 0),
+        Err(NvmeError::BadBuffer { .. })
+    ));
+    assert_eq!(b.model.borrow().commands, before, "nothing was submitted");
+    nvme.write_blocks(2047, 1, &buf, 0).unwrap();
+    clean(&b);
+}
+
+#[test]
+fn firmware_enabled_controller_with_live_queues_and_outstanding_commands() {
+    let mut s = healthy();
+    s.inherited = Inherited::LiveQueues {
+        admin_pending: 5,
+        io_queues: 3,
+        io_pending: 12,
+    };
+    s.msix = true;
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    round_trip(&mut b, &mut nvme, 10, 4, 0, 9);
+    clean(&b);
+}
+
+#[test]
+fn touching_bar0_before_quiesce_lets_old_dma_escape() {
+    // The oracle can fail: with bus mastering on, the dead kernel's queued
+    // commands run at the first register access and the IOMMU refuses them.
+    let mut s = healthy();
+    s.inherited = Inherited::LiveQueues {
+        admin_pending: 2,
+        io_queues: 1,
+        io_pending: 3,
+    };
+    let b = bench(&s);
+    use paranoid::mmio::RegisterIo;
+    let mut regs = b.mmio.clone();
+    let _ = regs.read32(0x1c);
+    assert!(b.escapes() > 0);
+}
+
+#[test]
+fn garbage_in_every_writable_register_is_overwritten() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    s.garbage = paranoid_nvme::anystate::WRITABLE
+        .iter()
+        .map(|&r| (r, 0xdead_beef))
+        .collect();
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    round_trip(&mut b, &mut nvme, 3, 2, 0, 5);
+    clean(&b);
+}
+
+#[test]
+fn reset_in_progress_and_slow_ready_are_waited_for() {
+    let mut s = healthy();
+    s.inherited = Inherited::ResetInProgress;
+    s.faults.reset_delay = Duration::from_millis(1500);
+    s.faults.ready_delay = Duration::from_millis(700);
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    round_trip(&mut b, &mut nvme, 0, 1, 0, 6);
+    clean(&b);
+}
+
+#[test]
+fn fatal_status_cleared_by_flr_escalates_and_succeeds() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    s.faults.cfs = Some(Persist::UntilFlr);
+    let mut b = bench(&s);
+    let nvme = b.driver(Config::default()).unwrap();
+    let ok = nvme
+        .init(DEFAULT_INIT_BUDGET)
+        .map_err(|f| f.to_string())
+        .unwrap();
+    assert_eq!(ok.trace.escalations(), 1, "{}", ok.trace);
+    assert!(format!("{}", ok.trace).contains("function-level reset"));
+    assert_eq!(b.config.borrow().flr_count(), 1);
+    let mut nvme = ok.device.into_inner();
+    round_trip(&mut b, &mut nvme, 1, 1, 0, 7);
+    clean(&b);
+}
+
+#[test]
+fn persistent_fatal_status_is_a_typed_error_and_the_device_is_fenced() {
+    let mut s = healthy();
+    s.faults.cfs = Some(Persist::Forever);
+    let mut b = bench(&s);
+    let f = init(&mut b).err().unwrap();
+    println!("{f}");
+    assert!(matches!(
+        f.cause,
+        Cause::Device(NvmeError::ControllerFatal { .. })
+    ));
+    assert!(!b.bus_master());
+    assert!(f.trace.any(|o| *o == Outcome::Fenced));
+    clean(&b);
+}
+
+#[test]
+fn ready_that_never_clears_times_out_within_cap_to() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    s.faults.rdy_stuck = Some(Persist::Forever);
+    let mut b = bench(&s);
+    b.clock.set_poll_step(Duration::from_micros(100));
+    let start = b.clock.now_ns();
+    let f = init(&mut b).err().unwrap();
+    println!("{f}");
+    match f.cause {
+        Cause::Device(NvmeError::ReadyTimeout {
+            expected: false,
+            waited,
+            ..
+        }) => assert!(waited >= Duration::from_millis(7500), "{waited:?}"),
+        ref other => panic!("{other:?}"),
+    }
+    assert!(!b.bus_master());
+    let spent = Duration::from_nanos(b.clock.now_ns() - start);
+    assert!(spent < DEFAULT_INIT_BUDGET, "{spent:?}");
+}
+
+#[test]
+fn cap_to_zero_gets_the_floor_and_all_ones_cap_to_the_ceiling() {
+    for (to, min_wait) in [(0u8, 500u64), (0xff, 60_000)] {
+        let mut s = healthy();
+        s.inherited = Inherited::Firmware;
+        s.cap_to = Some(to);
+        s.faults.rdy_stuck = Some(Persist::Forever);
+        let mut b = bench(&s);
+        b.clock.set_poll_step(Duration::from_millis(1));
+        let f = init(&mut b).err().unwrap();
+        match f.cause {
+            Cause::Device(NvmeError::ReadyTimeout { waited, .. }) => {
+                assert!(
+                    waited >= Duration::from_millis(min_wait),
+                    "{to}: {waited:?}"
+                );
+                assert!(
+                    waited < Duration::from_millis(min_wait + 50),
+                    "{to}: {waited:?}"
+                );
+            }
+            // CAP.TO = 255: the 60 s ceiling is longer than the init budget.
+            Cause::Budget { .. } => assert_eq!(to, 0xff),
+            ref other => panic!("{other:?}"),
+        }
+        assert!(!b.bus_master());
+    }
+}
+
+#[test]
+fn flapping_ready_is_caught_after_disable() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    s.faults.rdy_flap = Some(Duration::from_micros(300));
+    let mut b = bench(&s);
+    let nvme = b.driver(Config::default()).unwrap();
+    let ok = nvme
+        .init(DEFAULT_INIT_BUDGET)
+        .map_err(|f| f.to_string())
+        .unwrap();
+    // FLR ends the flapping in this model; the first attempt saw it.
+    assert!(
+        format!("{}", ok.trace).contains("ReadyFlapping"),
+        "{}",
+        ok.trace
+    );
+    clean(&b);
+}
+
+#[test]
+fn gone_controller_and_gone_mid_init_are_typed_errors() {
+    for after in [0u64, 3, 9, 20, 60] {
+        let mut s = healthy();
+        s.inherited = Inherited::Firmware;
+        s.gone_after = Some(after);
+        let mut b = bench(&s);
+        let f = init(&mut b).err().unwrap();
+        assert!(
+            matches!(
+                failure_class(&f),
+                "device gone" | "command timeout" | "ready timeout"
+            ),
+            "{after}: {f}"
+        );
+        assert!(!b.bus_master(), "{after}");
+        clean(&b);
+    }
+}
+
+#[test]
+fn nonsense_capabilities_are_rejected() {
+    let cases: [(fn(&mut AnyState), &str); 4] = [
+        (|s| s.cap_mqes = Some(0), "bad capability"),
+        (|s| s.cap_mpsmin = Some(3), "unsupported"),
+        (|s| s.cap_css = Some(0x40), "unsupported"),
+        (|s| s.cap_dstrd = Some(12), "bad capability"),
+    ];
+    for (set, class) in cases {
+        let mut s = healthy();
+        set(&mut s);
+        let mut b = bench(&s);
+        let f = init(&mut b).err().unwrap();
+        assert_eq!(failure_class(&f), class, "{f}");
+        assert!(!b.bus_master());
+    }
+}
+
+#[test]
+fn nonsense_identify_data_is_rejected() {
+    let cases: [(fn(&mut Faults), &str); 6] = [
+        (|f| f.identify.nsze = Some(0), "bad identify"),
+        (|f| f.identify.nsze = Some(u64::MAX), "bad identify"),
+        (|f| f.identify.lbads = Some(0), "bad identify"),
+        (|f| f.identify.lbads = Some(40), "unsupported"),
+        (|f| f.identify.flbas = Some(9), "bad identify"),
+        (|f| f.identify.sqes = Some(0x55), "bad identify"),
+    ];
+    for (set, class) in cases {
+        let mut s = healthy();
+        set(&mut s.faults);
+        let mut b = bench(&s);
+        let f = init(&mut b).err().unwrap();
+        assert_eq!(failure_class(&f), class, "{f}");
+        assert!(!b.bus_master());
+        clean(&b);
+    }
+}
+
+#[test]
+fn huge_mdts_is_clamped_and_a_small_one_splits_transfers() {
+    for mdts in [0u8, 1, 200] {
+        let mut s = healthy();
+        s.faults.identify.mdts = Some(mdts);
+        let mut b = bench(&s);
+        let mut nvme = init(&mut b).unwrap();
+        round_trip(&mut b, &mut nvme, 64, 40, 0, mdts);
+        clean(&b);
+    }
+}
+
+#[test]
+fn malicious_completions_during_init_escalate_and_recover() {
+    for fault in [
+        CompletionFault::UnknownCid,
+        CompletionFault::WrongSqId,
+        CompletionFault::SqHeadOutOfRange,
+        CompletionFault::ReservedStatus,
+        CompletionFault::WrongPhase,
+        CompletionFault::Drop,
+        CompletionFault::Duplicate,
+    ] {
+        let mut s = healthy();
+        s.faults.completions = vec![(1, fault)];
+        let mut b = bench(&s);
+        b.clock.set_poll_step(Duration::from_micros(100));
+        let nvme = b.driver(Config::default()).unwrap();
+        let ok = nvme
+            .init(DEFAULT_INIT_BUDGET)
+            .map_err(|f| f.to_string())
+            .unwrap();
+        let mut nvme = ok.device.into_inner();
+        round_trip(&mut b, &mut nvme, 5, 3, 0, 11);
+        clean(&b);
+    }
+}
+
+#[test]
+fn malicious_completion_during_io_is_an_error_then_the_driver_recovers() {
+    for (fault, problem) in [
+        (CompletionFault::UnknownCid, CompletionProblem::UnknownCid),
+        (CompletionFault::WrongSqId, CompletionProblem::WrongSqId),
+        (
+            CompletionFault::SqHeadOutOfRange,
+            CompletionProblem::SqHeadOutOfRange,
+        ),
+        (
+            CompletionFault::ReservedStatus,
+            CompletionProblem::ReservedStatus,
+        ),
+    ] {
+        let mut b = bench(&healthy());
+        let mut nvme = init(&mut b).unwrap();
+        let next = b.model.borrow().completions_posted();
+        b.model.borrow_mut().faults.completions = vec![(next, fault)];
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        match nvme.write_blocks(0, 1, &buf, 0) {
+            Err(NvmeError::BadCompletion { problem: p, .. }) => assert_eq!(p, problem),
+            other => panic!("{fault:?}: {other:?}"),
+        }
+        assert!(nvme.is_ready(), "recovered by a controller reset");
+        assert_eq!(nvme.stats().bad_completions, 1);
+        nvme.write_blocks(0, 1, &buf, 0).unwrap();
+        clean(&b);
+    }
+}
+
+#[test]
+fn hung_io_command_is_aborted_or_the_controller_reset() {
+    for ineffective in [false, true] {
+        let mut b = bench(&healthy());
+        b.clock.set_poll_step(Duration::from_micros(100));
+        let mut nvme = init(&mut b).unwrap();
+        let next = b.model.borrow().completions_posted();
+        {
+            let mut m = b.model.borrow_mut();
+            m.faults.completions = vec![(next, CompletionFault::Drop)];
+            m.faults.abort_ineffective = ineffective;
+        }
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        let start = b.clock.now_ns();
+        match nvme.write_blocks(0, 1, &buf, 0) {
+            Err(NvmeError::CommandTimeout {
+                recovered, waited, ..
+            }) => {
+                assert!(recovered);
+                assert!(waited >= Duration::from_secs(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        let spent = Duration::from_nanos(b.clock.now_ns() - start);
+        assert!(spent < Duration::from_secs(20), "{spent:?}");
+        assert_eq!(nvme.stats().recoveries, u64::from(ineffective));
+        nvme.write_blocks(0, 1, &buf, 0).unwrap();
+        clean(&b);
+    }
+}
+
+#[test]
+fn unrecoverable_io_failure_fences_the_device() {
+    let mut b = bench(&healthy());
+    b.clock.set_poll_step(Duration::from_micros(100));
+    let mut nvme = init(&mut b).unwrap();
+    let next = b.model.borrow().completions_posted();
+    {
+        let mut m = b.model.borrow_mut();
+        m.faults.completions = vec![(next, CompletionFault::UnknownCid)];
+        m.faults.cfs = Some(Persist::Forever);
+    }
+    let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    assert!(nvme.write_blocks(0, 1, &buf, 0).is_err());
+    assert_eq!(nvme.state(), State::Fenced);
+    assert!(!b.bus_master());
+    assert_eq!(nvme.write_blocks(0, 1, &buf, 0), Err(NvmeError::NotReady));
+}
+
+#[test]
+fn shutdown_reports_completion_then_disables_and_fences() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    nvme.shutdown().unwrap();
+    assert_eq!(nvme.state(), State::Fenced);
+    assert!(!b.bus_master());
+    assert_eq!(b.model.borrow().cc() & 1, 0);
+    clean(&b);
+}
+
+#[test]
+fn shutdown_that_never_completes_is_a_typed_error_and_fenced() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    b.model.borrow_mut().faults.shutdown_never_completes = true;
+    b.clock.set_poll_step(Duration::from_micros(100));
+    let start = b.clock.now_ns();
+    match nvme.shutdown() {
+        Err(NvmeError::ShutdownTimeout { waited, csts, .. }) => {
+            assert!(waited >= Duration::from_secs(1));
+            assert_eq!((csts >> 2) & 3, 1, "SHST in progress");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(Duration::from_nanos(b.clock.now_ns() - start) < Duration::from_secs(12));
+    assert_eq!(nvme.state(), State::Fenced);
+    assert!(!b.bus_master());
+    assert_eq!(b.model.borrow().cc() & 1, 0, "disabled anyway");
+}
+
+#[test]
+fn inherited_controller_gets_no_shutdown_notification() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    let b = bench(&s);
+    let mut b = b;
+    let mut nvme = b.driver(Config::default()).unwrap();
+    assert_eq!(nvme.shutdown(), Err(NvmeError::NotReady));
+    assert_eq!(b.model.borrow().cc() & 0xc000, 0, "CC.SHN never written");
+}
