@@ -1,0 +1,870 @@
+//! Taking a remapping unit over from a dead kernel: `adopt` or `fence`.
+//!
+//! Translation left on (GSTS.TES) means devices may still DMA through the dead
+//! kernel's tables. Turning translation off would let that DMA hit physical
+//! addresses directly, so it is never done; the new root table is swapped in
+//! under TE with SRTP, followed by global context-cache and IOTLB invalidation.
+//!
+//! - **adopt** (what Linux does in a kdump kernel): copy the old root and
+//!   context tables into recovery memory entry by entry, every pointer checked
+//!   against the memory map, every entry against the unit's capabilities; keep
+//!   the old domain ids reserved and the old page tables in place, so stale DMA
+//!   keeps landing where the dead kernel pointed it. Any inconsistency (a
+//!   pointer outside RAM, reserved bits, a context table shared by two buses or
+//!   aliasing the root, scalable-mode tables, a window collision) fails the
+//!   copy and the takeover falls back to fence.
+//! - **fence**: fresh tables in which only the devices the recovery kernel
+//!   attaches are present; every other device's DMA faults.
+//!
+//! Per-device overrides block a device under adopt or keep its old entry
+//! under fence.
+
+use core::fmt;
+
+use paranoid::dma::WindowSpec;
+use paranoid::mmio::RegisterIo;
+use paranoid::time::{Clock, Deadline};
+
+use crate::domain::DomainIds;
+use crate::fault;
+use crate::invalidate::{ContextScope, Invalidator, IotlbScope, Mode, Request, SetupReport};
+use crate::iommu::{Drained, Fault, Quarantine, RecoveryIommu, SourceKind};
+use crate::mem::{FramePool, MemoryMap, PhysMemory};
+use crate::regs::{self, Fsts, Global, Levels, RTADDR_TTM_MASK};
+use crate::tables::{
+    first_old_mapping, ram_pointer, write_entry, CheckedContext, ContextEntry, EntryProblem,
+    PageTable, RootEntry, TranslationType, WalkProblem, ADDR_MASK,
+};
+use crate::unit::{Command, Unit};
+use crate::VtdError;
+
+/// What to do with inherited translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Copy the old tables (fall back to fence when they are unusable).
+    Adopt,
+    /// Block every device the recovery kernel does not drive.
+    Fence,
+}
+
+/// A per-device exception to the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideAction {
+    /// Block the device even under adopt (a NIC still writing into a ring).
+    Block,
+    /// Keep the device's old entry even under fence (checked like adopt).
+    Adopt,
+}
+
+/// A per-device override, by source-id (`PciAddress::source_id()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceOverride {
+    /// The device.
+    pub source_id: u16,
+    /// What to do with it.
+    pub action: OverrideAction,
+}
+
+/// Takeover settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeoverConfig<'a> {
+    /// Adopt or fence.
+    pub policy: Policy,
+    /// The reserved recovery window.
+    pub window: WindowSpec,
+    /// Per-device overrides.
+    pub overrides: &'a [DeviceOverride],
+    /// RMRR ranges (base, inclusive limit) of this unit, from the DMAR.
+    pub rmrrs: &'a [(u64, u64)],
+    /// Host address width from the DMAR (`None`: CAP.MGAW).
+    pub host_address_width: Option<u8>,
+    /// How to invalidate.
+    pub invalidation: Mode,
+}
+
+impl<'a> TakeoverConfig<'a> {
+    /// `policy` over `window`, no overrides or RMRRs, automatic invalidation.
+    pub const fn new(policy: Policy, window: WindowSpec) -> Self {
+        Self {
+            policy,
+            window,
+            overrides: &[],
+            rmrrs: &[],
+            host_address_width: None,
+            invalidation: Mode::Auto,
+        }
+    }
+
+    fn override_for(&self, source_id: u16) -> Option<OverrideAction> {
+        self.overrides
+            .iter()
+            .find(|o| o.source_id == source_id)
+            .map(|o| o.action)
+    }
+}
+
+/// Why adopting the old tables failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdoptError {
+    /// RTADDR.TTM says scalable mode; only legacy tables are adopted.
+    ScalableMode {
+        /// RTADDR as read.
+        rtaddr: u64,
+    },
+    /// The root table pointer is not in RAM or not aligned.
+    RootPointer {
+        /// RTADDR as read.
+        rtaddr: u64,
+    },
+    /// A root entry has reserved bits set.
+    RootEntry {
+        /// Bus.
+        bus: u8,
+        /// Low half.
+        lo: u64,
+        /// High half.
+        hi: u64,
+    },
+    /// A context-table pointer is bad.
+    ContextTable {
+        /// Bus.
+        bus: u8,
+        /// The pointer.
+        pa: u64,
+    },
+    /// A context entry is bad.
+    ContextEntry {
+        /// Source-id.
+        source_id: u16,
+        /// Low half.
+        lo: u64,
+        /// High half.
+        hi: u64,
+        /// What is wrong.
+        problem: EntryProblem,
+    },
+    /// An old mapping lies inside the recovery window (or the device was in
+    /// pass-through, which maps everything).
+    WindowCollision {
+        /// Source-id.
+        source_id: u16,
+        /// First colliding IOVA.
+        iova: u64,
+    },
+    /// The old page tables could not be walked.
+    PageWalk {
+        /// Source-id.
+        source_id: u16,
+        /// What stopped the walk.
+        problem: WalkProblem,
+    },
+    /// The frame pool ran out while copying.
+    OutOfFrames,
+}
+
+impl fmt::Display for AdoptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::ScalableMode { rtaddr } => {
+                write!(f, "scalable-mode root table (RTADDR {rtaddr:#x})")
+            }
+            Self::RootPointer { rtaddr } => {
+                write!(f, "root table pointer {rtaddr:#x} outside RAM")
+            }
+            Self::RootEntry { bus, lo, hi } => {
+                write!(
+                    f,
+                    "root entry of bus {bus:#04x} has reserved bits ({hi:#x}:{lo:#x})"
+                )
+            }
+            Self::ContextTable { bus, pa } => {
+                write!(f, "context table of bus {bus:#04x} at {pa:#x} is invalid")
+            }
+            Self::ContextEntry {
+                source_id,
+                lo,
+                hi,
+                problem,
+            } => write!(
+                f,
+                "context entry of {source_id:#06x} ({hi:#x}:{lo:#x}): {problem:?}"
+            ),
+            Self::WindowCollision { source_id, iova } => write!(
+                f,
+                "old mapping of {source_id:#06x} at {iova:#x} inside the recovery window"
+            ),
+            Self::PageWalk { source_id, problem } => {
+                write!(f, "old page tables of {source_id:#06x}: {problem:?}")
+            }
+            Self::OutOfFrames => write!(f, "frame pool exhausted while copying"),
+        }
+    }
+}
+
+/// How the takeover ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Old tables adopted.
+    Adopted,
+    /// Fenced, as asked.
+    Fenced,
+    /// Translation was off: fresh tables, nothing inherited to adopt.
+    Fresh,
+    /// Adopt was asked but failed; fenced instead.
+    FencedAfterAdoptFailed(AdoptError),
+}
+
+/// What the takeover found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakeoverReport {
+    /// GSTS.TES was set: the dead kernel left translation on.
+    pub translation_was_enabled: bool,
+    /// The policy asked for.
+    pub requested: Policy,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// RTADDR as found (when translation was on).
+    pub old_root: Option<u64>,
+    /// Present context entries seen in the old tables.
+    pub old_contexts: u32,
+    /// Context entries copied into the new tables.
+    pub contexts_adopted: u32,
+    /// Context entries left out by a `Block` override.
+    pub contexts_blocked: u32,
+    /// Old domain ids kept reserved.
+    pub old_domains_reserved: u32,
+    /// Under fence: why the old tables could not be read for source
+    /// classification and `Adopt` overrides (they are then ignored).
+    pub old_tables_unreadable: Option<AdoptError>,
+    /// The recovery domain's id.
+    pub recovery_domain: u16,
+    /// The recovery domain's paging depth.
+    pub levels: Levels,
+    /// The invalidation setup.
+    pub invalidation: SetupReport,
+    /// FSTS at the start (faults pending from before the takeover).
+    pub fsts_at_start: u32,
+    /// Pages taken from the frame pool.
+    pub frames_used: usize,
+}
+
+impl TakeoverReport {
+    /// True when the old tables were adopted.
+    pub fn adopted(&self) -> bool {
+        self.outcome == Outcome::Adopted
+    }
+}
+
+impl fmt::Display for TakeoverReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = match self.outcome {
+            Outcome::Adopted => "adopted",
+            Outcome::Fenced => "fenced",
+            Outcome::Fresh => "fresh",
+            Outcome::FencedAfterAdoptFailed(_) => "fenced-after-adopt-failed",
+        };
+        write!(
+            f,
+            "vtd takeover: outcome={outcome} te_was_on={} requested={:?} old_root={:#x} old_contexts={} adopted={} blocked={} old_dids={} recovery_did={} levels={} qi={} old_qi={} fsts={:#x} frames={}",
+            self.translation_was_enabled,
+            self.requested,
+            self.old_root.unwrap_or(0),
+            self.old_contexts,
+            self.contexts_adopted,
+            self.contexts_blocked,
+            self.old_domains_reserved,
+            self.recovery_domain,
+            self.levels.count(),
+            self.invalidation.queued,
+            self.invalidation.old_queue_was_enabled,
+            self.fsts_at_start,
+            self.frames_used,
+        )?;
+        if let Outcome::FencedAfterAdoptFailed(e) = self.outcome {
+            write!(f, " reason=\"{e}\"")?;
+        }
+        if let Some(e) = self.old_tables_unreadable {
+            write!(f, " old_tables=\"{e}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// A set of source-ids.
+#[derive(Clone)]
+pub(crate) struct SourceSet([u64; 1024]);
+
+impl SourceSet {
+    const fn new() -> Self {
+        Self([0; 1024])
+    }
+    fn insert(&mut self, sid: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(sid) / 64) {
+            *w |= 1 << (sid % 64);
+        }
+    }
+    fn contains(&self, sid: u16) -> bool {
+        self.0
+            .get(usize::from(sid) / 64)
+            .is_some_and(|w| (w >> (sid % 64)) & 1 == 1)
+    }
+    fn clear(&mut self) {
+        self.0 = [0; 1024];
+    }
+}
+
+/// Devices attached to the recovery domain, at most.
+pub const MAX_ATTACHED: usize = 32;
+/// Entries a walk of one old page table may read (the window check).
+const WALK_BUDGET: u32 = 4096;
+
+/// A remapping unit taken over by the recovery kernel: the tables it uses now,
+/// the recovery domain mapping the window, and the invalidation path.
+pub struct Vtd<R: RegisterIo, C: Clock, M: PhysMemory> {
+    pub(crate) unit: Unit<R, C>,
+    pub(crate) mem: M,
+    pub(crate) pool: FramePool,
+    map: MemoryMap,
+    haw: u8,
+    pub(crate) inval: Invalidator,
+    root: u64,
+    contexts: [u64; 256],
+    domains: DomainIds,
+    old_sources: SourceSet,
+    pub(crate) recovery: PageTable,
+    pub(crate) recovery_did: u16,
+    pub(crate) window: WindowSpec,
+    attached: [u16; MAX_ATTACHED],
+    attached_count: usize,
+}
+
+/// Counts of one copy pass.
+#[derive(Default)]
+struct CopyStats {
+    seen: u32,
+    adopted: u32,
+    blocked: u32,
+}
+
+impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
+    /// Takes the unit at `regs` over.
+    ///
+    /// `map` lists the memory the dead kernel's tables may live in (RAM minus
+    /// the recovery kernel's own reservation); `pool` is recovery memory for the
+    /// new tables.
+    ///
+    /// # Errors
+    ///
+    /// Probe errors ([`VtdError::RegisterGone`], [`VtdError::BadCapability`]);
+    /// [`VtdError::Window`] or [`VtdError::WindowCollidesWithRmrr`] for a bad
+    /// window; [`VtdError::Unsupported`] when no supported depth covers the
+    /// window; [`VtdError::OutOfFrames`]; command and invalidation timeouts. A
+    /// failed adopt is not an error: it is reported as
+    /// [`Outcome::FencedAfterAdoptFailed`].
+    pub fn take_over(
+        regs: R,
+        clock: C,
+        mut mem: M,
+        mut pool: FramePool,
+        map: MemoryMap,
+        config: &TakeoverConfig<'_>,
+        deadline: Deadline,
+    ) -> Result<(Self, TakeoverReport), VtdError> {
+        let mut unit = Unit::probe(regs, clock)?;
+        let caps = *unit.caps();
+        let haw = config.host_address_width.unwrap_or(caps.mgaw).min(64);
+        let window = config.window;
+        window.validate(caps.mgaw)?;
+        for &(base, limit) in config.rmrrs {
+            if window.base <= limit && base < window.end() {
+                return Err(VtdError::WindowCollidesWithRmrr { base, limit });
+            }
+        }
+        let levels = caps.levels_for(window.end()).ok_or(VtdError::Unsupported {
+            what: "a paging depth covering the recovery window",
+        })?;
+        let gsts = unit.status()?;
+        let translation_was_enabled = gsts.contains(Global::TE);
+        let fsts_at_start = unit.regs().read32(regs::FSTS).into_raw_for_report();
+        unit.mask_fault_interrupt();
+        let (inval, invalidation) = Invalidator::setup(
+            &mut unit,
+            &mut mem,
+            &mut pool,
+            config.invalidation,
+            deadline,
+        )?;
+        let root = pool.alloc(&mut mem).ok_or(VtdError::OutOfFrames)?;
+        let recovery = PageTable::new(&mut mem, &mut pool, levels, caps.coherent)?;
+        let mut vtd = Self {
+            unit,
+            mem,
+            pool,
+            map,
+            haw,
+            inval,
+            root,
+            contexts: [0; 256],
+            domains: DomainIds::new(caps.domains, caps.caching_mode),
+            old_sources: SourceSet::new(),
+            recovery,
+            recovery_did: 0,
+            window,
+            attached: [0; MAX_ATTACHED],
+            attached_count: 0,
+        };
+        let mut report = TakeoverReport {
+            translation_was_enabled,
+            requested: config.policy,
+            outcome: Outcome::Fresh,
+            old_root: None,
+            old_contexts: 0,
+            contexts_adopted: 0,
+            contexts_blocked: 0,
+            old_domains_reserved: 0,
+            old_tables_unreadable: None,
+            recovery_domain: 0,
+            levels,
+            invalidation,
+            fsts_at_start,
+            frames_used: 0,
+        };
+        if translation_was_enabled {
+            let rtaddr = vtd.unit.root_table_address().into_raw_for_report();
+            report.old_root = Some(rtaddr);
+            let adopt_all = config.policy == Policy::Adopt;
+            match vtd.copy_old_tables(rtaddr, config, adopt_all) {
+                Ok(stats) => {
+                    report.old_contexts = stats.seen;
+                    report.contexts_adopted = stats.adopted;
+                    report.contexts_blocked = stats.blocked;
+                    report.outcome = if adopt_all {
+                        Outcome::Adopted
+                    } else {
+                        Outcome::Fenced
+                    };
+                }
+                Err(e) => {
+                    vtd.discard_copy();
+                    report.outcome = if adopt_all {
+                        Outcome::FencedAfterAdoptFailed(e)
+                    } else {
+                        report.old_tables_unreadable = Some(e);
+                        Outcome::Fenced
+                    };
+                }
+            }
+        }
+        report.old_domains_reserved = vtd.domains.count();
+        vtd.recovery_did = vtd.domains.allocate().ok_or(VtdError::NoDomainIds)?;
+        report.recovery_domain = vtd.recovery_did;
+        vtd.install(translation_was_enabled, deadline)?;
+        report.frames_used = vtd.pool.used();
+        Ok((vtd, report))
+    }
+
+    /// Reads an old table word, only from RAM listed in the map.
+    fn old_u64(&mut self, pa: u64) -> Option<u64> {
+        if !self.map.contains(pa, 8) {
+            return None;
+        }
+        self.mem.read_u64(pa)
+    }
+
+    /// Copies the old root and context tables: every entry under adopt, only
+    /// `Adopt` overrides under fence (which still records who had an entry).
+    fn copy_old_tables(
+        &mut self,
+        rtaddr: u64,
+        config: &TakeoverConfig<'_>,
+        adopt_all: bool,
+    ) -> Result<CopyStats, AdoptError> {
+        if rtaddr & RTADDR_TTM_MASK != 0 {
+            return Err(AdoptError::ScalableMode { rtaddr });
+        }
+        let old_root = rtaddr & ADDR_MASK;
+        if rtaddr & 0xfff != 0 || !ram_pointer(&self.map, old_root, self.haw) {
+            return Err(AdoptError::RootPointer { rtaddr });
+        }
+        let caps = *self.unit.caps();
+        let mut stats = CopyStats::default();
+        let mut seen_tables = [0u64; 256];
+        for bus in 0..=255u8 {
+            let at = old_root + u64::from(bus) * 16;
+            let (Some(lo), Some(hi)) = (self.old_u64(at), self.old_u64(at + 8)) else {
+                return Err(AdoptError::RootPointer { rtaddr });
+            };
+            let re = RootEntry { lo, hi };
+            if !re.present() {
+                continue;
+            }
+            if !re.reserved_clear() {
+                return Err(AdoptError::RootEntry { bus, lo, hi });
+            }
+            let ctp = re.context_table();
+            // A context table must be RAM, and neither the root table nor
+            // another bus's table: that is a loop, or garbage.
+            let aliased = ctp == old_root || seen_tables.contains(&ctp);
+            if aliased || !ram_pointer(&self.map, ctp, self.haw) {
+                return Err(AdoptError::ContextTable { bus, pa: ctp });
+            }
+            if let Some(s) = seen_tables.get_mut(usize::from(bus)) {
+                *s = ctp;
+            }
+            for devfn in 0..=255u8 {
+                let sid = u16::from(bus) << 8 | u16::from(devfn);
+                let at = ctp + u64::from(devfn) * 16;
+                let (Some(lo), Some(hi)) = (self.old_u64(at), self.old_u64(at + 8)) else {
+                    return Err(AdoptError::ContextTable { bus, pa: ctp });
+                };
+                let ce = ContextEntry { lo, hi };
+                if !ce.present() {
+                    continue;
+                }
+                stats.seen += 1;
+                self.old_sources.insert(sid);
+                let install = match config.override_for(sid) {
+                    Some(OverrideAction::Block) => {
+                        stats.blocked += 1;
+                        false
+                    }
+                    Some(OverrideAction::Adopt) => true,
+                    None => adopt_all,
+                };
+                if !install {
+                    continue;
+                }
+                let checked = ce.check(&caps, &self.map, self.haw).map_err(|problem| {
+                    AdoptError::ContextEntry {
+                        source_id: sid,
+                        lo,
+                        hi,
+                        problem,
+                    }
+                })?;
+                self.check_window_free(sid, checked)?;
+                self.domains.reserve(checked.did);
+                self.install_entry(bus, devfn, lo, hi)
+                    .map_err(|_| AdoptError::OutOfFrames)?;
+                stats.adopted += 1;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Refuses an adopted entry that maps anything inside the window: a stale
+    /// access there would land instead of faulting, and window faults would no
+    /// longer mean "our bug".
+    fn check_window_free(&mut self, sid: u16, c: CheckedContext) -> Result<(), AdoptError> {
+        let collision = AdoptError::WindowCollision {
+            source_id: sid,
+            iova: self.window.base,
+        };
+        let levels = match (c.tt, c.levels) {
+            (TranslationType::PassThrough, _) | (_, None) => return Err(collision),
+            (_, Some(l)) => l,
+        };
+        let mut budget = WALK_BUDGET;
+        let (window, map, haw) = (self.window, self.map, self.haw);
+        let hit = first_old_mapping(
+            &mut CheckedReader {
+                mem: &mut self.mem,
+                map: &map,
+            },
+            &map,
+            haw,
+            c.slptptr,
+            levels,
+            window.base,
+            window.size,
+            &mut budget,
+        )
+        .map_err(|problem| AdoptError::PageWalk {
+            source_id: sid,
+            problem,
+        })?;
+        match hit {
+            Some(iova) => Err(AdoptError::WindowCollision {
+                source_id: sid,
+                iova,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a context entry into our tables, creating the bus's context
+    /// table on first use.
+    fn install_entry(&mut self, bus: u8, devfn: u8, lo: u64, hi: u64) -> Result<(), VtdError> {
+        let coherent = self.unit.caps().coherent;
+        let ctx = match self.contexts.get(usize::from(bus)).copied() {
+            Some(c) if c != 0 => c,
+            _ => {
+                let c = self
+                    .pool
+                    .alloc(&mut self.mem)
+                    .ok_or(VtdError::OutOfFrames)?;
+                let re = RootEntry::new(c);
+                write_entry(
+                    &mut self.mem,
+                    self.root + u64::from(bus) * 16,
+                    re.lo,
+                    re.hi,
+                    coherent,
+                )?;
+                if let Some(slot) = self.contexts.get_mut(usize::from(bus)) {
+                    *slot = c;
+                }
+                c
+            }
+        };
+        write_entry(&mut self.mem, ctx + u64::from(devfn) * 16, lo, hi, coherent)
+    }
+
+    /// Reads one of our own context entries.
+    fn entry(&mut self, sid: u16) -> Option<(u64, ContextEntry)> {
+        let ctx = self.contexts.get(usize::from(sid >> 8)).copied()?;
+        if ctx == 0 {
+            return None;
+        }
+        let at = ctx + u64::from(sid & 0xff) * 16;
+        let lo = self.mem.read_u64(at)?;
+        let hi = self.mem.read_u64(at + 8)?;
+        Some((at, ContextEntry { lo, hi }))
+    }
+
+    /// Undoes a failed copy: empty tables, no reserved ids (the old tables are
+    /// not used, so their ids mean nothing to the unit after the global
+    /// invalidation). Old sources stay recorded for fault classification.
+    fn discard_copy(&mut self) {
+        let coherent = self.unit.caps().coherent;
+        for bus in 0..256u64 {
+            if let Some(slot) = self.contexts.get_mut(bus as usize) {
+                if *slot != 0 {
+                    self.pool.free(*slot);
+                    *slot = 0;
+                    // Our own root page: the write cannot fail unless the pool
+                    // memory vanished, and then install fails loudly anyway.
+                    let _ = write_entry(&mut self.mem, self.root + bus * 16, 0, 0, coherent);
+                }
+            }
+        }
+        let caps = *self.unit.caps();
+        self.domains = DomainIds::new(caps.domains, caps.caching_mode);
+    }
+
+    /// Points the unit at our root table and flushes every cache; turns
+    /// translation on if it was off. TE is never turned off.
+    fn install(&mut self, te_was_on: bool, deadline: Deadline) -> Result<(), VtdError> {
+        self.unit.flush_write_buffer(deadline)?;
+        self.unit.set_root_table(self.root, deadline)?;
+        self.inval.run(
+            &mut self.unit,
+            &mut self.mem,
+            &[
+                Request::Context(ContextScope::Global),
+                Request::Iotlb(IotlbScope::Global),
+            ],
+            deadline,
+        )?;
+        if !te_was_on {
+            self.unit.command(Command::EnableTranslation, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Attaches `source_id` to the recovery domain (whose page tables map the
+    /// window), replacing whatever entry it had.
+    ///
+    /// # Errors
+    ///
+    /// [`VtdError::BadSource`] when more than [`MAX_ATTACHED`] devices are
+    /// attached; [`VtdError::OutOfFrames`]; invalidation errors.
+    pub fn attach(&mut self, source_id: u16, deadline: Deadline) -> Result<(), VtdError> {
+        if !self.is_attached(source_id) {
+            let slot = self
+                .attached
+                .get_mut(self.attached_count)
+                .ok_or(VtdError::BadSource {
+                    source_id,
+                    reason: "too many attached devices",
+                })?;
+            *slot = source_id;
+            self.attached_count += 1;
+        }
+        let old = self.entry(source_id).map(|(_, e)| e);
+        let new =
+            ContextEntry::translated(self.recovery.root, self.recovery.levels, self.recovery_did);
+        self.install_entry((source_id >> 8) as u8, source_id as u8, new.lo, new.hi)?;
+        self.unit.flush_write_buffer(deadline)?;
+        let caching_mode = self.unit.caps().caching_mode;
+        let requests: &[Request] = match old {
+            Some(e) if e.present() => &[
+                Request::Context(ContextScope::Device {
+                    did: e.did(),
+                    sid: source_id,
+                }),
+                Request::Iotlb(IotlbScope::Domain(e.did())),
+            ],
+            // Caching mode may have cached the not-present entry.
+            _ if caching_mode => &[Request::Context(ContextScope::Global)],
+            _ => &[],
+        };
+        if !requests.is_empty() {
+            self.inval
+                .run(&mut self.unit, &mut self.mem, requests, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// True when `source_id` is attached to the recovery domain.
+    pub fn is_attached(&self, source_id: u16) -> bool {
+        self.attached
+            .get(..self.attached_count)
+            .is_some_and(|a| a.contains(&source_id))
+    }
+
+    /// Makes `source_id`'s entry not-present and invalidates its caches.
+    ///
+    /// # Errors
+    ///
+    /// Invalidation errors; [`VtdError::MemoryWrite`].
+    pub fn block(&mut self, source_id: u16, deadline: Deadline) -> Result<Quarantine, VtdError> {
+        let Some((at, e)) = self.entry(source_id) else {
+            return Ok(Quarantine::AlreadyBlocked);
+        };
+        if !e.present() {
+            return Ok(Quarantine::AlreadyBlocked);
+        }
+        let coherent = self.unit.caps().coherent;
+        write_entry(&mut self.mem, at, 0, 0, coherent)?;
+        self.unit.flush_write_buffer(deadline)?;
+        self.inval.run(
+            &mut self.unit,
+            &mut self.mem,
+            &[
+                Request::Context(ContextScope::Device {
+                    did: e.did(),
+                    sid: source_id,
+                }),
+                Request::Iotlb(IotlbScope::Domain(e.did())),
+            ],
+            deadline,
+        )?;
+        if let Some(n) = self
+            .attached
+            .get(..self.attached_count)
+            .and_then(|a| a.iter().position(|&s| s == source_id))
+        {
+            if let Some(tail) = self.attached.get_mut(n..self.attached_count) {
+                tail.rotate_left(1);
+            }
+            self.attached_count -= 1;
+        }
+        Ok(Quarantine::Blocked)
+    }
+
+    /// The unit.
+    pub fn unit(&mut self) -> &mut Unit<R, C> {
+        &mut self.unit
+    }
+
+    /// The recovery domain's id.
+    pub fn recovery_domain(&self) -> u16 {
+        self.recovery_did
+    }
+
+    /// The recovery window.
+    pub fn window_spec(&self) -> WindowSpec {
+        self.window
+    }
+
+    /// The root table the unit uses now.
+    pub fn root_table(&self) -> u64 {
+        self.root
+    }
+
+    /// Invalidation counters.
+    pub fn invalidations(&self) -> crate::invalidate::Counters {
+        self.inval.counters()
+    }
+
+    /// True when the dead kernel's tables had an entry for `source_id`.
+    pub fn was_inherited(&self, source_id: u16) -> bool {
+        self.old_sources.contains(source_id)
+    }
+
+    /// Physical memory (tests and the QEMU kernel inspect tables through it).
+    pub fn memory(&mut self) -> &mut M {
+        &mut self.mem
+    }
+
+    /// Forgets which sources the dead kernel had set up.
+    pub fn forget_inherited(&mut self) {
+        self.old_sources.clear();
+    }
+}
+
+/// Reads old memory through the map check.
+struct CheckedReader<'a, M: PhysMemory> {
+    mem: &'a mut M,
+    map: &'a MemoryMap,
+}
+
+impl<M: PhysMemory> PhysMemory for CheckedReader<'_, M> {
+    fn read_u64(&mut self, pa: u64) -> Option<u64> {
+        if !self.map.contains(pa, 8) {
+            return None;
+        }
+        self.mem.read_u64(pa)
+    }
+    fn write_u64(&mut self, _pa: u64, _value: u64) -> bool {
+        // Old memory is never written.
+        false
+    }
+}
+
+impl<R: RegisterIo, C: Clock, M: PhysMemory> RecoveryIommu for Vtd<R, C, M> {
+    type Error = VtdError;
+
+    fn window(&self) -> WindowSpec {
+        self.window
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.unit.clock().now_ns()
+    }
+
+    fn source_kind(&self, source_id: u16) -> SourceKind {
+        if self.is_attached(source_id) {
+            SourceKind::Recovery
+        } else if self.old_sources.contains(source_id) {
+            SourceKind::Inherited
+        } else {
+            SourceKind::Unknown
+        }
+    }
+
+    fn drain_faults(&mut self, sink: &mut dyn FnMut(Fault)) -> Result<Drained, VtdError> {
+        let stats = fault::drain(&mut self.unit, &mut |r| {
+            sink(Fault {
+                source_id: r.source_id,
+                address: r.address,
+                write: r.write,
+                reason: r.reason,
+            })
+        })?;
+        Ok(Drained {
+            faults: stats.records,
+            overflow: stats.overflow,
+        })
+    }
+
+    fn quarantine(&mut self, source_id: u16, deadline: Deadline) -> Result<Quarantine, VtdError> {
+        self.block(source_id, deadline)
+    }
+}
+
+/// FSTS bits that say faults were pending.
+pub fn faults_pending(fsts: u32) -> bool {
+    Fsts::from_bits_truncate(fsts).intersects(Fsts::PPF | Fsts::PFO)
+}

@@ -1,0 +1,547 @@
+//! The takeover, the window and the fault policy against the simulated unit.
+#![cfg(feature = "model")]
+
+use core::time::Duration;
+
+use paranoid::dma::WindowSpec;
+use paranoid::sim::{SimClock, SimMemory, SimMmio};
+use paranoid::time::Deadline;
+use paranoid_vtd::invalidate::Mode;
+use paranoid_vtd::model::{Harness, VtdModel};
+use paranoid_vtd::policy::{Action, FaultClass, FaultPolicy, LogLine, PolicyConfig};
+use paranoid_vtd::regs::{self, Levels};
+use paranoid_vtd::takeover::{
+    AdoptError, DeviceOverride, Outcome, OverrideAction, Policy, TakeoverConfig, TakeoverReport,
+};
+use paranoid_vtd::{Vtd, VtdError};
+
+type SimVtd = Vtd<SimMmio<VtdModel>, SimClock, SimMemory>;
+
+const WINDOW: WindowSpec = WindowSpec {
+    name: "recovery",
+    base: 0x7ff0_0000,
+    size: 1 << 20,
+    page_size: 4096,
+};
+const NVME: u16 = 0x0018; // 00:03.0, driven by the recovery kernel
+const EDU: u16 = 0x0020; // 00:04.0, left DMAing by the dead kernel
+const NIC: u16 = 0x0010; // 00:02.0
+
+fn deadline(h: &Harness) -> Deadline {
+    Deadline::after(&h.clock, Duration::from_secs(1))
+}
+
+fn take_over(h: &Harness, config: &TakeoverConfig<'_>) -> (SimVtd, TakeoverReport) {
+    Vtd::take_over(
+        h.registers(),
+        h.clock.clone(),
+        h.memory(),
+        h.pool(),
+        h.memory_map(),
+        config,
+        deadline(h),
+    )
+    .unwrap()
+}
+
+fn assert_protocol_clean(h: &Harness) {
+    let s = h.model.borrow().stats;
+    assert_eq!(s.gcmd_multi_command_writes, 0, "one GCMD command per write");
+    assert_eq!(s.translation_disables, 0, "TE is never turned off");
+    assert_eq!(s.register_invalidation_while_queued, 0);
+}
+
+#[test]
+fn adopt_keeps_stale_dma_landing_in_old_buffers() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(report.translation_was_enabled);
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    assert_eq!((report.old_contexts, report.contexts_adopted), (2, 2));
+    assert_eq!(report.old_root, Some(old.root));
+    assert!(
+        ![1, 7].contains(&report.recovery_domain),
+        "old ids reserved"
+    );
+    assert_eq!(h.model.borrow().root_table(), vtd.root_table());
+    assert_ne!(vtd.root_table(), old.root, "copied, not reused");
+    // The dead kernel's edu DMA still lands in its old buffer.
+    let dma = h.dma();
+    let edu = old.mappings[1];
+    dma.write(EDU, edu.iova + 0x40, b"stale").unwrap();
+    let mut got = [0u8; 5];
+    h.memory.read(edu.pa + 0x40, &mut got);
+    assert_eq!(&got, b"stale");
+    // Recovery DMA through the window.
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), WINDOW.size, d)
+        .unwrap();
+    dma.write(NVME, WINDOW.base + 0x1000, b"identify").unwrap();
+    let mut got = [0u8; 8];
+    h.memory.read(h.window_phys() + 0x1000, &mut got);
+    assert_eq!(&got, b"identify");
+    assert!(
+        dma.write(NVME, edu.iova, b"x").is_err(),
+        "recovery device cannot reach old mappings"
+    );
+    assert_protocol_clean(&h);
+}
+
+#[test]
+fn fence_blocks_stale_dma_and_policy_classifies_it() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert_eq!(report.outcome, Outcome::Fenced, "{report}");
+    assert_eq!((report.old_contexts, report.contexts_adopted), (2, 0));
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x4000, d)
+        .unwrap();
+    let dma = h.dma();
+    let edu = old.mappings[1];
+    assert!(dma.write(EDU, edu.iova, b"stale").is_err());
+    let mut got = [0u8; 5];
+    h.memory.read(edu.pa, &mut got);
+    assert_eq!(got, [0; 5], "stale DMA did not land");
+    let mut policy = FaultPolicy::new(PolicyConfig::default());
+    let mut lines = Vec::new();
+    let s = policy
+        .service(&mut vtd, &mut |l| lines.push(*l), d)
+        .unwrap();
+    assert_eq!(s.records, 1);
+    let LogLine::Fault(e) = lines[0] else {
+        panic!("{lines:?}")
+    };
+    assert_eq!(e.fault.source_id, EDU);
+    assert_eq!(e.fault.address, edu.iova);
+    assert!(e.fault.write);
+    assert_eq!(e.fault.reason, 0x2, "context entry not present");
+    assert_eq!(e.class, FaultClass::Stale);
+    assert_eq!(e.action, Action::Counted);
+    // Unknown source: a device the dead kernel never set up, on another bus.
+    assert!(dma.read(0x0300, 0x1000, &mut [0; 4]).is_err());
+    lines.clear();
+    policy
+        .service(&mut vtd, &mut |l| lines.push(*l), d)
+        .unwrap();
+    let LogLine::Fault(e) = lines[0] else {
+        panic!("{lines:?}")
+    };
+    assert_eq!(
+        (e.class, e.fault.reason, e.fault.write),
+        (FaultClass::UnknownSource, 0x1, false)
+    );
+    assert_protocol_clean(&h);
+}
+
+#[test]
+fn corrupt_context_table_falls_back_to_fence() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    // Garbage in the edu context entry: reserved bits and a pointer past RAM.
+    let ctx = old.context_tables[0].1;
+    h.memory
+        .write_u64(ctx + u64::from(EDU & 0xff) * 16, 0xdead_beef_0000_0ff1);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::FencedAfterAdoptFailed(AdoptError::ContextEntry { source_id: EDU, .. })
+        ),
+        "{report}"
+    );
+    assert_eq!(report.contexts_adopted, 0);
+    // Everything is fenced: even the NIC's old, valid mapping now faults.
+    let dma = h.dma();
+    assert!(dma.write(NIC, old.mappings[0].iova, b"x").is_err());
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, d)
+        .unwrap();
+    dma.write(NVME, WINDOW.base, b"ok").unwrap();
+    assert_protocol_clean(&h);
+}
+
+#[test]
+fn loops_and_out_of_ram_pointers_fail_adopt() {
+    // Context table pointer = the root table itself.
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1)]);
+    h.memory.write_u64(old.root, old.root | 1);
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(matches!(
+        r.outcome,
+        Outcome::FencedAfterAdoptFailed(AdoptError::ContextTable { bus: 0, .. })
+    ));
+    // Two buses sharing a context table.
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1)]);
+    h.memory
+        .write_u64(old.root + 16, old.context_tables[0].1 | 1);
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(matches!(
+        r.outcome,
+        Outcome::FencedAfterAdoptFailed(AdoptError::ContextTable { bus: 1, .. })
+    ));
+    // A context table inside the recovery reservation (not the old kernel's RAM).
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1)]);
+    h.memory.write_u64(old.root, 0x0100_0000 | 1);
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(matches!(
+        r.outcome,
+        Outcome::FencedAfterAdoptFailed(AdoptError::ContextTable { .. })
+    ));
+    // RTADDR past RAM.
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(NIC, 1)]);
+    let mut regs_ = h.registers();
+    paranoid::mmio::RegisterIo::write64(&mut regs_, regs::RTADDR, 0x40_0000_0000);
+    paranoid::mmio::RegisterIo::write32(
+        &mut regs_,
+        regs::GCMD,
+        (regs::Global::TE | regs::Global::SRTP).bits(),
+    );
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(matches!(
+        r.outcome,
+        Outcome::FencedAfterAdoptFailed(AdoptError::RootPointer { .. })
+    ));
+}
+
+#[test]
+fn window_collision_with_old_mapping_or_rmrr_is_refused() {
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(NIC, 1)]);
+    let colliding = WindowSpec {
+        base: paranoid_vtd::model::harness::OLD_IOVA,
+        ..WINDOW
+    };
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, colliding));
+    assert!(
+        matches!(
+            r.outcome,
+            Outcome::FencedAfterAdoptFailed(AdoptError::WindowCollision { source_id: NIC, .. })
+        ),
+        "{r}"
+    );
+    let h = Harness::qemu_like();
+    let rmrrs = [(0x7ff8_0000, 0x7ff8_ffff)];
+    let config = TakeoverConfig {
+        rmrrs: &rmrrs,
+        ..TakeoverConfig::new(Policy::Fence, WINDOW)
+    };
+    let e = Vtd::take_over(
+        h.registers(),
+        h.clock.clone(),
+        h.memory(),
+        h.pool(),
+        h.memory_map(),
+        &config,
+        deadline(&h),
+    )
+    .err();
+    assert_eq!(
+        e,
+        Some(VtdError::WindowCollidesWithRmrr {
+            base: 0x7ff8_0000,
+            limit: 0x7ff8_ffff
+        })
+    );
+}
+
+#[test]
+fn overrides_block_under_adopt_and_keep_under_fence() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let o = [DeviceOverride {
+        source_id: NIC,
+        action: OverrideAction::Block,
+    }];
+    let config = TakeoverConfig {
+        overrides: &o,
+        ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+    };
+    let (_, r) = take_over(&h, &config);
+    assert_eq!(
+        (r.outcome, r.contexts_adopted, r.contexts_blocked),
+        (Outcome::Adopted, 1, 1)
+    );
+    let dma = h.dma();
+    assert!(dma.write(NIC, old.mappings[0].iova, b"x").is_err());
+    assert!(dma.write(EDU, old.mappings[1].iova, b"x").is_ok());
+
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let o = [DeviceOverride {
+        source_id: EDU,
+        action: OverrideAction::Adopt,
+    }];
+    let config = TakeoverConfig {
+        overrides: &o,
+        ..TakeoverConfig::new(Policy::Fence, WINDOW)
+    };
+    let (_, r) = take_over(&h, &config);
+    assert_eq!((r.outcome, r.contexts_adopted), (Outcome::Fenced, 1));
+    let dma = h.dma();
+    assert!(dma.write(NIC, old.mappings[0].iova, b"x").is_err());
+    assert!(dma.write(EDU, old.mappings[1].iova, b"x").is_ok());
+}
+
+#[test]
+fn stale_source_is_quarantined_after_threshold_and_own_faults_halt() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(EDU, 7)]);
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, d)
+        .unwrap();
+    let dma = h.dma();
+    let mut policy = FaultPolicy::new(PolicyConfig {
+        quarantine_after: 3,
+        halt_on_window_fault: true,
+        ..PolicyConfig::default()
+    });
+    let edu = old.mappings[0];
+    let mut actions = Vec::new();
+    for i in 0..3 {
+        // Outside its old mapping: faults even though adopted.
+        assert!(dma.write(EDU, edu.iova + 0x10_0000, b"x").is_err());
+        assert!(
+            dma.write(EDU, edu.iova, b"y").is_ok(),
+            "still adopted ({i})"
+        );
+        let mut log = |l: &LogLine| {
+            if let LogLine::Fault(e) = l {
+                actions.push(e.action)
+            }
+        };
+        policy.service(&mut vtd, &mut log, d).unwrap();
+    }
+    assert_eq!(
+        actions,
+        [Action::Counted, Action::Counted, Action::Quarantined]
+    );
+    assert!(dma.write(EDU, edu.iova, b"y").is_err(), "quarantined");
+    assert!(policy.source(EDU).unwrap().quarantined);
+    // That fault occupies QEMU's single record: drain it first.
+    let s = policy.service(&mut vtd, &mut |_| {}, d).unwrap();
+    assert_eq!(s.records, 1);
+    // Our own bug: the recovery device outside its mapped window page.
+    assert!(dma.write(NVME, WINDOW.base + 0x8000, b"z").is_err());
+    let s = policy.service(&mut vtd, &mut |_| {}, d).unwrap();
+    assert_eq!(s.halt.map(|f| f.source_id), Some(NVME));
+    assert_eq!(policy.totals().own, 1);
+    assert!(vtd.is_attached(NVME), "own devices are never quarantined");
+}
+
+#[test]
+fn fault_storm_overflows_and_the_core_keeps_going() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(EDU, 7), (NIC, 1)]);
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    let d = deadline(&h);
+    let dma = h.dma();
+    let mut policy = FaultPolicy::new(PolicyConfig {
+        log_burst: 4,
+        log_interval_ns: u64::MAX,
+        ..PolicyConfig::default()
+    });
+    let mut lines = 0;
+    for round in 0..50u64 {
+        for i in 0..100 {
+            let _ = dma.write(EDU, old.mappings[0].iova + i * 8, b"storm");
+        }
+        let s = policy.service(&mut vtd, &mut |_| lines += 1, d).unwrap();
+        assert_eq!(s.records, 1, "round {round}: one record like QEMU");
+        assert!(s.overflow);
+    }
+    let lost = h.model.borrow().stats.faults_lost;
+    assert_eq!(lost, 50 * 99);
+    let t = policy.totals();
+    assert_eq!((t.records, t.overflows), (50, 50));
+    assert!(t.suppressed > 0 && lines <= 5, "rate-limited log");
+    // After the storm a new fault is recorded normally.
+    assert!(dma.write(NIC, 0x5000, b"x").is_err());
+    let s = policy.service(&mut vtd, &mut |_| {}, d).unwrap();
+    assert_eq!((s.records, s.overflow), (1, false));
+    assert_eq!(h.model.borrow().fsts() & 3, 0, "PFO and PPF clear");
+}
+
+#[test]
+fn batched_unmap_invalidates_once_and_really_invalidates() {
+    let h = Harness::qemu_like();
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert_eq!(report.outcome, Outcome::Fresh);
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    let dma = h.dma();
+    vtd.map_range(WINDOW.base, h.window_phys(), WINDOW.size, d)
+        .unwrap();
+    for p in 0..256 {
+        dma.read(NVME, WINDOW.base + p * 4096, &mut [0; 8]).unwrap();
+    }
+    assert!(
+        h.model.borrow().iotlb_entries() >= 256,
+        "translations cached"
+    );
+    let before = h.model.borrow().stats.iotlb_invalidations;
+    vtd.unmap_range(WINDOW.base, WINDOW.size, d).unwrap();
+    assert_eq!(h.model.borrow().stats.iotlb_invalidations, before + 1);
+    assert!(
+        dma.read(NVME, WINDOW.base + 0x7000, &mut [0; 8]).is_err(),
+        "cached translation gone"
+    );
+    assert!(matches!(
+        vtd.map_page_now(WINDOW.base - 4096, 0x10_0000, d),
+        Err(VtdError::OutsideWindow { .. })
+    ));
+    assert!(matches!(
+        vtd.unmap_page_now(WINDOW.base, d),
+        Err(VtdError::NotMapped { .. })
+    ));
+}
+
+#[test]
+fn register_invalidation_and_old_queue_takeover() {
+    for mode in [Mode::Register, Mode::Queued, Mode::Auto] {
+        let h = Harness::qemu_like();
+        h.old_kernel_tables(&[(EDU, 7)]);
+        h.old_kernel_queue(0);
+        let config = TakeoverConfig {
+            invalidation: mode,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, r) = take_over(&h, &config);
+        assert!(r.invalidation.old_queue_was_enabled);
+        assert!(!r.invalidation.old_queue_stuck);
+        assert_eq!(r.invalidation.queued, mode != Mode::Register);
+        let d = deadline(&h);
+        vtd.attach(NVME, d).unwrap();
+        vtd.map_range(WINDOW.base, h.window_phys(), 0x2000, d)
+            .unwrap();
+        vtd.unmap_range(WINDOW.base, 0x2000, d).unwrap();
+        assert_protocol_clean(&h);
+    }
+    // A wedged old queue is switched off after its deadline.
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(EDU, 7)]);
+    h.old_kernel_queue(3);
+    h.model.borrow_mut().quirks.invalidation_stuck = false;
+    let start = paranoid::time::Clock::now_ns(&h.clock);
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert!(r.invalidation.old_queue_stuck);
+    let waited = paranoid::time::Clock::now_ns(&h.clock) - start;
+    assert!(
+        waited < 50_000_000,
+        "bounded by the drain budget: {waited} ns"
+    );
+    assert!(r.invalidation.old_queue_was_enabled);
+}
+
+#[test]
+fn stuck_hardware_times_out_with_typed_errors() {
+    let h = Harness::qemu_like();
+    h.model.borrow_mut().quirks.gcmd_stuck = true;
+    let e = Vtd::take_over(
+        h.registers(),
+        h.clock.clone(),
+        h.memory(),
+        h.pool(),
+        h.memory_map(),
+        &TakeoverConfig::new(Policy::Fence, WINDOW),
+        deadline(&h),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            e,
+            VtdError::Timeout {
+                register: "GSTS",
+                waiting_for: "GSTS.QIES set",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let h = Harness::qemu_like();
+    h.model.borrow_mut().quirks.invalidation_stuck = true;
+    let config = TakeoverConfig {
+        invalidation: Mode::Register,
+        ..TakeoverConfig::new(Policy::Fence, WINDOW)
+    };
+    let e = Vtd::take_over(
+        h.registers(),
+        h.clock.clone(),
+        h.memory(),
+        h.pool(),
+        h.memory_map(),
+        &config,
+        deadline(&h),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            e,
+            VtdError::Timeout {
+                register: "CCMD",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A unit that reads all-ones.
+    let h = Harness::qemu_like();
+    let regs_ = h.registers();
+    regs_.set_gone_after(Some(0));
+    let e = Vtd::take_over(
+        regs_,
+        h.clock.clone(),
+        h.memory(),
+        h.pool(),
+        h.memory_map(),
+        &config,
+        deadline(&h),
+    )
+    .err();
+    assert_eq!(e, Some(VtdError::RegisterGone { register: "VER" }));
+}
+
+#[test]
+fn gcmd_latency_is_waited_for() {
+    let h = Harness::qemu_like();
+    h.model.borrow_mut().quirks.gcmd_latency_ns = 50_000;
+    let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert_eq!(r.outcome, Outcome::Fresh);
+    assert!(h.model.borrow_mut().gsts().contains(regs::Global::TE));
+}
+
+#[test]
+fn four_level_unit_maps_a_high_window() {
+    let cap = regs::QEMU_CAP & !(0x1f << 8 | 0x3f << 16) | 0x4 << 8 | 47 << 16;
+    let h = Harness::with_caps(cap, regs::QEMU_ECAP);
+    let high = WindowSpec {
+        base: 0x80_0000_0000,
+        ..WINDOW
+    };
+    let (mut vtd, r) = take_over(&h, &TakeoverConfig::new(Policy::Fence, high));
+    assert_eq!(r.levels, Levels::Four);
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(high.base, h.window_phys(), 0x2000, d)
+        .unwrap();
+    h.dma().write(NVME, high.base + 0x1004, b"four").unwrap();
+    let mut got = [0u8; 4];
+    h.memory.read(h.window_phys() + 0x1004, &mut got);
+    assert_eq!(&got, b"four");
+    assert_eq!(
+        vtd.translate_window(high.base + 0x1000),
+        Some(h.window_phys() + 0x1000)
+    );
+}
