@@ -17,4 +17,5 @@ pub mod canary;
 pub mod config;
 pub mod dump;
 pub mod heartbeat;
+pub mod note;
 pub mod report;

@@ -62,7 +62,7 @@ pub mod tsc;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub use exit::{exit, exit_raw, halt, ExitCode};
 pub use paranoid::arch::x86_64::{TscClock, TscError};
@@ -205,8 +205,31 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     exit(code)
 }
 
+/// A kernel's own panic path, set with [`set_panic_hook`].
+pub type PanicHook = fn(&PanicInfo<'_>) -> !;
+
+/// The hook, as a function pointer (0: none).
+static PANIC_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Replaces the default panic path (print `PARANOID-PANIC`, exit with
+/// [`ExitCode::Failure`]) with `hook`.
+///
+/// A crashing kernel uses this to record a crash note and jump to its recovery
+/// kernel without touching any device: the default path writes to the serial
+/// port, which is device I/O.
+pub fn set_panic_hook(hook: PanicHook) {
+    PANIC_HOOK.store(hook as usize, Ordering::Release);
+}
+
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
+    let hook = PANIC_HOOK.load(Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: the only non-zero value ever stored is a `PanicHook` cast to
+        // `usize` by `set_panic_hook`; function pointers round-trip through usize.
+        let hook: PanicHook = unsafe { core::mem::transmute::<usize, PanicHook>(hook) };
+        hook(info)
+    }
     println!("PARANOID-PANIC {info}");
     exit(ExitCode::Failure)
 }
