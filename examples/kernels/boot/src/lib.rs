@@ -55,6 +55,7 @@ pub mod acpi;
 pub mod exit;
 pub mod frames;
 pub mod handoff;
+pub mod platform;
 pub mod serial;
 pub mod start_info;
 pub mod tsc;

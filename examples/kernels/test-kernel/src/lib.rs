@@ -17,7 +17,7 @@
 // moving it once on the way out of a scenario costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
-pub mod platform;
+pub use paranoid_boot::platform;
 pub mod report;
 pub mod scenarios;
 

@@ -1,17 +1,17 @@
-//! The q35 machine as the scenarios see it: configuration access, the devices
+//! The q35 machine as paranoid kernels see it: configuration access, the devices
 //! the harness attaches, their BARs.
 
 use core::fmt;
 use core::ptr::NonNull;
 
+use crate::acpi::{self, AcpiError, EcamRegion};
+use crate::start_info::ADDRESSABLE_LIMIT;
+use crate::BootInfo;
 use paranoid::mmio::Mmio;
 use paranoid::pci::bar::Bar;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::discover::{self, FunctionInfo};
 use paranoid::pci::{bar, Cf8, ConfigAccess, Ecam, PciAddress, PciError};
-use paranoid_boot::acpi::{self, AcpiError, EcamRegion};
-use paranoid_boot::start_info::ADDRESSABLE_LIMIT;
-use paranoid_boot::BootInfo;
 
 /// QEMU's e1000 (82540EM).
 pub const E1000: (u16, u16) = (0x8086, 0x100e);
