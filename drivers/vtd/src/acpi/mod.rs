@@ -225,3 +225,43 @@ pub(crate) mod le {
         Some(u64::from_le_bytes(s))
     }
 }
+
+/// Fuzzing helpers (feature `model`): run the whole RSDP → XSDT → DMAR path
+/// over arbitrary bytes.
+#[cfg(feature = "model")]
+pub mod fuzzing {
+    use super::{find_rsdp, find_table, Dmar, SliceMemory};
+
+    /// Lays `table` out as physical memory behind a valid RSDP and XSDT (and
+    /// also treats the raw bytes as memory to scan), then runs the walk and the
+    /// parser. Never panics on any input; that is the property fuzzed.
+    pub fn walk_image(table: &[u8]) {
+        // The bytes themselves as low memory: a scan for an RSDP in them.
+        let raw = SliceMemory {
+            base: 0xe_0000,
+            bytes: table,
+        };
+        if let Ok(r) = find_rsdp(&raw, None) {
+            let mut buf = [0u8; 4096];
+            let _ = find_table(&raw, &r, *b"DMAR", &mut buf);
+        }
+        // A well-formed RSDP and XSDT pointing at the table.
+        let mut image = std::vec![0u8; 0x100];
+        image[..36].copy_from_slice(&crate::acpi::rsdp::build_v2(0, 0x40));
+        let xsdt = crate::acpi::sdt::build_table(*b"XSDT", 1, &0x100u64.to_le_bytes());
+        image[0x40..0x40 + xsdt.len()].copy_from_slice(&xsdt);
+        image.extend_from_slice(table);
+        let mem = SliceMemory {
+            base: 0,
+            bytes: &image,
+        };
+        if let Ok(r) = find_rsdp(&mem, Some(0)) {
+            let mut buf = [0u8; 2048];
+            if let Ok(t) = find_table(&mem, &r, *b"DMAR", &mut buf) {
+                if let Ok(d) = Dmar::parse(t) {
+                    let _ = d.structures().count();
+                }
+            }
+        }
+    }
+}

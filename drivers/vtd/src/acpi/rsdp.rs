@@ -171,23 +171,29 @@ fn extended_sum(mem: &impl PhysRead, at: u64, len: usize) -> Result<u8, AcpiErro
     Ok(sum)
 }
 
+/// Builds a valid revision-2 RSDP pointing at `rsdt` and `xsdt` (tests, the
+/// fuzzer).
+#[cfg(any(test, feature = "model"))]
+pub fn build_v2(rsdt: u32, xsdt: u64) -> [u8; 36] {
+    let mut b = [0u8; 36];
+    b[..8].copy_from_slice(&RSDP_SIGNATURE);
+    b[9..15].copy_from_slice(b"PARANO");
+    b[15] = 2;
+    b[16..20].copy_from_slice(&rsdt.to_le_bytes());
+    b[20..24].copy_from_slice(&36u32.to_le_bytes());
+    b[24..32].copy_from_slice(&xsdt.to_le_bytes());
+    b[8] = 0u8.wrapping_sub(checksum(&b[..20]));
+    b[32] = 0u8.wrapping_sub(checksum(&b));
+    b
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::acpi::SliceMemory;
 
-    /// Builds a revision-2 RSDP pointing at `xsdt`.
     pub(crate) fn rsdp_v2(rsdt: u32, xsdt: u64) -> [u8; 36] {
-        let mut b = [0u8; 36];
-        b[..8].copy_from_slice(&RSDP_SIGNATURE);
-        b[9..15].copy_from_slice(b"PARANO");
-        b[15] = 2;
-        b[16..20].copy_from_slice(&rsdt.to_le_bytes());
-        b[20..24].copy_from_slice(&36u32.to_le_bytes());
-        b[24..32].copy_from_slice(&xsdt.to_le_bytes());
-        b[8] = 0u8.wrapping_sub(checksum(&b[..20]));
-        b[32] = 0u8.wrapping_sub(checksum(&b));
-        b
+        build_v2(rsdt, xsdt)
     }
 
     #[test]
