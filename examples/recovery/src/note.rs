@@ -16,6 +16,10 @@ pub const NOTE_MAGIC: [u8; 8] = *b"PRNCRASH";
 pub const NOTE_LEN: usize = 4096;
 /// Live DMA sources a note can list.
 pub const MAX_SOURCES: usize = 8;
+/// Memory-map type the crashed kernel gives its own RAM in the recovery
+/// kernel's start info: not RAM the recovery kernel may allocate, but memory to
+/// dump ("PRNA" in ASCII).
+pub const CRASHED_RAM_KIND: u32 = 0x414e_5250;
 
 /// Why a crash note was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,9 @@ impl fmt::Display for NoteError {
 pub struct CrashNote {
     /// Nanoseconds since the crashed kernel booted, at the panic.
     pub crash_ns: u64,
+    /// The raw time-stamp counter at the panic (the recovery kernel reads the
+    /// same counter, so crash-to-dump time needs no clock agreement).
+    pub crash_tsc: u64,
     /// Crash point name (`early`, `during-io`, ...).
     pub point: [u8; POINT_LEN],
     /// The panic message (truncated).
@@ -95,6 +102,7 @@ impl CrashNote {
     pub const fn new() -> Self {
         Self {
             crash_ns: 0,
+            crash_tsc: 0,
             point: [0; POINT_LEN],
             reason: [0; REASON_LEN],
             pattern_seed: 0,
@@ -148,6 +156,7 @@ impl CrashNote {
         put(out, 64, &u32::from(self.iommu_enabled).to_le_bytes());
         put(out, 68, &self.point);
         put(out, 100, &self.reason);
+        put(out, 232, &self.crash_tsc.to_le_bytes());
         for (i, r) in self.ranges.iter().enumerate() {
             put(out, RANGES_AT + 16 * i, &r.start.to_le_bytes());
             put(out, RANGES_AT + 8 + 16 * i, &r.len.to_le_bytes());
@@ -182,6 +191,7 @@ impl CrashNote {
         }
         let mut n = Self::new();
         n.crash_ns = u64_at(bytes, 8);
+        n.crash_tsc = u64_at(bytes, 232);
         n.pattern_seed = u64_at(bytes, 16);
         n.pattern = Range { start: u64_at(bytes, 24), len: u64_at(bytes, 32) };
         n.scratch = Range { start: u64_at(bytes, 40), len: u64_at(bytes, 48) };
@@ -226,6 +236,7 @@ mod tests {
         n.live_sources[0] = 0x20;
         n.live_count = 1;
         n.iommu_enabled = true;
+        n.crash_tsc = 0x1234_5678_9abc;
         let mut page = [0u8; NOTE_LEN];
         n.encode(&mut page);
         let back = CrashNote::decode(&page).unwrap();

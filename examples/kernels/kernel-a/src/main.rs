@@ -1,0 +1,237 @@
+//! Kernel A: the kernel that crashes.
+//!
+//! It boots, preloads the recovery kernel it was given (`-initrd`) into the
+//! reserved region, fills memory with a checksummable pattern, turns DMA on and
+//! leaves it live (NVMe commands outstanding), then panics at the point its
+//! command line names (`crash=early|during-io|critical|index-oob`). Its panic
+//! path does no device I/O: it writes a crash note and jumps to the recovery
+//! kernel (see `crash.rs`).
+#![no_std]
+#![no_main]
+
+mod crash;
+mod layout;
+mod live;
+
+use core::fmt::Write as _;
+
+use paranoid::time::Clock;
+use paranoid_boot::frames::{PhysRange, FRAME_SIZE};
+use paranoid_boot::handoff::{self, KernelImage};
+use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, MemoryRegion};
+use paranoid_dump::{pattern_word, Range, MAX_RANGES};
+use paranoid_recovery::note::{CrashNote, CRASHED_RAM_KIND};
+
+use layout::*;
+
+paranoid_boot::entry!(main);
+
+/// Crash points kernel A knows.
+const POINTS: [&str; 4] = ["early", "during-io", "critical", "index-oob"];
+
+/// Command-line words kernel A keeps for itself; all others go to the recovery kernel.
+const OWN_KEYS: [&str; 3] = ["crash", "seed", "dump"];
+
+fn main(boot: &'static BootInfo) -> ExitCode {
+    let cmd = boot.cmdline();
+    let point = cmd.get("crash").unwrap_or("during-io");
+    if !POINTS.contains(&point) {
+        println!("PARANOID-RESULT test=kernel-a verdict=fail reason=unknown-crash-point point={point}");
+        return ExitCode::Failure;
+    }
+    let seed = cmd.get("seed").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1);
+    let clock = boot.clock();
+    println!("kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz", clock.khz());
+    match run(boot, point, seed) {
+        Ok(never) => match never {},
+        Err(why) => {
+            println!("PARANOID-RESULT test=kernel-a verdict=fail reason=\"{why}\"");
+            ExitCode::Failure
+        }
+    }
+}
+
+/// A short failure reason (kernel A fails only before the crash is armed).
+type Why = &'static str;
+
+fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert::Infallible, Why> {
+    let mut frames = boot.take_frames().ok_or("frames taken")?.map_err(|_| "frame allocator")?;
+    for r in [(PATTERN_BASE, PATTERN_LEN), (RECOVERY_BASE, RECOVERY_LEN), (ARENA_BASE, ARENA_LEN)] {
+        frames.reserve(PhysRange { start: r.0, end: r.0 + r.1 }).map_err(|_| "reserve")?;
+    }
+    let (entry, start_info) = preload_recovery(boot)?;
+    let mut note = CrashNote::new();
+    note.pattern_seed = seed;
+    note.pattern = Range { start: PATTERN_BASE, len: PATTERN_LEN };
+    note.scratch = Range { start: SCRATCH_LBA, len: SCRATCH_BLOCKS };
+    note.range_count = dump_ranges(boot.memory_map(), &mut note.ranges);
+    crash::arm(entry, start_info, boot.clock(), note);
+    println!("kernel-a: recovery kernel preloaded (entry {entry:#x}), panic path armed");
+
+    let t = boot.clock().now_ns();
+    fill_pattern(seed);
+    println!(
+        "kernel-a: {} MiB at {PATTERN_BASE:#x} patterned in {} ms",
+        PATTERN_LEN >> 20,
+        (boot.clock().now_ns() - t) / 1_000_000
+    );
+    if point == "early" {
+        crash::at("early");
+        panic!("crash point `early`: memory patterned, no DMA live yet");
+    }
+
+    let live = live::start(boot, &mut frames)?;
+    println!("kernel-a: DMA live: {live}");
+    match point {
+        "during-io" => {
+            crash::at("during-io");
+            panic!("crash point `during-io`: {live}");
+        }
+        "critical" => {
+            // SAFETY: masking interrupts has no memory effect; kernel A never
+            // unmasks them again (the crash follows).
+            unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+            crash::at("critical");
+            panic!("crash point `critical`: inside an interrupt-free critical section");
+        }
+        _ => {
+            crash::at("index-oob");
+            let table = [0u8; 4];
+            let i = core::hint::black_box(table.len() + live.outstanding as usize);
+            // The bug being simulated: an index past the end (a panicking index).
+            let v = table[i];
+            panic!("index-oob did not panic (read {v})");
+        }
+    }
+}
+
+/// Loads the recovery kernel from the first module into the reserved region and
+/// writes its start info; returns its entry and the start info address.
+fn preload_recovery(boot: &'static BootInfo) -> Result<(u32, u32), Why> {
+    let module = *boot.modules().first().ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
+    // SAFETY: the module is loader memory; the frame allocator excludes it and
+    // nothing in kernel A writes it.
+    let bytes = unsafe { module.bytes() };
+    let image = KernelImage::parse(bytes).map_err(|_| "recovery kernel ELF")?;
+    let at = image.footprint();
+    if at.start < RECOVERY_BASE || at.end > CANARY_START {
+        return Err("recovery kernel not linked inside the reserved region");
+    }
+    let module_range = PhysRange { start: module.start, end: module.end() };
+    // SAFETY: kernel A uses its image, the module, and frames outside the
+    // reserved region (reserved above); the segments land inside the reserved
+    // region (checked above), which nothing uses yet.
+    unsafe { image.load(boot.memory_map(), &[boot.kernel_image(), module_range]) }.map_err(|_| "recovery load")?;
+
+    let mut cmdline = Line::new();
+    let _ = write!(cmdline, "crash_note={CRASH_NOTE:#x}");
+    for (k, v) in boot.cmdline().pairs() {
+        if !OWN_KEYS.contains(&k) {
+            let _ = write!(cmdline, " {k}={v}");
+        }
+    }
+    let mut map = [MemoryRegion { start: 0, size: 0, kind: MemoryKind::Reserved }; 64];
+    let n = recovery_memory_map(boot.memory_map(), &mut map);
+    // SAFETY: RECOVERY_START_INFO is a page of the reserved region set aside for
+    // it (layout.rs), below 4 GiB, unused by anything else.
+    let ebx = unsafe {
+        handoff::write_start_info(RECOVERY_START_INFO, FRAME_SIZE, cmdline.as_str(), map.get(..n).unwrap_or(&[]), boot.rsdp(), &[])
+    }
+    .map_err(|_| "recovery start info")?;
+    Ok((image.pvh_entry(), ebx))
+}
+
+/// End of the recovery kernel's image area (its canary region follows).
+const CANARY_START: u64 = 0x0600_0000;
+
+/// The recovery kernel's memory map: the reserved region (minus the start-info
+/// and note pages) is RAM; kernel A's RAM is typed [`CRASHED_RAM_KIND`].
+fn recovery_memory_map(original: &[MemoryRegion], out: &mut [MemoryRegion]) -> usize {
+    let mut n = 0;
+    let mut push = |r: MemoryRegion| {
+        if r.size > 0 {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = r;
+                n += 1;
+            }
+        }
+    };
+    let usable_end = RECOVERY_START_INFO;
+    for r in original {
+        if r.kind != MemoryKind::Ram {
+            push(*r);
+            continue;
+        }
+        let crashed = MemoryKind::Other(CRASHED_RAM_KIND);
+        let (s, e) = (r.start, r.end());
+        // Below the reserved region, the reserved region, above it.
+        push(MemoryRegion { start: s, size: e.min(RECOVERY_BASE).saturating_sub(s), kind: crashed });
+        let (rs, re) = (s.max(RECOVERY_BASE), e.min(usable_end));
+        if rs < re {
+            push(MemoryRegion { start: rs, size: re - rs, kind: MemoryKind::Ram });
+        }
+        let (ps, pe) = (s.max(usable_end), e.min(RECOVERY_BASE + RECOVERY_LEN));
+        if ps < pe {
+            push(MemoryRegion { start: ps, size: pe - ps, kind: MemoryKind::Reserved });
+        }
+        let hs = s.max(RECOVERY_BASE + RECOVERY_LEN);
+        if hs < e {
+            push(MemoryRegion { start: hs, size: e - hs, kind: crashed });
+        }
+    }
+    n
+}
+
+/// Kernel A's RAM minus the reserved region: what the recovery kernel dumps.
+fn dump_ranges(map: &[MemoryRegion], out: &mut [Range; MAX_RANGES]) -> u32 {
+    let mut n = 0usize;
+    let reserved = (RECOVERY_BASE, RECOVERY_BASE + RECOVERY_LEN);
+    for r in map.iter().filter(|r| r.kind == MemoryKind::Ram) {
+        for (s, e) in [(r.start, r.end().min(reserved.0)), (r.start.max(reserved.1), r.end())] {
+            if s < e {
+                if let Some(slot) = out.get_mut(n) {
+                    *slot = Range { start: s, len: e - s };
+                    n += 1;
+                }
+            }
+        }
+    }
+    n as u32
+}
+
+fn fill_pattern(seed: u64) {
+    let words = (PATTERN_LEN / 8) as usize;
+    let base = PATTERN_BASE as *mut u64;
+    for i in 0..words {
+        let addr = PATTERN_BASE + 8 * i as u64;
+        // SAFETY: the pattern region is RAM reserved for it (no frames are handed
+        // out there) and identity-mapped; `i < words` keeps us inside it.
+        unsafe { base.add(i).write_volatile(pattern_word(seed, addr)) };
+    }
+}
+
+/// A command line being built (fixed capacity, truncating).
+struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self { buf: [0; 512], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}

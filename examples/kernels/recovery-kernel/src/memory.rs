@@ -1,0 +1,35 @@
+//! The crashed kernel's memory, read in place (the identity map covers it).
+
+use paranoid_dump::Range;
+use paranoid_recovery::dump::{PhysMemory, Unreadable};
+
+/// Reads the ranges the crash note lists, and nothing else.
+pub struct CrashedMemory<'n> {
+    ranges: &'n [Range],
+}
+
+impl<'n> CrashedMemory<'n> {
+    /// Memory limited to `ranges` (below 4 GiB, where the boot map reaches).
+    pub fn new(ranges: &'n [Range]) -> Self {
+        Self { ranges }
+    }
+}
+
+impl PhysMemory for CrashedMemory<'_> {
+    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
+        let len = out.len() as u64;
+        let inside = self.ranges.iter().any(|r| {
+            phys >= r.start && phys.checked_add(len).is_some_and(|e| e <= r.start + r.len && e <= 1 << 32)
+        });
+        if !inside {
+            return Err(Unreadable { phys });
+        }
+        // SAFETY:
+        // - `phys..phys + len` lies in a range the crash note lists, below 4 GiB,
+        //   which the boot page tables identity-map;
+        // - it is the crashed kernel's memory: no Rust reference of ours points
+        //   there, and a raw copy tolerates a device still writing it.
+        unsafe { core::ptr::copy_nonoverlapping(phys as *const u8, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+}
