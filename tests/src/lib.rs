@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod codegen;
+pub mod demo;
 pub mod kernels;
 pub mod prereqs;
 pub mod qemu;

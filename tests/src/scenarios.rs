@@ -8,8 +8,25 @@ use std::time::Duration;
 
 use crate::scenario::Scenario;
 
+/// Seeds per crash point and policy in the chaos campaign of `cargo xtask test`
+/// (`PARANOID_CHAOS_SEEDS` overrides: the longer campaign).
+pub fn chaos_seeds() -> u64 {
+    std::env::var("PARANOID_CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
 /// Every scenario, in summary order.
 pub fn all() -> Vec<Scenario> {
+    let mut all = base();
+    // The main job: one crash and recovery (what `cargo xtask demo` runs).
+    all.push(crate::demo::scenario("demo", "during-io", "fence", 1));
+    all.extend(crate::demo::campaign(chaos_seeds()));
+    all
+}
+
+fn base() -> Vec<Scenario> {
     vec![
         // The kernel boots and reports memory map, command line, RSDP, TSC.
         Scenario::new("boot").append("extra=hello").check(|out| {
