@@ -119,10 +119,10 @@ fn completion_fault() -> impl Strategy<Value = CompletionFault> {
 fn identify_faults() -> impl Strategy<Value = IdentifyFaults> {
     (
         (
-            rare(any::<u8>(), 5),
-            rare(any::<u8>(), 3),
-            rare(any::<u8>(), 3),
-            rare(prop_oneof![Just(0u32), any::<u32>()], 3),
+            rare(any::<u8>(), 4),
+            rare(any::<u8>(), 1),
+            rare(any::<u8>(), 1),
+            rare(prop_oneof![Just(0u32), any::<u32>()], 1),
         ),
         (
             rare(
@@ -340,6 +340,8 @@ impl AnyState {
                 m.old_kernel_write(reg, v);
             }
             m.faults = faults;
+            // The dead kernel's own mistakes are not the driver's.
+            m.violations.clear();
             if m.faults.cfs.is_some() {
                 m.csts |= 2;
             }

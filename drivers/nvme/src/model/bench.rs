@@ -31,6 +31,8 @@ pub const WINDOW_BACKED: u64 = 1 << 20;
 pub const OLD_KERNEL_BASE: u64 = WINDOW_PHYS + WINDOW_BACKED;
 /// Bytes of dead-kernel memory.
 pub const OLD_KERNEL_LEN: u64 = 64 << 10;
+/// Bytes of simulated memory a bench needs.
+pub const MEMORY_LEN: u64 = WINDOW_BACKED + OLD_KERNEL_LEN;
 
 /// The driver on the bench's backends.
 pub type SimNvme = crate::Nvme<SimMmio<NvmeModel>, SimPci, SimClock, SimWindow>;
@@ -69,8 +71,27 @@ impl Bench {
     ///
     /// Never: the constants are valid (test setup only).
     pub fn qemu_like() -> Self {
+        Self::with_memory(SimMemory::new(
+            WINDOW_PHYS,
+            (WINDOW_BACKED + OLD_KERNEL_LEN) as usize,
+        ))
+    }
+
+    /// As [`qemu_like`](Self::qemu_like), reusing `memory` (at
+    /// [`WINDOW_PHYS`], at least [`MEMORY_LEN`] bytes): campaigns run millions
+    /// of benches and need not allocate a megabyte each. Buffers the driver
+    /// allocates are zeroed; the rest keeps what earlier runs left, like the
+    /// memory of a crashed kernel.
+    ///
+    /// # Panics
+    ///
+    /// When `memory` is too small or elsewhere (test setup).
+    pub fn with_memory(memory: SimMemory) -> Self {
+        assert!(
+            memory.base() == WINDOW_PHYS && memory.len() as u64 >= MEMORY_LEN,
+            "bench memory must cover {WINDOW_PHYS:#x}+{MEMORY_LEN:#x}"
+        );
         let clock = SimClock::new();
-        let memory = SimMemory::new(WINDOW_PHYS, (WINDOW_BACKED + OLD_KERNEL_LEN) as usize);
         let iommu = Rc::new(RefCell::new(SimIommu::new()));
         iommu
             .borrow_mut()

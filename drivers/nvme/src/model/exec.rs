@@ -294,9 +294,19 @@ impl NvmeModel {
         d[16..24].copy_from_slice(&nsze.to_le_bytes());
         d[25] = f.nlbaf.unwrap_or(7);
         d[26] = f.flbas.unwrap_or(0);
-        // QEMU's formats: 512 and 4096 bytes, with 0/8/16/64 bytes of metadata;
-        // format 0 is the one in use.
-        let formats: [(u16, u8); 8] = [
+        for (i, (ms, lbads)) in self.formats().iter().enumerate() {
+            let v = u32::from(*ms) | u32::from(*lbads) << 16;
+            let at = 128 + 4 * i;
+            d[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        d
+    }
+
+    /// QEMU's LBA formats: 512 and 4096 bytes with 0/8/16/64 bytes of
+    /// metadata; format 0 carries the identify faults.
+    fn formats(&self) -> [(u16, u8); 8] {
+        let f = &self.faults.identify;
+        [
             (f.ms.unwrap_or(0), f.lbads.unwrap_or(self.params.lbads)),
             (8, 9),
             (16, 9),
@@ -305,13 +315,19 @@ impl NvmeModel {
             (8, 12),
             (16, 12),
             (64, 12),
-        ];
-        for (i, (ms, lbads)) in formats.iter().enumerate() {
-            let v = u32::from(*ms) | u32::from(*lbads) << 16;
-            let at = 128 + 4 * i;
-            d[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        ]
+    }
+
+    /// Bytes per block of the format FLBAS selects: a device that reports a
+    /// valid format also uses it (lying about the format would be silent
+    /// corruption no driver can see).
+    pub(crate) fn block_bytes(&self) -> u64 {
+        let flbas = self.faults.identify.flbas.unwrap_or(0);
+        let index = usize::from((flbas & 0xf) | ((flbas >> 5) & 3) << 4);
+        match self.formats().get(index) {
+            Some(&(_, lbads)) if (9..=12).contains(&lbads) => 1 << lbads,
+            _ => 1 << self.params.lbads,
         }
-        d
     }
 
     fn create_cq(&mut self, cmd: &Command) -> Option<(u16, u32)> {
@@ -452,7 +468,7 @@ impl NvmeModel {
     fn read_write(&mut self, cmd: &Command) -> Option<(u16, u32)> {
         let slba = u64::from(cmd.dword(10)) | u64::from(cmd.dword(11)) << 32;
         let nlb = u64::from(cmd.dword(12) & 0xffff) + 1;
-        let block = 1u64 << self.params.lbads;
+        let block = self.block_bytes();
         let reported = self.reported_nsze();
         if slba.checked_add(nlb).is_none_or(|end| end > reported) {
             self.flag(format!(

@@ -28,7 +28,7 @@ mod bench;
 mod exec;
 mod params;
 
-pub use bench::{Bench, SimNvme, SimWindow, OLD_KERNEL_BASE, WINDOW_PHYS};
+pub use bench::{Bench, SimNvme, SimWindow, MEMORY_LEN, OLD_KERNEL_BASE, WINDOW_PHYS};
 pub use params::{CompletionFault, Faults, IdentifyFaults, Params, Persist};
 
 /// A submission queue the controller knows.
@@ -159,7 +159,7 @@ impl NvmeModel {
         self.storage
             .get(&lba)
             .cloned()
-            .unwrap_or_else(|| vec![0; 1 << self.params.lbads])
+            .unwrap_or_else(|| vec![0; self.block_bytes() as usize])
     }
 
     /// CC as stored.
