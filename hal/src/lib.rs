@@ -55,11 +55,13 @@ pub mod pci;
 pub mod poll;
 #[cfg(target_arch = "x86_64")]
 pub mod port;
+pub mod regs;
 #[cfg(feature = "std")]
 pub mod sim;
 pub mod time;
 pub mod untrusted;
 
 pub use bitflags;
+pub use paranoid_macros::{dma_windows, paranoid_init, register_block};
 pub use untrusted::Untrusted;
 pub use volatile;

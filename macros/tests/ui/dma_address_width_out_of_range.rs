@@ -1,0 +1,8 @@
+use paranoid::dma_windows;
+
+dma_windows! {
+    address_width = 27;
+    pub Recovery = 0x7f_fff0_0000;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use paranoid::dma_windows;
+
+dma_windows! {
+    address_width = 39;
+    pub Recovery = 0x7f_fff0_0000, size = 0x1800;
+}
+
+fn main() {}

@@ -1,0 +1,24 @@
+#[path = "support/dev.rs"]
+mod dev;
+
+use dev::Dev;
+use paranoid::init::InitContext;
+use paranoid::lifecycle::{Device, Ready, Stalled, Unknown};
+use paranoid::paranoid_init;
+use paranoid::time::Clock;
+
+#[paranoid_init(budget_ms = 500)]
+fn init<C: Clock>(dev: Device<Dev, Unknown>, ctx: &mut InitContext<'_, C>) -> Result<Device<Dev, Ready>, Stalled<Dev>> {
+    if ctx.attempt() > 3 {
+        panic!("too many attempts");
+    }
+    match ctx.attempt() {
+        0 => {}
+        1 => todo!(),
+        2 => unimplemented!("second attempt"),
+        _ => unreachable!(),
+    }
+    dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
+}
+
+fn main() {}

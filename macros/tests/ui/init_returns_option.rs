@@ -1,0 +1,15 @@
+#[path = "support/dev.rs"]
+mod dev;
+
+use dev::Dev;
+use paranoid::init::InitContext;
+use paranoid::lifecycle::{Device, Ready, Unknown};
+use paranoid::paranoid_init;
+use paranoid::time::Clock;
+
+#[paranoid_init(budget_ms = 500)]
+fn init<C: Clock>(dev: Device<Dev, Unknown>, ctx: &mut InitContext<'_, C>) -> Option<Device<Dev, Ready>> {
+    dev.quiesce(ctx).ok()?.reset(ctx).ok()?.verify(ctx).ok()?.enable(ctx).ok()
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use paranoid::register_block;
+
+register_block! {
+    pub struct Regs, size = 0x100;
+    CC @ 0x14: u32, rw {
+        EN: 0,
+        IOCQES: 20..=35,
+        SHN: 32,
+    }
+}
+
+fn main() {}
