@@ -61,6 +61,49 @@ fn base() -> Vec<Scenario> {
                     other => Err(format!("stage 2 ran at {other:?}")),
                 }
             }),
+        // VT-d bring-up core (paranoid-vtd, kernel `vtd-test`): a dying kernel
+        // leaves translation on with its own tables and an edu DMA armed (it
+        // lands 100 ms later); the core adopts (the stale DMA lands in the old
+        // buffer), fences (it faults with edu's source-id, classified stale),
+        // falls back to fence from a corrupt context table, and survives a
+        // fault storm (one record, overflow); NVMe Identify through the
+        // recovery window in each.
+        Scenario::new("vtd-adopt")
+            .kernel("vtd-test")
+            .qemu_args(["-device", "edu"])
+            .check(|out| vtd_fields(out, &[("outcome", "adopted"), ("stale_landed", "true")])),
+        Scenario::new("vtd-fence")
+            .kernel("vtd-test")
+            .qemu_args(["-device", "edu"])
+            .check(|out| {
+                vtd_fields(out, &[("outcome", "fenced"), ("stale_landed", "false")])?;
+                match (out.field("fault_sid"), out.field("edu_sid")) {
+                    (Some(f), Some(e)) if f == e => Ok(()),
+                    other => Err(format!("fault source vs edu: {other:?}")),
+                }
+            }),
+        Scenario::new("vtd-fallback")
+            .kernel("vtd-test")
+            .qemu_args(["-device", "edu"])
+            .check(|out| {
+                vtd_fields(
+                    out,
+                    &[
+                        ("outcome", "fenced-after-adopt-failed"),
+                        ("stale_landed", "false"),
+                    ],
+                )
+            }),
+        Scenario::new("vtd-storm")
+            .kernel("vtd-test")
+            .qemu_args(["-device", "edu"])
+            .check(|out| {
+                vtd_fields(out, &[("outcome", "fenced"), ("after_overflow", "false")])?;
+                match out.field("overflows").and_then(|o| o.parse::<u32>().ok()) {
+                    Some(n) if n >= 1 => Ok(()),
+                    other => Err(format!("no overflow seen: {other:?}")),
+                }
+            }),
         // A kernel that exits with the failure code must be seen as such.
         Scenario::new("unknown-scenario-fails")
             .cmdline("test=no-such-scenario")
@@ -72,6 +115,23 @@ fn base() -> Vec<Scenario> {
                 _ => Err("the kernel did not report the unknown scenario".into()),
             }),
     ]
+}
+
+/// Checks the VT-d scenarios' common fields: the NVMe Identify came through the
+/// recovery window, and `expected` key=value pairs.
+fn vtd_fields(out: &crate::scenario::RunOutput, expected: &[(&str, &str)]) -> Result<(), String> {
+    if out.field("nvme_vid") != Some("0x1b36") {
+        return Err(format!(
+            "NVMe Identify through the window: {:?}",
+            out.field("nvme_vid")
+        ));
+    }
+    for (k, v) in expected {
+        if out.field(k) != Some(v) {
+            return Err(format!("{k}={:?}, expected {v}", out.field(k)));
+        }
+    }
+    Ok(())
 }
 
 /// The scenarios named in `names` (all when empty).

@@ -87,13 +87,35 @@ impl PhysMemory for IdentityMemory {
             let end = pa.saturating_add(len).min(self.limit);
             while line < end {
                 // SAFETY: `line` is below the identity-mapped limit (checked by
-                // the loop bound); clflush only writes back a cache line.
-                unsafe { core::arch::x86_64::_mm_clflush(line as usize as *const u8) };
+                // the loop bound); clflush only writes a cache line back.
+                unsafe {
+                    core::arch::asm!("clflush [{0}]", in(reg) line as usize, options(nostack, preserves_flags));
+                }
                 line += 64;
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (pa, len);
+    }
+}
+
+impl crate::acpi::PhysRead for IdentityMemory {
+    fn read(&self, pa: u64, out: &mut [u8]) -> bool {
+        let Some(end) = pa.checked_add(out.len() as u64) else {
+            return false;
+        };
+        // Address 0 is never a table (and never a valid pointer).
+        if pa == 0 || end > self.limit {
+            return false;
+        }
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY:
+            // - `pa + i` is non-zero and below the identity-mapped limit;
+            // - firmware tables are plain memory: a volatile byte read has no
+            //   side effect and forms no reference.
+            *b = unsafe { core::ptr::read_volatile((pa as usize + i) as *const u8) };
+        }
+        true
     }
 }
 
