@@ -1,0 +1,564 @@
+//! The scenarios: machine set-up, the dead kernel's mess, init, verified I/O.
+
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use paranoid::dma::{DmaArena, FromDevice, ToDevice, Window};
+use paranoid::mmio::{Mmio, RegisterIo};
+use paranoid::pci::{Cf8, PciAddress};
+use paranoid::poll::poll;
+use paranoid::time::{Clock, Deadline};
+use paranoid_boot::frames::PhysRange;
+use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::{println, BootInfo, TscClock};
+use paranoid_nvme::{Config, Nvme, NvmeError, DEFAULT_INIT_BUDGET};
+use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
+use paranoid_test_kernel::{check, ensure};
+
+/// The driver's DMA window: identity-mapped RAM at 48 MiB (no IOMMU
+/// translation on this machine until a kernel turns it on).
+pub struct IdentityWindow;
+
+impl Window for IdentityWindow {
+    const NAME: &'static str = "nvme-identity";
+    const BASE: u64 = 0x0300_0000;
+    const SIZE: u64 = 1 << 20;
+}
+
+type Driver = Nvme<Mmio, Cf8, TscClock, IdentityWindow>;
+
+/// Bytes of "dead kernel" memory.
+const OLD_SIZE: u64 = 64 << 10;
+/// Layout of the dead kernel's memory.
+const OLD_ASQ: u64 = 0x0000;
+const OLD_ACQ: u64 = 0x1000;
+const OLD_IOSQ: u64 = 0x2000;
+const OLD_IOCQ: u64 = 0x3000;
+const OLD_IDENTIFY: u64 = 0x4000;
+const OLD_DATA: u64 = 0x6000;
+/// What the old memory is refilled with after init, to see any late DMA there.
+const CANARY: u8 = 0xc5;
+/// First block of the verified pattern (the host check reads it back).
+pub const PATTERN_LBA: u64 = 2048;
+/// Blocks of the verified pattern.
+pub const PATTERN_BLOCKS: u64 = 128;
+
+struct Machine {
+    clock: TscClock,
+    arena: DmaArena<IdentityWindow>,
+    old: u64,
+    address: PciAddress,
+}
+
+fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> {
+    let frames = match boot.take_frames() {
+        Some(r) => r,
+        None => return Err(fail(core::mem::take(f), "frames already taken")),
+    };
+    let mut frames = check!(core::mem::take(f), frames, "frame allocator");
+    let window = PhysRange {
+        start: IdentityWindow::BASE,
+        end: IdentityWindow::BASE + IdentityWindow::SIZE,
+    };
+    let in_ram = boot.memory_map().iter().any(|r| {
+        r.start <= window.start
+            && r.end() >= window.end
+            && matches!(r.kind, paranoid_boot::start_info::MemoryKind::Ram)
+    });
+    ensure!(core::mem::take(f), in_ram, "window {window:x?} is not RAM");
+    check!(core::mem::take(f), frames.reserve(window), "reserve window");
+    let old = check!(
+        core::mem::take(f),
+        frames.alloc(OLD_SIZE, 4096),
+        "old memory"
+    );
+    ensure!(
+        core::mem::take(f),
+        !PhysRange {
+            start: old,
+            end: old + OLD_SIZE
+        }
+        .overlaps(&window),
+        "old memory inside the window"
+    );
+    // SAFETY: `old..old + 64 KiB` was just allocated to us, identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(old as *mut u8, 0, OLD_SIZE as usize) };
+    let Some(base) = NonNull::new(IdentityWindow::BASE as *mut u8) else {
+        return Err(fail(core::mem::take(f), "null window"));
+    };
+    // SAFETY:
+    // - `BASE..BASE + 1 MiB` is RAM (checked), identity-mapped and cached (DMA
+    //   is coherent on x86), reserved from the frame allocator so nothing else
+    //   uses it, and only reached through the arena's raw pointers;
+    // - without IOMMU translation, IOVA = physical: BASE maps to BASE.
+    let arena = unsafe { DmaArena::new(base, IdentityWindow::BASE, IdentityWindow::SIZE) };
+    let info = check!(
+        core::mem::take(f),
+        platform::find(&mut platform::cf8(), NVME),
+        "find nvme"
+    );
+    f.add("nvme", info.address);
+    Ok(Machine {
+        clock: boot.clock(),
+        arena,
+        old,
+        address: info.address,
+    })
+}
+
+fn map(a: PciAddress, f: &mut Fields) -> Result<Mmio, Failure> {
+    let (mmio, _) = check!(
+        core::mem::take(f),
+        platform::map_bar0(&mut platform::cf8(), a),
+        "BAR0"
+    );
+    Ok(mmio)
+}
+
+/// CSTS and CC as the driver will find them (read through a separate mapping,
+/// for the report only).
+fn inherited(m: &Machine, f: &mut Fields) -> Result<(), Failure> {
+    let mut regs = map(m.address, f)?;
+    let csts = regs.read32(0x1c).into_raw_for_report();
+    let cc = regs.read32(0x14).into_raw_for_report();
+    f.add("inherited_csts", format_args!("{csts:#x}"));
+    f.add("inherited_cc", format_args!("{cc:#x}"));
+    Ok(())
+}
+
+fn driver(m: &mut Machine, f: &mut Fields) -> Result<Driver, Failure> {
+    let mmio = map(m.address, f)?;
+    Ok(check!(
+        core::mem::take(f),
+        Nvme::new(
+            mmio,
+            platform::cf8(),
+            m.address,
+            m.clock,
+            &mut m.arena,
+            Config::default()
+        ),
+        "driver"
+    ))
+}
+
+/// Runs the paranoid init and prints its trace.
+fn bring_up(nvme: Driver, key: &str, f: &mut Fields) -> Result<Driver, Failure> {
+    match nvme.init(DEFAULT_INIT_BUDGET) {
+        Ok(ok) => {
+            println!("{}", ok.trace);
+            f.add(key, ok.trace.total().as_micros());
+            f.add("escalations", ok.trace.escalations());
+            Ok(ok.device.into_inner())
+        }
+        Err(e) => {
+            println!("{e}");
+            Err(fail(
+                core::mem::take(f),
+                format_args!("{key}: {:?}", e.cause),
+            ))
+        }
+    }
+}
+
+/// Byte `i` of block `lba` of the test pattern (the host check computes it too).
+pub fn pattern(lba: u64, i: usize) -> u8 {
+    ((lba as u32).wrapping_mul(7) ^ (i as u32).wrapping_mul(13)) as u8 ^ 0x5a
+}
+
+/// Writes `blocks` blocks of the pattern at `lba` from a window buffer (data
+/// `offset` bytes in), reads them back into another and compares.
+fn round_trip(
+    nvme: &mut Driver,
+    arena: &mut DmaArena<IdentityWindow>,
+    lba: u64,
+    blocks: u64,
+    offset: usize,
+    f: &mut Fields,
+) -> Result<(), Failure> {
+    let block = 512usize;
+    let bytes = blocks as usize * block;
+    let mut out = check!(
+        core::mem::take(f),
+        arena.alloc::<ToDevice>(bytes + offset, 4096),
+        "alloc"
+    );
+    let mut chunk = [0u8; 512];
+    for b in 0..blocks {
+        for (i, byte) in chunk.iter_mut().enumerate() {
+            *byte = pattern(lba + b, i);
+        }
+        check!(
+            core::mem::take(f),
+            out.write_bytes(offset + b as usize * block, &chunk),
+            "fill"
+        );
+    }
+    check!(
+        core::mem::take(f),
+        nvme.write_blocks(lba, blocks, &out, offset),
+        "write_blocks"
+    );
+    let mut back = check!(
+        core::mem::take(f),
+        arena.alloc::<FromDevice>(bytes + offset, 4096),
+        "alloc"
+    );
+    check!(
+        core::mem::take(f),
+        nvme.read_blocks(lba, blocks, &mut back, offset),
+        "read_blocks"
+    );
+    for b in 0..blocks {
+        check!(
+            core::mem::take(f),
+            back.read_bytes(offset + b as usize * block, &mut chunk),
+            "read back"
+        );
+        let bad = chunk
+            .iter()
+            .enumerate()
+            .position(|(i, &byte)| byte != pattern(lba + b, i));
+        ensure!(
+            core::mem::take(f),
+            bad.is_none(),
+            "block {} differs at byte {:?}",
+            lba + b,
+            bad
+        );
+    }
+    check!(core::mem::take(f), arena.free(out), "free");
+    check!(core::mem::take(f), arena.free(back), "free");
+    Ok(())
+}
+
+/// The I/O every scenario checks once the driver is ready.
+fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Failure> {
+    let Some(ns) = nvme.namespace_info() else {
+        return Err(fail(core::mem::take(f), "no namespace after init"));
+    };
+    f.add("blocks", ns.blocks);
+    f.add("block_size", ns.block_size);
+    if let Some(c) = nvme.controller_info() {
+        f.add("mdts", c.mdts);
+    }
+    ensure!(
+        core::mem::take(f),
+        ns.block_size == 512 && ns.blocks >= PATTERN_LBA + PATTERN_BLOCKS + 64,
+        "unexpected geometry"
+    );
+    let t = m.clock.now_ns();
+    round_trip(nvme, &mut m.arena, PATTERN_LBA, PATTERN_BLOCKS, 0, f)?;
+    f.add(
+        "write_read_64k_us",
+        (m.clock.now_ns().saturating_sub(t)) / 1000,
+    );
+    // PRP1 in the middle of a page, then a PRP list.
+    round_trip(
+        nvme,
+        &mut m.arena,
+        PATTERN_LBA + PATTERN_BLOCKS,
+        24,
+        1536,
+        f,
+    )?;
+    check!(core::mem::take(f), nvme.flush(), "flush");
+    let buf = check!(
+        core::mem::take(f),
+        m.arena.alloc::<ToDevice>(4096, 4096),
+        "alloc"
+    );
+    let refused = nvme.write_blocks(ns.blocks - 1, 2, &buf, 0);
+    ensure!(
+        core::mem::take(f),
+        matches!(refused, Err(NvmeError::LbaOutOfRange { .. })),
+        "write past the namespace not refused: {refused:?}"
+    );
+    check!(core::mem::take(f), m.arena.free(buf), "free");
+    f.add("verified_blocks", PATTERN_BLOCKS + 24);
+    Ok(())
+}
+
+/// `nvme-init`: from the firmware state.
+pub fn init(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    inherited(&m, &mut f)?;
+    let nvme = driver(&mut m, &mut f)?;
+    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    exercise(&mut nvme, &mut m, &mut f)?;
+    Ok(f)
+}
+
+/// The dead kernel: raw register access and queue entries in its own memory.
+struct DeadKernel {
+    regs: Mmio,
+    old: u64,
+    clock: TscClock,
+}
+
+impl DeadKernel {
+    fn wait_rdy(&mut self, want: bool) -> bool {
+        let deadline = Deadline::after(&self.clock, Duration::from_secs(10));
+        let regs = &mut self.regs;
+        poll(
+            &self.clock,
+            deadline,
+            || regs.read32(0x1c),
+            |c| c.bit(0) == want,
+        )
+        .is_ok()
+    }
+
+    fn write64(&mut self, offset: usize, v: u64) {
+        self.regs.write32(offset, v as u32);
+        self.regs.write32(offset + 4, (v >> 32) as u32);
+    }
+
+    /// Writes a submission queue entry at `old + at`.
+    #[allow(clippy::too_many_arguments)]
+    fn sqe(
+        &self,
+        at: u64,
+        opcode: u8,
+        cid: u16,
+        nsid: u32,
+        prp1: u64,
+        cdw10: u32,
+        cdw11: u32,
+        cdw12: u32,
+    ) {
+        let mut dw = [0u32; 16];
+        dw[0] = u32::from(opcode) | u32::from(cid) << 16;
+        dw[1] = nsid;
+        dw[6] = prp1 as u32;
+        dw[7] = (prp1 >> 32) as u32;
+        dw[10] = cdw10;
+        dw[11] = cdw11;
+        dw[12] = cdw12;
+        let p = (self.old + at) as *mut u32;
+        for (i, d) in dw.iter().enumerate() {
+            // SAFETY: `old + at + 64` lies inside the 64 KiB of old memory we
+            // own (callers pass offsets of the layout above); identity-mapped
+            // RAM the controller reads by DMA, hence volatile.
+            unsafe { p.add(i).write_volatile(*d) };
+        }
+    }
+
+    /// True once the admin completion queue entry `n` carries phase 1.
+    fn admin_completed(&self, n: u64) -> bool {
+        let p = (self.old + OLD_ACQ + n * 16 + 12) as *const u32;
+        // SAFETY: inside the admin CQ page of the old memory we own.
+        let dw3 = unsafe { p.read_volatile() };
+        dw3 & (1 << 16) != 0
+    }
+}
+
+/// `nvme-dirty`: live queues, outstanding commands and garbage registers first.
+pub fn dirty(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let regs = map(m.address, &mut f)?;
+    let mut dead = DeadKernel {
+        regs,
+        old: m.old,
+        clock: m.clock,
+    };
+    let old = m.old;
+    // Take the controller over from firmware, as the dead kernel did at boot.
+    dead.regs.write32(0x14, 0);
+    ensure!(
+        core::mem::take(&mut f),
+        dead.wait_rdy(false),
+        "dead kernel: disable"
+    );
+    dead.regs.write32(0x24, 0x000f_000f);
+    dead.write64(0x28, old + OLD_ASQ);
+    dead.write64(0x30, old + OLD_ACQ);
+    dead.regs.write32(0x14, 0x0046_0001);
+    ensure!(
+        core::mem::take(&mut f),
+        dead.wait_rdy(true),
+        "dead kernel: enable"
+    );
+    // Create I/O CQ 1 with 4 entries (never drained), SQ 1 with 32.
+    dead.sqe(OLD_ASQ, 0x05, 1, 0, old + OLD_IOCQ, 1 | 3 << 16, 1, 0);
+    dead.sqe(
+        OLD_ASQ + 64,
+        0x01,
+        2,
+        0,
+        old + OLD_IOSQ,
+        1 | 31 << 16,
+        1 << 16 | 1,
+        0,
+    );
+    dead.regs.write32(0x1000, 2);
+    let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
+    let created = poll(&m.clock, deadline, || dead.admin_completed(1), |&d| d).is_ok();
+    ensure!(
+        core::mem::take(&mut f),
+        created,
+        "dead kernel: create I/O queues"
+    );
+    // Twelve reads and writes to the dead kernel's buffers: three complete into
+    // the 4-entry CQ, the rest stay outstanding inside the controller.
+    for i in 0..12u64 {
+        let buf = old + OLD_DATA + (i % 10) * 0x1000;
+        let (opcode, lba) = if i % 2 == 0 {
+            (0x02, i * 8)
+        } else {
+            (0x01, 8192 + i * 8)
+        };
+        dead.sqe(
+            OLD_IOSQ + i * 64,
+            opcode,
+            100 + i as u16,
+            1,
+            buf,
+            lba as u32,
+            0,
+            7,
+        );
+    }
+    dead.regs.write32(0x1008, 12);
+    // Admin commands submitted, doorbell rung, completions never consumed.
+    for i in 0..3u64 {
+        dead.sqe(
+            OLD_ASQ + (2 + i) * 64,
+            0x06,
+            200 + i as u16,
+            0,
+            old + OLD_IDENTIFY,
+            1,
+            0,
+            0,
+        );
+    }
+    dead.regs.write32(0x1000, 5);
+    // Garbage in the writable registers (QEMU stores them while enabled).
+    dead.regs.write32(0x0c, 0xffff_ffff);
+    dead.regs.write32(0x24, 0x0abc_0def);
+    dead.regs.write32(0x28, 0xdead_b000);
+    dead.regs.write32(0x30, 0xbeef_0000);
+    // The dead kernel's mapping is not used again.
+    let _ = dead;
+    inherited(&m, &mut f)?;
+    let nvme = driver(&mut m, &mut f)?;
+    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    // From here on nothing may touch the dead kernel's memory.
+    // SAFETY: the old memory is ours (allocated above), identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(old as *mut u8, CANARY, OLD_SIZE as usize) };
+    exercise(&mut nvme, &mut m, &mut f)?;
+    m.clock.delay(Duration::from_millis(50));
+    let old_bytes = old as *const u8;
+    let touched = (0..OLD_SIZE as usize).find(|&i| {
+        // SAFETY: `i < OLD_SIZE`: inside the old memory we own.
+        unsafe { old_bytes.add(i).read_volatile() != CANARY }
+    });
+    ensure!(
+        core::mem::take(&mut f),
+        touched.is_none(),
+        "old memory written after init at offset {touched:?}"
+    );
+    f.add("old_memory", "untouched");
+    Ok(f)
+}
+
+/// `nvme-cfs`: a failed enable leaves CSTS.CFS set.
+pub fn cfs(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let regs = map(m.address, &mut f)?;
+    let mut dead = DeadKernel {
+        regs,
+        old: m.old,
+        clock: m.clock,
+    };
+    dead.regs.write32(0x14, 0);
+    ensure!(
+        core::mem::take(&mut f),
+        dead.wait_rdy(false),
+        "dead kernel: disable"
+    );
+    dead.regs.write32(0x24, 0x000f_000f);
+    // A misaligned admin submission queue: QEMU refuses to start.
+    dead.write64(0x28, m.old + 0x10);
+    dead.write64(0x30, m.old + OLD_ACQ);
+    dead.regs.write32(0x14, 0x0046_0001);
+    let csts = dead.regs.read32(0x1c);
+    ensure!(
+        core::mem::take(&mut f),
+        csts.bit(1),
+        "CSTS.CFS not set by a bad enable: {csts:?}"
+    );
+    // The dead kernel's mapping is not used again.
+    let _ = dead;
+    inherited(&m, &mut f)?;
+    let nvme = driver(&mut m, &mut f)?;
+    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    exercise(&mut nvme, &mut m, &mut f)?;
+    Ok(f)
+}
+
+/// `nvme-handoff`: shutdown, then a second init reads the data back.
+pub fn handoff(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let nvme = driver(&mut m, &mut f)?;
+    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    exercise(&mut nvme, &mut m, &mut f)?;
+    check!(core::mem::take(&mut f), nvme.shutdown(), "shutdown");
+    let mut regs = map(m.address, &mut f)?;
+    // shutdown() returned Ok: CSTS.SHST reported complete. It then cleared
+    // CC.EN, which on QEMU resets CSTS (SHST included) to 0.
+    let csts = regs.read32(0x1c);
+    let cc = regs.read32(0x14);
+    f.add("csts_after_shutdown", format_args!("{csts:x}"));
+    ensure!(
+        core::mem::take(&mut f),
+        !csts.bit(0) && !cc.bit(0),
+        "after shutdown: CSTS {csts:?} CC {cc:?}"
+    );
+    let cmd = paranoid::pci::command::read(&mut platform::cf8(), m.address);
+    ensure!(
+        core::mem::take(&mut f),
+        matches!(cmd, Ok(c) if !c.contains(paranoid::pci::command::Command::BUS_MASTER)),
+        "bus mastering still on after shutdown: {cmd:?}"
+    );
+    // The first driver is done (shut down and fenced); a new one takes over.
+    let _ = nvme;
+    let second = driver(&mut m, &mut f)?;
+    let mut second = bring_up(second, "second_init_us", &mut f)?;
+    // The blocks written before the handoff are still there.
+    let mut back = check!(
+        core::mem::take(&mut f),
+        m.arena.alloc::<FromDevice>(4096, 4096),
+        "alloc"
+    );
+    check!(
+        core::mem::take(&mut f),
+        second.read_blocks(PATTERN_LBA, 8, &mut back, 0),
+        "read after handoff"
+    );
+    let mut chunk = [0u8; 512];
+    for b in 0..8u64 {
+        check!(
+            core::mem::take(&mut f),
+            back.read_bytes(b as usize * 512, &mut chunk),
+            "read back"
+        );
+        let ok = chunk
+            .iter()
+            .enumerate()
+            .all(|(i, &byte)| byte == pattern(PATTERN_LBA + b, i));
+        ensure!(
+            core::mem::take(&mut f),
+            ok,
+            "block {} lost across the handoff",
+            PATTERN_LBA + b
+        );
+    }
+    exercise(&mut second, &mut m, &mut f)?;
+    Ok(f)
+}
