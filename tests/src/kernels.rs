@@ -35,13 +35,17 @@ pub fn cargo() -> String {
 /// `CARGO_TARGET_DIR` says.
 pub fn cargo_in_kernels(args: &[&str]) -> Command {
     let dir = workspace();
+    // Cargo's own options go before a `--` (what follows it is for the tool).
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let (cargo_args, tool_args) = args.split_at(split);
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&dir)
-        .args(args)
+        .args(cargo_args)
         .arg("--target")
         .arg(TARGET)
         .arg("--target-dir")
         .arg(dir.join("target"))
+        .args(tool_args)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
@@ -89,4 +93,23 @@ pub fn describe(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     format!("{prog} {}", args.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_options_go_before_the_tool_separator() {
+        let cmd = cargo_in_kernels(&["clippy", "--release", "--", "-D", "warnings"]);
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let sep = args.iter().position(|a| a == "--").unwrap();
+        let target = args.iter().position(|a| a == "--target").unwrap();
+        let dir = args.iter().position(|a| a == "--target-dir").unwrap();
+        assert!(target < sep && dir < sep);
+        assert_eq!(&args[sep + 1..], ["-D", "warnings"]);
+    }
 }
