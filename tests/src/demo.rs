@@ -49,6 +49,8 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
             "crash={point} seed={seed} iommu={policy} dump_lba={DUMP_LBA} dump_blocks={DUMP_BLOCKS}"
         ))
         .result_test("recovery")
+        // QEMU's edu device: kernel A arms a DMA that lands 100 ms after the crash.
+        .qemu_args(["-device", "edu"])
         .disk_size(DISK_SIZE)
         .timeout(Duration::from_secs(90))
         .prepare(prepare_disk)
@@ -209,9 +211,36 @@ fn check_run(out: &RunOutput) -> Result<(), String> {
         ));
     }
     match out.field("canary_changed") {
-        Some("0") => Ok(()),
-        other => Err(format!(
-            "stale DMA in recovery memory: canary_changed={other:?}"
+        Some("0") => {}
+        other => {
+            return Err(format!(
+                "stale DMA in recovery memory: canary_changed={other:?}"
+            ))
+        }
+    }
+    check_armed_dma(
+        out.field("point"),
+        out.field("policy"),
+        out.field("armed_dma"),
+        out.field("stale_faults"),
+    )
+}
+
+/// The DMA kernel A armed before crashing (all points but `early`) must land in
+/// its memory under adopt, and fault as stale DMA under fence.
+fn check_armed_dma(
+    point: Option<&str>,
+    policy: Option<&str>,
+    armed: Option<&str>,
+    stale: Option<&str>,
+) -> Result<(), String> {
+    let stale: u64 = stale.and_then(|s| s.parse().ok()).unwrap_or(0);
+    match (point, policy, armed) {
+        (Some("early"), _, Some("none")) => Ok(()),
+        (Some(p), Some("adopt"), Some("landed")) if p != "early" => Ok(()),
+        (Some(p), Some("fence"), Some("blocked")) if p != "early" && stale >= 1 => Ok(()),
+        _ => Err(format!(
+            "armed DMA: point={point:?} policy={policy:?} armed_dma={armed:?} stale_faults={stale}"
         )),
     }
 }
@@ -227,6 +256,26 @@ mod tests {
         assert_eq!(g[1].0, 401 << 20);
         assert_eq!(g[2], (464 << 20, DISK_SIZE));
         assert_ne!(marker(1), marker(2));
+    }
+
+    #[test]
+    fn armed_dma_expectations() {
+        assert!(
+            check_armed_dma(Some("during-io"), Some("adopt"), Some("landed"), Some("0")).is_ok()
+        );
+        assert!(
+            check_armed_dma(Some("during-io"), Some("fence"), Some("blocked"), Some("1")).is_ok()
+        );
+        assert!(
+            check_armed_dma(Some("during-io"), Some("fence"), Some("landed"), Some("1")).is_err()
+        );
+        assert!(
+            check_armed_dma(Some("during-io"), Some("fence"), Some("blocked"), Some("0")).is_err()
+        );
+        assert!(
+            check_armed_dma(Some("critical"), Some("adopt"), Some("blocked"), Some("0")).is_err()
+        );
+        assert!(check_armed_dma(Some("early"), Some("fence"), Some("none"), Some("0")).is_ok());
     }
 
     #[test]

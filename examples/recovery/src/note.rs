@@ -70,6 +70,11 @@ pub struct CrashNote {
     pub live_sources: [u16; MAX_SOURCES],
     /// Entries in use.
     pub live_count: u32,
+    /// Where an armed DMA (QEMU's `edu`) will write after the crash, and the
+    /// 64-bit word its data starts with (`len` 0: none armed).
+    pub armed_dma: Range,
+    /// The first word of the armed DMA's data.
+    pub armed_word: u64,
 }
 
 fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
@@ -113,6 +118,8 @@ impl CrashNote {
             iommu_enabled: false,
             live_sources: [0; MAX_SOURCES],
             live_count: 0,
+            armed_dma: Range { start: 0, len: 0 },
+            armed_word: 0,
         }
     }
 
@@ -138,7 +145,9 @@ impl CrashNote {
 
     /// The live DMA sources.
     pub fn live_sources(&self) -> &[u16] {
-        self.live_sources.get(..self.live_count as usize).unwrap_or(&[])
+        self.live_sources
+            .get(..self.live_count as usize)
+            .unwrap_or(&[])
     }
 
     /// Encodes into `out` (CRC-32 in the last four bytes).
@@ -157,6 +166,17 @@ impl CrashNote {
         put(out, 68, &self.point);
         put(out, 100, &self.reason);
         put(out, 232, &self.crash_tsc.to_le_bytes());
+        put(out, 240, &self.armed_word.to_le_bytes());
+        put(
+            out,
+            SOURCES_AT + 2 * MAX_SOURCES,
+            &self.armed_dma.start.to_le_bytes(),
+        );
+        put(
+            out,
+            SOURCES_AT + 2 * MAX_SOURCES + 8,
+            &self.armed_dma.len.to_le_bytes(),
+        );
         for (i, r) in self.ranges.iter().enumerate() {
             put(out, RANGES_AT + 16 * i, &r.start.to_le_bytes());
             put(out, RANGES_AT + 8 + 16 * i, &r.len.to_le_bytes());
@@ -192,21 +212,35 @@ impl CrashNote {
         let mut n = Self::new();
         n.crash_ns = u64_at(bytes, 8);
         n.crash_tsc = u64_at(bytes, 232);
+        n.armed_word = u64_at(bytes, 240);
+        n.armed_dma = Range {
+            start: u64_at(bytes, SOURCES_AT + 2 * MAX_SOURCES),
+            len: u64_at(bytes, SOURCES_AT + 2 * MAX_SOURCES + 8),
+        };
         n.pattern_seed = u64_at(bytes, 16);
-        n.pattern = Range { start: u64_at(bytes, 24), len: u64_at(bytes, 32) };
-        n.scratch = Range { start: u64_at(bytes, 40), len: u64_at(bytes, 48) };
+        n.pattern = Range {
+            start: u64_at(bytes, 24),
+            len: u64_at(bytes, 32),
+        };
+        n.scratch = Range {
+            start: u64_at(bytes, 40),
+            len: u64_at(bytes, 48),
+        };
         n.range_count = range_count;
         n.live_count = live_count;
         n.iommu_enabled = u32_at(bytes, 64) != 0;
         n.point = get(bytes, 68);
         n.reason = get(bytes, 100);
         for (i, r) in n.ranges.iter_mut().enumerate() {
-            *r = Range { start: u64_at(bytes, RANGES_AT + 16 * i), len: u64_at(bytes, RANGES_AT + 8 + 16 * i) };
+            *r = Range {
+                start: u64_at(bytes, RANGES_AT + 16 * i),
+                len: u64_at(bytes, RANGES_AT + 8 + 16 * i),
+            };
         }
         for (i, s) in n.live_sources.iter_mut().enumerate() {
             *s = u16::from_le_bytes(get(bytes, SOURCES_AT + 2 * i));
         }
-        for r in n.ranges().iter().chain([&n.pattern]) {
+        for r in n.ranges().iter().chain([&n.pattern, &n.armed_dma]) {
             if r.start.checked_add(r.len).is_none() {
                 return Err(NoteError::BadField("range"));
             }
@@ -231,12 +265,20 @@ mod tests {
         let mut n = CrashNote::new();
         n.set_point("during-io");
         n.reason = fixed("panicked at src/main.rs:1:1: crash point `during-io`");
-        n.ranges[0] = Range { start: 0x10_0000, len: 0x3f0_0000 };
+        n.ranges[0] = Range {
+            start: 0x10_0000,
+            len: 0x3f0_0000,
+        };
         n.range_count = 1;
         n.live_sources[0] = 0x20;
         n.live_count = 1;
         n.iommu_enabled = true;
         n.crash_tsc = 0x1234_5678_9abc;
+        n.armed_dma = Range {
+            start: 0xc30_0000,
+            len: 4096,
+        };
+        n.armed_word = 0xfeed;
         let mut page = [0u8; NOTE_LEN];
         n.encode(&mut page);
         let back = CrashNote::decode(&page).unwrap();
@@ -244,7 +286,10 @@ mod tests {
         assert_eq!(back.point(), "during-io");
         page[700] ^= 1;
         assert_eq!(CrashNote::decode(&page), Err(NoteError::BadCrc));
-        assert_eq!(CrashNote::decode(&[0u8; NOTE_LEN]), Err(NoteError::BadMagic));
+        assert_eq!(
+            CrashNote::decode(&[0u8; NOTE_LEN]),
+            Err(NoteError::BadMagic)
+        );
     }
 
     proptest! {

@@ -180,8 +180,20 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
             exit(ExitCode::Failure)
         }
     };
-    // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
-    let clock = match unsafe { tsc::calibrate() } {
+    // A kernel started by another kernel (a recovery kernel) may be told the TSC
+    // frequency (`tsc_khz=`): calibrating takes 30 ms it may not have. The value
+    // is still checked for plausibility.
+    let told = start
+        .cmdline()
+        .get("tsc_khz")
+        .and_then(|k| k.parse::<u64>().ok())
+        .map(TscClock::from_khz);
+    let clock = match told {
+        Some(Ok(c)) => Ok(c),
+        // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
+        _ => unsafe { tsc::calibrate() },
+    };
+    let clock = match clock {
         Ok(c) => c,
         Err(e) => {
             println!("PARANOID-BOOT error=tsc detail=\"{e:?}\"");

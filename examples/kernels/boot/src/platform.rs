@@ -31,6 +31,8 @@ pub enum PlatformError {
     Acpi(AcpiError),
     /// No MCFG table, or no allocation for segment 0.
     NoEcam,
+    /// No DMAR table: the machine has no VT-d unit.
+    NoDmar,
     /// ECAM or a BAR outside the uncached part of the identity map.
     Unmapped {
         /// Its base.
@@ -152,4 +154,35 @@ pub fn map_bar0<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(Mmio, Ba
     //   decoding is on;
     // - scenarios map a BAR once and own it for their duration.
     Ok((unsafe { Mmio::new(ptr, len) }, b))
+}
+
+/// The ACPI DMAR table (VT-d), as bytes, for a parser such as `paranoid-vtd`'s.
+///
+/// # Errors
+///
+/// [`PlatformError::NoRsdp`], ACPI errors, or [`PlatformError::NoDmar`] when the
+/// machine has no DMAR (no `-device intel-iommu`).
+pub fn dmar(boot: &BootInfo) -> Result<&'static [u8], PlatformError> {
+    let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
+    let root = acpi::Root::from_rsdp(rsdp)?;
+    let table = root.find(*b"DMAR")?.ok_or(PlatformError::NoDmar)?;
+    Ok(table.bytes())
+}
+
+/// Maps a register block of `size` bytes at `base` (a VT-d unit, say).
+///
+/// # Errors
+///
+/// [`PlatformError::Unmapped`] outside the uncached identity-mapped MMIO range.
+///
+/// # Safety
+///
+/// `base..base + size` must be a device's register block that nothing else in
+/// the kernel accesses while the returned value lives.
+pub unsafe fn map_registers(base: u64, size: u64) -> Result<Mmio, PlatformError> {
+    let ptr = check_mmio(base, size)?;
+    let len = usize::try_from(size).map_err(|_| PlatformError::Unmapped { base, size })?;
+    // SAFETY: uncached identity-mapped MMIO (checked); exclusive use is the
+    // caller's contract.
+    Ok(unsafe { Mmio::new(ptr, len) })
 }

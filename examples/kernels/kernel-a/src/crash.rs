@@ -29,7 +29,10 @@ struct Prepared {
 // read by the panic path on the same CPU afterwards.
 unsafe impl Sync for Prepared {}
 
-static PREPARED: Prepared = Prepared { note: UnsafeCell::new(CrashNote::new()), clock: UnsafeCell::new(None) };
+static PREPARED: Prepared = Prepared {
+    note: UnsafeCell::new(CrashNote::new()),
+    clock: UnsafeCell::new(None),
+};
 static ENTRY: AtomicU32 = AtomicU32::new(0);
 static START_INFO: AtomicU32 = AtomicU32::new(0);
 static CRASH_POINT_SET: AtomicBool = AtomicBool::new(false);
@@ -90,7 +93,10 @@ fn on_panic(info: &PanicInfo<'_>) -> ! {
         // SAFETY: single CPU, interrupts off, the only code running; the note and
         // clock were written before the hook was armed.
         let (note, clock) = unsafe { (&mut *PREPARED.note.get(), *PREPARED.clock.get()) };
-        let mut reason = Fixed { buf: [0; REASON_LEN], len: 0 };
+        let mut reason = Fixed {
+            buf: [0; REASON_LEN],
+            len: 0,
+        };
         let _ = write!(reason, "{info}");
         note.reason = reason.buf;
         if !CRASH_POINT_SET.load(Ordering::Acquire) {

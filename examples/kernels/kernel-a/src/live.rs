@@ -1,10 +1,18 @@
 //! Making DMA live before the crash: the NVMe controller with I/O in flight to
-//! kernel A's scratch blocks.
+//! kernel A's scratch blocks, and QEMU's `edu` device armed to write into kernel
+//! A's memory 100 ms after the crash.
 
 use core::fmt;
 use core::ptr::NonNull;
 
+use core::time::Duration;
+use paranoid::dma::{Bidirectional, FromDevice};
 use paranoid::dma::{DmaArena, ToDevice, Window};
+use paranoid::mmio::RegisterIo;
+use paranoid::pci::command::{self, Command};
+use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::poll::poll;
+use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform::{self, NVME};
 use paranoid_boot::{println, BootInfo};
@@ -29,26 +37,57 @@ pub struct Live {
     pub outstanding: u32,
     /// Blocks written to the scratch area.
     pub written_blocks: u64,
+    /// Where the armed `edu` DMA will land.
+    pub armed: Option<u64>,
 }
 
 impl fmt::Display for Live {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "nvme: {} scratch blocks written, {} commands outstanding", self.written_blocks, self.outstanding)
+        write!(
+            f,
+            "nvme: {} scratch blocks written, {} commands outstanding",
+            self.written_blocks, self.outstanding
+        )?;
+        match self.armed {
+            Some(at) => write!(f, "; edu DMA armed to {at:#x}"),
+            None => Ok(()),
+        }
     }
 }
 
 /// Brings the NVMe controller up with kernel A's window and starts I/O.
-pub fn start(boot: &'static BootInfo, _frames: &mut FrameAllocator) -> Result<Live, Why> {
+pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Live, Why> {
     let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
+    let edu_fn = platform::find(&mut cfg, EDU).ok();
+    let mut sources = [nvme_fn.address.source_id(), 0];
+    let n = if let Some(e) = edu_fn {
+        sources[1] = e.address.source_id();
+        2
+    } else {
+        1
+    };
+    crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
+    crate::crash::update(|n| n.iommu_enabled = true);
+    println!("kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)");
     let (regs, _) = platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|_| "nvme bar")?;
     let cpu = NonNull::new(ARENA_BASE as *mut u8).ok_or("arena")?;
     // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
     // identity-mapped, and only used through this arena; kernel A's IOMMU domain
     // (when on) maps it 1:1, which is what the window declares.
     let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
-    let nvme = Nvme::new(regs, cfg, nvme_fn.address, boot.clock(), &mut arena, Config::default()).map_err(|_| "nvme new")?;
-    let ready = nvme.init(paranoid_nvme::DEFAULT_INIT_BUDGET).map_err(|_| "nvme init")?;
+    let nvme = Nvme::new(
+        regs,
+        cfg,
+        nvme_fn.address,
+        boot.clock(),
+        &mut arena,
+        Config::default(),
+    )
+    .map_err(|_| "nvme new")?;
+    let ready = nvme
+        .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
+        .map_err(|_| "nvme init")?;
     println!("kernel-a: nvme ready in {:?}", ready.trace.total());
     let mut nvme = ready.device.into_inner();
     crate::crash::update(|n| {
@@ -57,15 +96,109 @@ pub fn start(boot: &'static BootInfo, _frames: &mut FrameAllocator) -> Result<Li
             n.live_count += 1;
         }
     });
-    let mut buf = arena.alloc::<ToDevice>(64 * 1024, 4096).map_err(|_| "dma buffer")?;
+    let mut buf = arena
+        .alloc::<ToDevice>(64 * 1024, 4096)
+        .map_err(|_| "dma buffer")?;
     buf.write_bytes(0, &[0x4b; 64 * 1024]).map_err(|_| "fill")?;
     let mut written = 0;
     for i in 0..8u64 {
-        nvme.write_blocks(SCRATCH_LBA + i * 128, 128, &buf, 0).map_err(|_| "scratch write")?;
+        nvme.write_blocks(SCRATCH_LBA + i * 128, 128, &buf, 0)
+            .map_err(|_| "scratch write")?;
         written += 128;
     }
+    let armed = match edu_fn {
+        // The NVMe driver owns ECAM now; edu is configured through CF8.
+        Some(e) => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
+        None => None,
+    };
     // Keep the controller, its queues and buffers alive past the crash.
     core::mem::forget(nvme);
     core::mem::forget(buf);
-    Ok(Live { outstanding: 0, written_blocks: written })
+    Ok(Live {
+        outstanding: 0,
+        written_blocks: written,
+        armed,
+    })
+}
+
+/// QEMU's `edu` device.
+pub const EDU: (u16, u16) = (0x1234, 0x11e8);
+/// edu registers (QEMU `hw/misc/edu.c`): DMA source, destination, count, command.
+const EDU_DMA_SRC: usize = 0x80;
+const EDU_DMA_DST: usize = 0x88;
+const EDU_DMA_COUNT: usize = 0x90;
+const EDU_DMA_CMD: usize = 0x98;
+/// Command bits: run, direction (1: device buffer to RAM).
+const EDU_CMD_RUN: u64 = 1;
+const EDU_CMD_TO_RAM: u64 = 2;
+/// The device-side buffer; QEMU 7.2 aborts the VM for any range outside it.
+const EDU_BUFFER: u64 = 0x40000;
+/// Bytes per transfer. The buffer is 4 KiB, but QEMU 7.2's range check treats
+/// a transfer ending exactly at its end as out of bounds (and aborts the VM),
+/// so stay below it.
+const EDU_LEN: usize = 2048;
+
+/// The first word of the data the armed DMA carries.
+pub const EDU_WORD0: u64 = 0xed0d_a7a0_0000_0000;
+
+/// Fills edu's buffer from memory (waiting for it: 100 ms), then arms a
+/// buffer-to-memory DMA that lands 100 ms later, after the crash.
+fn arm_edu<P: ConfigAccess>(
+    boot: &'static BootInfo,
+    cfg: &mut P,
+    address: PciAddress,
+    arena: &mut DmaArena<KernelAWindow>,
+) -> Result<u64, Why> {
+    let (mut regs, _) = platform::map_bar0(cfg, address).map_err(|_| "edu bar")?;
+    command::update(
+        cfg,
+        address,
+        Command::BUS_MASTER | Command::MEMORY_SPACE,
+        Command::empty(),
+    )
+    .map_err(|_| "edu bus master")?;
+    let mut source = arena
+        .alloc::<Bidirectional>(EDU_LEN, 4096)
+        .map_err(|_| "edu source")?;
+    for i in 0..EDU_LEN / 8 {
+        source
+            .write(8 * i, EDU_WORD0 | i as u64)
+            .map_err(|_| "edu fill")?;
+    }
+    let landing = arena
+        .alloc::<FromDevice>(EDU_LEN, 4096)
+        .map_err(|_| "edu landing")?;
+    regs.write64(EDU_DMA_SRC, source.iova().get());
+    regs.write64(EDU_DMA_DST, EDU_BUFFER);
+    regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
+    regs.write64(EDU_DMA_CMD, EDU_CMD_RUN);
+    let clock = boot.clock();
+    let done = poll(
+        &clock,
+        Deadline::after(&clock, Duration::from_secs(1)),
+        || regs.read64(EDU_DMA_CMD),
+        |c| !c.bit(0),
+    );
+    done.map(|_| ())
+        .map_err(|_| "edu priming DMA never completed")?;
+    let at = landing.iova().get();
+    regs.write64(EDU_DMA_SRC, EDU_BUFFER);
+    regs.write64(EDU_DMA_DST, at);
+    regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
+    regs.write64(EDU_DMA_CMD, EDU_CMD_RUN | EDU_CMD_TO_RAM);
+    crate::crash::update(|n| {
+        n.armed_dma = paranoid_dump::Range {
+            start: at,
+            len: EDU_LEN as u64,
+        };
+        n.armed_word = EDU_WORD0;
+        if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
+            *slot = address.source_id();
+            n.live_count += 1;
+        }
+    });
+    core::mem::forget(source);
+    core::mem::forget(landing);
+    core::mem::forget(regs);
+    Ok(at)
 }

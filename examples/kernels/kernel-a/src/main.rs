@@ -10,6 +10,7 @@
 #![no_main]
 
 mod crash;
+mod iommu;
 mod layout;
 mod live;
 
@@ -36,12 +37,20 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     let cmd = boot.cmdline();
     let point = cmd.get("crash").unwrap_or("during-io");
     if !POINTS.contains(&point) {
-        println!("PARANOID-RESULT test=kernel-a verdict=fail reason=unknown-crash-point point={point}");
+        println!(
+            "PARANOID-RESULT test=kernel-a verdict=fail reason=unknown-crash-point point={point}"
+        );
         return ExitCode::Failure;
     }
-    let seed = cmd.get("seed").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1);
+    let seed = cmd
+        .get("seed")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1);
     let clock = boot.clock();
-    println!("kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz", clock.khz());
+    println!(
+        "kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz",
+        clock.khz()
+    );
     match run(boot, point, seed) {
         Ok(never) => match never {},
         Err(why) => {
@@ -55,15 +64,33 @@ fn main(boot: &'static BootInfo) -> ExitCode {
 type Why = &'static str;
 
 fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert::Infallible, Why> {
-    let mut frames = boot.take_frames().ok_or("frames taken")?.map_err(|_| "frame allocator")?;
-    for r in [(PATTERN_BASE, PATTERN_LEN), (RECOVERY_BASE, RECOVERY_LEN), (ARENA_BASE, ARENA_LEN)] {
-        frames.reserve(PhysRange { start: r.0, end: r.0 + r.1 }).map_err(|_| "reserve")?;
+    let mut frames = boot
+        .take_frames()
+        .ok_or("frames taken")?
+        .map_err(|_| "frame allocator")?;
+    for r in [
+        (PATTERN_BASE, PATTERN_LEN),
+        (RECOVERY_BASE, RECOVERY_LEN),
+        (ARENA_BASE, ARENA_LEN),
+    ] {
+        frames
+            .reserve(PhysRange {
+                start: r.0,
+                end: r.0 + r.1,
+            })
+            .map_err(|_| "reserve")?;
     }
     let (entry, start_info) = preload_recovery(boot)?;
     let mut note = CrashNote::new();
     note.pattern_seed = seed;
-    note.pattern = Range { start: PATTERN_BASE, len: PATTERN_LEN };
-    note.scratch = Range { start: SCRATCH_LBA, len: SCRATCH_BLOCKS };
+    note.pattern = Range {
+        start: PATTERN_BASE,
+        len: PATTERN_LEN,
+    };
+    note.scratch = Range {
+        start: SCRATCH_LBA,
+        len: SCRATCH_BLOCKS,
+    };
     note.range_count = dump_ranges(boot.memory_map(), &mut note.ranges);
     crash::arm(entry, start_info, boot.clock(), note);
     println!("kernel-a: recovery kernel preloaded (entry {entry:#x}), panic path armed");
@@ -108,7 +135,10 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
 /// Loads the recovery kernel from the first module into the reserved region and
 /// writes its start info; returns its entry and the start info address.
 fn preload_recovery(boot: &'static BootInfo) -> Result<(u32, u32), Why> {
-    let module = *boot.modules().first().ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
+    let module = *boot
+        .modules()
+        .first()
+        .ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
     // SAFETY: the module is loader memory; the frame allocator excludes it and
     // nothing in kernel A writes it.
     let bytes = unsafe { module.bytes() };
@@ -117,25 +147,44 @@ fn preload_recovery(boot: &'static BootInfo) -> Result<(u32, u32), Why> {
     if at.start < RECOVERY_BASE || at.end > CANARY_START {
         return Err("recovery kernel not linked inside the reserved region");
     }
-    let module_range = PhysRange { start: module.start, end: module.end() };
+    let module_range = PhysRange {
+        start: module.start,
+        end: module.end(),
+    };
     // SAFETY: kernel A uses its image, the module, and frames outside the
     // reserved region (reserved above); the segments land inside the reserved
     // region (checked above), which nothing uses yet.
-    unsafe { image.load(boot.memory_map(), &[boot.kernel_image(), module_range]) }.map_err(|_| "recovery load")?;
+    unsafe { image.load(boot.memory_map(), &[boot.kernel_image(), module_range]) }
+        .map_err(|_| "recovery load")?;
 
     let mut cmdline = Line::new();
-    let _ = write!(cmdline, "crash_note={CRASH_NOTE:#x}");
+    let _ = write!(
+        cmdline,
+        "crash_note={CRASH_NOTE:#x} tsc_khz={}",
+        boot.clock().khz()
+    );
     for (k, v) in boot.cmdline().pairs() {
         if !OWN_KEYS.contains(&k) {
             let _ = write!(cmdline, " {k}={v}");
         }
     }
-    let mut map = [MemoryRegion { start: 0, size: 0, kind: MemoryKind::Reserved }; 64];
+    let mut map = [MemoryRegion {
+        start: 0,
+        size: 0,
+        kind: MemoryKind::Reserved,
+    }; 64];
     let n = recovery_memory_map(boot.memory_map(), &mut map);
     // SAFETY: RECOVERY_START_INFO is a page of the reserved region set aside for
     // it (layout.rs), below 4 GiB, unused by anything else.
     let ebx = unsafe {
-        handoff::write_start_info(RECOVERY_START_INFO, FRAME_SIZE, cmdline.as_str(), map.get(..n).unwrap_or(&[]), boot.rsdp(), &[])
+        handoff::write_start_info(
+            RECOVERY_START_INFO,
+            FRAME_SIZE,
+            cmdline.as_str(),
+            map.get(..n).unwrap_or(&[]),
+            boot.rsdp(),
+            &[],
+        )
     }
     .map_err(|_| "recovery start info")?;
     Ok((image.pvh_entry(), ebx))
@@ -165,18 +214,34 @@ fn recovery_memory_map(original: &[MemoryRegion], out: &mut [MemoryRegion]) -> u
         let crashed = MemoryKind::Other(CRASHED_RAM_KIND);
         let (s, e) = (r.start, r.end());
         // Below the reserved region, the reserved region, above it.
-        push(MemoryRegion { start: s, size: e.min(RECOVERY_BASE).saturating_sub(s), kind: crashed });
+        push(MemoryRegion {
+            start: s,
+            size: e.min(RECOVERY_BASE).saturating_sub(s),
+            kind: crashed,
+        });
         let (rs, re) = (s.max(RECOVERY_BASE), e.min(usable_end));
         if rs < re {
-            push(MemoryRegion { start: rs, size: re - rs, kind: MemoryKind::Ram });
+            push(MemoryRegion {
+                start: rs,
+                size: re - rs,
+                kind: MemoryKind::Ram,
+            });
         }
         let (ps, pe) = (s.max(usable_end), e.min(RECOVERY_BASE + RECOVERY_LEN));
         if ps < pe {
-            push(MemoryRegion { start: ps, size: pe - ps, kind: MemoryKind::Reserved });
+            push(MemoryRegion {
+                start: ps,
+                size: pe - ps,
+                kind: MemoryKind::Reserved,
+            });
         }
         let hs = s.max(RECOVERY_BASE + RECOVERY_LEN);
         if hs < e {
-            push(MemoryRegion { start: hs, size: e - hs, kind: crashed });
+            push(MemoryRegion {
+                start: hs,
+                size: e - hs,
+                kind: crashed,
+            });
         }
     }
     n
@@ -187,10 +252,16 @@ fn dump_ranges(map: &[MemoryRegion], out: &mut [Range; MAX_RANGES]) -> u32 {
     let mut n = 0usize;
     let reserved = (RECOVERY_BASE, RECOVERY_BASE + RECOVERY_LEN);
     for r in map.iter().filter(|r| r.kind == MemoryKind::Ram) {
-        for (s, e) in [(r.start, r.end().min(reserved.0)), (r.start.max(reserved.1), r.end())] {
+        for (s, e) in [
+            (r.start, r.end().min(reserved.0)),
+            (r.start.max(reserved.1), r.end()),
+        ] {
             if s < e {
                 if let Some(slot) = out.get_mut(n) {
-                    *slot = Range { start: s, len: e - s };
+                    *slot = Range {
+                        start: s,
+                        len: e - s,
+                    };
                     n += 1;
                 }
             }
@@ -218,7 +289,10 @@ struct Line {
 
 impl Line {
     fn new() -> Self {
-        Self { buf: [0; 512], len: 0 }
+        Self {
+            buf: [0; 512],
+            len: 0,
+        }
     }
 
     fn as_str(&self) -> &str {

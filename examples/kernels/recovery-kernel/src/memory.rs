@@ -19,7 +19,10 @@ impl PhysMemory for CrashedMemory<'_> {
     fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
         let len = out.len() as u64;
         let inside = self.ranges.iter().any(|r| {
-            phys >= r.start && phys.checked_add(len).is_some_and(|e| e <= r.start + r.len && e <= 1 << 32)
+            phys >= r.start
+                && phys
+                    .checked_add(len)
+                    .is_some_and(|e| e <= r.start + r.len && e <= 1 << 32)
         });
         if !inside {
             return Err(Unreadable { phys });

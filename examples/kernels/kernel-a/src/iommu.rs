@@ -1,0 +1,73 @@
+//! Kernel A turns DMA translation on with its own tables: one domain that maps
+//! its DMA arena 1:1 (the normal IOVA space), every other device blocked.
+
+use core::time::Duration;
+
+use paranoid::dma::WindowSpec;
+use paranoid::time::Deadline;
+use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
+use paranoid_boot::{platform, BootInfo, MemoryKind};
+use paranoid_vtd::acpi::Dmar;
+use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
+use paranoid_vtd::takeover::{Policy, TakeoverConfig};
+use paranoid_vtd::Vtd;
+
+use crate::layout::{ARENA_BASE, ARENA_LEN};
+use crate::Why;
+
+/// Pages for kernel A's translation tables.
+const TABLE_PAGES: usize = 64;
+
+/// Enables translation; `sources` may DMA into the arena.
+pub fn enable(
+    boot: &'static BootInfo,
+    frames: &mut FrameAllocator,
+    sources: &[u16],
+) -> Result<(), Why> {
+    let clock = boot.clock();
+    let deadline = Deadline::after(&clock, Duration::from_secs(2));
+    let dmar = Dmar::parse(platform::dmar(boot).map_err(|_| "no DMAR")?).map_err(|_| "bad DMAR")?;
+    let drhd = dmar.drhds().next().ok_or("no DRHD")?;
+    // SAFETY: the DRHD's register block; kernel A maps it once, here.
+    let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
+        .map_err(|_| "DRHD registers")?;
+    let pool_base = frames
+        .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
+        .map_err(|_| "table frames")?;
+    let mut map = MemoryMap::new();
+    for r in boot
+        .memory_map()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Ram)
+    {
+        map.add(r.start, r.size).map_err(|_| "memory map")?;
+    }
+    // SAFETY: the boot page tables identity-map the first 4 GiB; the tables are
+    // built in frames this kernel allocated for them.
+    let memory = unsafe { IdentityMemory::new(1 << 32) };
+    let window = WindowSpec {
+        name: "kernel-a",
+        base: ARENA_BASE,
+        size: ARENA_LEN,
+        page_size: 4096,
+    };
+    let config = TakeoverConfig::new(Policy::Fence, window);
+    let (mut vtd, _report) = Vtd::take_over(
+        regs,
+        clock,
+        memory,
+        FramePool::new(pool_base, TABLE_PAGES),
+        map,
+        &config,
+        deadline,
+    )
+    .map_err(|_| "translation on")?;
+    for &s in sources {
+        vtd.attach(s, deadline).map_err(|_| "attach")?;
+    }
+    vtd.map_range(ARENA_BASE, ARENA_BASE, ARENA_LEN, deadline)
+        .map_err(|_| "map arena")?;
+    // Translation stays on with these tables until the crash and after it.
+    core::mem::forget(vtd);
+    Ok(())
+}

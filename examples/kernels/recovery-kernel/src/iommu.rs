@@ -1,0 +1,144 @@
+//! Taking the IOMMU over from the crashed kernel, and servicing its faults.
+
+use core::time::Duration;
+
+use paranoid::dma::{Window, WindowSpec};
+use paranoid::mmio::Mmio;
+use paranoid::time::Deadline;
+use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
+use paranoid_boot::{platform, println, BootInfo, MemoryKind, TscClock};
+use paranoid_recovery::note::CrashNote;
+use paranoid_recovery::report::{FaultCounts, Report};
+use paranoid_vtd::acpi::Dmar;
+use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
+use paranoid_vtd::policy::{FaultPolicy, LogLine, PolicyConfig};
+use paranoid_vtd::takeover::{Policy, TakeoverConfig, TakeoverReport};
+use paranoid_vtd::Vtd;
+
+use crate::{fail, Failed};
+
+/// The reserved recovery window: the top MiB of the 39-bit IOVA space QEMU's
+/// VT-d offers, which the crashed kernel never maps.
+pub enum RecoveryWindow {}
+
+impl Window for RecoveryWindow {
+    const NAME: &'static str = "recovery";
+    const BASE: u64 = (1 << 39) - (1 << 20);
+    const SIZE: u64 = 1 << 20;
+}
+
+/// The VT-d unit as the recovery kernel drives it.
+pub type Unit = Vtd<Mmio, TscClock, IdentityMemory>;
+
+/// Pages for the recovery kernel's tables (root, copied context tables, the
+/// recovery domain's page tables).
+const TABLE_PAGES: usize = 300;
+
+/// Takes the unit over with `policy`.
+pub fn take_over(
+    boot: &'static BootInfo,
+    note: &CrashNote,
+    policy: Policy,
+    frames: &mut FrameAllocator,
+    rmrrs: &mut [(u64, u64); 8],
+) -> Result<(Unit, TakeoverReport), Failed> {
+    let clock = boot.clock();
+    let deadline = Deadline::after(&clock, Duration::from_secs(2));
+    let table = platform::dmar(boot).map_err(|e| fail("dmar", e))?;
+    let dmar = Dmar::parse(table).map_err(|e| fail("dmar", e))?;
+    let drhd = dmar.drhds().next().ok_or(fail("dmar", "no DRHD"))?;
+    let mut n_rmrr = 0;
+    for r in dmar.rmrrs() {
+        if let Some(slot) = rmrrs.get_mut(n_rmrr) {
+            *slot = (r.base, r.limit);
+            n_rmrr += 1;
+        }
+    }
+    // SAFETY: the DRHD's register block, mapped once, here.
+    let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
+        .map_err(|e| fail("drhd", e))?;
+    // Old table pointers are checked against every RAM byte of the machine:
+    // the crashed kernel's (from its note) and ours.
+    let mut map = MemoryMap::new();
+    for r in note.ranges() {
+        map.add(r.start, r.len).map_err(|e| fail("memory map", e))?;
+    }
+    for r in boot
+        .memory_map()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Ram)
+    {
+        map.add(r.start, r.size)
+            .map_err(|e| fail("memory map", e))?;
+    }
+    let pool_base = frames
+        .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
+        .map_err(|e| fail("table frames", e))?;
+    // SAFETY: the boot page tables identity-map the first 4 GiB; new tables are
+    // built only in frames allocated above; old tables are read, validated first.
+    let memory = unsafe { IdentityMemory::new(1 << 32) };
+    let mut config = TakeoverConfig::new(policy, RecoveryWindow::spec());
+    config.rmrrs = rmrrs.get(..n_rmrr).unwrap_or(&[]);
+    Vtd::take_over(
+        regs,
+        clock,
+        memory,
+        FramePool::new(pool_base, TABLE_PAGES),
+        map,
+        &config,
+        deadline,
+    )
+    .map_err(|e| fail("iommu takeover", e))
+}
+
+/// Gives `source_id` the recovery domain and maps the whole window to `phys`.
+pub fn attach(unit: &mut Unit, source_id: u16, phys: u64, map_window: bool) -> Result<(), Failed> {
+    let clock = *unit.unit().clock();
+    let deadline = Deadline::after(&clock, Duration::from_secs(1));
+    unit.attach(source_id, deadline)
+        .map_err(|e| fail("iommu attach", e))?;
+    if map_window {
+        let w: WindowSpec = RecoveryWindow::spec();
+        unit.map_range(w.base, phys, w.size, deadline)
+            .map_err(|e| fail("map window", e))?;
+    }
+    Ok(())
+}
+
+/// Drains fault records into the policy and the report.
+pub fn service(
+    unit: &mut Unit,
+    policy: &mut FaultPolicy,
+    report: &mut Report,
+) -> Result<(), Failed> {
+    let clock = *unit.unit().clock();
+    let deadline = Deadline::after(&clock, Duration::from_millis(200));
+    let mut log = |line: &LogLine| println!("recovery: iommu {line:?}");
+    let summary = policy
+        .service(unit, &mut log, deadline)
+        .map_err(|e| fail("fault service", e))?;
+    if let Some(f) = summary.halt {
+        return Err(fail(
+            "fault inside the recovery window (halt_on_own_fault)",
+            f,
+        ));
+    }
+    let t = policy.totals();
+    report.faults = FaultCounts {
+        stale: t.stale,
+        own: t.own,
+        unknown: t.unknown,
+        lost: u64::from(t.overflows),
+        quarantined: u64::from(t.quarantines),
+    };
+    Ok(())
+}
+
+/// The policy settings from the recovery configuration.
+pub fn policy_config(quarantine_after: u32, halt_on_own_fault: bool) -> PolicyConfig {
+    PolicyConfig {
+        quarantine_after,
+        halt_on_window_fault: halt_on_own_fault,
+        ..PolicyConfig::default()
+    }
+}
