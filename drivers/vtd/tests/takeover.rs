@@ -545,3 +545,27 @@ fn four_level_unit_maps_a_high_window() {
         Some(h.window_phys() + 0x1000)
     );
 }
+
+#[test]
+fn qemu_style_fault_collapsing_overflows_only_on_another_source() {
+    let h = Harness::qemu_like();
+    h.model.borrow_mut().quirks.collapse_same_source = true;
+    let old = h.old_kernel_tables(&[(EDU, 7), (NIC, 1)]);
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    let dma = h.dma();
+    for i in 0..255 {
+        let _ = dma.read(NIC, 0x0c00_0000 + i * 16, &mut [0; 16]);
+    }
+    assert_eq!(
+        h.model.borrow().fsts() & 1,
+        0,
+        "same source: collapsed, no PFO"
+    );
+    let _ = dma.write(EDU, old.mappings[0].iova, b"x");
+    assert_eq!(h.model.borrow().fsts() & 1, 1, "another source: PFO");
+    let mut policy = FaultPolicy::new(PolicyConfig::default());
+    let s = policy.service(&mut vtd, &mut |_| {}, deadline(&h)).unwrap();
+    assert_eq!((s.records, s.overflow), (1, true));
+    let st = h.model.borrow().stats;
+    assert_eq!((st.faults_collapsed, st.faults_lost), (254, 1));
+}

@@ -33,6 +33,10 @@ pub struct Quirks {
     pub invalidation_stuck: bool,
     /// Simulated time before a GCMD command shows in GSTS.
     pub gcmd_latency_ns: u64,
+    /// Drop a fault silently (no PFO) when a pending record has the same
+    /// source-id, as QEMU 7.2 does ("compression of faults"); off by default,
+    /// which is the stricter reading of the specification.
+    pub collapse_same_source: bool,
 }
 
 /// What the model saw (for assertions).
@@ -56,6 +60,8 @@ pub struct Stats {
     pub faults_recorded: u64,
     /// Faults lost (overflow, or a record still pending).
     pub faults_lost: u64,
+    /// Faults dropped by [`Quirks::collapse_same_source`].
+    pub faults_collapsed: u64,
     /// Translations performed.
     pub translations: u64,
 }
@@ -382,6 +388,15 @@ impl VtdModel {
     fn record_fault(&mut self, sid: u16, addr: u64, reason: u8, write: bool) {
         if self.fsts & Fsts::PFO.bits() != 0 {
             self.stats.faults_lost += 1;
+            return;
+        }
+        if self.quirks.collapse_same_source
+            && self
+                .frcd
+                .iter()
+                .any(|&(_, hi)| hi >> 63 == 1 && hi as u16 == sid)
+        {
+            self.stats.faults_collapsed += 1;
             return;
         }
         let fri = self.next_frcd % self.frcd.len().max(1);
