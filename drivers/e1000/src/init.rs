@@ -41,6 +41,10 @@ pub const RESET_SETTLE: Duration = Duration::from_millis(5);
 pub const EERD_TIMEOUT: Duration = Duration::from_millis(10);
 /// RAH.AV: the receive address entry is valid.
 const RAH_AV: u32 = 1 << 31;
+/// CTRL bits the driver never keeps from the dead kernel: PHY and link resets,
+/// forced speed and duplex, inverted loss-of-signal, VLAN mode.
+const CTRL_CLEAR: u32 =
+    ctrl::PHY_RST | ctrl::LRST | ctrl::FRCSPD | ctrl::FRCDPLX | ctrl::ILOS | ctrl::VME;
 
 impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R, P, C, W> {
     type Error = E1000Error;
@@ -82,9 +86,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
         self.link = Some(Link::from_status(regs::STATUS.read(&mut self.regs))?);
         self.check_eeprom_present()?;
-        let mac = self.read_eeprom_mac(deadline)?;
-        self.check_receive_address_readable()?;
-        self.mac = mac;
+        self.mac = self.read_eeprom_mac(deadline)?;
         Ok(())
     }
 
@@ -172,7 +174,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 register: regs::CTRL.reg().name,
             });
         }
-        regs::CTRL.write(&mut self.regs, value.into_raw_for_report() | ctrl::RST);
+        // Keep the dead kernel's bits except those that hold the PHY or the link
+        // in reset or force them: CTRL with PHY_RST clear never reads all-ones,
+        // so all-ones while RST is pending still means "gone".
+        let value = (value.into_raw_for_report() & !CTRL_CLEAR) | ctrl::RST;
+        regs::CTRL.write(&mut self.regs, value);
         self.wait_reset_done(deadline)?;
         self.after_reset(deadline)
     }
@@ -322,19 +328,6 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         Ok(data as u16)
     }
 
-    /// RAL0/RAH0 must answer; their content is replaced in enable (the EEPROM is
-    /// the authority, the dead kernel may have changed them).
-    fn check_receive_address_readable(&mut self) -> Result<(), E1000Error> {
-        for reg in [regs::RAL0, regs::RAH0] {
-            if reg.read(&mut self.regs).is_all_ones() {
-                return Err(E1000Error::DeviceGone {
-                    register: reg.reg().name,
-                });
-            }
-        }
-        Ok(())
-    }
-
     // ---- enable --------------------------------------------------------------
 
     /// RAL0/RAH0 = our address (valid), other entries invalid, multicast table
@@ -364,14 +357,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 register: regs::CTRL.reg().name,
             });
         }
-        let clear = ctrl::RST
-            | ctrl::PHY_RST
-            | ctrl::LRST
-            | ctrl::FRCSPD
-            | ctrl::FRCDPLX
-            | ctrl::ILOS
-            | ctrl::VME;
-        let value = (value.into_raw_for_report() & !clear) | ctrl::SLU | ctrl::ASDE;
+        let value =
+            (value.into_raw_for_report() & !(CTRL_CLEAR | ctrl::RST)) | ctrl::SLU | ctrl::ASDE;
         regs::CTRL.write(&mut self.regs, value);
         Ok(())
     }
@@ -412,12 +399,16 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         Ok(())
     }
 
-    /// Every ring register reads back what was written: before bus mastering is
-    /// turned on, the device must point nowhere but into the window.
+    /// The receive address and every ring register read back what was written:
+    /// before bus mastering is turned on, the device must point nowhere but
+    /// into the window.
     fn verify_ring_registers(&mut self) -> Result<(), E1000Error> {
         let rx = self.rx.base();
         let tx = self.tx.base();
-        let expected: [(Rw, u32); 12] = [
+        let [a, b, c, d, e, f] = self.mac.0;
+        let expected: [(Rw, u32); 14] = [
+            (regs::RAL0, u32::from_le_bytes([a, b, c, d])),
+            (regs::RAH0, u32::from(u16::from_le_bytes([e, f])) | RAH_AV),
             (regs::RDBAL, rx as u32),
             (regs::RDBAH, (rx >> 32) as u32),
             (regs::RDLEN, RxRing::<W>::bytes()),
@@ -433,6 +424,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         ];
         for (reg, wrote) in expected {
             let read: Untrusted<u32> = reg.read(&mut self.regs);
+            if read.is_all_ones() {
+                return Err(E1000Error::DeviceGone {
+                    register: reg.reg().name,
+                });
+            }
             if !read.is(wrote) {
                 return Err(E1000Error::RegisterReadback {
                     register: reg.reg().name,

@@ -1,0 +1,559 @@
+//! The scenarios: machine set-up, the dead kernel's mess, init, traffic.
+
+use core::ptr::NonNull;
+use core::time::Duration;
+
+use paranoid::dma::{DmaArena, Window};
+use paranoid::mmio::Mmio;
+use paranoid::pci::command::{self, Command};
+use paranoid::pci::{discover, Cf8, ConfigAccess, PciAddress};
+use paranoid::time::{Clock, Deadline};
+use paranoid_boot::frames::PhysRange;
+use paranoid_boot::platform::{self, E1000};
+use paranoid_boot::{println, BootInfo, TscClock};
+use paranoid_e1000::init::{init, INIT_BUDGET};
+use paranoid_e1000::regs;
+use paranoid_e1000::{Config, E1000Error, LinkPolicy, E1000};
+use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
+use paranoid_test_kernel::{check, ensure};
+
+/// The driver's DMA window: identity-mapped RAM at 32 MiB (no IOMMU
+/// translation on this machine until a kernel turns it on).
+pub struct IdentityWindow;
+
+impl Window for IdentityWindow {
+    const NAME: &'static str = "e1000-identity";
+    const BASE: u64 = 0x0200_0000;
+    const SIZE: u64 = 1 << 20;
+}
+
+type Nic = E1000<Mmio, Cf8, TscClock, IdentityWindow>;
+
+/// Ethertypes that tell frames apart on the hub.
+const TEST: [u8; 2] = [0x88, 0xb5];
+/// A's transmit descriptors posted by the dead kernel: must never be sent.
+const STALE_TX: [u8; 2] = [0x88, 0xb6];
+/// B's traffic before the crash, and frames sent to a stopped NIC.
+const BACKGROUND: [u8; 2] = [0x88, 0xb7];
+
+/// Bytes of "old kernel" memory for the dirty rings.
+const OLD_SIZE: u64 = 64 << 10;
+/// Layout of the old memory.
+const OLD_A_RX_RING: u64 = 0x0000;
+const OLD_A_RX_BUFS: u64 = 0x1000;
+const OLD_A_TX_RING: u64 = 0x5000;
+const OLD_A_TX_BUFS: u64 = 0x6000;
+const OLD_B_TX_RING: u64 = 0x8000;
+const OLD_B_TX_BUFS: u64 = 0x9000;
+/// What the old receive area is filled with after init, to see any DMA there.
+const CANARY: u8 = 0xc5;
+
+struct Machine {
+    clock: TscClock,
+    arena: DmaArena<IdentityWindow>,
+    old: u64,
+    nics: [Option<PciAddress>; 4],
+    count: usize,
+}
+
+impl Machine {
+    /// The NICs on the hub: the last two (the harness's own e1000 comes first).
+    fn hub_pair(&self) -> Option<(PciAddress, PciAddress)> {
+        let a = self
+            .nics
+            .get(self.count.checked_sub(2)?)
+            .copied()
+            .flatten()?;
+        let b = self
+            .nics
+            .get(self.count.checked_sub(1)?)
+            .copied()
+            .flatten()?;
+        Some((a, b))
+    }
+}
+
+fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> {
+    let frames = match boot.take_frames() {
+        Some(r) => r,
+        None => return Err(fail(core::mem::take(f), "frames already taken")),
+    };
+    let mut frames = check!(core::mem::take(f), frames, "frame allocator");
+    let window = PhysRange {
+        start: IdentityWindow::BASE,
+        end: IdentityWindow::BASE + IdentityWindow::SIZE,
+    };
+    let in_ram = boot.memory_map().iter().any(|r| {
+        r.start <= window.start
+            && r.end() >= window.end
+            && matches!(r.kind, paranoid_boot::start_info::MemoryKind::Ram)
+    });
+    ensure!(core::mem::take(f), in_ram, "window {window:x?} is not RAM");
+    check!(core::mem::take(f), frames.reserve(window), "reserve window");
+    let old = check!(
+        core::mem::take(f),
+        frames.alloc(OLD_SIZE, 4096),
+        "old memory"
+    );
+    ensure!(
+        core::mem::take(f),
+        !PhysRange {
+            start: old,
+            end: old + OLD_SIZE
+        }
+        .overlaps(&window),
+        "old memory inside the window"
+    );
+    // SAFETY: `old..old + 64 KiB` was just allocated to us, identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(old as *mut u8, 0, OLD_SIZE as usize) };
+    let base = NonNull::new(IdentityWindow::BASE as *mut u8);
+    let Some(base) = base else {
+        return Err(fail(core::mem::take(f), "null window"));
+    };
+    // SAFETY:
+    // - `BASE..BASE + 1 MiB` is RAM (checked), identity-mapped and cached (DMA
+    //   is coherent on x86), reserved from the frame allocator so nothing else
+    //   uses it, and only reached through the arena's raw pointers;
+    // - without IOMMU translation, IOVA = physical: BASE maps to BASE.
+    let arena = unsafe { DmaArena::new(base, IdentityWindow::BASE, IdentityWindow::SIZE) };
+    let mut nics = [None; 4];
+    let mut count = 0;
+    for info in discover::scan(&mut platform::cf8(), 0, 0, 0) {
+        if (info.vendor, info.device) == E1000 {
+            if let Some(slot) = nics.get_mut(count) {
+                *slot = Some(info.address);
+                count += 1;
+            }
+        }
+    }
+    f.add("nics", count);
+    Ok(Machine {
+        clock: boot.clock(),
+        arena,
+        old,
+        nics,
+        count,
+    })
+}
+
+fn map(a: PciAddress, f: &mut Fields) -> Result<Mmio, Failure> {
+    let (mmio, _) = check!(
+        core::mem::take(f),
+        platform::map_bar0(&mut platform::cf8(), a),
+        "BAR0"
+    );
+    Ok(mmio)
+}
+
+fn driver(m: &mut Machine, a: PciAddress, f: &mut Fields) -> Result<Nic, Failure> {
+    let mmio = map(a, f)?;
+    let config = Config {
+        link_policy: LinkPolicy::RequireUp,
+        ..Config::default()
+    };
+    Ok(check!(
+        core::mem::take(f),
+        E1000::new(mmio, platform::cf8(), a, m.clock, &mut m.arena, config),
+        "driver"
+    ))
+}
+
+/// Runs the paranoid init and prints its trace.
+fn bring_up(nic: Nic, who: &str, f: &mut Fields) -> Result<Nic, Failure> {
+    match init(nic, INIT_BUDGET) {
+        Ok(ok) => {
+            println!("{who}: {}", ok.trace);
+            f.add(
+                match who {
+                    "A" => "init_a_us",
+                    "B" => "init_b_us",
+                    _ => "init_us",
+                },
+                ok.trace.total().as_micros(),
+            );
+            Ok(ok.device.into_inner())
+        }
+        Err(e) => {
+            println!("{who}: {e}");
+            Err(fail(
+                core::mem::take(f),
+                format_args!("init {who}: {:?}", e.cause),
+            ))
+        }
+    }
+}
+
+/// A frame of `len` bytes to `dst` from `src` with `ethertype`, payload from `seq`.
+fn build(
+    buf: &mut [u8; 1514],
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: [u8; 2],
+    seq: u32,
+    len: usize,
+) -> usize {
+    let len = len.clamp(60, buf.len());
+    buf[..6].copy_from_slice(&dst);
+    buf[6..12].copy_from_slice(&src);
+    buf[12..14].copy_from_slice(&ethertype);
+    buf[14..18].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in buf.iter_mut().enumerate().take(len).skip(18) {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    len
+}
+
+/// What a receiver saw besides the frame it waited for.
+#[derive(Default)]
+struct Seen {
+    stale_tx: u32,
+    background: u32,
+    other: u32,
+}
+
+/// Receives until the test frame `want` arrives (other frames are counted).
+fn expect(
+    rx: &mut Nic,
+    clock: &TscClock,
+    want: &[u8],
+    seen: &mut Seen,
+    f: &mut Fields,
+) -> Result<(), Failure> {
+    let mut buf = [0u8; 2048];
+    // The first frames after an RCTL write wait for QEMU's 1 s receive-queue
+    // flush timer.
+    let deadline = Deadline::after(clock, Duration::from_secs(3));
+    loop {
+        let n = check!(
+            core::mem::take(f),
+            rx.receive_wait(&mut buf, deadline),
+            "receive"
+        );
+        let got = buf.get(..n).unwrap_or(&[]);
+        match got.get(12..14) {
+            Some(t) if t == TEST => {
+                ensure!(
+                    core::mem::take(f),
+                    got == want,
+                    "frame of {} bytes came back as {} bytes, first difference at {:?}",
+                    want.len(),
+                    n,
+                    got.iter().zip(want).position(|(a, b)| a != b)
+                );
+                return Ok(());
+            }
+            Some(t) if t == STALE_TX => seen.stale_tx += 1,
+            Some(t) if t == BACKGROUND => seen.background += 1,
+            _ => seen.other += 1,
+        }
+    }
+}
+
+/// `n` frames from `tx` to `rx`, every size, contents verified.
+fn exchange(
+    tx: &mut Nic,
+    rx: &mut Nic,
+    clock: &TscClock,
+    n: u32,
+    seen: &mut Seen,
+    f: &mut Fields,
+) -> Result<(), Failure> {
+    let mut frame = [0u8; 1514];
+    for i in 0..n {
+        let len = [60, 61, 128, 512, 1000, 1514][(i % 6) as usize];
+        let len = build(&mut frame, rx.mac().0, tx.mac().0, TEST, i, len);
+        let sent = frame.get(..len).unwrap_or(&[]);
+        let deadline = Deadline::after(clock, Duration::from_secs(1));
+        check!(core::mem::take(f), tx.send(sent, deadline), "send");
+        expect(rx, clock, sent, seen, f)?;
+    }
+    Ok(())
+}
+
+/// `e1000-init`.
+pub fn init_only(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let Some(a) = m.nics.first().copied().flatten() else {
+        return Err(fail(f, "no e1000"));
+    };
+    let nic = driver(&mut m, a, &mut f)?;
+    let mut nic = bring_up(nic, "nic", &mut f)?;
+    f.add("mac", nic.mac());
+    let link = check!(f, nic.link(), "link");
+    f.add("link_mbps", link.speed_mbps);
+    let mut frame = [0u8; 1514];
+    let len = build(&mut frame, [0xff; 6], nic.mac().0, TEST, 0, 60);
+    for _ in 0..40 {
+        let deadline = Deadline::after(&m.clock, Duration::from_secs(1));
+        check!(
+            f,
+            nic.send(frame.get(..len).unwrap_or(&[]), deadline),
+            "send"
+        );
+    }
+    f.add("sent", nic.stats().tx_frames);
+    Ok(f)
+}
+
+/// Raw register writes through a mapped BAR (the dead kernel's driver).
+fn w(r: &mut Mmio, reg: regs::Rw, v: u32) {
+    reg.write(r, v);
+}
+
+/// Writes a legacy descriptor into identity-mapped memory at `at`.
+fn put_desc(at: u64, addr: u64, lower: u32) {
+    // SAFETY: `at` is 16-byte aligned inside the old memory this scenario owns.
+    unsafe {
+        core::ptr::write_volatile(at as *mut u64, addr);
+        core::ptr::write_volatile((at + 8) as *mut u32, lower);
+        core::ptr::write_volatile((at + 12) as *mut u32, 0);
+    }
+}
+
+fn put_frame(at: u64, frame: &[u8]) {
+    // SAFETY: `at..at + len` lies in the old memory this scenario owns.
+    unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), at as *mut u8, frame.len()) };
+}
+
+/// The dead kernel: A receiving into an old ring (B sends to it), A's transmit
+/// descriptors posted, interrupts unmasked and pending, garbage in A's tables.
+fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Result<(), Failure> {
+    let mut ra = map(a, f)?;
+    let mut rb = map(b, f)?;
+    for x in [a, b] {
+        check!(
+            core::mem::take(f),
+            command::update(
+                &mut platform::cf8(),
+                x,
+                Command::BUS_MASTER | Command::MEMORY_SPACE,
+                Command::empty()
+            ),
+            "bus master"
+        );
+    }
+    let old = m.old;
+    let mac_a = read_ra0(&mut ra);
+    let mac_b = read_ra0(&mut rb);
+    // A receives into 8 descriptors in old memory.
+    for i in 0..8u64 {
+        put_desc(
+            old + OLD_A_RX_RING + 16 * i,
+            old + OLD_A_RX_BUFS + 2048 * i,
+            0,
+        );
+    }
+    w(&mut ra, regs::RCTL, 0);
+    w(&mut ra, regs::RDBAL, (old + OLD_A_RX_RING) as u32);
+    w(&mut ra, regs::RDBAH, 0);
+    w(&mut ra, regs::RDLEN, 128);
+    w(&mut ra, regs::RDH, 0);
+    w(&mut ra, regs::RDT, 7);
+    w(
+        &mut ra,
+        regs::RCTL,
+        regs::rctl::EN | regs::rctl::BAM | regs::rctl::UPE | regs::rctl::SECRC,
+    );
+    // Garbage in the tables, every interrupt unmasked.
+    for n in 0..regs::MTA_ENTRIES {
+        if let Some(r) = regs::mta(n) {
+            w(&mut ra, r, 0xdead_beef ^ n as u32);
+        }
+    }
+    if let Some((ral, rah)) = regs::ra(1) {
+        w(&mut ra, ral, 0x4433_2211);
+        w(&mut ra, rah, 0x6655 | 1 << 31);
+    }
+    w(&mut ra, regs::IMS, 0xffff_ffff);
+    // A's transmit descriptors posted while its transmitter was stopped.
+    let mut frame = [0u8; 1514];
+    for i in 0..4u64 {
+        let len = build(&mut frame, [0xff; 6], mac_a, STALE_TX, i as u32, 100);
+        put_frame(
+            old + OLD_A_TX_BUFS + 2048 * i,
+            frame.get(..len).unwrap_or(&[]),
+        );
+        put_desc(
+            old + OLD_A_TX_RING + 16 * i,
+            old + OLD_A_TX_BUFS + 2048 * i,
+            len as u32 | 0b1011 << 24,
+        );
+    }
+    w(&mut ra, regs::TCTL, regs::tctl::PSP);
+    w(&mut ra, regs::TDBAL, (old + OLD_A_TX_RING) as u32);
+    w(&mut ra, regs::TDBAH, 0);
+    w(&mut ra, regs::TDLEN, 128);
+    w(&mut ra, regs::TDH, 0);
+    w(&mut ra, regs::TDT, 4);
+    // QEMU holds receive for 1 s after an RCTL write.
+    m.clock.delay(Duration::from_millis(1100));
+    // B (also driven raw, ring in old memory) sends 12 frames: A's 7 free
+    // descriptors fill, the rest wait in QEMU's queue.
+    for i in 0..12u64 {
+        let len = build(&mut frame, mac_a, mac_b, BACKGROUND, i as u32, 80);
+        put_frame(
+            old + OLD_B_TX_BUFS + 256 * i,
+            frame.get(..len).unwrap_or(&[]),
+        );
+        put_desc(
+            old + OLD_B_TX_RING + 16 * i,
+            old + OLD_B_TX_BUFS + 256 * i,
+            len as u32 | 0b1011 << 24,
+        );
+    }
+    w(&mut rb, regs::TDBAL, (old + OLD_B_TX_RING) as u32);
+    w(&mut rb, regs::TDBAH, 0);
+    w(&mut rb, regs::TDLEN, 256);
+    w(&mut rb, regs::TDH, 0);
+    w(&mut rb, regs::TDT, 0);
+    w(&mut rb, regs::TCTL, regs::tctl::EN | regs::tctl::PSP);
+    w(&mut rb, regs::TDT, 12);
+    let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
+    let filled = paranoid::poll::poll(&m.clock, deadline, || regs::RDH.read(&mut ra), |h| h.is(7));
+    let rdh = match filled {
+        Ok(v) | Err(paranoid::poll::Timeout { last: v, .. }) => v.into_raw_for_report(),
+    };
+    f.add("old_ring_filled", rdh);
+    ensure!(
+        core::mem::take(f),
+        rdh == 7,
+        "A did not receive into the old ring (RDH {rdh})"
+    );
+    Ok(())
+}
+
+fn read_ra0(r: &mut Mmio) -> [u8; 6] {
+    let lo = regs::RAL0.read(r).into_raw_for_report().to_le_bytes();
+    let hi = regs::RAH0.read(r).into_raw_for_report().to_le_bytes();
+    [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
+}
+
+/// `e1000-pair` and `e1000-dirty`.
+pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let Some((a, b)) = m.hub_pair().filter(|_| m.count >= 3) else {
+        return Err(fail(f, "expected the harness e1000 plus two on the hub"));
+    };
+    if dirty_first {
+        dirty(&mut m, a, b, &mut f)?;
+    }
+    let na = driver(&mut m, a, &mut f)?;
+    let nb = driver(&mut m, b, &mut f)?;
+    let mut na = bring_up(na, "A", &mut f)?;
+    let mut nb = bring_up(nb, "B", &mut f)?;
+    if dirty_first {
+        // Any DMA into the old receive area from now on would show.
+        // SAFETY: the old memory is ours; the device must not touch it any more.
+        unsafe {
+            core::ptr::write_bytes(
+                (m.old + OLD_A_RX_RING) as *mut u8,
+                CANARY,
+                OLD_A_TX_RING as usize,
+            )
+        };
+    }
+    let mut seen_a = Seen::default();
+    let mut seen_b = Seen::default();
+    exchange(&mut nb, &mut na, &m.clock, 24, &mut seen_a, &mut f)?;
+    exchange(&mut na, &mut nb, &m.clock, 24, &mut seen_b, &mut f)?;
+    // A broadcast from B reaches A.
+    let mut frame = [0u8; 1514];
+    let len = build(&mut frame, [0xff; 6], nb.mac().0, TEST, 999, 300);
+    let bc = frame.get(..len).unwrap_or(&[]);
+    check!(
+        f,
+        nb.send(bc, Deadline::after(&m.clock, Duration::from_secs(1))),
+        "broadcast"
+    );
+    expect(&mut na, &m.clock, bc, &mut seen_a, &mut f)?;
+    f.add("frames", 49)
+        .add("mac_a", na.mac())
+        .add("mac_b", nb.mac())
+        .add("background_at_a", seen_a.background)
+        .add("stale_tx_at_b", seen_b.stale_tx);
+    ensure!(
+        f,
+        seen_b.stale_tx == 0,
+        "A sent the dead kernel's descriptors"
+    );
+    ensure!(
+        f,
+        seen_a.other + seen_b.other == 0,
+        "unknown frames on the hub"
+    );
+    if dirty_first {
+        // SAFETY: reading old memory we own.
+        let old = unsafe {
+            core::slice::from_raw_parts(
+                (m.old + OLD_A_RX_RING) as *const u8,
+                OLD_A_TX_RING as usize,
+            )
+        };
+        let touched = old.iter().filter(|&&b| b != CANARY).count();
+        f.add("old_bytes_touched", touched);
+        ensure!(f, touched == 0, "DMA into the old receive ring after init");
+    }
+    Ok(f)
+}
+
+/// `e1000-handoff`.
+pub fn handoff(boot: &'static BootInfo) -> Outcome {
+    let mut f = Fields::new();
+    let mut m = machine(boot, &mut f)?;
+    let Some((a, b)) = m.hub_pair().filter(|_| m.count >= 3) else {
+        return Err(fail(f, "expected the harness e1000 plus two on the hub"));
+    };
+    let na = driver(&mut m, a, &mut f)?;
+    let nb = driver(&mut m, b, &mut f)?;
+    let mut na = bring_up(na, "A", &mut f)?;
+    let mut nb = bring_up(nb, "B", &mut f)?;
+    let mut seen = Seen::default();
+    exchange(&mut nb, &mut na, &m.clock, 4, &mut seen, &mut f)?;
+    check!(
+        f,
+        na.shutdown(Deadline::after(&m.clock, Duration::from_secs(1))),
+        "shutdown"
+    );
+    let cmd = platform::cf8().read16(a, 0x04).into_raw_for_report();
+    f.add("command_after_shutdown", format_args!("{cmd:#x}"));
+    ensure!(f, cmd & 0x4 == 0, "bus mastering still on after shutdown");
+    ensure!(
+        f,
+        na.transmit(&[0; 60]) == Err(E1000Error::NotRunning),
+        "a stopped NIC accepted a frame"
+    );
+    let rdh_before = regs::RDH.read(na.registers()).into_raw_for_report();
+    let mut frame = [0u8; 1514];
+    for i in 0..4 {
+        let len = build(&mut frame, na.mac().0, nb.mac().0, BACKGROUND, i, 120);
+        check!(
+            f,
+            nb.send(
+                frame.get(..len).unwrap_or(&[]),
+                Deadline::after(&m.clock, Duration::from_secs(1))
+            ),
+            "send to stopped NIC"
+        );
+    }
+    m.clock.delay(Duration::from_millis(1200));
+    let rdh_after = regs::RDH.read(na.registers()).into_raw_for_report();
+    let rctl = regs::RCTL.read(na.registers()).into_raw_for_report();
+    f.add(
+        "rdh_while_stopped",
+        format_args!("{rdh_before}->{rdh_after}"),
+    );
+    ensure!(
+        f,
+        rdh_after == rdh_before && rctl & regs::rctl::EN == 0,
+        "the stopped NIC received"
+    );
+    // The next kernel (here: a second init) takes the NIC over from that state.
+    let mut na = bring_up(na, "A", &mut f)?;
+    exchange(&mut nb, &mut na, &m.clock, 12, &mut seen, &mut f)?;
+    exchange(&mut na, &mut nb, &m.clock, 12, &mut seen, &mut f)?;
+    f.add("frames_after_reinit", 24)
+        .add("background_after_reinit", seen.background);
+    Ok(f)
+}
