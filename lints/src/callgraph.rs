@@ -159,7 +159,7 @@ pub fn summarize(file: &syn::File, base: &DeviceCx) -> FileSummary {
         ..FileSummary::default()
     };
     let mut cx = base.clone();
-    cx.reg_fields.extend(s.reg_fields.iter().cloned());
+    std::sync::Arc::make_mut(&mut cx.reg_fields).extend(s.reg_fields.iter().cloned());
     for_each_fn(file, |f| {
         let name = f.name();
         s.calls.push((name.clone(), calls_in(f.block)));
@@ -245,8 +245,8 @@ impl CrateInfo {
         let mut init_roots = Vec::new();
         let mut panic_roots = Vec::new();
         for s in summaries {
-            device.reg_fields.extend(s.reg_fields.iter().cloned());
-            device.readers.extend(s.derived_readers.iter().cloned());
+            std::sync::Arc::make_mut(&mut device.reg_fields).extend(s.reg_fields.iter().cloned());
+            std::sync::Arc::make_mut(&mut device.readers).extend(s.derived_readers.iter().cloned());
             for (f, calls) in &s.calls {
                 graph
                     .entry(f.clone())

@@ -15,6 +15,7 @@
 //!   names from the configuration, and crate functions that wrap a device read and return it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
@@ -284,12 +285,12 @@ pub fn type_name(ty: &Type) -> Option<String> {
 /// Names the surrounding crate and function give to device access.
 #[derive(Debug, Default, Clone)]
 pub struct DeviceCx {
-    /// Struct fields declared with a register type.
-    pub reg_fields: HashSet<String>,
+    /// Struct fields declared with a register type (shared: cloned once per function).
+    pub reg_fields: Arc<HashSet<String>>,
     /// Reader function and method names.
-    pub readers: HashSet<String>,
+    pub readers: Arc<HashSet<String>>,
     /// Writer function and method names.
-    pub writers: HashSet<String>,
+    pub writers: Arc<HashSet<String>>,
     /// Locals bound to register handles (`Port`, `Volatile`, …) in the current function.
     pub locals: HashSet<String>,
     /// Locals bound to raw pointers into device memory in the current function.
@@ -300,16 +301,20 @@ impl DeviceCx {
     /// A context with the default reader/writer names plus the given extra names.
     pub fn new(readers: &[String], writers: &[String]) -> Self {
         Self {
-            readers: DEFAULT_READERS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(readers.iter().cloned())
-                .collect(),
-            writers: DEFAULT_WRITERS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(writers.iter().cloned())
-                .collect(),
+            readers: Arc::new(
+                DEFAULT_READERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(readers.iter().cloned())
+                    .collect(),
+            ),
+            writers: Arc::new(
+                DEFAULT_WRITERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(writers.iter().cloned())
+                    .collect(),
+            ),
             ..Self::default()
         }
     }
@@ -762,7 +767,7 @@ mod tests {
     fn classify(src: &str) -> Option<AccessKind> {
         let e: Expr = syn::parse_str(src).unwrap();
         let mut cx = DeviceCx::new(&["my_read".into()], &[]);
-        cx.reg_fields.insert("ctrl".into());
+        Arc::make_mut(&mut cx.reg_fields).insert("ctrl".into());
         cx.classify(&e).map(|a| a.kind)
     }
 
