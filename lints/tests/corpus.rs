@@ -136,7 +136,7 @@ fn registry_sample_never_panics() {
         all.len(),
         dir.display()
     );
-    // Deterministic sample: files up to 256 KiB, about 12 MB in all (debug builds parse slowly).
+    // Deterministic sample: files up to 256 KiB, about 6 MB in all (debug builds parse slowly).
     let small: Vec<PathBuf> = all
         .into_iter()
         .filter(|f| {
@@ -150,7 +150,7 @@ fn registry_sample_never_panics() {
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let step = ((total / 12_000_000) as usize).max(1);
+    let step = ((total / 6_000_000) as usize).max(1);
     let sample: Vec<PathBuf> = small.into_iter().step_by(step).collect();
     assert!(
         sample.len() >= MIN_FILES / step.max(1) / 2,
