@@ -41,6 +41,8 @@
 //! assert_eq!(timeout.last.is_all_ones(), false);
 //! # }
 //! ```
+//!
+#![doc = include_str!("driver_example.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
