@@ -63,7 +63,11 @@ fn comments(file: &SourceFile) -> Vec<Suppression> {
             continue;
         };
         let before = &text[..pos];
-        if !before.trim_end().ends_with("//") && !before.contains("//") {
+        // Only a plain `//` comment counts: not doc comments (`///`, `//!`) quoting the syntax.
+        let Some(start) = text.find("//") else {
+            continue;
+        };
+        if start >= pos || text[start..].starts_with("///") || text[start..].starts_with("//!") {
             continue;
         }
         let rest = &text[pos + "paranoid:allow(".len()..];
@@ -91,7 +95,7 @@ fn comments(file: &SourceFile) -> Vec<Suppression> {
             }
         }
         let mut span = file.line_span(line);
-        let col = before.rfind("//").unwrap_or(0);
+        let col = start;
         span.byte_start += col;
         span.column_start += before[..col].chars().count();
         out.push(Suppression {
@@ -295,7 +299,7 @@ mod tests {
 
     #[test]
     fn finds_all_spellings() {
-        let src = "#[paranoid::allow(raw_mmio, reason = \"hal shim\")]\nfn a() {\n    x();\n}\nfn b() {\n    #[cfg_attr(any(), paranoid::allow(unbounded_poll, reason = \"r\"))]\n    let v = 1;\n    // paranoid:allow(raw_mmio): boot console\n    y();\n    // paranoid:allow(raw_mmio)\n    z();\n}\n";
+        let src = "/// // paranoid:allow(raw_mmio): quoted in a doc comment\n#[paranoid::allow(raw_mmio, reason = \"hal shim\")]\nfn a() {\n    x();\n}\nfn b() {\n    #[cfg_attr(any(), paranoid::allow(unbounded_poll, reason = \"r\"))]\n    let v = 1;\n    // paranoid:allow(raw_mmio): boot console\n    y();\n    // paranoid:allow(raw_mmio)\n    z();\n}\n";
         let f = SourceFile::new("a.rs", src.to_string());
         let ast: syn::File = syn::parse_str(src).unwrap();
         let s = collect(&f, Some(&ast));
@@ -304,11 +308,11 @@ mod tests {
             .iter()
             .map(|s| (s.lines, s.lints.clone(), s.reason.is_some()))
             .collect();
-        assert!(by_line.contains(&((1, 4), vec!["raw_mmio".to_string()], true)));
-        assert!(by_line.contains(&((6, 7), vec!["unbounded_poll".to_string()], true)));
-        assert!(by_line.contains(&((9, 9), vec!["raw_mmio".to_string()], true)));
-        assert!(by_line.contains(&((11, 11), vec!["raw_mmio".to_string()], false)));
+        assert!(by_line.contains(&((2, 5), vec!["raw_mmio".to_string()], true)));
+        assert!(by_line.contains(&((7, 8), vec!["unbounded_poll".to_string()], true)));
+        assert!(by_line.contains(&((10, 10), vec!["raw_mmio".to_string()], true)));
+        assert!(by_line.contains(&((12, 12), vec!["raw_mmio".to_string()], false)));
         assert!(s.iter().any(|s| s.covers("raw_mmio", 3)));
-        assert!(!s.iter().any(|s| s.covers("raw_mmio", 5)));
+        assert!(!s.iter().any(|s| s.covers("raw_mmio", 6)));
     }
 }
