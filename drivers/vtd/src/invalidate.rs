@@ -160,7 +160,7 @@ impl Invalidator {
                     clock,
                     drain_deadline,
                     || (regs.read64(regs::IQH), regs.read64(regs::IQT)),
-                    |(h, t)| h.into_raw_for_report() == t.into_raw_for_report(),
+                    |(h, t)| !h.is_all_ones() && h.into_raw_for_report() == t.into_raw_for_report(),
                 )
             };
             report.old_queue_stuck = drained.is_err();
@@ -457,20 +457,29 @@ fn wait_room<R: RegisterIo, C: Clock>(
 ) -> Result<(), VtdError> {
     let tail = q.tail;
     let (regs, clock) = unit.parts();
-    let r = poll(
+    let r = try_poll(
         clock,
         deadline,
         // IQH.QH is bits 18:4; with QS = 0 only 8 bits index our 256 slots.
-        || regs.read64(regs::IQH).field(4, 8).into_raw_for_report(),
+        || {
+            regs.read64(regs::IQH)
+                .not_all_ones()
+                .map(|h| h.field(4, 8).into_raw_for_report())
+                .map_err(|_| VtdError::RegisterGone { register: "IQH" })
+        },
         |&head| (head + QUEUE_ENTRIES - tail - 1) % QUEUE_ENTRIES >= needed,
     );
-    r.map(|_| ()).map_err(|t| VtdError::Timeout {
-        register: "IQH",
-        waiting_for: "free invalidation queue slots",
-        last: t.last,
-        waited: t.waited,
-        deadline_ns: deadline.as_ns(),
-    })
+    match r {
+        Ok(_) => Ok(()),
+        Err(PollError::Failed(e)) => Err(e),
+        Err(PollError::Timeout(t)) => Err(VtdError::Timeout {
+            register: "IQH",
+            waiting_for: "free invalidation queue slots",
+            last: t.last,
+            waited: t.waited,
+            deadline_ns: deadline.as_ns(),
+        }),
+    }
 }
 
 fn write_descriptor(
@@ -490,13 +499,11 @@ fn write_descriptor(
 /// After a queue error: clear the error bits and skip what is left (6.5.2.10:
 /// hardware stops fetching at the bad descriptor until IQE is cleared).
 fn recover<R: RegisterIo, C: Clock>(unit: &mut Unit<R, C>, q: &mut Queue) {
-    let head = unit
-        .regs()
-        .read64(regs::IQH)
-        .field(4, 8)
-        .into_raw_for_report();
     unit.regs()
         .write32(regs::FSTS, (Fsts::IQE | Fsts::ICE | Fsts::ITE).bits());
-    q.tail = head % QUEUE_ENTRIES;
-    unit.regs().write64(regs::IQT, q.tail << 4);
+    // A unit that reads all-ones is gone: leave the tail alone.
+    if let Ok(head) = unit.regs().read64(regs::IQH).not_all_ones() {
+        q.tail = head.field(4, 8).into_raw_for_report() % QUEUE_ENTRIES;
+        unit.regs().write64(regs::IQT, q.tail << 4);
+    }
 }

@@ -74,6 +74,7 @@ impl<R: RegisterIo, C: Clock> Unit<R, C> {
     ///
     /// [`VtdError::RegisterGone`] when a register reads all-ones,
     /// [`VtdError::BadCapability`] for nonsense capabilities.
+    // paranoid:allow(missing_paranoid_init): reads identification registers only; the bring-up is `Vtd::take_over`, every wait bounded
     pub fn probe(mut regs: R, clock: C) -> Result<Self, VtdError> {
         let version = regs
             .read32(regs::VER)
