@@ -308,7 +308,7 @@ mod tests {
             .iter()
             .map(|s| (s.lines, s.lints.clone(), s.reason.is_some()))
             .collect();
-        assert!(by_line.contains(&((2, 5), vec!["raw_mmio".to_string()], true)));
+        assert!(by_line.contains(&((1, 5), vec!["raw_mmio".to_string()], true)));
         assert!(by_line.contains(&((7, 8), vec!["unbounded_poll".to_string()], true)));
         assert!(by_line.contains(&((10, 10), vec!["raw_mmio".to_string()], true)));
         assert!(by_line.contains(&((12, 12), vec!["raw_mmio".to_string()], false)));
