@@ -6,8 +6,8 @@
 //! a hand-written init needs as well (see `benches/init_overhead.rs`).
 
 use proc_macro2::{Literal, TokenStream};
-use quote::quote;
-use syn::{FnArg, GenericParam, ItemFn, Type};
+use quote::{quote, ToTokens};
+use syn::{Attribute, FnArg, GenericParam, ItemFn, Type};
 
 use super::parse::InitFn;
 
@@ -18,7 +18,29 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
         device,
         clock,
     } = init;
-    let attrs = &item.attrs;
+    // Lint attributes go on the body, where the user's code (and so the lint)
+    // is; everything else (docs, `cfg`, `must_use`...) on the wrapper.
+    let (lint_attrs, attrs): (Vec<&Attribute>, Vec<&Attribute>) =
+        item.attrs.iter().partition(|a| {
+            ["allow", "expect", "warn", "deny", "forbid"]
+                .iter()
+                .any(|l| a.path().is_ident(l))
+        });
+    // `Stalled` hands the device back by value, so clippy's `result_large_err`
+    // fires on every init body: allow it unless the user already handles it.
+    let large_err = if lint_attrs
+        .iter()
+        .any(|a| a.to_token_stream().to_string().contains("result_large_err"))
+    {
+        TokenStream::new()
+    } else {
+        quote! {
+            #[allow(
+                clippy::result_large_err,
+                reason = "the signature is fixed by `paranoid::init::run`: `Stalled` hands the device back"
+            )]
+        }
+    };
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let generics = &item.sig.generics;
@@ -50,10 +72,8 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
             ::paranoid::init::InitFailure<#device>,
         > #where_clause {
             #[inline(always)]
-            #[allow(
-                clippy::result_large_err,
-                reason = "the signature is fixed by `paranoid::init::run`: `Stalled` hands the device back"
-            )]
+            #(#lint_attrs)*
+            #large_err
             #inner_sig #block
             ::paranoid::init::run(
                 device,

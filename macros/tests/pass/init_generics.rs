@@ -78,7 +78,20 @@ fn main() {
     let a = generic(Dev(0), &clock).map(|ok| ok.device.into_inner().0);
     let b = concrete(Dev(1), &clock).map(|ok| ok.trace.escalations());
     let c = Driver::init(Dev(2), &clock).map(|ok| ok.trace.total());
+    let _ = with_lints(Dev(3), &clock).is_ok();
     if !(a.is_ok() && b.is_ok() && c.is_ok()) {
         std::process::exit(1);
     }
+}
+
+/// The user's own lint attributes apply to the body (where the code is).
+#[paranoid_init(budget_ms = 10)]
+#[expect(clippy::result_large_err, reason = "checked: the expectation lands on the body")]
+#[allow(unused_variables, reason = "`unused` is never read")]
+fn with_lints<C: Clock>(
+    dev: Device<Dev, Unknown>,
+    ctx: &mut InitContext<'_, C>,
+) -> Result<Device<Dev, Ready>, Stalled<Dev>> {
+    let unused = 1;
+    dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
 }
