@@ -63,6 +63,11 @@ pub fn all() -> Vec<Step> {
             run: test_host,
         },
         Step {
+            name: "e1000-campaign",
+            what: "e1000 any-state campaign (100,000 states) with its summary line",
+            run: e1000_campaign,
+        },
+        Step {
             name: "codegen",
             what: "a 32-bit register read/write through the HAL is one mov (objdump)",
             run: codegen_step,
@@ -122,6 +127,22 @@ fn clippy_kernels(_: &Ctx) -> Result<(), String> {
 
 fn test_host(ctx: &Ctx) -> Result<(), String> {
     kernels::run(ctx.cargo(&["test", "--workspace", "--all-features", "--release"]))
+}
+
+fn e1000_campaign(ctx: &Ctx) -> Result<(), String> {
+    kernels::run(ctx.cargo(&[
+        "test",
+        "--release",
+        "--quiet",
+        "-p",
+        "paranoid-e1000",
+        "--features",
+        "model",
+        "--test",
+        "campaign",
+        "--",
+        "--nocapture",
+    ]))
 }
 
 fn codegen_step(_: &Ctx) -> Result<(), String> {
