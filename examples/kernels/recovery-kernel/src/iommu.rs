@@ -6,7 +6,7 @@ use paranoid::dma::{Window, WindowSpec};
 use paranoid::mmio::Mmio;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
-use paranoid_boot::{platform, println, BootInfo, MemoryKind, TscClock};
+use paranoid_boot::{platform, println, BootInfo, TscClock};
 use paranoid_recovery::note::CrashNote;
 use paranoid_recovery::report::{FaultCounts, Report};
 use paranoid_vtd::acpi::Dmar;
@@ -57,19 +57,12 @@ pub fn take_over(
     // SAFETY: the DRHD's register block, mapped once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
         .map_err(|e| fail("drhd", e))?;
-    // Old table pointers are checked against every RAM byte of the machine:
-    // the crashed kernel's (from its note) and ours.
+    // Old table pointers must point into the crashed kernel's RAM (from its
+    // note), never into ours: an adopted entry reaching recovery memory would let
+    // stale DMA land there.
     let mut map = MemoryMap::new();
     for r in note.ranges() {
         map.add(r.start, r.len).map_err(|e| fail("memory map", e))?;
-    }
-    for r in boot
-        .memory_map()
-        .iter()
-        .filter(|r| r.kind == MemoryKind::Ram)
-    {
-        map.add(r.start, r.size)
-            .map_err(|e| fail("memory map", e))?;
     }
     let pool_base = frames
         .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
