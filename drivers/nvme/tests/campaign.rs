@@ -16,36 +16,22 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use paranoid::dma::{FromDevice, ToDevice};
-use paranoid::lifecycle::Cause;
 use paranoid::sim::SimMemory;
-use paranoid::time::Clock;
 use paranoid_nvme::anystate::{any_state, AnyState};
-use paranoid_nvme::model::{Bench, SimNvme, MEMORY_LEN, WINDOW_PHYS};
-use paranoid_nvme::{Config, DEFAULT_INIT_BUDGET};
+use paranoid_nvme::model::oracle::{check_case, Outcome};
+use paranoid_nvme::model::{Bench, MEMORY_LEN, WINDOW_PHYS};
 use proptest::test_runner::{
     Config as RunnerConfig, RngAlgorithm, TestCaseError, TestRng, TestRunner,
 };
 
-/// Simulated time one case may take at most: the init budget, then the data
-/// check (each I/O bounded by its timeout, abort and recovery budget).
-const CASE_TIME_LIMIT: Duration = Duration::from_secs(300);
 const DEFAULT_SEED: u64 = 0x6e76_6d65_5eed_0001;
 
 thread_local! {
     /// One simulated memory for all cases (allocating a megabyte per case
     /// would dominate the campaign's time).
     static MEMORY: SimMemory = SimMemory::new(WINDOW_PHYS, MEMORY_LEN as usize);
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Ready,
-    ReadyAfterIoRecovery,
-    InitError(&'static str),
-    IoError(&'static str),
 }
 
 #[derive(Default)]
@@ -94,112 +80,11 @@ fn cases() -> u32 {
         .unwrap_or(default)
 }
 
-/// Writes a pattern, reads it back, compares; then a flush.
-fn data_check(b: &mut Bench, nvme: &mut SimNvme, salt: u64) -> Result<(), String> {
-    let ns = nvme.namespace_info().ok_or("ready without a namespace")?;
-    let blocks = 12u64.min(ns.blocks);
-    let lba = salt % (ns.blocks - blocks + 1);
-    let bytes = (blocks * u64::from(ns.block_size)) as usize;
-    let offset = 512;
-    let mut out = b
-        .arena
-        .alloc::<ToDevice>(bytes + offset, 4096)
-        .map_err(|e| format!("bench: {e}"))?;
-    let data: Vec<u8> = (0..bytes)
-        .map(|i| (i as u64 ^ salt).wrapping_mul(0x9e37_79b9) as u8)
-        .collect();
-    out.write_bytes(offset, &data)
-        .map_err(|e| format!("bench: {e}"))?;
-    let mut back = b
-        .arena
-        .alloc::<FromDevice>(bytes + offset, 4096)
-        .map_err(|e| format!("bench: {e}"))?;
-    let result = (|| {
-        nvme.write_blocks(lba, blocks, &out, offset)
-            .map_err(|e| e.class())?;
-        nvme.read_blocks(lba, blocks, &mut back, offset)
-            .map_err(|e| e.class())?;
-        nvme.flush().map_err(|e| e.class())
-    })();
-    let mut got = vec![0u8; bytes];
-    back.read_bytes(offset, &mut got)
-        .map_err(|e| format!("bench: {e}"))?;
-    let _ = b.arena.free(out);
-    let _ = b.arena.free(back);
-    match result {
-        Ok(()) if got == data => Ok(()),
-        Ok(()) => Err("DATA MISMATCH: read back differs from what was written".into()),
-        Err(class) => Err(class.to_string()),
-    }
-}
-
-/// One case: returns the outcome, or why the oracle failed.
+/// One case: the state applied to a fresh bench, then the oracle.
 fn run_case(state: &AnyState, salt: u64) -> Result<Outcome, String> {
-    let mut b = MEMORY.with(|m| Bench::with_memory(m.clone()));
+    let b = MEMORY.with(|m| Bench::with_memory(m.clone()));
     state.apply(&b);
-    b.clock.set_poll_step(Duration::from_micros(500));
-    let start = b.clock.now_ns();
-    let nvme = b
-        .driver(Config::default())
-        .map_err(|e| format!("new: {e}"))?;
-    let outcome = match nvme.init(DEFAULT_INIT_BUDGET) {
-        Err(f) => {
-            if b.bus_master() {
-                return Err(format!("init failed but bus mastering is on: {f}"));
-            }
-            Outcome::InitError(match f.cause {
-                Cause::Device(e) => e.class(),
-                Cause::Budget { .. } => "init budget",
-            })
-        }
-        Ok(ok) => {
-            let mut nvme = ok.device.into_inner();
-            let mut outcome = Outcome::Ready;
-            for attempt in 0..3 {
-                match data_check(&mut b, &mut nvme, salt.wrapping_add(attempt)) {
-                    Ok(()) => break,
-                    Err(e) if e.starts_with("DATA MISMATCH") || e.starts_with("bench") => {
-                        return Err(e)
-                    }
-                    Err(class) => {
-                        if !nvme.is_ready() && b.bus_master() {
-                            return Err(format!(
-                                "I/O error `{class}` left the driver neither ready nor fenced"
-                            ));
-                        }
-                        outcome = if nvme.is_ready() && attempt < 2 {
-                            Outcome::ReadyAfterIoRecovery
-                        } else {
-                            Outcome::IoError(match class.as_str() {
-                                "bad completion" => "bad completion",
-                                "command timeout" => "command timeout",
-                                "command failed" => "command failed",
-                                "not ready" => "not ready",
-                                "queue full" => "queue full",
-                                _ => "other",
-                            })
-                        };
-                        if !nvme.is_ready() {
-                            break;
-                        }
-                    }
-                }
-            }
-            outcome
-        }
-    };
-    let spent = Duration::from_nanos(b.clock.now_ns().saturating_sub(start));
-    if spent > CASE_TIME_LIMIT {
-        return Err(format!("HANG: {spent:?} of simulated time"));
-    }
-    if b.escapes() > 0 {
-        return Err(format!("DMA ESCAPE: {:?}", b.dma.refused()));
-    }
-    let flags = b.model.borrow().violations().to_vec();
-    if !flags.is_empty() {
-        return Err(format!("UNCHECKED VALUE: model flagged {flags:?}"));
-    }
-    Ok(outcome)
+    check_case(b, salt)
 }
 
 #[test]
@@ -234,12 +119,7 @@ fn any_state_campaign() {
         t.cases += 1;
         match outcome {
             Ok(o) => {
-                let key = match o {
-                    Outcome::Ready => "ready".to_string(),
-                    Outcome::ReadyAfterIoRecovery => "ready (after I/O recovery)".to_string(),
-                    Outcome::InitError(c) => format!("typed error at init: {c}"),
-                    Outcome::IoError(c) => format!("typed error at I/O: {c}"),
-                };
+                let key = o.label();
                 *t.outcomes.entry(key).or_default() += 1;
                 Ok(())
             }

@@ -173,6 +173,10 @@ impl NvmeModel {
             Some(CompletionFault::WrongPhase) => wrong_phase = true,
             Some(CompletionFault::SqHeadOutOfRange) => sq_head_override = Some(0xfff0),
             Some(CompletionFault::Duplicate) => twice = true,
+            Some(CompletionFault::Raw { dw, keep_phase }) => {
+                self.post_raw(cqid, dw, keep_phase);
+                return;
+            }
         }
         self.post(p, wrong_phase, sq_head_override);
         if twice {
@@ -210,6 +214,35 @@ impl NvmeModel {
             next.phase = !next.phase;
         }
         if let Some(slot) = self.cqs.get_mut(usize::from(p.cqid)) {
+            *slot = Some(next);
+        }
+    }
+
+    /// Posts four raw dwords as the next entry of completion queue `cqid`.
+    fn post_raw(&mut self, cqid: u16, mut dw: [u32; 4], keep_phase: bool) {
+        let Some(Some(cq)) = self.cqs.get(usize::from(cqid)).copied() else {
+            return;
+        };
+        if (cq.tail + 1) % cq.size == cq.head {
+            return;
+        }
+        if keep_phase {
+            dw[3] = (dw[3] & !(1 << 16)) | u32::from(cq.phase) << 16;
+        }
+        let entry = RawCompletion::new(dw);
+        let at = cq.base + u64::from(cq.tail) * 16;
+        if !self.dma_write(at, &entry.to_bytes()) {
+            self.csts |= 2;
+            return;
+        }
+        let mut next = CompQueue {
+            tail: (cq.tail + 1) % cq.size,
+            ..cq
+        };
+        if next.tail == 0 {
+            next.phase = !next.phase;
+        }
+        if let Some(slot) = self.cqs.get_mut(usize::from(cqid)) {
             *slot = Some(next);
         }
     }

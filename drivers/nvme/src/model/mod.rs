@@ -26,6 +26,8 @@ use paranoid::time::{duration_ns, Clock};
 
 mod bench;
 mod exec;
+pub mod fuzz;
+pub mod oracle;
 mod params;
 
 pub use bench::{Bench, SimNvme, SimWindow, MEMORY_LEN, OLD_KERNEL_BASE, WINDOW_PHYS};

@@ -106,6 +106,15 @@ pub enum CompletionFault {
     Drop,
     /// The completion is posted twice.
     Duplicate,
+    /// The entry is replaced by these four dwords (fuzzing); with
+    /// `keep_phase` the phase tag is set to the one the host expects, so the
+    /// host reads the entry.
+    Raw {
+        /// The entry's dwords.
+        dw: [u32; 4],
+        /// Force the expected phase tag.
+        keep_phase: bool,
+    },
 }
 
 /// Nonsense in Identify data.

@@ -1,0 +1,8 @@
+//! cargo-fuzz target: `paranoid_nvme::model::fuzz::completion_queue` must hold for any input.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(why) = paranoid_nvme::model::fuzz::completion_queue(data) {
+        panic!("{why}");
+    }
+});

@@ -1,0 +1,163 @@
+//! Fuzz entry points for malicious controller replies, shared by the in-suite
+//! proptest runs (`tests/fuzz.rs`) and the cargo-fuzz targets (`fuzz/`).
+//!
+//! - [`completion_queue`]: raw bytes become completion queue entries under a
+//!   queue pair with commands outstanding; whatever they hold, the queue hands
+//!   out only completions of outstanding commands, each once, and rejects the
+//!   rest with a typed error.
+//! - [`identify`]: raw bytes become Identify Controller and Namespace data;
+//!   whatever they hold, an accepted namespace has a sane geometry.
+//! - [`driver`]: raw bytes become completion entries the model posts in place
+//!   of real ones during init and I/O; the whole driver is held to the
+//!   campaign's oracle.
+
+use std::ptr::NonNull;
+
+use paranoid::dma::{DmaArena, FromDevice, Window};
+use paranoid::sim::{RegisterFile, SimClock, SimMemory, SimMmio};
+
+use super::oracle::{check_case, Outcome};
+use super::{Bench, CompletionFault, SimWindow};
+use crate::command::{nvm, Command, CQE_SIZE};
+use crate::error::NvmeError;
+use crate::identify::{parse_controller, parse_namespace, DRIVER_MAX_TRANSFER};
+use crate::queue::{QueuePair, MAX_OUTSTANDING};
+use crate::regs::Registers;
+
+const PHYS: u64 = 0x0010_0000;
+const LEN: usize = 64 << 10;
+
+fn arena(memory: &SimMemory) -> DmaArena<SimWindow, 8> {
+    let host = memory.host_ptr(PHYS, LEN).unwrap_or(NonNull::dangling());
+    // SAFETY:
+    // - `host..host + LEN` is all of `memory`, page-aligned, alive as long as
+    //   the caller's `memory`, which outlives the arena in each entry point;
+    // - only the arena's buffers and `SimMemory` copies touch it.
+    unsafe { DmaArena::new(host, PHYS, LEN as u64) }
+}
+
+/// Completion entries from `data` under a queue pair with commands outstanding.
+///
+/// # Errors
+///
+/// A description of the broken invariant (a completion handed out twice or for
+/// a command never submitted, an untyped error).
+pub fn completion_queue(data: &[u8]) -> Result<(), String> {
+    let (Some(&a), Some(&b)) = (data.first(), data.get(1)) else {
+        return Ok(());
+    };
+    let memory = SimMemory::new(PHYS, LEN);
+    let mut arena = arena(&memory);
+    let mut regs = Registers::new(SimMmio::new(RegisterFile::new(0x2000), SimClock::new()));
+    let capacity = 2 + u16::from(a % 15);
+    let mut q = QueuePair::new(&mut arena, 1, capacity).map_err(|e| e.to_string())?;
+    q.restart(capacity).map_err(|e| e.to_string())?;
+    let submit = (1 + usize::from(b) % MAX_OUTSTANDING).min(usize::from(capacity) - 1);
+    let mut outstanding = Vec::new();
+    for i in 0..submit {
+        let cid = q
+            .submit(&mut regs, Command::new(nvm::READ).cdw(10, i as u32))
+            .map_err(|e| format!("submit: {e}"))?;
+        outstanding.push(cid);
+    }
+    let cq_phys = PHYS + (q.cq_iova() - SimWindow::BASE);
+    for (i, entry) in data.get(2..).unwrap_or(&[]).chunks(CQE_SIZE).enumerate() {
+        let slot = i % usize::from(capacity);
+        memory.write(cq_phys + (slot * CQE_SIZE) as u64, entry);
+        match q.poll_once(&mut regs) {
+            Ok(None) => {}
+            Ok(Some(c)) => {
+                let Some(at) = outstanding.iter().position(|&o| o == c.cid) else {
+                    return Err(format!("completion for cid {} not outstanding", c.cid));
+                };
+                outstanding.swap_remove(at);
+            }
+            Err(NvmeError::BadCompletion { .. }) => {}
+            Err(e) => return Err(format!("untyped rejection: {e}")),
+        }
+        if q.outstanding() != outstanding.len() {
+            return Err(format!(
+                "queue says {} outstanding, {} really are",
+                q.outstanding(),
+                outstanding.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Identify data from `data` (the first 4096 bytes controller, the next
+/// namespace; short inputs are zero-padded).
+///
+/// # Errors
+///
+/// A description of an accepted geometry that is not sane.
+pub fn identify(data: &[u8]) -> Result<(), String> {
+    let memory = SimMemory::new(PHYS, LEN);
+    let mut arena = arena(&memory);
+    let mut page = |bytes: &[u8]| -> Result<_, String> {
+        let buf = arena
+            .alloc::<FromDevice>(4096, 4096)
+            .map_err(|e| e.to_string())?;
+        let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
+        memory.write(phys, bytes.get(..bytes.len().min(4096)).unwrap_or(&[]));
+        Ok(buf)
+    };
+    let mut ctrl = page(data)?;
+    let mut ns = page(data.get(4096..).unwrap_or(&[]))?;
+    let max = match parse_controller(&mut ctrl, 1) {
+        Ok(c) => {
+            if c.max_transfer < 4096 || c.max_transfer > DRIVER_MAX_TRANSFER {
+                return Err(format!("max transfer {}", c.max_transfer));
+            }
+            c.max_transfer
+        }
+        Err(NvmeError::BadIdentify { .. }) => DRIVER_MAX_TRANSFER,
+        Err(e) => return Err(format!("untyped rejection: {e}")),
+    };
+    match parse_namespace(&mut ns, 1, max) {
+        Ok(n) => {
+            let sane = (512..=4096).contains(&n.block_size)
+                && n.block_size.is_power_of_two()
+                && n.blocks > 0
+                && n.blocks.checked_mul(u64::from(n.block_size)).is_some()
+                && n.max_transfer_blocks >= 1
+                && u64::from(n.max_transfer_blocks) * u64::from(n.block_size) <= u64::from(max);
+            if sane {
+                Ok(())
+            } else {
+                Err(format!("accepted nonsense geometry {n:?}"))
+            }
+        }
+        Err(NvmeError::BadIdentify { .. } | NvmeError::Unsupported { .. }) => Ok(()),
+        Err(e) => Err(format!("untyped rejection: {e}")),
+    }
+}
+
+/// Raw completions from `data` posted by the model in place of real ones
+/// (18 bytes each: completion index, flags, 16 bytes of entry), then init and a
+/// data check held to the oracle.
+///
+/// # Errors
+///
+/// Why the oracle failed.
+pub fn driver(data: &[u8]) -> Result<Outcome, String> {
+    let faults: Vec<(u64, CompletionFault)> = data
+        .chunks_exact(18)
+        .take(4)
+        .map(|c| {
+            let mut dw = [0u32; 4];
+            for (d, b) in dw.iter_mut().zip(c[2..].chunks_exact(4)) {
+                *d = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            let keep_phase = c[1] & 1 == 0;
+            (
+                u64::from(c[0] % 16),
+                CompletionFault::Raw { dw, keep_phase },
+            )
+        })
+        .collect();
+    let b = Bench::qemu_like();
+    b.model.borrow_mut().faults.completions = faults;
+    check_case(b, data.len() as u64)
+}
