@@ -116,7 +116,7 @@ pub(crate) enum Which {
 ///
 /// Generic over the register backend `R` (BAR0), the configuration access `P`,
 /// the clock `C` and the DMA window `W` every queue and buffer lives in.
-pub struct Nvme<R, P, C, W: Window> {
+pub struct Nvme<R: RegisterIo, P, C, W: Window> {
     pub(crate) regs: Registers<R>,
     pub(crate) pci: P,
     pub(crate) address: PciAddress,

@@ -11,6 +11,7 @@ use paranoid::dma::Window;
 use paranoid::init::{run, InitContext, InitFailure, Initialized};
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
+use paranoid::paranoid_init;
 use paranoid::pci::command::{self, Command as PciCommand};
 use paranoid::pci::{caps, offset, ConfigAccess};
 use paranoid::poll::poll;
@@ -25,6 +26,8 @@ use crate::regs::{aqa, cap, cc, csts, Register};
 /// A total init budget that covers two full CAP.TO waits of QEMU (7.5 s each)
 /// on both rungs of the ladder.
 pub const DEFAULT_INIT_BUDGET: Duration = Duration::from_secs(40);
+// `#[paranoid_init(budget_ms = 40000)]` below must say the same.
+const _: () = assert!(DEFAULT_INIT_BUDGET.as_millis() == 40_000);
 /// One CAP.TO unit (NVMe 1.4, 3.1.1).
 pub const CAP_TO_UNIT: Duration = Duration::from_millis(500);
 /// How long a function may answer Configuration Retry Status after FLR.
@@ -57,6 +60,29 @@ where
         let clock = self.clock.clone();
         run(self, &clock, budget, init_body)
     }
+}
+
+/// Brings the controller from any state to Ready within 40 s
+/// ([`DEFAULT_INIT_BUDGET`]), through [`init_body`]: the wrapper generated
+/// here takes `(driver, &clock)`, escalates to FLR when a controller reset does
+/// not do, fences when nothing does, and returns the init trace either way.
+/// [`Nvme::init`] is the same with a budget of the caller's choosing.
+#[paranoid_init(budget_ms = 40000)]
+#[expect(
+    clippy::type_complexity,
+    reason = "the signature #[paranoid_init] expects, spelled out"
+)]
+pub fn init<R, P, C, W>(
+    dev: Device<Nvme<R, P, C, W>, Unknown>,
+    ctx: &mut InitContext<'_, C>,
+) -> Result<Device<Nvme<R, P, C, W>, Ready>, Stalled<Nvme<R, P, C, W>>>
+where
+    R: RegisterIo,
+    P: ConfigAccess,
+    C: Clock,
+    W: Window,
+{
+    init_body(dev, ctx)
 }
 
 /// The init body `#[paranoid_init]` wraps: lifecycle steps, then Identify and
@@ -306,7 +332,7 @@ where
         // MQES is 0's based and must allow at least two entries.
         let mqes = cap::MQES.get(raw).validate(|m| {
             if m == 0 {
-                Err(bad(cap::MQES.name, m))
+                Err(bad("CAP.MQES", m))
             } else {
                 Ok(m)
             }
@@ -316,7 +342,7 @@ where
                 Ok(())
             } else {
                 Err(NvmeError::Unsupported {
-                    field: cap::CSS.name,
+                    field: "CAP.CSS",
                     value: css,
                 })
             }
@@ -326,7 +352,7 @@ where
                 Ok(())
             } else {
                 Err(NvmeError::Unsupported {
-                    field: cap::MPSMIN.name,
+                    field: "CAP.MPSMIN",
                     value: m,
                 })
             }
@@ -339,7 +365,7 @@ where
             if end <= size as u64 {
                 Ok(d as u32)
             } else {
-                Err(bad(cap::DSTRD.name, d))
+                Err(bad("CAP.DSTRD", d))
             }
         })?;
         Ok(Capabilities {
@@ -391,9 +417,9 @@ where
     /// Enable: admin queues from our window (AQA, ASQ, ACQ).
     fn program_admin_queues(&mut self) -> Result<(), NvmeError> {
         self.admin.restart(ADMIN_QUEUE_DEPTH)?;
-        let entries = u64::from(self.admin.depth() - 1);
+        let entries = u32::from(self.admin.depth() - 1);
         self.regs
-            .set_aqa((aqa::ASQS.set(entries) | aqa::ACQS.set(entries)) as u32);
+            .set_aqa(aqa::ASQS.bits(entries) | aqa::ACQS.bits(entries));
         self.regs.set_asq(self.admin.sq_iova());
         self.regs.set_acq(self.admin.cq_iova());
         Ok(())
@@ -402,13 +428,13 @@ where
     /// Enable: CC with the NVM command set, 4 KiB pages, round robin, 64/16-byte
     /// entries, and CC.EN.
     fn set_enable(&mut self) -> Result<(), NvmeError> {
-        let value = cc::EN.set(1)
-            | cc::CSS.set(0)
-            | cc::MPS.set(0)
-            | cc::AMS.set(0)
-            | cc::IOSQES.set(SQE_SIZE_LOG2)
-            | cc::IOCQES.set(CQE_SIZE_LOG2);
-        self.cc = value as u32;
+        let value = cc::EN.bits(1)
+            | cc::CSS.bits(0)
+            | cc::MPS.bits(0)
+            | cc::AMS.bits(0)
+            | cc::IOSQES.bits(SQE_SIZE_LOG2 as u32)
+            | cc::IOCQES.bits(CQE_SIZE_LOG2 as u32);
+        self.cc = value;
         self.regs.set_cc(self.cc);
         Ok(())
     }

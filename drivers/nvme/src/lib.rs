@@ -61,4 +61,4 @@ pub mod model;
 pub use controller::{Capabilities, Config, Nvme, State, Stats};
 pub use error::{CompletionProblem, NvmeError};
 pub use identify::{ControllerInfo, NamespaceInfo};
-pub use init::{init_body, DEFAULT_INIT_BUDGET};
+pub use init::{init, init_body, DEFAULT_INIT_BUDGET};

@@ -74,107 +74,101 @@ pub mod offset {
     pub const DOORBELLS: usize = 0x1000;
 }
 
-/// A bit field of a register: `width` bits at `shift`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field {
-    /// Spec name (`CAP.TO`).
-    pub name: &'static str,
-    /// Lowest bit.
-    pub shift: u32,
-    /// Width in bits.
-    pub width: u32,
-}
+paranoid::register_block! {
+    /// NVMe controller properties (NVMe 1.4, 3.1, Figure 78); the doorbells
+    /// follow at 0x1000 with a stride of `4 << CAP.DSTRD`.
+    pub struct ControllerRegs, size = 0x1000;
 
-impl Field {
-    const fn new(name: &'static str, shift: u32, width: u32) -> Self {
-        Self { name, shift, width }
+    /// Controller Capabilities.
+    CAP @ 0x00: u64, ro {
+        /// Maximum Queue Entries Supported (0's based).
+        MQES: 0..=15,
+        /// Contiguous Queues Required.
+        CQR: 16,
+        /// Timeout: worst-case CSTS.RDY transition time, in 500 ms units.
+        TO: 24..=31,
+        /// Doorbell Stride: doorbells are `4 << DSTRD` bytes apart.
+        DSTRD: 32..=35,
+        /// NVM Subsystem Reset Supported.
+        NSSRS: 36,
+        /// Command Sets Supported (bit 0: NVM command set).
+        CSS: 37..=44,
+        /// Memory Page Size Minimum (`2 ^ (12 + MPSMIN)`).
+        MPSMIN: 48..=51,
+        /// Memory Page Size Maximum.
+        MPSMAX: 52..=55,
     }
-
-    /// Extracts the field from an untrusted register value; it stays untrusted.
-    #[inline(always)]
-    pub fn get<T: paranoid::untrusted::DeviceInt>(self, reg: Untrusted<T>) -> Untrusted<T> {
-        reg.field(self.shift, self.width)
+    /// Version.
+    VS @ 0x08: u32, ro {
+        /// Tertiary version.
+        TER: 0..=7,
+        /// Minor version.
+        MNR: 8..=15,
+        /// Major version.
+        MJR: 16..=31,
     }
-
-    /// The field set to `value` (truncated to the width), other bits zero.
-    #[inline(always)]
-    pub const fn set(self, value: u64) -> u64 {
-        let mask = if self.width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.width) - 1
-        };
-        (value & mask) << self.shift
+    /// Interrupt Mask Set.
+    INTMS @ 0x0c: u32, wo;
+    /// Interrupt Mask Clear.
+    INTMC @ 0x10: u32, wo;
+    /// Controller Configuration.
+    CC @ 0x14: u32, rw, reset = 0 {
+        /// Enable.
+        EN: 0,
+        /// I/O Command Set Selected (0: NVM).
+        CSS: 4..=6,
+        /// Memory Page Size (`2 ^ (12 + MPS)`).
+        MPS: 7..=10,
+        /// Arbitration Mechanism Selected.
+        AMS: 11..=13,
+        /// Shutdown Notification (1: normal, 2: abrupt).
+        SHN: 14..=15,
+        /// I/O Submission Queue Entry Size (log2 bytes).
+        IOSQES: 16..=19,
+        /// I/O Completion Queue Entry Size (log2 bytes).
+        IOCQES: 20..=23,
     }
+    /// Controller Status.
+    CSTS @ 0x1c: u32, ro {
+        /// Ready.
+        RDY: 0,
+        /// Controller Fatal Status.
+        CFS: 1,
+        /// Shutdown Status (0 normal, 1 in progress, 2 complete).
+        SHST: 2..=3,
+        /// NVM Subsystem Reset Occurred.
+        NSSRO: 4,
+        /// Processing Paused.
+        PP: 5,
+    }
+    /// Admin Queue Attributes (both sizes 0's based).
+    AQA @ 0x24: u32, rw, reset = 0 {
+        /// Admin Submission Queue Size.
+        ASQS: 0..=11,
+        /// Admin Completion Queue Size.
+        ACQS: 16..=27,
+    }
+    /// Admin Submission Queue Base Address, low dword (written first, as
+    /// Linux's `lo_hi_writeq` does: some controllers take no 64-bit writes).
+    ASQ @ 0x28: u32, rw, reset = 0;
+    /// Admin Submission Queue Base Address, high dword.
+    ASQ_HI @ 0x2c: u32, rw, reset = 0;
+    /// Admin Completion Queue Base Address, low dword.
+    ACQ @ 0x30: u32, rw, reset = 0;
+    /// Admin Completion Queue Base Address, high dword.
+    ACQ_HI @ 0x34: u32, rw, reset = 0;
 }
 
-/// CAP fields (NVMe 1.4, 3.1.1).
-pub mod cap {
-    use super::Field;
-    /// Maximum Queue Entries Supported (0's based).
-    pub const MQES: Field = Field::new("CAP.MQES", 0, 16);
-    /// Contiguous Queues Required.
-    pub const CQR: Field = Field::new("CAP.CQR", 16, 1);
-    /// Timeout, in 500 ms units: worst case time for CSTS.RDY to change.
-    pub const TO: Field = Field::new("CAP.TO", 24, 8);
-    /// Doorbell Stride: doorbells are `4 << DSTRD` bytes apart.
-    pub const DSTRD: Field = Field::new("CAP.DSTRD", 32, 4);
-    /// NVM Subsystem Reset Supported.
-    pub const NSSRS: Field = Field::new("CAP.NSSRS", 36, 1);
-    /// Command Sets Supported (bit 0: NVM command set).
-    pub const CSS: Field = Field::new("CAP.CSS", 37, 8);
-    /// Memory Page Size Minimum (`2 ^ (12 + MPSMIN)`).
-    pub const MPSMIN: Field = Field::new("CAP.MPSMIN", 48, 4);
-    /// Memory Page Size Maximum.
-    pub const MPSMAX: Field = Field::new("CAP.MPSMAX", 52, 4);
-}
+pub use controller_regs::{aqa, cap, cc, csts, vs};
 
-/// CC fields (NVMe 1.4, 3.1.5).
-pub mod cc {
-    use super::Field;
-    /// Enable.
-    pub const EN: Field = Field::new("CC.EN", 0, 1);
-    /// I/O Command Set Selected (0: NVM).
-    pub const CSS: Field = Field::new("CC.CSS", 4, 3);
-    /// Memory Page Size (`2 ^ (12 + MPS)`).
-    pub const MPS: Field = Field::new("CC.MPS", 7, 4);
-    /// Arbitration Mechanism Selected.
-    pub const AMS: Field = Field::new("CC.AMS", 11, 3);
-    /// Shutdown Notification (1: normal, 2: abrupt).
-    pub const SHN: Field = Field::new("CC.SHN", 14, 2);
-    /// I/O Submission Queue Entry Size (log2 bytes).
-    pub const IOSQES: Field = Field::new("CC.IOSQES", 16, 4);
-    /// I/O Completion Queue Entry Size (log2 bytes).
-    pub const IOCQES: Field = Field::new("CC.IOCQES", 20, 4);
-    /// CC.SHN value for a normal shutdown.
-    pub const SHN_NORMAL: u64 = 1;
-}
-
-/// CSTS fields (NVMe 1.4, 3.1.6).
-pub mod csts {
-    use super::Field;
-    /// Ready.
-    pub const RDY: Field = Field::new("CSTS.RDY", 0, 1);
-    /// Controller Fatal Status.
-    pub const CFS: Field = Field::new("CSTS.CFS", 1, 1);
-    /// Shutdown Status (0 normal, 1 in progress, 2 complete).
-    pub const SHST: Field = Field::new("CSTS.SHST", 2, 2);
-    /// CSTS.SHST value: shutdown processing complete.
-    pub const SHST_COMPLETE: u32 = 2;
-}
-
-/// AQA fields (NVMe 1.4, 3.1.8); both sizes are 0's based.
-pub mod aqa {
-    use super::Field;
-    /// Admin Submission Queue Size.
-    pub const ASQS: Field = Field::new("AQA.ASQS", 0, 12);
-    /// Admin Completion Queue Size.
-    pub const ACQS: Field = Field::new("AQA.ACQS", 16, 12);
-}
+/// CC.SHN value for a normal shutdown.
+pub const SHN_NORMAL: u32 = 1;
+/// CSTS.SHST value: shutdown processing complete.
+pub const SHST_COMPLETE: u32 = 2;
 
 /// Typed access to the controller's registers.
-pub struct Registers<R> {
-    io: R,
+pub struct Registers<R: RegisterIo> {
+    block: ControllerRegs<R>,
     /// Bytes between doorbells (`4 << CAP.DSTRD`), once validated.
     stride: usize,
 }
@@ -183,64 +177,67 @@ impl<R: RegisterIo> Registers<R> {
     /// Wraps a register block (BAR0); doorbell stride 4 until
     /// [`set_doorbell_stride`](Self::set_doorbell_stride) is called.
     pub fn new(io: R) -> Self {
-        Self { io, stride: 4 }
+        Self {
+            block: ControllerRegs::new(io),
+            stride: 4,
+        }
     }
 
     /// The underlying block.
     pub fn io(&mut self) -> &mut R {
-        &mut self.io
+        self.block.io()
     }
 
-    /// Size of the register block in bytes.
-    pub fn size(&self) -> usize {
-        self.io.size()
+    /// Size of the whole BAR in bytes (registers and doorbells).
+    pub fn size(&mut self) -> usize {
+        self.block.io().size()
     }
 
     /// CAP.
     pub fn cap(&mut self) -> Untrusted<u64> {
-        self.io.read64(offset::CAP)
+        self.block.cap().read().untrusted()
     }
 
     /// VS.
     pub fn vs(&mut self) -> Untrusted<u32> {
-        self.io.read32(offset::VS)
+        self.block.vs().read().untrusted()
     }
 
     /// CC.
     pub fn cc(&mut self) -> Untrusted<u32> {
-        self.io.read32(offset::CC)
+        self.block.cc().read().untrusted()
     }
 
     /// Writes CC.
     pub fn set_cc(&mut self, value: u32) {
-        self.io.write32(offset::CC, value)
+        self.block.cc().write(value)
     }
 
     /// CSTS.
     pub fn csts(&mut self) -> Untrusted<u32> {
-        self.io.read32(offset::CSTS)
+        self.block.csts().read().untrusted()
     }
 
     /// Writes INTMS (masks the interrupt vectors whose bits are set).
     pub fn set_intms(&mut self, value: u32) {
-        self.io.write32(offset::INTMS, value)
+        self.block.intms().write(value)
     }
 
     /// Writes AQA.
     pub fn set_aqa(&mut self, value: u32) {
-        self.io.write32(offset::AQA, value)
+        self.block.aqa().write(value)
     }
 
     /// Writes ASQ (low dword, then high).
     pub fn set_asq(&mut self, iova: u64) {
-        self.io.write32(offset::ASQ, iova as u32);
-        self.io.write32(offset::ASQ + 4, (iova >> 32) as u32);
+        self.block.asq().write(iova as u32);
+        self.block.asq_hi().write((iova >> 32) as u32);
     }
 
     /// Writes ACQ (low dword, then high).
     pub fn set_acq(&mut self, iova: u64) {
-        self.io.write32(offset::ACQ, iova as u32);
-        self.io.write32(offset::ACQ + 4, (iova >> 32) as u32);
+        self.block.acq().write(iova as u32);
+        self.block.acq_hi().write((iova >> 32) as u32);
     }
 
     /// Sets the doorbell stride from a validated CAP.DSTRD.
@@ -257,13 +254,13 @@ impl<R: RegisterIo> Registers<R> {
     /// Rings the SQ tail doorbell of `qid`.
     pub fn ring_sq_tail(&mut self, qid: u16, tail: u16) {
         let at = self.doorbell_offset(qid, false);
-        self.io.write32(at, u32::from(tail))
+        self.block.io().write32(at, u32::from(tail))
     }
 
     /// Rings the CQ head doorbell of `qid`.
     pub fn ring_cq_head(&mut self, qid: u16, head: u16) {
         let at = self.doorbell_offset(qid, true);
-        self.io.write32(at, u32::from(head))
+        self.block.io().write32(at, u32::from(head))
     }
 }
 
@@ -272,13 +269,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_extract_and_set() {
-        let cap = Untrusted::new(0x0000_0030_0f01_07ffu64 | (1 << 37));
-        assert_eq!(cap::MQES.get(cap).in_range(0..=u64::MAX), Ok(0x7ff));
-        assert_eq!(cap::TO.get(cap).in_range(0..=255), Ok(0x0f));
-        assert_eq!(cap::CSS.get(cap).in_range(0..=255), Ok(0x01));
-        assert_eq!(cc::IOSQES.set(6) | cc::IOCQES.set(4), 0x46_0000);
-        assert_eq!(cc::SHN.set(cc::SHN_NORMAL), 0x4000);
-        assert_eq!(aqa::ACQS.set(0x1fff), 0x0fff_0000, "truncated to 12 bits");
+    fn fields_extract_and_encode() {
+        let cap_value = Untrusted::new(0x0000_0030_0f01_07ffu64);
+        assert_eq!(cap::MQES.get(cap_value).in_range(0..=u64::MAX), Ok(0x7ff));
+        assert_eq!(cap::TO.get(cap_value).in_range(0..=255), Ok(0x0f));
+        assert_eq!(cap::CSS.get(cap_value).in_range(0..=255), Ok(0x01));
+        assert_eq!(cc::IOSQES.bits(6) | cc::IOCQES.bits(4), 0x46_0000);
+        assert_eq!(cc::SHN.bits(SHN_NORMAL), 0x4000);
+        assert_eq!(aqa::ACQS.bits(0x1fff), 0x0fff_0000, "truncated to 12 bits");
+        assert_eq!(controller_regs::asq_hi::OFFSET, 0x2c);
     }
 }

@@ -17,7 +17,7 @@ use paranoid::time::{Clock, Deadline};
 use crate::command::{admin, Command};
 use crate::controller::{Nvme, State, IO_QID};
 use crate::error::NvmeError;
-use crate::regs::{cc, csts, Register};
+use crate::regs::{cc, csts, Register, SHN_NORMAL, SHST_COMPLETE};
 
 impl<R, P, C, W> Nvme<R, P, C, W>
 where
@@ -78,7 +78,7 @@ where
 
     fn notify_shutdown(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
         let start = self.clock.now_ns();
-        self.cc = (u64::from(self.cc) & !cc::SHN.set(3) | cc::SHN.set(cc::SHN_NORMAL)) as u32;
+        self.cc = (self.cc & !cc::SHN.mask()) | cc::SHN.bits(SHN_NORMAL);
         self.regs.set_cc(self.cc);
         let clock = &self.clock;
         let regs = &mut self.regs;
@@ -92,7 +92,7 @@ where
                         register: Register::Csts,
                     })
             },
-            |c| csts::SHST.get(*c).is(csts::SHST_COMPLETE),
+            |c| csts::SHST.get(*c).is(SHST_COMPLETE),
         );
         match seen {
             Ok(_) => Ok(()),

@@ -505,3 +505,17 @@ fn inherited_controller_gets_no_shutdown_notification() {
     assert_eq!(nvme.shutdown(), Err(NvmeError::NotReady));
     assert_eq!(b.model.borrow().cc() & 0xc000, 0, "CC.SHN never written");
 }
+
+#[test]
+fn paranoid_init_wrapper_runs_the_same_sequence() {
+    let mut b = bench(&healthy());
+    let nvme = b.driver(Config::default()).unwrap();
+    let clock = b.clock.clone();
+    let ok = paranoid_nvme::init(nvme, &clock)
+        .map_err(|f| f.to_string())
+        .unwrap();
+    assert!(format!("{}", ok.trace).contains("create I/O queues"));
+    let mut nvme = ok.device.into_inner();
+    round_trip(&mut b, &mut nvme, 9, 2, 0, 12);
+    clean(&b);
+}
