@@ -123,12 +123,12 @@ fn base() -> Vec<Scenario> {
         Scenario::new("nvme-init")
             .kernel("nvme-test")
             .check(nvme_disk_pattern),
-        Scenario::new("nvme-dirty").kernel("nvme-test").check(|out| {
-            match out.field("old_memory") {
+        Scenario::new("nvme-dirty")
+            .kernel("nvme-test")
+            .check(|out| match out.field("old_memory") {
                 Some("untouched") => Ok(()),
                 other => Err(format!("old memory after init: {other:?}")),
-            }
-        }),
+            }),
         Scenario::new("nvme-cfs").kernel("nvme-test"),
         Scenario::new("nvme-handoff").kernel("nvme-test"),
         // e1000 (paranoid-e1000, kernel `e1000-test`) on QEMU's real model: init
@@ -145,7 +145,11 @@ fn base() -> Vec<Scenario> {
             .kernel("e1000-test")
             .qemu_args(E1000_HUB)
             .check(|out| {
-                for (k, v) in [("old_ring_filled", "7"), ("old_bytes_touched", "0"), ("stale_tx_at_b", "0")] {
+                for (k, v) in [
+                    ("old_ring_filled", "7"),
+                    ("old_bytes_touched", "0"),
+                    ("stale_tx_at_b", "0"),
+                ] {
                     if out.field(k) != Some(v) {
                         return Err(format!("{k}={:?}, expected {v}", out.field(k)));
                     }
@@ -181,7 +185,9 @@ fn nvme_disk_pattern(out: &crate::scenario::RunOutput) -> Result<(), String> {
         for (i, &b) in block.iter().enumerate() {
             let want = ((lba as u32).wrapping_mul(7) ^ (i as u32).wrapping_mul(13)) as u8 ^ 0x5a;
             if b != want {
-                return Err(format!("disk image LBA {lba} byte {i}: {b:#x}, want {want:#x}"));
+                return Err(format!(
+                    "disk image LBA {lba} byte {i}: {b:#x}, want {want:#x}"
+                ));
             }
         }
     }
