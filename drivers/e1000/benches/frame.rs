@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use paranoid::time::Deadline;
-use paranoid_e1000::init::{init, INIT_BUDGET};
+use paranoid_e1000::init::init;
 use paranoid_e1000::model::{Behaviour, Harness, SimE1000, Wire};
 use paranoid_e1000::Config;
 
@@ -27,7 +27,7 @@ fn ready() -> (Harness, SimE1000) {
         false,
     );
     let driver = h.driver(Config::default()).expect("rings fit");
-    let nic = init(driver, INIT_BUDGET).expect("init").device.into_inner();
+    let nic = init(driver, &h.clock).expect("init").device.into_inner();
     (h, nic)
 }
 

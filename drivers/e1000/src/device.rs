@@ -14,7 +14,7 @@ use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
 
 use crate::error::E1000Error;
-use crate::regs::{self, status};
+use crate::regs::{e1000_regs, E1000Regs};
 use crate::ring::{Rx, RxRing, TxRing, RX_RING_LEN, TX_RING_LEN};
 
 /// What init does when the link is still down at its deadline.
@@ -91,20 +91,18 @@ impl Link {
     ///
     /// [`E1000Error::DeviceGone`] when STATUS reads all-ones.
     pub fn from_status(value: Untrusted<u32>) -> Result<Self, E1000Error> {
+        use e1000_regs::status::{FD, LU, SPEC, SPEED};
         let value = value.not_all_ones().map_err(|_| E1000Error::DeviceGone {
-            register: regs::STATUS.reg().name,
+            register: SPEC.name,
         })?;
-        let speed = match value
-            .field(status::SPEED_SHIFT, status::SPEED_WIDTH)
-            .in_range(0..=3)
-        {
+        let speed = match SPEED.get(value).in_range(0..=3) {
             Ok(0) => 10,
             Ok(1) => 100,
             _ => 1000,
         };
         Ok(Self {
-            up: value.bit(status::LU_BIT),
-            full_duplex: value.bit(status::FD_BIT),
+            up: LU.is_set(value),
+            full_duplex: FD.is_set(value),
             speed_mbps: speed,
         })
     }
@@ -128,7 +126,7 @@ pub struct Stats {
 /// An e1000 (8254x) NIC: registers `R`, configuration access `P`, clock `C`, and
 /// rings in DMA window `W`.
 pub struct E1000<R, P, C, W: Window> {
-    pub(crate) regs: R,
+    pub(crate) regs: E1000Regs<R>,
     pub(crate) pci: P,
     pub(crate) address: PciAddress,
     pub(crate) clock: C,
@@ -173,7 +171,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         };
         let bars = [bar(&mut pci, 0), bar(&mut pci, 1)];
         Ok(Self {
-            regs,
+            regs: E1000Regs::new(regs),
             pci,
             address,
             clock,
@@ -222,7 +220,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// The register block (tests use it to inspect a model).
     pub fn registers(&mut self) -> &mut R {
-        &mut self.regs
+        self.regs.io()
     }
 
     /// Reads STATUS and returns the link.
@@ -231,7 +229,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     ///
     /// [`E1000Error::DeviceGone`] when STATUS reads all-ones.
     pub fn link(&mut self) -> Result<Link, E1000Error> {
-        let link = Link::from_status(regs::STATUS.read(&mut self.regs))?;
+        let link = Link::from_status(self.regs.status().read().untrusted())?;
         self.link = Some(link);
         Ok(link)
     }
@@ -250,8 +248,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let seen = poll(
             &paced,
             deadline,
-            || regs::STATUS.read(regs),
-            |s| s.is_all_ones() || s.bit(status::LU_BIT),
+            || regs.status().read().untrusted(),
+            |s| s.is_all_ones() || e1000_regs::status::LU.is_set(*s),
         );
         match seen {
             Ok(s) => {
@@ -298,7 +296,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let tail = self.tx.post(frame)?;
         // Descriptor and buffer stores are ordered before the doorbell.
         core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        regs::TDT.write(&mut self.regs, u32::from(tail));
+        self.regs.tdt().write(u32::from(tail));
         self.stats.tx_frames += 1;
         Ok(())
     }
@@ -332,7 +330,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             if self.tx.in_flight() == 0 {
                 return Ok(());
             }
-            let tdh = self.read_head(regs::TDH, TX_RING_LEN)?;
+            let tdh = self.read_head(Head::Tdh)?;
             if expired {
                 return Err(E1000Error::TxTimeout {
                     slot: self.tx.oldest(),
@@ -345,16 +343,25 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 
     /// Reads a head register and checks it lies inside the ring.
-    fn read_head(&mut self, reg: regs::Rw, ring_len: u16) -> Result<u32, E1000Error> {
-        let raw = reg.read(&mut self.regs);
+    fn read_head(&mut self, head: Head) -> Result<u32, E1000Error> {
+        let (raw, register, ring_len) = match head {
+            Head::Rdh => (
+                self.regs.rdh().read().untrusted(),
+                e1000_regs::rdh::SPEC.name,
+                RX_RING_LEN,
+            ),
+            Head::Tdh => (
+                self.regs.tdh().read().untrusted(),
+                e1000_regs::tdh::SPEC.name,
+                TX_RING_LEN,
+            ),
+        };
         if raw.is_all_ones() {
-            return Err(E1000Error::DeviceGone {
-                register: reg.reg().name,
-            });
+            return Err(E1000Error::DeviceGone { register });
         }
         raw.in_range(0..=u32::from(ring_len) - 1)
             .map_err(|_| E1000Error::HeadOutOfRange {
-                register: reg.reg().name,
+                register,
                 value: raw.into_raw_for_report(),
                 ring_len,
             })
@@ -408,7 +415,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             };
             let tail = self.rx.give_back(slot)?;
             core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-            regs::RDT.write(&mut self.regs, u32::from(tail));
+            self.regs.rdt().write(u32::from(tail));
             match result {
                 Some(Ok(len)) => return Ok(Some(len)),
                 Some(Err(e)) => return Err(e),
@@ -444,7 +451,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             if let Some(len) = self.receive_with::<CHECKED>(out)? {
                 return Ok(len);
             }
-            self.read_head(regs::RDH, RX_RING_LEN)?;
+            self.read_head(Head::Rdh)?;
             if expired {
                 return Err(E1000Error::RxTimeout {
                     waited: Duration::from_nanos(self.clock.now_ns().saturating_sub(start)),
@@ -458,6 +465,15 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     pub fn rx_next_slot(&self) -> u16 {
         self.rx.next()
     }
+}
+
+/// The two head registers the data path reads.
+#[derive(Debug, Clone, Copy)]
+enum Head {
+    /// RDH, in the receive ring.
+    Rdh,
+    /// TDH, in the transmit ring.
+    Tdh,
 }
 
 /// A clock whose polling step is a fixed delay: for waits the spec measures in

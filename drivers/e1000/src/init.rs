@@ -10,22 +10,24 @@
 use core::time::Duration;
 
 use paranoid::dma::Window;
-use paranoid::init::{run, InitContext, InitFailure, Initialized};
+use paranoid::init::InitContext;
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
+use paranoid::paranoid_init;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::reset::{function_level_reset, CRS_DEFAULT_LIMIT, RESET_RECOVERY};
 use paranoid::pci::{offset, ConfigAccess};
 use paranoid::poll::poll;
+use paranoid::regs::RegisterSpec;
 use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
 
 use crate::device::{Link, LinkPolicy, MacAddress, Paced, E1000};
 use crate::error::E1000Error;
-use crate::regs::{self, ctrl, eecd, eeprom, eerd, icr, rctl, tctl, Rw};
+use crate::regs::{self, ctrl, e1000_regs as r, eeprom, eerd, icr, rctl, tctl, RAH_AV};
 use crate::ring::{RxRing, TxRing};
 
-/// Total init budget, link wait included.
+/// Total init budget, link wait included (the `budget_ms` of [`init`]).
 pub const INIT_BUDGET: Duration = Duration::from_secs(5);
 /// After disabling receive and transmit, time for outstanding PCI transactions
 /// to complete before reset (Linux `e1000_reset_hw` waits 10 ms).
@@ -39,8 +41,6 @@ pub const RESET_POLL_INTERVAL: Duration = Duration::from_micros(10);
 pub const RESET_SETTLE: Duration = Duration::from_millis(5);
 /// One EERD read: a serial EEPROM word takes microseconds; we allow 10 ms.
 pub const EERD_TIMEOUT: Duration = Duration::from_millis(10);
-/// RAH.AV: the receive address entry is valid.
-const RAH_AV: u32 = 1 << 31;
 /// CTRL bits the driver never keeps from the dead kernel: PHY and link resets,
 /// forced speed and duplex, inverted loss-of-signal, VLAN mode.
 const CTRL_CLEAR: u32 =
@@ -84,7 +84,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     }
 
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        self.link = Some(Link::from_status(regs::STATUS.read(&mut self.regs))?);
+        self.link = Some(Link::from_status(self.regs.status().read().untrusted())?);
         self.check_eeprom_present()?;
         self.mac = self.read_eeprom_mac(deadline)?;
         Ok(())
@@ -133,22 +133,21 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// IMC = all causes (SDM 13.4.21).
     fn mask_interrupts(&mut self) {
-        regs::IMC.write(&mut self.regs, icr::ALL);
+        self.regs.imc().write(icr::ALL);
     }
 
     /// RCTL.EN and TCTL.EN off: the receive and transmit units stop fetching
     /// descriptors (SDM 14.5 / 14.6).
     fn stop_rx_tx(&mut self) {
-        regs::RCTL.write(&mut self.regs, 0);
-        regs::TCTL.write(&mut self.regs, tctl::PSP);
+        self.regs.rctl().write(0);
+        self.regs.tctl().write(tctl::PSP);
     }
 
     /// A read flushes posted writes; all-ones here means the device is gone.
     fn flush_posted_writes(&mut self) -> Result<(), E1000Error> {
-        let status = regs::STATUS.read(&mut self.regs);
-        if status.is_all_ones() {
+        if self.regs.status().read().untrusted().is_all_ones() {
             return Err(E1000Error::DeviceGone {
-                register: regs::STATUS.reg().name,
+                register: r::status::SPEC.name,
             });
         }
         Ok(())
@@ -156,7 +155,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// Reading ICR clears every pending cause.
     fn clear_interrupt_causes(&mut self) {
-        let _pending = regs::ICR.read(&mut self.regs);
+        let _pending = self.regs.icr().read_and_clear();
     }
 
     fn delay_until(&self, wait: Duration, deadline: Deadline) {
@@ -168,17 +167,17 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// CTRL.RST and a bounded wait for it to self-clear, then [`after_reset`](Self::after_reset).
     fn controller_reset(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        let value = regs::CTRL.read(&mut self.regs);
+        let value = self.regs.ctrl().read().untrusted();
         if value.is_all_ones() {
             return Err(E1000Error::DeviceGone {
-                register: regs::CTRL.reg().name,
+                register: r::ctrl::SPEC.name,
             });
         }
         // Keep the dead kernel's bits except those that hold the PHY or the link
         // in reset or force them: CTRL with PHY_RST clear never reads all-ones,
         // so all-ones while RST is pending still means "gone".
         let value = (value.into_raw_for_report() & !CTRL_CLEAR) | ctrl::RST;
-        regs::CTRL.write(&mut self.regs, value);
+        self.regs.ctrl().write(value);
         self.wait_reset_done(deadline)?;
         self.after_reset(deadline)
     }
@@ -202,12 +201,12 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let seen = poll(
             &paced,
             own,
-            || regs::CTRL.read(regs),
-            |c| c.is_all_ones() || !c.bit(ctrl::RST_BIT),
+            || regs.ctrl().read().untrusted(),
+            |c| c.is_all_ones() || !r::ctrl::RST.is_set(*c),
         );
         match seen {
             Ok(c) if c.is_all_ones() => Err(E1000Error::DeviceGone {
-                register: regs::CTRL.reg().name,
+                register: r::ctrl::SPEC.name,
             }),
             Ok(_) => Ok(()),
             Err(t) => Err(E1000Error::ResetTimeout {
@@ -253,15 +252,15 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// EECD.PRES: without an EEPROM there is no Ethernet address to trust.
     fn check_eeprom_present(&mut self) -> Result<(), E1000Error> {
-        let value = regs::EECD.read(&mut self.regs);
-        if value.is_all_ones() {
+        let value = self.regs.eecd().read();
+        if value.untrusted().is_all_ones() {
             return Err(E1000Error::DeviceGone {
-                register: regs::EECD.reg().name,
+                register: r::eecd::SPEC.name,
             });
         }
-        if !value.bit(eecd::PRES_BIT) {
+        if !value.pres() {
             return Err(E1000Error::NoEeprom {
-                eecd: value.into_raw_for_report(),
+                eecd: value.untrusted().into_raw_for_report(),
             });
         }
         Ok(())
@@ -293,21 +292,20 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// One EERD read: START with the address, a bounded wait for DONE, and the
     /// address echoed back must be the one asked for.
     fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
-        regs::EERD.write(
-            &mut self.regs,
-            eerd::START | u32::from(word) << eerd::ADDR_SHIFT,
-        );
+        self.regs
+            .eerd()
+            .write(eerd::START | r::eerd::ADDR.bits(u32::from(word)));
         let own = Deadline::after(&self.clock, EERD_TIMEOUT).min(deadline);
         let regs = &mut self.regs;
         let seen = poll(
             &self.clock,
             own,
-            || regs::EERD.read(regs),
-            |v| v.is_all_ones() || v.bit(eerd::DONE_BIT),
+            || regs.eerd().read().untrusted(),
+            |v| v.is_all_ones() || r::eerd::DONE.is_set(*v),
         );
         let value = match seen {
             Ok(v) => v.not_all_ones().map_err(|_| E1000Error::DeviceGone {
-                register: regs::EERD.reg().name,
+                register: r::eerd::SPEC.name,
             })?,
             Err(t) => {
                 return Err(E1000Error::EepromTimeout {
@@ -318,13 +316,13 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 })
             }
         };
-        if !value.field(eerd::ADDR_SHIFT, 8).is(u32::from(word)) {
+        if !r::eerd::ADDR.get(value).is(u32::from(word)) {
             return Err(E1000Error::EepromAddressMismatch {
                 word,
                 eerd: value.into_raw_for_report(),
             });
         }
-        let data = value.field(eerd::DATA_SHIFT, 16).in_range(0..=0xffff)?;
+        let data = r::eerd::DATA.get(value).in_range(0..=0xffff)?;
         Ok(data as u16)
     }
 
@@ -334,41 +332,44 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// cleared (the MTA is not reset by hardware, SDM 13.5.1).
     fn program_receive_addresses(&mut self) {
         let [a, b, c, d, e, f] = self.mac.0;
-        regs::RAL0.write(&mut self.regs, u32::from_le_bytes([a, b, c, d]));
-        regs::RAH0.write(
-            &mut self.regs,
-            u32::from(u16::from_le_bytes([e, f])) | RAH_AV,
-        );
-        for (ral, rah) in (1..regs::RA_ENTRIES).filter_map(regs::ra) {
-            rah.write(&mut self.regs, 0);
-            ral.write(&mut self.regs, 0);
+        self.regs.ral0().write(u32::from_le_bytes([a, b, c, d]));
+        self.regs
+            .rah0()
+            .write(u32::from(u16::from_le_bytes([e, f])) | RAH_AV);
+        // The tables are arrays: offsets from the declared bases, in bounds by
+        // construction.
+        for (ral, rah) in (1..regs::RA_ENTRIES).filter_map(regs::ra_offsets) {
+            self.regs.io().write32(rah, 0);
+            self.regs.io().write32(ral, 0);
         }
-        for mta in (0..regs::MTA_ENTRIES).filter_map(regs::mta) {
-            mta.write(&mut self.regs, 0);
+        for mta in (0..regs::MTA_ENTRIES).filter_map(regs::mta_offset) {
+            self.regs.io().write32(mta, 0);
         }
     }
 
     /// CTRL.SLU and ASDE set; the bits that would hold the link or the PHY down,
     /// or force a speed, cleared (Linux `e1000_setup_copper_link`).
     fn set_link_up(&mut self) -> Result<(), E1000Error> {
-        let value = regs::CTRL.read(&mut self.regs);
+        let value = self.regs.ctrl().read().untrusted();
         if value.is_all_ones() {
             return Err(E1000Error::DeviceGone {
-                register: regs::CTRL.reg().name,
+                register: r::ctrl::SPEC.name,
             });
         }
         let value =
             (value.into_raw_for_report() & !(CTRL_CLEAR | ctrl::RST)) | ctrl::SLU | ctrl::ASDE;
-        regs::CTRL.write(&mut self.regs, value);
+        self.regs.ctrl().write(value);
         Ok(())
     }
 
     /// Interrupt moderation and delay timers to zero: write-backs are not held
     /// back by a timer the dead kernel set.
     fn clear_delay_timers(&mut self) {
-        for reg in [regs::ITR, regs::RDTR, regs::RADV, regs::TIDV, regs::TADV] {
-            reg.write(&mut self.regs, 0);
-        }
+        self.regs.itr().write(0);
+        self.regs.rdtr().write(0);
+        self.regs.radv().write(0);
+        self.regs.tidv().write(0);
+        self.regs.tadv().write(0);
     }
 
     /// Receive ring in the window: descriptors armed, base and length, head and
@@ -377,11 +378,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     fn setup_rx_ring(&mut self) -> Result<u16, E1000Error> {
         let tail = self.rx.arm_all()?;
         let base = self.rx.base();
-        regs::RDBAL.write(&mut self.regs, base as u32);
-        regs::RDBAH.write(&mut self.regs, (base >> 32) as u32);
-        regs::RDLEN.write(&mut self.regs, RxRing::<W>::bytes());
-        regs::RDH.write(&mut self.regs, 0);
-        regs::RDT.write(&mut self.regs, 0);
+        self.regs.rdbal().write(base as u32);
+        self.regs.rdbah().write((base >> 32) as u32);
+        self.regs.rdlen().write(RxRing::<W>::bytes());
+        self.regs.rdh().write(0);
+        self.regs.rdt().write(0);
         Ok(tail)
     }
 
@@ -390,12 +391,12 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     fn setup_tx_ring(&mut self) -> Result<(), E1000Error> {
         self.tx.clear()?;
         let base = self.tx.base();
-        regs::TDBAL.write(&mut self.regs, base as u32);
-        regs::TDBAH.write(&mut self.regs, (base >> 32) as u32);
-        regs::TDLEN.write(&mut self.regs, TxRing::<W>::bytes());
-        regs::TDH.write(&mut self.regs, 0);
-        regs::TDT.write(&mut self.regs, 0);
-        regs::TIPG.write(&mut self.regs, regs::TIPG_COPPER);
+        self.regs.tdbal().write(base as u32);
+        self.regs.tdbah().write((base >> 32) as u32);
+        self.regs.tdlen().write(TxRing::<W>::bytes());
+        self.regs.tdh().write(0);
+        self.regs.tdt().write(0);
+        self.regs.tipg().write(regs::TIPG_COPPER);
         Ok(())
     }
 
@@ -406,32 +407,36 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let rx = self.rx.base();
         let tx = self.tx.base();
         let [a, b, c, d, e, f] = self.mac.0;
-        let expected: [(Rw, u32); 14] = [
-            (regs::RAL0, u32::from_le_bytes([a, b, c, d])),
-            (regs::RAH0, u32::from(u16::from_le_bytes([e, f])) | RAH_AV),
-            (regs::RDBAL, rx as u32),
-            (regs::RDBAH, (rx >> 32) as u32),
-            (regs::RDLEN, RxRing::<W>::bytes()),
-            (regs::RDH, 0),
-            (regs::RDT, 0),
-            (regs::TDBAL, tx as u32),
-            (regs::TDBAH, (tx >> 32) as u32),
-            (regs::TDLEN, TxRing::<W>::bytes()),
-            (regs::TDH, 0),
-            (regs::TDT, 0),
-            (regs::RCTL, 0),
-            (regs::TCTL, tctl::PSP),
+        let expected: [(RegisterSpec, u32); 14] = [
+            (r::ral0::SPEC, u32::from_le_bytes([a, b, c, d])),
+            (
+                r::rah0::SPEC,
+                u32::from(u16::from_le_bytes([e, f])) | RAH_AV,
+            ),
+            (r::rdbal::SPEC, rx as u32),
+            (r::rdbah::SPEC, (rx >> 32) as u32),
+            (r::rdlen::SPEC, RxRing::<W>::bytes()),
+            (r::rdh::SPEC, 0),
+            (r::rdt::SPEC, 0),
+            (r::tdbal::SPEC, tx as u32),
+            (r::tdbah::SPEC, (tx >> 32) as u32),
+            (r::tdlen::SPEC, TxRing::<W>::bytes()),
+            (r::tdh::SPEC, 0),
+            (r::tdt::SPEC, 0),
+            (r::rctl::SPEC, 0),
+            (r::tctl::SPEC, tctl::PSP),
         ];
-        for (reg, wrote) in expected {
-            let read: Untrusted<u32> = reg.read(&mut self.regs);
+        for (spec, wrote) in expected {
+            // Declared 32-bit read/write registers of the block, read by offset.
+            let read: Untrusted<u32> = self.regs.io().read32(spec.offset);
             if read.is_all_ones() {
                 return Err(E1000Error::DeviceGone {
-                    register: reg.reg().name,
+                    register: spec.name,
                 });
             }
             if !read.is(wrote) {
                 return Err(E1000Error::RegisterReadback {
-                    register: reg.reg().name,
+                    register: spec.name,
                     wrote,
                     read: read.into_raw_for_report(),
                 });
@@ -457,11 +462,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// receive buffers to the device.
     fn enable_rx_tx(&mut self, rx_tail: u16) {
         let rctl = rctl::EN | rctl::BAM | rctl::SECRC | rctl::BSIZE_2048 | rctl::RDMTS_HALF;
-        regs::RCTL.write(&mut self.regs, rctl);
-        let tctl =
-            tctl::EN | tctl::PSP | tctl::RTLC | 0x0f << tctl::CT_SHIFT | 0x3f << tctl::COLD_SHIFT;
-        regs::TCTL.write(&mut self.regs, tctl);
-        regs::RDT.write(&mut self.regs, u32::from(rx_tail));
+        self.regs.rctl().write(rctl);
+        self.regs
+            .tctl()
+            .write(tctl::EN | tctl::PSP | tctl::RTLC | tctl::CT_COLD);
+        self.regs.rdt().write(u32::from(rx_tail));
     }
 
     // ---- link ----------------------------------------------------------------
@@ -503,35 +508,32 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 }
 
-/// What [`init_body`] returns: the ready device, or the stalled one back.
-pub type BodyResult<R, P, C, W> =
-    Result<Device<E1000<R, P, C, W>, Ready>, Stalled<E1000<R, P, C, W>>>;
-
-/// What [`init`] returns: the ready device and its trace, or the fenced device,
-/// the cause and the trace.
-pub type InitResult<R, P, C, W> =
-    Result<Initialized<E1000<R, P, C, W>>, InitFailure<E1000<R, P, C, W>>>;
-
-/// The init body `#[paranoid_init]` wraps: the lifecycle steps in order, then
-/// the link.
+/// Brings an e1000 from whatever state it is in to Ready within
+/// [`INIT_BUDGET`]: quiesce, reset, verify, enable, link. `#[paranoid_init]`
+/// turns this body into `init(driver, &clock) -> Result<Initialized<_>,
+/// InitFailure<_>>`: held to the budget, traced, escalated to FLR when the
+/// function supports it, and fenced (bus mastering off) when everything failed.
+/// `clock` must be the clock the driver was built with.
 ///
 /// # Errors
 ///
-/// [`Stalled`] with the device back, for the escalation ladder.
+/// [`InitFailure`](paranoid::init::InitFailure) with the fenced driver, the last
+/// cause and the trace.
+#[paranoid_init(budget_ms = 5000)]
 #[expect(
     clippy::result_large_err,
-    reason = "the HAL's init body signature returns the device in the error"
+    clippy::type_complexity,
+    reason = "the init body signature `#[paranoid_init]` requires: the device comes back in the error"
 )]
-pub fn init_body<R, P, C, W, K>(
+pub fn init<R, P, C, W>(
     device: Device<E1000<R, P, C, W>, Unknown>,
-    ctx: &mut InitContext<'_, K>,
-) -> BodyResult<R, P, C, W>
+    ctx: &mut InitContext<'_, C>,
+) -> Result<Device<E1000<R, P, C, W>, Ready>, Stalled<E1000<R, P, C, W>>>
 where
     R: RegisterIo,
     P: ConfigAccess,
     C: Clock,
     W: Window,
-    K: Clock,
 {
     device
         .quiesce(ctx)?
@@ -539,26 +541,4 @@ where
         .verify(ctx)?
         .enable(ctx)?
         .step(ctx, "link up", |d, deadline| d.wait_for_link(deadline))
-}
-
-/// Brings `driver` from whatever state it is in to Ready within `budget`
-/// ([`INIT_BUDGET`] is a good default), escalating to FLR when the device
-/// supports it, and fencing it when everything failed.
-///
-/// # Errors
-///
-/// [`InitFailure`] with the fenced driver, the last cause and the trace.
-#[expect(
-    clippy::result_large_err,
-    reason = "the failure hands the fenced device back with its trace"
-)]
-pub fn init<R, P, C, W>(driver: E1000<R, P, C, W>, budget: Duration) -> InitResult<R, P, C, W>
-where
-    R: RegisterIo,
-    P: ConfigAccess,
-    C: Clock + Clone,
-    W: Window,
-{
-    let clock = driver.clock.clone();
-    run(driver, &clock, budget, init_body)
 }

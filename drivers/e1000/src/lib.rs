@@ -30,7 +30,7 @@
 //! // A simulated NIC whose wire loops frames back.
 //! let mut h = Harness::loopback();
 //! let driver = h.driver(Config::default()).unwrap();
-//! let ready = init::init(driver, init::INIT_BUDGET).unwrap();
+//! let ready = init::init(driver, &h.clock).unwrap();
 //! println!("{}", ready.trace);
 //! let mut nic = ready.device.into_inner();
 //! let mac = nic.mac().0;

@@ -1,226 +1,219 @@
 //! Register declarations of the 8254x (e1000) MAC, apart from any logic.
 //!
-//! Offsets and bits follow the Intel 8254x Family of Gigabit Ethernet Controllers
-//! Software Developer's Manual (SDM), section 13 ("Register Descriptions"). The
-//! access mode is part of each register's type: a read-only register has no
-//! write method, a write-only one no read method, and reading a read-to-clear
-//! register needs `&mut` access to the block like any other read.
+//! Offsets and bits follow the Intel 8254x Family of Gigabit Ethernet
+//! Controllers Software Developer's Manual (SDM), section 13 ("Register
+//! Descriptions"). The block is declared with `register_block!`, which checks
+//! alignment, overlaps, bounds and field widths at compile time and gives each
+//! register exactly the methods its access allows (STATUS has no `write`, IMC no
+//! `read`, ICR only `read_and_clear`). The multicast table and the receive
+//! address table are arrays, reached by offset through [`mta_offset`] and
+//! [`ra_offsets`].
 
-use paranoid::mmio::RegisterIo;
-use paranoid::Untrusted;
+use paranoid::register_block;
 
-/// A 32-bit register: its spec name (for errors and traces) and its offset in BAR0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reg {
-    /// Spec name, e.g. `"CTRL"`.
-    pub name: &'static str,
-    /// Byte offset in the register block.
-    pub offset: usize,
+register_block! {
+    /// The 8254x MAC registers in BAR0 (SDM 13.4, 13.5).
+    pub struct E1000Regs, size = 0x20000;
+
+    /// Device Control.
+    CTRL @ 0x0000: u32, rw {
+        /// Full duplex.
+        FD: 0,
+        /// Link reset.
+        LRST: 3,
+        /// Auto-speed detection enable.
+        ASDE: 5,
+        /// Set link up.
+        SLU: 6,
+        /// Invert loss-of-signal.
+        ILOS: 7,
+        /// Force speed.
+        FRCSPD: 11,
+        /// Force duplex.
+        FRCDPLX: 12,
+        /// Device reset, self-clearing.
+        RST: 26,
+        /// VLAN mode enable.
+        VME: 30,
+        /// PHY reset.
+        PHY_RST: 31,
+    }
+    /// Device Status.
+    STATUS @ 0x0008: u32, ro {
+        /// Full duplex.
+        FD: 0,
+        /// Link up.
+        LU: 1,
+        /// Link speed: 00 10 Mb/s, 01 100 Mb/s, 1x 1000 Mb/s.
+        SPEED: 6..=7,
+    }
+    /// EEPROM/Flash Control.
+    EECD @ 0x0010: u32, rw {
+        /// EEPROM present.
+        PRES: 8,
+    }
+    /// EEPROM Read (82540/82545/82546 layout).
+    EERD @ 0x0014: u32, rw {
+        /// Start read.
+        START: 0,
+        /// Read done.
+        DONE: 4,
+        /// Word address.
+        ADDR: 8..=15,
+        /// Data read.
+        DATA: 16..=31,
+    }
+    /// Interrupt Cause Read: reading clears it.
+    ICR @ 0x00c0: u32, rc;
+    /// Interrupt Throttling.
+    ITR @ 0x00c4: u32, rw;
+    /// Interrupt Cause Set.
+    ICS @ 0x00c8: u32, wo;
+    /// Interrupt Mask Set/Read.
+    IMS @ 0x00d0: u32, rw;
+    /// Interrupt Mask Clear.
+    IMC @ 0x00d8: u32, wo;
+    /// Receive Control.
+    RCTL @ 0x0100: u32, rw {
+        /// Receiver enable.
+        EN: 1,
+        /// Store bad packets.
+        SBP: 2,
+        /// Unicast promiscuous.
+        UPE: 3,
+        /// Multicast promiscuous.
+        MPE: 4,
+        /// Long packet enable.
+        LPE: 5,
+        /// Loopback mode.
+        LBM: 6..=7,
+        /// Receive descriptor minimum threshold size.
+        RDMTS: 8..=9,
+        /// Multicast offset.
+        MO: 12..=13,
+        /// Broadcast accept mode.
+        BAM: 15,
+        /// Receive buffer size (with BSEX).
+        BSIZE: 16..=17,
+        /// Buffer size extension.
+        BSEX: 25,
+        /// Strip Ethernet CRC.
+        SECRC: 26,
+    }
+    /// Transmit Control.
+    TCTL @ 0x0400: u32, rw {
+        /// Transmit enable.
+        EN: 1,
+        /// Pad short packets.
+        PSP: 3,
+        /// Collision threshold.
+        CT: 4..=11,
+        /// Collision distance.
+        COLD: 12..=21,
+        /// Re-transmit on late collision.
+        RTLC: 24,
+    }
+    /// Transmit Inter-Packet Gap.
+    TIPG @ 0x0410: u32, rw;
+    /// Receive Descriptor Base Address Low.
+    RDBAL @ 0x2800: u32, rw;
+    /// Receive Descriptor Base Address High.
+    RDBAH @ 0x2804: u32, rw;
+    /// Receive Descriptor Length (bytes, a multiple of 128).
+    RDLEN @ 0x2808: u32, rw;
+    /// Receive Descriptor Head.
+    RDH @ 0x2810: u32, rw;
+    /// Receive Descriptor Tail.
+    RDT @ 0x2818: u32, rw;
+    /// Receive Delay Timer.
+    RDTR @ 0x2820: u32, rw;
+    /// Receive Interrupt Absolute Delay Timer.
+    RADV @ 0x282c: u32, rw;
+    /// Transmit Descriptor Base Address Low.
+    TDBAL @ 0x3800: u32, rw;
+    /// Transmit Descriptor Base Address High.
+    TDBAH @ 0x3804: u32, rw;
+    /// Transmit Descriptor Length (bytes, a multiple of 128).
+    TDLEN @ 0x3808: u32, rw;
+    /// Transmit Descriptor Head.
+    TDH @ 0x3810: u32, rw;
+    /// Transmit Descriptor Tail.
+    TDT @ 0x3818: u32, rw;
+    /// Transmit Interrupt Delay Value.
+    TIDV @ 0x3820: u32, rw;
+    /// Transmit Absolute Interrupt Delay Value.
+    TADV @ 0x382c: u32, rw;
+    /// Receive Address Low, entry 0.
+    RAL0 @ 0x5400: u32, rw;
+    /// Receive Address High, entry 0.
+    RAH0 @ 0x5404: u32, rw {
+        /// Address valid.
+        AV: 31,
+    }
 }
 
-macro_rules! access {
-    ($(#[$doc:meta])* $ty:ident, read: $r:tt, write: $w:tt) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct $ty(pub Reg);
-        impl $ty {
-            /// The register's name and offset.
-            pub const fn reg(self) -> Reg {
-                self.0
-            }
-            access!(@read $r);
-            access!(@write $w);
-        }
-    };
-    (@read yes) => {
-        /// Reads the register (one 32-bit access); the value is device-controlled.
-        #[inline(always)]
-        pub fn read<R: RegisterIo + ?Sized>(self, io: &mut R) -> Untrusted<u32> {
-            io.read32(self.0.offset)
-        }
-    };
-    (@read no) => {};
-    (@write yes) => {
-        /// Writes the register (one 32-bit access).
-        #[inline(always)]
-        pub fn write<R: RegisterIo + ?Sized>(self, io: &mut R, value: u32) {
-            io.write32(self.0.offset, value)
-        }
-    };
-    (@write no) => {};
-}
-
-access!(
-    /// A read/write register.
-    Rw, read: yes, write: yes
-);
-access!(
-    /// A read-only register.
-    Ro, read: yes, write: no
-);
-access!(
-    /// A write-only register (reads are undefined on hardware).
-    Wo, read: no, write: yes
-);
-access!(
-    /// A register that clears on read (ICR); writing ones also clears bits.
-    Rc, read: yes, write: yes
-);
-
-const fn rw(name: &'static str, offset: usize) -> Rw {
-    Rw(Reg { name, offset })
-}
-
-/// Device Control (SDM 13.4.1).
-pub const CTRL: Rw = rw("CTRL", 0x0000);
-/// Device Status (SDM 13.4.2).
-pub const STATUS: Ro = Ro(Reg {
-    name: "STATUS",
-    offset: 0x0008,
-});
-/// EEPROM/Flash Control (SDM 13.4.3).
-pub const EECD: Rw = rw("EECD", 0x0010);
-/// EEPROM Read (SDM 13.4.4).
-pub const EERD: Rw = rw("EERD", 0x0014);
-/// Interrupt Cause Read (SDM 13.4.17): read-to-clear.
-pub const ICR: Rc = Rc(Reg {
-    name: "ICR",
-    offset: 0x00c0,
-});
-/// Interrupt Throttling (SDM 13.4.18).
-pub const ITR: Rw = rw("ITR", 0x00c4);
-/// Interrupt Cause Set (SDM 13.4.19).
-pub const ICS: Wo = Wo(Reg {
-    name: "ICS",
-    offset: 0x00c8,
-});
-/// Interrupt Mask Set/Read (SDM 13.4.20).
-pub const IMS: Rw = rw("IMS", 0x00d0);
-/// Interrupt Mask Clear (SDM 13.4.21).
-pub const IMC: Wo = Wo(Reg {
-    name: "IMC",
-    offset: 0x00d8,
-});
-/// Receive Control (SDM 13.4.22).
-pub const RCTL: Rw = rw("RCTL", 0x0100);
-/// Transmit Control (SDM 13.4.33).
-pub const TCTL: Rw = rw("TCTL", 0x0400);
-/// Transmit Inter-Packet Gap (SDM 13.4.34).
-pub const TIPG: Rw = rw("TIPG", 0x0410);
-/// Receive Descriptor Base Address Low (SDM 13.4.27).
-pub const RDBAL: Rw = rw("RDBAL", 0x2800);
-/// Receive Descriptor Base Address High (SDM 13.4.28).
-pub const RDBAH: Rw = rw("RDBAH", 0x2804);
-/// Receive Descriptor Length (SDM 13.4.29).
-pub const RDLEN: Rw = rw("RDLEN", 0x2808);
-/// Receive Descriptor Head (SDM 13.4.30).
-pub const RDH: Rw = rw("RDH", 0x2810);
-/// Receive Descriptor Tail (SDM 13.4.31).
-pub const RDT: Rw = rw("RDT", 0x2818);
-/// Receive Delay Timer (SDM 13.4.32).
-pub const RDTR: Rw = rw("RDTR", 0x2820);
-/// Receive Interrupt Absolute Delay Timer (SDM 13.4.33).
-pub const RADV: Rw = rw("RADV", 0x282c);
-/// Transmit Descriptor Base Address Low (SDM 13.4.38).
-pub const TDBAL: Rw = rw("TDBAL", 0x3800);
-/// Transmit Descriptor Base Address High (SDM 13.4.39).
-pub const TDBAH: Rw = rw("TDBAH", 0x3804);
-/// Transmit Descriptor Length (SDM 13.4.40).
-pub const TDLEN: Rw = rw("TDLEN", 0x3808);
-/// Transmit Descriptor Head (SDM 13.4.41).
-pub const TDH: Rw = rw("TDH", 0x3810);
-/// Transmit Descriptor Tail (SDM 13.4.42).
-pub const TDT: Rw = rw("TDT", 0x3818);
-/// Transmit Interrupt Delay Value (SDM 13.4.43).
-pub const TIDV: Rw = rw("TIDV", 0x3820);
-/// Transmit Absolute Interrupt Delay Value (SDM 13.4.44).
-pub const TADV: Rw = rw("TADV", 0x382c);
 /// First Multicast Table Array entry (SDM 13.5.1); 128 entries of 32 bits.
 pub const MTA_BASE: usize = 0x5200;
 /// Entries in the Multicast Table Array.
 pub const MTA_ENTRIES: usize = 128;
-/// Receive Address Low of entry 0 (SDM 13.5.2); entries are 8 bytes apart.
-pub const RAL0: Rw = rw("RAL0", 0x5400);
-/// Receive Address High of entry 0 (SDM 13.5.3).
-pub const RAH0: Rw = rw("RAH0", 0x5404);
-/// Receive address entries (RAL/RAH pairs).
+/// Receive address pairs (RAL/RAH), 8 bytes apart from RAL0.
 pub const RA_ENTRIES: usize = 16;
 
-/// The `n`th Multicast Table Array entry (`None` past the table).
-pub const fn mta(n: usize) -> Option<Rw> {
+/// Offset of the `n`th Multicast Table Array entry (`None` past the table).
+pub const fn mta_offset(n: usize) -> Option<usize> {
     if n < MTA_ENTRIES {
-        Some(rw("MTA", MTA_BASE + 4 * n))
+        Some(MTA_BASE + 4 * n)
     } else {
         None
     }
 }
 
-/// The `n`th receive address pair, (RAL, RAH) (`None` past the table).
-pub const fn ra(n: usize) -> Option<(Rw, Rw)> {
+/// Offsets of the `n`th receive address pair, (RAL, RAH) (`None` past the table).
+pub const fn ra_offsets(n: usize) -> Option<(usize, usize)> {
     if n < RA_ENTRIES {
-        Some((
-            rw("RAL", RAL0.0.offset + 8 * n),
-            rw("RAH", RAH0.0.offset + 8 * n),
-        ))
+        let ral = e1000_regs::ral0::OFFSET + 8 * n;
+        Some((ral, ral + 4))
     } else {
         None
     }
 }
 
-/// CTRL bits (SDM 13.4.1, table 13-3).
+/// CTRL bits as masks.
 pub mod ctrl {
+    use super::e1000_regs::ctrl as f;
     /// Full duplex.
-    pub const FD: u32 = 1 << 0;
+    pub const FD: u32 = f::FD.mask();
     /// Link reset.
-    pub const LRST: u32 = 1 << 3;
+    pub const LRST: u32 = f::LRST.mask();
     /// Auto-speed detection enable.
-    pub const ASDE: u32 = 1 << 5;
+    pub const ASDE: u32 = f::ASDE.mask();
     /// Set link up.
-    pub const SLU: u32 = 1 << 6;
+    pub const SLU: u32 = f::SLU.mask();
     /// Invert loss-of-signal.
-    pub const ILOS: u32 = 1 << 7;
+    pub const ILOS: u32 = f::ILOS.mask();
     /// Force speed.
-    pub const FRCSPD: u32 = 1 << 11;
+    pub const FRCSPD: u32 = f::FRCSPD.mask();
     /// Force duplex.
-    pub const FRCDPLX: u32 = 1 << 12;
-    /// Device reset, self-clearing (bit 26).
-    pub const RST: u32 = 1 << 26;
+    pub const FRCDPLX: u32 = f::FRCDPLX.mask();
+    /// Device reset, self-clearing.
+    pub const RST: u32 = f::RST.mask();
     /// VLAN mode enable.
-    pub const VME: u32 = 1 << 30;
+    pub const VME: u32 = f::VME.mask();
     /// PHY reset.
-    pub const PHY_RST: u32 = 1 << 31;
-    /// Bit number of RST, for `Untrusted::bit`.
-    pub const RST_BIT: u32 = 26;
+    pub const PHY_RST: u32 = f::PHY_RST.mask();
 }
 
-/// STATUS bits (SDM 13.4.2, table 13-5).
-pub mod status {
-    /// Full duplex (bit number).
-    pub const FD_BIT: u32 = 0;
-    /// Link up (bit number).
-    pub const LU_BIT: u32 = 1;
-    /// Link speed field shift (bits 7:6).
-    pub const SPEED_SHIFT: u32 = 6;
-    /// Link speed field width.
-    pub const SPEED_WIDTH: u32 = 2;
-}
-
-/// EECD bits (SDM 13.4.3).
-pub mod eecd {
-    /// EEPROM present (bit number).
-    pub const PRES_BIT: u32 = 8;
-}
-
-/// EERD fields (SDM 13.4.4; 82540/82545/82546 layout).
+/// EERD fields.
 pub mod eerd {
+    use super::e1000_regs::eerd as f;
     /// Start read.
-    pub const START: u32 = 1 << 0;
+    pub const START: u32 = f::START.mask();
     /// Read done (bit number).
-    pub const DONE_BIT: u32 = 4;
-    /// Word address shift (bits 15:8).
-    pub const ADDR_SHIFT: u32 = 8;
-    /// Data shift (bits 31:16).
-    pub const DATA_SHIFT: u32 = 16;
+    pub const DONE_BIT: u32 = f::DONE.shift();
+    /// Word address shift.
+    pub const ADDR_SHIFT: u32 = f::ADDR.shift();
+    /// Data shift.
+    pub const DATA_SHIFT: u32 = f::DATA.shift();
 }
 
 /// EEPROM map (SDM 5.6, table 5-2).
@@ -231,7 +224,7 @@ pub mod eeprom {
     pub const CHECKSUM_WORD: u8 = 0x3f;
     /// Words covered by the checksum.
     pub const WORDS: u8 = 0x40;
-    /// What the words 0..=0x3f add up to (SDM 5.6.21).
+    /// What the words 0..=0x3f add up to.
     pub const SUM: u16 = 0xbaba;
 }
 
@@ -239,6 +232,8 @@ pub mod eeprom {
 pub mod icr {
     /// Transmit descriptor written back.
     pub const TXDW: u32 = 1 << 0;
+    /// Transmit queue empty.
+    pub const TXQE: u32 = 1 << 1;
     /// Link status change.
     pub const LSC: u32 = 1 << 2;
     /// Receive overrun.
@@ -249,49 +244,47 @@ pub mod icr {
     pub const ALL: u32 = 0xffff_ffff;
 }
 
-/// RCTL bits (SDM 13.4.22, table 13-67).
+/// RCTL bits as masks.
 pub mod rctl {
+    use super::e1000_regs::rctl as f;
     /// Receiver enable.
-    pub const EN: u32 = 1 << 1;
-    /// Store bad packets.
-    pub const SBP: u32 = 1 << 2;
+    pub const EN: u32 = f::EN.mask();
     /// Unicast promiscuous.
-    pub const UPE: u32 = 1 << 3;
+    pub const UPE: u32 = f::UPE.mask();
     /// Multicast promiscuous.
-    pub const MPE: u32 = 1 << 4;
-    /// Long packet enable.
-    pub const LPE: u32 = 1 << 5;
-    /// Loopback mode field (bits 7:6).
-    pub const LBM_MASK: u32 = 3 << 6;
-    /// Receive descriptor minimum threshold: one half of RDLEN.
-    pub const RDMTS_HALF: u32 = 0 << 8;
-    /// Multicast offset field shift (bits 13:12).
-    pub const MO_SHIFT: u32 = 12;
+    pub const MPE: u32 = f::MPE.mask();
+    /// Multicast offset field shift.
+    pub const MO_SHIFT: u32 = f::MO.shift();
     /// Broadcast accept mode.
-    pub const BAM: u32 = 1 << 15;
-    /// Buffer size field (bits 17:16); 00 is 2048 bytes with BSEX clear.
-    pub const BSIZE_MASK: u32 = 3 << 16;
-    /// Buffer size 2048 bytes (BSEX = 0).
-    pub const BSIZE_2048: u32 = 0 << 16;
+    pub const BAM: u32 = f::BAM.mask();
+    /// Buffer size field.
+    pub const BSIZE_MASK: u32 = f::BSIZE.mask();
+    /// Buffer size 2048 bytes (BSIZE 00, BSEX 0).
+    pub const BSIZE_2048: u32 = f::BSIZE.bits(0);
+    /// Receive descriptor minimum threshold: one half of RDLEN.
+    pub const RDMTS_HALF: u32 = f::RDMTS.bits(0);
     /// Buffer size extension (×16).
-    pub const BSEX: u32 = 1 << 25;
+    pub const BSEX: u32 = f::BSEX.mask();
     /// Strip Ethernet CRC from incoming packets.
-    pub const SECRC: u32 = 1 << 26;
+    pub const SECRC: u32 = f::SECRC.mask();
 }
 
-/// TCTL bits (SDM 13.4.33, table 13-76).
+/// TCTL bits as masks.
 pub mod tctl {
+    use super::e1000_regs::tctl as f;
     /// Transmit enable.
-    pub const EN: u32 = 1 << 1;
+    pub const EN: u32 = f::EN.mask();
     /// Pad short packets.
-    pub const PSP: u32 = 1 << 3;
-    /// Collision threshold shift (bits 11:4).
-    pub const CT_SHIFT: u32 = 4;
-    /// Collision distance shift (bits 21:12).
-    pub const COLD_SHIFT: u32 = 12;
+    pub const PSP: u32 = f::PSP.mask();
     /// Re-transmit on late collision.
-    pub const RTLC: u32 = 1 << 24;
+    pub const RTLC: u32 = f::RTLC.mask();
+    /// Collision threshold 15 and collision distance 63 (full duplex), the
+    /// values Linux uses.
+    pub const CT_COLD: u32 = f::CT.bits(0x0f) | f::COLD.bits(0x3f);
 }
+
+/// RAH.AV as a mask.
+pub const RAH_AV: u32 = e1000_regs::rah0::AV.mask();
 
 /// TIPG for the 82540/82545 copper PHY: IPGT 10, IPGR1 8, IPGR2 6 (SDM 13.4.34).
 pub const TIPG_COPPER: u32 = 10 | (8 << 10) | (6 << 20);
@@ -311,14 +304,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_end_where_the_spec_says() {
-        assert_eq!(mta(127).map(|r| r.reg().offset), Some(0x53fc));
-        assert!(mta(128).is_none());
-        assert_eq!(
-            ra(15).map(|(l, h)| (l.reg().offset, h.reg().offset)),
-            Some((0x5478, 0x547c))
-        );
-        assert!(ra(16).is_none());
+    fn tables_and_fields_where_the_spec_puts_them() {
+        assert_eq!(mta_offset(127), Some(0x53fc));
+        assert!(mta_offset(128).is_none());
+        assert_eq!(ra_offsets(15), Some((0x5478, 0x547c)));
+        assert!(ra_offsets(16).is_none());
         assert_eq!(TIPG_COPPER, 0x0060_200a);
+        assert_eq!(ctrl::RST, 1 << 26);
+        assert_eq!(eerd::DATA_SHIFT, 16);
+        assert_eq!(tctl::CT_COLD, 0x0003_f0f0);
+        assert_eq!(RAH_AV, 1 << 31);
+        assert_eq!(E1000Regs::<paranoid::mmio::Mmio>::SIZE, id::BAR0_SIZE);
     }
 }

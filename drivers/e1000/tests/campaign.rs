@@ -122,7 +122,7 @@ fn case(state: &AnyState, tally: &RefCell<Tally>) -> Result<(), String> {
     let driver = h
         .driver(state.config())
         .map_err(|e| format!("driver: {e:?}"))?;
-    let result = init(driver, INIT_BUDGET);
+    let result = init(driver, &h.clock);
     let spent = Duration::from_nanos(h.clock.now_ns() - origin);
     if spent > INIT_BUDGET + BUDGET_SLACK {
         return Err(format!("init took {spent:?} of simulated time (hang)"));

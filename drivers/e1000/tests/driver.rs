@@ -10,7 +10,7 @@ use paranoid::init::Outcome;
 use paranoid::lifecycle::Cause;
 use paranoid::time::{Clock, Deadline};
 use paranoid_e1000::anystate::{AnyState, EepromFault, GarbageKind, LiveDma};
-use paranoid_e1000::init::{init, INIT_BUDGET};
+use paranoid_e1000::init::init;
 use paranoid_e1000::model::{
     Behaviour, EerdBehaviour, Harness, Lie, LinkBehaviour, Malice, ResetBehaviour, SimE1000,
 };
@@ -18,7 +18,7 @@ use paranoid_e1000::{Config, DescriptorProblem, E1000Error, LinkPolicy};
 
 fn ready(h: &mut Harness, config: Config) -> SimE1000 {
     let driver = h.driver(config).unwrap();
-    match init(driver, INIT_BUDGET) {
+    match init(driver, &h.clock) {
         Ok(ok) => ok.device.into_inner(),
         Err(e) => panic!("init failed: {e}"),
     }
@@ -26,7 +26,7 @@ fn ready(h: &mut Harness, config: Config) -> SimE1000 {
 
 fn failed(h: &mut Harness, config: Config) -> E1000Error {
     let driver = h.driver(config).unwrap();
-    let err = match init(driver, INIT_BUDGET) {
+    let err = match init(driver, &h.clock) {
         Ok(_) => panic!("init succeeded"),
         Err(e) => e,
     };
@@ -54,7 +54,7 @@ fn check_frames(nic: &mut SimE1000, h: &Harness) {
 fn firmware_state_reaches_ready_and_frames_round_trip() {
     let mut h = Harness::loopback();
     let driver = h.driver(Config::default()).unwrap();
-    let ok = init(driver, INIT_BUDGET).unwrap();
+    let ok = init(driver, &h.clock).unwrap();
     let text = format!("{}", ok.trace);
     for step in ["quiesce", "controller reset", "verify", "enable", "link up"] {
         assert!(text.contains(step), "{text}");
@@ -138,7 +138,7 @@ fn live_dma_into_old_kernel_memory_stops_at_quiesce() {
     assert!(before > 0, "stale DMA was in flight");
     let origin = h.clock.now_ns();
     let driver = h.driver(Config::default()).unwrap();
-    let ok = init(driver, INIT_BUDGET).unwrap();
+    let ok = init(driver, &h.clock).unwrap();
     let end = quiesce_end(&ok.trace, origin).unwrap();
     let mut nic = ok.device.into_inner();
     h.wire.set_stream(h.port, None);
@@ -184,7 +184,7 @@ fn stuck_reset_escalates_to_flr_when_the_function_has_it() {
     state.flr = true;
     let mut h = state.harness();
     let driver = h.driver(Config::default()).unwrap();
-    let ok = init(driver, INIT_BUDGET).unwrap();
+    let ok = init(driver, &h.clock).unwrap();
     assert_eq!(ok.trace.escalations(), 1, "{}", ok.trace);
     assert!(format!("{}", ok.trace).contains("function-level reset"));
     assert_eq!(h.config.borrow().flr_count(), 1);
@@ -202,7 +202,7 @@ fn gone_device_is_a_typed_error_at_every_point_of_init() {
         state.gone_after = Some(n);
         let mut h = state.harness();
         let driver = h.driver(Config::default()).unwrap();
-        match init(driver, INIT_BUDGET) {
+        match init(driver, &h.clock) {
             Ok(ok) => {
                 // Gone after init: the data path reports it.
                 let mut nic = ok.device.into_inner();

@@ -10,7 +10,7 @@ use paranoid::time::Deadline;
 use super::{Behaviour, Harness, RecoveryWindow, SimE1000};
 use crate::device::Config;
 use crate::error::E1000Error;
-use crate::init::{init, INIT_BUDGET};
+use crate::init::init;
 use crate::ring::{BUFFER_SIZE, MIN_FRAME, RX_RING_LEN, TX_RING_LEN};
 
 /// What a fuzz input did (for the in-suite run's statistics).
@@ -34,7 +34,7 @@ fn ready() -> Option<(Harness, SimE1000)> {
         false,
     );
     let driver = h.driver(Config::default()).ok()?;
-    let nic = init(driver, INIT_BUDGET).ok()?.device.into_inner();
+    let nic = init(driver, &h.clock).ok()?.device.into_inner();
     Some((h, nic))
 }
 

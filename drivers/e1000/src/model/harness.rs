@@ -17,13 +17,11 @@ use crate::device::{Config, E1000};
 use crate::error::E1000Error;
 use crate::regs::id;
 
-/// The recovery kernel's DMA window (IOVA), 1 MiB.
-pub struct RecoveryWindow;
-
-impl Window for RecoveryWindow {
-    const NAME: &'static str = "recovery";
-    const BASE: u64 = 0xff00_0000;
-    const SIZE: u64 = 1 << 20;
+paranoid::dma_windows! {
+    address_width = 39;
+    /// The recovery kernel's DMA window (IOVA), 1 MiB: the only range the
+    /// simulated IOMMU maps for the NIC.
+    pub RecoveryWindow = 0xff00_0000;
 }
 
 /// IO-virtual base of the dead kernel's DMA memory for the NIC on port 0

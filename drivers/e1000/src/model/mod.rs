@@ -345,7 +345,7 @@ impl E1000Model {
     fn read32(&mut self, offset: usize) -> u32 {
         if self.reset_until.is_some() {
             // Registers do not answer during reset, but CTRL shows RST.
-            return if offset == regs::CTRL.reg().offset {
+            return if offset == regs::e1000_regs::ctrl::OFFSET {
                 self.regs.ctrl | ctrl::RST
             } else {
                 0
@@ -370,7 +370,7 @@ impl E1000Model {
             0x0000 => r.ctrl,
             0x0010 => {
                 let pres = if self.behaviour.eeprom_present {
-                    1 << crate::regs::eecd::PRES_BIT
+                    crate::regs::e1000_regs::eecd::PRES.mask()
                 } else {
                     0
                 };

@@ -4,27 +4,24 @@ use core::ptr::NonNull;
 use core::time::Duration;
 
 use paranoid::dma::{DmaArena, Window};
-use paranoid::mmio::Mmio;
+use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::{discover, Cf8, ConfigAccess, PciAddress};
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::frames::PhysRange;
 use paranoid_boot::platform::{self, E1000};
 use paranoid_boot::{println, BootInfo, TscClock};
-use paranoid_e1000::init::{init, INIT_BUDGET};
-use paranoid_e1000::regs;
+use paranoid_e1000::init::init;
+use paranoid_e1000::regs::{self, E1000Regs};
 use paranoid_e1000::{Config, E1000Error, LinkPolicy, E1000};
 use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
 
-/// The driver's DMA window: identity-mapped RAM at 32 MiB (no IOMMU
-/// translation on this machine until a kernel turns it on).
-pub struct IdentityWindow;
-
-impl Window for IdentityWindow {
-    const NAME: &'static str = "e1000-identity";
-    const BASE: u64 = 0x0200_0000;
-    const SIZE: u64 = 1 << 20;
+paranoid::dma_windows! {
+    address_width = 39;
+    /// The driver's DMA window: identity-mapped RAM at 32 MiB (no IOMMU
+    /// translation on this machine until a kernel turns it on).
+    pub IdentityWindow = 0x0200_0000;
 }
 
 type Nic = E1000<Mmio, Cf8, TscClock, IdentityWindow>;
@@ -159,8 +156,8 @@ fn driver(m: &mut Machine, a: PciAddress, f: &mut Fields) -> Result<Nic, Failure
 }
 
 /// Runs the paranoid init and prints its trace.
-fn bring_up(nic: Nic, who: &str, f: &mut Fields) -> Result<Nic, Failure> {
-    match init(nic, INIT_BUDGET) {
+fn bring_up(nic: Nic, clock: &TscClock, who: &str, f: &mut Fields) -> Result<Nic, Failure> {
+    match init(nic, clock) {
         Ok(ok) => {
             println!("{who}: {}", ok.trace);
             f.add(
@@ -278,7 +275,7 @@ pub fn init_only(boot: &'static BootInfo) -> Outcome {
         return Err(fail(f, "no e1000"));
     };
     let nic = driver(&mut m, a, &mut f)?;
-    let mut nic = bring_up(nic, "nic", &mut f)?;
+    let mut nic = bring_up(nic, &m.clock, "nic", &mut f)?;
     f.add("mac", nic.mac());
     let link = check!(f, nic.link(), "link");
     f.add("link_mbps", link.speed_mbps);
@@ -294,11 +291,6 @@ pub fn init_only(boot: &'static BootInfo) -> Outcome {
     }
     f.add("sent", nic.stats().tx_frames);
     Ok(f)
-}
-
-/// Raw register writes through a mapped BAR (the dead kernel's driver).
-fn w(r: &mut Mmio, reg: regs::Rw, v: u32) {
-    reg.write(r, v);
 }
 
 /// Writes a legacy descriptor into identity-mapped memory at `at`.
@@ -319,8 +311,9 @@ fn put_frame(at: u64, frame: &[u8]) {
 /// The dead kernel: A receiving into an old ring (B sends to it), A's transmit
 /// descriptors posted, interrupts unmasked and pending, garbage in A's tables.
 fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Result<(), Failure> {
-    let mut ra = map(a, f)?;
-    let mut rb = map(b, f)?;
+    // The dead kernel's driver: raw register writes through the declared block.
+    let mut ra = E1000Regs::new(map(a, f)?);
+    let mut rb = E1000Regs::new(map(b, f)?);
     for x in [a, b] {
         check!(
             core::mem::take(f),
@@ -344,28 +337,25 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
             0,
         );
     }
-    w(&mut ra, regs::RCTL, 0);
-    w(&mut ra, regs::RDBAL, (old + OLD_A_RX_RING) as u32);
-    w(&mut ra, regs::RDBAH, 0);
-    w(&mut ra, regs::RDLEN, 128);
-    w(&mut ra, regs::RDH, 0);
-    w(&mut ra, regs::RDT, 7);
-    w(
-        &mut ra,
-        regs::RCTL,
-        regs::rctl::EN | regs::rctl::BAM | regs::rctl::UPE | regs::rctl::SECRC,
-    );
+    ra.rctl().write(0);
+    ra.rdbal().write((old + OLD_A_RX_RING) as u32);
+    ra.rdbah().write(0);
+    ra.rdlen().write(128);
+    ra.rdh().write(0);
+    ra.rdt().write(7);
+    ra.rctl()
+        .write(regs::rctl::EN | regs::rctl::BAM | regs::rctl::UPE | regs::rctl::SECRC);
     // Garbage in the tables, every interrupt unmasked.
     for n in 0..regs::MTA_ENTRIES {
-        if let Some(r) = regs::mta(n) {
-            w(&mut ra, r, 0xdead_beef ^ n as u32);
+        if let Some(o) = regs::mta_offset(n) {
+            ra.io().write32(o, 0xdead_beef ^ n as u32);
         }
     }
-    if let Some((ral, rah)) = regs::ra(1) {
-        w(&mut ra, ral, 0x4433_2211);
-        w(&mut ra, rah, 0x6655 | 1 << 31);
+    if let Some((ral, rah)) = regs::ra_offsets(1) {
+        ra.io().write32(ral, 0x4433_2211);
+        ra.io().write32(rah, 0x6655 | regs::RAH_AV);
     }
-    w(&mut ra, regs::IMS, 0xffff_ffff);
+    ra.ims().write(0xffff_ffff);
     // A's transmit descriptors posted while its transmitter was stopped.
     let mut frame = [0u8; 1514];
     for i in 0..4u64 {
@@ -380,12 +370,12 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
             len as u32 | 0b1011 << 24,
         );
     }
-    w(&mut ra, regs::TCTL, regs::tctl::PSP);
-    w(&mut ra, regs::TDBAL, (old + OLD_A_TX_RING) as u32);
-    w(&mut ra, regs::TDBAH, 0);
-    w(&mut ra, regs::TDLEN, 128);
-    w(&mut ra, regs::TDH, 0);
-    w(&mut ra, regs::TDT, 4);
+    ra.tctl().write(regs::tctl::PSP);
+    ra.tdbal().write((old + OLD_A_TX_RING) as u32);
+    ra.tdbah().write(0);
+    ra.tdlen().write(128);
+    ra.tdh().write(0);
+    ra.tdt().write(4);
     // QEMU holds receive for 1 s after an RCTL write.
     m.clock.delay(Duration::from_millis(1100));
     // B (also driven raw, ring in old memory) sends 12 frames: A's 7 free
@@ -402,15 +392,20 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
             len as u32 | 0b1011 << 24,
         );
     }
-    w(&mut rb, regs::TDBAL, (old + OLD_B_TX_RING) as u32);
-    w(&mut rb, regs::TDBAH, 0);
-    w(&mut rb, regs::TDLEN, 256);
-    w(&mut rb, regs::TDH, 0);
-    w(&mut rb, regs::TDT, 0);
-    w(&mut rb, regs::TCTL, regs::tctl::EN | regs::tctl::PSP);
-    w(&mut rb, regs::TDT, 12);
+    rb.tdbal().write((old + OLD_B_TX_RING) as u32);
+    rb.tdbah().write(0);
+    rb.tdlen().write(256);
+    rb.tdh().write(0);
+    rb.tdt().write(0);
+    rb.tctl().write(regs::tctl::EN | regs::tctl::PSP);
+    rb.tdt().write(12);
     let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
-    let filled = paranoid::poll::poll(&m.clock, deadline, || regs::RDH.read(&mut ra), |h| h.is(7));
+    let filled = paranoid::poll::poll(
+        &m.clock,
+        deadline,
+        || ra.rdh().read().untrusted(),
+        |h| h.is(7),
+    );
     let rdh = match filled {
         Ok(v) | Err(paranoid::poll::Timeout { last: v, .. }) => v.into_raw_for_report(),
     };
@@ -423,9 +418,19 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
     Ok(())
 }
 
-fn read_ra0(r: &mut Mmio) -> [u8; 6] {
-    let lo = regs::RAL0.read(r).into_raw_for_report().to_le_bytes();
-    let hi = regs::RAH0.read(r).into_raw_for_report().to_le_bytes();
+fn read_ra0(r: &mut E1000Regs<Mmio>) -> [u8; 6] {
+    let lo = r
+        .ral0()
+        .read()
+        .untrusted()
+        .into_raw_for_report()
+        .to_le_bytes();
+    let hi = r
+        .rah0()
+        .read()
+        .untrusted()
+        .into_raw_for_report()
+        .to_le_bytes();
     [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
 }
 
@@ -441,8 +446,8 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
     }
     let na = driver(&mut m, a, &mut f)?;
     let nb = driver(&mut m, b, &mut f)?;
-    let mut na = bring_up(na, "A", &mut f)?;
-    let mut nb = bring_up(nb, "B", &mut f)?;
+    let mut na = bring_up(na, &m.clock, "A", &mut f)?;
+    let mut nb = bring_up(nb, &m.clock, "B", &mut f)?;
     if dirty_first {
         // Any DMA into the old receive area from now on would show.
         // SAFETY: the old memory is ours; the device must not touch it any more.
@@ -498,6 +503,11 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
     Ok(f)
 }
 
+/// A register of a driver's NIC, raw, for the test's own checks.
+fn read32(nic: &mut Nic, offset: usize) -> u32 {
+    paranoid::mmio::RegisterIo::read32(nic.registers(), offset).into_raw_for_report()
+}
+
 /// `e1000-handoff`.
 pub fn handoff(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
@@ -507,8 +517,8 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
     };
     let na = driver(&mut m, a, &mut f)?;
     let nb = driver(&mut m, b, &mut f)?;
-    let mut na = bring_up(na, "A", &mut f)?;
-    let mut nb = bring_up(nb, "B", &mut f)?;
+    let mut na = bring_up(na, &m.clock, "A", &mut f)?;
+    let mut nb = bring_up(nb, &m.clock, "B", &mut f)?;
     let mut seen = Seen::default();
     exchange(&mut nb, &mut na, &m.clock, 4, &mut seen, &mut f)?;
     check!(
@@ -524,7 +534,7 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
         na.transmit(&[0; 60]) == Err(E1000Error::NotRunning),
         "a stopped NIC accepted a frame"
     );
-    let rdh_before = regs::RDH.read(na.registers()).into_raw_for_report();
+    let rdh_before = read32(&mut na, regs::e1000_regs::rdh::OFFSET);
     let mut frame = [0u8; 1514];
     for i in 0..4 {
         let len = build(&mut frame, na.mac().0, nb.mac().0, BACKGROUND, i, 120);
@@ -538,8 +548,8 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
         );
     }
     m.clock.delay(Duration::from_millis(1200));
-    let rdh_after = regs::RDH.read(na.registers()).into_raw_for_report();
-    let rctl = regs::RCTL.read(na.registers()).into_raw_for_report();
+    let rdh_after = read32(&mut na, regs::e1000_regs::rdh::OFFSET);
+    let rctl = read32(&mut na, regs::e1000_regs::rctl::OFFSET);
     f.add(
         "rdh_while_stopped",
         format_args!("{rdh_before}->{rdh_after}"),
@@ -550,7 +560,7 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
         "the stopped NIC received"
     );
     // The next kernel (here: a second init) takes the NIC over from that state.
-    let mut na = bring_up(na, "A", &mut f)?;
+    let mut na = bring_up(na, &m.clock, "A", &mut f)?;
     exchange(&mut nb, &mut na, &m.clock, 12, &mut seen, &mut f)?;
     exchange(&mut na, &mut nb, &m.clock, 12, &mut seen, &mut f)?;
     f.add("frames_after_reinit", 24)
