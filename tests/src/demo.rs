@@ -57,6 +57,52 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
         .check(check_run)
 }
 
+/// The heartbeat pair: kernel A arms the node's watchdog (300 ms) just before
+/// crashing; the recovery takes longer than that. With `heartbeat=watchdog` it
+/// pets the watchdog between steps and chunks and finishes; without, the
+/// watchdog resets the machine mid-recovery.
+pub fn heartbeat(with: bool) -> Scenario {
+    let name = if with {
+        "heartbeat-watchdog"
+    } else {
+        "heartbeat-none"
+    };
+    let beat = if with {
+        "heartbeat=watchdog"
+    } else {
+        "heartbeat=none"
+    };
+    let s = scenario(name, "during-io", "fence", 1)
+        .qemu_args(["-device", "i6300esb"])
+        .append(&format!("watchdog_ms=300 {beat} heartbeat_ms=100"));
+    if with {
+        s.check(|out| {
+            check_run(out)?;
+            let beats: u64 = out
+                .field("heartbeats")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let gap: u64 = out
+                .field("max_heartbeat_gap_ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(u64::MAX);
+            if beats < 3 || gap > 300 {
+                return Err(format!(
+                    "heartbeats={beats} max_heartbeat_gap_ms={gap}: the watchdog was not kept fed"
+                ));
+            }
+            Ok(())
+        })
+    } else {
+        s.expect_reset().check(|out| {
+            if !out.serial.contains("recovery: entered") {
+                return Err("the recovery kernel never ran".into());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The chaos campaign: every crash point × policy, with `seeds` seeds each.
 pub fn campaign(seeds: u64) -> Vec<Scenario> {
     let mut out = Vec::new();

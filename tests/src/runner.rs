@@ -100,6 +100,23 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
     if matches!(ended, Ended::TimedOut) {
         return Verdict::Timeout;
     }
+    if s.expect_reset {
+        return match (&out.result, out.exit) {
+            (None, Some(0)) => match &s.check {
+                Some(check) => check(out).map_or_else(
+                    |e| Verdict::Fail(format!("host check: {e}")),
+                    |()| Verdict::Pass,
+                ),
+                None => Verdict::Pass,
+            },
+            (Some(_), _) => {
+                Verdict::Fail("a result line where a machine reset was expected".into())
+            }
+            (None, exit) => Verdict::Fail(format!(
+                "exit status {exit:?} where a machine reset (0) was expected"
+            )),
+        };
+    }
     let Some(result) = &out.result else {
         let stderr = qemu::read_lossy(&out.dir.stderr());
         let hint = stderr
@@ -260,6 +277,28 @@ mod tests {
         assert_eq!(judge(&s, &exited(33), &out(good, Some(33))), Verdict::Pass);
         assert!(
             matches!(judge(&s, &exited(33), &out(bad, Some(33))), Verdict::Fail(m) if m.contains("n = Some"))
+        );
+    }
+
+    #[test]
+    fn expected_reset_needs_exit_zero_and_no_result_line() {
+        let s = Scenario::new("boot").expect_reset();
+        assert_eq!(
+            judge(&s, &exited(0), &out("recovery: entered\n", Some(0))),
+            Verdict::Pass
+        );
+        let finished = "PARANOID-RESULT test=boot verdict=pass\n";
+        assert!(matches!(
+            judge(&s, &exited(33), &out(finished, Some(33))),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            judge(&s, &exited(35), &out("", Some(35))),
+            Verdict::Fail(_)
+        ));
+        assert_eq!(
+            judge(&s, &Ended::TimedOut, &out("", None)),
+            Verdict::Timeout
         );
     }
 }

@@ -105,6 +105,9 @@ pub struct Scenario {
     pub expected_exit: i32,
     /// Required verdict on the result line: `pass` (true) or `fail` (false).
     pub expect_pass: bool,
+    /// The run must end in a machine reset (a watchdog firing) before any result
+    /// line: QEMU exits 0 on a reset under `-no-reboot`.
+    pub expect_reset: bool,
     /// Size of the NVMe disk image, created sparse with `set_len` (like `truncate -s`).
     pub disk_size: u64,
     /// Guest memory (`-m`).
@@ -142,6 +145,7 @@ impl Scenario {
             timeout: DEFAULT_TIMEOUT,
             expected_exit: EXIT_SUCCESS,
             expect_pass: true,
+            expect_reset: false,
             disk_size: DEFAULT_DISK_SIZE,
             memory: "256M".to_string(),
             prepare: None,
@@ -197,6 +201,15 @@ impl Scenario {
     /// Sets the required exit status (33: success, 35: failure, 0: triple fault).
     pub fn expected_exit(mut self, status: i32) -> Self {
         self.expected_exit = status;
+        self
+    }
+
+    /// Expects the machine to be reset (a watchdog firing) before any result
+    /// line: QEMU exits 0 on a reset under `-no-reboot`. The check hook should
+    /// confirm from the serial log how far the run got.
+    pub fn expect_reset(mut self) -> Self {
+        self.expect_reset = true;
+        self.expected_exit = 0;
         self
     }
 

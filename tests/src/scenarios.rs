@@ -35,6 +35,8 @@ pub fn all() -> Vec<Scenario> {
     // The main job: one crash and recovery (what `cargo xtask demo` runs).
     all.push(crate::demo::scenario("demo", "during-io", "fence", 1));
     all.extend(crate::demo::campaign(chaos_seeds()));
+    all.push(crate::demo::heartbeat(true));
+    all.push(crate::demo::heartbeat(false));
     all
 }
 

@@ -77,9 +77,9 @@ pub mod regs {
     pub const UNLOCK2: u16 = 0x86;
     /// RELOAD: restart the count.
     pub const RELOAD_BIT: u16 = 1 << 8;
-    /// Preload units per second of one stage at 1 kHz (the prescaler divides the
-    /// 33 MHz clock by 2^15: 1007 Hz, counted in 2^-10 s steps).
-    pub const UNITS_PER_SECOND: u64 = 1024;
+    /// Preload units per second at the 1 kHz setting: the prescaler divides the
+    /// 33 MHz clock by 2^15, so one unit is 0.993 ms (as QEMU computes it).
+    pub const UNITS_PER_SECOND: u64 = 33_000_000 >> 15;
     /// Largest preload value (20 bits).
     pub const PRELOAD_MAX: u32 = (1 << 20) - 1;
 }

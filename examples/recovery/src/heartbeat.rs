@@ -55,11 +55,23 @@ impl Schedule {
         clock: &C,
         heartbeats: &mut [&mut dyn Heartbeat],
     ) -> bool {
-        let now = clock.now_ns();
-        let gap = now.saturating_sub(self.last_ns);
+        let gap = clock.now_ns().saturating_sub(self.last_ns);
         if heartbeats.is_empty() || gap < self.period_ns / 2 {
             return false;
         }
+        self.beat_now(clock, heartbeats);
+        true
+    }
+
+    /// Runs every heartbeat now, due or not (at start-up: the previous kernel's
+    /// last beat may be most of a period old).
+    pub fn beat_now<C: Clock + ?Sized>(
+        &mut self,
+        clock: &C,
+        heartbeats: &mut [&mut dyn Heartbeat],
+    ) {
+        let now = clock.now_ns();
+        let gap = now.saturating_sub(self.last_ns);
         for h in heartbeats.iter_mut() {
             match h.beat() {
                 Ok(()) => self.beats += 1,
@@ -68,7 +80,6 @@ impl Schedule {
         }
         self.max_gap_ns = self.max_gap_ns.max(gap);
         self.last_ns = now;
-        true
     }
 
     /// Records the gap up to now without beating (call at the end).

@@ -202,3 +202,18 @@ fn arm_edu<P: ConfigAccess>(
     core::mem::forget(regs);
     Ok(at)
 }
+
+/// Arms the i6300esb watchdog (a cluster's node watchdog): the machine resets
+/// `period_ms` after the last pet unless the recovery kernel keeps petting it.
+pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
+    let mut cf8 = platform::cf8();
+    let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
+        .map_err(|_| "watchdog_ms= given but no i6300esb")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, esb.address).map_err(|_| "i6300esb bar")?;
+    let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
+    wdt.set_period(Duration::from_millis(period_ms))
+        .map_err(|_| "watchdog period")?;
+    paranoid_i6300esb::enable(&mut cf8, esb.address).map_err(|_| "watchdog enable")?;
+    wdt.pet();
+    Ok(())
+}

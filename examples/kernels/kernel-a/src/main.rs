@@ -31,7 +31,7 @@ paranoid_boot::entry!(main);
 const POINTS: [&str; 4] = ["early", "during-io", "critical", "index-oob"];
 
 /// Command-line words kernel A keeps for itself; all others go to the recovery kernel.
-const OWN_KEYS: [&str; 3] = ["crash", "seed", "dump"];
+const OWN_KEYS: [&str; 4] = ["crash", "seed", "dump", "watchdog_ms"];
 
 fn main(boot: &'static BootInfo) -> ExitCode {
     let cmd = boot.cmdline();
@@ -108,6 +108,15 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     }
 
     let live = live::start(boot, &mut frames)?;
+    // Armed last: from here the recovery kernel must keep it fed.
+    if let Some(ms) = boot
+        .cmdline()
+        .get("watchdog_ms")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        live::arm_watchdog(ms)?;
+        println!("kernel-a: i6300esb watchdog armed: reset {ms} ms after the last pet");
+    }
     println!("kernel-a: DMA live: {live}");
     match point {
         "during-io" => {

@@ -1,30 +1,30 @@
 //! The recovery kernel: entered from a crashed kernel's panic path, it takes the
-//! devices over from whatever state they are in, writes a verified dump of the
-//! crashed kernel's memory into the declared extent of the NVMe namespace, and
-//! reports.
+//! IOMMU and the devices over from whatever state they are in, writes a verified
+//! dump of the crashed kernel's memory into the declared extent of the NVMe
+//! namespace, keeps the node's watchdog fed meanwhile, and reports.
 //!
 //! Settings come from its command line (see `paranoid_recovery::config`); the
-//! crashed kernel passes its own recovery keys through, plus `crash_note=`.
+//! crashed kernel passes its own recovery keys through, plus `crash_note=` and
+//! `tsc_khz=`.
 #![no_std]
 #![no_main]
 
+mod heartbeat;
 mod iommu;
 mod memory;
 mod storage;
 
 use core::fmt::{self, Write as _};
-use core::ptr::NonNull;
 
-use paranoid::dma::{DmaArena, ToDevice, Window};
-use paranoid::mmio::RegisterIo;
+use paranoid::dma::Window;
 use paranoid::time::Clock;
-use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::{println, BootInfo, ExitCode, TscClock};
-use paranoid_dump::{Header, Policy};
-use paranoid_recovery::canary;
+use paranoid_dump::Policy;
+use paranoid_recovery::canary::{self, CanaryCheck};
 use paranoid_recovery::config::Config;
-use paranoid_recovery::dump::{write_dump, DumpJob, DumpStats};
-use paranoid_recovery::heartbeat::Schedule;
+use paranoid_recovery::dump::DumpStats;
+use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
 use paranoid_recovery::note::{CrashNote, NOTE_LEN};
 use paranoid_recovery::report::Report;
 use paranoid_vtd::policy::FaultPolicy;
@@ -38,11 +38,9 @@ const CANARY_BASE: u64 = 0x0600_0000;
 /// Its size.
 const CANARY_LEN: u64 = 16 << 20;
 /// Physical memory behind the recovery window.
-const ARENA_PHYS: u64 = 0x0700_0000;
+pub const ARENA_PHYS: u64 = 0x0700_0000;
 /// The recovery window's size (the design's default: 1 MiB).
-const WINDOW_LEN: u64 = 1 << 20;
-/// Staging buffer for dump writes.
-const STAGING: usize = 256 * 1024;
+pub const WINDOW_LEN: u64 = 1 << 20;
 
 /// The recovery window when no IOMMU translates: IOVA = physical address of the
 /// arena.
@@ -55,12 +53,13 @@ impl Window for DirectWindow {
 }
 
 /// A step failed: what, and why.
-struct Failed {
+pub struct Failed {
     step: &'static str,
     why: paranoid::init::Note,
 }
 
-fn fail(step: &'static str, why: impl fmt::Debug) -> Failed {
+/// A [`Failed`] for `step`.
+pub fn fail(step: &'static str, why: impl fmt::Debug) -> Failed {
     Failed {
         step,
         why: paranoid::init::Note::format(format_args!("{why:?}")),
@@ -75,9 +74,8 @@ fn main(boot: &'static BootInfo) -> ExitCode {
         clock.khz()
     );
     let mut report = Report::new();
-    let outcome = run(boot, &clock, &mut report);
-    let mut text = Out;
-    let _ = report.render(&mut text);
+    let outcome = run(boot, &mut report);
+    let _ = report.render(&mut Out);
     match outcome {
         Ok(line) => {
             println!(
@@ -107,14 +105,23 @@ impl fmt::Write for Out {
     }
 }
 
-/// A result line being built.
-struct Line {
+/// A line of text being built (fixed capacity).
+pub struct Line {
     buf: [u8; 768],
     len: usize,
 }
 
 impl Line {
-    fn as_str(&self) -> &str {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; 768],
+            len: 0,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
     }
 }
@@ -131,7 +138,51 @@ impl fmt::Write for Line {
     }
 }
 
-fn run(boot: &'static BootInfo, clock: &TscClock, report: &mut Report) -> Result<Line, Failed> {
+/// Heartbeats and their schedule.
+pub struct Beats {
+    watchdog: Option<heartbeat::WatchdogBeat>,
+    /// When beats are due, and what was sent.
+    pub schedule: Schedule,
+}
+
+impl Beats {
+    /// Runs `f` with the configured heartbeats and the schedule.
+    pub fn with<R>(&mut self, f: impl FnOnce(&mut [&mut dyn Heartbeat], &mut Schedule) -> R) -> R {
+        match self.watchdog.as_mut() {
+            Some(w) => f(&mut [w], &mut self.schedule),
+            None => f(&mut [], &mut self.schedule),
+        }
+    }
+
+    /// Beats if one is due (call between steps).
+    pub fn tick(&mut self, clock: &TscClock) {
+        self.with(|hb, s| s.tick(clock, hb));
+    }
+}
+
+/// The IOMMU (when one translates) and its fault policy.
+pub type Translation = Option<(iommu::Unit, FaultPolicy)>;
+
+/// Everything the steps share.
+pub struct Recovery<'r> {
+    /// Boot information.
+    pub boot: &'static BootInfo,
+    /// The clock.
+    pub clock: TscClock,
+    /// Settings.
+    pub config: Config,
+    /// What the crashed kernel left.
+    pub note: CrashNote,
+    /// The report being written.
+    pub report: &'r mut Report,
+    /// This kernel's page frames (inside the reserved region).
+    pub frames: FrameAllocator,
+    /// Heartbeats.
+    pub beats: Beats,
+}
+
+fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
+    let clock = boot.clock();
     let t = clock.now_ns();
     let config = Config::parse(boot.cmdline().as_str()).map_err(|e| fail("config", e))?;
     let note = read_note(boot).map_err(|e| fail("crash note", e))?;
@@ -146,49 +197,35 @@ fn run(boot: &'static BootInfo, clock: &TscClock, report: &mut Report) -> Result
         note.point(),
         note.reason()
     );
-
-    let mut frames = boot
+    let frames = boot
         .take_frames()
         .ok_or(fail("frames", "taken"))?
         .map_err(|e| fail("frames", e))?;
-    let policy = config.policy;
+    let watchdog = if config.heartbeat.watchdog {
+        Some(heartbeat::WatchdogBeat::find()?)
+    } else {
+        None
+    };
+    let mut beats = Beats {
+        watchdog,
+        schedule: Schedule::new(&clock, config.heartbeat_period),
+    };
+    // First beat now: the crashed kernel's last one may be a period old.
+    beats.with(|hb, s| s.beat_now(&clock, hb));
+    let mut r = Recovery {
+        boot,
+        clock,
+        config,
+        note,
+        report,
+        frames,
+        beats,
+    };
+
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
     // kernel's translation.
-    let mut translation = match policy {
-        Policy::None => None,
-        Policy::Adopt | Policy::Fence | Policy::DrainThenFence => {
-            let t = clock.now_ns();
-            let vtd_policy = if policy == Policy::Adopt {
-                VtdPolicy::Adopt
-            } else {
-                VtdPolicy::Fence
-            };
-            let mut rmrrs = [(0, 0); 8];
-            let (unit, taken) = iommu::take_over(boot, &note, vtd_policy, &mut frames, &mut rmrrs)?;
-            println!("recovery: {taken}");
-            report.step(
-                "iommu takeover",
-                t,
-                clock.now_ns(),
-                format_args!(
-                    "{:?}, {} old contexts, {} adopted, {} ms after the crash",
-                    taken.outcome,
-                    taken.old_contexts,
-                    taken.contexts_adopted,
-                    ms_since_crash(&note, clock)
-                ),
-            );
-            let faults = FaultPolicy::new(iommu::policy_config(
-                config.quarantine_after,
-                config.halt_on_own_fault,
-            ));
-            Some((unit, faults))
-        }
-    };
-    if let Some((unit, faults)) = translation.as_mut() {
-        iommu::service(unit, faults, report)?;
-    }
-
+    let mut translation = r.take_iommu()?;
+    r.beats.tick(&clock);
     let t = clock.now_ns();
     // SAFETY: the canary region is inside the reserved region this kernel owns
     // (RAM in its memory map, past its image), identity-mapped, unused otherwise.
@@ -199,92 +236,130 @@ fn run(boot: &'static BootInfo, clock: &TscClock, report: &mut Report) -> Result
             (CANARY_LEN / 8) as usize,
         )
     };
-    report.step(
+    r.report.step(
         "canary fill",
         t,
         clock.now_ns(),
         format_args!("{} MiB at {CANARY_BASE:#x}", CANARY_LEN >> 20),
     );
+    r.beats.tick(&clock);
 
     let stats = match translation.as_mut() {
-        None => storage_and_dump::<DirectWindow>(
-            boot,
-            clock,
-            &config,
-            &note,
-            policy,
-            report,
-            &mut frames,
-            None,
-        )?,
-        Some((unit, faults)) => storage_and_dump::<iommu::RecoveryWindow>(
-            boot,
-            clock,
-            &config,
-            &note,
-            policy,
-            report,
-            &mut frames,
-            Some((unit, faults)),
-        )?,
+        None => storage::dump::<DirectWindow>(&mut r, None)?,
+        Some((unit, faults)) => {
+            storage::dump::<iommu::RecoveryWindow>(&mut r, Some((unit, faults)))?
+        }
     };
-    let armed = armed_dma(&note, clock);
+    let armed = armed_dma(&r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {
-        iommu::service(unit, faults, report)?;
+        iommu::service(unit, faults, r.report)?;
     }
-    report.step(
+    r.report.step(
         "armed DMA",
         clock.now_ns(),
         clock.now_ns(),
         format_args!("{armed}"),
     );
+    let canary = r.check_canary()?;
+    r.beats.schedule.finish(&clock);
+    Ok(r.result_line(&stats, &canary, armed))
+}
 
-    let t = clock.now_ns();
-    // SAFETY: as for the fill: our own canary region.
-    let canary = unsafe {
-        canary::check(
-            CANARY_BASE as *const u64,
-            CANARY_BASE,
-            (CANARY_LEN / 8) as usize,
-        )
-    };
-    report.step(
-        "canary check",
-        t,
-        clock.now_ns(),
-        format_args!("{} words changed", canary.changed),
-    );
-    if canary.changed != 0 {
-        return Err(fail("canary check", canary));
+impl Recovery<'_> {
+    fn take_iommu(&mut self) -> Result<Translation, Failed> {
+        let policy = self.config.policy;
+        let vtd_policy = match policy {
+            Policy::None => return Ok(None),
+            Policy::Adopt => VtdPolicy::Adopt,
+            Policy::Fence | Policy::DrainThenFence => VtdPolicy::Fence,
+        };
+        let t = self.clock.now_ns();
+        let mut rmrrs = [(0, 0); 8];
+        let (mut unit, taken) = iommu::take_over(
+            self.boot,
+            &self.note,
+            vtd_policy,
+            &mut self.frames,
+            &mut rmrrs,
+        )?;
+        println!("recovery: {taken}");
+        self.report.step(
+            "iommu takeover",
+            t,
+            self.clock.now_ns(),
+            format_args!(
+                "{:?}, {} old contexts, {} adopted, {} ms after the crash",
+                taken.outcome,
+                taken.old_contexts,
+                taken.contexts_adopted,
+                ms_since_crash(&self.note, &self.clock)
+            ),
+        );
+        let mut faults = FaultPolicy::new(iommu::policy_config(
+            self.config.quarantine_after,
+            self.config.halt_on_own_fault,
+        ));
+        iommu::service(&mut unit, &mut faults, self.report)?;
+        Ok(Some((unit, faults)))
     }
 
-    let crash_to_dump_ms = ms_since_crash(&note, clock);
-    let dump_ms = (stats.end_ns - stats.start_ns) / 1_000_000;
-    let mib_s = if dump_ms == 0 {
-        0
-    } else {
-        (stats.bytes >> 20) * 1000 / dump_ms
-    };
-    println!("recovery: crash to dump complete {crash_to_dump_ms} ms, dump {} MiB in {dump_ms} ms ({mib_s} MiB/s)", stats.bytes >> 20);
-    let mut line = Line {
-        buf: [0; 768],
-        len: 0,
-    };
-    let _ = write!(
-        line,
-        "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={}",
-        note.point(),
-        policy.name(),
-        config.dump_lba,
-        stats.bytes,
-        stats.chunks,
-        canary.changed,
-        report.faults.stale,
-        report.faults.own,
-        report.faults.lost,
-        report.faults.quarantined,
-    );
-    Ok(line)
+    fn check_canary(&mut self) -> Result<CanaryCheck, Failed> {
+        let t = self.clock.now_ns();
+        // SAFETY: our own canary region (see the fill in `run`).
+        let canary = unsafe {
+            canary::check(
+                CANARY_BASE as *const u64,
+                CANARY_BASE,
+                (CANARY_LEN / 8) as usize,
+            )
+        };
+        self.report.step(
+            "canary check",
+            t,
+            self.clock.now_ns(),
+            format_args!("{} words changed", canary.changed),
+        );
+        if canary.changed != 0 {
+            return Err(fail("canary check", canary));
+        }
+        Ok(canary)
+    }
+
+    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &str) -> Line {
+        let crash_to_dump_ms = ms_since_crash(&self.note, &self.clock);
+        let dump_ms = (stats.end_ns - stats.start_ns) / 1_000_000;
+        let mib_s = if dump_ms == 0 {
+            0
+        } else {
+            (stats.bytes >> 20) * 1000 / dump_ms
+        };
+        println!(
+            "recovery: crash to dump complete {crash_to_dump_ms} ms, dump {} MiB in {dump_ms} ms ({mib_s} MiB/s)",
+            stats.bytes >> 20
+        );
+        let hb = &self.beats.schedule;
+        let f = &self.report.faults;
+        let mut line = Line::new();
+        let _ = write!(
+            line,
+            "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
+             mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
+             heartbeats={} max_heartbeat_gap_ms={}",
+            self.note.point(),
+            self.config.policy.name(),
+            self.config.dump_lba,
+            stats.bytes,
+            stats.chunks,
+            canary.changed,
+            f.stale,
+            f.own,
+            f.lost,
+            f.quarantined,
+            hb.beats,
+            hb.max_gap_ns / 1_000_000,
+        );
+        line
+    }
 }
 
 fn read_note(boot: &'static BootInfo) -> Result<CrashNote, &'static str> {
@@ -304,161 +379,11 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, &'static str> {
     CrashNote::decode(&page).map_err(|_| "crash note damaged or missing")
 }
 
-/// The IOMMU (when one translates) and its fault policy.
-type Translation<'a> = Option<(&'a mut iommu::Unit, &'a mut FaultPolicy)>;
-
-#[allow(clippy::too_many_arguments)]
-fn storage_and_dump<W: Window>(
-    boot: &'static BootInfo,
-    clock: &TscClock,
-    config: &Config,
-    note: &CrashNote,
-    policy: Policy,
-    report: &mut Report,
-    frames: &mut paranoid_boot::frames::FrameAllocator,
-    mut translation: Translation<'_>,
-) -> Result<DumpStats, Failed> {
-    let t = clock.now_ns();
-    let mut cfg = platform::ecam(boot).map_err(|e| fail("ecam", e))?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
-    let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
-    let found = describe_nvme(&mut regs);
-    if let Some((unit, _)) = translation.as_mut() {
-        // The controller gets the recovery domain before init: from here on its
-        // stale DMA to the crashed kernel's IOVAs faults instead of landing.
-        iommu::attach(unit, nvme_fn.address.source_id(), ARENA_PHYS, true)?;
-    }
-    let cpu = NonNull::new(ARENA_PHYS as *mut u8).ok_or(fail("arena", "null"))?;
-    // SAFETY: the arena is RAM of the reserved region, owned by this kernel and
-    // used only through this arena; W maps its IOVAs to it (1:1 or via the IOMMU).
-    let mut arena = unsafe { DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
-    let nvme = paranoid_nvme::Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        *clock,
-        &mut arena,
-        paranoid_nvme::Config::default(),
-    )
-    .map_err(|e| fail("nvme", e))?;
-    let ready = match nvme.init(config.init_budget) {
-        Ok(r) => r,
-        Err(f) => {
-            println!("{}", f.trace);
-            report.device(
-                format_args!("nvme {}", nvme_fn.address),
-                format_args!("{}", found.as_str()),
-                format_args!("fenced: {}", f.cause),
-            );
-            return Err(fail("nvme init", f.cause));
-        }
-    };
-    println!("{}", ready.trace);
-    report.device(
-        format_args!("nvme {}", nvme_fn.address),
-        format_args!("{}", found.as_str()),
-        format_args!(
-            "ready in {:?}, {} escalation(s)",
-            ready.trace.total(),
-            ready.trace.escalations()
-        ),
-    );
-    report.step("nvme init", t, clock.now_ns(), format_args!("ready"));
-    let mut nvme = ready.device.into_inner();
-    let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
-
-    let t = clock.now_ns();
-    let buffer = arena
-        .alloc::<ToDevice>(STAGING, 4096)
-        .map_err(|e| fail("staging buffer", e))?;
-    let mut sink = storage::NvmeSink {
-        nvme: &mut nvme,
-        buffer,
-        block_size: ns.block_size,
-    };
-    let bounce_at = frames
-        .alloc(u64::from(config.chunk_bytes), 4096)
-        .map_err(|e| fail("bounce", e))?;
-    // SAFETY: the frame allocator handed out these bytes from this kernel's own
-    // RAM (the reserved region); nothing else refers to them.
-    let bounce = unsafe {
-        core::slice::from_raw_parts_mut(bounce_at as *mut u8, config.chunk_bytes as usize)
-    };
-    let mut header = Header::new(policy, config.chunk_bytes);
-    header.crash_ns = note.crash_ns;
-    header.crash_point = note.point;
-    header.crash_reason = note.reason;
-    header.pattern_seed = note.pattern_seed;
-    header.pattern = note.pattern;
-    let job = DumpJob {
-        header,
-        ranges: note.ranges(),
-        extent_lba: config.dump_lba,
-        extent_blocks: config.dump_blocks,
-    };
-    let memory = memory::CrashedMemory::new(note.ranges());
-    let mut schedule = Schedule::new(clock, config.heartbeat_period);
-    let mut service_error = None;
-    let mut on_chunk = |c: &paranoid_dump::ChunkHeader, _: &[u8]| {
-        // Drain fault records as the dump goes: a storm must not wait for the end.
-        if c.index % 16 == 0 {
-            if let Some((unit, faults)) = translation.as_mut() {
-                if let Err(e) = iommu::service(unit, faults, report) {
-                    service_error.get_or_insert(e);
-                }
-            }
-        }
-    };
-    let stats = write_dump(
-        job,
-        &mut sink,
-        &memory,
-        clock,
-        bounce,
-        &mut [],
-        &mut schedule,
-        &mut on_chunk,
-    )
-    .map_err(|e| fail("dump", e))?;
-    if let Some(e) = service_error {
-        return Err(e);
-    }
-    report.step(
-        "dump",
-        t,
-        clock.now_ns(),
-        format_args!(
-            "{} MiB in {} chunks to lba {}..",
-            stats.bytes >> 20,
-            stats.chunks,
-            config.dump_lba
-        ),
-    );
-    Ok(stats)
-}
-
-/// The NVMe controller's state as found, before anything touches it.
-fn describe_nvme(regs: &mut impl RegisterIo) -> Line {
-    let cc = regs.read32(0x14);
-    let csts = regs.read32(0x1c);
-    let mut line = Line {
-        buf: [0; 768],
-        len: 0,
-    };
-    if csts.is_all_ones() {
-        let _ = write!(line, "gone (CSTS reads all-ones)");
-    } else {
-        let _ = write!(
-            line,
-            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {} by the crashed kernel)",
-            u8::from(cc.bit(0)),
-            u8::from(csts.bit(0)),
-            u8::from(csts.bit(1)),
-            if cc.bit(0) { "enabled" } else { "disabled" }
-        );
-    }
-    line
+/// Milliseconds since the crashed kernel panicked (both read the same TSC).
+pub fn ms_since_crash(note: &CrashNote, clock: &TscClock) -> u64 {
+    // SAFETY: `rdtsc` has no side effects.
+    let now = unsafe { core::arch::x86_64::_rdtsc() };
+    now.saturating_sub(note.crash_tsc) / clock.khz().max(1)
 }
 
 /// How long after the crash an armed DMA (edu: 100 ms) has surely landed.
@@ -490,11 +415,4 @@ fn armed_dma(note: &CrashNote, clock: &TscClock) -> &'static str {
     } else {
         "blocked"
     }
-}
-
-/// Milliseconds since the crashed kernel panicked (both read the same TSC).
-fn ms_since_crash(note: &CrashNote, clock: &TscClock) -> u64 {
-    // SAFETY: `rdtsc` has no side effects.
-    let now = unsafe { core::arch::x86_64::_rdtsc() };
-    now.saturating_sub(note.crash_tsc) / clock.khz().max(1)
 }

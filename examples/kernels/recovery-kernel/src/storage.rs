@@ -1,12 +1,25 @@
-//! The dump's block sink: the paranoid NVMe driver, through a DMA buffer in the
-//! recovery window.
+//! The dump's storage: the paranoid NVMe driver, brought up from whatever state
+//! the crashed kernel left it in, writing through a DMA buffer in the recovery
+//! window into the declared extent.
 
-use paranoid::dma::{DmaBuffer, ToDevice, Window};
+use core::fmt::Write as _;
+use core::ptr::NonNull;
+
+use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::ConfigAccess;
 use paranoid::time::Clock;
+use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::println;
+use paranoid_dump::Header;
 use paranoid_nvme::{Nvme, NvmeError};
-use paranoid_recovery::dump::BlockSink;
+use paranoid_recovery::dump::{write_dump, BlockSink, DumpJob, DumpStats};
+use paranoid_vtd::policy::FaultPolicy;
+
+use crate::{fail, iommu, memory, Failed, Line, Recovery, ARENA_PHYS, WINDOW_LEN};
+
+/// Staging buffer for dump writes.
+const STAGING: usize = 256 * 1024;
 
 /// Writes dump blocks through `nvme`, staging them in `buffer`.
 pub struct NvmeSink<'a, R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> {
@@ -38,4 +51,157 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
     fn flush(&mut self) -> Result<(), NvmeError> {
         self.nvme.flush()
     }
+}
+
+/// Brings the NVMe controller up in window `W` and writes the dump.
+pub fn dump<W: Window>(
+    r: &mut Recovery<'_>,
+    mut translation: Option<(&mut iommu::Unit, &mut FaultPolicy)>,
+) -> Result<DumpStats, Failed> {
+    let clock = r.clock;
+    let t = clock.now_ns();
+    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
+    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
+    let (mut regs, _) =
+        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+    let found = describe(&mut regs);
+    if let Some((unit, _)) = translation.as_mut() {
+        // The controller gets the recovery domain before init: from here on its
+        // stale DMA to the crashed kernel's IOVAs faults instead of landing.
+        iommu::attach(unit, nvme_fn.address.source_id(), ARENA_PHYS, true)?;
+    }
+    let cpu = NonNull::new(ARENA_PHYS as *mut u8).ok_or(fail("arena", "null"))?;
+    // SAFETY: the arena is RAM of the reserved region, owned by this kernel and
+    // used only through this arena; W maps its IOVAs to it (1:1 or via the IOMMU).
+    let mut arena = unsafe { DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
+    let nvme = Nvme::new(
+        regs,
+        cfg,
+        nvme_fn.address,
+        clock,
+        &mut arena,
+        paranoid_nvme::Config::default(),
+    )
+    .map_err(|e| fail("nvme", e))?;
+    let ready = match nvme.init(r.config.init_budget) {
+        Ok(ready) => ready,
+        Err(f) => {
+            println!("{}", f.trace);
+            r.report.device(
+                format_args!("nvme {}", nvme_fn.address),
+                format_args!("{}", found.as_str()),
+                format_args!("fenced: {}", f.cause),
+            );
+            return Err(fail("nvme init", f.cause));
+        }
+    };
+    println!("{}", ready.trace);
+    r.report.device(
+        format_args!("nvme {}", nvme_fn.address),
+        format_args!("{}", found.as_str()),
+        format_args!(
+            "ready in {:?}, {} escalation(s)",
+            ready.trace.total(),
+            ready.trace.escalations()
+        ),
+    );
+    r.report
+        .step("nvme init", t, clock.now_ns(), format_args!("ready"));
+    r.beats.tick(&clock);
+    let mut nvme = ready.device.into_inner();
+    let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
+
+    let t = clock.now_ns();
+    let buffer = arena
+        .alloc::<ToDevice>(STAGING, 4096)
+        .map_err(|e| fail("staging buffer", e))?;
+    let mut sink = NvmeSink {
+        nvme: &mut nvme,
+        buffer,
+        block_size: ns.block_size,
+    };
+    let chunk = r.config.chunk_bytes;
+    let bounce_at = r
+        .frames
+        .alloc(u64::from(chunk), 4096)
+        .map_err(|e| fail("bounce", e))?;
+    // SAFETY: the frame allocator handed out these bytes from this kernel's own
+    // RAM (the reserved region); nothing else refers to them.
+    let bounce = unsafe { core::slice::from_raw_parts_mut(bounce_at as *mut u8, chunk as usize) };
+    let note = &r.note;
+    let mut header = Header::new(r.config.policy, chunk);
+    header.crash_ns = note.crash_ns;
+    header.crash_point = note.point;
+    header.crash_reason = note.reason;
+    header.pattern_seed = note.pattern_seed;
+    header.pattern = note.pattern;
+    let job = DumpJob {
+        header,
+        ranges: note.ranges(),
+        extent_lba: r.config.dump_lba,
+        extent_blocks: r.config.dump_blocks,
+    };
+    let memory = memory::CrashedMemory::new(note.ranges());
+    let report = &mut *r.report;
+    let mut service_error = None;
+    let mut on_chunk = |c: &paranoid_dump::ChunkHeader, _: &[u8]| {
+        // Drain fault records as the dump goes: a storm must not wait for the end.
+        if c.index % 16 == 0 {
+            if let Some((unit, faults)) = translation.as_mut() {
+                if let Err(e) = iommu::service(unit, faults, report) {
+                    service_error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    let stats = r
+        .beats
+        .with(|hb, schedule| {
+            write_dump(
+                job,
+                &mut sink,
+                &memory,
+                &clock,
+                bounce,
+                hb,
+                schedule,
+                &mut on_chunk,
+            )
+        })
+        .map_err(|e| fail("dump", e))?;
+    if let Some(e) = service_error {
+        return Err(e);
+    }
+    r.report.step(
+        "dump",
+        t,
+        clock.now_ns(),
+        format_args!(
+            "{} MiB in {} chunks to lba {}..",
+            stats.bytes >> 20,
+            stats.chunks,
+            r.config.dump_lba
+        ),
+    );
+    Ok(stats)
+}
+
+/// The NVMe controller's state as found, before anything touches it.
+fn describe(regs: &mut impl RegisterIo) -> Line {
+    let cc = regs.read32(0x14);
+    let csts = regs.read32(0x1c);
+    let mut line = Line::new();
+    if csts.is_all_ones() {
+        let _ = write!(line, "gone (CSTS reads all-ones)");
+    } else {
+        let _ = write!(
+            line,
+            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {} by the crashed kernel)",
+            u8::from(cc.bit(0)),
+            u8::from(csts.bit(0)),
+            u8::from(csts.bit(1)),
+            if cc.bit(0) { "enabled" } else { "disabled" }
+        );
+    }
+    line
 }
