@@ -57,7 +57,7 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
         .check(check_run)
 }
 
-/// The heartbeat pair: kernel A arms the node's watchdog (300 ms) just before
+/// The heartbeat pair: kernel A arms the node's watchdog (500 ms) just before
 /// crashing; the recovery takes longer than that. With `heartbeat=watchdog` it
 /// pets the watchdog between steps and chunks and finishes; without, the
 /// watchdog resets the machine mid-recovery.
@@ -74,7 +74,7 @@ pub fn heartbeat(with: bool) -> Scenario {
     };
     let s = scenario(name, "during-io", "fence", 1)
         .qemu_args(["-device", "i6300esb"])
-        .append(&format!("watchdog_ms=300 {beat} heartbeat_ms=100"));
+        .append(&format!("watchdog_ms=500 {beat} heartbeat_ms=100"));
     if with {
         s.check(|out| {
             check_run(out)?;
@@ -86,7 +86,7 @@ pub fn heartbeat(with: bool) -> Scenario {
                 .field("max_heartbeat_gap_ms")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(u64::MAX);
-            if beats < 3 || gap > 300 {
+            if beats < 3 || gap > 500 {
                 return Err(format!(
                     "heartbeats={beats} max_heartbeat_gap_ms={gap}: the watchdog was not kept fed"
                 ));
