@@ -24,7 +24,7 @@ const CHECKS: &[Check] = &[
     (
         "pci-discovery",
         "CF8 and ECAM agree; e1000 and NVMe ids, BARs, capabilities",
-        pci_discovery::run,
+        pci_discovery::run_quiet,
     ),
     (
         "poll-timeout",

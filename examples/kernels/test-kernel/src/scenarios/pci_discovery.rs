@@ -142,8 +142,17 @@ fn raw_bars<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> [u32; 6] {
     v
 }
 
-/// Runs the discovery checks.
+/// Runs the discovery checks and prints the inventory.
 pub fn run(boot: &'static BootInfo) -> Outcome {
+    check_all(boot, true)
+}
+
+/// Runs the discovery checks without printing the inventory (the demo prints it first).
+pub fn run_quiet(boot: &'static BootInfo) -> Outcome {
+    check_all(boot, false)
+}
+
+fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     let mut f = Fields::new();
     let region = check!(f, platform::ecam_region(boot), "ECAM from MCFG");
     f.add("ecam", format_args!("{:#x}", region.base));
@@ -169,7 +178,9 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         n == m && by_cf8 == by_ecam,
         "CF8 found {n} functions, ECAM {m}, or they differ"
     );
-    print_inventory(&mut ecam);
+    if inventory {
+        print_inventory(&mut ecam);
+    }
 
     let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
     let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
