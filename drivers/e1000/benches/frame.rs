@@ -93,7 +93,38 @@ fn ab_ratio() {
     }
 }
 
+/// Instruction-count mode for callgrind: `E1000_BENCH_MODE=checked|unchecked`,
+/// `E1000_BENCH_LEN` bytes, `E1000_BENCH_FRAMES` round trips, nothing else. Run
+/// it with 0 and with N frames: the difference divided by N is the per-frame
+/// instruction count, free of the set-up and of timing noise.
+fn instructions(mode: &str) {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (len, frames) = (
+        env("E1000_BENCH_LEN", 1514),
+        env("E1000_BENCH_FRAMES", 10_000),
+    );
+    let (h, mut nic) = ready();
+    let f = frame(nic.mac().0, len);
+    let mut buf = vec![0u8; 2048];
+    for _ in 0..frames {
+        let n = match mode {
+            "unchecked" => unchecked(&mut nic, &h, black_box(&f), &mut buf),
+            _ => checked(&mut nic, &h, black_box(&f), &mut buf),
+        };
+        black_box(n);
+    }
+}
+
 fn main() {
+    if let Ok(mode) = std::env::var("E1000_BENCH_MODE") {
+        instructions(&mode);
+        return;
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_millis(500))
