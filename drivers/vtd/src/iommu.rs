@@ -4,6 +4,8 @@
 //! root/context tables, event log instead of fault records) would implement the
 //! same trait and reuse [`crate::policy`] unchanged.
 
+use core::time::Duration;
+
 use paranoid::dma::WindowSpec;
 use paranoid::time::Deadline;
 
@@ -77,4 +79,25 @@ pub trait RecoveryIommu {
     /// The vendor error when the tables or the invalidation fail.
     fn quarantine(&mut self, source_id: u16, deadline: Deadline)
         -> Result<Quarantine, Self::Error>;
+}
+
+/// What a drain-then-fence pass needs beyond the fault policy's view: whether a
+/// source is still translated, a batched block, and a bounded wait on the
+/// IOMMU's clock ([`crate::drain`] runs on it).
+pub trait Fencing: RecoveryIommu {
+    /// True when DMA from `source_id` is translated now (its entry is present),
+    /// false when it is blocked or never had an entry.
+    fn translates(&mut self, source_id: u16) -> bool;
+
+    /// Blocks every source in `sources` with as few invalidation round trips
+    /// as the hardware allows; returns how many were blocked now (sources
+    /// blocked already are skipped).
+    ///
+    /// # Errors
+    ///
+    /// The vendor error when the tables or the invalidation fail.
+    fn block_all(&mut self, sources: &[u16], deadline: Deadline) -> Result<u32, Self::Error>;
+
+    /// Waits `duration` on the IOMMU's clock (bounded by construction).
+    fn delay(&self, duration: Duration);
 }

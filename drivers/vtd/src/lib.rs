@@ -19,7 +19,11 @@
 //! - [`window`]: the reserved recovery window and batched map/unmap.
 //! - [`policy`]: fault classification (own window bug, stale DMA, unknown
 //!   source), quarantine after a threshold, counters and a rate-limited log.
-//! - [`iommu`]: the vendor-neutral trait the policy runs on (AMD-Vi can follow).
+//! - [`drain`]: `drain-then-fence`: under adopt, give each inherited device a
+//!   bounded, per-class window for its in-flight DMA to land where the dead
+//!   kernel pointed it, watch it go idle, then block it; a per-device report.
+//! - [`iommu`]: the vendor-neutral traits the policy and the drain run on
+//!   (AMD-Vi can follow).
 //! - [`model`] (feature `model`): a simulated VT-d unit with the real register
 //!   layout that translates simulated DMA and records faults like hardware.
 //!
@@ -56,6 +60,7 @@
 
 pub mod acpi;
 mod domain;
+pub mod drain;
 mod error;
 pub mod fault;
 pub mod invalidate;

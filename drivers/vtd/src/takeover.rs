@@ -20,6 +20,7 @@
 //! under fence.
 
 use core::fmt;
+use core::time::Duration;
 
 use paranoid::dma::WindowSpec;
 use paranoid::mmio::RegisterIo;
@@ -28,7 +29,7 @@ use paranoid::time::{Clock, Deadline};
 use crate::domain::DomainIds;
 use crate::fault;
 use crate::invalidate::{ContextScope, Invalidator, IotlbScope, Mode, Request, SetupReport};
-use crate::iommu::{Drained, Fault, Quarantine, RecoveryIommu, SourceKind};
+use crate::iommu::{Drained, Fault, Fencing, Quarantine, RecoveryIommu, SourceKind};
 use crate::mem::{FramePool, MemoryMap, PhysMemory};
 use crate::regs::{self, Fsts, Global, Levels, RTADDR_TTM_MASK};
 use crate::tables::{
@@ -315,6 +316,8 @@ impl SourceSet {
 
 /// Devices attached to the recovery domain, at most.
 pub const MAX_ATTACHED: usize = 32;
+/// Sources [`Vtd::block_many`] blocks per invalidation round trip.
+pub const BLOCK_BATCH: usize = 32;
 /// Entries a walk of one old page table may read (the window check).
 const WALK_BUDGET: u32 = 4096;
 
@@ -729,27 +732,99 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     ///
     /// Invalidation errors; [`VtdError::MemoryWrite`].
     pub fn block(&mut self, source_id: u16, deadline: Deadline) -> Result<Quarantine, VtdError> {
-        let Some((at, e)) = self.entry(source_id) else {
-            return Ok(Quarantine::AlreadyBlocked);
-        };
-        if !e.present() {
-            return Ok(Quarantine::AlreadyBlocked);
+        match self.block_many(&[source_id], deadline)? {
+            0 => Ok(Quarantine::AlreadyBlocked),
+            _ => Ok(Quarantine::Blocked),
         }
+    }
+
+    /// Makes the entries of `sources` not-present with one write-buffer flush
+    /// and one invalidation round trip per [`BLOCK_BATCH`] sources
+    /// (device-selective context-cache invalidation for each source, one
+    /// domain-selective IOTLB invalidation per old domain: VT-d 6.5.3.3).
+    /// Sources without a present entry are skipped. Returns how many entries
+    /// were made not-present.
+    ///
+    /// A failure in one batch does not stop the others: every source gets its
+    /// entry cleared if its table is writable, and the first error is
+    /// returned.
+    ///
+    /// # Errors
+    ///
+    /// Invalidation errors; [`VtdError::MemoryWrite`].
+    pub fn block_many(&mut self, sources: &[u16], deadline: Deadline) -> Result<u32, VtdError> {
+        let mut blocked = 0u32;
+        let mut first_error = None;
+        for chunk in sources.chunks(BLOCK_BATCH) {
+            match self.block_batch(chunk, deadline) {
+                Ok(n) => blocked += n,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(blocked),
+        }
+    }
+
+    /// One batch of [`Vtd::block_many`]: at most [`BLOCK_BATCH`] sources.
+    fn block_batch(&mut self, sources: &[u16], deadline: Deadline) -> Result<u32, VtdError> {
         let coherent = self.unit.caps().coherent;
-        write_entry(&mut self.mem, at, 0, 0, coherent)?;
-        self.unit.flush_write_buffer(deadline)?;
-        self.inval.run(
-            &mut self.unit,
-            &mut self.mem,
-            &[
-                Request::Context(ContextScope::Device {
-                    did: e.did(),
-                    sid: source_id,
-                }),
-                Request::Iotlb(IotlbScope::Domain(e.did())),
-            ],
-            deadline,
-        )?;
+        let mut requests = [Request::Context(ContextScope::Global); 2 * BLOCK_BATCH];
+        let mut written = [0u16; BLOCK_BATCH];
+        let (mut n_requests, mut n_written) = (0usize, 0usize);
+        let mut write_error = None;
+        for &sid in sources.iter().take(BLOCK_BATCH) {
+            let Some((at, e)) = self.entry(sid) else {
+                continue;
+            };
+            if !e.present() {
+                continue;
+            }
+            if let Err(err) = write_entry(&mut self.mem, at, 0, 0, coherent) {
+                write_error.get_or_insert(err);
+                continue;
+            }
+            let did = e.did();
+            push_request(
+                &mut requests,
+                &mut n_requests,
+                Request::Context(ContextScope::Device { did, sid }),
+            );
+            let iotlb = Request::Iotlb(IotlbScope::Domain(did));
+            if !requests
+                .get(..n_requests)
+                .is_some_and(|r| r.contains(&iotlb))
+            {
+                push_request(&mut requests, &mut n_requests, iotlb);
+            }
+            if let Some(slot) = written.get_mut(n_written) {
+                *slot = sid;
+                n_written += 1;
+            }
+        }
+        if n_written > 0 {
+            self.unit.flush_write_buffer(deadline)?;
+            self.inval.run(
+                &mut self.unit,
+                &mut self.mem,
+                requests.get(..n_requests).unwrap_or(&[]),
+                deadline,
+            )?;
+            for &sid in written.get(..n_written).unwrap_or(&[]) {
+                self.detach(sid);
+            }
+        }
+        match write_error {
+            Some(e) => Err(e),
+            None => Ok(n_written as u32),
+        }
+    }
+
+    /// Forgets that `source_id` was attached (its entry is gone).
+    fn detach(&mut self, source_id: u16) {
         if let Some(n) = self
             .attached
             .get(..self.attached_count)
@@ -760,7 +835,13 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             }
             self.attached_count -= 1;
         }
-        Ok(Quarantine::Blocked)
+    }
+
+    /// True when `source_id` has a present context entry in the tables the
+    /// unit uses now: its DMA is translated (an adopted old entry, the recovery
+    /// domain, or an `Adopt` override), not blocked.
+    pub fn translates(&mut self, source_id: u16) -> bool {
+        self.entry(source_id).is_some_and(|(_, e)| e.present())
     }
 
     /// The unit.
@@ -801,6 +882,15 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     /// Forgets which sources the dead kernel had set up.
     pub fn forget_inherited(&mut self) {
         self.old_sources.clear();
+    }
+}
+
+/// Appends `r` to the first `*n` requests (a full buffer drops it: callers
+/// size the buffer for two requests per source).
+fn push_request(requests: &mut [Request], n: &mut usize, r: Request) {
+    if let Some(slot) = requests.get_mut(*n) {
+        *slot = r;
+        *n += 1;
     }
 }
 
@@ -861,6 +951,20 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> RecoveryIommu for Vtd<R, C, M> {
 
     fn quarantine(&mut self, source_id: u16, deadline: Deadline) -> Result<Quarantine, VtdError> {
         self.block(source_id, deadline)
+    }
+}
+
+impl<R: RegisterIo, C: Clock, M: PhysMemory> Fencing for Vtd<R, C, M> {
+    fn translates(&mut self, source_id: u16) -> bool {
+        Vtd::translates(self, source_id)
+    }
+
+    fn block_all(&mut self, sources: &[u16], deadline: Deadline) -> Result<u32, VtdError> {
+        self.block_many(sources, deadline)
+    }
+
+    fn delay(&self, duration: Duration) {
+        self.unit.clock().delay(duration);
     }
 }
 
