@@ -22,6 +22,7 @@ const TX_DTYP_D: u32 = 1 << 20;
 
 impl E1000Model {
     fn dma_read(&mut self, iova: u64, out: &mut [u8]) -> bool {
+        // paranoid:allow(device_gone_unchecked): the model is the device here, reading simulated memory
         match self.dma.read(self.source, iova, out) {
             Ok(()) => true,
             Err(fault) => {
@@ -168,17 +169,22 @@ impl E1000Model {
         for pair in self.ra.chunks_exact(2) {
             if let [lo, hi] = pair {
                 if hi & super::RAH_AV != 0 {
-                    let mut a = [0u8; 6];
-                    a[..4].copy_from_slice(&lo.to_le_bytes());
-                    a[4..].copy_from_slice(&hi.to_le_bytes()[..2]);
-                    if a == dst {
+                    let [l0, l1, l2, l3] = lo.to_le_bytes();
+                    let [h0, h1, ..] = hi.to_le_bytes();
+                    if [l0, l1, l2, l3, h0, h1] == dst {
                         return true;
                     }
                 }
             }
         }
-        let shift = [4u32, 3, 2, 0][((rctl >> rctl::MO_SHIFT) & 3) as usize];
-        let (d4, d5) = (u32::from(dst[4]), u32::from(dst[5]));
+        // Multicast offset (RCTL.MO): which 12 bits of the address hash.
+        let shift = match (rctl >> rctl::MO_SHIFT) & 3 {
+            0 => 4,
+            1 => 3,
+            2 => 2,
+            _ => 0,
+        };
+        let [.., d4, d5] = <[u8; 6]>::try_from(dst).unwrap_or([0; 6]).map(u32::from);
         let f = ((d5 << 8 | d4) >> shift) & 0xfff;
         self.mta
             .get((f >> 5) as usize)
@@ -249,9 +255,8 @@ impl E1000Model {
                     .push(Violation::RxNullBuffer { slot });
             }
             self.lie_rx(slot, &mut status, &mut length, bufsize);
-            let mut wb = [0u8; 8];
-            wb[..2].copy_from_slice(&length.to_le_bytes());
-            wb[4] = status;
+            let [l0, l1] = length.to_le_bytes();
+            let wb = [l0, l1, 0, 0, status, 0, 0, 0];
             if !self.dma_write(at + 8, &wb) {
                 return;
             }
@@ -289,9 +294,8 @@ impl E1000Model {
             return;
         }
         let slot = self.regs.rdt % len;
-        let mut wb = [0u8; 8];
-        wb[..2].copy_from_slice(&60u16.to_le_bytes());
-        wb[4] = RX_DD | RX_EOP;
+        let [l0, l1] = 60u16.to_le_bytes();
+        let wb = [l0, l1, 0, 0, RX_DD | RX_EOP, 0, 0, 0];
         if self.dma_write(base.wrapping_add(u64::from(slot) * 16 + 8), &wb) {
             self.records.lies.push(Lie::RxDdUnowned { slot });
         }

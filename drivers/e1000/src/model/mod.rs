@@ -268,11 +268,11 @@ impl E1000Model {
             eecd,
             ..MacRegs::default()
         };
+        let [a, b, c, d, e, f] = self.eeprom_mac();
         self.ra = [0; 32];
-        let mac = self.eeprom_mac();
-        let [a, b, c, d, e, f] = mac;
-        self.ra[0] = u32::from_le_bytes([a, b, c, d]);
-        self.ra[1] = u32::from(u16::from_le_bytes([e, f])) | RAH_AV;
+        let [ral0, rah0, ..] = &mut self.ra;
+        *ral0 = u32::from_le_bytes([a, b, c, d]);
+        *rah0 = u32::from(u16::from_le_bytes([e, f])) | RAH_AV;
         self.mta = keep_mta;
         self.tx_packet.clear();
         self.reset_until = None;
@@ -566,23 +566,31 @@ impl MmioModel for E1000Model {
 
 /// A 64-word EEPROM image holding `mac`, the 82540EM's ids, and the checksum.
 pub fn eeprom_image(mac: [u8; 6]) -> [u16; 64] {
+    let [m0, m1, m2, m3, m4, m5] = mac;
     let mut words = [0u16; 64];
-    for (i, w) in words.iter_mut().take(3).enumerate() {
-        *w = u16::from_le_bytes([mac[2 * i], mac[2 * i + 1]]);
+    let ids = [
+        (0, u16::from_le_bytes([m0, m1])),
+        (1, u16::from_le_bytes([m2, m3])),
+        (2, u16::from_le_bytes([m4, m5])),
+        (11, id::DEVICE_82540EM),
+        (12, id::VENDOR_INTEL),
+        (13, id::DEVICE_82540EM),
+        (14, id::VENDOR_INTEL),
+    ];
+    for (at, value) in ids {
+        if let Some(w) = words.get_mut(at) {
+            *w = value;
+        }
     }
-    words[11] = id::DEVICE_82540EM;
-    words[12] = id::VENDOR_INTEL;
-    words[13] = id::DEVICE_82540EM;
-    words[14] = id::VENDOR_INTEL;
     fix_checksum(&mut words);
     words
 }
 
 /// Rewrites word 0x3f so the image sums to 0xBABA.
 pub fn fix_checksum(words: &mut [u16; 64]) {
-    let sum = words
-        .iter()
-        .take(usize::from(eeprom::CHECKSUM_WORD))
-        .fold(0u16, |s, w| s.wrapping_add(*w));
-    words[usize::from(eeprom::CHECKSUM_WORD)] = eeprom::SUM.wrapping_sub(sum);
+    let at = usize::from(eeprom::CHECKSUM_WORD);
+    let sum = words.iter().take(at).fold(0u16, |s, w| s.wrapping_add(*w));
+    if let Some(w) = words.get_mut(at) {
+        *w = eeprom::SUM.wrapping_sub(sum);
+    }
 }
