@@ -32,7 +32,7 @@ pub const INIT_BUDGET: Duration = Duration::from_secs(5);
 /// After disabling receive and transmit, time for outstanding PCI transactions
 /// to complete before reset (Linux `e1000_reset_hw` waits 10 ms).
 pub const QUIESCE_DRAIN: Duration = Duration::from_millis(10);
-/// CTRL.RST self-clears after about 1 µs (SDM 13.4.1); we allow 10 ms.
+/// CTRL.RST self-clears after about 1 µs (SDM 13.4, CTRL); we allow 10 ms.
 pub const RESET_TIMEOUT: Duration = Duration::from_millis(10);
 /// CTRL is read this often while RST is set.
 pub const RESET_POLL_INTERVAL: Duration = Duration::from_micros(10);
@@ -132,13 +132,13 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         .map_err(E1000Error::PciGone)
     }
 
-    /// IMC = all causes (SDM 13.4.21).
+    /// IMC = all causes (SDM 13.4, IMC).
     fn mask_interrupts(&mut self) {
         self.regs.imc().write(icr::ALL);
     }
 
     /// RCTL.EN and TCTL.EN off: the receive and transmit units stop fetching
-    /// descriptors (SDM 14.5 / 14.6).
+    /// descriptors (SDM 14.4, 14.5).
     fn stop_rx_tx(&mut self) {
         self.regs.rctl().write(0);
         self.regs.tctl().write(tctl::PSP);
@@ -330,7 +330,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     // ---- enable --------------------------------------------------------------
 
     /// RAL0/RAH0 = our address (valid), other entries invalid, multicast table
-    /// cleared (the MTA is not reset by hardware, SDM 13.5.1).
+    /// cleared (its contents are undefined after reset, SDM 13.5).
     fn program_receive_addresses(&mut self) {
         let [a, b, c, d, e, f] = self.mac.0;
         self.regs.ral0().write(u32::from_le_bytes([a, b, c, d]));

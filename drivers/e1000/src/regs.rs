@@ -152,7 +152,7 @@ register_block! {
     }
 }
 
-/// First Multicast Table Array entry (SDM 13.5.1); 128 entries of 32 bits.
+/// First Multicast Table Array entry (SDM 13.5); 128 entries of 32 bits.
 pub const MTA_BASE: usize = 0x5200;
 /// Entries in the Multicast Table Array.
 pub const MTA_ENTRIES: usize = 128;
@@ -216,7 +216,7 @@ pub mod eerd {
     pub const DATA_SHIFT: u32 = f::DATA.shift();
 }
 
-/// EEPROM map (SDM 5.6, table 5-2).
+/// EEPROM map (SDM 5.6).
 pub mod eeprom {
     /// Words 0..=2: the Ethernet address, little-endian byte pairs.
     pub const MAC_WORDS: u8 = 3;
@@ -228,7 +228,7 @@ pub mod eeprom {
     pub const SUM: u16 = 0xbaba;
 }
 
-/// Interrupt cause bits, shared by ICR, ICS, IMS, IMC (SDM 13.4.17).
+/// Interrupt cause bits, shared by ICR, ICS, IMS, IMC (SDM 13.4).
 pub mod icr {
     /// Transmit descriptor written back.
     pub const TXDW: u32 = 1 << 0;
@@ -286,7 +286,7 @@ pub mod tctl {
 /// RAH.AV as a mask.
 pub const RAH_AV: u32 = e1000_regs::rah0::AV.mask();
 
-/// TIPG for the 82540/82545 copper PHY: IPGT 10, IPGR1 8, IPGR2 6 (SDM 13.4.34).
+/// TIPG for the 82540/82545 copper PHY: IPGT 10, IPGR1 8, IPGR2 6 (SDM 13.4, TIPG).
 pub const TIPG_COPPER: u32 = 10 | (8 << 10) | (6 << 20);
 
 /// PCI identity of the devices this driver knows (QEMU's e1000 is the 82540EM).

@@ -37,7 +37,7 @@ pub const MIN_FRAME: usize = 14;
 /// Bytes per legacy descriptor.
 pub const DESCRIPTOR_SIZE: usize = 16;
 
-/// Legacy receive descriptor status bits (SDM 3.2.3.1, table 3-2).
+/// Legacy receive descriptor status bits (SDM 3.2.3).
 pub mod rx_status {
     /// Descriptor done.
     pub const DD: u32 = 0;

@@ -7,8 +7,8 @@ use paranoid::sim::DmaFault;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetBehaviour {
     /// As the SDM: RST reads set for `delay_ns`, then every register returns to
-    /// its default and RAL0/RAH0 are reloaded from the EEPROM (the MTA is not
-    /// reset).
+    /// its default and RAL0/RAH0 are reloaded from the EEPROM (the MTA, which
+    /// has no defined reset value, keeps its contents).
     Spec {
         /// How long the reset takes.
         delay_ns: u64,
