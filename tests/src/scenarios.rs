@@ -151,6 +151,9 @@ fn base() -> Vec<Scenario> {
                     ("old_ring_filled", "7"),
                     ("old_bytes_touched", "0"),
                     ("stale_tx_at_b", "0"),
+                    ("ims_after", "0x0"),
+                    ("mta_entries_set", "0"),
+                    ("ra1_valid", "false"),
                 ] {
                     if out.field(k) != Some(v) {
                         return Err(format!("{k}={:?}, expected {v}", out.field(k)));

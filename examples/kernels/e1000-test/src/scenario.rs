@@ -502,6 +502,22 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
         let touched = old.iter().filter(|&&b| b != CANARY).count();
         f.add("old_bytes_touched", touched);
         ensure!(f, touched == 0, "DMA into the old receive ring after init");
+        // The dead kernel's interrupt mask and tables are gone too.
+        let ims = read32(&mut na, regs::e1000_regs::ims::OFFSET);
+        let mta_set = (0..regs::MTA_ENTRIES)
+            .filter_map(regs::mta_offset)
+            .filter(|&o| read32(&mut na, o) != 0)
+            .count();
+        let ra1_valid =
+            regs::ra_offsets(1).is_some_and(|(_, rah)| read32(&mut na, rah) & regs::RAH_AV != 0);
+        f.add("ims_after", format_args!("{ims:#x}"))
+            .add("mta_entries_set", mta_set)
+            .add("ra1_valid", ra1_valid);
+        ensure!(
+            f,
+            ims == 0 && mta_set == 0 && !ra1_valid,
+            "the dead kernel's mask or filter tables survived init"
+        );
     }
     Ok(f)
 }
