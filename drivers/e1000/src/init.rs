@@ -1,5 +1,5 @@
 //! Paranoid init: quiesce, reset, verify, enable, link — one small function per
-//! step, in the order of the SDM's initialization section (14.3) and Linux's
+//! step, in the order of the SDM's initialization chapter (14) and Linux's
 //! `e1000_reset_hw`, and nothing assumed about what the dead kernel left.
 //!
 //! QEMU's e1000 model treats CTRL.RST as self-clearing and otherwise ignores it
@@ -109,7 +109,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
 
     fn fence(&mut self) {
         self.running = false;
-        // Best effort, no reads: the device may be gone.
+        // Best effort and nothing waits: the device may be gone.
         let _ = command::fence(&mut self.pci, self.address);
         self.mask_interrupts();
         self.stop_rx_tx();
