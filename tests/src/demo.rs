@@ -41,7 +41,15 @@ pub const CRASH_POINTS: [&str; 4] = ["early", "during-io", "critical", "index-oo
 pub const POLICIES: [&str; 2] = ["adopt", "fence"];
 
 /// The demo scenario: one crash and recovery.
+///
+/// The machine's e1000 (NIC0, the one kernel A and the recovery kernel drive)
+/// sits on hub 0 with a second e1000 whose traffic QEMU captures to
+/// `hub.pcap` (what the cluster sees), and a UDP socket through which the
+/// harness plays an outside network: a frame every 10 ms, so NIC0 keeps
+/// receiving into kernel A's ring after the crash.
 pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
+    let dir = crate::out_dir().join(name);
+    let (to_qemu, from_qemu) = traffic_ports(name);
     Scenario::new(name)
         .kernel("kernel-a")
         .initrd("recovery-kernel")
@@ -49,26 +57,111 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
             "crash={point} seed={seed} iommu={policy} dump_lba={DUMP_LBA} dump_blocks={DUMP_BLOCKS}"
         ))
         .result_test("recovery")
-        // QEMU's edu device: kernel A arms a DMA that lands 100 ms after the crash.
-        .qemu_args(["-device", "edu"])
+        .nic_netdev("h0")
+        .qemu_args([
+            // QEMU's edu device: kernel A arms a DMA that lands 100 ms after the crash.
+            "-device".to_string(),
+            "edu".into(),
+            "-netdev".into(),
+            "hubport,id=h0,hubid=0".into(),
+            "-netdev".into(),
+            "hubport,id=h1,hubid=0".into(),
+            "-device".into(),
+            "e1000,netdev=h1,romfile=".into(),
+            "-object".into(),
+            format!(
+                "filter-dump,id=cap1,netdev=h1,file={}",
+                dir.join("hub.pcap").display()
+            ),
+            "-netdev".into(),
+            format!("socket,id=ext,udp=127.0.0.1:{from_qemu},localaddr=127.0.0.1:{to_qemu}"),
+            "-netdev".into(),
+            "hubport,id=h2,hubid=0,netdev=ext".into(),
+        ])
         .disk_size(DISK_SIZE)
         .timeout(Duration::from_secs(90))
-        .prepare(prepare_disk)
+        .prepare(move |dir| {
+            prepare_disk(dir)?;
+            start_traffic(to_qemu, from_qemu)
+        })
         .check(check_run)
 }
 
+/// UDP ports of a scenario's outside network (QEMU listens on the first).
+fn traffic_ports(name: &str) -> (u16, u16) {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let base = 20_000 + (h % 20_000) as u16 * 2;
+    (base, base + 1)
+}
+
+/// Plays the outside network for 20 s: a broadcast frame every 10 ms.
+fn start_traffic(to_qemu: u16, from_qemu: u16) -> Result<(), String> {
+    let socket = std::net::UdpSocket::bind(("127.0.0.1", from_qemu))
+        .map_err(|e| format!("traffic socket: {e}"))?;
+    std::thread::spawn(move || {
+        let mut frame = [0u8; 64];
+        frame[..6].copy_from_slice(&[0xff; 6]);
+        frame[6..12].copy_from_slice(&[0x02, 0x00, 0x00, 0x0e, 0x0e, 0x0e]);
+        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        frame[14..30].copy_from_slice(b"PARANOID-TRAFFIC");
+        for seq in 0u32..2_000 {
+            frame[30..34].copy_from_slice(&seq.to_be_bytes());
+            let _ = socket.send_to(&frame, ("127.0.0.1", to_qemu));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    Ok(())
+}
+
+/// Heartbeat frames from the recovery kernel in a pcap capture.
+pub fn heartbeats_in_pcap(pcap: &[u8]) -> Result<u64, String> {
+    let magic = pcap.get(..4).ok_or("pcap too short")?;
+    let little = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] => false,
+        _ => return Err("not a pcap file".into()),
+    };
+    let word = |b: &[u8]| {
+        let a: [u8; 4] = b.try_into().unwrap_or([0; 4]);
+        if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let mut at = 24;
+    let mut beats = 0;
+    while let Some(rec) = pcap.get(at..at + 16) {
+        let len = word(&rec[8..12]) as usize;
+        let frame = pcap
+            .get(at + 16..at + 16 + len)
+            .ok_or("truncated pcap record")?;
+        let is_udp_beat = frame.len() >= 60
+            && frame[12..14] == [0x08, 0x00]
+            && frame[23] == 17
+            && frame[36..38] == 7374u16.to_be_bytes()
+            && frame[42..].starts_with(b"PARANOID-HEARTBEAT");
+        beats += u64::from(is_udp_beat);
+        at += 16 + len;
+    }
+    Ok(beats)
+}
+
 /// The heartbeat pair: kernel A arms the node's watchdog (500 ms) just before
-/// crashing; the recovery takes longer than that. With `heartbeat=watchdog` it
-/// pets the watchdog between steps and chunks and finishes; without, the
-/// watchdog resets the machine mid-recovery.
+/// crashing; the recovery takes longer than that. With `heartbeat=both` it
+/// pets the watchdog and sends UDP heartbeats (seen by the second NIC on the
+/// hub) between steps and chunks, and finishes; without, the watchdog resets
+/// the machine mid-recovery.
 pub fn heartbeat(with: bool) -> Scenario {
     let name = if with {
-        "heartbeat-watchdog"
+        "heartbeat-on"
     } else {
-        "heartbeat-none"
+        "heartbeat-off"
     };
     let beat = if with {
-        "heartbeat=watchdog"
+        "heartbeat=both"
     } else {
         "heartbeat=none"
     };
@@ -78,6 +171,12 @@ pub fn heartbeat(with: bool) -> Scenario {
     if with {
         s.check(|out| {
             check_run(out)?;
+            let pcap =
+                std::fs::read(out.dir.file("hub.pcap")).map_err(|e| format!("hub.pcap: {e}"))?;
+            let seen = heartbeats_in_pcap(&pcap)?;
+            if seen < 3 {
+                return Err(format!("the second NIC saw {seen} heartbeat frames"));
+            }
             let beats: u64 = out
                 .field("heartbeats")
                 .and_then(|v| v.parse().ok())
@@ -101,6 +200,29 @@ pub fn heartbeat(with: bool) -> Scenario {
             Ok(())
         })
     }
+}
+
+/// The drain pair: kernel A crashes with a TX burst posted, NVMe writes done
+/// and an edu DMA armed to land 100 ms later. With `iommu=drain` the old
+/// translation is kept for each device class's window, so the edu transfer
+/// completes into kernel A's memory before everything is fenced; with
+/// `iommu=fence` it faults. Either way nothing lands in recovery memory.
+pub fn drain(with: bool) -> Scenario {
+    let (name, policy) = if with {
+        ("drain-on", "drain")
+    } else {
+        ("drain-off", "fence")
+    };
+    scenario(name, "during-io", policy, 1).check(move |out| {
+        check_run(out)?;
+        match (with, out.field("drain"), out.field("armed_dma")) {
+            (true, Some(d), Some("landed")) if d.split('/').next().is_some_and(|n| n != "0") => {
+                Ok(())
+            }
+            (false, Some("off"), Some("blocked")) => Ok(()),
+            (_, d, a) => Err(format!("drain={d:?} armed_dma={a:?}")),
+        }
+    })
 }
 
 /// The chaos campaign: every crash point × policy, with `seeds` seeds each.
@@ -283,7 +405,7 @@ fn check_armed_dma(
     let stale: u64 = stale.and_then(|s| s.parse().ok()).unwrap_or(0);
     match (point, policy, armed) {
         (Some("early"), _, Some("none")) => Ok(()),
-        (Some(p), Some("adopt"), Some("landed")) if p != "early" => Ok(()),
+        (Some(p), Some("adopt" | "drain-then-fence"), Some("landed")) if p != "early" => Ok(()),
         (Some(p), Some("fence"), Some("blocked")) if p != "early" && stale >= 1 => Ok(()),
         _ => Err(format!(
             "armed DMA: point={point:?} policy={policy:?} armed_dma={armed:?} stale_faults={stale}"

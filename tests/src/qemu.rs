@@ -93,11 +93,14 @@ pub fn args(s: &Scenario, dir: &RunDir, accel: &str) -> Vec<String> {
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
             "-device",
             "intel-iommu,intremap=off",
-            "-device",
-            "e1000,romfile=",
         ]
         .map(String::from),
     );
+    a.push("-device".into());
+    a.push(match &s.nic_netdev {
+        Some(id) => format!("e1000,romfile=,netdev={id}"),
+        None => "e1000,romfile=".into(),
+    });
     a.push("-drive".into());
     a.push(format!(
         "file={},if=none,id=nv0,format=raw",

@@ -105,6 +105,8 @@ pub struct Scenario {
     pub expected_exit: i32,
     /// Required verdict on the result line: `pass` (true) or `fail` (false).
     pub expect_pass: bool,
+    /// Netdev the standard e1000 connects to (`None`: no peer).
+    pub nic_netdev: Option<String>,
     /// The run must end in a machine reset (a watchdog firing) before any result
     /// line: QEMU exits 0 on a reset under `-no-reboot`.
     pub expect_reset: bool,
@@ -146,6 +148,7 @@ impl Scenario {
             expected_exit: EXIT_SUCCESS,
             expect_pass: true,
             expect_reset: false,
+            nic_netdev: None,
             disk_size: DEFAULT_DISK_SIZE,
             memory: "256M".to_string(),
             prepare: None,
@@ -201,6 +204,13 @@ impl Scenario {
     /// Sets the required exit status (33: success, 35: failure, 0: triple fault).
     pub fn expected_exit(mut self, status: i32) -> Self {
         self.expected_exit = status;
+        self
+    }
+
+    /// Connects the standard e1000 to netdev `id` (declare it with
+    /// [`qemu_args`](Self::qemu_args), e.g. `-netdev hubport,id=h0,hubid=0`).
+    pub fn nic_netdev(mut self, id: &str) -> Self {
+        self.nic_netdev = Some(id.to_string());
         self
     }
 

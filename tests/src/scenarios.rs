@@ -37,6 +37,8 @@ pub fn all() -> Vec<Scenario> {
     all.extend(crate::demo::campaign(chaos_seeds()));
     all.push(crate::demo::heartbeat(true));
     all.push(crate::demo::heartbeat(false));
+    all.push(crate::demo::drain(true));
+    all.push(crate::demo::drain(false));
     all
 }
 

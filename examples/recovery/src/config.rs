@@ -32,8 +32,8 @@ pub struct Config {
     pub dump_blocks: u64,
     /// Bytes of memory per dump chunk (`chunk_kib=`, default 256).
     pub chunk_bytes: u32,
-    /// Also stream the dump over the NIC (`stream=on|off`, default off).
-    pub stream: bool,
+    /// Bring the NIC up (`nic=on|off`, default on): UDP heartbeats need it.
+    pub nic: bool,
     /// Heartbeats (`heartbeat=none|watchdog|udp|both`, default none).
     pub heartbeat: HeartbeatKinds,
     /// Heartbeat period (`heartbeat_ms=`, default 100 ms); beats are sent at half
@@ -60,7 +60,7 @@ impl Default for Config {
             dump_lba: 2048,
             dump_blocks: 262_144,
             chunk_bytes: 256 * 1024,
-            stream: false,
+            nic: true,
             heartbeat: HeartbeatKinds {
                 watchdog: false,
                 udp: false,
@@ -132,7 +132,7 @@ impl Config {
                     }
                     c.chunk_bytes = (kib * 1024) as u32;
                 }
-                "stream" => c.stream = switch("stream", v)?,
+                "nic" => c.nic = switch("nic", v)?,
                 "heartbeat" => {
                     c.heartbeat = match v {
                         "none" => HeartbeatKinds {
@@ -227,8 +227,8 @@ mod tests {
             Err(ConfigError::BadValue("dump_lba"))
         );
         assert_eq!(
-            Config::parse("stream=perhaps"),
-            Err(ConfigError::BadValue("stream"))
+            Config::parse("nic=perhaps"),
+            Err(ConfigError::BadValue("nic"))
         );
     }
 }

@@ -39,6 +39,8 @@ pub struct Live {
     pub written_blocks: u64,
     /// Where the armed `edu` DMA will land.
     pub armed: Option<u64>,
+    /// The NIC: frames posted for transmit (not reaped), RX ring live.
+    pub nic: Option<u32>,
 }
 
 impl fmt::Display for Live {
@@ -48,6 +50,9 @@ impl fmt::Display for Live {
             "nvme: {} scratch blocks written, {} commands outstanding",
             self.written_blocks, self.outstanding
         )?;
+        if let Some(tx) = self.nic {
+            write!(f, "; e1000 receiving, {tx} frames posted for transmit")?;
+        }
         match self.armed {
             Some(at) => write!(f, "; edu DMA armed to {at:#x}"),
             None => Ok(()),
@@ -60,13 +65,15 @@ pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Liv
     let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
     let edu_fn = platform::find(&mut cfg, EDU).ok();
-    let mut sources = [nvme_fn.address.source_id(), 0];
-    let n = if let Some(e) = edu_fn {
-        sources[1] = e.address.source_id();
-        2
-    } else {
-        1
-    };
+    let nic_fn = platform::find(&mut cfg, E1000_IDS).ok();
+    let mut sources = [0u16; 3];
+    let mut n = 0;
+    for f in [Some(nvme_fn), edu_fn, nic_fn].into_iter().flatten() {
+        if let Some(slot) = sources.get_mut(n) {
+            *slot = f.address.source_id();
+            n += 1;
+        }
+    }
     crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
     crate::crash::update(|n| n.iommu_enabled = true);
     println!("kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)");
@@ -106,6 +113,10 @@ pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Liv
             .map_err(|_| "scratch write")?;
         written += 128;
     }
+    let nic = match nic_fn {
+        Some(f) => Some(start_nic(boot, f.address, &mut arena)?),
+        None => None,
+    };
     let armed = match edu_fn {
         // The NVMe driver owns ECAM now; edu is configured through CF8.
         Some(e) => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
@@ -118,6 +129,7 @@ pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Liv
         outstanding: 0,
         written_blocks: written,
         armed,
+        nic,
     })
 }
 
@@ -216,4 +228,66 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     paranoid_i6300esb::enable(&mut cf8, esb.address).map_err(|_| "watchdog enable")?;
     wdt.pet();
     Ok(())
+}
+
+/// QEMU's e1000.
+const E1000_IDS: (u16, u16) = platform::E1000;
+/// Frames kernel A posts for transmit just before the crash.
+const TX_BURST: u32 = 48;
+
+/// Brings the NIC up in kernel A's window, leaves its RX ring receiving and
+/// posts a TX burst it never reaps.
+fn start_nic(
+    boot: &'static BootInfo,
+    address: PciAddress,
+    arena: &mut DmaArena<KernelAWindow>,
+) -> Result<u32, Why> {
+    let mut cf8 = platform::cf8();
+    let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
+    let clock = boot.clock();
+    let nic = paranoid_e1000::E1000::new(
+        regs,
+        cf8,
+        address,
+        clock,
+        arena,
+        paranoid_e1000::Config::default(),
+    )
+    .map_err(|_| "e1000 new")?;
+    let ready = paranoid_e1000::init::init(nic, &clock).map_err(|_| "e1000 init")?;
+    let mut nic = ready.device.into_inner();
+    // Wait (bounded) until the outside network's frames arrive: from here on the
+    // NIC keeps writing them into kernel A's ring, crash or not.
+    let mut first = [0u8; 2048];
+    let heard = nic
+        .receive_wait(&mut first, Deadline::after(&clock, Duration::from_secs(2)))
+        .is_ok();
+    println!(
+        "kernel-a: e1000 link up, {} from the outside network",
+        if heard {
+            "receiving"
+        } else {
+            "nothing received"
+        }
+    );
+    let mac = nic.mac().0;
+    let mut frame = [0u8; 128];
+    frame[..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let mut posted = 0;
+    for i in 0..TX_BURST {
+        frame[14..18].copy_from_slice(&i.to_be_bytes());
+        if nic.transmit(&frame).is_ok() {
+            posted += 1;
+        }
+    }
+    crate::crash::update(|n| {
+        if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
+            *slot = address.source_id();
+            n.live_count += 1;
+        }
+    });
+    core::mem::forget(nic);
+    Ok(posted)
 }

@@ -84,18 +84,24 @@ pub fn take_over(
     .map_err(|e| fail("iommu takeover", e))
 }
 
-/// Gives `source_id` the recovery domain and maps the whole window to `phys`.
-pub fn attach(unit: &mut Unit, source_id: u16, phys: u64, map_window: bool) -> Result<(), Failed> {
+/// Maps the whole recovery window to `phys` in the recovery domain (one batch,
+/// one invalidation).
+pub fn map_window(unit: &mut Unit, phys: u64) -> Result<(), Failed> {
+    let clock = *unit.unit().clock();
+    let deadline = Deadline::after(&clock, Duration::from_secs(1));
+    let w: WindowSpec = RecoveryWindow::spec();
+    unit.map_range(w.base, phys, w.size, deadline)
+        .map_err(|e| fail("map window", e))
+}
+
+/// Gives `source_id` the recovery domain: from here on its stale DMA to the
+/// crashed kernel's IOVAs faults instead of landing, and its new DMA can reach
+/// the window.
+pub fn attach(unit: &mut Unit, source_id: u16) -> Result<(), Failed> {
     let clock = *unit.unit().clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
     unit.attach(source_id, deadline)
-        .map_err(|e| fail("iommu attach", e))?;
-    if map_window {
-        let w: WindowSpec = RecoveryWindow::spec();
-        unit.map_range(w.base, phys, w.size, deadline)
-            .map_err(|e| fail("map window", e))?;
-    }
-    Ok(())
+        .map_err(|e| fail("iommu attach", e))
 }
 
 /// Drains fault records into the policy and the report.

@@ -9,9 +9,11 @@
 #![no_std]
 #![no_main]
 
+mod drain;
 mod heartbeat;
 mod iommu;
 mod memory;
+mod nic;
 mod storage;
 
 use core::fmt::{self, Write as _};
@@ -146,17 +148,24 @@ pub struct Beats {
 }
 
 impl Beats {
-    /// Runs `f` with the configured heartbeats and the schedule.
-    pub fn with<R>(&mut self, f: impl FnOnce(&mut [&mut dyn Heartbeat], &mut Schedule) -> R) -> R {
-        match self.watchdog.as_mut() {
-            Some(w) => f(&mut [w], &mut self.schedule),
-            None => f(&mut [], &mut self.schedule),
+    /// Runs `f` with the configured heartbeats (the watchdog, and `extra`: the
+    /// NIC's) and the schedule.
+    pub fn with<R>(
+        &mut self,
+        extra: Option<&mut dyn Heartbeat>,
+        f: impl FnOnce(&mut [&mut dyn Heartbeat], &mut Schedule) -> R,
+    ) -> R {
+        match (self.watchdog.as_mut(), extra) {
+            (Some(w), Some(e)) => f(&mut [w, e], &mut self.schedule),
+            (Some(w), None) => f(&mut [w], &mut self.schedule),
+            (None, Some(e)) => f(&mut [e], &mut self.schedule),
+            (None, None) => f(&mut [], &mut self.schedule),
         }
     }
 
     /// Beats if one is due (call between steps).
     pub fn tick(&mut self, clock: &TscClock) {
-        self.with(|hb, s| s.tick(clock, hb));
+        self.with(None, |hb, s| s.tick(clock, hb));
     }
 }
 
@@ -179,6 +188,8 @@ pub struct Recovery<'r> {
     pub frames: FrameAllocator,
     /// Heartbeats.
     pub beats: Beats,
+    /// How the drain went (`iommu=drain` only).
+    pub drain: Option<drain::DrainCounts>,
 }
 
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
@@ -211,7 +222,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         schedule: Schedule::new(&clock, config.heartbeat_period),
     };
     // First beat now: the crashed kernel's last one may be a period old.
-    beats.with(|hb, s| s.beat_now(&clock, hb));
+    beats.with(None, |hb, s| s.beat_now(&clock, hb));
     let mut r = Recovery {
         boot,
         clock,
@@ -220,6 +231,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         report,
         frames,
         beats,
+        drain: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
@@ -245,10 +257,8 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     r.beats.tick(&clock);
 
     let stats = match translation.as_mut() {
-        None => storage::dump::<DirectWindow>(&mut r, None)?,
-        Some((unit, faults)) => {
-            storage::dump::<iommu::RecoveryWindow>(&mut r, Some((unit, faults)))?
-        }
+        None => devices::<DirectWindow>(&mut r, None)?,
+        Some((unit, faults)) => devices::<iommu::RecoveryWindow>(&mut r, Some((unit, faults)))?,
     };
     let armed = armed_dma(&r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {
@@ -270,8 +280,9 @@ impl Recovery<'_> {
         let policy = self.config.policy;
         let vtd_policy = match policy {
             Policy::None => return Ok(None),
-            Policy::Adopt => VtdPolicy::Adopt,
-            Policy::Fence | Policy::DrainThenFence => VtdPolicy::Fence,
+            // Drain keeps the old translation while in-flight DMA completes.
+            Policy::Adopt | Policy::DrainThenFence => VtdPolicy::Adopt,
+            Policy::Fence => VtdPolicy::Fence,
         };
         let t = self.clock.now_ns();
         let mut rmrrs = [(0, 0); 8];
@@ -295,11 +306,16 @@ impl Recovery<'_> {
                 ms_since_crash(&self.note, &self.clock)
             ),
         );
+        iommu::map_window(&mut unit, ARENA_PHYS)?;
         let mut faults = FaultPolicy::new(iommu::policy_config(
             self.config.quarantine_after,
             self.config.halt_on_own_fault,
         ));
-        iommu::service(&mut unit, &mut faults, self.report)?;
+        if policy == Policy::DrainThenFence {
+            self.drain = Some(drain::run(self, &mut unit, &mut faults)?);
+        } else {
+            iommu::service(&mut unit, &mut faults, self.report)?;
+        }
         Ok(Some((unit, faults)))
     }
 
@@ -328,11 +344,9 @@ impl Recovery<'_> {
     fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &str) -> Line {
         let crash_to_dump_ms = ms_since_crash(&self.note, &self.clock);
         let dump_ms = (stats.end_ns - stats.start_ns) / 1_000_000;
-        let mib_s = if dump_ms == 0 {
-            0
-        } else {
-            (stats.bytes >> 20) * 1000 / dump_ms
-        };
+        let mib_s = ((stats.bytes >> 20) * 1000)
+            .checked_div(dump_ms)
+            .unwrap_or(0);
         println!(
             "recovery: crash to dump complete {crash_to_dump_ms} ms, dump {} MiB in {dump_ms} ms ({mib_s} MiB/s)",
             stats.bytes >> 20
@@ -344,7 +358,7 @@ impl Recovery<'_> {
             line,
             "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             heartbeats={} max_heartbeat_gap_ms={}",
+             heartbeats={} max_heartbeat_gap_ms={} drain={}",
             self.note.point(),
             self.config.policy.name(),
             self.config.dump_lba,
@@ -357,6 +371,7 @@ impl Recovery<'_> {
             f.quarantined,
             hb.beats,
             hb.max_gap_ns / 1_000_000,
+            DrainField(self.drain),
         );
         line
     }
@@ -414,5 +429,47 @@ fn armed_dma(note: &CrashNote, clock: &TscClock) -> &'static str {
         "landed"
     } else {
         "blocked"
+    }
+}
+
+/// Brings the devices up in window `W` (the NIC, then storage) and writes the
+/// dump, with UDP heartbeats through the NIC when configured.
+fn devices<W: Window>(
+    r: &mut Recovery<'_>,
+    mut translation: Option<(&mut iommu::Unit, &mut FaultPolicy)>,
+) -> Result<DumpStats, Failed> {
+    let cpu = core::ptr::NonNull::new(ARENA_PHYS as *mut u8).ok_or(fail("arena", "null"))?;
+    // SAFETY: the arena is RAM of the reserved region, owned by this kernel and
+    // used only through this arena; W maps its IOVAs to it (1:1, or through the
+    // recovery domain that `take_iommu` mapped).
+    let mut arena = unsafe { paranoid::dma::DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
+    let mut nic = if r.config.nic {
+        nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
+    } else {
+        None
+    };
+    r.beats.tick(&r.clock);
+    let mut udp = match nic.as_mut() {
+        Some(n) if r.config.heartbeat.udp => Some(nic::UdpBeat::new(n)),
+        _ => None,
+    };
+    storage::dump(
+        r,
+        &mut arena,
+        translation,
+        udp.as_mut().map(|u| u as &mut dyn Heartbeat),
+    )
+}
+
+/// The drain outcome on the result line: `off`, or `D/B/F` (drained, busy at
+/// the deadline, faulted).
+struct DrainField(Option<drain::DrainCounts>);
+
+impl fmt::Display for DrainField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => write!(f, "off"),
+            Some(c) => write!(f, "{}/{}/{}", c.drained, c.busy, c.faulted),
+        }
     }
 }

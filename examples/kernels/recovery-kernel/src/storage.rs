@@ -3,7 +3,6 @@
 //! window into the declared extent.
 
 use core::fmt::Write as _;
-use core::ptr::NonNull;
 
 use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
@@ -14,9 +13,10 @@ use paranoid_boot::println;
 use paranoid_dump::Header;
 use paranoid_nvme::{Nvme, NvmeError};
 use paranoid_recovery::dump::{write_dump, BlockSink, DumpJob, DumpStats};
+use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_vtd::policy::FaultPolicy;
 
-use crate::{fail, iommu, memory, Failed, Line, Recovery, ARENA_PHYS, WINDOW_LEN};
+use crate::{fail, iommu, memory, Failed, Line, Recovery};
 
 /// Staging buffer for dump writes.
 const STAGING: usize = 256 * 1024;
@@ -53,10 +53,13 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
     }
 }
 
-/// Brings the NVMe controller up in window `W` and writes the dump.
+/// Brings the NVMe controller up in window `W` and writes the dump, with
+/// `extra` heartbeats (the NIC's) besides the watchdog.
 pub fn dump<W: Window>(
     r: &mut Recovery<'_>,
+    arena: &mut DmaArena<W>,
     mut translation: Option<(&mut iommu::Unit, &mut FaultPolicy)>,
+    extra: Option<&mut dyn Heartbeat>,
 ) -> Result<DumpStats, Failed> {
     let clock = r.clock;
     let t = clock.now_ns();
@@ -66,20 +69,14 @@ pub fn dump<W: Window>(
         platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
     let found = describe(&mut regs);
     if let Some((unit, _)) = translation.as_mut() {
-        // The controller gets the recovery domain before init: from here on its
-        // stale DMA to the crashed kernel's IOVAs faults instead of landing.
-        iommu::attach(unit, nvme_fn.address.source_id(), ARENA_PHYS, true)?;
+        iommu::attach(unit, nvme_fn.address.source_id())?;
     }
-    let cpu = NonNull::new(ARENA_PHYS as *mut u8).ok_or(fail("arena", "null"))?;
-    // SAFETY: the arena is RAM of the reserved region, owned by this kernel and
-    // used only through this arena; W maps its IOVAs to it (1:1 or via the IOMMU).
-    let mut arena = unsafe { DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
     let nvme = Nvme::new(
         regs,
         cfg,
         nvme_fn.address,
         clock,
-        &mut arena,
+        arena,
         paranoid_nvme::Config::default(),
     )
     .map_err(|e| fail("nvme", e))?;
@@ -156,7 +153,7 @@ pub fn dump<W: Window>(
     };
     let stats = r
         .beats
-        .with(|hb, schedule| {
+        .with(extra, |hb, schedule| {
             write_dump(
                 job,
                 &mut sink,
