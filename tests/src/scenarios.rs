@@ -39,6 +39,7 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::heartbeat(false));
     all.push(crate::demo::drain(true));
     all.push(crate::demo::drain(false));
+    all.push(crate::demo::handoff());
     all
 }
 

@@ -123,6 +123,75 @@ where
         self.transfer::<D, true>(nvm::READ, lba, blocks, buf, offset)
     }
 
+    /// Submits a write of `blocks` blocks at `lba` from `buf` and returns at once
+    /// with its command id, without waiting for the completion: for pipelining
+    /// writes, and for a kernel that wants I/O in flight. Completions are
+    /// consumed with [`reap`](Self::reap); reap everything before the next
+    /// synchronous command.
+    ///
+    /// The transfer must fit two memory pages (PRP1 and PRP2, no PRP list): the
+    /// controller may read the data after this returns, and one shared PRP-list
+    /// page could not serve several commands in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::NotReady`], [`NvmeError::LbaOutOfRange`],
+    /// [`NvmeError::BadBuffer`] (also when the transfer needs a PRP list),
+    /// [`NvmeError::QueueFull`].
+    pub fn submit_write<D: CpuWrites>(
+        &mut self,
+        lba: u64,
+        blocks: u64,
+        buf: &DmaBuffer<W, D>,
+        offset: usize,
+    ) -> Result<u16, NvmeError> {
+        let ns = self.ready_namespace()?;
+        check_range(&ns, lba, blocks, buf.len(), offset)?;
+        let addr = buf.iova().get() + offset as u64;
+        let bytes = blocks * u64::from(ns.block_size);
+        let prps = prps_for(addr, bytes, self.prp_list.iova().get());
+        if prps.list_entries > 0 || blocks > u64::from(ns.max_transfer_blocks) {
+            return Err(NvmeError::BadBuffer {
+                offset,
+                needed: bytes,
+                len: buf.len(),
+            });
+        }
+        let cmd = Command::new(nvm::WRITE)
+            .nsid(ns.nsid)
+            .prp(prps.prp1, prps.prp2)
+            .cdw(10, lba as u32)
+            .cdw(11, (lba >> 32) as u32)
+            .cdw(12, (blocks - 1) as u32);
+        self.io.submit(&mut self.regs, cmd)
+    }
+
+    /// Consumes the completions the controller has posted on the I/O queue
+    /// (validated like every completion); returns how many. Bounded: at most one
+    /// pass over the queue.
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::NotReady`], or [`NvmeError::BadCompletion`] for an entry
+    /// that fails validation (it is left unconsumed).
+    pub fn reap(&mut self) -> Result<u16, NvmeError> {
+        self.ready_namespace()?;
+        let mut reaped = 0u16;
+        for _ in 0..self.io.depth() {
+            match self.io.poll_once(&mut self.regs)? {
+                Some(_) => reaped += 1,
+                None => break,
+            }
+        }
+        self.stats.commands += u64::from(reaped);
+        Ok(reaped)
+    }
+
+    /// Commands submitted on the I/O queue and not yet completed.
+    pub fn in_flight(&self) -> usize {
+        self.io.outstanding()
+    }
+
     /// Flushes the volatile write cache of the namespace.
     ///
     /// # Errors

@@ -84,11 +84,22 @@ impl Write for Fixed {
 }
 
 fn on_panic(info: &PanicInfo<'_>) -> ! {
-    // SAFETY: `cli` only masks interrupts; the recovery kernel expects them off.
+    leave(format_args!("{info}"))
+}
+
+/// A planned handoff (not a crash): the devices were shut down in order; record
+/// why and pass control to the next kernel the same way.
+pub fn hand_over(why: fmt::Arguments<'_>) -> ! {
+    leave(why)
+}
+
+/// Writes the note and jumps to the preloaded kernel. No device I/O.
+fn leave(why: fmt::Arguments<'_>) -> ! {
+    // SAFETY: `cli` only masks interrupts; the next kernel expects them off.
     unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
     let entry = ENTRY.load(Ordering::Acquire);
     let start_info = START_INFO.load(Ordering::Acquire);
-    // A panic inside the panic path: do not format again, just go.
+    // A panic inside this path: do not format again, just go.
     if !PANICKING.swap(true, Ordering::AcqRel) {
         // SAFETY: single CPU, interrupts off, the only code running; the note and
         // clock were written before the hook was armed.
@@ -97,7 +108,7 @@ fn on_panic(info: &PanicInfo<'_>) -> ! {
             buf: [0; REASON_LEN],
             len: 0,
         };
-        let _ = write!(reason, "{info}");
+        let _ = reason.write_fmt(why);
         note.reason = reason.buf;
         if !CRASH_POINT_SET.load(Ordering::Acquire) {
             note.set_point("unplanned");

@@ -10,6 +10,7 @@ use paranoid_boot::{platform, BootInfo, MemoryKind};
 use paranoid_vtd::acpi::Dmar;
 use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig};
+use paranoid_vtd::unit::Command;
 use paranoid_vtd::Vtd;
 
 use crate::layout::{ARENA_BASE, ARENA_LEN};
@@ -18,12 +19,15 @@ use crate::Why;
 /// Pages for kernel A's translation tables.
 const TABLE_PAGES: usize = 64;
 
+/// The VT-d unit as kernel A drives it.
+pub type Unit = Vtd<paranoid::mmio::Mmio, paranoid_boot::TscClock, IdentityMemory>;
+
 /// Enables translation; `sources` may DMA into the arena.
 pub fn enable(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
     sources: &[u16],
-) -> Result<(), Why> {
+) -> Result<Unit, Why> {
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
     let dmar = Dmar::parse(platform::dmar(boot).map_err(|_| "no DMAR")?).map_err(|_| "bad DMAR")?;
@@ -68,6 +72,28 @@ pub fn enable(
     vtd.map_range(ARENA_BASE, ARENA_BASE, ARENA_LEN, deadline)
         .map_err(|_| "map arena")?;
     // Translation stays on with these tables until the crash and after it.
-    core::mem::forget(vtd);
+    Ok(vtd)
+}
+
+/// The state a planned handoff leaves the IOMMU in (documented in the README):
+/// translation off, queued invalidation off, fault log drained. Call it after
+/// every device is quiesced: from then on DMA is untranslated.
+pub fn leave(vtd: &mut Unit, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
+    let deadline = Deadline::after(clock, Duration::from_millis(100));
+    let mut faults =
+        paranoid_vtd::policy::FaultPolicy::new(paranoid_vtd::policy::PolicyConfig::default());
+    faults
+        .service(vtd, &mut |_| {}, deadline)
+        .map_err(|_| "fault log")?;
+    let unit = vtd.unit();
+    unit.command(Command::DisableTranslation, deadline)
+        .map_err(|_| "translation off")?;
+    if unit
+        .status()
+        .is_ok_and(|g| g.contains(paranoid_vtd::regs::Global::QIE))
+    {
+        unit.command(Command::DisableQueuedInvalidation, deadline)
+            .map_err(|_| "queued invalidation off")?;
+    }
     Ok(())
 }

@@ -31,6 +31,17 @@ impl Window for KernelAWindow {
     const SIZE: u64 = ARENA_LEN;
 }
 
+/// The NVMe driver as kernel A instantiates it.
+pub type KernelANvme =
+    Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, KernelAWindow>;
+/// The NIC driver as kernel A instantiates it.
+pub type KernelANic = paranoid_e1000::E1000<
+    paranoid::mmio::Mmio,
+    paranoid::pci::Cf8,
+    paranoid_boot::TscClock,
+    KernelAWindow,
+>;
+
 /// What kernel A left running.
 pub struct Live {
     /// NVMe commands submitted and not reaped.
@@ -41,6 +52,25 @@ pub struct Live {
     pub armed: Option<u64>,
     /// The NIC: frames posted for transmit (not reaped), RX ring live.
     pub nic: Option<u32>,
+    /// The controllers, their rings and buffers: kept alive (and live) until the
+    /// crash, or shut down in order for a planned handoff.
+    pub devices: Devices,
+}
+
+/// Kernel A's drivers.
+pub struct Devices {
+    /// The NVMe controller.
+    pub nvme: KernelANvme,
+    /// The NIC.
+    pub nic: Option<KernelANic>,
+    /// The IOMMU.
+    pub iommu: crate::iommu::Unit,
+    /// DMA buffers in flight (never freed before the crash).
+    #[expect(
+        dead_code,
+        reason = "held, not read: the device may still read these buffers after the crash"
+    )]
+    pub buffers: [Option<paranoid::dma::DmaBuffer<KernelAWindow, ToDevice>>; 2],
 }
 
 impl fmt::Display for Live {
@@ -61,7 +91,11 @@ impl fmt::Display for Live {
 }
 
 /// Brings the NVMe controller up with kernel A's window and starts I/O.
-pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Live, Why> {
+pub fn start(
+    boot: &'static BootInfo,
+    frames: &mut FrameAllocator,
+    arm_dma: bool,
+) -> Result<Live, Why> {
     let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
     let edu_fn = platform::find(&mut cfg, EDU).ok();
@@ -74,7 +108,7 @@ pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Liv
             n += 1;
         }
     }
-    crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
+    let iommu = crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
     crate::crash::update(|n| n.iommu_enabled = true);
     println!("kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)");
     let (regs, _) = platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|_| "nvme bar")?;
@@ -114,23 +148,61 @@ pub fn start(boot: &'static BootInfo, frames: &mut FrameAllocator) -> Result<Liv
         written += 128;
     }
     let nic = match nic_fn {
-        Some(f) => Some(start_nic(boot, f.address, &mut arena)?),
+        Some(f) => Some(start_nic(boot, f.address, &mut arena, arm_dma)?),
         None => None,
     };
     let armed = match edu_fn {
         // The NVMe driver owns ECAM now; edu is configured through CF8.
-        Some(e) => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
-        None => None,
+        Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
+        _ => None,
     };
-    // Keep the controller, its queues and buffers alive past the crash.
-    core::mem::forget(nvme);
-    core::mem::forget(buf);
+    // Last: writes submitted and never reaped, in flight across the crash.
+    let mut inflight = arena
+        .alloc::<ToDevice>(8 * 4096, 4096)
+        .map_err(|_| "dma buffer")?;
+    inflight
+        .write_bytes(0, &[0x4b; 8 * 4096])
+        .map_err(|_| "fill")?;
+    let mut outstanding = 0;
+    if arm_dma {
+        for i in 0..8u64 {
+            let lba = SCRATCH_LBA + 1024 + i * 8;
+            if nvme
+                .submit_write(lba, 8, &inflight, 4096 * i as usize)
+                .is_ok()
+            {
+                outstanding += 1;
+            }
+        }
+    }
     Ok(Live {
-        outstanding: 0,
+        outstanding,
         written_blocks: written,
         armed,
-        nic,
+        nic: nic.as_ref().map(|(_, posted)| *posted),
+        devices: Devices {
+            nvme,
+            nic: nic.map(|(n, _)| n),
+            iommu,
+            buffers: [Some(buf), Some(inflight)],
+        },
     })
+}
+
+impl Devices {
+    /// The orderly path of a planned handoff: each driver shuts its device down
+    /// (NVMe: CC.SHN and a bounded wait for CSTS.SHST, then disable; e1000: stop
+    /// RX/TX, mask interrupts, reset), bus mastering goes off, then the IOMMU is
+    /// left in the documented state (translation and queued invalidation off,
+    /// fault log drained).
+    pub fn shut_down(&mut self, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
+        self.nvme.shutdown().map_err(|_| "nvme shutdown")?;
+        if let Some(nic) = self.nic.as_mut() {
+            nic.shutdown(Deadline::after(clock, Duration::from_millis(100)))
+                .map_err(|_| "e1000 shutdown")?;
+        }
+        crate::iommu::leave(&mut self.iommu, clock)
+    }
 }
 
 /// QEMU's `edu` device.
@@ -236,12 +308,13 @@ const E1000_IDS: (u16, u16) = platform::E1000;
 const TX_BURST: u32 = 48;
 
 /// Brings the NIC up in kernel A's window, leaves its RX ring receiving and
-/// posts a TX burst it never reaps.
+/// (when `burst`) posts a TX burst it never reaps.
 fn start_nic(
     boot: &'static BootInfo,
     address: PciAddress,
     arena: &mut DmaArena<KernelAWindow>,
-) -> Result<u32, Why> {
+    burst: bool,
+) -> Result<(KernelANic, u32), Why> {
     let mut cf8 = platform::cf8();
     let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
     let clock = boot.clock();
@@ -276,7 +349,7 @@ fn start_nic(
     frame[6..12].copy_from_slice(&mac);
     frame[12..14].copy_from_slice(&[0x88, 0xb5]);
     let mut posted = 0;
-    for i in 0..TX_BURST {
+    for i in 0..if burst { TX_BURST } else { 0 } {
         frame[14..18].copy_from_slice(&i.to_be_bytes());
         if nic.transmit(&frame).is_ok() {
             posted += 1;
@@ -288,6 +361,5 @@ fn start_nic(
             n.live_count += 1;
         }
     });
-    core::mem::forget(nic);
-    Ok(posted)
+    Ok((nic, posted))
 }

@@ -3,7 +3,8 @@
 //! It boots, preloads the recovery kernel it was given (`-initrd`) into the
 //! reserved region, fills memory with a checksummable pattern, turns DMA on and
 //! leaves it live (NVMe commands outstanding), then panics at the point its
-//! command line names (`crash=early|during-io|critical|index-oob`). Its panic
+//! command line names (`crash=early|during-io|critical|index-oob`), or hands
+//! over in order without crashing (`crash=handoff`). Its panic
 //! path does no device I/O: it writes a crash note and jumps to the recovery
 //! kernel (see `crash.rs`).
 #![no_std]
@@ -28,7 +29,7 @@ use layout::*;
 paranoid_boot::entry!(main);
 
 /// Crash points kernel A knows.
-const POINTS: [&str; 4] = ["early", "during-io", "critical", "index-oob"];
+const POINTS: [&str; 5] = ["early", "during-io", "critical", "index-oob", "handoff"];
 
 /// Command-line words kernel A keeps for itself; all others go to the recovery kernel.
 const OWN_KEYS: [&str; 4] = ["crash", "seed", "dump", "watchdog_ms"];
@@ -107,7 +108,7 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         panic!("crash point `early`: memory patterned, no DMA live yet");
     }
 
-    let live = live::start(boot, &mut frames)?;
+    let mut live = live::start(boot, &mut frames, point != "handoff")?;
     // Armed last: from here the recovery kernel must keep it fed.
     if let Some(ms) = boot
         .cmdline()
@@ -119,6 +120,16 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     }
     println!("kernel-a: DMA live: {live}");
     match point {
+        "handoff" => {
+            // The orderly path: no crash, devices shut down in order, then the
+            // same jump. The next kernel must find everything quiet.
+            live.devices.shut_down(&boot.clock())?;
+            println!("kernel-a: devices shut down, IOMMU translation off; handing over");
+            crash::at("handoff");
+            crash::hand_over(format_args!(
+                "planned handoff: devices shut down in order, IOMMU left off"
+            ))
+        }
         "during-io" => {
             crash::at("during-io");
             panic!("crash point `during-io`: {live}");

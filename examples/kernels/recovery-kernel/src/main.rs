@@ -190,6 +190,12 @@ pub struct Recovery<'r> {
     pub beats: Beats,
     /// How the drain went (`iommu=drain` only).
     pub drain: Option<drain::DrainCounts>,
+    /// NVMe bring-up: time and escalations (the fast path after a clean
+    /// handoff shows none).
+    pub nvme_init: Option<(core::time::Duration, usize)>,
+    /// After a planned handoff: the any-state and the fast bring-up times of
+    /// the same controller, both warm.
+    pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
 }
 
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
@@ -232,6 +238,8 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         frames,
         beats,
         drain: None,
+        nvme_init: None,
+        nvme_paths: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
@@ -358,7 +366,7 @@ impl Recovery<'_> {
             line,
             "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             heartbeats={} max_heartbeat_gap_ms={} drain={}",
+             heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={}",
             self.note.point(),
             self.config.policy.name(),
             self.config.dump_lba,
@@ -372,6 +380,10 @@ impl Recovery<'_> {
             hb.beats,
             hb.max_gap_ns / 1_000_000,
             DrainField(self.drain),
+            self.nvme_init.map_or(0, |(d, _)| d.as_micros()),
+            self.nvme_init.map_or(0, |(_, e)| e),
+            self.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
+            self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
         );
         line
     }
@@ -453,12 +465,18 @@ fn devices<W: Window>(
         Some(n) if r.config.heartbeat.udp => Some(nic::UdpBeat::new(n)),
         _ => None,
     };
-    storage::dump(
+    let stats = storage::dump(
         r,
         &mut arena,
         translation,
         udp.as_mut().map(|u| u as &mut dyn Heartbeat),
-    )
+    )?;
+    if r.note.point() == "handoff" {
+        // The comparison of a planned handoff: the same controller, now left
+        // enabled with live queues, brought up again by the any-state path.
+        r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
+    }
+    Ok(stats)
 }
 
 /// The drain outcome on the result line: `off`, or `D/B/F` (drained, busy at

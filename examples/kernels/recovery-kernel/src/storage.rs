@@ -104,6 +104,7 @@ pub fn dump<W: Window>(
     );
     r.report
         .step("nvme init", t, clock.now_ns(), format_args!("ready"));
+    r.nvme_init = Some((ready.trace.total(), ready.trace.escalations()));
     r.beats.tick(&clock);
     let mut nvme = ready.device.into_inner();
     let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
@@ -201,4 +202,61 @@ fn describe(regs: &mut impl RegisterIo) -> Line {
         );
     }
     line
+}
+
+/// After a planned handoff, compares the two bring-up paths on the same
+/// controller, both with warm caches: first from the state the dump left it in
+/// (enabled, I/O queues live: the any-state path a crash forces), then, after
+/// an orderly shutdown, from quiet (the fast path a clean handoff gives).
+/// Returns (any-state, fast) init times.
+pub fn compare_paths<W: Window>(
+    r: &mut Recovery<'_>,
+    arena: &mut DmaArena<W>,
+) -> Result<(core::time::Duration, core::time::Duration), Failed> {
+    let any = bring_up_again(r, arena, "nvme any-state init")?;
+    let fast = bring_up_again(r, arena, "nvme init after shutdown")?;
+    Ok((any, fast))
+}
+
+/// One more bring-up of the controller; shuts it down in order afterwards.
+fn bring_up_again<W: Window>(
+    r: &mut Recovery<'_>,
+    arena: &mut DmaArena<W>,
+    step: &'static str,
+) -> Result<core::time::Duration, Failed> {
+    let t = r.clock.now_ns();
+    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
+    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
+    let (mut regs, _) =
+        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+    let found = describe(&mut regs);
+    let nvme = Nvme::new(
+        regs,
+        cfg,
+        nvme_fn.address,
+        r.clock,
+        arena,
+        paranoid_nvme::Config::default(),
+    )
+    .map_err(|e| fail("nvme", e))?;
+    let ready = nvme
+        .init(r.config.init_budget)
+        .map_err(|f| fail(step, f.cause))?;
+    let took = ready.trace.total();
+    r.report.step(
+        step,
+        t,
+        r.clock.now_ns(),
+        format_args!(
+            "{took:?}, {} escalations; found {}",
+            ready.trace.escalations(),
+            found.as_str()
+        ),
+    );
+    let mut nvme = ready.device.into_inner();
+    if step == "nvme any-state init" {
+        // Leave it quiet for the fast-path measurement that follows.
+        nvme.shutdown().map_err(|e| fail("nvme shutdown", e))?;
+    }
+    Ok(took)
 }
