@@ -255,6 +255,18 @@ pub fn handoff() -> Scenario {
     })
 }
 
+/// The main job, as `cargo xtask demo` runs it: a crash during I/O with the
+/// NIC receiving, commands in flight and an edu DMA armed; fence policy; UDP
+/// and watchdog heartbeats on.
+pub fn main_job() -> Scenario {
+    scenario(MAIN_JOB, "during-io", "fence", 1)
+        .qemu_args(["-device", "i6300esb"])
+        .append("watchdog_ms=1000 heartbeat=both")
+}
+
+/// The main job's scenario name (its files are in `tests/out/crash-recovery/`).
+pub const MAIN_JOB: &str = "crash-recovery";
+
 /// The chaos campaign: every crash point × policy, with `seeds` seeds each.
 pub fn campaign(seeds: u64) -> Vec<Scenario> {
     let mut out = Vec::new();

@@ -33,7 +33,7 @@ const E1000_HUB: [&str; 8] = [
 pub fn all() -> Vec<Scenario> {
     let mut all = base();
     // The main job: one crash and recovery (what `cargo xtask demo` runs).
-    all.push(crate::demo::scenario("demo", "during-io", "fence", 1));
+    all.push(crate::demo::main_job());
     all.extend(crate::demo::campaign(chaos_seeds()));
     all.push(crate::demo::heartbeat(true));
     all.push(crate::demo::heartbeat(false));

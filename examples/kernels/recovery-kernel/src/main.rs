@@ -278,8 +278,25 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         clock.now_ns(),
         format_args!("{armed}"),
     );
+    if let Some((unit, _)) = translation.as_ref() {
+        r.report_sources(unit);
+    }
     let canary = r.check_canary()?;
     r.beats.schedule.finish(&clock);
+    let hb = r.beats.schedule;
+    if hb.beats > 0 {
+        r.report.step(
+            "heartbeats",
+            clock.now_ns(),
+            clock.now_ns(),
+            format_args!(
+                "{} sent, longest gap {} ms (period {:?})",
+                hb.beats,
+                hb.max_gap_ns / 1_000_000,
+                r.config.heartbeat_period
+            ),
+        );
+    }
     Ok(r.result_line(&stats, &canary, armed))
 }
 
@@ -325,6 +342,31 @@ impl Recovery<'_> {
             iommu::service(&mut unit, &mut faults, self.report)?;
         }
         Ok(Some((unit, faults)))
+    }
+
+    /// What happened to each device the crashed kernel left with DMA live and
+    /// this kernel does not drive: kept on its old translation, or blocked.
+    fn report_sources(&mut self, unit: &iommu::Unit) {
+        if self.drain.is_some() {
+            return; // the drain reported every device already
+        }
+        for &sid in self.note.live_sources() {
+            if unit.is_attached(sid) {
+                continue;
+            }
+            let (bus, dev, func) = (sid >> 8, (sid >> 3) & 0x1f, sid & 7);
+            let result = match self.config.policy {
+                Policy::Adopt => {
+                    "kept on its old translation (adopt): its DMA lands in the old buffers"
+                }
+                _ => "blocked (fence): its stale DMA faults",
+            };
+            self.report.device(
+                format_args!("dma source {bus:02x}:{dev:02x}.{func}"),
+                format_args!("left with DMA live"),
+                format_args!("{result}"),
+            );
+        }
     }
 
     fn check_canary(&mut self) -> Result<CanaryCheck, Failed> {

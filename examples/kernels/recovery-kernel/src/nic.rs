@@ -109,7 +109,7 @@ fn describe(regs: &mut impl RegisterIo) -> Line {
         tdh.clamp_max(0xffff),
         tdt.clamp_max(0xffff),
         if rctl.bit(1) {
-            " (receiving into the crashed kernel's ring)"
+            " (RX into the old ring)"
         } else {
             ""
         }

@@ -194,7 +194,7 @@ fn describe(regs: &mut impl RegisterIo) -> Line {
     } else {
         let _ = write!(
             line,
-            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {} by the crashed kernel)",
+            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {})",
             u8::from(cc.bit(0)),
             u8::from(csts.bit(0)),
             u8::from(csts.bit(1)),
