@@ -99,6 +99,36 @@ fn millis(key: &'static str, v: &str) -> Result<Duration, ConfigError> {
     number(key, v, 600_000).map(Duration::from_millis)
 }
 
+impl core::fmt::Display for Config {
+    /// The settings as `key=value` words, the way the command line takes them.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let hb = match (self.heartbeat.watchdog, self.heartbeat.udp) {
+            (false, false) => "none",
+            (true, false) => "watchdog",
+            (false, true) => "udp",
+            (true, true) => "both",
+        };
+        let on = |b: bool| if b { "on" } else { "off" };
+        write!(
+            f,
+            "iommu={} dump_lba={} dump_blocks={} chunk_kib={} nic={} heartbeat={hb} heartbeat_ms={} \
+             drain_nic_ms={} drain_storage_ms={} drain_other_ms={} quarantine_after={} halt_on_own_fault={} init_budget_ms={}",
+            self.policy.name(),
+            self.dump_lba,
+            self.dump_blocks,
+            self.chunk_bytes / 1024,
+            on(self.nic),
+            self.heartbeat_period.as_millis(),
+            self.drain_nic.as_millis(),
+            self.drain_storage.as_millis(),
+            self.drain_other.as_millis(),
+            self.quarantine_after,
+            on(self.halt_on_own_fault),
+            self.init_budget.as_millis(),
+        )
+    }
+}
+
 impl Config {
     /// Parses a command line. Words that are not `key=value`, and keys that are
     /// not the recovery kernel's (the crashed kernel's `crash=`, `seed=`, ...),
@@ -206,6 +236,13 @@ mod tests {
         assert_eq!(c.chunk_bytes, 64 * 1024);
         assert_eq!(c.dump_lba, 2048);
         assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn display_round_trips_through_parse() {
+        let c = Config::parse("iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7").unwrap();
+        assert_eq!(Config::parse(&c.to_string()).unwrap(), c);
+        assert_eq!(Config::parse(&Config::default().to_string()).unwrap(), Config::default());
     }
 
     #[test]

@@ -202,6 +202,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     let clock = boot.clock();
     let t = clock.now_ns();
     let config = Config::parse(boot.cmdline().as_str()).map_err(|e| fail("config", e))?;
+    println!("recovery: settings: {config}");
     let note = read_note(boot).map_err(|e| fail("crash note", e))?;
     report.step(
         "crash note",
