@@ -45,7 +45,7 @@ pub const POLICIES: [&str; 2] = ["adopt", "fence"];
 /// The machine's e1000 (NIC0, the one kernel A and the recovery kernel drive)
 /// sits on hub 0 with a second e1000 whose traffic QEMU captures to
 /// `hub.pcap` (what the cluster sees), and a UDP socket through which the
-/// harness plays an outside network: a frame every 10 ms, so NIC0 keeps
+/// harness plays an outside network: a frame every 5–20 ms (by seed), so NIC0 keeps
 /// receiving into kernel A's ring after the crash.
 pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
     let dir = crate::out_dir().join(name);
@@ -82,7 +82,7 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
         .timeout(Duration::from_secs(90))
         .prepare(move |dir| {
             prepare_disk(dir)?;
-            start_traffic(to_qemu, from_qemu)
+            start_traffic(to_qemu, from_qemu, traffic_interval(seed))
         })
         .check(check_run)
 }
@@ -96,8 +96,14 @@ fn traffic_ports(name: &str) -> (u16, u16) {
     (base, base + 1)
 }
 
-/// Plays the outside network for 20 s: a broadcast frame every 10 ms.
-fn start_traffic(to_qemu: u16, from_qemu: u16) -> Result<(), String> {
+/// The outside network's frame interval for a seed: 5..=20 ms, so seeds also
+/// vary how full the dead kernel's RX ring is when the recovery starts.
+fn traffic_interval(seed: u64) -> Duration {
+    Duration::from_millis(5 + seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 16)
+}
+
+/// Plays the outside network for 20 s: a broadcast frame every `interval`.
+fn start_traffic(to_qemu: u16, from_qemu: u16, interval: Duration) -> Result<(), String> {
     let socket = std::net::UdpSocket::bind(("127.0.0.1", from_qemu))
         .map_err(|e| format!("traffic socket: {e}"))?;
     std::thread::spawn(move || {
@@ -106,10 +112,11 @@ fn start_traffic(to_qemu: u16, from_qemu: u16) -> Result<(), String> {
         frame[6..12].copy_from_slice(&[0x02, 0x00, 0x00, 0x0e, 0x0e, 0x0e]);
         frame[12..14].copy_from_slice(&[0x88, 0xb5]);
         frame[14..30].copy_from_slice(b"PARANOID-TRAFFIC");
-        for seq in 0u32..2_000 {
+        let frames = (20_000 / interval.as_millis().max(1)) as u32;
+        for seq in 0..frames {
             frame[30..34].copy_from_slice(&seq.to_be_bytes());
             let _ = socket.send_to(&frame, ("127.0.0.1", to_qemu));
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(interval);
         }
     });
     Ok(())
@@ -256,10 +263,11 @@ pub fn handoff() -> Scenario {
 }
 
 /// The main job, as `cargo xtask demo` runs it: a crash during I/O with the
-/// NIC receiving, commands in flight and an edu DMA armed; fence policy; UDP
-/// and watchdog heartbeats on.
+/// NIC receiving, commands in flight and an edu DMA armed; the drain-then-fence
+/// policy (the report lists each device's drain outcome); UDP and watchdog
+/// heartbeats on.
 pub fn main_job() -> Scenario {
-    scenario(MAIN_JOB, "during-io", "fence", 1)
+    scenario(MAIN_JOB, "during-io", "drain", 1)
         .qemu_args(["-device", "i6300esb"])
         .append("watchdog_ms=1000 heartbeat=both")
 }

@@ -90,12 +90,44 @@ impl fmt::Display for Live {
     }
 }
 
-/// Brings the NVMe controller up with kernel A's window and starts I/O.
+/// What a seed varies between chaos runs: how much is in flight, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Chaos {
+    /// NVMe writes submitted and never reaped (1..=8).
+    pub in_flight: u64,
+    /// Frames posted for transmit (8..=48).
+    pub tx_burst: u32,
+    /// Milliseconds between arming the edu DMA (it lands 100 ms later) and the
+    /// crash (0..=40): where in the recovery the stale transfer arrives. The
+    /// recovery kernel takes the IOMMU over 10–25 ms after the crash, so the
+    /// transfer always arrives after the takeover.
+    pub settle_ms: u64,
+}
+
+impl Chaos {
+    /// The variation for `seed` (splitmix64 steps).
+    pub fn from_seed(seed: u64) -> Self {
+        let mut x = seed;
+        let mut next = |m: u64| {
+            x = paranoid_dump::pattern_word(0x6368_616f_7321, x);
+            x % m
+        };
+        Self {
+            in_flight: 1 + next(8),
+            tx_burst: 8 + next(41) as u32,
+            settle_ms: next(41),
+        }
+    }
+}
+
+/// Brings the devices up with kernel A's window and leaves DMA live as `chaos`
+/// says (`None`: nothing left in flight, for a planned handoff).
 pub fn start(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
-    arm_dma: bool,
+    chaos: Option<Chaos>,
 ) -> Result<Live, Why> {
+    let arm_dma = chaos.is_some();
     let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
     let edu_fn = platform::find(&mut cfg, EDU).ok();
@@ -148,7 +180,12 @@ pub fn start(
         written += 128;
     }
     let nic = match nic_fn {
-        Some(f) => Some(start_nic(boot, f.address, &mut arena, arm_dma)?),
+        Some(f) => Some(start_nic(
+            boot,
+            f.address,
+            &mut arena,
+            chaos.map_or(0, |c| c.tx_burst),
+        )?),
         None => None,
     };
     let armed = match edu_fn {
@@ -164,8 +201,8 @@ pub fn start(
         .write_bytes(0, &[0x4b; 8 * 4096])
         .map_err(|_| "fill")?;
     let mut outstanding = 0;
-    if arm_dma {
-        for i in 0..8u64 {
+    if let Some(c) = chaos {
+        for i in 0..c.in_flight {
             let lba = SCRATCH_LBA + 1024 + i * 8;
             if nvme
                 .submit_write(lba, 8, &inflight, 4096 * i as usize)
@@ -304,16 +341,13 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
 
 /// QEMU's e1000.
 const E1000_IDS: (u16, u16) = platform::E1000;
-/// Frames kernel A posts for transmit just before the crash.
-const TX_BURST: u32 = 48;
-
 /// Brings the NIC up in kernel A's window, leaves its RX ring receiving and
-/// (when `burst`) posts a TX burst it never reaps.
+/// posts a TX burst of `burst` frames it never reaps.
 fn start_nic(
     boot: &'static BootInfo,
     address: PciAddress,
     arena: &mut DmaArena<KernelAWindow>,
-    burst: bool,
+    burst: u32,
 ) -> Result<(KernelANic, u32), Why> {
     let mut cf8 = platform::cf8();
     let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
@@ -349,7 +383,7 @@ fn start_nic(
     frame[6..12].copy_from_slice(&mac);
     frame[12..14].copy_from_slice(&[0x88, 0xb5]);
     let mut posted = 0;
-    for i in 0..if burst { TX_BURST } else { 0 } {
+    for i in 0..burst {
         frame[14..18].copy_from_slice(&i.to_be_bytes());
         if nic.transmit(&frame).is_ok() {
             posted += 1;

@@ -108,7 +108,8 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         panic!("crash point `early`: memory patterned, no DMA live yet");
     }
 
-    let mut live = live::start(boot, &mut frames, point != "handoff")?;
+    let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
+    let mut live = live::start(boot, &mut frames, chaos)?;
     // Armed last: from here the recovery kernel must keep it fed.
     if let Some(ms) = boot
         .cmdline()
@@ -119,6 +120,11 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         println!("kernel-a: i6300esb watchdog armed: reset {ms} ms after the last pet");
     }
     println!("kernel-a: DMA live: {live}");
+    if let Some(c) = chaos {
+        println!("kernel-a: chaos for seed {seed}: {c:?}");
+        boot.clock()
+            .delay(core::time::Duration::from_millis(c.settle_ms));
+    }
     match point {
         "handoff" => {
             // The orderly path: no crash, devices shut down in order, then the
