@@ -128,6 +128,12 @@ impl Line {
     }
 }
 
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl fmt::Write for Line {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len + s.len();
