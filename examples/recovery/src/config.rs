@@ -240,9 +240,15 @@ mod tests {
 
     #[test]
     fn display_round_trips_through_parse() {
-        let c = Config::parse("iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7").unwrap();
+        let c = Config::parse(
+            "iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7",
+        )
+        .unwrap();
         assert_eq!(Config::parse(&c.to_string()).unwrap(), c);
-        assert_eq!(Config::parse(&Config::default().to_string()).unwrap(), Config::default());
+        assert_eq!(
+            Config::parse(&Config::default().to_string()).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
