@@ -262,6 +262,36 @@ pub fn handoff() -> Scenario {
     })
 }
 
+/// The dump streamed over the NIC as well: kernel A asks for a small dump (its
+/// pattern region), the recovery kernel sends every chunk as UDP datagrams, and
+/// QEMU captures NIC0's traffic; `paranoid dump verify-stream` reassembles and
+/// verifies it from the capture, besides the dump on disk.
+pub fn stream() -> Scenario {
+    let capture = crate::out_dir().join("stream").join("stream.pcap");
+    scenario("stream", "during-io", "fence", 2)
+        .append("dump=pattern stream=on")
+        .qemu_args([
+            "-object".to_string(),
+            format!("filter-dump,id=cap0,netdev=h0,file={}", capture.display()),
+        ])
+        .check(|out| {
+            check_run(out)?;
+            let reader = dump_reader()?;
+            let run = Command::new(&reader)
+                .args(["dump", "verify-stream"])
+                .arg(out.dir.file("stream.pcap"))
+                .output()
+                .map_err(|e| format!("{}: {e}", reader.display()))?;
+            let text = String::from_utf8_lossy(&run.stdout).into_owned();
+            std::fs::write(out.dir.file("stream-verify.txt"), &text).map_err(|e| e.to_string())?;
+            if run.status.success() && text.contains("verdict: VERIFIED") {
+                Ok(())
+            } else {
+                Err(format!("stream not verified: {text}"))
+            }
+        })
+}
+
 /// The main job, as `cargo xtask demo` runs it: a crash during I/O with the
 /// NIC receiving, commands in flight and an edu DMA armed; the drain-then-fence
 /// policy (the report lists each device's drain outcome); UDP and watchdog

@@ -40,6 +40,7 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::drain(true));
     all.push(crate::demo::drain(false));
     all.push(crate::demo::handoff());
+    all.push(crate::demo::stream());
     all
 }
 

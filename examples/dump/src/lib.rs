@@ -28,6 +28,7 @@ use core::fmt;
 pub mod elf;
 #[cfg(feature = "std")]
 pub mod reader;
+pub mod stream;
 
 /// Magic of the header record.
 pub const MAGIC: [u8; 8] = *b"PRNDUMP1";
@@ -160,6 +161,13 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
     if let Some(dst) = out.get_mut(at..at + bytes.len()) {
         dst.copy_from_slice(bytes);
     }
+}
+
+/// `N` bytes at `at`, if there are that many.
+pub(crate) fn get_bytes<const N: usize>(src: &[u8], at: usize) -> Option<[u8; N]> {
+    let mut b = [0u8; N];
+    b.copy_from_slice(src.get(at..at.checked_add(N)?)?);
+    Some(b)
 }
 
 fn get<const N: usize>(src: &[u8], at: usize) -> [u8; N] {

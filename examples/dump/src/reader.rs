@@ -398,3 +398,273 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A dump received as a stream, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamVerified {
+    /// Chunks received complete with a matching CRC.
+    pub chunks: u64,
+    /// Bytes of memory received.
+    pub bytes: u64,
+    /// Pattern words compared.
+    pub pattern_words: u64,
+    /// Pattern words that did not match.
+    pub pattern_mismatches: u64,
+    /// Datagrams that were stream records.
+    pub records: u64,
+}
+
+impl fmt::Display for StreamVerified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stream: {} chunks, {:.1} MiB in {} datagrams; pattern: {} words checked, {} mismatches",
+            self.chunks,
+            self.bytes as f64 / 1048576.0,
+            self.records,
+            self.pattern_words,
+            self.pattern_mismatches
+        )
+    }
+}
+
+/// UDP payloads to `port` in a pcap capture (Ethernet, IPv4).
+pub fn udp_payloads(pcap: &[u8], port: u16) -> Result<Vec<&[u8]>, String> {
+    let little = match pcap.get(..4) {
+        Some([0xd4, 0xc3, 0xb2, 0xa1]) => true,
+        Some([0xa1, 0xb2, 0xc3, 0xd4]) => false,
+        _ => return Err("not a pcap file".into()),
+    };
+    let word = |b: &[u8]| {
+        let a: [u8; 4] = b.try_into().unwrap_or([0; 4]);
+        if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let mut out = Vec::new();
+    let mut at = 24usize;
+    while let Some(rec) = pcap.get(at..at + 16) {
+        let len = word(rec.get(8..12).unwrap_or(&[])) as usize;
+        let frame = pcap
+            .get(at + 16..at + 16 + len)
+            .ok_or("truncated pcap record")?;
+        at += 16 + len;
+        if frame.get(12..14) != Some(&[0x08, 0x00]) || frame.get(23) != Some(&17) {
+            continue;
+        }
+        let ihl = usize::from(frame.get(14).copied().unwrap_or(0) & 0x0f) * 4;
+        let udp = 14 + ihl;
+        let dst = frame
+            .get(udp + 2..udp + 4)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let udp_len = frame
+            .get(udp + 4..udp + 6)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        if dst == Some(port) {
+            if let Some(payload) = udp_len.and_then(|l| frame.get(udp + 8..udp + l.max(8))) {
+                out.push(payload);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reassembles and verifies a streamed dump from a pcap capture: every chunk
+/// complete with its CRC, as many chunks as the end record says, and every
+/// pattern word.
+///
+/// # Errors
+///
+/// A description of the first problem.
+pub fn verify_stream(pcap: &[u8]) -> Result<StreamVerified, String> {
+    use crate::stream::{decode, Record, STREAM_PORT};
+    use std::collections::BTreeMap;
+    struct Chunk {
+        phys: u64,
+        crc: u32,
+        data: Vec<u8>,
+        filled: usize,
+    }
+    let mut chunks: BTreeMap<u64, Chunk> = BTreeMap::new();
+    let mut end = None;
+    let mut records = 0;
+    for payload in udp_payloads(pcap, STREAM_PORT)? {
+        let Some(record) = decode(payload) else {
+            continue;
+        };
+        records += 1;
+        match record {
+            Record::Data {
+                index,
+                phys,
+                chunk_len,
+                chunk_crc,
+                offset,
+                data,
+            } => {
+                if chunk_len as usize > 16 << 20 {
+                    return Err(format!("chunk {index}: length {chunk_len} is nonsense"));
+                }
+                let c = chunks.entry(index).or_insert_with(|| Chunk {
+                    phys,
+                    crc: chunk_crc,
+                    data: vec![0; chunk_len as usize],
+                    filled: 0,
+                });
+                let at = offset as usize;
+                let dst = c
+                    .data
+                    .get_mut(at..at + data.len())
+                    .ok_or(format!("chunk {index}: piece past its end"))?;
+                dst.copy_from_slice(data);
+                c.filled += data.len();
+            }
+            Record::End {
+                chunks,
+                bytes,
+                seed,
+                pattern,
+            } => end = Some((chunks, bytes, seed, pattern)),
+        }
+    }
+    let (count, bytes, seed, pattern) = end.ok_or("no end record: the stream was cut short")?;
+    if chunks.len() as u64 != count {
+        return Err(format!(
+            "{} chunks received, the end record says {count}",
+            chunks.len()
+        ));
+    }
+    let mut out = StreamVerified {
+        chunks: 0,
+        bytes: 0,
+        pattern_words: 0,
+        pattern_mismatches: 0,
+        records,
+    };
+    for (index, c) in &chunks {
+        if c.filled != c.data.len() {
+            return Err(format!(
+                "chunk {index}: {} of {} bytes received",
+                c.filled,
+                c.data.len()
+            ));
+        }
+        if data_crc(&c.data) != c.crc {
+            return Err(format!("chunk {index}: CRC mismatch"));
+        }
+        for (i, word) in c.data.chunks_exact(8).enumerate() {
+            let a = c.phys + 8 * i as u64;
+            if a >= pattern.start && a + 8 <= pattern.start + pattern.len {
+                out.pattern_words += 1;
+                let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                out.pattern_mismatches += u64::from(v != pattern_word(seed, a));
+            }
+        }
+        out.chunks += 1;
+        out.bytes += c.data.len() as u64;
+    }
+    if out.bytes != bytes {
+        return Err(format!(
+            "{} bytes received, the end record says {bytes}",
+            out.bytes
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use crate::stream::{encode_data, encode_end, DATA_PER_RECORD, STREAM_PORT};
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 255, 255, 255, 255,
+        ];
+        ip[2..4].copy_from_slice(&((28 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&(STREAM_PORT - 1).to_be_bytes());
+        f.extend_from_slice(&STREAM_PORT.to_be_bytes());
+        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut p = vec![
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
+            0,
+        ];
+        for f in frames {
+            p.extend_from_slice(&[0; 8]);
+            p.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            p.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            p.extend_from_slice(f);
+        }
+        p
+    }
+
+    fn stream(corrupt: bool, drop_end: bool) -> Vec<u8> {
+        let seed = 11;
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 1500];
+        for index in 0..3u64 {
+            let phys = 0x20_0000 + index * 4096;
+            let data: Vec<u8> = (0..512)
+                .flat_map(|i| pattern_word(seed, phys + 8 * i).to_le_bytes())
+                .collect();
+            let crc = data_crc(&data);
+            for (k, piece) in data.chunks(DATA_PER_RECORD).enumerate() {
+                let mut piece = piece.to_vec();
+                if corrupt && index == 1 && k == 2 {
+                    piece[0] ^= 1;
+                }
+                let n = encode_data(
+                    &mut buf,
+                    index,
+                    phys,
+                    4096,
+                    crc,
+                    (k * DATA_PER_RECORD) as u32,
+                    &piece,
+                );
+                frames.push(frame(&buf[..n]));
+            }
+        }
+        if !drop_end {
+            let n = encode_end(
+                &mut buf,
+                3,
+                3 * 4096,
+                seed,
+                Range {
+                    start: 0x20_0000,
+                    len: 3 * 4096,
+                },
+            );
+            frames.push(frame(&buf[..n]));
+        }
+        pcap(&frames)
+    }
+
+    #[test]
+    fn stream_verifies_and_damage_is_caught() {
+        let v = verify_stream(&stream(false, false)).unwrap();
+        assert_eq!(
+            (v.chunks, v.bytes, v.pattern_words, v.pattern_mismatches),
+            (3, 3 * 4096, 3 * 512, 0)
+        );
+        assert!(verify_stream(&stream(true, false))
+            .unwrap_err()
+            .contains("CRC"));
+        assert!(verify_stream(&stream(false, true))
+            .unwrap_err()
+            .contains("no end record"));
+        assert!(verify_stream(b"not a pcap").is_err());
+    }
+}

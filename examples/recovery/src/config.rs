@@ -34,6 +34,9 @@ pub struct Config {
     pub chunk_bytes: u32,
     /// Bring the NIC up (`nic=on|off`, default on): UDP heartbeats need it.
     pub nic: bool,
+    /// Also stream the dump over the NIC, UDP port 7375 (`stream=on|off`,
+    /// default off; `paranoid dump verify-stream` checks a capture).
+    pub stream: bool,
     /// Heartbeats (`heartbeat=none|watchdog|udp|both`, default none).
     pub heartbeat: HeartbeatKinds,
     /// Heartbeat period (`heartbeat_ms=`, default 100 ms); beats are sent at half
@@ -61,6 +64,7 @@ impl Default for Config {
             dump_blocks: 262_144,
             chunk_bytes: 256 * 1024,
             nic: true,
+            stream: false,
             heartbeat: HeartbeatKinds {
                 watchdog: false,
                 udp: false,
@@ -111,13 +115,14 @@ impl core::fmt::Display for Config {
         let on = |b: bool| if b { "on" } else { "off" };
         write!(
             f,
-            "iommu={} dump_lba={} dump_blocks={} chunk_kib={} nic={} heartbeat={hb} heartbeat_ms={} \
+            "iommu={} dump_lba={} dump_blocks={} chunk_kib={} nic={} stream={} heartbeat={hb} heartbeat_ms={} \
              drain_nic_ms={} drain_storage_ms={} drain_other_ms={} quarantine_after={} halt_on_own_fault={} init_budget_ms={}",
             self.policy.name(),
             self.dump_lba,
             self.dump_blocks,
             self.chunk_bytes / 1024,
             on(self.nic),
+            on(self.stream),
             self.heartbeat_period.as_millis(),
             self.drain_nic.as_millis(),
             self.drain_storage.as_millis(),
@@ -163,6 +168,7 @@ impl Config {
                     c.chunk_bytes = (kib * 1024) as u32;
                 }
                 "nic" => c.nic = switch("nic", v)?,
+                "stream" => c.stream = switch("stream", v)?,
                 "heartbeat" => {
                     c.heartbeat = match v {
                         "none" => HeartbeatKinds {

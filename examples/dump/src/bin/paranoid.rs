@@ -5,16 +5,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use paranoid_dump::elf::CoreWriter;
-use paranoid_dump::reader::{read_header, verify};
+use paranoid_dump::reader::{read_header, verify, verify_stream};
 use paranoid_dump::text;
 
 const USAGE: &str = "\
 usage: paranoid dump <verify|info|extract> IMAGE [options]
+       paranoid dump verify-stream CAPTURE.pcap
 
   verify IMAGE    check every record and CRC, coverage of the memory ranges and
                   the crashed kernel's memory pattern; exit 0 when the dump is
                   complete and every word matched, 1 otherwise
   info IMAGE      print the header (crash note, ranges, timeline) only
+  verify-stream CAPTURE.pcap
+                  reassemble a dump streamed over UDP (port 7375) from a pcap
+                  capture and verify every chunk's CRC and the memory pattern
   extract IMAGE --out FILE
                   verify and write the memory as an ELF64 core file (readelf -l FILE)
 
@@ -39,7 +43,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         let number = |s: String| parse_number(&s).ok_or_else(|| format!("not a number: {s}"));
         match a.as_str() {
             "dump" if command.is_none() => {}
-            "verify" | "info" | "extract" if command.is_none() => command = Some(a),
+            "verify" | "info" | "extract" | "verify-stream" if command.is_none() => {
+                command = Some(a)
+            }
             "--offset" => offset = Some(number(value("--offset")?)?),
             "--lba" => lba = Some(number(value("--lba")?)?),
             "--lba-size" => lba_size = number(value("--lba-size")?)?,
@@ -83,6 +89,25 @@ fn main() -> ExitCode {
         }
     };
     match args.command.as_str() {
+        "verify-stream" => match std::fs::read(&args.image)
+            .map_err(|e| e.to_string())
+            .and_then(|p| verify_stream(&p))
+        {
+            Ok(v) if v.pattern_mismatches == 0 && v.pattern_words > 0 => {
+                println!("{v}");
+                println!("verdict: VERIFIED");
+                ExitCode::SUCCESS
+            }
+            Ok(v) => {
+                println!("{v}");
+                println!("verdict: NOT VERIFIED");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                println!("verdict: NOT VERIFIED ({e})");
+                ExitCode::from(1)
+            }
+        },
         "info" => {
             let header = std::fs::File::open(&args.image)
                 .map_err(Into::into)

@@ -92,7 +92,13 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         start: SCRATCH_LBA,
         len: SCRATCH_BLOCKS,
     };
-    note.range_count = dump_ranges(boot.memory_map(), &mut note.ranges);
+    note.range_count = if boot.cmdline().get("dump") == Some("pattern") {
+        // A small dump (for a streamed run): the pattern region only.
+        note.ranges[0] = note.pattern;
+        1
+    } else {
+        dump_ranges(boot.memory_map(), &mut note.ranges)
+    };
     crash::arm(entry, start_info, boot.clock(), note);
     println!("kernel-a: recovery kernel preloaded (entry {entry:#x}), panic path armed");
 

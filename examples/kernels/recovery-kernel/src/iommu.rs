@@ -7,7 +7,6 @@ use paranoid::mmio::Mmio;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
 use paranoid_boot::{platform, println, BootInfo, TscClock};
-use paranoid_recovery::note::CrashNote;
 use paranoid_recovery::report::{FaultCounts, Report};
 use paranoid_vtd::acpi::Dmar;
 use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
@@ -37,7 +36,6 @@ const TABLE_PAGES: usize = 300;
 /// Takes the unit over with `policy`.
 pub fn take_over(
     boot: &'static BootInfo,
-    note: &CrashNote,
     policy: Policy,
     frames: &mut FrameAllocator,
     rmrrs: &mut [(u64, u64); 8],
@@ -57,12 +55,13 @@ pub fn take_over(
     // SAFETY: the DRHD's register block, mapped once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
         .map_err(|e| fail("drhd", e))?;
-    // Old table pointers must point into the crashed kernel's RAM (from its
-    // note), never into ours: an adopted entry reaching recovery memory would let
-    // stale DMA land there.
+    // Old table pointers must point into the crashed kernel's RAM (the memory
+    // map it handed over), never into ours: an adopted entry reaching recovery
+    // memory would let stale DMA land there.
     let mut map = MemoryMap::new();
-    for r in note.ranges() {
-        map.add(r.start, r.len).map_err(|e| fail("memory map", e))?;
+    for (start, end) in crate::crashed_ram(boot) {
+        map.add(start, end - start)
+            .map_err(|e| fail("memory map", e))?;
     }
     let pool_base = frames
         .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)

@@ -21,7 +21,7 @@ use core::fmt::{self, Write as _};
 use paranoid::dma::Window;
 use paranoid::time::Clock;
 use paranoid_boot::frames::FrameAllocator;
-use paranoid_boot::{println, BootInfo, ExitCode, TscClock};
+use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, TscClock};
 use paranoid_dump::Policy;
 use paranoid_recovery::canary::{self, CanaryCheck};
 use paranoid_recovery::config::Config;
@@ -199,6 +199,8 @@ pub struct Recovery<'r> {
     /// NVMe bring-up: time and escalations (the fast path after a clean
     /// handoff shows none).
     pub nvme_init: Option<(core::time::Duration, usize)>,
+    /// Datagrams of the dump stream sent and failed (`stream=on`).
+    pub streamed: Option<(u64, u64)>,
     /// After a planned handoff: the any-state and the fast bring-up times of
     /// the same controller, both warm.
     pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
@@ -247,6 +249,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         drain: None,
         nvme_init: None,
         nvme_paths: None,
+        streamed: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
@@ -275,7 +278,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         None => devices::<DirectWindow>(&mut r, None)?,
         Some((unit, faults)) => devices::<iommu::RecoveryWindow>(&mut r, Some((unit, faults)))?,
     };
-    let armed = armed_dma(&r.note, &clock);
+    let armed = armed_dma(boot, &r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {
         iommu::service(unit, faults, r.report)?;
     }
@@ -318,13 +321,8 @@ impl Recovery<'_> {
         };
         let t = self.clock.now_ns();
         let mut rmrrs = [(0, 0); 8];
-        let (mut unit, taken) = iommu::take_over(
-            self.boot,
-            &self.note,
-            vtd_policy,
-            &mut self.frames,
-            &mut rmrrs,
-        )?;
+        let (mut unit, taken) =
+            iommu::take_over(self.boot, vtd_policy, &mut self.frames, &mut rmrrs)?;
         println!("recovery: {taken}");
         self.report.step(
             "iommu takeover",
@@ -415,7 +413,7 @@ impl Recovery<'_> {
             line,
             "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={}",
+             heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
             self.note.point(),
             self.config.policy.name(),
             self.config.dump_lba,
@@ -433,6 +431,8 @@ impl Recovery<'_> {
             self.nvme_init.map_or(0, |(_, e)| e),
             self.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
             self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
+            self.streamed.map_or(0, |(sent, _)| sent),
+            self.streamed.map_or(0, |(_, failed)| failed),
         );
         line
     }
@@ -467,7 +467,7 @@ const ARMED_DMA_SETTLE_MS: u64 = 300;
 
 /// Whether the DMA the crashed kernel armed landed in its memory (adopt: it
 /// should; fence: it must not). Waits, bounded, until it must have happened.
-fn armed_dma(note: &CrashNote, clock: &TscClock) -> &'static str {
+fn armed_dma(boot: &BootInfo, note: &CrashNote, clock: &TscClock) -> &'static str {
     let target = note.armed_dma;
     if target.len < 8 {
         return "none";
@@ -476,15 +476,12 @@ fn armed_dma(note: &CrashNote, clock: &TscClock) -> &'static str {
     clock.delay(core::time::Duration::from_millis(
         ARMED_DMA_SETTLE_MS.saturating_sub(since_ms),
     ));
-    if !note
-        .ranges()
-        .iter()
-        .any(|r| target.start >= r.start && target.start + 8 <= r.start + r.len)
-    {
+    if !crashed_ram(boot).any(|(start, end)| target.start >= start && target.start + 8 <= end) {
         return "outside-ram";
     }
-    // SAFETY: the target lies in the crashed kernel's RAM (checked), which the
-    // boot page tables identity-map; a volatile read of one word.
+    // SAFETY: the target lies in the crashed kernel's RAM (checked against the
+    // memory map it handed over), which the boot page tables identity-map; a
+    // volatile read of one word.
     let word = unsafe { core::ptr::read_volatile(target.start as *const u64) };
     if word == note.armed_word {
         "landed"
@@ -504,22 +501,39 @@ fn devices<W: Window>(
     // used only through this arena; W maps its IOVAs to it (1:1, or through the
     // recovery domain that `take_iommu` mapped).
     let mut arena = unsafe { paranoid::dma::DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
-    let mut nic = if r.config.nic {
+    let nic = if r.config.nic {
         nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
     } else {
         None
     };
     r.beats.tick(&r.clock);
-    let mut udp = match nic.as_mut() {
-        Some(n) if r.config.heartbeat.udp => Some(nic::UdpBeat::new(n)),
+    // The NIC serves the heartbeats and the dump stream in turn.
+    let nic = nic.map(core::cell::RefCell::new);
+    let mut udp = match nic.as_ref() {
+        Some(n) if r.config.heartbeat.udp => Some(nic::UdpBeat::new(n, r.clock)),
         _ => None,
     };
-    let stats = storage::dump(
-        r,
-        &mut arena,
-        translation,
-        udp.as_mut().map(|u| u as &mut dyn Heartbeat),
-    )?;
+    let mut streamer = match nic.as_ref() {
+        Some(n) if r.config.stream => Some(nic::Streamer::new(n, r.clock)),
+        _ => None,
+    };
+    let beat = udp.as_mut().map(|u| u as &mut dyn Heartbeat);
+    let stats = storage::dump(r, &mut arena, translation, beat, streamer.as_mut())?;
+    if let Some(s) = streamer.as_mut() {
+        s.end(
+            stats.chunks,
+            stats.bytes,
+            r.note.pattern_seed,
+            r.note.pattern,
+        );
+        r.report.step(
+            "stream",
+            stats.end_ns,
+            r.clock.now_ns(),
+            format_args!("{} datagrams sent, {} failed", s.sent, s.failed),
+        );
+        r.streamed = Some((s.sent, s.failed));
+    }
     if r.note.point() == "handoff" {
         // The comparison of a planned handoff: the same controller, now left
         // enabled with live queues, brought up again by the any-state path.
@@ -539,4 +553,15 @@ impl fmt::Display for DrainField {
             Some(c) => write!(f, "{}/{}/{}", c.drained, c.busy, c.faulted),
         }
     }
+}
+
+/// The crashed kernel's RAM, as `[start, end)`: the regions it typed
+/// `CRASHED_RAM_KIND` in the memory map it handed over (all of its RAM, whatever
+/// part of it the dump covers).
+pub fn crashed_ram(boot: &BootInfo) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let kind = MemoryKind::Other(paranoid_recovery::note::CRASHED_RAM_KIND);
+    boot.memory_map()
+        .iter()
+        .filter(move |r| r.kind == kind)
+        .map(|r| (r.start, r.end()))
 }

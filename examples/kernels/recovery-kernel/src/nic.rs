@@ -1,15 +1,18 @@
 //! The NIC: brought up from whatever the crashed kernel left (receiving into
 //! its old ring, a transmit burst posted), then used for UDP heartbeats to the
-//! cluster.
+//! cluster and, with `stream=on`, to stream the dump.
 
+use core::cell::RefCell;
 use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::Cf8;
-use paranoid::time::Clock;
+use paranoid::time::{Clock, Deadline};
 use paranoid_boot::{platform, println, TscClock};
-use paranoid_e1000::E1000;
+use paranoid_dump::stream::{encode_data, encode_end, DATA_HEADER, DATA_PER_RECORD, STREAM_PORT};
+use paranoid_dump::{ChunkHeader, Range};
+use paranoid_e1000::{E1000Error, E1000};
 use paranoid_recovery::heartbeat::Heartbeat;
 
 use crate::{fail, iommu, Failed, Line, Recovery};
@@ -117,19 +120,6 @@ fn describe(regs: &mut impl RegisterIo) -> Line {
     line
 }
 
-/// A heartbeat frame to the cluster: IPv4/UDP broadcast to [`HEARTBEAT_PORT`].
-pub struct UdpBeat<'n, W: Window> {
-    nic: &'n mut Nic<W>,
-    seq: u32,
-}
-
-impl<'n, W: Window> UdpBeat<'n, W> {
-    /// Heartbeats through `nic`.
-    pub fn new(nic: &'n mut Nic<W>) -> Self {
-        Self { nic, seq: 0 }
-    }
-}
-
 /// The ones'-complement checksum of an IPv4 header.
 fn ipv4_checksum(header: &[u8]) -> u16 {
     let mut sum = 0u32;
@@ -144,16 +134,20 @@ fn ipv4_checksum(header: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Builds a heartbeat frame into `out`; returns its length.
-fn heartbeat_frame(out: &mut [u8; 128], mac: [u8; 6], seq: u32) -> usize {
-    let payload_len = HEARTBEAT_MAGIC.len() + 4;
-    let udp_len = 8 + payload_len;
+/// Builds an IPv4/UDP broadcast frame to `port` carrying `payload` into `out`;
+/// returns its length (0 when it does not fit).
+fn udp_frame(out: &mut [u8], mac: [u8; 6], port: u16, payload: &[u8]) -> usize {
+    let udp_len = 8 + payload.len();
     let ip_len = 20 + udp_len;
-    out.fill(0);
-    out[..6].copy_from_slice(&[0xff; 6]);
-    out[6..12].copy_from_slice(&mac);
-    out[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip = &mut out[14..34];
+    let total = (14 + ip_len).max(60);
+    let Some(frame) = out.get_mut(..total) else {
+        return 0;
+    };
+    frame.fill(0);
+    frame[..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&mac);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut frame[14..34];
     ip[0] = 0x45;
     ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
     ip[6] = 0x40; // don't fragment
@@ -163,13 +157,39 @@ fn heartbeat_frame(out: &mut [u8; 128], mac: [u8; 6], seq: u32) -> usize {
     ip[16..20].copy_from_slice(&[255, 255, 255, 255]);
     let sum = ipv4_checksum(ip);
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let udp = &mut out[34..42];
-    udp[0..2].copy_from_slice(&(HEARTBEAT_PORT - 1).to_be_bytes());
-    udp[2..4].copy_from_slice(&HEARTBEAT_PORT.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    out[42..42 + HEARTBEAT_MAGIC.len()].copy_from_slice(HEARTBEAT_MAGIC);
-    out[42 + HEARTBEAT_MAGIC.len()..42 + payload_len].copy_from_slice(&seq.to_be_bytes());
-    (14 + ip_len).max(60)
+    frame[34..36].copy_from_slice(&(port - 1).to_be_bytes());
+    frame[36..38].copy_from_slice(&port.to_be_bytes());
+    frame[38..40].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    frame[42..42 + payload.len()].copy_from_slice(payload);
+    total
+}
+
+/// Transmits `frame`, waiting (bounded) for ring space once if it is full.
+fn send<W: Window>(nic: &mut Nic<W>, frame: &[u8], clock: &TscClock) -> Result<(), E1000Error> {
+    match nic.transmit(frame) {
+        Err(E1000Error::TxRingFull { .. }) => {
+            nic.flush_tx(Deadline::after(
+                clock,
+                core::time::Duration::from_millis(50),
+            ))?;
+            nic.transmit(frame)
+        }
+        other => other,
+    }
+}
+
+/// A heartbeat frame to the cluster: IPv4/UDP broadcast to [`HEARTBEAT_PORT`].
+pub struct UdpBeat<'n, W: Window> {
+    nic: &'n RefCell<Nic<W>>,
+    clock: TscClock,
+    seq: u32,
+}
+
+impl<'n, W: Window> UdpBeat<'n, W> {
+    /// Heartbeats through `nic` (shared with the dump stream).
+    pub fn new(nic: &'n RefCell<Nic<W>>, clock: TscClock) -> Self {
+        Self { nic, clock, seq: 0 }
+    }
 }
 
 impl<W: Window> Heartbeat for UdpBeat<'_, W> {
@@ -178,10 +198,78 @@ impl<W: Window> Heartbeat for UdpBeat<'_, W> {
     }
 
     fn beat(&mut self) -> Result<(), &'static str> {
-        let mut frame = [0u8; 128];
-        let len = heartbeat_frame(&mut frame, self.nic.mac().0, self.seq);
+        let mut payload = [0u8; 32];
+        let n = HEARTBEAT_MAGIC.len();
+        payload[..n].copy_from_slice(HEARTBEAT_MAGIC);
+        payload[n..n + 4].copy_from_slice(&self.seq.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
-        let bytes = frame.get(..len).ok_or("frame")?;
-        self.nic.transmit(bytes).map_err(|_| "transmit")
+        let mut nic = self.nic.borrow_mut();
+        let mut frame = [0u8; 128];
+        let len = udp_frame(&mut frame, nic.mac().0, HEARTBEAT_PORT, &payload[..n + 4]);
+        send(&mut nic, frame.get(..len).ok_or("frame")?, &self.clock).map_err(|_| "transmit")
+    }
+}
+
+/// Streams the dump over UDP ([`STREAM_PORT`]): each chunk cut into datagrams,
+/// then an end record (`paranoid_dump::stream`).
+pub struct Streamer<'n, W: Window> {
+    nic: &'n RefCell<Nic<W>>,
+    clock: TscClock,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams that could not be sent.
+    pub failed: u64,
+}
+
+impl<'n, W: Window> Streamer<'n, W> {
+    /// A stream through `nic` (shared with the heartbeats).
+    pub fn new(nic: &'n RefCell<Nic<W>>, clock: TscClock) -> Self {
+        Self {
+            nic,
+            clock,
+            sent: 0,
+            failed: 0,
+        }
+    }
+
+    fn datagram(&mut self, payload: &[u8]) {
+        let mut nic = self.nic.borrow_mut();
+        let mut frame = [0u8; 1514];
+        let len = udp_frame(&mut frame, nic.mac().0, STREAM_PORT, payload);
+        match frame
+            .get(..len)
+            .filter(|f| !f.is_empty())
+            .map(|f| send(&mut nic, f, &self.clock))
+        {
+            Some(Ok(())) => self.sent += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    /// Sends one chunk.
+    pub fn chunk(&mut self, c: &ChunkHeader, data: &[u8]) {
+        let mut record = [0u8; DATA_HEADER + DATA_PER_RECORD];
+        for (k, piece) in data.chunks(DATA_PER_RECORD).enumerate() {
+            let offset = (k * DATA_PER_RECORD) as u32;
+            let n = encode_data(
+                &mut record,
+                c.index,
+                c.phys,
+                c.len,
+                c.data_crc,
+                offset,
+                piece,
+            );
+            self.datagram(record.get(..n).unwrap_or(&[]));
+        }
+    }
+
+    /// Sends the end record and waits (bounded) for the last frames to leave.
+    pub fn end(&mut self, chunks: u64, bytes: u64, seed: u64, pattern: Range) {
+        let mut record = [0u8; 64];
+        let n = encode_end(&mut record, chunks, bytes, seed, pattern);
+        self.datagram(record.get(..n).unwrap_or(&[]));
+        let deadline = Deadline::after(&self.clock, core::time::Duration::from_millis(100));
+        let _ = self.nic.borrow_mut().flush_tx(deadline);
     }
 }

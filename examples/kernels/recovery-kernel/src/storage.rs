@@ -60,6 +60,7 @@ pub fn dump<W: Window>(
     arena: &mut DmaArena<W>,
     mut translation: Option<(&mut iommu::Unit, &mut FaultPolicy)>,
     extra: Option<&mut dyn Heartbeat>,
+    mut stream: Option<&mut crate::nic::Streamer<'_, W>>,
 ) -> Result<DumpStats, Failed> {
     let clock = r.clock;
     let t = clock.now_ns();
@@ -142,7 +143,10 @@ pub fn dump<W: Window>(
     let memory = memory::CrashedMemory::new(note.ranges());
     let report = &mut *r.report;
     let mut service_error = None;
-    let mut on_chunk = |c: &paranoid_dump::ChunkHeader, _: &[u8]| {
+    let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
+        if let Some(s) = stream.as_mut() {
+            s.chunk(c, data);
+        }
         // Drain fault records as the dump goes: a storm must not wait for the end.
         if c.index % 16 == 0 {
             if let Some((unit, faults)) = translation.as_mut() {
