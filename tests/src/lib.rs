@@ -28,6 +28,7 @@ pub mod result_line;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod show;
 pub mod summary;
 
 use std::path::PathBuf;

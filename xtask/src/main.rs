@@ -6,19 +6,17 @@
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios.
 
-mod demo;
 mod steps;
 
-use std::process::ExitCode;
-use std::time::Instant;
-
-use paranoid_harness::{kernels, prereqs, qemu, runner, scenarios, summary};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo                      boot the demo kernel: PCI inventory and HAL self-checks
+  demo                      the main job under QEMU: a kernel with live DMA panics,
+                            the recovery kernel takes over and saves a verified dump
   test [--only STEP]... [--skip STEP]... [--list]
                             everything CI runs; steps run in order, a summary follows
   qemu [SCENARIO...]        build the kernels and run QEMU scenarios (all by default)
@@ -27,7 +25,8 @@ commands:
 environment:
   PARANOID_QEMU=path        QEMU binary (default qemu-system-x86_64)
   PARANOID_QEMU_ACCEL=kvm   allow KVM (default: TCG, faster on this machine kind)
-  PARANOID_QEMU_JOBS=N      parallel QEMU runs (default: number of cores)";
+  PARANOID_QEMU_JOBS=N      parallel QEMU runs (default: number of cores)
+  PARANOID_CHAOS_SEEDS=N    seeds per crash point and policy (default 4)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,9 +35,9 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match cmd {
-        "demo" => demo::run(),
+        "demo" => harness(&["demo"]),
         "test" => steps::run_test(rest),
-        "qemu" => run_qemu(rest),
+        "qemu" => harness_with("qemu", rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -54,44 +53,70 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parallel QEMU runs.
-pub fn jobs() -> usize {
-    std::env::var("PARANOID_QEMU_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(runner::default_jobs)
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map_or(here.clone(), PathBuf::from)
 }
 
-/// QEMU present (installed if needed), the target added: returns QEMU's version.
-pub fn ensure_qemu_prereqs() -> Result<String, String> {
-    prereqs::ensure_target()?;
-    prereqs::ensure_qemu()
+/// The cargo that runs us.
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    c.current_dir(repo_root());
+    c
 }
 
-/// `cargo xtask qemu [SCENARIO...]`, also the `qemu` step of `cargo xtask test`.
-pub fn run_qemu(names: &[String]) -> Result<(), String> {
-    let selected = scenarios::select(names)?;
-    let version = ensure_qemu_prereqs()?;
-    kernels::build()?;
-    let jobs = jobs();
-    let started = Instant::now();
-    let reports = runner::run_all(&selected, jobs);
-    print!(
-        "{}",
-        summary::render(
-            &reports,
-            &qemu::short_version(&version),
-            jobs,
-            started.elapsed()
-        )
-    );
-    let failed = reports.iter().filter(|r| !r.verdict.passed()).count();
-    if failed == 0 {
+/// Runs a command, inheriting output.
+///
+/// # Errors
+///
+/// The command and its exit status.
+pub fn run(mut cmd: Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
         Ok(())
     } else {
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         Err(format!(
-            "{failed} QEMU scenario(s) failed; see tests/out/<scenario>/serial.log"
+            "{} {} failed: {status}",
+            cmd.get_program().to_string_lossy(),
+            args.join(" ")
         ))
     }
+}
+
+/// Runs the QEMU harness (`tests/`, package `paranoid-harness`) with `args`.
+///
+/// # Errors
+///
+/// Its failure.
+pub fn harness(args: &[&str]) -> Result<(), String> {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "-p",
+        "paranoid-harness",
+        "--bin",
+        "paranoid-harness",
+        "--",
+    ])
+    .args(args);
+    run(c)
+}
+
+/// [`harness`] with a subcommand and more arguments.
+///
+/// # Errors
+///
+/// Its failure.
+pub fn harness_with(cmd: &str, rest: &[String]) -> Result<(), String> {
+    let mut args = vec![cmd];
+    args.extend(rest.iter().map(String::as_str));
+    harness(&args)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use paranoid_harness::{codegen, kernels, prereqs, repo_root};
+use crate::{cargo, harness, repo_root, run};
 
 /// What steps get.
 pub struct Ctx {
@@ -18,7 +18,7 @@ pub struct Ctx {
 impl Ctx {
     /// A cargo command in the host workspace (the repository root).
     pub fn cargo(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(kernels::cargo());
+        let mut c = cargo();
         c.current_dir(&self.root).args(args);
         c
     }
@@ -75,33 +75,27 @@ pub fn all() -> Vec<Step> {
         Step {
             name: "qemu",
             what: "QEMU scenarios (tests/src/scenarios.rs)",
-            run: |_| crate::run_qemu(&[]),
+            run: |_| harness(&["qemu"]),
         },
     ]
 }
 
 fn prereqs_step(_: &Ctx) -> Result<(), String> {
-    prereqs::ensure_components()?;
-    let version = crate::ensure_qemu_prereqs()?;
-    println!("  {version}");
-    if !prereqs::has_objdump() {
-        return Err("objdump not found: install binutils (apt-get install -y binutils)".into());
-    }
-    Ok(())
+    harness(&["prereqs"])
 }
 
 fn fmt(ctx: &Ctx) -> Result<(), String> {
-    kernels::run(ctx.cargo(&["fmt", "--all", "--check"]))?;
-    let mut k = Command::new(kernels::cargo());
-    k.current_dir(kernels::workspace())
+    run(ctx.cargo(&["fmt", "--all", "--check"]))?;
+    let mut k = cargo();
+    k.current_dir(ctx.root.join("examples").join("kernels"))
         // Without `--all`: the members only (the HAL, a path dependency, is
         // checked with the host workspace).
         .args(["fmt", "--check"]);
-    kernels::run(k)
+    run(k)
 }
 
 fn clippy_host(ctx: &Ctx) -> Result<(), String> {
-    kernels::run(ctx.cargo(&[
+    run(ctx.cargo(&[
         "clippy",
         "--workspace",
         "--all-targets",
@@ -114,7 +108,8 @@ fn clippy_host(ctx: &Ctx) -> Result<(), String> {
 }
 
 fn clippy_kernels(_: &Ctx) -> Result<(), String> {
-    kernels::run(kernels::cargo_in_kernels(&[
+    harness(&[
+        "kernels",
         "clippy",
         "--workspace",
         "--release",
@@ -122,15 +117,15 @@ fn clippy_kernels(_: &Ctx) -> Result<(), String> {
         "--",
         "-D",
         "warnings",
-    ]))
+    ])
 }
 
 fn test_host(ctx: &Ctx) -> Result<(), String> {
-    kernels::run(ctx.cargo(&["test", "--workspace", "--all-features", "--release"]))
+    run(ctx.cargo(&["test", "--workspace", "--all-features", "--release"]))
 }
 
 fn e1000_campaign(ctx: &Ctx) -> Result<(), String> {
-    kernels::run(ctx.cargo(&[
+    run(ctx.cargo(&[
         "test",
         "--release",
         "--quiet",
@@ -146,11 +141,7 @@ fn e1000_campaign(ctx: &Ctx) -> Result<(), String> {
 }
 
 fn codegen_step(_: &Ctx) -> Result<(), String> {
-    for line in codegen::build_and_check()? {
-        println!("  {line}");
-    }
-    println!("  each 32-bit register read/write through the HAL is a single mov");
-    Ok(())
+    harness(&["codegen"])
 }
 
 /// A step's name, its outcome (`None`: skipped) and how long it took.

@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: paranoid's main job, on QEMU, for a human.
+//! `cargo xtask demo` (run as `paranoid-harness demo`): paranoid's main job,
+//! on QEMU, for a human.
 //!
 //! Two acts. First the machine as the HAL sees it (PCI inventory, self-checks).
 //! Then the crash → recovery: kernel A turns the IOMMU on, patterns its memory,
@@ -10,8 +11,8 @@
 
 use std::time::Instant;
 
-use paranoid_harness::demo::{self, DUMP_LBA, MAIN_JOB};
-use paranoid_harness::{kernels, qemu, runner, summary, Scenario};
+use crate::demo::{self, DUMP_LBA, MAIN_JOB};
+use crate::{kernels, prereqs, qemu, runner, scenarios, summary, Scenario};
 
 /// One act: a title, the scenario it boots, and which serial lines to show.
 struct Act {
@@ -37,8 +38,13 @@ fn shown(line: &str) -> bool {
         && !line.starts_with("PARANOID-RESULT")
 }
 
-pub fn run() -> Result<(), String> {
-    let version = crate::ensure_qemu_prereqs()?;
+/// Runs the demo's acts and verifies the dump.
+///
+/// # Errors
+///
+/// A failed act, or missing prerequisites.
+pub fn demo() -> Result<(), String> {
+    let version = ensure_qemu_prereqs()?;
     println!("building the kernels (examples/kernels, x86_64-unknown-none)...");
     kernels::build()?;
     println!("building the dump reader (examples/dump)...");
@@ -58,7 +64,7 @@ pub fn run() -> Result<(), String> {
         }
         reports.push(report);
     }
-    let out_dir = paranoid_harness::out_dir().join(MAIN_JOB);
+    let out_dir = crate::out_dir().join(MAIN_JOB);
     let disk = out_dir.join("nvme.img");
     println!();
     println!("=== the dump, verified on the host ===");
@@ -100,4 +106,83 @@ pub fn run() -> Result<(), String> {
     } else {
         Err("the demo failed; see tests/out/<scenario>/serial.log".into())
     }
+}
+
+/// QEMU present (installed if needed), the target added: returns QEMU's version.
+///
+/// # Errors
+///
+/// What is missing and how to install it.
+pub fn ensure_qemu_prereqs() -> Result<String, String> {
+    prereqs::ensure_target()?;
+    prereqs::ensure_qemu()
+}
+
+/// Every prerequisite of `cargo xtask test`: rustfmt and clippy, the target,
+/// QEMU, objdump.
+///
+/// # Errors
+///
+/// What is missing and how to install it.
+pub fn all_prereqs() -> Result<(), String> {
+    prereqs::ensure_components()?;
+    let version = ensure_qemu_prereqs()?;
+    println!("  {version}");
+    if !prereqs::has_objdump() {
+        return Err("objdump not found: install binutils (apt-get install -y binutils)".into());
+    }
+    Ok(())
+}
+
+/// Parallel QEMU runs (`PARANOID_QEMU_JOBS`, default the number of cores).
+pub fn jobs() -> usize {
+    std::env::var("PARANOID_QEMU_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(runner::default_jobs)
+}
+
+/// Builds the kernels and runs the QEMU scenarios named (all when empty).
+///
+/// # Errors
+///
+/// Unknown names, missing prerequisites, a failed build, failed scenarios.
+pub fn qemu(names: &[String]) -> Result<(), String> {
+    let selected = scenarios::select(names)?;
+    let version = ensure_qemu_prereqs()?;
+    kernels::build()?;
+    let jobs = jobs();
+    let started = Instant::now();
+    let reports = runner::run_all(&selected, jobs);
+    print!(
+        "{}",
+        summary::render(
+            &reports,
+            &qemu::short_version(&version),
+            jobs,
+            started.elapsed()
+        )
+    );
+    let failed = reports.iter().filter(|r| !r.verdict.passed()).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{failed} QEMU scenario(s) failed; see tests/out/<scenario>/serial.log"
+        ))
+    }
+}
+
+/// The codegen check: a 32-bit register read/write through the HAL is one `mov`.
+///
+/// # Errors
+///
+/// What the disassembly showed instead.
+pub fn codegen() -> Result<(), String> {
+    for line in crate::codegen::build_and_check()? {
+        println!("  {line}");
+    }
+    println!("  each 32-bit register read/write through the HAL is a single mov");
+    Ok(())
 }
