@@ -21,15 +21,14 @@ use paranoid_nvme::{Config, Nvme};
 use crate::layout::{ARENA_BASE, ARENA_LEN, SCRATCH_LBA};
 use crate::Why;
 
-/// Kernel A's DMA window: an identity window over its arena, in the normal IOVA
-/// space (never the recovery window).
-pub enum KernelAWindow {}
-
-impl Window for KernelAWindow {
-    const NAME: &'static str = "kernel-a";
-    const BASE: u64 = ARENA_BASE;
-    const SIZE: u64 = ARENA_LEN;
+paranoid::dma_windows! {
+    address_width = 39;
+    /// Kernel A's DMA window: an identity window over its arena (`layout.rs`:
+    /// 4 MiB at 0x0c00_0000), in the normal IOVA space, never the recovery window.
+    pub KernelAWindow = 0x0c00_0000 .. 0x0c40_0000;
 }
+
+const _: () = assert!(KernelAWindow::BASE == ARENA_BASE && KernelAWindow::SIZE == ARENA_LEN);
 
 /// The NVMe driver as kernel A instantiates it.
 pub type KernelANvme =

@@ -16,16 +16,6 @@ use paranoid_vtd::Vtd;
 
 use crate::{fail, Failed};
 
-/// The reserved recovery window: the top MiB of the 39-bit IOVA space QEMU's
-/// VT-d offers, which the crashed kernel never maps.
-pub enum RecoveryWindow {}
-
-impl Window for RecoveryWindow {
-    const NAME: &'static str = "recovery";
-    const BASE: u64 = (1 << 39) - (1 << 20);
-    const SIZE: u64 = 1 << 20;
-}
-
 /// The VT-d unit as the recovery kernel drives it.
 pub type Unit = Vtd<Mmio, TscClock, IdentityMemory>;
 
@@ -69,7 +59,7 @@ pub fn take_over(
     // SAFETY: the boot page tables identity-map the first 4 GiB; new tables are
     // built only in frames allocated above; old tables are read, validated first.
     let memory = unsafe { IdentityMemory::new(1 << 32) };
-    let mut config = TakeoverConfig::new(policy, RecoveryWindow::spec());
+    let mut config = TakeoverConfig::new(policy, crate::RecoveryWindow::spec());
     config.rmrrs = rmrrs.get(..n_rmrr).unwrap_or(&[]);
     Vtd::take_over(
         regs,
@@ -88,7 +78,7 @@ pub fn take_over(
 pub fn map_window(unit: &mut Unit, phys: u64) -> Result<(), Failed> {
     let clock = *unit.unit().clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
-    let w: WindowSpec = RecoveryWindow::spec();
+    let w: WindowSpec = crate::RecoveryWindow::spec();
     unit.map_range(w.base, phys, w.size, deadline)
         .map_err(|e| fail("map window", e))
 }

@@ -44,15 +44,17 @@ pub const ARENA_PHYS: u64 = 0x0700_0000;
 /// The recovery window's size (the design's default: 1 MiB).
 pub const WINDOW_LEN: u64 = 1 << 20;
 
-/// The recovery window when no IOMMU translates: IOVA = physical address of the
-/// arena.
-pub enum DirectWindow {}
-
-impl Window for DirectWindow {
-    const NAME: &'static str = "recovery (direct)";
-    const BASE: u64 = ARENA_PHYS;
-    const SIZE: u64 = WINDOW_LEN;
+paranoid::dma_windows! {
+    address_width = 39;
+    /// The reserved recovery window: the top MiB of the 39-bit IOVA space QEMU's
+    /// VT-d offers, which the crashed kernel never maps.
+    pub RecoveryWindow = 0x7f_fff0_0000;
+    /// The recovery window when no IOMMU translates (`iommu=none`): IOVA = the
+    /// physical address of the arena.
+    pub DirectWindow = 0x0700_0000, size = 1 MiB;
 }
+
+const _: () = assert!(DirectWindow::BASE == ARENA_PHYS && DirectWindow::SIZE == WINDOW_LEN);
 
 /// A step failed: what, and why.
 pub struct Failed {
@@ -276,7 +278,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
 
     let stats = match translation.as_mut() {
         None => devices::<DirectWindow>(&mut r, None)?,
-        Some((unit, faults)) => devices::<iommu::RecoveryWindow>(&mut r, Some((unit, faults)))?,
+        Some((unit, faults)) => devices::<RecoveryWindow>(&mut r, Some((unit, faults)))?,
     };
     let armed = armed_dma(boot, &r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {

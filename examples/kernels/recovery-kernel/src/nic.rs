@@ -167,7 +167,7 @@ fn udp_frame(out: &mut [u8], mac: [u8; 6], port: u16, payload: &[u8]) -> usize {
 /// Transmits `frame`, waiting (bounded) for ring space once if it is full.
 fn send<W: Window>(nic: &mut Nic<W>, frame: &[u8], clock: &TscClock) -> Result<(), E1000Error> {
     match nic.transmit(frame) {
-        Err(E1000Error::TxRingFull { .. }) => {
+        Err(E1000Error::TxRingFull) => {
             nic.flush_tx(Deadline::after(
                 clock,
                 core::time::Duration::from_millis(50),
