@@ -22,25 +22,12 @@
 #![no_std]
 #![no_main]
 #![deny(missing_docs)]
-// A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
 
 mod scenario;
 
-use paranoid_boot::{BootInfo, ExitCode};
-use paranoid_test_kernel::report::{self, fail, Fields};
-
-paranoid_boot::entry!(main);
-
-/// Dispatches on `test=NAME`.
-fn main(boot: &'static BootInfo) -> ExitCode {
-    let name = boot.cmdline().get("test").unwrap_or("none");
-    let outcome = match name {
-        "e1000-init" => scenario::init_only(boot),
-        "e1000-pair" => scenario::pair(boot, false),
-        "e1000-dirty" => scenario::pair(boot, true),
-        "e1000-handoff" => scenario::handoff(boot),
-        _ => Err(fail(Fields::new(), "unknown-scenario")),
-    };
-    report::finish(name, outcome)
+paranoid_test_kernel::scenario_kernel! {
+    "e1000-init" => scenario::init_only,
+    "e1000-pair" => |boot| scenario::pair(boot, false),
+    "e1000-dirty" => |boot| scenario::pair(boot, true),
+    "e1000-handoff" => scenario::handoff,
 }

@@ -1,19 +1,20 @@
 //! The scenarios: machine set-up, the dead kernel's mess, init, traffic.
+// A failure carries its result line in a fixed buffer (no allocator).
+#![allow(clippy::result_large_err)]
 
-use core::ptr::NonNull;
 use core::time::Duration;
 
-use paranoid::dma::{DmaArena, Window};
+use paranoid::dma::DmaArena;
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::{discover, Cf8, ConfigAccess, PciAddress};
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::frames::PhysRange;
 use paranoid_boot::platform::{self, E1000};
 use paranoid_boot::{println, BootInfo, TscClock};
 use paranoid_e1000::init::init;
 use paranoid_e1000::regs::{self, E1000Regs};
 use paranoid_e1000::{Config, E1000Error, LinkPolicy, E1000};
+use paranoid_test_kernel::identity::{self, map_bar0, IdentityDma};
 use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
 
@@ -71,48 +72,7 @@ impl Machine {
 }
 
 fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> {
-    let frames = match boot.take_frames() {
-        Some(r) => r,
-        None => return Err(fail(core::mem::take(f), "frames already taken")),
-    };
-    let mut frames = check!(core::mem::take(f), frames, "frame allocator");
-    let window = PhysRange {
-        start: IdentityWindow::BASE,
-        end: IdentityWindow::BASE + IdentityWindow::SIZE,
-    };
-    let in_ram = boot.memory_map().iter().any(|r| {
-        r.start <= window.start
-            && r.end() >= window.end
-            && matches!(r.kind, paranoid_boot::start_info::MemoryKind::Ram)
-    });
-    ensure!(core::mem::take(f), in_ram, "window {window:x?} is not RAM");
-    check!(core::mem::take(f), frames.reserve(window), "reserve window");
-    let old = check!(
-        core::mem::take(f),
-        frames.alloc(OLD_SIZE, 4096),
-        "old memory"
-    );
-    ensure!(
-        core::mem::take(f),
-        !PhysRange {
-            start: old,
-            end: old + OLD_SIZE
-        }
-        .overlaps(&window),
-        "old memory inside the window"
-    );
-    // SAFETY: `old..old + 64 KiB` was just allocated to us, identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(old as *mut u8, 0, OLD_SIZE as usize) };
-    let base = NonNull::new(IdentityWindow::BASE as *mut u8);
-    let Some(base) = base else {
-        return Err(fail(core::mem::take(f), "null window"));
-    };
-    // SAFETY:
-    // - `BASE..BASE + 1 MiB` is RAM (checked), identity-mapped and cached (DMA
-    //   is coherent on x86), reserved from the frame allocator so nothing else
-    //   uses it, and only reached through the arena's raw pointers;
-    // - without IOMMU translation, IOVA = physical: BASE maps to BASE.
-    let arena = unsafe { DmaArena::new(base, IdentityWindow::BASE, IdentityWindow::SIZE) };
+    let IdentityDma { arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
     let mut nics = [None; 4];
     let mut count = 0;
     for info in discover::scan(&mut platform::cf8(), 0, 0, 0) {
@@ -133,17 +93,8 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
     })
 }
 
-fn map(a: PciAddress, f: &mut Fields) -> Result<Mmio, Failure> {
-    let (mmio, _) = check!(
-        core::mem::take(f),
-        platform::map_bar0(&mut platform::cf8(), a),
-        "BAR0"
-    );
-    Ok(mmio)
-}
-
 fn driver(m: &mut Machine, a: PciAddress, f: &mut Fields) -> Result<Nic, Failure> {
-    let mmio = map(a, f)?;
+    let mmio = map_bar0(a, f)?;
     let config = Config {
         link_policy: LinkPolicy::RequireUp,
         ..Config::default()
@@ -311,12 +262,39 @@ fn put_frame(at: u64, frame: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), at as *mut u8, frame.len()) };
 }
 
+/// Frames the dead kernel queues: the arguments of [`build`] but the sequence.
+struct Frames {
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: [u8; 2],
+    len: usize,
+}
+
+/// Fills `count` transmit descriptors of a ring in old memory at `ring`, one
+/// frame each (sequence numbers from 0) in buffers `stride` bytes apart from
+/// `bufs`, with EOP, IFCS and RS set.
+fn post_tx(ring: u64, bufs: u64, stride: u64, count: u64, frames: &Frames) {
+    let mut frame = [0u8; 1514];
+    for i in 0..count {
+        let len = build(
+            &mut frame,
+            frames.dst,
+            frames.src,
+            frames.ethertype,
+            i as u32,
+            frames.len,
+        );
+        put_frame(bufs + stride * i, frame.get(..len).unwrap_or(&[]));
+        put_desc(ring + 16 * i, bufs + stride * i, len as u32 | 0b1011 << 24);
+    }
+}
+
 /// The dead kernel: A receiving into an old ring (B sends to it), A's transmit
 /// descriptors posted, interrupts unmasked and pending, garbage in A's tables.
 fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Result<(), Failure> {
     // The dead kernel's driver: raw register writes through the declared block.
-    let mut ra = E1000Regs::new(map(a, f)?);
-    let mut rb = E1000Regs::new(map(b, f)?);
+    let mut ra = E1000Regs::new(map_bar0(a, f)?);
+    let mut rb = E1000Regs::new(map_bar0(b, f)?);
     for x in [a, b] {
         check!(
             core::mem::take(f),
@@ -360,19 +338,13 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
     }
     ra.ims().write(0xffff_ffff);
     // A's transmit descriptors posted while its transmitter was stopped.
-    let mut frame = [0u8; 1514];
-    for i in 0..4u64 {
-        let len = build(&mut frame, [0xff; 6], mac_a, STALE_TX, i as u32, 100);
-        put_frame(
-            old + OLD_A_TX_BUFS + 2048 * i,
-            frame.get(..len).unwrap_or(&[]),
-        );
-        put_desc(
-            old + OLD_A_TX_RING + 16 * i,
-            old + OLD_A_TX_BUFS + 2048 * i,
-            len as u32 | 0b1011 << 24,
-        );
-    }
+    let stale = Frames {
+        dst: [0xff; 6],
+        src: mac_a,
+        ethertype: STALE_TX,
+        len: 100,
+    };
+    post_tx(old + OLD_A_TX_RING, old + OLD_A_TX_BUFS, 2048, 4, &stale);
     ra.tctl().write(regs::tctl::PSP);
     ra.tdbal().write((old + OLD_A_TX_RING) as u32);
     ra.tdbah().write(0);
@@ -383,18 +355,19 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
     m.clock.delay(Duration::from_millis(1100));
     // B (also driven raw, ring in old memory) sends 12 frames: A's 7 free
     // descriptors fill, the rest wait in QEMU's queue.
-    for i in 0..12u64 {
-        let len = build(&mut frame, mac_a, mac_b, BACKGROUND, i as u32, 80);
-        put_frame(
-            old + OLD_B_TX_BUFS + 256 * i,
-            frame.get(..len).unwrap_or(&[]),
-        );
-        put_desc(
-            old + OLD_B_TX_RING + 16 * i,
-            old + OLD_B_TX_BUFS + 256 * i,
-            len as u32 | 0b1011 << 24,
-        );
-    }
+    let background = Frames {
+        dst: mac_a,
+        src: mac_b,
+        ethertype: BACKGROUND,
+        len: 80,
+    };
+    post_tx(
+        old + OLD_B_TX_RING,
+        old + OLD_B_TX_BUFS,
+        256,
+        12,
+        &background,
+    );
     rb.tdbal().write((old + OLD_B_TX_RING) as u32);
     rb.tdbah().write(0);
     rb.tdlen().write(256);

@@ -22,25 +22,12 @@
 #![no_std]
 #![no_main]
 #![deny(missing_docs)]
-// A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
 
 mod scenario;
 
-use paranoid_boot::{BootInfo, ExitCode};
-use paranoid_test_kernel::report::{self, fail, Fields};
-
-paranoid_boot::entry!(main);
-
-/// Dispatches on `test=NAME`.
-fn main(boot: &'static BootInfo) -> ExitCode {
-    let name = boot.cmdline().get("test").unwrap_or("none");
-    let outcome = match name {
-        "nvme-init" => scenario::init(boot),
-        "nvme-dirty" => scenario::dirty(boot),
-        "nvme-cfs" => scenario::cfs(boot),
-        "nvme-handoff" => scenario::handoff(boot),
-        _ => Err(fail(Fields::new(), "unknown-scenario")),
-    };
-    report::finish(name, outcome)
+paranoid_test_kernel::scenario_kernel! {
+    "nvme-init" => scenario::init,
+    "nvme-dirty" => scenario::dirty,
+    "nvme-cfs" => scenario::cfs,
+    "nvme-handoff" => scenario::handoff,
 }

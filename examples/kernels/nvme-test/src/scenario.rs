@@ -1,6 +1,7 @@
 //! The scenarios: machine set-up, the dead kernel's mess, init, verified I/O.
+// A failure carries its result line in a fixed buffer (no allocator).
+#![allow(clippy::result_large_err)]
 
-use core::ptr::NonNull;
 use core::time::Duration;
 
 use paranoid::dma::{DmaArena, FromDevice, ToDevice, Window};
@@ -8,10 +9,10 @@ use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::{Cf8, PciAddress};
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::frames::PhysRange;
 use paranoid_boot::platform::{self, NVME};
 use paranoid_boot::{println, BootInfo, TscClock};
 use paranoid_nvme::{Config, Nvme, NvmeError, DEFAULT_INIT_BUDGET};
+use paranoid_test_kernel::identity::{self, map_bar0, IdentityDma};
 use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
 
@@ -51,47 +52,7 @@ struct Machine {
 }
 
 fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> {
-    let frames = match boot.take_frames() {
-        Some(r) => r,
-        None => return Err(fail(core::mem::take(f), "frames already taken")),
-    };
-    let mut frames = check!(core::mem::take(f), frames, "frame allocator");
-    let window = PhysRange {
-        start: IdentityWindow::BASE,
-        end: IdentityWindow::BASE + IdentityWindow::SIZE,
-    };
-    let in_ram = boot.memory_map().iter().any(|r| {
-        r.start <= window.start
-            && r.end() >= window.end
-            && matches!(r.kind, paranoid_boot::start_info::MemoryKind::Ram)
-    });
-    ensure!(core::mem::take(f), in_ram, "window {window:x?} is not RAM");
-    check!(core::mem::take(f), frames.reserve(window), "reserve window");
-    let old = check!(
-        core::mem::take(f),
-        frames.alloc(OLD_SIZE, 4096),
-        "old memory"
-    );
-    ensure!(
-        core::mem::take(f),
-        !PhysRange {
-            start: old,
-            end: old + OLD_SIZE
-        }
-        .overlaps(&window),
-        "old memory inside the window"
-    );
-    // SAFETY: `old..old + 64 KiB` was just allocated to us, identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(old as *mut u8, 0, OLD_SIZE as usize) };
-    let Some(base) = NonNull::new(IdentityWindow::BASE as *mut u8) else {
-        return Err(fail(core::mem::take(f), "null window"));
-    };
-    // SAFETY:
-    // - `BASE..BASE + 1 MiB` is RAM (checked), identity-mapped and cached (DMA
-    //   is coherent on x86), reserved from the frame allocator so nothing else
-    //   uses it, and only reached through the arena's raw pointers;
-    // - without IOMMU translation, IOVA = physical: BASE maps to BASE.
-    let arena = unsafe { DmaArena::new(base, IdentityWindow::BASE, IdentityWindow::SIZE) };
+    let IdentityDma { arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
     let info = check!(
         core::mem::take(f),
         platform::find(&mut platform::cf8(), NVME),
@@ -106,19 +67,10 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
     })
 }
 
-fn map(a: PciAddress, f: &mut Fields) -> Result<Mmio, Failure> {
-    let (mmio, _) = check!(
-        core::mem::take(f),
-        platform::map_bar0(&mut platform::cf8(), a),
-        "BAR0"
-    );
-    Ok(mmio)
-}
-
 /// CSTS and CC as the driver will find them (read through a separate mapping,
 /// for the report only).
 fn inherited(m: &Machine, f: &mut Fields) -> Result<(), Failure> {
-    let mut regs = map(m.address, f)?;
+    let mut regs = map_bar0(m.address, f)?;
     let csts = regs.read32(0x1c).into_raw_for_report();
     let cc = regs.read32(0x14).into_raw_for_report();
     f.add("inherited_csts", format_args!("{csts:#x}"));
@@ -127,7 +79,7 @@ fn inherited(m: &Machine, f: &mut Fields) -> Result<(), Failure> {
 }
 
 fn driver(m: &mut Machine, f: &mut Fields) -> Result<Driver, Failure> {
-    let mmio = map(m.address, f)?;
+    let mmio = map_bar0(m.address, f)?;
     Ok(check!(
         core::mem::take(f),
         Nvme::new(
@@ -159,6 +111,13 @@ fn bring_up(nvme: Driver, key: &str, f: &mut Fields) -> Result<Driver, Failure> 
             ))
         }
     }
+}
+
+/// What the driver inherits (CSTS, CC) into the report, then the paranoid init.
+fn take_over(m: &mut Machine, f: &mut Fields) -> Result<Driver, Failure> {
+    inherited(m, f)?;
+    let nvme = driver(m, f)?;
+    bring_up(nvme, "init_us", f)
 }
 
 /// Byte `i` of block `lba` of the test pattern (the host check computes it too).
@@ -283,9 +242,7 @@ fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Fa
 pub fn init(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
     let mut m = machine(boot, &mut f)?;
-    inherited(&m, &mut f)?;
-    let nvme = driver(&mut m, &mut f)?;
-    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    let mut nvme = take_over(&mut m, &mut f)?;
     exercise(&mut nvme, &mut m, &mut f)?;
     Ok(f)
 }
@@ -298,6 +255,30 @@ struct DeadKernel {
 }
 
 impl DeadKernel {
+    /// Maps the controller, takes it over from firmware (CC.EN 0, wait for
+    /// CSTS.RDY 0) and enables it (AQA 16/16, CC.IOSQES/IOCQES, CC.EN 1) with
+    /// the admin completion queue at [`OLD_ACQ`] and the submission queue at
+    /// `asq`, both offsets into the old memory.
+    fn start(m: &Machine, asq: u64, f: &mut Fields) -> Result<Self, Failure> {
+        let regs = map_bar0(m.address, f)?;
+        let mut dead = DeadKernel {
+            regs,
+            old: m.old,
+            clock: m.clock,
+        };
+        dead.regs.write32(0x14, 0);
+        ensure!(
+            core::mem::take(f),
+            dead.wait_rdy(false),
+            "dead kernel: disable"
+        );
+        dead.regs.write32(0x24, 0x000f_000f);
+        dead.write64(0x28, m.old + asq);
+        dead.write64(0x30, m.old + OLD_ACQ);
+        dead.regs.write32(0x14, 0x0046_0001);
+        Ok(dead)
+    }
+
     fn wait_rdy(&mut self, want: bool) -> bool {
         let deadline = Deadline::after(&self.clock, Duration::from_secs(10));
         let regs = &mut self.regs;
@@ -358,24 +339,9 @@ impl DeadKernel {
 pub fn dirty(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
     let mut m = machine(boot, &mut f)?;
-    let regs = map(m.address, &mut f)?;
-    let mut dead = DeadKernel {
-        regs,
-        old: m.old,
-        clock: m.clock,
-    };
     let old = m.old;
     // Take the controller over from firmware, as the dead kernel did at boot.
-    dead.regs.write32(0x14, 0);
-    ensure!(
-        core::mem::take(&mut f),
-        dead.wait_rdy(false),
-        "dead kernel: disable"
-    );
-    dead.regs.write32(0x24, 0x000f_000f);
-    dead.write64(0x28, old + OLD_ASQ);
-    dead.write64(0x30, old + OLD_ACQ);
-    dead.regs.write32(0x14, 0x0046_0001);
+    let mut dead = DeadKernel::start(&m, OLD_ASQ, &mut f)?;
     ensure!(
         core::mem::take(&mut f),
         dead.wait_rdy(true),
@@ -443,9 +409,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
     dead.regs.write32(0x30, 0xbeef_0000);
     // The dead kernel's mapping is not used again.
     let _ = dead;
-    inherited(&m, &mut f)?;
-    let nvme = driver(&mut m, &mut f)?;
-    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    let mut nvme = take_over(&mut m, &mut f)?;
     // From here on nothing may touch the dead kernel's memory.
     // SAFETY: the old memory is ours (allocated above), identity-mapped RAM.
     unsafe { core::ptr::write_bytes(old as *mut u8, CANARY, OLD_SIZE as usize) };
@@ -469,23 +433,8 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
 pub fn cfs(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
     let mut m = machine(boot, &mut f)?;
-    let regs = map(m.address, &mut f)?;
-    let mut dead = DeadKernel {
-        regs,
-        old: m.old,
-        clock: m.clock,
-    };
-    dead.regs.write32(0x14, 0);
-    ensure!(
-        core::mem::take(&mut f),
-        dead.wait_rdy(false),
-        "dead kernel: disable"
-    );
-    dead.regs.write32(0x24, 0x000f_000f);
     // A misaligned admin submission queue: QEMU refuses to start.
-    dead.write64(0x28, m.old + 0x10);
-    dead.write64(0x30, m.old + OLD_ACQ);
-    dead.regs.write32(0x14, 0x0046_0001);
+    let mut dead = DeadKernel::start(&m, 0x10, &mut f)?;
     let csts = dead.regs.read32(0x1c);
     ensure!(
         core::mem::take(&mut f),
@@ -494,9 +443,7 @@ pub fn cfs(boot: &'static BootInfo) -> Outcome {
     );
     // The dead kernel's mapping is not used again.
     let _ = dead;
-    inherited(&m, &mut f)?;
-    let nvme = driver(&mut m, &mut f)?;
-    let mut nvme = bring_up(nvme, "init_us", &mut f)?;
+    let mut nvme = take_over(&mut m, &mut f)?;
     exercise(&mut nvme, &mut m, &mut f)?;
     Ok(f)
 }
@@ -509,7 +456,7 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
     let mut nvme = bring_up(nvme, "init_us", &mut f)?;
     exercise(&mut nvme, &mut m, &mut f)?;
     check!(core::mem::take(&mut f), nvme.shutdown(), "shutdown");
-    let mut regs = map(m.address, &mut f)?;
+    let mut regs = map_bar0(m.address, &mut f)?;
     // shutdown() returned Ok: CSTS.SHST reported complete. It then cleared
     // CC.EN, which on QEMU resets CSTS (SHST included) to 0.
     let csts = regs.read32(0x1c);

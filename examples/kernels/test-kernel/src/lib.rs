@@ -17,7 +17,12 @@
 // moving it once on the way out of a scenario costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
+/// For [`scenario_kernel!`]: `paranoid-boot` by a path the expansion can name.
+#[doc(hidden)]
+pub use paranoid_boot as __boot;
 pub use paranoid_boot::platform;
+pub mod dispatch;
+pub mod identity;
 pub mod report;
 pub mod scenarios;
 
@@ -30,16 +35,13 @@ pub fn main(boot: &'static BootInfo) -> ExitCode {
         println!("PARANOID-RESULT test=none verdict=fail reason=no-test-on-cmdline");
         return ExitCode::Failure;
     };
-    let Some(scenario) = scenarios::ALL.iter().find(|s| s.name == name) else {
-        println!("PARANOID-RESULT test={name} verdict=fail reason=unknown-scenario");
-        return ExitCode::Failure;
-    };
-    println!(
-        "PARANOID-BOOT test={name} kernel={:#x}..{:#x} tsc_khz={}",
-        boot.kernel_image().start,
-        boot.kernel_image().end,
-        boot.clock().khz()
-    );
-    let outcome = (scenario.run)(boot);
-    report::finish(name, outcome)
+    if dispatch::find(scenarios::ALL, name).is_some() {
+        println!(
+            "PARANOID-BOOT test={name} kernel={:#x}..{:#x} tsc_khz={}",
+            boot.kernel_image().start,
+            boot.kernel_image().end,
+            boot.clock().khz()
+        );
+    }
+    dispatch::run(boot, scenarios::ALL, name)
 }

@@ -17,30 +17,15 @@
 #![no_std]
 #![no_main]
 #![deny(missing_docs)]
-// A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
 
 mod devices;
 mod scenario;
 
-use paranoid_boot::{BootInfo, ExitCode};
-use paranoid_test_kernel::report::{self, fail, Fields};
+use scenario::Kind;
 
-paranoid_boot::entry!(main);
-
-/// Dispatches on `test=NAME`.
-fn main(boot: &'static BootInfo) -> ExitCode {
-    let name = boot.cmdline().get("test").unwrap_or("none");
-    let kind = match name {
-        "vtd-adopt" => Some(scenario::Kind::Adopt),
-        "vtd-fence" => Some(scenario::Kind::Fence),
-        "vtd-fallback" => Some(scenario::Kind::Fallback),
-        "vtd-storm" => Some(scenario::Kind::Storm),
-        _ => None,
-    };
-    let outcome = match kind {
-        Some(k) => scenario::run(boot, k),
-        None => Err(fail(Fields::new(), "unknown-scenario")),
-    };
-    report::finish(name, outcome)
+paranoid_test_kernel::scenario_kernel! {
+    "vtd-adopt" => |boot| scenario::run(boot, Kind::Adopt),
+    "vtd-fence" => |boot| scenario::run(boot, Kind::Fence),
+    "vtd-fallback" => |boot| scenario::run(boot, Kind::Fallback),
+    "vtd-storm" => |boot| scenario::run(boot, Kind::Storm),
 }

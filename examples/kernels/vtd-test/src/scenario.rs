@@ -1,6 +1,7 @@
 //! The dead kernel, the takeover, and the checks of each scenario.
+// A failure carries its result line in a fixed buffer (no allocator).
+#![allow(clippy::result_large_err)]
 
-use core::ptr::NonNull;
 use core::time::Duration;
 
 use paranoid::dma::WindowSpec;
@@ -58,7 +59,7 @@ const WINDOW: WindowSpec = WindowSpec {
 /// Identity-mapped physical memory.
 const IDENTITY_LIMIT: u64 = 1 << 32;
 /// The VT-d register block.
-const REGISTER_BLOCK: usize = 0x1000;
+const REGISTER_BLOCK: u64 = 0x1000;
 
 /// What the dead kernel left.
 struct Dead {
@@ -66,13 +67,11 @@ struct Dead {
     context_table: u64,
 }
 
-fn mmio(base: u64, size: usize) -> Result<Mmio, platform::PlatformError> {
-    let ptr: NonNull<u8> = platform::check_mmio(base, size as u64)?;
-    // SAFETY:
-    // - the range is in the uncached identity map (checked);
-    // - one `Mmio` over the VT-d unit exists at a time: the dead kernel's is
-    //   dropped before the recovery side maps it again.
-    Ok(unsafe { Mmio::new(ptr, size) })
+/// The VT-d unit's registers at `base`.
+fn unit_registers(base: u64) -> Result<Mmio, platform::PlatformError> {
+    // SAFETY: one `Mmio` over the VT-d unit exists at a time: the dead
+    // kernel's is dropped before the recovery side maps it again.
+    unsafe { platform::map_registers(base, REGISTER_BLOCK) }
 }
 
 fn identity() -> IdentityMemory {
@@ -99,7 +98,7 @@ fn dead_kernel(
     let buffer = frames
         .alloc_zeroed(16 * 4096, 4096)
         .map_err(|_| VtdError::OutOfFrames)?;
-    let regs = mmio(unit_base, REGISTER_BLOCK).map_err(|_| VtdError::RegisterGone {
+    let regs = unit_registers(unit_base).map_err(|_| VtdError::RegisterGone {
         register: "DRHD base",
     })?;
     let mut unit = Unit::probe(regs, clock)?;
@@ -281,7 +280,7 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
         host_address_width: Some(dmar.host_address_width),
         ..TakeoverConfig::new(policy, WINDOW)
     };
-    let regs = check!(f, mmio(unit_base, REGISTER_BLOCK), "vtd mmio");
+    let regs = check!(f, unit_registers(unit_base), "vtd mmio");
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
     let start = clock.now_ns();
     let (mut vtd, report) = check!(

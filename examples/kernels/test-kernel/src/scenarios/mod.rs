@@ -1,8 +1,6 @@
 //! The scenarios, one module each.
 
-use paranoid_boot::BootInfo;
-
-use crate::report::Outcome;
+use crate::dispatch::Scenario;
 
 pub mod boot;
 pub mod demo;
@@ -12,42 +10,13 @@ pub mod pci_discovery;
 pub mod poll_timeout;
 pub mod pvh_handoff;
 
-/// A named check the harness selects with `test=NAME`.
-pub struct Scenario {
-    /// The name on the command line and in the result line.
-    pub name: &'static str,
-    /// Runs the checks.
-    pub run: fn(&'static BootInfo) -> Outcome,
-}
-
 /// Every scenario this kernel knows.
 pub static ALL: &[Scenario] = &[
-    Scenario {
-        name: "boot",
-        run: boot::run,
-    },
-    Scenario {
-        name: "pci-discovery",
-        run: pci_discovery::run,
-    },
-    Scenario {
-        name: "poll-timeout",
-        run: poll_timeout::run,
-    },
-    Scenario {
-        name: "missing-device",
-        run: missing_device::run,
-    },
-    Scenario {
-        name: "mmio-selfcheck",
-        run: mmio_selfcheck::run,
-    },
-    Scenario {
-        name: "pvh-handoff",
-        run: pvh_handoff::run,
-    },
-    Scenario {
-        name: "demo",
-        run: demo::run,
-    },
+    Scenario::new("boot", boot::run),
+    Scenario::new("pci-discovery", pci_discovery::run),
+    Scenario::new("poll-timeout", poll_timeout::run),
+    Scenario::new("missing-device", missing_device::run),
+    Scenario::new("mmio-selfcheck", mmio_selfcheck::run),
+    Scenario::new("pvh-handoff", pvh_handoff::run),
+    Scenario::new("demo", demo::run),
 ];
