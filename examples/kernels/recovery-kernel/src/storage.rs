@@ -53,6 +53,54 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
     }
 }
 
+/// The NVMe driver as the recovery kernel instantiates it.
+type RecoveryNvme<W> = Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, W>;
+
+/// Finds the controller, records the state it was left in, gives it the
+/// recovery domain (when an IOMMU translates) and brings it up in window `W`.
+/// Returns the ready driver, the state it was found in, its init time and
+/// escalations. A failed init is reported (the device is fenced) and returned.
+fn bring_up<W: Window>(
+    r: &mut Recovery<'_>,
+    arena: &mut DmaArena<W>,
+    unit: Option<&mut iommu::Unit>,
+    step: &'static str,
+) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
+    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
+    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
+    let (mut regs, _) =
+        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+    let found = describe(&mut regs);
+    if let Some(unit) = unit {
+        iommu::attach(unit, nvme_fn.address.source_id())?;
+    }
+    let nvme = Nvme::new(
+        regs,
+        cfg,
+        nvme_fn.address,
+        r.clock,
+        arena,
+        paranoid_nvme::Config::default(),
+    )
+    .map_err(|e| fail("nvme", e))?;
+    match nvme.init(r.config.init_budget) {
+        Ok(ready) => {
+            println!("{}", ready.trace);
+            let (took, escalations) = (ready.trace.total(), ready.trace.escalations());
+            Ok((ready.device.into_inner(), found, took, escalations))
+        }
+        Err(f) => {
+            println!("{}", f.trace);
+            r.report.device(
+                format_args!("nvme {}", nvme_fn.address),
+                format_args!("{}", found.as_str()),
+                format_args!("fenced: {}", f.cause),
+            );
+            Err(fail(step, f.cause))
+        }
+    }
+}
+
 /// Brings the NVMe controller up in window `W` and writes the dump, with
 /// `extra` heartbeats (the NIC's) besides the watchdog.
 pub fn dump<W: Window>(
@@ -64,50 +112,17 @@ pub fn dump<W: Window>(
 ) -> Result<DumpStats, Failed> {
     let clock = r.clock;
     let t = clock.now_ns();
-    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
-    let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
-    let found = describe(&mut regs);
-    if let Some((unit, _)) = translation.as_mut() {
-        iommu::attach(unit, nvme_fn.address.source_id())?;
-    }
-    let nvme = Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        clock,
-        arena,
-        paranoid_nvme::Config::default(),
-    )
-    .map_err(|e| fail("nvme", e))?;
-    let ready = match nvme.init(r.config.init_budget) {
-        Ok(ready) => ready,
-        Err(f) => {
-            println!("{}", f.trace);
-            r.report.device(
-                format_args!("nvme {}", nvme_fn.address),
-                format_args!("{}", found.as_str()),
-                format_args!("fenced: {}", f.cause),
-            );
-            return Err(fail("nvme init", f.cause));
-        }
-    };
-    println!("{}", ready.trace);
+    let unit = translation.as_mut().map(|(u, _)| &mut **u);
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, unit, "nvme init")?;
     r.report.device(
-        format_args!("nvme {}", nvme_fn.address),
+        format_args!("nvme {}", nvme.address()),
         format_args!("{}", found.as_str()),
-        format_args!(
-            "ready in {:?}, {} escalation(s)",
-            ready.trace.total(),
-            ready.trace.escalations()
-        ),
+        format_args!("ready in {took:?}, {escalations} escalation(s)"),
     );
     r.report
         .step("nvme init", t, clock.now_ns(), format_args!("ready"));
-    r.nvme_init = Some((ready.trace.total(), ready.trace.escalations()));
+    r.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
-    let mut nvme = ready.device.into_inner();
     let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
 
     let t = clock.now_ns();
@@ -222,42 +237,24 @@ pub fn compare_paths<W: Window>(
     Ok((any, fast))
 }
 
-/// One more bring-up of the controller; shuts it down in order afterwards.
+/// One more bring-up of the controller; shuts it down in order afterwards
+/// when the fast-path measurement follows.
 fn bring_up_again<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
     step: &'static str,
 ) -> Result<core::time::Duration, Failed> {
     let t = r.clock.now_ns();
-    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
-    let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
-    let found = describe(&mut regs);
-    let nvme = Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        r.clock,
-        arena,
-        paranoid_nvme::Config::default(),
-    )
-    .map_err(|e| fail("nvme", e))?;
-    let ready = nvme
-        .init(r.config.init_budget)
-        .map_err(|f| fail(step, f.cause))?;
-    let took = ready.trace.total();
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, step)?;
     r.report.step(
         step,
         t,
         r.clock.now_ns(),
         format_args!(
-            "{took:?}, {} escalations; found {}",
-            ready.trace.escalations(),
+            "{took:?}, {escalations} escalations; found {}",
             found.as_str()
         ),
     );
-    let mut nvme = ready.device.into_inner();
     if step == "nvme any-state init" {
         // Leave it quiet for the fast-path measurement that follows.
         nvme.shutdown().map_err(|e| fail("nvme shutdown", e))?;
