@@ -32,6 +32,7 @@ pub const fn canary_word(addr: u64) -> u64 {
 pub unsafe fn fill(base: *mut u64, addr: u64, words: usize) {
     for i in 0..words {
         // SAFETY: `i < words`, inside the caller's region (see `# Safety`).
+        // paranoid:allow(raw_mmio): ordinary RAM (the recovery kernel's own free memory), not device memory
         unsafe { base.add(i).write_volatile(canary_word(addr + 8 * i as u64)) };
     }
 }
@@ -51,6 +52,8 @@ pub unsafe fn check(base: *const u64, addr: u64, words: usize) -> CanaryCheck {
     for i in 0..words {
         let a = addr + 8 * i as u64;
         // SAFETY: `i < words`, inside the caller's region (see `# Safety`).
+        // paranoid:allow(raw_mmio): ordinary RAM that stale DMA might have hit, not device memory
+        // paranoid:allow(device_gone_unchecked): RAM does not go away; any value but the canary counts as changed
         let v = unsafe { base.add(i).read_volatile() };
         if v != canary_word(a) {
             out.changed += 1;

@@ -11,7 +11,7 @@ use paranoid::dma::{DmaArena, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::{ConfigAccess, PciAddress};
-use paranoid::poll::poll;
+use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform::{self, NVME};
@@ -293,14 +293,15 @@ fn arm_edu<P: ConfigAccess>(
     regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
     regs.write64(EDU_DMA_CMD, EDU_CMD_RUN);
     let clock = boot.clock();
-    let done = poll(
+    // The run bit clears when the transfer is done; all-ones means edu is gone.
+    let done = try_poll(
         &clock,
         Deadline::after(&clock, Duration::from_secs(1)),
-        || regs.read64(EDU_DMA_CMD),
+        || regs.read64(EDU_DMA_CMD).not_all_ones(),
         |c| !c.bit(0),
     );
     done.map(|_| ())
-        .map_err(|_| "edu priming DMA never completed")?;
+        .map_err(|_| "edu priming DMA never completed (or edu is gone)")?;
     let at = landing.iova().get();
     regs.write64(EDU_DMA_SRC, EDU_BUFFER);
     regs.write64(EDU_DMA_DST, at);

@@ -309,6 +309,7 @@ fn fill_pattern(seed: u64) {
         let addr = PATTERN_BASE + 8 * i as u64;
         // SAFETY: the pattern region is RAM reserved for it (no frames are handed
         // out there) and identity-mapped; `i < words` keeps us inside it.
+        // paranoid:allow(raw_mmio): ordinary RAM (kernel A's pattern region), not device memory
         unsafe { base.add(i).write_volatile(pattern_word(seed, addr)) };
     }
 }
