@@ -21,6 +21,8 @@
 //!
 //! [files]
 //! exclude = ["tests/ui", "vendor"]        # path substrings that are not linted
+//! auxiliary = ["src/model"]               # linted, but not driver code (device models,
+//!                                         # test support): treated like tests
 //! ```
 
 use std::collections::BTreeMap;
@@ -49,6 +51,10 @@ pub struct Config {
     pub hal_paths: Vec<String>,
     /// Path substrings not to lint.
     pub exclude: Vec<String>,
+    /// Path substrings of code that is linted but is not part of the driver (device models,
+    /// test support built into the crate): like tests, library recovery code and panic paths
+    /// do not reach into it.
+    pub auxiliary: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +104,8 @@ struct RawHal {
 struct RawFiles {
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    auxiliary: Vec<String>,
 }
 
 impl Config {
@@ -138,6 +146,7 @@ impl Config {
         self.hal_crates.extend(raw.hal.crates);
         self.hal_paths.extend(raw.hal.paths);
         self.exclude.extend(raw.files.exclude);
+        self.auxiliary.extend(raw.files.auxiliary);
         Ok(())
     }
 
@@ -159,16 +168,12 @@ impl Config {
 
     /// Whether `path` (as displayed, workspace-relative) is excluded from linting.
     pub fn is_excluded(&self, path: &Path) -> bool {
-        let p = format!("/{}", path.to_string_lossy().replace('\\', "/"));
-        self.exclude.iter().any(|e| {
-            let e = e.trim_start_matches("./").trim_start_matches('/');
-            let e = if e.ends_with('/') || e.ends_with(".rs") {
-                e.to_string()
-            } else {
-                format!("{e}/")
-            };
-            p.contains(&format!("/{e}"))
-        })
+        matches_any(&self.exclude, path)
+    }
+
+    /// Whether `path` (as displayed, workspace-relative) is auxiliary code (`[files] auxiliary`).
+    pub fn is_auxiliary(&self, path: &Path) -> bool {
+        matches_any(&self.auxiliary, path)
     }
 
     /// Whether `path` in crate `krate` is HAL code.
@@ -184,6 +189,21 @@ impl Config {
     }
 }
 
+/// Whether `path` contains one of `patterns` (directories at a component boundary, files by
+/// their path suffix).
+fn matches_any(patterns: &[String], path: &Path) -> bool {
+    let p = format!("/{}", path.to_string_lossy().replace('\\', "/"));
+    patterns.iter().any(|e| {
+        let e = e.trim_start_matches("./").trim_start_matches('/');
+        let e = if e.ends_with('/') || e.ends_with(".rs") {
+            e.to_string()
+        } else {
+            format!("{e}/")
+        };
+        p.contains(&format!("/{e}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +212,7 @@ mod tests {
     fn parses_all_sections() {
         let mut c = Config::with_defaults();
         c.merge_toml(
-            "[lints]\nraw_mmio = \"deny\"\n[device]\nreaders = [\"rd\"]\n[recovery]\nfunctions = [\"r\"]\n[panic_path]\nfunctions = [\"p\"]\n[hal]\ncrates = [\"h\"]\npaths = [\"src/hal\"]\n[files]\nexclude = [\"vendor\"]\n",
+            "[lints]\nraw_mmio = \"deny\"\n[device]\nreaders = [\"rd\"]\n[recovery]\nfunctions = [\"r\"]\n[panic_path]\nfunctions = [\"p\"]\n[hal]\ncrates = [\"h\"]\npaths = [\"src/hal\"]\n[files]\nexclude = [\"vendor\"]\nauxiliary = [\"src/model\"]\n",
             |l| l == "raw_mmio",
         )
         .unwrap();
@@ -205,6 +225,8 @@ mod tests {
         assert!(c.is_excluded(Path::new("vendor/a.rs")));
         assert!(c.is_excluded(Path::new("lints/tests/ui/raw_mmio.rs")));
         assert!(!c.is_excluded(Path::new("src/vendored.rs")));
+        assert!(c.is_auxiliary(Path::new("drivers/nvme/src/model/exec.rs")));
+        assert!(!c.is_auxiliary(Path::new("drivers/nvme/src/models.rs")));
     }
 
     #[test]

@@ -131,14 +131,18 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
         .cloned()
         .collect();
     let mut diags = Vec::new();
+    let pkg_dir = std::path::Path::new(&pkg.info.manifest_path).parent();
     let sources: Vec<Result<Arc<SourceFile>, Box<Diagnostic>>> = pool().install(|| {
         files
             .par_iter()
             .map(|(shown, disk)| match std::fs::read(disk) {
-                Ok(bytes) => Ok(Arc::new(SourceFile::new(
-                    shown.clone(),
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ))),
+                Ok(bytes) => Ok(Arc::new(
+                    SourceFile::new(shown.clone(), String::from_utf8_lossy(&bytes).into_owned())
+                        .with_aux(
+                            session.config.is_auxiliary(shown)
+                                || pkg_dir.is_some_and(|d| is_aux_target(d, disk)),
+                        ),
+                )),
                 Err(e) => Err(Box::new(
                     Finding::new(
                         "parse_error",
@@ -168,6 +172,20 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
     (diags, stats)
 }
 
+/// Whether `file` belongs to an auto-discovered test, bench or example target of the package
+/// in `pkg_dir` (`tests/`, `benches/`, `examples/` next to its `Cargo.toml`).
+pub fn is_aux_target(pkg_dir: &std::path::Path, file: &std::path::Path) -> bool {
+    file.strip_prefix(pkg_dir)
+        .ok()
+        .and_then(|rel| rel.components().next())
+        .is_some_and(|c| {
+            matches!(
+                c.as_os_str().to_str(),
+                Some("tests" | "benches" | "examples")
+            )
+        })
+}
+
 /// Lints in-memory files that form one crate.
 pub fn lint_sources(
     session: &Session,
@@ -182,7 +200,7 @@ pub fn lint_sources(
                 catch_unwind(AssertUnwindSafe(|| {
                     syn::parse_file(&f.text)
                         .ok()
-                        .map(|ast| callgraph::summarize(&ast, &base))
+                        .map(|ast| callgraph::summarize(&ast, &base, f.aux))
                 }))
                 .ok()
                 .flatten()

@@ -9,6 +9,9 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The file's text.
     pub text: String,
+    /// Whether the file belongs to a test, bench or example target of its package (a crate
+    /// of its own that the library cannot call).
+    pub aux: bool,
     line_starts: Vec<usize>,
 }
 
@@ -37,8 +40,16 @@ impl SourceFile {
         Self {
             path: path.into(),
             text,
+            aux: false,
             line_starts,
         }
+    }
+
+    /// Marks the file as part of a test, bench or example target (or not).
+    #[must_use]
+    pub fn with_aux(mut self, aux: bool) -> Self {
+        self.aux = aux;
+        self
     }
 
     /// Number of lines in the file.

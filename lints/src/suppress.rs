@@ -55,8 +55,34 @@ pub fn collect(file: &SourceFile, ast: Option<&syn::File>) -> Vec<Suppression> {
     out
 }
 
+/// Byte ranges of the string literals of `file` (when it lexes): `//` inside one is text,
+/// not a comment.
+fn string_literals(file: &SourceFile) -> Vec<(usize, usize)> {
+    fn walk(ts: proc_macro2::TokenStream, file: &SourceFile, out: &mut Vec<(usize, usize)>) {
+        for t in ts {
+            match t {
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), file, out),
+                proc_macro2::TokenTree::Literal(l) => {
+                    let text = l.to_string();
+                    if text.contains('"') {
+                        let s = file.span(l.span());
+                        out.push((s.byte_start, s.byte_end));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(ts) = file.text.parse::<proc_macro2::TokenStream>() {
+        walk(ts, file, &mut out);
+    }
+    out
+}
+
 fn comments(file: &SourceFile) -> Vec<Suppression> {
     let mut out = Vec::new();
+    let mut literals: Option<Vec<(usize, usize)>> = None;
     for line in 1..=file.line_count() {
         let text = file.line_text(line);
         let Some(pos) = text.find("paranoid:allow(") else {
@@ -68,6 +94,15 @@ fn comments(file: &SourceFile) -> Vec<Suppression> {
             continue;
         };
         if start >= pos || text[start..].starts_with("///") || text[start..].starts_with("//!") {
+            continue;
+        }
+        // Not inside a string literal (a test quoting the syntax); lexed once, when needed.
+        let at = file.line_span(line).byte_start + start;
+        if literals
+            .get_or_insert_with(|| string_literals(file))
+            .iter()
+            .any(|&(a, b)| a < at && at < b)
+        {
             continue;
         }
         let rest = &text[pos + "paranoid:allow(".len()..];
@@ -314,5 +349,15 @@ mod tests {
         assert!(by_line.contains(&((12, 12), vec!["raw_mmio".to_string()], false)));
         assert!(s.iter().any(|s| s.covers("raw_mmio", 3)));
         assert!(!s.iter().any(|s| s.covers("raw_mmio", 6)));
+    }
+
+    #[test]
+    fn string_literals_quoting_the_syntax_are_not_suppressions() {
+        let src = "fn t() {\n    let a = \"x\n    // paranoid:allow(raw_mmio): quoted\n\";\n    let b = \"// paranoid:allow(raw_mmio): r\";\n    f(r#\"// paranoid:allow(raw_mmio): raw\"#);\n    // paranoid:allow(raw_mmio): real\n    g();\n}\n";
+        let f = SourceFile::new("a.rs", src.to_string());
+        let ast: syn::File = syn::parse_str(src).unwrap();
+        let s = collect(&f, Some(&ast));
+        assert_eq!(s.len(), 1, "{s:#?}");
+        assert_eq!(s[0].reason.as_deref(), Some("real"));
     }
 }

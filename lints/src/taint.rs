@@ -8,7 +8,8 @@
 //! `assert!(v <= MAX)`) — except equality with all-ones, which is a presence check, not a
 //! bound — by `min`/`clamp`, `checked_*`, `.get(..)`, and validating calls
 //! (`check_range`, `check_not_all_ones`, `validate`, `get_if`, `in_range`, `clamp_to`, and any
-//! function whose name says `check`, `valid`, `clamp`, `bound` or `sanitize`).
+//! function or method whose name says `check`, `valid`, `clamp`, `bound`, `sanitize` or
+//! `below`: `clamp_max`, `index_below`).
 //!
 //! The analysis is one pass in source order: a validation anywhere before a use counts,
 //! and taint that enters on a later loop iteration is not seen.
@@ -87,6 +88,16 @@ const SANITIZERS: &[&str] = &[
     "min_by",
     "rem_euclid",
 ];
+
+/// Words that make a function or method name a validating call (`clamp_max`, `index_below`,
+/// `check_bounds`, `validated`, `bounded_by`, `sanitize`).
+/// `unchecked` names (`get_unchecked`) never validate.
+const VALIDATING_WORDS: &[&str] = &["check", "valid", "clamp", "bound", "sanitize", "below"];
+
+fn is_validating_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !name.contains("unchecked") && VALIDATING_WORDS.iter().any(|w| name.contains(w))
+}
 
 /// Runs the analysis over one function body.
 pub fn analyze(cx: &DeviceCx, block: &Block) -> Vec<Flow> {
@@ -644,7 +655,10 @@ impl Analysis<'_> {
         let recv = self.expr(&m.receiver);
         let args: Vec<Option<Taint>> = m.args.iter().map(|a| self.expr(a)).collect();
         let first = args.first().cloned().flatten();
-        if SANITIZERS.contains(&name.as_str()) || name.starts_with("checked_") {
+        if SANITIZERS.contains(&name.as_str())
+            || name.starts_with("checked_")
+            || is_validating_name(&name)
+        {
             return None;
         }
         match name.as_str() {
@@ -686,11 +700,7 @@ impl Analysis<'_> {
         let arg = |i: usize| args.get(i).cloned().flatten();
         let span = |i: usize| c.args.iter().nth(i).map(|a| a.span());
         let lname = name.to_ascii_lowercase();
-        if SANITIZERS.contains(&name.as_str())
-            || ["check", "valid", "clamp", "bound", "sanitize"]
-                .iter()
-                .any(|w| lname.contains(w))
-        {
+        if SANITIZERS.contains(&name.as_str()) || is_validating_name(&lname) {
             return None;
         }
         match name.as_str() {

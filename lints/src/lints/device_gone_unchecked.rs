@@ -17,8 +17,8 @@ declare_lint! {
     /// Flags a function that reads device registers and uses the values (binds, compares,
     /// computes with or returns them) but never checks for the all-ones pattern a removed or
     /// dead device returns: no `0xFFFF_FFFF`/`!0`/`u32::MAX`/`ALL_ONES` comparison and no
-    /// `check_not_all_ones()`/`is_all_ones()`/`validate()`/`check_range()` call anywhere in the
-    /// function. Reads whose value
+    /// `check_not_all_ones()`/`is_all_ones()`/`validate()`/`check_range()`/`in_range()`/
+    /// `index_below()` call or exact `.is(CONSTANT)` comparison anywhere in the function. Reads whose value
     /// is discarded are ignored, and so are reader wrappers (functions that only return the
     /// value they read: their callers are checked instead).
     ///
@@ -198,10 +198,29 @@ pub fn checks_all_ones(block: &syn::Block, ones: &HashSet<String>) -> bool {
             }
             if let Expr::MethodCall(m) = e {
                 let n = m.method.to_string();
+                // Range checks below the maximum and exact comparisons with a constant
+                // (`Untrusted::in_range`, `index_below`, `.is(0x0001_0400)`) reject all-ones too.
+                // A masked field matches all-ones only against its own maximum: `.is(0)`
+                // always rejects it, `.field(..).is(3)` may not.
+                let exact = n == "is"
+                    && m.args.len() == 1
+                    && m.args.first().is_some_and(|a| match a {
+                        Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(i),
+                            ..
+                        }) => {
+                            i.base10_parse::<u128>().is_ok_and(|v| v == 0)
+                                || !matches!(&*m.receiver, Expr::MethodCall(r) if r.method == "field")
+                        }
+                        _ => false,
+                    });
                 if n.contains("all_ones")
                     || n.contains("gone")
                     || n == "validate"
                     || n == "check_range"
+                    || n == "in_range"
+                    || n == "index_below"
+                    || exact
                 {
                     self.0 = true;
                 }

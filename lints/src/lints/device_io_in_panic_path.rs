@@ -5,7 +5,7 @@ use syn::visit::Visit;
 use syn::Expr;
 
 use super::{declare_lint, reach_note, LintCx};
-use crate::callgraph::for_each_fn;
+use crate::callgraph::{for_each_fn, Reach};
 use crate::device::{self, Access};
 use crate::diagnostic::Finding;
 
@@ -47,8 +47,8 @@ declare_lint! {
 pub struct PanicPathIo {
     /// The access.
     pub access: Access,
-    /// The function it is in (`None` inside a hook closure).
-    pub function: Option<String>,
+    /// The function it is in and why it is on the panic path (`None` inside a hook closure).
+    pub function: Option<(String, Reach)>,
 }
 
 fn check(cx: &LintCx<'_>) -> Vec<Finding> {
@@ -61,11 +61,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
     for_each_fn(cx.ast, |f| {
         let name = f.name();
         let dcx = cx.device_for(&f);
-        if cx.krate.panic_path.contains_key(&name) {
+        if let Some(reach) = cx.krate.panic_path_of(&f, cx.file.aux) {
             for access in device::accesses_in_block(&dcx, f.block) {
                 out.push(PanicPathIo {
                     access,
-                    function: Some(name.clone()),
+                    function: Some((name.clone(), reach.clone())),
                 });
             }
             return;
@@ -116,11 +116,7 @@ fn report(cx: &LintCx<'_>, m: PanicPathIo) -> Finding {
         "record the crash in memory and leave devices to the recovery kernel, which resets them",
     );
     match &m.function {
-        Some(name) => {
-            if let Some(r) = cx.krate.panic_path.get(name) {
-                f = f.with_note(reach_note("on the panic path", name, r));
-            }
-        }
+        Some((name, r)) => f = f.with_note(reach_note("on the panic path", name, r)),
         None => f = f.with_note("this closure is installed as a panic hook by `set_hook`"),
     }
     f

@@ -233,12 +233,14 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                 let Some((value, rest)) = args.split_last() else {
                     return;
                 };
+                // The register is named by the receiver and the argument just before the
+                // value; earlier arguments name the device (`cfg.write16(addr, 0x06, v)`).
                 let mut ids = Vec::new();
                 if let Some(r) = recv {
                     ids.extend(idents_of(r));
                 }
-                for a in rest {
-                    ids.extend(idents_of(a));
+                if let Some(reg) = rest.last() {
+                    ids.extend(idents_of(reg));
                 }
                 if let Some(reg) = any_word(&ids, ADDR_WORDS) {
                     if is_raw_address(value) {

@@ -1,12 +1,14 @@
 //! `panic_in_recovery`: panicking constructs in recovery code.
 
+use std::collections::HashMap;
+
 use proc_macro2::Span as Span2;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::Expr;
 
 use super::{declare_lint, reach_note, LintCx};
-use crate::callgraph::for_each_fn;
+use crate::callgraph::{for_each_fn, FnRef, Reach};
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -17,6 +19,11 @@ declare_lint! {
     /// functions named under `[recovery] functions` in `paranoid.toml`, and every function
     /// of the same crate they call (the call graph is built by name). `debug_assert!` is
     /// not flagged.
+    ///
+    /// Indexing a fixed-size array with a constant in bounds (`self.dw[3]` where the field is
+    /// `dw: [u32; 16]`, `kinds[1]` where `let kinds = [a, b]`, `buf[0..4]` on `[u8; 64]`) is
+    /// not flagged: it cannot panic (rustc rejects a constant out-of-bounds array index). The
+    /// length must be visible in the same file (a literal, or a `const` with a literal value).
     ///
     /// ### Why is this bad?
     /// Recovery code runs after the first kernel already panicked. A second panic loses the
@@ -50,6 +57,8 @@ pub struct PanicSite {
     pub what: String,
     /// The function.
     pub function: String,
+    /// Why the function is recovery code.
+    pub reach: Reach,
 }
 
 const PANIC_MACROS: &[&str] = &[
@@ -70,14 +79,17 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 /// Matches panicking constructs in the recovery functions of one file.
 pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
     let mut out = Vec::new();
+    let arrays = ArrayLens::of_file(cx.ast);
     for_each_fn(cx.ast, |f| {
         let name = f.name();
-        if !cx.krate.recovery.contains_key(&name) {
+        let Some(reach) = cx.krate.recovery_of(&f, cx.file.aux) else {
             return;
-        }
+        };
         let mut v = V {
             out: &mut out,
             function: &name,
+            reach,
+            arrays: arrays.with_locals(&f),
         };
         v.visit_block(f.block);
     });
@@ -87,6 +99,190 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
 struct V<'a> {
     out: &'a mut Vec<PanicSite>,
     function: &'a str,
+    reach: &'a Reach,
+    arrays: ArrayLens,
+}
+
+/// Lengths of fixed-size arrays known from the syntax of one file: struct fields (by field
+/// name, the shortest when several structs use the name; unknown when one of them is not an
+/// array) and, per function, locals and parameters.
+#[derive(Clone, Default)]
+struct ArrayLens {
+    consts: HashMap<String, u128>,
+    /// Field name → shortest array length, `None` when some declaration is not an array.
+    fields: HashMap<String, Option<u128>>,
+    /// (struct, field) → array length (for `self.field` in that struct's `impl`).
+    struct_fields: HashMap<(String, String), Option<u128>>,
+    locals: HashMap<String, Option<u128>>,
+    /// The `impl` type of the function being checked.
+    owner: Option<String>,
+}
+
+impl ArrayLens {
+    fn of_file(file: &syn::File) -> Self {
+        struct C<'a>(&'a mut HashMap<String, u128>);
+        impl<'ast> Visit<'ast> for C<'_> {
+            fn visit_item_const(&mut self, c: &'ast syn::ItemConst) {
+                if let Some(n) = int_lit(&c.expr) {
+                    self.0.insert(c.ident.to_string(), n);
+                }
+            }
+        }
+        let mut me = Self::default();
+        C(&mut me.consts).visit_file(file);
+        struct F<'a>(&'a mut ArrayLens, Option<String>);
+        impl<'ast> Visit<'ast> for F<'_> {
+            fn visit_item_struct(&mut self, s: &'ast syn::ItemStruct) {
+                let outer = self.1.replace(s.ident.to_string());
+                syn::visit::visit_item_struct(self, s);
+                self.1 = outer;
+            }
+            fn visit_field(&mut self, f: &'ast syn::Field) {
+                if let Some(id) = &f.ident {
+                    let len = self.0.type_len(&f.ty);
+                    let e = self.0.fields.entry(id.to_string()).or_insert(len);
+                    *e = match (*e, len) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        _ => None,
+                    };
+                    if let Some(st) = &self.1 {
+                        self.0
+                            .struct_fields
+                            .insert((st.clone(), id.to_string()), len);
+                    }
+                }
+                syn::visit::visit_field(self, f);
+            }
+        }
+        F(&mut me, None).visit_file(file);
+        me
+    }
+
+    fn len_expr(&self, e: &Expr) -> Option<u128> {
+        int_lit(e).or_else(|| match e {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .and_then(|i| self.consts.get(&i.to_string()).copied()),
+            _ => None,
+        })
+    }
+
+    fn type_len(&self, ty: &syn::Type) -> Option<u128> {
+        match ty {
+            syn::Type::Array(a) => self.len_expr(&a.len),
+            syn::Type::Paren(p) => self.type_len(&p.elem),
+            syn::Type::Reference(r) => self.type_len(&r.elem),
+            syn::Type::Group(g) => self.type_len(&g.elem),
+            _ => None,
+        }
+    }
+
+    /// This file's lengths plus the locals and parameters of one function.
+    fn with_locals(&self, f: &FnRef<'_>) -> Self {
+        let (sig, block) = (f.sig, f.block);
+        let mut me = self.clone();
+        me.owner = f.owner.map(ToString::to_string);
+        let mut bind = |me: &mut Self, pat: &syn::Pat, len: Option<u128>| {
+            if let syn::Pat::Ident(i) = pat {
+                let e = me.locals.entry(i.ident.to_string()).or_insert(len);
+                // A name bound twice keeps a length only when both bindings agree on one.
+                *e = match (*e, len) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    _ => None,
+                };
+            }
+        };
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(t) = input {
+                let len = me.type_len(&t.ty);
+                bind(&mut me, &t.pat, len);
+            }
+        }
+        struct L<'a, B>(&'a mut ArrayLens, B);
+        impl<'ast, B: FnMut(&mut ArrayLens, &syn::Pat, Option<u128>)> Visit<'ast> for L<'_, B> {
+            fn visit_local(&mut self, l: &'ast syn::Local) {
+                let (pat, ty_len) = match &l.pat {
+                    syn::Pat::Type(t) => (&*t.pat, self.0.type_len(&t.ty)),
+                    p => (p, None),
+                };
+                let init_len = l.init.as_ref().and_then(|i| match &*i.expr {
+                    Expr::Repeat(r) => self.0.len_expr(&r.len),
+                    Expr::Array(a) => Some(a.elems.len() as u128),
+                    _ => None,
+                });
+                let len = match (ty_len, init_len) {
+                    (Some(t), _) => Some(t),
+                    (None, i) if matches!(l.pat, syn::Pat::Ident(_)) => i,
+                    _ => None,
+                };
+                (self.1)(self.0, pat, len);
+                syn::visit::visit_local(self, l);
+            }
+            fn visit_item(&mut self, _: &'ast syn::Item) {}
+        }
+        L(&mut me, &mut bind).visit_block(block);
+        me
+    }
+
+    /// Whether `base[index]` provably stays in bounds.
+    fn in_bounds(&self, base: &Expr, index: &Expr) -> bool {
+        let len = match base {
+            Expr::Field(f) => match &f.member {
+                syn::Member::Named(n) => {
+                    let on_self = matches!(&*f.base, Expr::Path(p) if p.path.is_ident("self"));
+                    let own = self
+                        .owner
+                        .as_ref()
+                        .filter(|_| on_self)
+                        .and_then(|o| self.struct_fields.get(&(o.clone(), n.to_string())));
+                    match own {
+                        Some(len) => *len,
+                        None => self.fields.get(&n.to_string()).copied().flatten(),
+                    }
+                }
+                syn::Member::Unnamed(_) => None,
+            },
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .and_then(|i| self.locals.get(&i.to_string()).copied().flatten()),
+            Expr::Paren(p) => return self.in_bounds(&p.expr, index),
+            _ => None,
+        };
+        let Some(len) = len else {
+            return false;
+        };
+        match index {
+            Expr::Range(r) => {
+                let start = match &r.start {
+                    Some(s) => self.len_expr(s),
+                    None => Some(0),
+                };
+                let end = match (&r.end, &r.limits) {
+                    (None, _) => Some(len),
+                    (Some(e), syn::RangeLimits::HalfOpen(_)) => self.len_expr(e),
+                    (Some(e), syn::RangeLimits::Closed(_)) => {
+                        self.len_expr(e).and_then(|v| v.checked_add(1))
+                    }
+                };
+                matches!((start, end), (Some(s), Some(e)) if s <= e && e <= len)
+            }
+            i => self.len_expr(i).is_some_and(|i| i < len),
+        }
+    }
+}
+
+fn int_lit(e: &Expr) -> Option<u128> {
+    match e {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse().ok(),
+        Expr::Paren(p) => int_lit(&p.expr),
+        Expr::Group(g) => int_lit(&g.expr),
+        _ => None,
+    }
 }
 
 impl V<'_> {
@@ -95,6 +291,7 @@ impl V<'_> {
             span,
             what,
             function: self.function.to_string(),
+            reach: self.reach.clone(),
         });
     }
 }
@@ -110,7 +307,9 @@ impl<'ast> Visit<'ast> for V<'_> {
                     .unwrap_or(m.method.span());
                 self.push(span, format!("`.{}()`", m.method));
             }
-            Expr::Index(_) => self.push(e.span(), "indexing".to_string()),
+            Expr::Index(i) if !self.arrays.in_bounds(&i.expr, &i.index) => {
+                self.push(e.span(), "indexing".to_string());
+            }
             _ => {}
         }
         syn::visit::visit_expr(self, e);
@@ -139,7 +338,7 @@ impl<'ast> Visit<'ast> for V<'_> {
 }
 
 fn report(cx: &LintCx<'_>, m: PanicSite) -> Finding {
-    let mut f = Finding::new(
+    let f = Finding::new(
         "panic_in_recovery",
         format!("{} can panic in recovery code", m.what),
         cx.span(m.span),
@@ -150,8 +349,5 @@ fn report(cx: &LintCx<'_>, m: PanicSite) -> Finding {
         w if w.starts_with("`.") => "propagate the error with `?` or handle the `None`/`Err` case",
         _ => "return a typed error instead of panicking",
     });
-    if let Some(r) = cx.krate.recovery.get(&m.function) {
-        f = f.with_note(reach_note("recovery code", &m.function, r));
-    }
-    f
+    f.with_note(reach_note("recovery code", &m.function, &m.reach))
 }

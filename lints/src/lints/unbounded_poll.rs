@@ -74,6 +74,10 @@ const BOUND_WORDS: &[&str] = &[
     "instant",
     "expiry",
     "expires",
+    // Clock sources re-read in the loop (`end = rdtsc(); if end - start > MAX { .. }`).
+    "rdtsc",
+    "now",
+    "jiffies",
 ];
 
 fn check(cx: &LintCx<'_>) -> Vec<Finding> {

@@ -52,3 +52,29 @@ fn named_constant(regs: &Regs) -> Option<u32> {
     let v = regs.read32(0x00);
     (v != INVALID_READ).then_some(v)
 }
+
+// Validating calls of an `Untrusted` value reject all-ones as well.
+fn exact_version(regs: &Regs) -> bool {
+    let vs = regs.read32(NVME_VS);
+    vs.is(0x0001_0400)
+}
+
+fn ranged(regs: &Regs) -> Result<u32, Error> {
+    let mqes = regs.read32(CAP).field(0, 16);
+    mqes.in_range(1..=4095)
+}
+
+fn no_errors(regs: &Regs) -> bool {
+    let status = regs.read32(STATUS);
+    status.field(8, 4).is(0)
+}
+
+fn field_at_its_maximum(regs: &Regs) -> bool {
+    let status = regs.read32(STATUS); //~ device_gone_unchecked
+    status.field(1, 2).is(3)
+}
+
+fn masked(regs: &Regs) -> bool {
+    let csts = regs.read32(CSTS); //~ device_gone_unchecked
+    csts.bit(0)
+}

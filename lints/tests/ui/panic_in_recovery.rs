@@ -27,3 +27,25 @@ fn host_tool(args: &[String]) {
     let n: u32 = args[1].parse().unwrap();
     println!("{n}");
 }
+
+// Constant indexes into arrays of known length cannot panic.
+struct Sqe {
+    dw: [u32; 16],
+}
+
+impl Sqe {
+    fn set_cid(&mut self, cid: u16) {
+        self.dw[0] = u32::from(cid) << 16;
+        let kinds = [1u8, 2];
+        let _ = kinds[1];
+        let _ = &self.dw[10..=15];
+        let _ = self.dw[16]; //~ panic_in_recovery
+    }
+}
+
+#[paranoid_init(budget_ms = 500)]
+fn init_sqe(sqe: &mut Sqe, buf: &[u8; 4]) -> Result<(), Error> {
+    sqe.set_cid(buf[3] as u16);
+    let _ = buf[4]; //~ panic_in_recovery
+    Ok(())
+}

@@ -72,6 +72,11 @@ fn clamped(regs: &Regs, ring: &[u8; 64]) -> u8 {
     ring[i]
 }
 
+fn clamped_by_the_hal(regs: &Regs) -> u64 {
+    let cap = regs.read64(0x00);
+    4u64 << cap.field(32, 4).clamp_max(15)
+}
+
 fn checked(regs: &Regs, ring: &[u8]) -> Option<u8> {
     let i = regs.read32(0x30) as usize;
     ring.get(i).copied()
