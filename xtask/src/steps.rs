@@ -58,6 +58,11 @@ pub fn all() -> Vec<Step> {
             run: clippy_kernels,
         },
         Step {
+            name: "lints",
+            what: "cargo paranoid -D all (paranoid.toml), host and kernels workspaces",
+            run: lints,
+        },
+        Step {
             name: "test",
             what: "cargo test --release, host workspace, all features",
             run: test_host,
@@ -118,6 +123,32 @@ fn clippy_kernels(_: &Ctx) -> Result<(), String> {
         "-D",
         "warnings",
     ])
+}
+
+/// `cargo paranoid` with every lint denied (like clippy's `-D warnings`): the
+/// host workspace, then the kernels workspace (its own `cargo metadata`, the
+/// root `paranoid.toml`). The linter is built for the host first and run as a
+/// program: the kernels' `.cargo/config.toml` targets x86_64-unknown-none.
+fn lints(ctx: &Ctx) -> Result<(), String> {
+    run(ctx.cargo(&["build", "--release", "--quiet", "-p", "cargo-paranoid"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { ctx.root.join(t) })
+        .unwrap_or_else(|| ctx.root.join("target"));
+    let bin = target
+        .join("release")
+        .join(format!("cargo-paranoid{}", std::env::consts::EXE_SUFFIX));
+    let config = ctx.root.join("paranoid.toml");
+    for dir in [ctx.root.clone(), ctx.root.join("examples").join("kernels")] {
+        let mut c = Command::new(&bin);
+        c.current_dir(&dir)
+            .arg("paranoid")
+            .arg("--config")
+            .arg(&config)
+            .args(["-D", "all"]);
+        run(c)?;
+    }
+    Ok(())
 }
 
 fn test_host(ctx: &Ctx) -> Result<(), String> {

@@ -187,7 +187,6 @@ impl<W: Window> RxRing<W> {
     /// validates the write-back (`CHECKED`) and copies the frame into `out`.
     pub(crate) fn take<const CHECKED: bool>(&mut self, out: &mut [u8]) -> Result<Rx, E1000Error> {
         let slot = self.next;
-        // paranoid:allow(device_gone_unchecked): descriptor memory, not a register; an all-ones write-back has the reserved status bit set and is rejected by `check_rx`
         let wb: Untrusted<u64> = self.descs.read(desc_offset(slot) + 8)?;
         let status = wb.field(32, 8);
         if !status.bit(rx_status::DD) {
@@ -311,7 +310,6 @@ impl<W: Window> TxRing<W> {
         let mut failed = 0;
         while self.in_flight > 0 {
             let slot = self.clean;
-            // paranoid:allow(device_gone_unchecked): descriptor memory, not a register; an all-ones status has reserved bits set and is an error
             let status: Untrusted<u8> = self.descs.read(desc_offset(slot) + 12)?;
             if !status.bit(tx_desc::STA_DD) {
                 break;

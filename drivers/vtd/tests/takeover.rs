@@ -199,6 +199,7 @@ fn loops_and_out_of_ram_pointers_fail_adopt() {
     let h = Harness::qemu_like();
     h.old_kernel_tables(&[(NIC, 1)]);
     let mut regs_ = h.registers();
+    // paranoid:allow(dma_outside_window): the test plants a root table address past RAM on purpose
     paranoid::mmio::RegisterIo::write64(&mut regs_, regs::RTADDR, 0x40_0000_0000);
     paranoid::mmio::RegisterIo::write32(
         &mut regs_,

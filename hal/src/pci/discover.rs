@@ -25,6 +25,13 @@ pub struct FunctionInfo {
 ///
 /// [`PciError::NotPresent`] when the vendor id reads 0xffff (empty slot, or the
 /// device is gone) or 0x0000 (not a valid vendor).
+#[cfg_attr(
+    any(),
+    paranoid::allow(
+        missing_paranoid_init,
+        reason = "reads a function's identity (vendor, class, header type); brings nothing up, all-ones is NotPresent"
+    )
+)]
 pub fn probe<C: ConfigAccess + ?Sized>(
     cfg: &mut C,
     a: PciAddress,

@@ -214,7 +214,8 @@ impl Toy {
             &self.clock,
             deadline,
             || regs.csts().read(),
-            |v| v.rdy() == want,
+            // A gone device reads all-ones: RDY set, but never ready.
+            |v| !v.untrusted().is_all_ones() && v.rdy() == want,
         )
         .map(|_| ())
         .map_err(|t| t.last.untrusted().into_raw_for_report())
@@ -266,6 +267,13 @@ impl Lifecycle for Toy {
         Ok(())
     }
 
+    #[cfg_attr(
+        any(),
+        paranoid::allow(
+            device_gone_unchecked,
+            reason = "CAP.TO was range-checked in `verify` and is clamped here; a gone device never passes `wait_rdy`"
+        )
+    )]
     fn enable(&mut self, deadline: Deadline) -> Result<(), ToyError> {
         // CAP.TO was checked in `verify`; re-read it rather than keep state.
         let to = self.regs.cap().read().to().clamp_max(255);

@@ -64,6 +64,13 @@ impl Edu {
     /// # Errors
     ///
     /// [`EduStuck`] after 2 s.
+    #[cfg_attr(
+        any(),
+        paranoid::allow(
+            device_gone_unchecked,
+            reason = "a gone edu reads RUN set: the 2 s deadline expires and EduStuck carries the all-ones value"
+        )
+    )]
     pub fn wait(&mut self, clock: &impl Clock) -> Result<(), EduStuck> {
         let deadline = Deadline::after(clock, Duration::from_secs(2));
         let regs = &mut self.regs;
@@ -150,6 +157,14 @@ pub struct Identity {
 }
 
 /// Reads a little-endian value from identity-mapped window memory.
+#[cfg_attr(
+    any(),
+    paranoid::allow(
+        raw_mmio,
+        device_gone_unchecked,
+        reason = "identity-mapped RAM of the DMA window (what the device wrote), not MMIO; the value stays Untrusted"
+    )
+)]
 fn peek32(pa: u64) -> Untrusted<u32> {
     // SAFETY:
     // - `pa` is in the window backing the caller allocated (identity-mapped RAM);
@@ -157,11 +172,19 @@ fn peek32(pa: u64) -> Untrusted<u32> {
     Untrusted::new(unsafe { core::ptr::read_volatile(pa as usize as *const u32) })
 }
 
+#[cfg_attr(
+    any(),
+    paranoid::allow(raw_mmio, reason = "identity-mapped RAM of the DMA window, not MMIO")
+)]
 fn poke32(pa: u64, v: u32) {
     // SAFETY: as for `peek32`; the page is owned by the scenario.
     unsafe { core::ptr::write_volatile(pa as usize as *mut u32, v) }
 }
 
+#[cfg_attr(
+    any(),
+    paranoid::allow(raw_mmio, reason = "identity-mapped RAM of the DMA window, not MMIO")
+)]
 fn poke64(pa: u64, v: u64) {
     // SAFETY: as for `peek32`.
     unsafe { core::ptr::write_volatile(pa as usize as *mut u64, v) }
