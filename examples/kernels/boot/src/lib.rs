@@ -8,7 +8,7 @@
 //!   4 GiB with 2 MiB pages (2..4 GiB uncached, for ECAM, BARs and VT-d), long
 //!   mode, stack, zeroed `.bss`;
 //! - [`BootInfo`]: the parsed start info (command line, modules, RSDP, memory
-//!   map), a TSC [`TscClock`] calibrated against the PIT ([`tsc`]), and the
+//!   map), a TSC [`TscClock`] calibrated against the PIT, and the
 //!   kernel image bounds;
 //! - serial output on COM1 ([`println!`]), [`exit`] through `isa-debug-exit`, a
 //!   panic handler that prints `PARANOID-PANIC` and exits with
@@ -58,7 +58,6 @@ pub mod handoff;
 pub mod platform;
 pub mod serial;
 pub mod start_info;
-pub mod tsc;
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
@@ -191,7 +190,7 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     let clock = match told {
         Some(Ok(c)) => Ok(c),
         // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
-        _ => unsafe { tsc::calibrate() },
+        _ => unsafe { TscClock::calibrate_with_pit() },
     };
     let clock = match clock {
         Ok(c) => c,

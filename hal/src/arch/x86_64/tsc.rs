@@ -28,10 +28,83 @@ pub struct TscClock {
 
 /// PIT input clock, Hz.
 const PIT_HZ: u64 = 1_193_182;
-/// Calibration interval: 10 ms of PIT ticks.
-const CALIBRATION_PIT_TICKS: u16 = 11_932;
-/// Upper bound on the calibration busy-wait, in TSC ticks (2 s at 20 GHz).
-const CALIBRATION_MAX_TICKS: u64 = 40_000_000_000;
+/// PIT ticks per measured interval (10 ms).
+const INTERVAL_PIT_TICKS: u16 = 11_932;
+/// Samples tried per interval end.
+const SAMPLE_TRIES: usize = 5;
+/// Counter reads allowed while waiting for an interval to pass (each is three
+/// port accesses, well over a microsecond): bounds the wait if the PIT is dead.
+const MAX_WAIT_READS: u32 = 2_000_000;
+/// Intervals measured; the median is used.
+const INTERVALS: usize = 3;
+
+const PIT_CH2: u16 = 0x42;
+const PIT_MODE: u16 = 0x43;
+const PORT_B: u16 = 0x61;
+/// Channel 2, lobyte/hibyte, mode 0, binary.
+const CH2_MODE0: u8 = 0b1011_0000;
+/// Counter latch command for channel 2.
+const CH2_LATCH: u8 = 0b1000_0000;
+
+/// One bracketed reading: (TSC at the middle of the bracket, PIT counter, bracket width).
+///
+/// # Safety
+///
+/// The caller owns PIT channel 2 and its mode port.
+unsafe fn sample() -> (u64, u16, u64) {
+    let mut best = (0, 0, u64::MAX);
+    for _ in 0..SAMPLE_TRIES {
+        let before = rdtsc();
+        // SAFETY: the caller owns PIT channel 2 (latch, then low and high byte).
+        let count = unsafe {
+            outb(PIT_MODE, CH2_LATCH);
+            let lo = inb(PIT_CH2);
+            let hi = inb(PIT_CH2);
+            u16::from_le_bytes([lo, hi])
+        };
+        let after = rdtsc();
+        let width = after.wrapping_sub(before);
+        if width < best.2 {
+            best = (before + width / 2, count, width);
+        }
+    }
+    best
+}
+
+/// Measures one interval; returns TSC kHz.
+///
+/// # Safety
+///
+/// The caller owns PIT channel 2, the mode port and port 0x61.
+unsafe fn interval() -> Result<u64, TscError> {
+    // SAFETY: forwarded ownership of the PIT ports and port 0x61.
+    unsafe {
+        // Gate channel 2 on, speaker off; count down from 0xffff (55 ms).
+        let gate = inb(PORT_B);
+        outb(PORT_B, (gate & !0x02) | 0x01);
+        outb(PIT_MODE, CH2_MODE0);
+        outb(PIT_CH2, 0xff);
+        outb(PIT_CH2, 0xff);
+        let (t0, c0, _) = sample();
+        let mut end = None;
+        for _ in 0..MAX_WAIT_READS {
+            let (t1, c1, _) = sample();
+            // Mode 0 counts down; stop once the interval has passed (well before
+            // the counter wraps at 0).
+            if c0.saturating_sub(c1) >= INTERVAL_PIT_TICKS {
+                end = Some((t1, c0 - c1));
+                break;
+            }
+        }
+        outb(PORT_B, gate);
+        let (t1, pit_ticks) = end.ok_or(TscError::PitSilent)?;
+        let tsc_ticks = t1.wrapping_sub(t0);
+        Ok(u64::try_from(
+            u128::from(tsc_ticks) * u128::from(PIT_HZ) / (u128::from(pit_ticks) * 1000),
+        )
+        .unwrap_or(u64::MAX))
+    }
+}
 
 impl TscClock {
     /// A clock for a TSC of known frequency.
@@ -46,7 +119,13 @@ impl TscClock {
         })
     }
 
-    /// Measures the TSC frequency over 10 ms of PIT channel 2.
+    /// Measures the TSC frequency against PIT channel 2: the median of three
+    /// 10 ms intervals, each end a *bracketed* sample (TSC, latch and read the
+    /// PIT counter, TSC again; the narrowest of a few tries), so a virtual CPU
+    /// preempted mid-measurement does not skew it (timing one PIT countdown from
+    /// when it is programmed was 28% off with two VMs on two busy cores). The
+    /// approach of Linux's `pit_calibrate_tsc` / `tsc_read_refs`
+    /// (arch/x86/kernel/tsc.c).
     ///
     /// # Safety
     ///
@@ -55,34 +134,16 @@ impl TscClock {
     ///
     /// # Errors
     ///
-    /// [`TscError::PitSilent`] when the PIT never finishes its count (bounded by
-    /// TSC ticks), [`TscError::Implausible`] for a nonsense measurement.
+    /// [`TscError::PitSilent`] when the PIT counter does not move (bounded by a
+    /// read count), [`TscError::Implausible`] for a nonsense measurement.
     pub unsafe fn calibrate_with_pit() -> Result<Self, TscError> {
-        // SAFETY: the caller owns ports 0x42, 0x43 and 0x61 (see `# Safety`).
-        let (start, end) = unsafe {
-            // Gate channel 2 on, speaker off.
-            let gate = inb(0x61);
-            outb(0x61, (gate & !0x02) | 0x01);
-            // Channel 2, lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
-            outb(0x43, 0b1011_0000);
-            outb(0x42, (CALIBRATION_PIT_TICKS & 0xff) as u8);
-            outb(0x42, (CALIBRATION_PIT_TICKS >> 8) as u8);
-            let start = rdtsc();
-            let mut end = start;
-            // OUT2 (port 0x61 bit 5) rises at terminal count.
-            while inb(0x61) & 0x20 == 0 {
-                end = rdtsc();
-                if end.wrapping_sub(start) > CALIBRATION_MAX_TICKS {
-                    outb(0x61, gate);
-                    return Err(TscError::PitSilent);
-                }
-            }
-            outb(0x61, gate);
-            (start, end)
-        };
-        let ticks = end.wrapping_sub(start);
-        let khz = ticks.saturating_mul(PIT_HZ) / (u64::from(CALIBRATION_PIT_TICKS) * 1000);
-        Self::from_khz(khz)
+        let mut khz = [0u64; INTERVALS];
+        for slot in &mut khz {
+            // SAFETY: forwarded contract.
+            *slot = unsafe { interval()? };
+        }
+        khz.sort_unstable();
+        Self::from_khz(khz[INTERVALS / 2])
     }
 
     /// The calibrated frequency in kHz.
