@@ -26,9 +26,12 @@ use core::fmt;
 
 #[cfg(feature = "std")]
 pub mod elf;
+pub mod le;
 #[cfg(feature = "std")]
 pub mod reader;
 pub mod stream;
+
+use le::{get, put, u32_at, u64_at};
 
 /// Magic of the header record.
 pub const MAGIC: [u8; 8] = *b"PRNDUMP1";
@@ -155,35 +158,6 @@ pub struct Header {
     pub ranges: [Range; MAX_RANGES],
     /// Ranges in use.
     pub range_count: u32,
-}
-
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
-/// `N` bytes at `at`, if there are that many.
-pub(crate) fn get_bytes<const N: usize>(src: &[u8], at: usize) -> Option<[u8; N]> {
-    let mut b = [0u8; N];
-    b.copy_from_slice(src.get(at..at.checked_add(N)?)?);
-    Some(b)
-}
-
-fn get<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
-    let mut b = [0u8; N];
-    if let Some(s) = src.get(at..at + N) {
-        b.copy_from_slice(s);
-    }
-    b
-}
-
-fn u32_at(src: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(get(src, at))
-}
-
-fn u64_at(src: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(get(src, at))
 }
 
 /// Copies `s` into a fixed, zero-padded field (truncating at a char boundary).

@@ -12,7 +12,8 @@
 //! end:  12 chunks u64 | 20 bytes u64 | 28 pattern seed u64 | 36 pattern start u64 | 44 pattern len u64
 //! ```
 
-use crate::{get_bytes, Range};
+use crate::le::bytes as get_bytes;
+use crate::Range;
 
 /// UDP port the stream goes to.
 pub const STREAM_PORT: u16 = 7375;

@@ -8,6 +8,7 @@
 
 use core::fmt;
 
+use paranoid_dump::le::{get, put, u32_at, u64_at};
 use paranoid_dump::{fixed, text, Range, MAX_RANGES, POINT_LEN, REASON_LEN};
 
 /// Magic of a crash note.
@@ -75,28 +76,6 @@ pub struct CrashNote {
     pub armed_dma: Range,
     /// The first word of the armed DMA's data.
     pub armed_word: u64,
-}
-
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(d) = out.get_mut(at..at + bytes.len()) {
-        d.copy_from_slice(bytes);
-    }
-}
-
-fn get<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
-    let mut b = [0u8; N];
-    if let Some(s) = src.get(at..at + N) {
-        b.copy_from_slice(s);
-    }
-    b
-}
-
-fn u64_at(src: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(get(src, at))
-}
-
-fn u32_at(src: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(get(src, at))
 }
 
 const RANGES_AT: usize = 256;
