@@ -19,3 +19,4 @@ pub mod dump;
 pub mod heartbeat;
 pub mod note;
 pub mod report;
+pub mod text;

@@ -109,44 +109,9 @@ impl fmt::Write for Out {
     }
 }
 
-/// A line of text being built (fixed capacity).
-pub struct Line {
-    buf: [u8; 768],
-    len: usize,
-}
-
-impl Line {
-    /// An empty line.
-    pub const fn new() -> Self {
-        Self {
-            buf: [0; 768],
-            len: 0,
-        }
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
-    }
-}
-
-impl Default for Line {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+/// A line of text being built (fixed capacity): the result line, a device's
+/// found state.
+pub type Line = paranoid_recovery::text::Line<768>;
 
 /// Heartbeats and their schedule.
 pub struct Beats {
