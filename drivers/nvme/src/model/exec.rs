@@ -370,15 +370,8 @@ impl NvmeModel {
         if qid == 0 || usize::from(qid) >= self.cqs.len() || self.cq_exists(qid) {
             return specific(sc::INVALID_QUEUE_ID);
         }
-        if entries < 2 || entries > u32::from(self.params.mqes) + 1 {
-            self.flag(format!(
-                "Create I/O CQ with {entries} entries (MQES {})",
-                self.params.mqes
-            ));
-            return specific(sc::INVALID_QUEUE_SIZE);
-        }
-        if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
-            return generic(sc::INVALID_FIELD);
+        if let Some(status) = self.check_new_queue("CQ", entries, cmd, base) {
+            return Some(status);
         }
         if let Some(slot) = self.cqs.get_mut(usize::from(qid)) {
             *slot = Some(CompQueue {
@@ -390,6 +383,29 @@ impl NvmeModel {
             });
         }
         ok()
+    }
+
+    /// The checks Create I/O CQ and Create I/O SQ share: a size within
+    /// CAP.MQES (flagged: the driver must never ask for more), physically
+    /// contiguous (PC), and a page-aligned non-zero base. The error status, if any.
+    fn check_new_queue(
+        &mut self,
+        kind: &str,
+        entries: u32,
+        cmd: &Command,
+        base: u64,
+    ) -> Option<(u16, u32)> {
+        if entries < 2 || entries > u32::from(self.params.mqes) + 1 {
+            self.flag(format!(
+                "Create I/O {kind} with {entries} entries (MQES {})",
+                self.params.mqes
+            ));
+            return specific(sc::INVALID_QUEUE_SIZE);
+        }
+        if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
+            return generic(sc::INVALID_FIELD);
+        }
+        None
     }
 
     fn cq_exists(&self, qid: u16) -> bool {
@@ -408,15 +424,8 @@ impl NvmeModel {
         if cqid == 0 || !self.cq_exists(cqid) {
             return specific(sc::INVALID_CQ);
         }
-        if entries < 2 || entries > u32::from(self.params.mqes) + 1 {
-            self.flag(format!(
-                "Create I/O SQ with {entries} entries (MQES {})",
-                self.params.mqes
-            ));
-            return specific(sc::INVALID_QUEUE_SIZE);
-        }
-        if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
-            return generic(sc::INVALID_FIELD);
+        if let Some(status) = self.check_new_queue("SQ", entries, cmd, base) {
+            return Some(status);
         }
         if let Some(slot) = self.sqs.get_mut(usize::from(qid)) {
             *slot = Some(SubQueue {
