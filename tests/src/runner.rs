@@ -107,6 +107,14 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
     if matches!(ended, Ended::TimedOut) {
         return Verdict::Timeout;
     }
+    // Exactly one result line per run: `fail` then `pass` is not a pass, and
+    // two kernels both claiming a verdict is a harness or kernel bug.
+    let lines = result_line::all(&out.serial).len();
+    if lines > 1 {
+        return Verdict::Fail(format!(
+            "{lines} result lines in the serial log; exactly one expected"
+        ));
+    }
     if s.expect_reset {
         return match (&out.result, out.exit) {
             (None, Some(0)) => match &s.check {
@@ -251,6 +259,11 @@ mod tests {
         assert_eq!(
             judge(&s, &Ended::TimedOut, &out(pass, None)),
             Verdict::Timeout
+        );
+        // A failure followed by a pass is not a pass.
+        let twice = "PARANOID-RESULT test=boot verdict=fail reason=x\nPARANOID-RESULT test=boot verdict=pass\n";
+        assert!(
+            matches!(judge(&s, &exited(33), &out(twice, Some(33))), Verdict::Fail(m) if m.contains("2 result lines"))
         );
         let panic = "PARANOID-PANIC boom\nPARANOID-RESULT test=boot verdict=pass\n";
         assert!(

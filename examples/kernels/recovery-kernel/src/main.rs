@@ -195,6 +195,9 @@ pub struct Recovery<'r> {
     /// What became of the NIC: `up`, `refused` (not a supported part),
     /// `fenced` (init failed), `absent`, `off` (`nic=off`).
     pub nic: &'static str,
+    /// The armed DMA's source (QEMU's edu, found by its ids) and the stale
+    /// faults the IOMMU recorded from it.
+    pub armed_source: Option<(u16, u32)>,
     /// The dump target as found: its address, block size, and the extent's
     /// first byte.
     pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
@@ -250,6 +253,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         iommu: "vtd",
         nic: "absent",
         target: None,
+        armed_source: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
@@ -281,6 +285,15 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     let armed = armed_dma(boot, &r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {
         iommu::service(unit, faults, r.report)?;
+        // Which source the stale faults came from: the edu, as the bus
+        // identifies it (not as the crashed kernel claims).
+        let mut cf8 = paranoid_boot::platform::cf8();
+        let edu = paranoid::pci::discover::scan(&mut cf8, 0, 0, 255)
+            .find(|f| (f.vendor, f.device) == (0x1234, 0x11e8));
+        r.armed_source = edu.map(|f| {
+            let sid = f.address.source_id();
+            (sid, faults.source(sid).map_or(0, |s| s.stale))
+        });
     }
     r.report.step(
         "armed DMA",
@@ -448,9 +461,9 @@ impl Recovery<'_> {
         let mut line = Line::new();
         let _ = write!(
             line,
-            "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
+            "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
+             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
             self.note.point(),
             if self.iommu == "vtd" {
                 self.config.policy.name()
@@ -463,12 +476,15 @@ impl Recovery<'_> {
             self.target.map_or(0, |(_, bs, _)| bs),
             self.target.map_or(0, |(_, _, at)| at),
             stats.bytes,
+            stats.extent_end,
             stats.chunks,
             canary.changed,
             f.stale,
             f.own,
             f.lost,
             f.quarantined,
+            SourceField(self.armed_source.map(|(sid, _)| sid)),
+            self.armed_source.map_or(0, |(_, n)| n),
             hb.beats,
             hb.max_gap_ns / 1_000_000,
             DrainField(self.drain),
@@ -586,6 +602,18 @@ fn devices<W: Window>(
         r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
     }
     Ok(stats)
+}
+
+/// A source id on the result line (`none` when absent).
+struct SourceField(Option<u16>);
+
+impl fmt::Display for SourceField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => write!(f, "none"),
+            Some(sid) => write!(f, "{sid:#06x}"),
+        }
+    }
 }
 
 /// The target's address on the result line (`none` before it is found).
