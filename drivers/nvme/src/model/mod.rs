@@ -27,6 +27,7 @@ use paranoid::time::{duration_ns, Clock};
 mod bench;
 mod exec;
 pub mod fuzz;
+pub mod geometry;
 pub mod oracle;
 mod params;
 
