@@ -24,7 +24,7 @@ pub const ADMIN_QUEUE_DEPTH: u16 = 16;
 pub const IO_QID: u16 = 1;
 /// Pipelined writes a driver can keep in flight at most (each holds a PRP list
 /// page of the window).
-pub const MAX_IN_FLIGHT: usize = 32;
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Tunables of the driver; [`Config::default`] suits QEMU and real drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,9 @@ pub struct Nvme<R: RegisterIo, P, C, W: Window> {
     pub(crate) io: QueuePair<W>,
     pub(crate) identify: DmaBuffer<W, Bidirectional>,
     /// One PRP list page per queue slot a command may use (slot i, page i).
-    pub(crate) prp_lists: [Option<DmaBuffer<W, ToDevice>>; MAX_IN_FLIGHT],
+    pub(crate) prp_lists: DmaBuffer<W, ToDevice>,
+    /// PRP list pages in `prp_lists`.
+    pub(crate) prp_pages: usize,
     /// Pipelined writes, by queue slot: each owns its buffer until reaped.
     pub(crate) in_flight: [Option<InFlight<W>>; MAX_IN_FLIGHT],
     /// I/O queues granted by Set Features Number of Queues: (NSQA, NCQA), 1's based.
@@ -181,11 +183,7 @@ where
         let io = QueuePair::new(arena, IO_QID, config.io_queue_depth.max(2))?;
         let identify = arena.alloc::<Bidirectional>(NVME_PAGE, NVME_PAGE)?;
         let lists = usize::from(config.max_in_flight).clamp(1, MAX_IN_FLIGHT);
-        let mut prp_lists: [Option<DmaBuffer<W, ToDevice>>; MAX_IN_FLIGHT] =
-            core::array::from_fn(|_| None);
-        for slot in prp_lists.iter_mut().take(lists) {
-            *slot = Some(arena.alloc::<ToDevice>(NVME_PAGE, NVME_PAGE)?);
-        }
+        let prp_lists = arena.alloc::<ToDevice>(lists * NVME_PAGE, NVME_PAGE)?;
         Ok(Self {
             regs: Registers::new(regs),
             pci,
@@ -198,6 +196,7 @@ where
             io,
             identify,
             prp_lists,
+            prp_pages: lists,
             in_flight: core::array::from_fn(|_| None),
             granted: None,
             controller: None,

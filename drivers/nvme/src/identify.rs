@@ -380,8 +380,8 @@ pub fn parse_namespace<W: Window, D: DeviceWrites>(
     // DPS bits 2:0: protection information type (0: disabled).
     let pi = read_u8(buf, 29)?.validate(|d| Ok::<u8, NvmeError>(d & 0x7))?;
     let lbaf = read_u32(buf, 128 + 4 * usize::from(index))?;
-    let ms = lbaf.field(0, 16).validate(|ms| Ok::<u32, NvmeError>(ms))?;
-    let lbads = lbaf.field(16, 8).validate(|d| Ok::<u32, NvmeError>(d))?;
+    let ms = lbaf.field(0, 16).validate(Ok::<u32, NvmeError>)?;
+    let lbads = lbaf.field(16, 8).validate(Ok::<u32, NvmeError>)?;
     let refuse = |problem| NvmeError::UnsupportedFormat {
         nsid,
         format: index,

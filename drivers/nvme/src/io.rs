@@ -117,8 +117,8 @@ pub(crate) struct InFlight<W: Window> {
     pub lba: u64,
     pub blocks: u64,
     pub buffer: DmaBuffer<W, ToDevice>,
-    /// Set when the outcome is known but not yet handed back.
-    pub done: Option<Result<(), NvmeError>>,
+    /// The controller was reset or fenced while it was in flight.
+    pub abandoned: bool,
 }
 
 impl<R, P, C, W> Nvme<R, P, C, W>
@@ -232,7 +232,7 @@ where
     /// queue depth − 1 granted at init.
     pub fn pipeline_depth(&self) -> usize {
         let queue = usize::from(self.io.depth().saturating_sub(1)).max(1);
-        self.prp_lists.iter().flatten().count().min(queue)
+        self.prp_pages.min(queue)
     }
 
     /// Submits a write of `blocks` blocks (of the namespace's block size) at
@@ -269,7 +269,7 @@ where
                         lba,
                         blocks,
                         buffer,
-                        done: None,
+                        abandoned: false,
                     });
                     Ok(cid)
                 } else {
@@ -401,9 +401,7 @@ where
     /// it reads none of their buffers any more); reap hands them back.
     pub(crate) fn abandon_in_flight(&mut self) {
         for w in self.in_flight.iter_mut().flatten() {
-            if w.done.is_none() {
-                w.done = Some(Err(NvmeError::Abandoned));
-            }
+            w.abandoned = true;
         }
     }
 
@@ -411,13 +409,13 @@ where
         let slot = self
             .in_flight
             .iter_mut()
-            .find(|w| w.as_ref().is_some_and(|w| w.done.is_some()))?;
+            .find(|w| w.as_ref().is_some_and(|w| w.abandoned))?;
         let w = slot.take()?;
         Some(Written {
             cid: w.cid,
             lba: w.lba,
             blocks: w.blocks,
-            result: w.done.unwrap_or(Err(NvmeError::Abandoned)),
+            result: Err(NvmeError::Abandoned),
             buffer: w.buffer,
         })
     }
@@ -523,18 +521,18 @@ where
             needed: bytes,
             len: 0,
         };
-        let list_page = self
-            .prp_lists
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(NvmeError::QueueFull { queue: IO_QID })?;
-        let prps = prps_for(addr, bytes, list_page.iova()).ok_or(bad)?;
+        if slot >= self.prp_pages {
+            return Err(NvmeError::QueueFull { queue: IO_QID });
+        }
+        let page = NVME_PAGE as u64;
+        let at = slot * NVME_PAGE;
+        let list = self.prp_lists.iova().offset(at as u64).ok_or(bad)?;
+        let prps = prps_for(addr, bytes, list).ok_or(bad)?;
         if let Some((first, entries)) = prps.list {
-            let page = NVME_PAGE as u64;
             for i in 0..entries {
                 let entry = first.offset(i as u64 * page).ok_or(bad)?;
                 // The entry's bytes go into the list page here, and only here.
-                list_page.write::<u64>(i * 8, entry.get())?;
+                self.prp_lists.write::<u64>(at + i * 8, entry.get())?;
             }
         }
         Ok(Command::new(opcode)

@@ -17,7 +17,7 @@ use crate::error::{CompletionProblem, NvmeError};
 use crate::regs::Registers;
 
 /// Commands a queue keeps outstanding at most (also bounded by its depth − 1).
-pub const MAX_OUTSTANDING: usize = 64;
+pub const MAX_OUTSTANDING: usize = 16;
 /// Bytes of the NVMe memory page we program (CC.MPS = 0).
 pub const NVME_PAGE: usize = 4096;
 

@@ -173,8 +173,10 @@ pub fn start(
         .map_err(|_| "dma buffer")?;
     buf.write_bytes(0, &[0x4b; 64 * 1024]).map_err(|_| "fill")?;
     let mut written = 0;
+    // The scratch area is laid out in 512-byte units; write it by byte
+    // offset so any block size of the namespace works.
     for i in 0..8u64 {
-        nvme.write_blocks(SCRATCH_LBA + i * 128, 128, &buf, 0)
+        nvme.write_at(SCRATCH_LBA * 512 + i * 65536, 65536, &buf, 0)
             .map_err(|_| "scratch write")?;
         written += 128;
     }
@@ -193,20 +195,16 @@ pub fn start(
         _ => None,
     };
     // Last: writes submitted and never reaped, in flight across the crash.
-    let mut inflight = arena
-        .alloc::<ToDevice>(8 * 4096, 4096)
-        .map_err(|_| "dma buffer")?;
-    inflight
-        .write_bytes(0, &[0x4b; 8 * 4096])
-        .map_err(|_| "fill")?;
+    // Each owns its buffer (moved into the driver) until the crash.
     let mut outstanding = 0;
     if let Some(c) = chaos {
+        let ns = nvme.namespace_info().ok_or("namespace")?;
         for i in 0..c.in_flight {
-            let lba = SCRATCH_LBA + 1024 + i * 8;
-            if nvme
-                .submit_write(lba, 8, &inflight, 4096 * i as usize)
-                .is_ok()
-            {
+            let mut one = arena.alloc::<ToDevice>(4096, 4096).map_err(|_| "dma buffer")?;
+            one.write_bytes(0, &[0x4b; 4096]).map_err(|_| "fill")?;
+            let at = (SCRATCH_LBA + 1024 + i * 8) * 512;
+            let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).map_err(|_| "extent")?;
+            if nvme.submit_write(lba, blocks, one, 0).is_ok() {
                 outstanding += 1;
             }
         }
@@ -220,7 +218,7 @@ pub fn start(
             nvme,
             nic: nic.map(|(n, _)| n),
             iommu,
-            buffers: [Some(buf), Some(inflight)],
+            buffers: [Some(buf), None],
         },
     })
 }

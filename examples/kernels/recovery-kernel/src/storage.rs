@@ -132,7 +132,7 @@ pub fn dump<W: Window>(
     let mut sink = NvmeSink {
         nvme: &mut nvme,
         buffer,
-        block_size: ns.block_size,
+        block_size: ns.block_size.bytes(),
     };
     let chunk = r.config.chunk_bytes;
     let bounce_at = r
