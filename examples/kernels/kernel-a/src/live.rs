@@ -265,25 +265,21 @@ fn start_nvme(
         written += CHUNK;
     }
     // Last: writes submitted and never reaped, in flight across the crash.
-    let mut inflight = arena
-        .alloc::<ToDevice>(8 * 4096, 4096)
-        .map_err(|_| "dma buffer")?;
-    inflight
-        .write_bytes(0, &[0x4b; 8 * 4096])
-        .map_err(|_| "fill")?;
+    // Each owns its buffer (moved into the driver) until the crash.
     let mut outstanding = 0;
     if let Some(c) = chaos {
+        let ns = nvme.namespace_info().ok_or("namespace")?;
         for i in 0..c.in_flight {
+            let mut one = arena.alloc::<ToDevice>(4096, 4096).map_err(|_| "dma buffer")?;
+            one.write_bytes(0, &[0x4b; 4096]).map_err(|_| "fill")?;
             let at = SCRATCH_OFFSET + 8 * CHUNK + i * 4096;
-            if nvme
-                .submit_write(at / block, 4096 / block, &inflight, 4096 * i as usize)
-                .is_ok()
-            {
+            let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).map_err(|_| "extent")?;
+            if nvme.submit_write(lba, blocks, one, 0).is_ok() {
                 outstanding += 1;
             }
         }
     }
-    *buffers = [Some(buf), Some(inflight)];
+    *buffers = [Some(buf), None];
     Ok((nvme, written, outstanding))
 }
 

@@ -171,15 +171,15 @@ pub fn dump<W: Window>(
             nsid: r.config.target.nsid,
         }))?;
     let extent =
-        target::resolve_extent(r.config.extent, ns.block_size, ns.blocks).map_err(refuse)?;
-    r.target = Some((nvme.address(), ns.block_size, extent.offset_bytes()));
+        target::resolve_extent(r.config.extent, ns.block_size.bytes(), ns.blocks).map_err(refuse)?;
+    r.target = Some((nvme.address(), ns.block_size.bytes(), extent.offset_bytes()));
     println!(
         "recovery: dump target {} serial {} namespace {}: {} blocks of {} bytes, extent bytes {}..{}",
         nvme.address(),
         r.config.target.serial.as_ref().map_or("?", |s| s.as_str()),
         ns.nsid,
         ns.blocks,
-        ns.block_size,
+        ns.block_size.bytes(),
         extent.offset_bytes(),
         extent.offset_bytes() + extent.len_bytes()
     );
@@ -191,7 +191,7 @@ pub fn dump<W: Window>(
     let mut sink = NvmeSink {
         nvme: &mut nvme,
         buffer,
-        block_size: ns.block_size,
+        block_size: ns.block_size.bytes(),
     };
     let chunk = r.config.chunk_bytes;
     let bounce_at = r
