@@ -10,7 +10,8 @@ use paranoid::dma::{Bidirectional, FromDevice};
 use paranoid::dma::{DmaArena, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::topology::Node;
+use paranoid::pci::ConfigAccess;
 use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
@@ -31,8 +32,12 @@ paranoid::dma_windows! {
 const _: () = assert!(KernelAWindow::BASE == ARENA_BASE && KernelAWindow::SIZE == ARENA_LEN);
 
 /// The NVMe driver as kernel A instantiates it.
-pub type KernelANvme =
-    Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, KernelAWindow>;
+pub type KernelANvme = Nvme<
+    paranoid::mmio::Mmio,
+    paranoid_boot::platform::PlatformConfig,
+    paranoid_boot::TscClock,
+    KernelAWindow,
+>;
 /// The NIC driver as kernel A instantiates it.
 pub type KernelANic = paranoid_e1000::E1000<
     paranoid::mmio::Mmio,
@@ -127,7 +132,7 @@ pub fn start(
     chaos: Option<Chaos>,
 ) -> Result<Live, Why> {
     let arm_dma = chaos.is_some();
-    let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
+    let mut cfg = platform::config(boot);
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
     let edu_fn = platform::find(&mut cfg, EDU).ok();
     let nic_fn = platform::find(&mut cfg, E1000_IDS).ok();
@@ -135,14 +140,14 @@ pub fn start(
     let mut n = 0;
     for f in [Some(nvme_fn), edu_fn, nic_fn].into_iter().flatten() {
         if let Some(slot) = sources.get_mut(n) {
-            *slot = f.address.source_id();
+            *slot = f.requester_id();
             n += 1;
         }
     }
     let iommu = crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
     crate::crash::update(|n| n.iommu_enabled = true);
     println!("kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)");
-    let (regs, _) = platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|_| "nvme bar")?;
+    let (regs, _) = platform::map_bar0(&mut cfg, nvme_fn.address()).map_err(|_| "nvme bar")?;
     let cpu = NonNull::new(ARENA_BASE as *mut u8).ok_or("arena")?;
     // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
     // identity-mapped, and only used through this arena; kernel A's IOMMU domain
@@ -151,7 +156,7 @@ pub fn start(
     let nvme = Nvme::new(
         regs,
         cfg,
-        nvme_fn.address,
+        nvme_fn.address(),
         boot.clock(),
         &mut arena,
         Config::default(),
@@ -164,7 +169,7 @@ pub fn start(
     let mut nvme = ready.device.into_inner();
     crate::crash::update(|n| {
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = nvme_fn.address.source_id();
+            *slot = nvme_fn.requester_id();
             n.live_count += 1;
         }
     });
@@ -181,7 +186,7 @@ pub fn start(
     let nic = match nic_fn {
         Some(f) => Some(start_nic(
             boot,
-            f.address,
+            f,
             &mut arena,
             chaos.map_or(0, |c| c.tx_burst),
         )?),
@@ -189,7 +194,7 @@ pub fn start(
     };
     let armed = match edu_fn {
         // The NVMe driver owns ECAM now; edu is configured through CF8.
-        Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
+        Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e, &mut arena)?),
         _ => None,
     };
     // Last: writes submitted and never reaped, in flight across the crash.
@@ -266,9 +271,10 @@ pub const EDU_WORD0: u64 = 0xed0d_a7a0_0000_0000;
 fn arm_edu<P: ConfigAccess>(
     boot: &'static BootInfo,
     cfg: &mut P,
-    address: PciAddress,
+    found: Node,
     arena: &mut DmaArena<KernelAWindow>,
 ) -> Result<u64, Why> {
+    let address = found.address();
     let (mut regs, _) = platform::map_bar0(cfg, address).map_err(|_| "edu bar")?;
     command::update(
         cfg,
@@ -314,7 +320,7 @@ fn arm_edu<P: ConfigAccess>(
         };
         n.armed_word = EDU_WORD0;
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = address.source_id();
+            *slot = found.requester_id();
             n.live_count += 1;
         }
     });
@@ -330,11 +336,11 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     let mut cf8 = platform::cf8();
     let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
         .map_err(|_| "watchdog_ms= given but no i6300esb")?;
-    let (regs, _) = platform::map_bar0(&mut cf8, esb.address).map_err(|_| "i6300esb bar")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, esb.address()).map_err(|_| "i6300esb bar")?;
     let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
     wdt.set_period(Duration::from_millis(period_ms))
         .map_err(|_| "watchdog period")?;
-    paranoid_i6300esb::enable(&mut cf8, esb.address).map_err(|_| "watchdog enable")?;
+    paranoid_i6300esb::enable(&mut cf8, esb.address()).map_err(|_| "watchdog enable")?;
     wdt.pet();
     Ok(())
 }
@@ -345,10 +351,11 @@ const E1000_IDS: (u16, u16) = platform::E1000;
 /// posts a TX burst of `burst` frames it never reaps.
 fn start_nic(
     boot: &'static BootInfo,
-    address: PciAddress,
+    found: Node,
     arena: &mut DmaArena<KernelAWindow>,
     burst: u32,
 ) -> Result<(KernelANic, u32), Why> {
+    let address = found.address();
     let mut cf8 = platform::cf8();
     let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
     let clock = boot.clock();
@@ -391,7 +398,7 @@ fn start_nic(
     }
     crate::crash::update(|n| {
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = address.source_id();
+            *slot = found.requester_id();
             n.live_count += 1;
         }
     });

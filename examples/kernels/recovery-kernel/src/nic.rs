@@ -39,15 +39,15 @@ pub fn bring_up<W: Window>(
         return Ok(None);
     };
     let (mut regs, _) =
-        platform::map_bar0(&mut cf8, f.address).map_err(|e| fail("e1000 bar", e))?;
+        platform::map_bar0(&mut cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, f.address.source_id())?;
+        iommu::attach(unit, f.requester_id())?;
     }
     let nic = E1000::new(
         regs,
         cf8,
-        f.address,
+        f.address(),
         r.clock,
         arena,
         paranoid_e1000::Config::default(),
@@ -59,7 +59,7 @@ pub fn bring_up<W: Window>(
             let nic = ready.device.into_inner();
             let m = nic.mac().0;
             r.report.device(
-                format_args!("e1000 {}", f.address),
+                format_args!("e1000 {}", f.address()),
                 format_args!("{}", found.as_str()),
                 format_args!(
                     "ready in {:?}, {} escalation(s), mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -75,7 +75,7 @@ pub fn bring_up<W: Window>(
         Err(failure) => {
             println!("{}", failure.trace);
             r.report.device(
-                format_args!("e1000 {}", f.address),
+                format_args!("e1000 {}", f.address()),
                 format_args!("{}", found.as_str()),
                 format_args!("fenced: {}", failure.cause),
             );

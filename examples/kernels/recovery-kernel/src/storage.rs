@@ -54,7 +54,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
 }
 
 /// The NVMe driver as the recovery kernel instantiates it.
-type RecoveryNvme<W> = Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, W>;
+type RecoveryNvme<W> =
+    Nvme<paranoid::mmio::Mmio, paranoid_boot::platform::PlatformConfig, paranoid_boot::TscClock, W>;
 
 /// Finds the controller, records the state it was left in, gives it the
 /// recovery domain (when an IOMMU translates) and brings it up in window `W`.
@@ -66,18 +67,18 @@ fn bring_up<W: Window>(
     unit: Option<&mut iommu::Unit>,
     step: &'static str,
 ) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
-    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
+    let mut cfg = platform::config(r.boot);
     let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
     let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+        platform::map_bar0(&mut cfg, nvme_fn.address()).map_err(|e| fail("nvme bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, nvme_fn.address.source_id())?;
+        iommu::attach(unit, nvme_fn.requester_id())?;
     }
     let nvme = Nvme::new(
         regs,
         cfg,
-        nvme_fn.address,
+        nvme_fn.address(),
         r.clock,
         arena,
         paranoid_nvme::Config::default(),
@@ -92,7 +93,7 @@ fn bring_up<W: Window>(
         Err(f) => {
             println!("{}", f.trace);
             r.report.device(
-                format_args!("nvme {}", nvme_fn.address),
+                format_args!("nvme {}", nvme_fn.address()),
                 format_args!("{}", found.as_str()),
                 format_args!("fenced: {}", f.cause),
             );
