@@ -7,7 +7,7 @@ use core::time::Duration;
 use paranoid::dma::DmaArena;
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::{discover, Cf8, ConfigAccess, PciAddress};
+use paranoid::pci::{Cf8, ConfigAccess, PciAddress};
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::platform::{self, E1000};
 use paranoid_boot::{println, BootInfo, TscClock};
@@ -75,12 +75,10 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
     let IdentityDma { arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
     let mut nics = [None; 4];
     let mut count = 0;
-    for info in discover::scan(&mut platform::cf8(), 0, 0, 0) {
-        if (info.vendor, info.device) == E1000 {
-            if let Some(slot) = nics.get_mut(count) {
-                *slot = Some(info.address);
-                count += 1;
-            }
+    for found in platform::find_all(&mut platform::cf8(), E1000).iter() {
+        if let Some(slot) = nics.get_mut(count) {
+            *slot = Some(found.address());
+            count += 1;
         }
     }
     f.add("nics", count);

@@ -12,8 +12,8 @@ use core::ptr::NonNull;
 
 use paranoid::dma::DmaArena;
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::discover::{self, FunctionInfo};
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::topology::Node;
+use paranoid::pci::PciAddress;
 use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo};
 use paranoid_nvme::{Config, Nvme};
@@ -24,8 +24,6 @@ use crate::live::KernelAWindow;
 
 /// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
 pub const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
-/// Controllers kernel A looks at, at most.
-pub const MAX_CONTROLLERS: usize = 16;
 
 /// Where the named disk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,23 +32,8 @@ pub enum Found {
     NotNamed,
     /// No controller has the serial number (or the namespace is missing).
     Nowhere,
-    /// The controller with the serial number.
-    At(PciAddress),
-}
-
-/// Every NVMe controller on every bus, in bus order.
-pub fn controllers<C: ConfigAccess>(
-    cfg: &mut C,
-) -> ([Option<FunctionInfo>; MAX_CONTROLLERS], usize) {
-    let mut out = [None; MAX_CONTROLLERS];
-    let mut n = 0;
-    for f in discover::scan(cfg, 0, 0, 255).filter(|f| f.class == NVME_CLASS) {
-        if let Some(slot) = out.get_mut(n) {
-            *slot = Some(f);
-            n += 1;
-        }
-    }
-    (out, n)
+    /// The controller with the serial number, as the topology found it.
+    At(Node),
 }
 
 /// Finds the controller with `serial` whose namespace `nsid` is active: each
@@ -60,26 +43,24 @@ pub fn find(boot: &'static BootInfo, serial: Option<Serial>, nsid: u32) -> Found
     let Some(serial) = serial else {
         return Found::NotNamed;
     };
-    let Ok(mut probe_cfg) = platform::ecam(boot) else {
-        return Found::Nowhere;
-    };
-    let (list, n) = controllers(&mut probe_cfg);
+    let mut probe_cfg = platform::config(boot);
+    let list = platform::find_class(&mut probe_cfg, NVME_CLASS[0], NVME_CLASS[1]);
     drop(probe_cfg);
-    for f in list.iter().take(n).flatten() {
-        match identify(boot, f.address, nsid) {
+    for f in list.iter().filter(|f| f.info.class == NVME_CLASS) {
+        match identify(boot, f.address(), nsid) {
             Some(sn) if Serial::new(&sn) == Some(serial) => {
                 println!(
                     "kernel-a: disk {serial} (namespace {nsid}) at {}",
-                    f.address
+                    f.address()
                 );
-                return Found::At(f.address);
+                return Found::At(*f);
             }
             Some(sn) => println!(
-                "kernel-a: NVMe {} has serial {:?}: not ours, left alone",
-                f.address,
+                "kernel-a: NVMe {} has serial {:?}: not ours, shut down again",
+                f.address(),
                 Serial::new(&sn)
             ),
-            None => println!("kernel-a: NVMe {} did not identify", f.address),
+            None => println!("kernel-a: NVMe {} did not identify", f.address()),
         }
     }
     Found::Nowhere
@@ -88,7 +69,7 @@ pub fn find(boot: &'static BootInfo, serial: Option<Serial>, nsid: u32) -> Found
 /// Brings the controller at `address` up with namespace `nsid`, reads its
 /// serial number, shuts it down and turns bus mastering off.
 fn identify(boot: &'static BootInfo, address: PciAddress, nsid: u32) -> Option<[u8; 20]> {
-    let mut cfg = platform::ecam(boot).ok()?;
+    let mut cfg = platform::config(boot);
     let (regs, _) = platform::map_bar0(&mut cfg, address).ok()?;
     let cpu = NonNull::new(ARENA_BASE as *mut u8)?;
     // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),

@@ -10,7 +10,8 @@ use paranoid::dma::{Bidirectional, FromDevice};
 use paranoid::dma::{DmaArena, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::topology::Node;
+use paranoid::pci::ConfigAccess;
 use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
@@ -32,8 +33,12 @@ paranoid::dma_windows! {
 const _: () = assert!(KernelAWindow::BASE == ARENA_BASE && KernelAWindow::SIZE == ARENA_LEN);
 
 /// The NVMe driver as kernel A instantiates it.
-pub type KernelANvme =
-    Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, KernelAWindow>;
+pub type KernelANvme = Nvme<
+    paranoid::mmio::Mmio,
+    paranoid_boot::platform::PlatformConfig,
+    paranoid_boot::TscClock,
+    KernelAWindow,
+>;
 /// The NIC driver as kernel A instantiates it.
 pub type KernelANic = paranoid_e1000::E1000<
     paranoid::mmio::Mmio,
@@ -138,21 +143,19 @@ pub fn start(
     nsid: u32,
 ) -> Result<Live, Why> {
     let arm_dma = chaos.is_some();
-    let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
+    let mut cfg = platform::config(boot);
     let nvme_fn = match disk {
-        Found::At(a) => Some(a),
+        Found::At(node) => Some(node),
         Found::NotNamed | Found::Nowhere => None,
     };
     let edu_fn = platform::find(&mut cfg, EDU).ok();
     let nic_fn = first_supported_nic(&mut cfg);
     let mut sources = [0u16; 3];
     let mut n = 0;
-    for a in [nvme_fn, edu_fn.map(|f| f.address), nic_fn]
-        .into_iter()
-        .flatten()
-    {
+    // Context entries under the id the IOMMU sees (a bridge's alias, say).
+    for node in [nvme_fn, edu_fn, nic_fn].into_iter().flatten() {
         if let Some(slot) = sources.get_mut(n) {
-            *slot = a.source_id();
+            *slot = node.requester_id();
             n += 1;
         }
     }
@@ -178,9 +181,9 @@ pub fn start(
     let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
     let mut buffers = [None, None];
     let (nvme, written, outstanding) = match nvme_fn {
-        Some(a) => {
+        Some(node) => {
             let (nvme, written, outstanding) =
-                start_nvme(boot, cfg, a, nsid, &mut arena, chaos, &mut buffers)?;
+                start_nvme(boot, cfg, node, nsid, &mut arena, chaos, &mut buffers)?;
             (Some(nvme), written, outstanding)
         }
         None => {
@@ -189,9 +192,9 @@ pub fn start(
         }
     };
     let nic = match nic_fn {
-        Some(a) => Some(start_nic(
+        Some(node) => Some(start_nic(
             boot,
-            a,
+            node,
             &mut arena,
             chaos.map_or(0, |c| c.tx_burst),
         )?),
@@ -199,7 +202,7 @@ pub fn start(
     };
     let armed = match edu_fn {
         // The NVMe driver owns ECAM now; edu is configured through CF8.
-        Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
+        Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e, &mut arena)?),
         _ => None,
     };
     Ok(Live {
@@ -222,13 +225,14 @@ pub fn start(
 /// flight; the buffers stay in `buffers` (the device may still read them).
 fn start_nvme(
     boot: &'static BootInfo,
-    mut cfg: paranoid::pci::Ecam,
-    address: PciAddress,
+    mut cfg: platform::PlatformConfig,
+    node: paranoid::pci::topology::Node,
     nsid: u32,
     arena: &mut DmaArena<KernelAWindow>,
     chaos: Option<Chaos>,
     buffers: &mut [Option<paranoid::dma::DmaBuffer<KernelAWindow, ToDevice>>; 2],
 ) -> Result<(KernelANvme, u64, u32), Why> {
+    let address = node.address();
     let (regs, _) = platform::map_bar0(&mut cfg, address).map_err(|_| "nvme bar")?;
     let config = Config {
         nsid,
@@ -248,7 +252,7 @@ fn start_nvme(
     );
     crate::crash::update(|n| {
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = address.source_id();
+            *slot = node.requester_id();
             n.live_count += 1;
         }
     });
@@ -270,7 +274,9 @@ fn start_nvme(
     if let Some(c) = chaos {
         let ns = nvme.namespace_info().ok_or("namespace")?;
         for i in 0..c.in_flight {
-            let mut one = arena.alloc::<ToDevice>(4096, 4096).map_err(|_| "dma buffer")?;
+            let mut one = arena
+                .alloc::<ToDevice>(4096, 4096)
+                .map_err(|_| "dma buffer")?;
             one.write_bytes(0, &[0x4b; 4096]).map_err(|_| "fill")?;
             let at = SCRATCH_OFFSET + 8 * CHUNK + i * 4096;
             let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).map_err(|_| "extent")?;
@@ -285,10 +291,11 @@ fn start_nvme(
 
 /// The first NIC of the 8254x family the e1000 driver supports, on any bus;
 /// other NICs (an 82574L, say) are left alone.
-fn first_supported_nic<C: ConfigAccess>(cfg: &mut C) -> Option<PciAddress> {
-    paranoid::pci::discover::scan(cfg, 0, 0, 255)
-        .find(|f| paranoid_e1000::SUPPORTED_IDS.contains(&(f.vendor, f.device)))
-        .map(|f| f.address)
+fn first_supported_nic<C: ConfigAccess>(cfg: &mut C) -> Option<paranoid::pci::topology::Node> {
+    platform::find_class(cfg, 0x02, 0x00)
+        .iter()
+        .find(|f| paranoid_e1000::Part::is_supported(f.info.vendor, f.info.device))
+        .copied()
 }
 
 impl Devices {
@@ -337,9 +344,10 @@ pub const EDU_WORD0: u64 = 0xed0d_a7a0_0000_0000;
 fn arm_edu<P: ConfigAccess>(
     boot: &'static BootInfo,
     cfg: &mut P,
-    address: PciAddress,
+    found: Node,
     arena: &mut DmaArena<KernelAWindow>,
 ) -> Result<u64, Why> {
+    let address = found.address();
     let (mut regs, _) = platform::map_bar0(cfg, address).map_err(|_| "edu bar")?;
     command::update(
         cfg,
@@ -385,7 +393,7 @@ fn arm_edu<P: ConfigAccess>(
         };
         n.armed_word = EDU_WORD0;
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = address.source_id();
+            *slot = found.requester_id();
             n.live_count += 1;
         }
     });
@@ -401,11 +409,11 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     let mut cf8 = platform::cf8();
     let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
         .map_err(|_| "watchdog_ms= given but no i6300esb")?;
-    let (regs, _) = platform::map_bar0(&mut cf8, esb.address).map_err(|_| "i6300esb bar")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, esb.address()).map_err(|_| "i6300esb bar")?;
     let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
     wdt.set_period(Duration::from_millis(period_ms))
         .map_err(|_| "watchdog period")?;
-    paranoid_i6300esb::enable(&mut cf8, esb.address).map_err(|_| "watchdog enable")?;
+    paranoid_i6300esb::enable(&mut cf8, esb.address()).map_err(|_| "watchdog enable")?;
     wdt.pet();
     Ok(())
 }
@@ -414,10 +422,11 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
 /// posts a TX burst of `burst` frames it never reaps.
 fn start_nic(
     boot: &'static BootInfo,
-    address: PciAddress,
+    found: Node,
     arena: &mut DmaArena<KernelAWindow>,
     burst: u32,
 ) -> Result<(KernelANic, u32), Why> {
+    let address = found.address();
     let mut cf8 = platform::cf8();
     let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
     let clock = boot.clock();
@@ -460,7 +469,7 @@ fn start_nic(
     }
     crate::crash::update(|n| {
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = address.source_id();
+            *slot = found.requester_id();
             n.live_count += 1;
         }
     });

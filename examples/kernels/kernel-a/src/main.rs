@@ -215,8 +215,8 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
         disks::Found::Nowhere => {
             let _ = write!(cmdline, " dump_seen_at=none");
         }
-        disks::Found::At(a) => {
-            let _ = write!(cmdline, " dump_seen_at={a}");
+        disks::Found::At(node) => {
+            let _ = write!(cmdline, " dump_seen_at={}", node.address());
         }
     }
     let mut map = [MemoryRegion {

@@ -40,26 +40,18 @@ pub fn bring_up<W: Window>(
 ) -> Result<Option<Nic<W>>, Failed> {
     let t = r.clock.now_ns();
     let mut cf8 = platform::cf8();
-    let mut nics = [None; 8];
-    let mut n = 0;
-    for f in paranoid::pci::discover::scan(&mut cf8, 0, 0, 255)
-        .filter(|f| f.class.get(..2) == Some(&ETHERNET_CLASS[..]))
-    {
-        if let Some(slot) = nics.get_mut(n) {
-            *slot = Some(f);
-            n += 1;
-        }
-    }
+    let nics = platform::find_class(&mut cf8, ETHERNET_CLASS[0], ETHERNET_CLASS[1]);
     let mut chosen = None;
-    for f in nics.iter().take(n).flatten() {
-        match paranoid_e1000::Part::from_ids(f.vendor, f.device) {
+    for f in nics.iter() {
+        let (vendor, device) = (f.info.vendor, f.info.device);
+        match paranoid_e1000::Part::from_ids(vendor, device) {
             Ok(part) if chosen.is_none() => chosen = Some((*f, part)),
             Ok(_) => {}
             Err(e) => {
-                paranoid::pci::command::fence(&mut cf8, f.address);
+                paranoid::pci::command::fence(&mut cf8, f.address());
                 r.nic = "refused";
                 r.report.device(
-                    format_args!("nic {} ({:04x}:{:04x})", f.address, f.vendor, f.device),
+                    format_args!("nic {} ({vendor:04x}:{device:04x})", f.address()),
                     format_args!("not driven"),
                     format_args!("refused ({e}): bus mastering off, left fenced"),
                 );
@@ -75,17 +67,17 @@ pub fn bring_up<W: Window>(
         );
         return Ok(None);
     };
-    println!("recovery: NIC {} is an {}", f.address, part.name());
+    println!("recovery: NIC {} is an {}", f.address(), part.name());
     let (mut regs, _) =
-        platform::map_bar0(&mut cf8, f.address).map_err(|e| fail("e1000 bar", e))?;
+        platform::map_bar0(&mut cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, f.address.source_id())?;
+        iommu::attach(unit, f.requester_id())?;
     }
     let nic = E1000::new(
         regs,
         cf8,
-        f.address,
+        f.address(),
         r.clock,
         arena,
         paranoid_e1000::Config::default(),
@@ -97,7 +89,7 @@ pub fn bring_up<W: Window>(
             let nic = ready.device.into_inner();
             let m = nic.mac().0;
             r.report.device(
-                format_args!("e1000 {}", f.address),
+                format_args!("e1000 {}", f.address()),
                 format_args!("{}", found.as_str()),
                 format_args!(
                     "ready in {:?}, {} escalation(s), mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -114,7 +106,7 @@ pub fn bring_up<W: Window>(
         Err(failure) => {
             println!("{}", failure.trace);
             r.report.device(
-                format_args!("e1000 {}", f.address),
+                format_args!("e1000 {}", f.address()),
                 format_args!("{}", found.as_str()),
                 format_args!("fenced: {}", failure.cause),
             );

@@ -6,7 +6,6 @@ use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::discover;
 use paranoid::pci::ConfigAccess;
 use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
@@ -24,24 +23,11 @@ use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
 
 /// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
 const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
-/// NVMe controllers considered at most.
-const MAX_CONTROLLERS: usize = 16;
 
-/// Every NVMe controller on every bus, in bus order: identified by class, not
-/// by one vendor/device id.
-fn controllers<C: paranoid::pci::ConfigAccess>(
-    cfg: &mut C,
-    zero: PciAddress,
-) -> ([PciAddress; MAX_CONTROLLERS], usize) {
-    let mut out = [zero; MAX_CONTROLLERS];
-    let mut n = 0;
-    for f in discover::scan(cfg, 0, 0, 255).filter(|f| f.class == NVME_CLASS) {
-        if let Some(slot) = out.get_mut(n) {
-            *slot = f.address;
-            n += 1;
-        }
-    }
-    (out, n)
+/// Every NVMe controller in the hierarchy, in walk order: identified by
+/// class, not by one vendor/device id.
+fn controllers<C: paranoid::pci::ConfigAccess>(cfg: &mut C) -> platform::Matches {
+    platform::find_class(cfg, NVME_CLASS[0], NVME_CLASS[1])
 }
 
 /// Staging buffer for dump writes.
@@ -80,7 +66,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
 }
 
 /// The NVMe driver as the recovery kernel instantiates it.
-type RecoveryNvme<W> = Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, W>;
+type RecoveryNvme<W> =
+    Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, paranoid_boot::TscClock, W>;
 
 /// Finds the controller, records the state it was left in, gives it the
 /// recovery domain (when an IOMMU translates) and brings it up in window `W`.
@@ -92,16 +79,30 @@ fn bring_up<W: Window>(
     unit: Option<&mut iommu::Unit>,
     step: &'static str,
 ) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
-    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
+    let mut cfg = platform::config(r.boot);
+    let nvmes = controllers(&mut cfg);
     let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
-    let (list, n) = controllers(&mut cfg, zero);
-    let found_at = list.get(..n).unwrap_or(&[]);
+    let mut found_at = [zero; 16];
+    let mut n = 0;
+    for (slot, node) in found_at
+        .iter_mut()
+        .zip(nvmes.iter().filter(|f| f.info.class == NVME_CLASS))
+    {
+        *slot = node.address();
+        n += 1;
+    }
     // Nothing is touched unless one controller is singled out.
-    let address = target::choose(&r.config.target, found_at).map_err(refuse)?;
+    let address =
+        target::choose(&r.config.target, found_at.get(..n).unwrap_or(&[])).map_err(refuse)?;
+    let node = nvmes
+        .iter()
+        .find(|f| f.address() == address)
+        .copied()
+        .ok_or(fail("nvme", "chosen controller not in the topology"))?;
     let (mut regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| fail("nvme bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, address.source_id())?;
+        iommu::attach(unit, node.requester_id())?;
     }
     let config = paranoid_nvme::Config {
         nsid: r.config.target.nsid,
@@ -170,8 +171,8 @@ pub fn dump<W: Window>(
         .ok_or(refuse(target::TargetError::NamespaceAbsent {
             nsid: r.config.target.nsid,
         }))?;
-    let extent =
-        target::resolve_extent(r.config.extent, ns.block_size.bytes(), ns.blocks).map_err(refuse)?;
+    let extent = target::resolve_extent(r.config.extent, ns.block_size.bytes(), ns.blocks)
+        .map_err(refuse)?;
     r.target = Some((nvme.address(), ns.block_size.bytes(), extent.offset_bytes()));
     println!(
         "recovery: dump target {} serial {} namespace {}: {} blocks of {} bytes, extent bytes {}..{}",
