@@ -9,6 +9,11 @@
 //! set it again after their reset. Bridges are left as the firmware set them:
 //! their BME only forwards requests of the functions below them, all of which
 //! are fenced one by one.
+//!
+//! The sweep probes every bus number rather than following the topology
+//! walk: a bridge the crashed kernel left with nonsense bus numbers makes the
+//! walk skip its branch (and report it), but the functions behind it can still
+//! master the bus, so they must be fenced too.
 
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::discover;

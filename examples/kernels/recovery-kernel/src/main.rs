@@ -288,10 +288,9 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         // Which source the stale faults came from: the edu, as the bus
         // identifies it (not as the crashed kernel claims).
         let mut cf8 = paranoid_boot::platform::cf8();
-        let edu = paranoid::pci::discover::scan(&mut cf8, 0, 0, 255)
-            .find(|f| (f.vendor, f.device) == (0x1234, 0x11e8));
+        let edu = paranoid_boot::platform::find(&mut cf8, (0x1234, 0x11e8)).ok();
         r.armed_source = edu.map(|f| {
-            let sid = f.address.source_id();
+            let sid = f.requester_id();
             (sid, faults.source(sid).map_or(0, |s| s.stale))
         });
     }
