@@ -525,6 +525,7 @@ fn gcmd_latency_is_waited_for() {
     let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
     assert_eq!(r.outcome, Outcome::Fresh);
     assert!(h.model.borrow_mut().gsts().contains(regs::Global::TE));
+    assert_protocol_clean(&h);
 }
 
 #[test]
