@@ -92,9 +92,9 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     }
 
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
         #[cfg(paranoid_mutant = "e1000_always_fence")]
         return Err(E1000Error::NoEeprom { eecd: 0 });
+        // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
         self.link = Some(Link::from_status(self.regs.status().read().untrusted())?);
         self.check_eeprom_present()?;
         self.mac = self.read_eeprom_mac(deadline)?;
