@@ -532,10 +532,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                         false
                     }
                     Some(OverrideAction::Adopt) => true,
-                    #[cfg(paranoid_mutant = "vtd_fence_keeps_old_entries")]
-                    None => true,
-                    #[cfg(not(paranoid_mutant = "vtd_fence_keeps_old_entries"))]
-                    None => adopt_all,
+                    None => adopt_all || cfg!(paranoid_mutant = "vtd_fence_keeps_old_entries"),
                 };
                 if !install {
                     continue;
@@ -549,8 +546,9 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                     }
                 })?;
                 self.check_window_free(sid, checked)?;
-                #[cfg(not(paranoid_mutant = "vtd_no_old_domain_reservation"))]
-                self.domains.reserve(checked.did);
+                if !cfg!(paranoid_mutant = "vtd_no_old_domain_reservation") {
+                    self.domains.reserve(checked.did);
+                }
                 self.install_entry(bus, devfn, lo, hi)
                     .map_err(|_| AdoptError::OutOfFrames)?;
                 stats.adopted += 1;
@@ -663,8 +661,8 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     /// translation on if it was off. TE is never turned off.
     fn install(&mut self, te_was_on: bool, deadline: Deadline) -> Result<(), VtdError> {
         self.unit.flush_write_buffer(deadline)?;
-        #[cfg(paranoid_mutant = "vtd_enable_before_root")]
-        if !te_was_on {
+        let enable_first = cfg!(paranoid_mutant = "vtd_enable_before_root");
+        if enable_first && !te_was_on {
             self.unit.command(Command::EnableTranslation, deadline)?;
         }
         self.unit.set_root_table(self.root, deadline)?;
@@ -677,8 +675,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             ],
             deadline,
         )?;
-        #[cfg(not(paranoid_mutant = "vtd_enable_before_root"))]
-        if !te_was_on {
+        if !enable_first && !te_was_on {
             self.unit.command(Command::EnableTranslation, deadline)?;
         }
         Ok(())
