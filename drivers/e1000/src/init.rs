@@ -92,9 +92,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     }
 
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
+        if cfg!(paranoid_mutant = "e1000_always_fence") {
+            return Err(E1000Error::NoEeprom { eecd: 0 });
+        }
         // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
-        #[cfg(paranoid_mutant = "e1000_always_fence")]
-        return Err(E1000Error::NoEeprom { eecd: 0 });
         self.link = Some(Link::from_status(self.regs.status().read().untrusted())?);
         self.check_eeprom_present()?;
         self.mac = self.read_eeprom_mac(deadline)?;
@@ -158,9 +159,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// A read flushes posted writes; all-ones here means the device is gone.
     fn flush_posted_writes(&mut self) -> Result<(), E1000Error> {
         let status = self.regs.status().read().untrusted();
-        #[cfg(paranoid_mutant = "e1000_skip_all_ones_check")]
-        let status = Untrusted::new(status.into_raw_for_report() & 0);
-        if status.is_all_ones() {
+        if gone(status) {
             return Err(E1000Error::DeviceGone {
                 register: r::status::SPEC.name,
             });
@@ -183,14 +182,14 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// CTRL.RST and a bounded wait for it to self-clear, then [`after_reset`](Self::after_reset).
     fn controller_reset(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
         let value = self.regs.ctrl().read().untrusted();
-        #[cfg(not(paranoid_mutant = "e1000_skip_all_ones_check"))]
-        if value.is_all_ones() {
+        if gone(value) {
             return Err(E1000Error::DeviceGone {
                 register: r::ctrl::SPEC.name,
             });
         }
-        #[cfg(paranoid_mutant = "e1000_bus_master_before_reset")]
-        self.bus_master_on()?;
+        if cfg!(paranoid_mutant = "e1000_bus_master_before_reset") {
+            self.bus_master_on()?;
+        }
         // Keep the dead kernel's bits except those that hold the PHY or the link
         // in reset or force them: CTRL with PHY_RST clear never reads all-ones,
         // so all-ones while RST is pending still means "gone".
@@ -210,8 +209,9 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 
     fn wait_reset_done(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        #[cfg(paranoid_mutant = "e1000_skip_reset_wait")]
-        return Ok(());
+        if cfg!(paranoid_mutant = "e1000_skip_reset_wait") {
+            return Ok(());
+        }
         let own = Deadline::after(&self.clock, RESET_TIMEOUT).min(deadline);
         let paced = Paced {
             clock: &self.clock,
@@ -299,9 +299,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 pair.copy_from_slice(&[lo, hi]);
             }
         }
-        #[cfg(paranoid_mutant = "e1000_skip_eeprom_checksum")]
-        let sum = eeprom::SUM;
-        if sum != eeprom::SUM {
+        if sum != eeprom::SUM && !cfg!(paranoid_mutant = "e1000_skip_eeprom_checksum") {
             return Err(E1000Error::EepromChecksum { sum });
         }
         let mac = MacAddress(mac);
@@ -313,8 +311,9 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// One EEPROM word, the way this part reads it ([`EepromAccess`]).
     fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
-        #[cfg(paranoid_mutant = "e1000_eerd_on_every_part")]
-        return self.read_eeprom_word_eerd(word, deadline);
+        if cfg!(paranoid_mutant = "e1000_eerd_on_every_part") {
+            return self.read_eeprom_word_eerd(word, deadline);
+        }
         match self.part.eeprom_access() {
             EepromAccess::Eerd => self.read_eeprom_word_eerd(word, deadline),
             EepromAccess::Microwire => self.read_eeprom_word_microwire(word, deadline),
@@ -652,11 +651,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 }
 
 /// All-ones: the device is gone (a CTRL read with RST pending is never
-/// all-ones, as the PHY reset bit is cleared first).
+/// all-ones, as the PHY reset bit is cleared first). The one all-ones test of
+/// quiesce and reset (the `e1000_skip_all_ones_check` mutant removes it).
 fn gone(value: Untrusted<u32>) -> bool {
-    #[cfg(paranoid_mutant = "e1000_skip_all_ones_check")]
-    return false;
-    value.is_all_ones()
+    !cfg!(paranoid_mutant = "e1000_skip_all_ones_check") && value.is_all_ones()
 }
 
 /// Brings an e1000 from whatever state it is in to Ready within
