@@ -1,34 +1,34 @@
-//! Code generation for `#[paranoid_init]`: the body becomes a nested function and
-//! a wrapper of the same name hands it to `paranoid::init::run`.
+//! Code generation for `#[paranoid_init]`: the function is rewritten in place.
+//! It keeps its name, generics, `where` clause and braces, takes
+//! `(device: D, clock: &C)`, and hands its body, as a closure, to
+//! `paranoid::init::run`.
 //!
-//! The wrapper only forwards its arguments: on the success path the generated
-//! code is the body plus `run`'s own bookkeeping (trace, budget deadline), which
-//! a hand-written init needs as well (see `benches/init_overhead.rs`).
+//! A closure rather than a nested function: a nested `fn` cannot use the
+//! generics of an enclosing `impl` (E0401) and needs its type parameters
+//! passed by turbofish, which `impl Trait` arguments forbid. A closure sees
+//! the generics, `Self` and the `impl` around it, exactly as the body did.
+//! On the success path the generated code is the body plus `run`'s own
+//! bookkeeping (trace, budget deadline), which a hand-written init needs as well
+//! (see `benches/init_overhead.rs`).
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, ToTokens};
-use syn::{Attribute, FnArg, GenericParam, ItemFn, Type};
+use syn::{FnArg, Ident, ItemFn, ReturnType};
 
 use super::parse::InitFn;
 
-/// The wrapper around `init`, running it within `budget_ms`.
+/// `init` rewritten in place to run its body within `budget_ms`.
 pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
     let InitFn {
         item,
         device,
         clock,
     } = init;
-    // Lint attributes go on the body, where the user's code (and so the lint)
-    // is; everything else (docs, `cfg`, `must_use`...) on the wrapper.
-    let (lint_attrs, attrs): (Vec<&Attribute>, Vec<&Attribute>) =
-        item.attrs.iter().partition(|a| {
-            ["allow", "expect", "warn", "deny", "forbid"]
-                .iter()
-                .any(|l| a.path().is_ident(l))
-        });
-    // `Stalled` hands the device back by value, so clippy's `result_large_err`
-    // fires on every init body: allow it unless the user already handles it.
-    let large_err = if lint_attrs
+    // `Stalled` and `InitFailure` hand the device back by value, so clippy's
+    // `result_large_err` fires on every init: allow it unless the user already
+    // handles it.
+    let large_err = if item
+        .attrs
         .iter()
         .any(|a| a.to_token_stream().to_string().contains("result_large_err"))
     {
@@ -37,11 +37,13 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
         quote! {
             #[allow(
                 clippy::result_large_err,
-                reason = "the signature is fixed by `paranoid::init::run`: `Stalled` hands the device back"
+                reason = "the signature is fixed by `paranoid::init::run`: the failure hands the device back"
             )]
         }
     };
+    let attrs = &item.attrs;
     let vis = &item.vis;
+    let fn_token = &item.sig.fn_token;
     let ident = &item.sig.ident;
     let generics = &item.sig.generics;
     let (_, _, where_clause) = generics.split_for_impl();
@@ -52,9 +54,37 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
          next deeper reset the device supports, and when every reset or the budget \
          is spent it fences the device (bus mastering off)."
     );
-    let inner_sig = &item.sig;
-    let block = &item.block;
-    let turbofish = turbofish(init);
+    // The wrapper's own parameters are hygienic: the body cannot capture them
+    // by naming `device` or `clock`.
+    let device_arg = Ident::new("device", Span::mixed_site());
+    let clock_arg = Ident::new("clock", Span::mixed_site());
+    // The body's parameter patterns, their types left to inference from
+    // `run`'s bound (an `impl Clock` type cannot annotate a closure).
+    let params = item.sig.inputs.iter().filter_map(|a| match a {
+        FnArg::Typed(t) => Some(&t.pat),
+        FnArg::Receiver(_) => None,
+    });
+    let ret = match &item.sig.output {
+        ReturnType::Type(arrow, ty) => quote!(#arrow #ty),
+        ReturnType::Default => TokenStream::new(),
+    };
+    let user_block = &item.block;
+    let closure = quote! {
+        |#(#params),*| #ret #user_block
+    };
+    // The outer braces are the user's, so the rewritten item spans the user's
+    // code (lints and error locations treat it as written there).
+    let mut body = TokenStream::new();
+    item.block.brace_token.surround(&mut body, |out| {
+        out.extend(quote! {
+            ::paranoid::init::run(
+                #device_arg,
+                #clock_arg,
+                ::core::time::Duration::from_millis(#budget),
+                #closure,
+            )
+        });
+    });
     quote! {
         #(#attrs)*
         #[doc = ""]
@@ -64,24 +94,14 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
         #[doc = ""]
         #[doc = " [`InitFailure`](::paranoid::init::InitFailure) with the fenced device, the last cause and the init trace."]
         #[inline]
-        #vis fn #ident #generics (
-            device: #device,
-            clock: &#clock,
+        #large_err
+        #vis #fn_token #ident #generics (
+            #device_arg: #device,
+            #clock_arg: &#clock,
         ) -> ::core::result::Result<
             ::paranoid::init::Initialized<#device>,
             ::paranoid::init::InitFailure<#device>,
-        > #where_clause {
-            #[inline(always)]
-            #(#lint_attrs)*
-            #large_err
-            #inner_sig #block
-            ::paranoid::init::run(
-                device,
-                clock,
-                ::core::time::Duration::from_millis(#budget),
-                #ident #turbofish,
-            )
-        }
+        > #where_clause #body
     }
 }
 
@@ -106,40 +126,4 @@ pub fn stub(item: &ItemFn) -> TokenStream {
             ::core::unimplemented!()
         }
     }
-}
-
-/// `::<C, N>` for the body's type and const parameters, so parameters that do
-/// not appear in the arguments are passed on too; nothing when the signature uses
-/// `impl Trait` (which forbids explicit arguments) or has no such parameters.
-fn turbofish(init: &InitFn) -> TokenStream {
-    let sig = &init.item.sig;
-    let impl_trait = sig.inputs.iter().any(|a| match a {
-        FnArg::Typed(t) => mentions_impl_trait(&t.ty),
-        FnArg::Receiver(_) => false,
-    });
-    let params: Vec<_> = sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            GenericParam::Type(t) => Some(&t.ident),
-            GenericParam::Const(c) => Some(&c.ident),
-            GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-    if impl_trait || params.is_empty() {
-        return TokenStream::new();
-    }
-    quote!(::<#(#params),*>)
-}
-
-fn mentions_impl_trait(ty: &Type) -> bool {
-    fn any_impl(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|tt| match tt {
-            proc_macro2::TokenTree::Ident(i) => i == "impl",
-            proc_macro2::TokenTree::Group(g) => any_impl(g.stream()),
-            _ => false,
-        })
-    }
-    any_impl(quote!(#ty))
 }
