@@ -13,7 +13,8 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, ToTokens};
-use syn::{FnArg, Ident, ItemFn, ReturnType};
+use syn::visit_mut::{self, VisitMut};
+use syn::{FnArg, Ident, ItemFn, ReturnType, Type};
 
 use super::parse::InitFn;
 
@@ -58,10 +59,14 @@ pub fn wrapper(init: &InitFn, budget_ms: u64) -> TokenStream {
     // by naming `device` or `clock`.
     let device_arg = Ident::new("device", Span::mixed_site());
     let clock_arg = Ident::new("clock", Span::mixed_site());
-    // The body's parameter patterns, their types left to inference from
-    // `run`'s bound (an `impl Clock` type cannot annotate a closure).
+    // The body's parameters as written, with `impl Trait` (which cannot
+    // annotate a closure) left to inference from `run`'s bound as `_`.
     let params = item.sig.inputs.iter().filter_map(|a| match a {
-        FnArg::Typed(t) => Some(&t.pat),
+        FnArg::Typed(t) => {
+            let mut t = t.clone();
+            InferImplTrait.visit_type_mut(&mut t.ty);
+            Some(t)
+        }
         FnArg::Receiver(_) => None,
     });
     let ret = match &item.sig.output {
@@ -125,5 +130,20 @@ pub fn stub(item: &ItemFn) -> TokenStream {
         #vis #sig {
             ::core::unimplemented!()
         }
+    }
+}
+
+/// Replaces each `impl Trait` type with `_`.
+struct InferImplTrait;
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(i) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](syn::spanned::Spanned::span(&i.impl_token)),
+            });
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
     }
 }

@@ -404,7 +404,8 @@ impl<'ast> Visit<'ast> for BodyRules<'_> {
             self.cx.error_spanned_by(&call.method, volatile_message(&name));
         } else if CONSUMERS.contains(&name.as_str()) {
             if let Some(it) = endless(&call.receiver) {
-                self.endless_use(it, &format!("`.{name}(..)` runs over"));
+                let args = if call.args.is_empty() { "" } else { ".." };
+                self.endless_use(it, &format!("`.{name}({args})` runs over"));
             }
         }
         visit::visit_expr_method_call(self, call);
