@@ -110,7 +110,9 @@ mod tests {
         for body in [
             quote!(for _ in 0.. {}),
             quote!(for _ in (1u32..).map(|x| x * 2) {}),
-            quote!(for q in QUEUES.iter().cycle() { let _ = q; }),
+            quote!(for q in QUEUES.iter().cycle() {
+                let _ = q;
+            }),
             quote!(let _ = (0..).find(|&n| n == y);),
             quote!(let _ = (0u64..).position(|n| n > 3);),
             quote!(for _ in core::iter::repeat(1) {}),
@@ -131,8 +133,12 @@ mod tests {
         for body in [
             quote!(for _ in 0..4 {}),
             quote!(for _ in (0..).take(4) {}),
-            quote!(for q in QUEUES.iter().cycle().take(8) { let _ = q; }),
-            quote!(for (i, q) in (0..).zip(QUEUES.iter()) { let _ = (i, q); }),
+            quote!(for q in QUEUES.iter().cycle().take(8) {
+                let _ = q;
+            }),
+            quote!(for (i, q) in (0..).zip(QUEUES.iter()) {
+                let _ = (i, q);
+            }),
             quote!(let _ = (0..).next();),
             quote!(let _ = (0..N).find(|&n| n == y);),
             quote!(let _ = core::iter::repeat(0).take(3).count();),
@@ -150,11 +156,28 @@ mod tests {
             (quote!(let _ = r.unwrap_err();), 1),
             (quote!(let _ = r.expect_err("ok");), 1),
             (quote!(let _ = Result::unwrap_err(r);), 1),
-            (quote!(use core::ptr::read_volatile as r; let _ = unsafe { r(p) };), 2),
-            (quote!(use core::ptr::{self, write_volatile};), 1),
-            (quote!(use core::ptr; let _ = unsafe { ptr::read_volatile(p) };), 1),
-            (quote!(let _ = unsafe { core::intrinsics::volatile_load(p) };), 1),
-            (quote!(let _ = unsafe { core::intrinsics::unaligned_volatile_load(p) };), 1),
+            (
+                quote!(use core::ptr::read_volatile as r; let _ = unsafe { r(p) };),
+                2,
+            ),
+            (
+                quote!(
+                    use core::ptr::{self, write_volatile};
+                ),
+                1,
+            ),
+            (
+                quote!(use core::ptr; let _ = unsafe { ptr::read_volatile(p) };),
+                1,
+            ),
+            (
+                quote!(let _ = unsafe { core::intrinsics::volatile_load(p) };),
+                1,
+            ),
+            (
+                quote!(let _ = unsafe { core::intrinsics::unaligned_volatile_load(p) };),
+                1,
+            ),
             (quote!(let _ = unsafe { *p };), 1),
             (quote!(let _ = matches!(x, n if n == y.unwrap());), 1),
             (quote!(let _ = matches!(x.unwrap(), Some(_) | None);), 1),
@@ -169,7 +192,10 @@ mod tests {
             (quote!(let _ = regs[q as usize];), 1),
             (quote!(let _ = regs[const { 2 * N }];), 0),
             (quote!(const { assert!(N > 0) };), 0),
-            (quote!(const { assert!(core::mem::size_of::<u32>() == 4) }), 0),
+            (
+                quote!(const { assert!(core::mem::size_of::<u32>() == 4) }),
+                0,
+            ),
             (quote!(let _ = Self::helper();), 0),
         ] {
             let e = body_errors(body.clone());

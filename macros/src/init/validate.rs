@@ -81,7 +81,7 @@ fn panicking_macro(name: &str) -> Option<&'static str> {
         "unreachable" => "`unreachable!` panics when a device proves the case reachable; return an error for the unexpected case",
         "todo" => "`todo!` panics; finish this step or return an error",
         "unimplemented" => "`unimplemented!` panics; finish this step or return an error",
-        "assert" => "`assert!` panics when the condition fails; return an error instead (or use `debug_assert!` for a check of your own logic, or `const { assert!(..) }` for one the compiler can decide)",
+        "assert" => "`assert!` panics when the condition fails; return an error instead (or use `debug_assert!` for a check of your own logic)",
         "assert_eq" => "`assert_eq!` panics when the values differ; return an error instead (or use `debug_assert_eq!` for a check of your own logic)",
         "assert_ne" => "`assert_ne!` panics when the values are equal; return an error instead (or use `debug_assert_ne!` for a check of your own logic)",
         _ => return None,
@@ -125,8 +125,8 @@ fn constant_path(p: &syn::ExprPath) -> bool {
         return false;
     };
     let n = last.ident.to_string();
-    let screaming = n.chars().any(|c| c.is_ascii_uppercase())
-        && !n.chars().any(|c| c.is_ascii_lowercase());
+    let screaming =
+        n.chars().any(|c| c.is_ascii_uppercase()) && !n.chars().any(|c| c.is_ascii_lowercase());
     let qualified = segs.len() > 1 && n.starts_with(|c: char| c.is_ascii_uppercase());
     screaming || qualified
 }
@@ -234,7 +234,12 @@ fn call_name(call: &syn::ExprCall) -> Option<(String, bool, TokenStream)> {
     let Expr::Path(p) = &*call.func else {
         return None;
     };
-    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     let last = segs.last()?.clone();
     let in_iter = segs.len() >= 2 && segs.get(segs.len() - 2).is_some_and(|s| s == "iter");
     Some((last, in_iter || segs.len() == 1, p.path.to_token_stream()))
@@ -401,7 +406,8 @@ impl<'ast> Visit<'ast> for BodyRules<'_> {
         if let Some(msg) = panicking_method(&name) {
             self.cx.error_spanned_by(&call.method, msg);
         } else if is_volatile(&name) {
-            self.cx.error_spanned_by(&call.method, volatile_message(&name));
+            self.cx
+                .error_spanned_by(&call.method, volatile_message(&name));
         } else if CONSUMERS.contains(&name.as_str()) {
             if let Some(it) = endless(&call.receiver) {
                 let args = if call.args.is_empty() { "" } else { ".." };
@@ -424,12 +430,13 @@ impl<'ast> Visit<'ast> for BodyRules<'_> {
             let name = last.ident.to_string();
             if is_volatile(&name) {
                 self.cx.error_spanned_by(&p.path, volatile_message(&name));
-            } else if panicking_method(&name).is_some() && (segs.len() > 1 || p.qself.is_some())
-            {
-                self.cx.error_spanned_by(
-                    &p.path,
-                    format!("`{name}` panics on the value it does not expect; handle both cases with `?`, `.ok_or(..)?` or a `match`"),
-                );
+            } else if panicking_method(&name).is_some() && (segs.len() > 1 || p.qself.is_some()) {
+                let msg = if name.ends_with("_err") {
+                    format!("`{name}` panics on `Ok`; look at the error with `if let Err(e) = ..` or a `match`")
+                } else {
+                    format!("`{name}` panics on `None`/`Err`; handle the failure with `?`, `.ok_or(..)?` or a `match`")
+                };
+                self.cx.error_spanned_by(&p.path, msg);
             }
         }
         visit::visit_expr_path(self, p);
