@@ -32,6 +32,10 @@ use proc_macro::TokenStream;
 /// pub fn init<C: Clock>(device: D, clock: &C) -> Result<Initialized<D>, InitFailure<D>>
 /// ```
 ///
+/// `#[paranoid_init(max_budget_ms = N)]` instead lets the caller choose the
+/// budget: the wrapper takes a third parameter, `budget: Duration`, and runs
+/// within `min(budget, N ms)`.
+///
 /// The function is rewritten in place: it keeps its name, generics and
 /// `where` clause, takes `(device, &clock)`, and hands its body, as a closure,
 /// to `paranoid::init::run`. So it works as an associated function of a

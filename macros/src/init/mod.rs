@@ -24,7 +24,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             // The wrapper is emitted even when the body breaks a rule: callers
             // still type-check, so only our errors show.
             validate::body(&mut cx, &init);
-            expand::wrapper(&init, budget)
+            expand::wrapper(&init, budget, args.caller_budget)
         }
         parse::Parsed::BadSignature(item) => expand::stub(&item),
         parse::Parsed::Unusable(tokens) => tokens,
@@ -222,6 +222,27 @@ mod tests {
             1
         );
         assert_eq!(errors(quote!(budget_ms = "1"), f).len(), 1);
+    }
+
+    #[test]
+    fn caller_budget_capped_at_the_declared_maximum() {
+        let f = quote! {
+            fn init<C: Clock>(dev: Device<D, Unknown>, ctx: &mut InitContext<'_, C>)
+                -> Result<Device<D, Ready>, Stalled<D>> { dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx) }
+        };
+        let out = expand(quote!(max_budget_ms = 2000), f.clone()).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("budget : :: core :: time :: Duration"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: core :: cmp :: min (budget , :: core :: time :: Duration :: from_millis (2000))"),
+            "{out}"
+        );
+        assert_eq!(errors(quote!(max_budget_ms = 0), f.clone()).len(), 1);
+        assert_eq!(errors(quote!(max_budget_ms = 300001), f.clone()).len(), 1);
+        assert_eq!(errors(quote!(budget_ms = 1, max_budget_ms = 2), f).len(), 1);
     }
 
     #[test]
