@@ -118,6 +118,7 @@ where
             d.identify_controller(dl)
         })?
         .step(ctx, "identify namespace", |d, dl| d.identify_namespace(dl))?
+        .step(ctx, "number of queues", |d, dl| d.request_queues(dl))?
         .step(ctx, "create I/O queues", |d, dl| d.create_io_queues(dl))
 }
 
@@ -220,6 +221,9 @@ where
     fn controller_reset(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
         self.admin.forget_all();
         self.io.forget_all();
+        // Bus mastering went off at quiesce and the controller is disabled
+        // below: no write in flight can read its buffer any more.
+        self.abandon_in_flight();
         let cap_timeout = self.inherited_ready_timeout()?;
         let own = self.ready_deadline(Some(cap_timeout), deadline);
         let status = self.read_csts()?;
@@ -456,10 +460,9 @@ where
     pub(crate) fn identify_controller(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
         self.identify
             .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
-        let prp1 = self.identify.iova().get();
         self.admin_command(
             Command::new(admin::IDENTIFY)
-                .prp(prp1, 0)
+                .prps(self.identify.iova(), None)
                 .cdw(10, cns::CONTROLLER),
             deadline,
         )?;
@@ -467,23 +470,11 @@ where
         Ok(())
     }
 
-    /// Identify Namespace (CNS 0) of the configured NSID, validated. A
-    /// re-initialization must find the same geometry.
+    /// Identify Namespace (CNS 0) of the configured NSID, validated: active
+    /// (NSZE ≠ 0) and in a format the driver can write. A re-initialization
+    /// must find the same geometry.
     pub(crate) fn identify_namespace(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
-        let max_transfer = self
-            .controller
-            .map_or(crate::identify::DRIVER_MAX_TRANSFER, |c| c.max_transfer);
-        self.identify
-            .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
-        let prp1 = self.identify.iova().get();
-        self.admin_command(
-            Command::new(admin::IDENTIFY)
-                .nsid(self.config.nsid)
-                .prp(prp1, 0)
-                .cdw(10, cns::NAMESPACE),
-            deadline,
-        )?;
-        let ns = parse_namespace(&mut self.identify, self.config.nsid, max_transfer)?;
+        let ns = self.identify_namespace_id(self.config.nsid, deadline)?;
         if let Some(old) = self.namespace {
             if (old.blocks, old.block_size) != (ns.blocks, ns.block_size) {
                 return Err(NvmeError::BadIdentify {
@@ -496,6 +487,74 @@ where
         Ok(())
     }
 
+    /// Identify Namespace (CNS 0) of `nsid`, parsed and validated.
+    pub(crate) fn identify_namespace_id(
+        &mut self,
+        nsid: u32,
+        deadline: Deadline,
+    ) -> Result<crate::identify::NamespaceInfo, NvmeError> {
+        let (max_transfer, nn) = self
+            .controller
+            .map_or((crate::identify::DRIVER_MAX_TRANSFER, u32::MAX), |c| {
+                (c.max_transfer, c.nn)
+            });
+        if nsid == 0 || nsid > nn {
+            return Err(NvmeError::NamespaceAbsent { nsid, nn });
+        }
+        self.identify
+            .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
+        let sent = self.admin_command(
+            Command::new(admin::IDENTIFY)
+                .nsid(nsid)
+                .prps(self.identify.iova(), None)
+                .cdw(10, cns::NAMESPACE),
+            deadline,
+        );
+        match sent {
+            Err(NvmeError::CommandFailed { status, .. })
+                if status.sct() == crate::command::sct::GENERIC
+                    && status.sc() == crate::command::sc::INVALID_NAMESPACE =>
+            {
+                return Err(NvmeError::NamespaceAbsent { nsid, nn });
+            }
+            other => other?,
+        };
+        parse_namespace(&mut self.identify, nsid, max_transfer)
+    }
+
+    /// Set Features, Number of Queues (NVMe 1.4, 5.21.1.7): asks for
+    /// [`Config::io_queues_requested`](crate::Config::io_queues_requested)
+    /// pairs; the grant (NSQA, NCQA in DW0, 0's based) must cover the queue
+    /// the driver creates, and 65535 (0's based) is not a count.
+    pub(crate) fn request_queues(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
+        let want = u32::from(self.config.io_queues_requested.clamp(1, 0xfffe) - 1);
+        let done = self.admin_command(
+            Command::new(admin::SET_FEATURES)
+                .cdw(10, crate::command::feature::NUMBER_OF_QUEUES)
+                .cdw(11, want | want << 16),
+            deadline,
+        )?;
+        let granted = done.dw0.validate(|dw0| {
+            let (nsqa, ncqa) = (dw0 & 0xffff, dw0 >> 16);
+            if nsqa == 0xffff {
+                return Err(NvmeError::BadFeature {
+                    field: "NSQA",
+                    value: nsqa.into(),
+                });
+            }
+            if ncqa == 0xffff {
+                return Err(NvmeError::BadFeature {
+                    field: "NCQA",
+                    value: ncqa.into(),
+                });
+            }
+            Ok((nsqa + 1, ncqa + 1))
+        })?;
+        // 1's based counts are at least 1, and the driver uses queue 1 only.
+        self.granted = Some(granted);
+        Ok(())
+    }
+
     /// Create I/O Completion Queue 1, then I/O Submission Queue 1 on it
     /// (physically contiguous, interrupts off: the driver polls).
     pub(crate) fn create_io_queues(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
@@ -504,12 +563,12 @@ where
         self.io.restart(depth.min(self.io.capacity()))?;
         let qsize = u32::from(self.io.depth() - 1) << 16;
         let create_cq = Command::new(admin::CREATE_IO_CQ)
-            .prp(self.io.cq_iova(), 0)
+            .prps(self.io.cq_iova(), None)
             .cdw(10, qsize | u32::from(IO_QID))
             .cdw(11, 1);
         self.admin_command(create_cq, deadline)?;
         let create_sq = Command::new(admin::CREATE_IO_SQ)
-            .prp(self.io.sq_iova(), 0)
+            .prps(self.io.sq_iova(), None)
             .cdw(10, qsize | u32::from(IO_QID))
             .cdw(11, u32::from(IO_QID) << 16 | 1);
         self.admin_command(create_sq, deadline)?;
