@@ -120,6 +120,8 @@ where
         buf: &mut DmaBuffer<W, D>,
         offset: usize,
     ) -> Result<(), NvmeError> {
+        #[cfg(paranoid_mutant = "nvme_reads_fail")]
+        return Err(NvmeError::NotReady);
         self.transfer::<D, true>(nvm::READ, lba, blocks, buf, offset)
     }
 
@@ -218,7 +220,7 @@ where
         offset: usize,
     ) -> Result<(), NvmeError> {
         let ns = self.ready_namespace()?;
-        if CHECKED {
+        if CHECKED && cfg!(not(paranoid_mutant = "nvme_skip_range_check")) {
             check_range(&ns, lba, blocks, buf.len(), offset)?;
         }
         let base = buf.iova().get() + offset as u64;
