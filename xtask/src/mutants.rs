@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [[mutant]]
-//! name = "nvme_always_fence"
+//! name = "always fence"
 //! cfg = 'paranoid_mutant="nvme_always_fence"'
 //! kill = "PARANOID_CAMPAIGN_CASES=5000 cargo test --release -q -p paranoid-nvme --features model --test campaign"
 //! reason = "why the check catches it"
@@ -13,9 +13,10 @@
 //!
 //! First every distinct `kill` command runs once without a mutant and must
 //! pass (a check that fails anyway proves nothing). Then, per row, `kill` runs
-//! again (`sh -c`, from the repository root) with `PARANOID_MUTANT=<name>` in
-//! its environment and must FAIL. The driver crates' build scripts turn
-//! `PARANOID_MUTANT` into `--cfg paranoid_mutant="<name>"`: only they and their
+//! again (`sh -c`, from the repository root) with `PARANOID_MUTANT=<id>` (the
+//! cfg's value) in its environment and must FAIL. The driver crates' build
+//! scripts turn `PARANOID_MUTANT` into `--cfg paranoid_mutant="<id>"`: only they
+//! and their
 //! tests are rebuilt per mutant, where RUSTFLAGS would rebuild every
 //! dependency each time. Builds go to `target/mutants` (under
 //! `CARGO_TARGET_DIR` when set), so the main build cache is left alone; each
@@ -37,9 +38,11 @@ use std::time::{Duration, Instant};
 pub struct Mutant {
     /// The table it came from.
     pub table: PathBuf,
-    /// Its name (also the value of the cfg).
+    /// Its id: the value of the cfg, what `PARANOID_MUTANT` is set to.
+    pub id: String,
+    /// Its name (a short description, or the id again).
     pub name: String,
-    /// The cfg the code tests, `paranoid_mutant="<name>"`.
+    /// The cfg the code tests, `paranoid_mutant="<id>"`.
     pub cfg: String,
     /// The command that must fail with the mutant in.
     pub kill: String,
@@ -70,7 +73,7 @@ pub fn load(root: &Path) -> Result<Vec<Mutant>, String> {
         .collect();
     tables.sort();
     let mut all = Vec::new();
-    let mut names = BTreeSet::new();
+    let mut seen = BTreeSet::new();
     for table in tables {
         let text = fs::read_to_string(&table).map_err(|e| format!("{}: {e}", table.display()))?;
         let doc: toml::Table = text
@@ -87,29 +90,48 @@ pub fn load(root: &Path) -> Result<Vec<Mutant>, String> {
                     .map(str::to_string)
                     .ok_or_else(|| format!("{}: row {}: no `{key}`", table.display(), i + 1))
             };
+            let cfg = field("cfg")?;
+            let id = cfg_value(&cfg).ok_or_else(|| {
+                format!(
+                    "{}: row {}: cfg must be `paranoid_mutant=\"<id>\"`, not `{cfg}`",
+                    table.display(),
+                    i + 1
+                )
+            })?;
             let m = Mutant {
                 table: table.clone(),
+                id,
                 name: field("name")?,
-                cfg: field("cfg")?,
+                cfg,
                 kill: field("kill")?,
                 reason: field("reason")?,
             };
-            let expected = format!("paranoid_mutant=\"{}\"", m.name);
-            if m.cfg.replace(' ', "") != expected {
+            // One mutant may be caught by several checks (a row each); the
+            // same mutant and check twice is a mistake.
+            if !seen.insert((m.id.clone(), m.kill.clone())) {
                 return Err(format!(
-                    "{}: mutant `{}`: cfg must be `{expected}`, not `{}`",
+                    "{}: mutant `{}` with check `{}` is declared twice",
                     table.display(),
-                    m.name,
-                    m.cfg
+                    m.id,
+                    m.kill
                 ));
-            }
-            if !names.insert(m.name.clone()) {
-                return Err(format!("mutant `{}` is declared twice", m.name));
             }
             all.push(m);
         }
     }
     Ok(all)
+}
+
+/// The `<id>` of `paranoid_mutant="<id>"` (spaces around `=` allowed).
+fn cfg_value(cfg: &str) -> Option<String> {
+    let (key, value) = cfg.split_once('=')?;
+    let value = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+    let ok = key.trim() == "paranoid_mutant"
+        && !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    ok.then(|| value.to_string())
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -222,17 +244,24 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let mut mutants = load(root)?;
     for name in &only {
-        if !mutants.iter().any(|m| &m.name == name) {
+        if !mutants.iter().any(|m| &m.id == name) {
             return Err(format!("no mutant `{name}` in drivers/*/mutants.toml"));
         }
     }
     if !only.is_empty() {
-        mutants.retain(|m| only.contains(&m.name));
+        mutants.retain(|m| only.contains(&m.id));
     }
     if list {
         for m in &mutants {
             let table = m.table.strip_prefix(root).unwrap_or(&m.table);
-            println!("{:<36} {}  {}", m.name, table.display(), m.reason);
+            println!(
+                "{:<36} {} [{}]  {}: {}",
+                m.id,
+                table.display(),
+                m.cfg,
+                m.name,
+                m.reason
+            );
         }
         return Ok(());
     }
@@ -262,10 +291,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let mut rows = Vec::new();
     for m in &mutants {
-        let log = logs.join(format!("{}.log", safe(&m.name)));
-        println!("mutants: {} ...", m.name);
+        let log = logs.join(format!("{}-{}.log", safe(&m.id), rows.len()));
+        println!("mutants: {} ({}) ...", m.id, m.name);
         let t = Instant::now();
-        let ended = run_kill(root, &m.kill, Some(&m.name), &log)?;
+        let ended = run_kill(root, &m.kill, Some(&m.id), &log)?;
         let took = t.elapsed();
         let caught = match ended {
             Ended::Passed => "NO",
@@ -282,7 +311,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     for (m, caught, took) in &rows {
         println!(
             "{:<32} {:<14} {:>7.1}s  {}",
-            m.name,
+            m.id,
             caught,
             took.as_secs_f64(),
             short(&m.kill)
@@ -291,7 +320,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let survivors: Vec<&str> = rows
         .iter()
         .filter(|(_, c, _)| *c == "NO")
-        .map(|(m, _, _)| m.name.as_str())
+        .map(|(m, _, _)| m.id.as_str())
         .collect();
     println!(
         "mutants: {} of {} caught ({:.1}s in all, logs in {})",

@@ -784,11 +784,13 @@ fn data_check(
         let f = frame(mac, mac, k as u64 ^ state.behaviour.malice.seed, len);
         match send_and_receive(nic, h, &f) {
             Ok(got) if got == f => {}
-            Ok(got) => return Err(format!(
+            Ok(got) => {
+                return Err(format!(
                 "DATA MISMATCH: frame {k} ({len} bytes) came back as {} bytes, first diff at {:?}",
                 got.len(),
                 got.iter().zip(&f).position(|(a, b)| a != b)
-            )),
+            ))
+            }
             Err(e) => {
                 if !explained(faults, e.class()) {
                     return Err(format!("UNEXPLAINED: frame {k} ({len} bytes): {e:?}"));
@@ -987,5 +989,39 @@ impl fmt::Display for FaultTable {
             writeln!(f, " {:>7}", row.fenced)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn every_fault_class_explains_some_error() {
+        for f in Fault::ALL {
+            assert!(!f.allowed().is_empty(), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn healthy_states_inject_nothing() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..512 {
+            let s = any_state().new_tree(&mut runner).unwrap().current();
+            assert!(s.clone().healthy().injected().is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_oracle_sees_a_clean_nic_ready_and_a_missing_eeprom_explained() {
+        let r = check(&AnyState::clean()).unwrap();
+        assert_eq!(r.outcome, Outcome::Ready);
+        let mut s = AnyState::clean();
+        s.behaviour.eeprom_present = false;
+        let r = check(&s).unwrap();
+        assert_eq!(r.outcome, Outcome::InitError("no-eeprom"));
+        assert!(r.fenced);
+        assert_eq!(r.faults, FaultSet::from([Fault::EepromMissing]));
     }
 }

@@ -913,3 +913,53 @@ impl fmt::Display for FaultTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn every_fault_class_explains_some_error() {
+        for f in Fault::ALL {
+            assert!(!f.allowed().is_empty(), "{f:?}");
+            for kind in f.allowed() {
+                assert_eq!(kind_name(kind), *kind, "{f:?}: unknown kind {kind}");
+            }
+        }
+    }
+
+    #[test]
+    fn healthy_states_inject_nothing() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..512 {
+            let s = any_state().new_tree(&mut runner).unwrap().current();
+            assert!(s.clone().healthy().injected().is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_oracle_sees_a_healthy_controller_ready_and_a_gone_one_explained() {
+        let mut runner = TestRunner::deterministic();
+        let s = any_state().new_tree(&mut runner).unwrap().current();
+        let healthy = AnyState {
+            inherited: Inherited::LiveQueues {
+                admin_pending: 3,
+                io_queues: 2,
+                io_pending: 5,
+            },
+            command: 0x0006,
+            ..s.healthy()
+        };
+        let r = check(&healthy, Bench::qemu_like(), 1).unwrap();
+        assert_eq!(r.outcome, Outcome::Ready);
+        assert!(r.faults.is_empty());
+        let gone = AnyState {
+            gone_after: Some(0),
+            ..healthy
+        };
+        let r = check(&gone, Bench::qemu_like(), 1).unwrap();
+        assert_eq!(r.outcome, Outcome::InitError("device gone"));
+        assert!(r.fenced);
+    }
+}
