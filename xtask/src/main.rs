@@ -4,8 +4,11 @@
 //! - `cargo xtask test [--only STEP]... [--skip STEP]... [--list]`: every check
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
-//! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios.
+//! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
+//! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
+//!   `drivers/*/mutants.toml` must be caught by its check.
 
+mod mutants;
 mod steps;
 
 use std::path::PathBuf;
@@ -22,6 +25,9 @@ commands:
   qemu [MACHINE OPTIONS] [SCENARIO...]
                             build the kernels and run QEMU scenarios (all by default)
   machines                  the machine profiles (tests/machines.toml)
+  mutants [--only NAME]... [--list] [--no-baseline]
+                            build each deliberate bug of drivers/*/mutants.toml and
+                            require its check to fail (and to pass without it)
   help                      this text
 
 machine options (demo, qemu):
@@ -34,7 +40,8 @@ environment:
   PARANOID_QEMU=path        QEMU binary (default qemu-system-x86_64)
   PARANOID_QEMU_ACCEL=kvm   allow KVM (default: TCG, faster on this machine kind)
   PARANOID_QEMU_JOBS=N      parallel QEMU runs (default: number of cores)
-  PARANOID_CHAOS_SEEDS=N    seeds per crash point and policy (default 4)";
+  PARANOID_CHAOS_SEEDS=N    seeds per crash point and policy (default 4)
+  PARANOID_MUTANT_TIMEOUT=S seconds one mutant's check may run (default 600)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +54,7 @@ fn main() -> ExitCode {
         "test" => steps::run_test(rest),
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
+        "mutants" => mutants::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -73,6 +73,12 @@ pub fn all() -> Vec<Step> {
             run: e1000_campaign,
         },
         Step {
+            name: "mutants",
+            what:
+                "every mutant of drivers/*/mutants.toml caught by its check (cargo xtask mutants)",
+            run: |ctx| crate::mutants::run(&ctx.root, &[]),
+        },
+        Step {
             name: "codegen",
             what: "a 32-bit register read/write through the HAL is one mov (objdump)",
             run: codegen_step,

@@ -20,16 +20,30 @@
 //! - a malicious device: write-back lengths past the buffer, reserved status
 //!   bits, EOP missing, DD in descriptors it does not own, heads out of range.
 
+//!
+//! Each state also says which faults it injects ([`AnyState::injected`]), as a
+//! typed set of [`Fault`]s; [`check`] holds a run to the oracle that knows them
+//! (see its docs), and [`FaultTable`] prints what each fault class led to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
 use proptest::prelude::*;
 
-use crate::device::{Config, LinkPolicy, LINK_UP_TIMEOUT};
+use crate::device::{Config, LinkPolicy, E1000, LINK_UP_TIMEOUT};
+use crate::error::E1000Error;
+use crate::init::{init, INIT_BUDGET, RESET_TIMEOUT};
 use crate::model::{
-    fix_checksum, Behaviour, EerdBehaviour, Harness, LinkBehaviour, MacRegs, Malice,
-    ResetBehaviour, Stream, Wire, OLD_KERNEL_BASE,
+    fix_checksum, Behaviour, E1000Model, EerdBehaviour, Harness, LinkBehaviour, MacRegs, Malice,
+    RecoveryWindow, ResetBehaviour, Stream, Wire, OLD_KERNEL_BASE,
 };
 use crate::regs::{rctl, tctl};
+use paranoid::lifecycle::Cause;
 use paranoid::pci::command::{self, Command};
-use paranoid::sim::SimClock;
+use paranoid::sim::{SimClock, SimMmio, WatchedPci};
+use paranoid::time::{Clock, Deadline};
 
 /// What is wrong with the EEPROM contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +424,10 @@ pub fn any_state() -> impl Strategy<Value = AnyState> {
         (
             prop_oneof![Just(LinkPolicy::AllowDown), Just(LinkPolicy::RequireUp)],
             prop_oneof![Just(0u64), 1_000u64..300_000],
+            // A quarter of the states keep a healthy device (the dead
+            // kernel's state only): the oracle requires those to reach Ready
+            // and pass the frame round trip.
+            prop::bool::weighted(0.25),
         ),
     )
         .prop_map(
@@ -425,21 +443,586 @@ pub fn any_state() -> impl Strategy<Value = AnyState> {
                 reset_in_progress,
                 gone_after,
                 eeprom,
-                (link_policy, crash_to_init_ns),
-            )| AnyState {
-                behaviour,
-                flr,
-                memory_space,
-                bus_master,
-                garbage,
-                live,
-                icr,
-                ims,
-                reset_in_progress,
-                gone_after,
-                eeprom,
-                link_policy,
-                crash_to_init_ns,
+                (link_policy, crash_to_init_ns, healthy),
+            )| {
+                let state = AnyState {
+                    behaviour,
+                    flr,
+                    memory_space,
+                    bus_master,
+                    garbage,
+                    live,
+                    icr,
+                    ims,
+                    reset_in_progress,
+                    gone_after,
+                    eeprom,
+                    link_policy,
+                    crash_to_init_ns,
+                };
+                if healthy {
+                    state.healthy()
+                } else {
+                    state
+                }
             },
         )
+}
+
+/// A fault an [`AnyState`] injects: the device (or its cable) misbehaving, as
+/// opposed to the dead kernel's state (live rings, pending interrupts, a reset
+/// in progress, garbage in the registers, decoding or bus mastering off, QEMU's
+/// reset that resets nothing), which a correct driver always brings to Ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// The registers read all-ones from the start or after some accesses.
+    Gone,
+    /// CTRL.RST never self-clears.
+    StuckReset,
+    /// CTRL.RST self-clears later than half of [`RESET_TIMEOUT`].
+    SlowReset,
+    /// EECD.PRES clear: no EEPROM.
+    EepromMissing,
+    /// EERD never done, EERD answering for another word, or a bad checksum.
+    EepromBad,
+    /// The EEPROM's Ethernet address is zero, multicast or broadcast.
+    BadMac,
+    /// No carrier, ever.
+    LinkDown,
+    /// Carrier (or auto-negotiation) later than 1.5 s, or flapping.
+    LinkLate,
+    /// Write-backs and head registers that lie (lengths past the buffer,
+    /// reserved status bits, EOP missing, DD unowned, heads out of range).
+    LyingDescriptors,
+}
+
+/// Error kinds ([`E1000Error::class`], and `"budget"` when the init wrapper's
+/// budget ran out) each fault may explain. The oracle fails a typed error that
+/// no injected fault explains.
+const ALLOWED: [(Fault, &[&str]); 9] = [
+    // Gone mid-I/O: doorbells are lost, heads read all-ones (out of range),
+    // STATUS reads all-ones.
+    (
+        Fault::Gone,
+        &[
+            "device-gone",
+            "head-out-of-range",
+            "tx-timeout",
+            "rx-timeout",
+            "not-running",
+        ],
+    ),
+    // While RST is pending the MAC ignores writes and CTRL reads back with
+    // RST set: a CTRL the dead kernel filled with ones then reads all-ones,
+    // which is what a gone device shows.
+    (
+        Fault::StuckReset,
+        &["reset-timeout", "budget", "device-gone"],
+    ),
+    (
+        Fault::SlowReset,
+        &["reset-timeout", "budget", "device-gone"],
+    ),
+    (Fault::EepromMissing, &["no-eeprom"]),
+    (
+        Fault::EepromBad,
+        &["eeprom-timeout", "eeprom-address", "eeprom-checksum"],
+    ),
+    (Fault::BadMac, &["bad-mac"]),
+    // With FLR offered, the ladder tries again after a link-down and the
+    // second link wait ends at the budget.
+    (Fault::LinkDown, &["link-down", "budget"]),
+    (Fault::LinkLate, &["link-down", "budget"]),
+    // A lie is refused with a typed descriptor error; a frame the lie cost
+    // never arrives.
+    (
+        Fault::LyingDescriptors,
+        &[
+            "rx-descriptor",
+            "tx-descriptor",
+            "head-out-of-range",
+            "frame-length",
+            "rx-timeout",
+            "tx-timeout",
+        ],
+    ),
+];
+
+impl Fault {
+    /// Every fault class, in table order.
+    pub const ALL: [Fault; 9] = [
+        Fault::Gone,
+        Fault::StuckReset,
+        Fault::SlowReset,
+        Fault::EepromMissing,
+        Fault::EepromBad,
+        Fault::BadMac,
+        Fault::LinkDown,
+        Fault::LinkLate,
+        Fault::LyingDescriptors,
+    ];
+
+    /// Short name for the fault-class table.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fault::Gone => "device gone",
+            Fault::StuckReset => "stuck reset",
+            Fault::SlowReset => "slow reset",
+            Fault::EepromMissing => "EEPROM missing",
+            Fault::EepromBad => "EEPROM bad",
+            Fault::BadMac => "bad MAC",
+            Fault::LinkDown => "link down",
+            Fault::LinkLate => "link late/flapping",
+            Fault::LyingDescriptors => "lying descriptors",
+        }
+    }
+
+    /// The error kinds this fault may explain.
+    pub fn allowed(self) -> &'static [&'static str] {
+        ALLOWED
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or(&[], |(_, kinds)| *kinds)
+    }
+}
+
+/// The faults one state injects.
+pub type FaultSet = BTreeSet<Fault>;
+
+/// Carrier or auto-negotiation later than this is a fault ([`Fault::LinkLate`]):
+/// half of [`LINK_UP_TIMEOUT`], so the link wait of init and of the data check
+/// both have room.
+const LINK_LATE: Duration = Duration::from_millis(1_500);
+
+impl AnyState {
+    /// This state with a healthy device: the dead kernel's state kept, every
+    /// device fault removed.
+    pub fn healthy(self) -> Self {
+        let b = self.behaviour;
+        let reset = match b.reset {
+            ResetBehaviour::Stuck => ResetBehaviour::Spec { delay_ns: 1_000 },
+            ResetBehaviour::Spec { delay_ns } => ResetBehaviour::Spec {
+                delay_ns: delay_ns.min(3_000),
+            },
+            ResetBehaviour::Qemu => ResetBehaviour::Qemu,
+        };
+        Self {
+            behaviour: Behaviour {
+                reset,
+                link: LinkBehaviour::Up,
+                autoneg_ns: b.autoneg_ns.min(1_000_000),
+                eeprom_present: true,
+                eerd: EerdBehaviour::Normal,
+                malice: Malice::default(),
+                ..b
+            },
+            gone_after: None,
+            eeprom: EepromFault::None,
+            ..self
+        }
+    }
+
+    /// The faults this state injects, by class.
+    pub fn injected(&self) -> FaultSet {
+        let b = &self.behaviour;
+        let late = LINK_LATE.as_nanos() as u64;
+        let mut set = FaultSet::new();
+        let mut add = |on: bool, fault| {
+            if on {
+                set.insert(fault);
+            }
+        };
+        add(self.gone_after.is_some(), Fault::Gone);
+        add(b.reset == ResetBehaviour::Stuck, Fault::StuckReset);
+        add(
+            matches!(b.reset, ResetBehaviour::Spec { delay_ns } if delay_ns * 2 > RESET_TIMEOUT.as_nanos() as u64),
+            Fault::SlowReset,
+        );
+        add(!b.eeprom_present, Fault::EepromMissing);
+        add(
+            b.eerd != EerdBehaviour::Normal || self.eeprom == EepromFault::Checksum,
+            Fault::EepromBad,
+        );
+        add(
+            matches!(
+                self.eeprom,
+                EepromFault::MacZero | EepromFault::MacMulticast | EepromFault::MacBroadcast
+            ),
+            Fault::BadMac,
+        );
+        add(b.link == LinkBehaviour::Down, Fault::LinkDown);
+        add(
+            match b.link {
+                LinkBehaviour::UpAt(t) => t > late,
+                LinkBehaviour::Flapping { .. } => true,
+                LinkBehaviour::Up | LinkBehaviour::Down => false,
+            } || b.autoneg_ns > late,
+            Fault::LinkLate,
+        );
+        add(!b.malice.is_honest(), Fault::LyingDescriptors);
+        set
+    }
+}
+
+/// The driver on a harness, its configuration access watched.
+pub type WatchedE1000 = E1000<SimMmio<E1000Model>, WatchedPci, SimClock, RecoveryWindow>;
+
+/// How a case ended, when the oracle held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ready within the budget, and every frame came back intact.
+    Ready,
+    /// Ready; some frames hit this typed error (and were dropped), none came
+    /// back wrong.
+    Recovered(&'static str),
+    /// Init returned this typed error (device fenced).
+    InitError(&'static str),
+    /// Ready, but the data path could not run (the link, say).
+    IoError(&'static str),
+}
+
+/// One case that held to the oracle.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    /// The faults the state injected.
+    pub faults: FaultSet,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Bus mastering was off at the end.
+    pub fenced: bool,
+    /// DMA the IOMMU refused before the driver first turned bus mastering on
+    /// (the dead kernel's, excused).
+    pub stale_escapes: usize,
+    /// Lies the model told.
+    pub lies: usize,
+}
+
+/// Simulated time init may overshoot its budget by: FLR's fixed 100 ms
+/// recovery and its wait for Configuration Retry Status are not cut short.
+pub const BUDGET_SLACK: Duration = Duration::from_millis(500);
+
+/// The data check's bound: the link wait (6 s, after a flapping link settles),
+/// then three frames of 20 ms send and 20 ms receive deadlines, and drains.
+pub const DATA_CHECK_BOUND: Duration = Duration::from_secs(7);
+
+/// A test frame to `dst` from `src` with an experimental ethertype and a
+/// payload derived from `seed`, `len` bytes long.
+pub fn frame(dst: [u8; 6], src: [u8; 6], seed: u64, len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0xb5]);
+    let mut g = Gen(seed | 1);
+    while f.len() < len {
+        f.push(g.next() as u8);
+    }
+    f.truncate(len);
+    f
+}
+
+/// Drains whatever the receive ring holds (bounded).
+fn drain(nic: &mut WatchedE1000) {
+    let mut buf = vec![0u8; 2048];
+    for _ in 0..256 {
+        if let Ok(None) = nic.receive(&mut buf) {
+            break;
+        }
+    }
+}
+
+fn send_and_receive(nic: &mut WatchedE1000, h: &Harness, f: &[u8]) -> Result<Vec<u8>, E1000Error> {
+    nic.send(f, Deadline::after(&h.clock, Duration::from_millis(20)))?;
+    let mut buf = vec![0u8; 2048];
+    let n = nic.receive_wait(
+        &mut buf,
+        Deadline::after(&h.clock, Duration::from_millis(20)),
+    )?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn explained(faults: &FaultSet, kind: &str) -> bool {
+    faults.iter().any(|f| f.allowed().contains(&kind))
+}
+
+fn fault_names(faults: &FaultSet) -> String {
+    if faults.is_empty() {
+        return "none".into();
+    }
+    faults
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// After Ready: the dead kernel's traffic stopped, the link awaited, the ring
+/// drained, then three frames of different sizes must come back intact.
+/// `Err` is an oracle failure; typed errors are in the outcome.
+fn data_check(
+    state: &AnyState,
+    faults: &FaultSet,
+    h: &Harness,
+    nic: &mut WatchedE1000,
+) -> Result<Outcome, String> {
+    h.wire.set_stream(h.port, None);
+    h.wire.clear_inbox(h.port);
+    if let LinkBehaviour::Flapping { until_ns, .. } = state.behaviour.link {
+        let now = h.clock.now_ns();
+        h.clock.advance_ns(until_ns.saturating_sub(now));
+    }
+    if let Err(e) = nic.wait_link(Deadline::after(&h.clock, Duration::from_secs(6))) {
+        if !explained(faults, e.class()) {
+            return Err(format!("UNEXPLAINED: ready, but the link: {e:?}"));
+        }
+        return Ok(Outcome::IoError(e.class()));
+    }
+    drain(nic);
+    let mac = nic.mac().0;
+    let mut first_error = None;
+    for (k, len) in [60usize, 600, 1514].into_iter().enumerate() {
+        let f = frame(mac, mac, k as u64 ^ state.behaviour.malice.seed, len);
+        match send_and_receive(nic, h, &f) {
+            Ok(got) if got == f => {}
+            Ok(got) => {
+                return Err(format!(
+                "DATA MISMATCH: frame {k} ({len} bytes) came back as {} bytes, first diff at {:?}",
+                got.len(),
+                got.iter().zip(&f).position(|(a, b)| a != b)
+            ))
+            }
+            Err(e) => {
+                if !explained(faults, e.class()) {
+                    return Err(format!("UNEXPLAINED: frame {k} ({len} bytes): {e:?}"));
+                }
+                first_error.get_or_insert(e.class());
+                // Whatever a lie did, the ring goes on: drop what is there.
+                drain(nic);
+            }
+        }
+    }
+    Ok(first_error.map_or(Outcome::Ready, Outcome::Recovered))
+}
+
+/// Builds the NIC in `state`, runs init and a frame round trip over the
+/// loopback wire, and holds the run to the oracle that knows the injected
+/// faults:
+///
+/// - no fault injected: Ready within the init budget, and three frames come
+///   back intact;
+/// - any typed error (at init, on the link or a frame) must be explained by
+///   an injected fault (the table behind [`Fault::allowed`]); an init error
+///   leaves the device fenced;
+/// - Ready only within the budget; init never longer than the budget (plus
+///   [`BUDGET_SLACK`]), the data check never longer than [`DATA_CHECK_BOUND`]
+///   (simulated time);
+/// - no DMA refused by the IOMMU after the driver first turned bus mastering
+///   on, as the function's configuration space saw it ([`WatchedPci`]); and
+///   when the dead kernel left bus mastering on, the driver's first
+///   command-register write turns it off;
+/// - no driver action the model flags, no frame that comes back wrong.
+///
+/// # Errors
+///
+/// Why the oracle failed, starting with a kind in capitals (`UNEXPLAINED`,
+/// `NOT READY`, `HANG`, `DMA ESCAPE`, `NOT QUIESCED`, `NOT FENCED`,
+/// `VIOLATION`, `DATA MISMATCH`, `BENCH`).
+pub fn check(state: &AnyState) -> Result<CaseReport, String> {
+    let faults = state.injected();
+    let why = |what: String| format!("{what} [faults: {}]", fault_names(&faults));
+    let mut h = state.harness();
+    let model = h.model.clone();
+    let (pci, watch) = WatchedPci::new(
+        h.pci.clone(),
+        h.config.clone(),
+        h.clock.clone(),
+        Rc::new(move || model.borrow().records().escapes.len()),
+    );
+    let driver = h
+        .driver_on(pci, state.config())
+        .map_err(|e| format!("BENCH: driver: {e:?}"))?;
+    let origin = h.clock.now_ns();
+    let result = init(driver, &h.clock);
+    let spent = Duration::from_nanos(h.clock.now_ns().saturating_sub(origin));
+    if spent > INIT_BUDGET + BUDGET_SLACK {
+        return Err(why(format!(
+            "HANG: init took {spent:?} of simulated time (budget {INIT_BUDGET:?})"
+        )));
+    }
+    let outcome = match result {
+        Ok(ok) => {
+            if spent > INIT_BUDGET {
+                return Err(why(format!(
+                    "HANG: Ready after {spent:?}, past the budget {INIT_BUDGET:?}"
+                )));
+            }
+            let mut nic = ok.device.into_inner();
+            let data_start = h.clock.now_ns();
+            let outcome = data_check(state, &faults, &h, &mut nic).map_err(&why)?;
+            let data_time = Duration::from_nanos(h.clock.now_ns().saturating_sub(data_start));
+            if data_time > DATA_CHECK_BOUND {
+                return Err(why(format!(
+                    "HANG: the data check took {data_time:?} of simulated time"
+                )));
+            }
+            outcome
+        }
+        Err(fail) => {
+            if !h.fenced() {
+                return Err(why(format!(
+                    "NOT FENCED: init failed without fencing: {fail}"
+                )));
+            }
+            let kind = match &fail.cause {
+                Cause::Device(e) => e.class(),
+                Cause::Budget { .. } => "budget",
+            };
+            if !explained(&faults, kind) {
+                return Err(why(format!("UNEXPLAINED: init error `{kind}` ({fail})")));
+            }
+            Outcome::InitError(kind)
+        }
+    };
+    if faults.is_empty() && outcome != Outcome::Ready {
+        return Err(why(format!(
+            "NOT READY: a healthy device ended {outcome:?}"
+        )));
+    }
+    let w = watch.borrow().clone();
+    let m = h.model.borrow();
+    let r = m.records();
+    if let Some(v) = r.violations.first() {
+        return Err(why(format!(
+            "VIOLATION: the model flagged the driver: {v:?}"
+        )));
+    }
+    let stale = w.escapes_before_on.unwrap_or(r.escapes.len());
+    if let Some(e) = r.escapes.get(stale) {
+        return Err(why(format!(
+            "DMA ESCAPE: after bus mastering went on at {:?} ns: {e:?}",
+            w.first_on_ns
+        )));
+    }
+    if w.inherited && w.first_write_left_on == Some(true) {
+        return Err(why(
+            "NOT QUIESCED: bus mastering was on and the driver's first command write kept it on"
+                .into(),
+        ));
+    }
+    Ok(CaseReport {
+        faults,
+        outcome,
+        fenced: h.fenced(),
+        stale_escapes: stale,
+        lies: r.lies.len(),
+    })
+}
+
+/// What each injected fault class led to, over a campaign: rows are fault
+/// classes (a case counts in the row of each fault it injected, or in `none`),
+/// columns the outcomes.
+#[derive(Debug, Default, Clone)]
+pub struct FaultTable {
+    rows: BTreeMap<Option<Fault>, Row>,
+    kinds: BTreeSet<&'static str>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Row {
+    cases: u64,
+    ready: u64,
+    recovered: u64,
+    errors: BTreeMap<&'static str, u64>,
+    fenced: u64,
+}
+
+impl FaultTable {
+    /// Counts one case.
+    pub fn add(&mut self, r: &CaseReport) {
+        let keys: Vec<Option<Fault>> = if r.faults.is_empty() {
+            vec![None]
+        } else {
+            r.faults.iter().copied().map(Some).collect()
+        };
+        for k in keys {
+            let row = self.rows.entry(k).or_default();
+            row.cases += 1;
+            row.fenced += u64::from(r.fenced);
+            match r.outcome {
+                Outcome::Ready => row.ready += 1,
+                Outcome::Recovered(_) => row.recovered += 1,
+                Outcome::InitError(kind) | Outcome::IoError(kind) => {
+                    *row.errors.entry(kind).or_default() += 1;
+                    self.kinds.insert(kind);
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for FaultTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<&str> = self.kinds.iter().copied().collect();
+        write!(
+            f,
+            "{:<20} {:>7} {:>7} {:>9}",
+            "fault class", "cases", "ready", "recovered"
+        )?;
+        for k in &kinds {
+            write!(f, " {:>w$}", k, w = k.len().max(6))?;
+        }
+        writeln!(f, " {:>7}", "fenced")?;
+        let mut keys: Vec<Option<Fault>> = vec![None];
+        keys.extend(Fault::ALL.iter().copied().map(Some));
+        for key in keys {
+            let row = self.rows.get(&key).cloned().unwrap_or_default();
+            let name = key.map_or("none", Fault::name);
+            write!(
+                f,
+                "{name:<20} {:>7} {:>7} {:>9}",
+                row.cases, row.ready, row.recovered
+            )?;
+            for k in &kinds {
+                let n = row.errors.get(k).copied().unwrap_or(0);
+                write!(f, " {:>w$}", n, w = k.len().max(6))?;
+            }
+            writeln!(f, " {:>7}", row.fenced)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn every_fault_class_explains_some_error() {
+        for f in Fault::ALL {
+            assert!(!f.allowed().is_empty(), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn healthy_states_inject_nothing() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..512 {
+            let s = any_state().new_tree(&mut runner).unwrap().current();
+            assert!(s.clone().healthy().injected().is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_oracle_sees_a_clean_nic_ready_and_a_missing_eeprom_explained() {
+        let r = check(&AnyState::clean()).unwrap();
+        assert_eq!(r.outcome, Outcome::Ready);
+        let mut s = AnyState::clean();
+        s.behaviour.eeprom_present = false;
+        let r = check(&s).unwrap();
+        assert_eq!(r.outcome, Outcome::InitError("no-eeprom"));
+        assert!(r.fenced);
+        assert_eq!(r.faults, FaultSet::from([Fault::EepromMissing]));
+    }
 }

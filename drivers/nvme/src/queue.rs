@@ -295,6 +295,14 @@ impl<W: Window> QueuePair<W> {
             }
         })?;
         let cid = raw.cid();
+        #[cfg(paranoid_mutant = "nvme_trust_cid")]
+        let cid = Untrusted::new(
+            self.outstanding
+                .iter()
+                .flatten()
+                .next()
+                .map_or(0, |p| p.cid),
+        );
         let slot = self
             .outstanding
             .iter()

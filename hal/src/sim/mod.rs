@@ -10,15 +10,19 @@
 //!   [`MmioModel`], and can misbehave (all-ones, gone mid-init).
 //! - [`SimPci`] and [`ConfigSpace`]: configuration space with write masks,
 //!   write-one-to-clear bits, BAR sizing, capability lists, FLR and CRS.
+//! - [`WatchedPci`]: a [`SimPci`] that records, as the function saw it, when
+//!   bus mastering first went on (and how much DMA had been refused by then).
 
 mod clock;
 mod dma;
 mod memory;
 mod mmio;
 mod pci;
+mod watch;
 
 pub use clock::SimClock;
 pub use dma::{DmaAccess, DmaFault, SimDma, SimIommu, Translate};
 pub use memory::SimMemory;
 pub use mmio::{MmioModel, RegisterFile, SimMmio, Width};
 pub use pci::{ConfigSpace, SimPci};
+pub use watch::{BusMasterWatch, WatchedPci};

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use paranoid::dma::{DmaArena, Window};
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::PciAddress;
+use paranoid::pci::{ConfigAccess, PciAddress};
 use paranoid::sim::{
     ConfigSpace, SimClock, SimDma, SimIommu, SimMemory, SimMmio, SimPci, Translate,
 };
@@ -209,6 +209,28 @@ impl Harness {
         E1000::new(
             self.mmio.clone(),
             self.pci.clone(),
+            self.address,
+            self.clock.clone(),
+            &mut self.arena,
+            config,
+        )
+    }
+
+    /// A driver for this NIC reaching configuration space through `pci` (a
+    /// watched access, say) instead of the harness's own, rings allocated from
+    /// the harness's window.
+    ///
+    /// # Errors
+    ///
+    /// [`E1000Error::Dma`] when the window is full (after many drivers).
+    pub fn driver_on<P: ConfigAccess>(
+        &mut self,
+        pci: P,
+        config: Config,
+    ) -> Result<E1000<SimMmio<E1000Model>, P, SimClock, RecoveryWindow>, E1000Error> {
+        E1000::new(
+            self.mmio.clone(),
+            pci,
             self.address,
             self.clock.clone(),
             &mut self.arena,
