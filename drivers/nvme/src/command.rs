@@ -26,6 +26,14 @@ pub mod admin {
     pub const IDENTIFY: u8 = 0x06;
     /// Abort.
     pub const ABORT: u8 = 0x08;
+    /// Set Features.
+    pub const SET_FEATURES: u8 = 0x09;
+}
+
+/// Feature identifiers (NVMe 1.4, Figure 271).
+pub mod feature {
+    /// Number of Queues.
+    pub const NUMBER_OF_QUEUES: u32 = 0x07;
 }
 
 /// NVM command set opcodes (NVMe 1.4, Figure 346).
@@ -44,6 +52,8 @@ pub mod cns {
     pub const NAMESPACE: u32 = 0x00;
     /// Identify Controller data structure.
     pub const CONTROLLER: u32 = 0x01;
+    /// Active Namespace ID list (ids above the given NSID).
+    pub const ACTIVE_NAMESPACES: u32 = 0x02;
 }
 
 /// A submission queue entry being built: sixteen dwords.
@@ -73,6 +83,21 @@ impl Command {
         self.dw[8] = prp2 as u32;
         self.dw[9] = (prp2 >> 32) as u32;
         self
+    }
+
+    /// Sets PRP entries 1 and 2 from window addresses (PRP2 zero when
+    /// absent): the moment an [`Iova`](paranoid::dma::Iova) becomes bytes of
+    /// the submission queue entry.
+    pub const fn prps<W: paranoid::dma::Window>(
+        self,
+        prp1: paranoid::dma::Iova<W>,
+        prp2: Option<paranoid::dma::Iova<W>>,
+    ) -> Self {
+        let prp2 = match prp2 {
+            Some(p) => p.get(),
+            None => 0,
+        };
+        self.prp(prp1.get(), prp2)
     }
 
     /// Sets command dword `n` (10..=15); other indexes are left alone.

@@ -14,6 +14,7 @@ use paranoid::Untrusted;
 use crate::command::Command;
 use crate::error::NvmeError;
 use crate::identify::{ControllerInfo, NamespaceInfo};
+use crate::io::InFlight;
 use crate::queue::{Completion, QueuePair, NVME_PAGE};
 use crate::regs::{csts, Register, Registers};
 
@@ -21,14 +22,24 @@ use crate::regs::{csts, Register, Registers};
 pub const ADMIN_QUEUE_DEPTH: u16 = 16;
 /// Identifier of the one I/O queue pair.
 pub const IO_QID: u16 = 1;
+/// Pipelined writes a driver can keep in flight at most (each holds a PRP list
+/// page of the window).
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Tunables of the driver; [`Config::default`] suits QEMU and real drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    /// The namespace to use.
+    /// The namespace to use (checked active at init; default 1).
     pub nsid: u32,
     /// Entries of the I/O queue pair (clamped by CAP.MQES).
     pub io_queue_depth: u16,
+    /// Pipelined writes that may be in flight at once (clamped to
+    /// 1..=[`MAX_IN_FLIGHT`] and to the I/O queue depth − 1); each costs one
+    /// 4 KiB PRP list page of the window, allocated by [`Nvme::new`].
+    pub max_in_flight: u16,
+    /// I/O queue pairs asked for with Set Features Number of Queues (the
+    /// driver uses one; the controller may grant fewer or more).
+    pub io_queues_requested: u16,
     /// How long an admin command may take.
     pub admin_timeout: Duration,
     /// How long an I/O command may take before it is aborted.
@@ -54,6 +65,8 @@ impl Default for Config {
         Self {
             nsid: 1,
             io_queue_depth: 64,
+            max_in_flight: 8,
+            io_queues_requested: 1,
             admin_timeout: Duration::from_secs(5),
             io_timeout: Duration::from_secs(5),
             abort_timeout: Duration::from_millis(500),
@@ -127,7 +140,14 @@ pub struct Nvme<R: RegisterIo, P, C, W: Window> {
     pub(crate) admin: QueuePair<W>,
     pub(crate) io: QueuePair<W>,
     pub(crate) identify: DmaBuffer<W, Bidirectional>,
-    pub(crate) prp_list: DmaBuffer<W, ToDevice>,
+    /// One PRP list page per queue slot a command may use (slot i, page i).
+    pub(crate) prp_lists: DmaBuffer<W, ToDevice>,
+    /// PRP list pages in `prp_lists`.
+    pub(crate) prp_pages: usize,
+    /// Pipelined writes, by queue slot: each owns its buffer until reaped.
+    pub(crate) in_flight: [Option<InFlight<W>>; MAX_IN_FLIGHT],
+    /// I/O queues granted by Set Features Number of Queues: (NSQA, NCQA), 1's based.
+    pub(crate) granted: Option<(u32, u32)>,
     pub(crate) controller: Option<ControllerInfo>,
     pub(crate) namespace: Option<NamespaceInfo>,
     pub(crate) state: State,
@@ -148,8 +168,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`NvmeError::Dma`] when the window has no room (about 6 pages plus the
-    /// I/O queue are needed).
+    /// [`NvmeError::Dma`] when the window has no room (about 5 pages, the I/O
+    /// queue, and one page per [`Config::max_in_flight`] are needed).
     pub fn new<const N: usize>(
         regs: R,
         mut pci: P,
@@ -162,7 +182,8 @@ where
         let admin = QueuePair::new(arena, 0, ADMIN_QUEUE_DEPTH)?;
         let io = QueuePair::new(arena, IO_QID, config.io_queue_depth.max(2))?;
         let identify = arena.alloc::<Bidirectional>(NVME_PAGE, NVME_PAGE)?;
-        let prp_list = arena.alloc::<ToDevice>(NVME_PAGE, NVME_PAGE)?;
+        let lists = usize::from(config.max_in_flight).clamp(1, MAX_IN_FLIGHT);
+        let prp_lists = arena.alloc::<ToDevice>(lists * NVME_PAGE, NVME_PAGE)?;
         Ok(Self {
             regs: Registers::new(regs),
             pci,
@@ -174,7 +195,10 @@ where
             admin,
             io,
             identify,
-            prp_list,
+            prp_lists,
+            prp_pages: lists,
+            in_flight: core::array::from_fn(|_| None),
+            granted: None,
             controller: None,
             namespace: None,
             state: State::Initializing,
@@ -206,6 +230,26 @@ where
     /// Identify Namespace of the namespace in use, as validated.
     pub fn namespace_info(&self) -> Option<NamespaceInfo> {
         self.namespace
+    }
+
+    /// The controller's serial number (Identify Controller SN, trimmed and
+    /// checked printable ASCII), once init identified it.
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::NotReady`] before Identify, [`NvmeError::BadIdentify`]
+    /// for a serial number that is not printable ASCII.
+    pub fn serial_number(&self) -> Result<&str, NvmeError> {
+        match &self.controller {
+            Some(c) => c.serial_number(),
+            None => Err(NvmeError::NotReady),
+        }
+    }
+
+    /// I/O queue pairs the controller granted (Set Features Number of
+    /// Queues: NSQA + 1, NCQA + 1), once init asked.
+    pub fn granted_io_queues(&self) -> Option<(u32, u32)> {
+        self.granted
     }
 
     /// Data-path counters.
@@ -374,6 +418,7 @@ where
         self.regs.set_cc(0);
         self.admin.forget_all();
         self.io.forget_all();
+        self.abandon_in_flight();
         self.state = State::Fenced;
     }
 
@@ -386,5 +431,73 @@ where
             PciCommand::empty(),
         )?;
         Ok(())
+    }
+}
+
+impl<R, P, C, W> Nvme<R, P, C, W>
+where
+    R: RegisterIo,
+    P: ConfigAccess,
+    C: Clock,
+    W: Window,
+{
+    /// The active namespace ids (Identify CNS 02h from NSID 0), ascending:
+    /// the namespaces a recovery kernel may pick from.
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::NotReady`] before init, [`NvmeError::Busy`] with
+    /// pipelined writes in flight, command errors, [`NvmeError::BadIdentify`]
+    /// for a list out of order or with ids above NN.
+    pub fn active_namespaces(&mut self) -> Result<crate::identify::ActiveNamespaces, NvmeError> {
+        self.admin_ready()?;
+        let nn = self.controller.map_or(0, |c| c.nn);
+        self.identify.write_bytes(0, &[0u8; NVME_PAGE])?;
+        let deadline = Deadline::after(&self.clock, self.config.admin_timeout);
+        self.admin_command(
+            Command::new(crate::command::admin::IDENTIFY)
+                .prps(self.identify.iova(), None)
+                .cdw(10, crate::command::cns::ACTIVE_NAMESPACES),
+            deadline,
+        )?;
+        crate::identify::parse_active_namespaces(&mut self.identify, nn)
+    }
+
+    /// The geometry of namespace `nsid` (Identify Namespace), without
+    /// switching to it.
+    ///
+    /// # Errors
+    ///
+    /// [`NvmeError::NamespaceAbsent`] (0 or above NN),
+    /// [`NvmeError::NamespaceInactive`], [`NvmeError::UnsupportedFormat`],
+    /// as [`active_namespaces`](Self::active_namespaces) otherwise.
+    pub fn namespace(&mut self, nsid: u32) -> Result<NamespaceInfo, NvmeError> {
+        self.admin_ready()?;
+        let deadline = Deadline::after(&self.clock, self.config.admin_timeout);
+        self.identify_namespace_id(nsid, deadline)
+    }
+
+    /// Switches block I/O to namespace `nsid` (checked active and in a
+    /// format the driver writes) and returns its geometry; a later recovery
+    /// re-identifies this namespace. On error the namespace in use is kept.
+    ///
+    /// # Errors
+    ///
+    /// As [`namespace`](Self::namespace).
+    pub fn select_namespace(&mut self, nsid: u32) -> Result<NamespaceInfo, NvmeError> {
+        let ns = self.namespace(nsid)?;
+        self.namespace = Some(ns);
+        self.config.nsid = nsid;
+        Ok(ns)
+    }
+
+    fn admin_ready(&self) -> Result<(), NvmeError> {
+        if self.state != State::Ready {
+            return Err(NvmeError::NotReady);
+        }
+        match self.io.outstanding() {
+            0 => Ok(()),
+            in_flight => Err(NvmeError::Busy { in_flight }),
+        }
     }
 }

@@ -11,6 +11,7 @@ use paranoid::lifecycle::ResetKind;
 use paranoid::pci::PciError;
 
 use crate::command::Status;
+use crate::identify::FormatProblem;
 use crate::regs::Register;
 
 /// What was wrong with a completion queue entry (NVMe 1.4, 4.6).
@@ -170,6 +171,59 @@ pub enum NvmeError {
     },
     /// The escalation ladder asked for a reset this driver cannot perform.
     UnsupportedReset(ResetKind),
+    /// The namespace id is not one the controller has (0, or above NN).
+    NamespaceAbsent {
+        /// The namespace id asked for.
+        nsid: u32,
+        /// Number of Namespaces (NN) the controller reports.
+        nn: u32,
+    },
+    /// The namespace id is valid but not active (Identify Namespace returned
+    /// NSZE 0, or it is missing from the Active Namespace ID list).
+    NamespaceInactive {
+        /// The namespace id asked for.
+        nsid: u32,
+    },
+    /// The namespace's LBA format is one the driver refuses to write.
+    UnsupportedFormat {
+        /// The namespace id.
+        nsid: u32,
+        /// The LBA format index in use (FLBAS).
+        format: u8,
+        /// Its LBADS.
+        lbads: u8,
+        /// Its metadata size (LBAF.MS).
+        ms: u16,
+        /// What the driver cannot handle.
+        problem: FormatProblem,
+    },
+    /// A byte offset or length is not a multiple of the namespace's block size.
+    Misaligned {
+        /// The byte offset asked for.
+        byte_offset: u64,
+        /// The byte length asked for.
+        len: u64,
+        /// Bytes per block of the namespace.
+        block_size: u32,
+    },
+    /// A synchronous command was asked for while pipelined writes are in
+    /// flight: reap them first ([`crate::Nvme::reap_write`]).
+    Busy {
+        /// Pipelined writes in flight.
+        in_flight: usize,
+    },
+    /// The controller was reset (or fenced) while this pipelined write was in
+    /// flight: it may or may not have reached the media. Its buffer is handed
+    /// back.
+    Abandoned,
+    /// A feature value the controller returned is outside the spec (Set
+    /// Features Number of Queues granting 65536 queues, ...).
+    BadFeature {
+        /// The feature, in spec spelling (`NSQA`).
+        field: &'static str,
+        /// The value seen.
+        value: u64,
+    },
 }
 
 impl NvmeError {
@@ -194,6 +248,13 @@ impl NvmeError {
             Self::NotReady => "not ready",
             Self::ShutdownTimeout { .. } => "shutdown timeout",
             Self::UnsupportedReset(_) => "unsupported reset",
+            Self::NamespaceAbsent { .. } => "namespace absent",
+            Self::NamespaceInactive { .. } => "namespace inactive",
+            Self::UnsupportedFormat { .. } => "unsupported format",
+            Self::Misaligned { .. } => "misaligned",
+            Self::Busy { .. } => "busy",
+            Self::Abandoned => "abandoned",
+            Self::BadFeature { .. } => "bad feature",
         }
     }
 }
@@ -294,6 +355,34 @@ impl fmt::Display for NvmeError {
                 "CSTS.SHST not complete after {waited:?} (CSTS {csts:#x}); disabled and fenced"
             ),
             Self::UnsupportedReset(k) => write!(f, "{} not supported", k.name()),
+            Self::NamespaceAbsent { nsid, nn } => {
+                write!(f, "namespace {nsid} absent (NN = {nn})")
+            }
+            Self::NamespaceInactive { nsid } => write!(f, "namespace {nsid} inactive"),
+            Self::UnsupportedFormat {
+                nsid,
+                format,
+                lbads,
+                ms,
+                problem,
+            } => write!(
+                f,
+                "namespace {nsid}: LBA format {format} (LBADS {lbads}, MS {ms}) refused: {}",
+                problem.name()
+            ),
+            Self::Misaligned {
+                byte_offset,
+                len,
+                block_size,
+            } => write!(
+                f,
+                "bytes {byte_offset}+{len} not aligned to the {block_size}-byte block"
+            ),
+            Self::Busy { in_flight } => {
+                write!(f, "{in_flight} pipelined writes in flight: reap them first")
+            }
+            Self::Abandoned => write!(f, "controller reset while the write was in flight"),
+            Self::BadFeature { field, value } => write!(f, "feature {field} = {value:#x}"),
         }
     }
 }

@@ -8,7 +8,7 @@
 use core::time::Duration;
 
 use paranoid::dma::Window;
-use paranoid::init::{run, InitContext, InitFailure, Initialized};
+use paranoid::init::{InitContext, InitFailure, Initialized};
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
 use paranoid::paranoid_init;
@@ -26,8 +26,11 @@ use crate::regs::{aqa, cap, cc, csts, Register};
 /// A total init budget that covers two full CAP.TO waits of QEMU (7.5 s each)
 /// on both rungs of the ladder.
 pub const DEFAULT_INIT_BUDGET: Duration = Duration::from_secs(40);
-// `#[paranoid_init(budget_ms = 40000)]` below must say the same.
-const _: () = assert!(DEFAULT_INIT_BUDGET.as_millis() == 40_000);
+/// The largest budget [`init`] accepts (`#[paranoid_init(max_budget_ms = 300000)]`
+/// below must say the same): a longer one is cut to this.
+pub const MAX_INIT_BUDGET: Duration = Duration::from_secs(300);
+const _: () = assert!(MAX_INIT_BUDGET.as_millis() == 300_000);
+const _: () = assert!(DEFAULT_INIT_BUDGET.as_millis() <= MAX_INIT_BUDGET.as_millis());
 /// One CAP.TO unit (NVMe 1.4, 3.1.1).
 pub const CAP_TO_UNIT: Duration = Duration::from_millis(500);
 /// How long a function may answer Configuration Retry Status after FLR.
@@ -45,9 +48,10 @@ where
     C: Clock + Clone,
     W: Window,
 {
-    /// Brings the controller from any state to Ready within `budget`, escalating
-    /// to FLR when a controller reset does not do, and fencing it when nothing
-    /// does. The result carries the init trace.
+    /// Brings the controller from any state to Ready within `budget` (at most
+    /// [`MAX_INIT_BUDGET`]), through [`init`]: escalating to FLR when a
+    /// controller reset does not do, and fencing it when nothing does. The
+    /// result carries the init trace.
     ///
     /// # Errors
     ///
@@ -58,16 +62,17 @@ where
     )]
     pub fn init(self, budget: Duration) -> Result<Initialized<Self>, InitFailure<Self>> {
         let clock = self.clock.clone();
-        run(self, &clock, budget, init_body)
+        init(self, &clock, budget)
     }
 }
 
-/// Brings the controller from any state to Ready within 40 s
-/// ([`DEFAULT_INIT_BUDGET`]), through [`init_body`]: the wrapper generated
-/// here takes `(driver, &clock)`, escalates to FLR when a controller reset does
-/// not do, fences when nothing does, and returns the init trace either way.
-/// [`Nvme::init`] is the same with a budget of the caller's choosing.
-#[paranoid_init(budget_ms = 40000)]
+/// The controller's init, from any state to Ready within `budget` (at most
+/// [`MAX_INIT_BUDGET`]): lifecycle steps, then Identify, the number of queues
+/// and the I/O queues as traced driver steps. The wrapper generated here takes
+/// `(driver, &clock, budget)`, escalates to FLR when a controller reset does not
+/// do, fences when nothing does, and returns the init trace either way;
+/// [`Nvme::init`] calls it with the driver's own clock.
+#[paranoid_init(max_budget_ms = 300000)]
 #[expect(
     clippy::type_complexity,
     reason = "the signature #[paranoid_init] expects, spelled out"
@@ -82,34 +87,6 @@ where
     C: Clock,
     W: Window,
 {
-    init_body(dev, ctx)
-}
-
-/// The init body `#[paranoid_init]` wraps: lifecycle steps, then Identify and
-/// the I/O queues as traced driver steps.
-///
-/// # Errors
-///
-/// [`Stalled`] with the driver back, for the escalation ladder.
-#[expect(
-    clippy::result_large_err,
-    reason = "Stalled returns the driver by value for the escalation ladder (no heap)"
-)]
-#[expect(
-    clippy::type_complexity,
-    reason = "the signature #[paranoid_init] expects, spelled out"
-)]
-pub fn init_body<R, P, C, W, K>(
-    dev: Device<Nvme<R, P, C, W>, Unknown>,
-    ctx: &mut InitContext<'_, K>,
-) -> Result<Device<Nvme<R, P, C, W>, Ready>, Stalled<Nvme<R, P, C, W>>>
-where
-    R: RegisterIo,
-    P: ConfigAccess,
-    C: Clock,
-    W: Window,
-    K: Clock,
-{
     dev.quiesce(ctx)?
         .reset(ctx)?
         .verify(ctx)?
@@ -118,6 +95,7 @@ where
             d.identify_controller(dl)
         })?
         .step(ctx, "identify namespace", |d, dl| d.identify_namespace(dl))?
+        .step(ctx, "number of queues", |d, dl| d.request_queues(dl))?
         .step(ctx, "create I/O queues", |d, dl| d.create_io_queues(dl))
 }
 
@@ -220,6 +198,9 @@ where
     fn controller_reset(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
         self.admin.forget_all();
         self.io.forget_all();
+        // Bus mastering went off at quiesce and the controller is disabled
+        // below: no write in flight can read its buffer any more.
+        self.abandon_in_flight();
         let cap_timeout = self.inherited_ready_timeout()?;
         let own = self.ready_deadline(Some(cap_timeout), deadline);
         let status = self.read_csts()?;
@@ -456,10 +437,9 @@ where
     pub(crate) fn identify_controller(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
         self.identify
             .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
-        let prp1 = self.identify.iova().get();
         self.admin_command(
             Command::new(admin::IDENTIFY)
-                .prp(prp1, 0)
+                .prps(self.identify.iova(), None)
                 .cdw(10, cns::CONTROLLER),
             deadline,
         )?;
@@ -467,23 +447,11 @@ where
         Ok(())
     }
 
-    /// Identify Namespace (CNS 0) of the configured NSID, validated. A
-    /// re-initialization must find the same geometry.
+    /// Identify Namespace (CNS 0) of the configured NSID, validated: active
+    /// (NSZE ≠ 0) and in a format the driver can write. A re-initialization
+    /// must find the same geometry.
     pub(crate) fn identify_namespace(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
-        let max_transfer = self
-            .controller
-            .map_or(crate::identify::DRIVER_MAX_TRANSFER, |c| c.max_transfer);
-        self.identify
-            .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
-        let prp1 = self.identify.iova().get();
-        self.admin_command(
-            Command::new(admin::IDENTIFY)
-                .nsid(self.config.nsid)
-                .prp(prp1, 0)
-                .cdw(10, cns::NAMESPACE),
-            deadline,
-        )?;
-        let ns = parse_namespace(&mut self.identify, self.config.nsid, max_transfer)?;
+        let ns = self.identify_namespace_id(self.config.nsid, deadline)?;
         if let Some(old) = self.namespace {
             if (old.blocks, old.block_size) != (ns.blocks, ns.block_size) {
                 return Err(NvmeError::BadIdentify {
@@ -496,6 +464,74 @@ where
         Ok(())
     }
 
+    /// Identify Namespace (CNS 0) of `nsid`, parsed and validated.
+    pub(crate) fn identify_namespace_id(
+        &mut self,
+        nsid: u32,
+        deadline: Deadline,
+    ) -> Result<crate::identify::NamespaceInfo, NvmeError> {
+        let (max_transfer, nn) = self
+            .controller
+            .map_or((crate::identify::DRIVER_MAX_TRANSFER, u32::MAX), |c| {
+                (c.max_transfer, c.nn)
+            });
+        if nsid == 0 || nsid > nn {
+            return Err(NvmeError::NamespaceAbsent { nsid, nn });
+        }
+        self.identify
+            .write_bytes(0, &[0u8; crate::queue::NVME_PAGE])?;
+        let sent = self.admin_command(
+            Command::new(admin::IDENTIFY)
+                .nsid(nsid)
+                .prps(self.identify.iova(), None)
+                .cdw(10, cns::NAMESPACE),
+            deadline,
+        );
+        match sent {
+            Err(NvmeError::CommandFailed { status, .. })
+                if status.sct() == crate::command::sct::GENERIC
+                    && status.sc() == crate::command::sc::INVALID_NAMESPACE =>
+            {
+                return Err(NvmeError::NamespaceAbsent { nsid, nn });
+            }
+            other => other?,
+        };
+        parse_namespace(&mut self.identify, nsid, max_transfer)
+    }
+
+    /// Set Features, Number of Queues (NVMe 1.4, 5.21.1.7): asks for
+    /// [`Config::io_queues_requested`](crate::Config::io_queues_requested)
+    /// pairs; the grant (NSQA, NCQA in DW0, 0's based) must cover the queue
+    /// the driver creates, and 65535 (0's based) is not a count.
+    pub(crate) fn request_queues(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
+        let want = u32::from(self.config.io_queues_requested.clamp(1, 0xfffe) - 1);
+        let done = self.admin_command(
+            Command::new(admin::SET_FEATURES)
+                .cdw(10, crate::command::feature::NUMBER_OF_QUEUES)
+                .cdw(11, want | want << 16),
+            deadline,
+        )?;
+        let granted = done.dw0.validate(|dw0| {
+            let (nsqa, ncqa) = (dw0 & 0xffff, dw0 >> 16);
+            if nsqa == 0xffff {
+                return Err(NvmeError::BadFeature {
+                    field: "NSQA",
+                    value: nsqa.into(),
+                });
+            }
+            if ncqa == 0xffff {
+                return Err(NvmeError::BadFeature {
+                    field: "NCQA",
+                    value: ncqa.into(),
+                });
+            }
+            Ok((nsqa + 1, ncqa + 1))
+        })?;
+        // 1's based counts are at least 1, and the driver uses queue 1 only.
+        self.granted = Some(granted);
+        Ok(())
+    }
+
     /// Create I/O Completion Queue 1, then I/O Submission Queue 1 on it
     /// (physically contiguous, interrupts off: the driver polls).
     pub(crate) fn create_io_queues(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
@@ -504,12 +540,12 @@ where
         self.io.restart(depth.min(self.io.capacity()))?;
         let qsize = u32::from(self.io.depth() - 1) << 16;
         let create_cq = Command::new(admin::CREATE_IO_CQ)
-            .prp(self.io.cq_iova(), 0)
+            .prps(self.io.cq_iova(), None)
             .cdw(10, qsize | u32::from(IO_QID))
             .cdw(11, 1);
         self.admin_command(create_cq, deadline)?;
         let create_sq = Command::new(admin::CREATE_IO_SQ)
-            .prp(self.io.sq_iova(), 0)
+            .prps(self.io.sq_iova(), None)
             .cdw(10, qsize | u32::from(IO_QID))
             .cdw(11, u32::from(IO_QID) << 16 | 1);
         self.admin_command(create_sq, deadline)?;

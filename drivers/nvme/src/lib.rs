@@ -49,6 +49,7 @@ pub mod error;
 pub mod identify;
 pub mod init;
 pub mod io;
+pub mod pipeline;
 pub mod queue;
 pub mod regs;
 pub mod shutdown;
@@ -58,7 +59,9 @@ pub mod anystate;
 #[cfg(feature = "model")]
 pub mod model;
 
-pub use controller::{Capabilities, Config, Nvme, State, Stats};
+pub use controller::{Capabilities, Config, Nvme, State, Stats, MAX_IN_FLIGHT};
 pub use error::{CompletionProblem, NvmeError};
-pub use identify::{ControllerInfo, NamespaceInfo};
-pub use init::{init, init_body, DEFAULT_INIT_BUDGET};
+pub use identify::{ActiveNamespaces, BlockSize, ControllerInfo, FormatProblem, NamespaceInfo};
+pub use init::{init, DEFAULT_INIT_BUDGET, MAX_INIT_BUDGET};
+pub use io::{Refused, Written};
+pub use pipeline::WritePipeline;

@@ -8,7 +8,7 @@
 //! status uses no reserved status code type. A bad entry is an error and stays
 //! where it is; the caller resets the controller.
 
-use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, ToDevice, Window};
+use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, Iova, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::Untrusted;
 
@@ -16,8 +16,8 @@ use crate::command::{Command, RawCompletion, Status, CQE_SIZE, SQE_SIZE};
 use crate::error::{CompletionProblem, NvmeError};
 use crate::regs::Registers;
 
-/// Commands a queue keeps outstanding at most (the driver waits for each).
-pub const MAX_OUTSTANDING: usize = 4;
+/// Commands a queue keeps outstanding at most (also bounded by its depth − 1).
+pub const MAX_OUTSTANDING: usize = 16;
 /// Bytes of the NVMe memory page we program (CC.MPS = 0).
 pub const NVME_PAGE: usize = 4096;
 
@@ -39,6 +39,8 @@ pub struct Completion {
     pub status: Status,
     /// Command-specific DW0, still untrusted.
     pub dw0: Untrusted<u32>,
+    /// The outstanding slot the command held (`0..MAX_OUTSTANDING`), now free.
+    pub slot: usize,
 }
 
 /// One queue pair: a submission queue the CPU writes and a completion queue the
@@ -102,13 +104,23 @@ impl<W: Window> QueuePair<W> {
     }
 
     /// IOVA of the submission queue.
-    pub fn sq_iova(&self) -> u64 {
-        self.sq.iova().get()
+    pub fn sq_iova(&self) -> Iova<W> {
+        self.sq.iova()
     }
 
     /// IOVA of the completion queue.
-    pub fn cq_iova(&self) -> u64 {
-        self.cq.iova().get()
+    pub fn cq_iova(&self) -> Iova<W> {
+        self.cq.iova()
+    }
+
+    /// The slot the next [`submit`](Self::submit) will use, if one is free
+    /// and the submission queue has room.
+    pub fn free_slot(&self) -> Option<usize> {
+        let next_tail = (self.sq_tail + 1) % self.depth;
+        if next_tail == self.sq_head {
+            return None;
+        }
+        self.outstanding.iter().position(Option::is_none)
     }
 
     /// Commands submitted and not completed.
@@ -174,8 +186,7 @@ impl<W: Window> QueuePair<W> {
         mut cmd: Command,
     ) -> Result<u16, NvmeError> {
         let next_tail = (self.sq_tail + 1) % self.depth;
-        let slot = self.outstanding.iter().position(Option::is_none);
-        let (Some(slot), false) = (slot, next_tail == self.sq_head) else {
+        let Some(slot) = self.free_slot() else {
             return Err(NvmeError::QueueFull { queue: self.qid });
         };
         let cid = self.allocate_cid();
@@ -252,6 +263,7 @@ impl<W: Window> QueuePair<W> {
             opcode: pending.opcode,
             status,
             dw0: raw.dw0(),
+            slot,
         }))
     }
 

@@ -229,13 +229,15 @@ impl<R: RegisterIo> Registers<R> {
     }
 
     /// Writes ASQ (low dword, then high).
-    pub fn set_asq(&mut self, iova: u64) {
+    pub fn set_asq<W: paranoid::dma::Window>(&mut self, iova: paranoid::dma::Iova<W>) {
+        let iova = iova.get();
         self.block.asq().write(iova as u32);
         self.block.asq_hi().write((iova >> 32) as u32);
     }
 
     /// Writes ACQ (low dword, then high).
-    pub fn set_acq(&mut self, iova: u64) {
+    pub fn set_acq<W: paranoid::dma::Window>(&mut self, iova: paranoid::dma::Iova<W>) {
+        let iova = iova.get();
         self.block.acq().write(iova as u32);
         self.block.acq_hi().write((iova >> 32) as u32);
     }

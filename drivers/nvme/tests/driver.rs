@@ -90,7 +90,7 @@ fn power_on_controller_comes_up_and_round_trips_blocks() {
     let mut nvme = init(&mut b).unwrap();
     assert_eq!(nvme.state(), State::Ready);
     let ns = nvme.namespace_info().unwrap();
-    assert_eq!((ns.blocks, ns.block_size), (2048, 512));
+    assert_eq!((ns.blocks, ns.block_size.bytes()), (2048, 512));
     assert_eq!(nvme.controller_info().unwrap().mdts, 7);
     round_trip(&mut b, &mut nvme, 0, 1, 0, 1);
     round_trip(&mut b, &mut nvme, 7, 8, 0, 2);
@@ -329,10 +329,10 @@ fn nonsense_capabilities_are_rejected() {
 #[test]
 fn nonsense_identify_data_is_rejected() {
     let cases: [(fn(&mut Faults), &str); 6] = [
-        (|f| f.identify.nsze = Some(0), "bad identify"),
+        (|f| f.identify.nsze = Some(0), "namespace inactive"),
         (|f| f.identify.nsze = Some(u64::MAX), "bad identify"),
         (|f| f.identify.lbads = Some(0), "bad identify"),
-        (|f| f.identify.lbads = Some(40), "unsupported"),
+        (|f| f.identify.lbads = Some(40), "unsupported format"),
         (|f| f.identify.flbas = Some(9), "bad identify"),
         (|f| f.identify.sqes = Some(0x55), "bad identify"),
     ];
@@ -511,7 +511,7 @@ fn paranoid_init_wrapper_runs_the_same_sequence() {
     let mut b = bench(&healthy());
     let nvme = b.driver(Config::default()).unwrap();
     let clock = b.clock.clone();
-    let ok = paranoid_nvme::init(nvme, &clock)
+    let ok = paranoid_nvme::init(nvme, &clock, paranoid_nvme::DEFAULT_INIT_BUDGET)
         .map_err(|f| f.to_string())
         .unwrap();
     assert!(format!("{}", ok.trace).contains("create I/O queues"));
@@ -524,31 +524,35 @@ fn paranoid_init_wrapper_runs_the_same_sequence() {
 fn pipelined_writes_complete_and_are_reaped() {
     let mut b = bench(&healthy());
     let mut nvme = init(&mut b).unwrap();
-    let mut bufs = Vec::new();
     for i in 0..4u8 {
         let mut buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
         buf.write_bytes(0, &[0x40 | i; 4096]).unwrap();
-        nvme.submit_write(200 + 8 * u64::from(i), 8, &buf, 0)
+        nvme.submit_write(200 + 8 * u64::from(i), 8, buf, 0)
             .unwrap();
-        bufs.push(buf);
     }
     assert_eq!(nvme.in_flight(), 4);
-    // A transfer that would need a PRP list is refused, not half-submitted.
+    // A transfer that would leave the buffer is refused, the buffer handed back.
     let big = b.arena.alloc::<ToDevice>(16384, 4096).unwrap();
+    let refused = nvme.submit_write(300, 40, big, 0).unwrap_err();
+    assert!(matches!(refused.error, NvmeError::BadBuffer { .. }));
+    b.arena.free(refused.buffer).unwrap();
+    // Synchronous I/O would drop their completions: refused while in flight.
+    let probe = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
     assert!(matches!(
-        nvme.submit_write(300, 32, &big, 0),
-        Err(NvmeError::BadBuffer { .. })
+        nvme.write_blocks(0, 8, &probe, 0),
+        Err(NvmeError::Busy { in_flight: 4 })
     ));
     assert_eq!(nvme.in_flight(), 4);
-    // The model completes commands as simulated time passes.
-    let clock = b.clock.clone();
     let mut reaped = 0;
     for _ in 0..1000 {
-        reaped += nvme.reap().unwrap();
+        if let Some(w) = nvme.reap_write().unwrap() {
+            w.result.unwrap();
+            b.arena.free(w.buffer).unwrap();
+            reaped += 1;
+        }
         if reaped == 4 {
             break;
         }
-        clock.relax();
     }
     assert_eq!(reaped, 4);
     assert_eq!(nvme.in_flight(), 0);

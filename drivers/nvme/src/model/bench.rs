@@ -135,6 +135,48 @@ impl Bench {
         }
     }
 
+    /// A bench whose controller reports `params` (namespaces, MDTS, MQES,
+    /// granted queues, ...) instead of QEMU's defaults.
+    pub fn with_params(params: super::Params) -> Self {
+        let b = Self::qemu_like();
+        b.set_params(params);
+        b
+    }
+
+    /// A bench whose controller has exactly `namespaces` (each with its own
+    /// LBA format; the default namespace 1 is replaced when the list holds
+    /// nsid 1, and absent otherwise) and NN covering them.
+    pub fn with_namespaces(namespaces: &[super::NamespaceParams]) -> Self {
+        let b = Self::qemu_like();
+        b.set_namespaces(namespaces);
+        b
+    }
+
+    /// Replaces what the controller reports (before the driver runs).
+    pub fn set_params(&self, params: super::Params) {
+        let mut m = self.model.borrow_mut();
+        let queues = usize::from(params.max_ioqpairs) + 1;
+        m.sqs = vec![None; queues];
+        m.cqs = vec![None; queues];
+        m.params = params;
+    }
+
+    /// Replaces the controller's namespaces (before the driver runs); an
+    /// absent namespace 1 is made a detached one so that every id in
+    /// `1..=NN` not listed is inactive.
+    pub fn set_namespaces(&self, namespaces: &[super::NamespaceParams]) {
+        let mut m = self.model.borrow_mut();
+        let mut list = namespaces.to_vec();
+        if !list.iter().any(|n| n.nsid == 1) {
+            list.push(super::NamespaceParams::lba512(1, 0).detached());
+        }
+        m.params.nn = m
+            .params
+            .nn
+            .max(list.iter().map(|n| n.nsid).max().unwrap_or(1));
+        m.params.namespaces = list;
+    }
+
     /// The driver's handles: BAR0, configuration access, address, clock.
     pub fn parts(&self) -> (SimMmio<NvmeModel>, SimPci, PciAddress, SimClock) {
         (

@@ -1,7 +1,7 @@
 //! Doorbells, command execution and completion posting of the model.
 
 use crate::command::{admin, nvm, sc, sct, Command, RawCompletion, Status, SQE_SIZE};
-use crate::model::{CompQueue, CompletionFault, Held, NvmeModel, Posting, SubQueue};
+use crate::model::{CompQueue, CompletionFault, Held, NvmeModel, Posting, SubQueue, QEMU_LBAF};
 
 const PAGE: u64 = 4096;
 
@@ -162,6 +162,13 @@ impl NvmeModel {
         let mut wrong_phase = false;
         let mut sq_head_override = None;
         match fault {
+            None if cqid != 0 && self.params.reorder_io > 1 => {
+                self.stash.push(p);
+                if self.stash.len() >= usize::from(self.params.reorder_io) {
+                    self.post_stash();
+                }
+                return;
+            }
             None => {}
             Some(CompletionFault::Drop) => {
                 self.held.push(Held { sqid, cid });
@@ -247,6 +254,14 @@ impl NvmeModel {
         }
     }
 
+    /// Posts the held-back I/O completions, newest first.
+    pub(crate) fn post_stash(&mut self) {
+        let held = std::mem::take(&mut self.stash);
+        for p in held.into_iter().rev() {
+            self.post(p, false, None);
+        }
+    }
+
     fn drain_overflow(&mut self) {
         for _ in 0..self.overflow.len() {
             let Some(p) = self.overflow.pop_front() else {
@@ -272,6 +287,7 @@ impl NvmeModel {
             admin::DELETE_IO_SQ => self.delete_sq(cmd),
             admin::DELETE_IO_CQ => self.delete_cq(cmd),
             admin::ABORT => self.abort(cmd),
+            admin::SET_FEATURES => self.set_features(cmd),
             _ => generic(sc::INVALID_OPCODE),
         }
     }
@@ -285,6 +301,14 @@ impl NvmeModel {
                     return generic(sc::INVALID_NAMESPACE);
                 }
                 self.identify_namespace_data(nsid)
+            }
+            2 => {
+                // QEMU `nvme_identify_nslist`: 0xfffffffe and above are invalid.
+                let after = cmd.dword(1);
+                if after >= 0xffff_fffe {
+                    return generic(sc::INVALID_NAMESPACE);
+                }
+                self.active_list(after)
             }
             _ => return generic(sc::INVALID_FIELD),
         };
@@ -314,10 +338,51 @@ impl NvmeModel {
         d
     }
 
+    /// Active namespace ids above `after`, ascending, zero-terminated.
+    fn active_list(&self, after: u32) -> Vec<u8> {
+        let mut d = vec![0u8; 4096];
+        let ids = (after.saturating_add(1)..=self.params.nn)
+            .filter(|&n| self.namespace(n).is_some_and(|v| v.attached))
+            .take(1024);
+        for (i, id) in ids.enumerate() {
+            d[4 * i..4 * i + 4].copy_from_slice(&id.to_le_bytes());
+        }
+        d
+    }
+
+    /// Set Features (QEMU `nvme_set_feature`): Number of Queues grants
+    /// `max_ioqpairs` whatever was asked; 65535 (0's based) is invalid.
+    fn set_features(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+        match cmd.dword(10) & 0xff {
+            0x07 => {
+                let dw11 = cmd.dword(11);
+                if dw11 & 0xffff == 0xffff || dw11 >> 16 == 0xffff {
+                    return generic(sc::INVALID_FIELD);
+                }
+                let n = u32::from(self.params.max_ioqpairs.max(1) - 1);
+                Some((0, self.params.queues_granted.unwrap_or(n | n << 16)))
+            }
+            _ => generic(sc::INVALID_FIELD),
+        }
+    }
+
     fn identify_namespace_data(&self, nsid: u32) -> Vec<u8> {
         let mut d = vec![0u8; 4096];
-        if nsid != 1 {
+        let Some(view) = self.namespace(nsid).filter(|v| v.attached) else {
             // An inactive namespace reads as zeros (NVMe 1.4, 5.15.2.1).
+            return d;
+        };
+        if let Some(n) = view.params {
+            d[0..8].copy_from_slice(&n.nsze.to_le_bytes());
+            d[8..16].copy_from_slice(&n.nsze.to_le_bytes());
+            d[16..24].copy_from_slice(&n.nsze.to_le_bytes());
+            d[25] = (QEMU_LBAF.len() - 1) as u8;
+            d[26] = (n.format & 0xf) | u8::from(n.extended) << 4;
+            d[29] = n.pi & 7;
+            for (i, (ms, lbads)) in QEMU_LBAF.iter().enumerate() {
+                let v = u32::from(*ms) | u32::from(*lbads) << 16;
+                d[128 + 4 * i..132 + 4 * i].copy_from_slice(&v.to_le_bytes());
+            }
             return d;
         }
         let f = &self.faults.identify;
@@ -469,6 +534,9 @@ impl NvmeModel {
     fn abort(&mut self, cmd: &Command) -> Option<(u16, u32)> {
         let sqid = (cmd.dword(10) & 0xffff) as u16;
         let cid = (cmd.dword(10) >> 16) as u16;
+        // Held-back (reordered) completions are posted first: the command
+        // asked for may be among them.
+        self.post_stash();
         let found = self
             .held
             .iter()
@@ -497,30 +565,50 @@ impl NvmeModel {
     }
 
     fn io_command(&mut self, cmd: &Command) -> Option<(u16, u32)> {
-        if cmd.dword(1) != 1 {
+        let nsid = cmd.dword(1);
+        let Some(view) = self.namespace(nsid).filter(|v| v.attached) else {
+            self.flag(format!(
+                "I/O opcode {:#x} to namespace {nsid}, absent or inactive",
+                cmd.opcode()
+            ));
             return generic(sc::INVALID_NAMESPACE);
+        };
+        if !view.writable && cmd.opcode() != nvm::FLUSH {
+            // QEMU would move metadata (and check PI) here: a driver that
+            // supplies none must never get this far.
+            self.flag(format!(
+                "I/O opcode {:#x} to namespace {nsid}, whose format needs metadata or PI",
+                cmd.opcode()
+            ));
+            return generic(sc::INVALID_FIELD);
         }
         match cmd.opcode() {
             nvm::FLUSH => ok(),
-            nvm::READ | nvm::WRITE => self.read_write(cmd),
+            nvm::READ | nvm::WRITE => self.read_write(cmd, nsid, view),
             _ => generic(sc::INVALID_OPCODE),
         }
     }
 
-    fn read_write(&mut self, cmd: &Command) -> Option<(u16, u32)> {
+    fn read_write(
+        &mut self,
+        cmd: &Command,
+        nsid: u32,
+        view: crate::model::NsView,
+    ) -> Option<(u16, u32)> {
         let slba = u64::from(cmd.dword(10)) | u64::from(cmd.dword(11)) << 32;
         let nlb = u64::from(cmd.dword(12) & 0xffff) + 1;
-        let block = self.block_bytes();
-        let reported = self.reported_nsze();
+        let block = view.block_bytes;
+        let reported = if view.params.is_some() {
+            view.nsze
+        } else {
+            self.reported_nsze()
+        };
         if slba.checked_add(nlb).is_none_or(|end| end > reported) {
             self.flag(format!(
                 "I/O at LBA {slba}+{nlb} past the {reported} blocks reported"
             ));
         }
-        if slba
-            .checked_add(nlb)
-            .is_none_or(|end| end > self.params.nsze)
-        {
+        if slba.checked_add(nlb).is_none_or(|end| end > view.nsze) {
             return generic(sc::LBA_OUT_OF_RANGE);
         }
         let bytes = nlb * block;
@@ -543,12 +631,12 @@ impl NvmeModel {
                 at = end;
             }
             for (i, chunk) in data.chunks(block as usize).enumerate() {
-                self.storage.insert(slba + i as u64, chunk.to_vec());
+                self.storage.insert((nsid, slba + i as u64), chunk.to_vec());
             }
         } else {
             let mut data = Vec::with_capacity(bytes as usize);
             for i in 0..nlb {
-                data.extend_from_slice(&self.block(slba + i));
+                data.extend_from_slice(&self.block_in(nsid, slba + i));
             }
             let mut at = 0usize;
             for (addr, len) in &pages {

@@ -60,7 +60,7 @@ pub fn completion_queue(data: &[u8]) -> Result<(), String> {
             .map_err(|e| format!("submit: {e}"))?;
         outstanding.push(cid);
     }
-    let cq_phys = PHYS + (q.cq_iova() - SimWindow::BASE);
+    let cq_phys = PHYS + (q.cq_iova().get() - SimWindow::BASE);
     for (i, entry) in data.get(2..).unwrap_or(&[]).chunks(CQE_SIZE).enumerate() {
         let slot = i % usize::from(capacity);
         memory.write(cq_phys + (slot * CQE_SIZE) as u64, entry);
@@ -112,13 +112,15 @@ pub fn identify(data: &[u8]) -> Result<(), String> {
             }
             c.max_transfer
         }
-        Err(NvmeError::BadIdentify { .. }) => DRIVER_MAX_TRANSFER,
+        Err(NvmeError::BadIdentify { .. } | NvmeError::NamespaceAbsent { .. }) => {
+            DRIVER_MAX_TRANSFER
+        }
         Err(e) => return Err(format!("untyped rejection: {e}")),
     };
     match parse_namespace(&mut ns, 1, max) {
         Ok(n) => {
-            let sane = (512..=4096).contains(&n.block_size)
-                && n.block_size.is_power_of_two()
+            let sane = (512..=4096).contains(&n.block_size.bytes())
+                && n.block_size.bytes().is_power_of_two()
                 && n.blocks > 0
                 && n.blocks.checked_mul(u64::from(n.block_size)).is_some()
                 && n.max_transfer_blocks >= 1
@@ -129,7 +131,12 @@ pub fn identify(data: &[u8]) -> Result<(), String> {
                 Err(format!("accepted nonsense geometry {n:?}"))
             }
         }
-        Err(NvmeError::BadIdentify { .. } | NvmeError::Unsupported { .. }) => Ok(()),
+        Err(
+            NvmeError::BadIdentify { .. }
+            | NvmeError::Unsupported { .. }
+            | NvmeError::UnsupportedFormat { .. }
+            | NvmeError::NamespaceInactive { .. },
+        ) => Ok(()),
         Err(e) => Err(format!("untyped rejection: {e}")),
     }
 }

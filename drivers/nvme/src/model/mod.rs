@@ -27,11 +27,14 @@ use paranoid::time::{duration_ns, Clock};
 mod bench;
 mod exec;
 pub mod fuzz;
+pub mod geometry;
 pub mod oracle;
 mod params;
 
 pub use bench::{Bench, SimNvme, SimWindow, MEMORY_LEN, OLD_KERNEL_BASE, WINDOW_PHYS};
-pub use params::{CompletionFault, Faults, IdentifyFaults, Params, Persist};
+pub use params::{
+    CompletionFault, Faults, IdentifyFaults, NamespaceParams, Params, Persist, QEMU_LBAF,
+};
 
 /// A submission queue the controller knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,18 @@ pub(crate) struct Posting {
     pub dw0: u32,
 }
 
+/// A namespace as the model executes commands on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NsView {
+    pub nsze: u64,
+    pub block_bytes: u64,
+    /// No metadata, no protection information: the driver may write it.
+    pub writable: bool,
+    pub attached: bool,
+    /// Its parameters (`None`: the default namespace 1 with its faults).
+    pub params: Option<NamespaceParams>,
+}
+
 /// The modelled controller.
 pub struct NvmeModel {
     pub(crate) clock: SimClock,
@@ -92,7 +107,10 @@ pub struct NvmeModel {
     pub(crate) cqs: Vec<Option<CompQueue>>,
     pub(crate) held: Vec<Held>,
     pub(crate) overflow: VecDeque<Posting>,
-    pub(crate) storage: HashMap<u64, Vec<u8>>,
+    /// Blocks written, by (nsid, lba).
+    pub(crate) storage: HashMap<(u32, u64), Vec<u8>>,
+    /// I/O completions held back by [`Faults::reorder_io`].
+    pub(crate) stash: Vec<Posting>,
     pub(crate) posted: u64,
     pub(crate) flr_seen: u32,
     pub(crate) violations: Vec<String>,
@@ -130,6 +148,7 @@ impl NvmeModel {
             held: Vec::new(),
             overflow: VecDeque::new(),
             storage: HashMap::new(),
+            stash: Vec::new(),
             posted: 0,
             flr_seen,
             violations: Vec::new(),
@@ -156,12 +175,56 @@ impl NvmeModel {
         self.posted
     }
 
-    /// The block contents the controller holds at `lba` (zeros if never written).
+    /// The block contents the controller holds at `lba` of namespace 1
+    /// (zeros if never written).
     pub fn block(&self, lba: u64) -> Vec<u8> {
-        self.storage
-            .get(&lba)
-            .cloned()
-            .unwrap_or_else(|| vec![0; self.block_bytes() as usize])
+        self.block_in(1, lba)
+    }
+
+    /// The block contents at `lba` of namespace `nsid`, in that namespace's
+    /// block size (zeros if never written).
+    pub fn block_in(&self, nsid: u32, lba: u64) -> Vec<u8> {
+        self.storage.get(&(nsid, lba)).cloned().unwrap_or_else(|| {
+            let bytes = self.namespace(nsid).map_or(512, |n| n.block_bytes);
+            vec![0; bytes as usize]
+        })
+    }
+
+    /// Every block written to namespace `nsid`, by LBA (for "left untouched"
+    /// checks).
+    pub fn written_blocks(&self, nsid: u32) -> Vec<(u64, Vec<u8>)> {
+        let mut out: Vec<(u64, Vec<u8>)> = self
+            .storage
+            .iter()
+            .filter(|((n, _), _)| *n == nsid)
+            .map(|((_, lba), data)| (*lba, data.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The namespace `nsid` as the controller holds it: `None` when it does
+    /// not exist (0, above NN, or not configured).
+    pub(crate) fn namespace(&self, nsid: u32) -> Option<NsView> {
+        if nsid == 0 || nsid > self.params.nn {
+            return None;
+        }
+        if let Some(n) = self.params.namespaces.iter().find(|n| n.nsid == nsid) {
+            return Some(NsView {
+                nsze: n.nsze,
+                block_bytes: n.block_bytes(),
+                writable: n.writable(),
+                attached: n.attached,
+                params: Some(*n),
+            });
+        }
+        (nsid == 1).then(|| NsView {
+            nsze: self.params.nsze,
+            block_bytes: self.block_bytes(),
+            writable: true,
+            attached: true,
+            params: None,
+        })
     }
 
     /// CC as stored.
@@ -378,6 +441,7 @@ impl NvmeModel {
         }
         self.held.clear();
         self.overflow.clear();
+        self.stash.clear();
     }
 
     fn write_reg(&mut self, offset: usize, width: Width, value: u64) {

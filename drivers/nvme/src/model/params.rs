@@ -40,6 +40,125 @@ pub struct Params {
     pub nsze: u64,
     /// Namespace 1 LBA data size exponent (the format in use).
     pub lbads: u8,
+    /// DW0 of the Set Features Number of Queues completion, instead of the
+    /// grant (nonsense such as 0xffff_ffff).
+    pub queues_granted: Option<u32>,
+    /// I/O completions are held until this many wait, then posted newest
+    /// first (out of order); an Abort or a reset posts or drops them. 0 or 1:
+    /// in order.
+    pub reorder_io: u16,
+    /// Namespaces other than the default namespace 1 (an entry with nsid 1
+    /// replaces it): each with its own size and LBA format, attached or not.
+    pub namespaces: Vec<NamespaceParams>,
+}
+
+/// QEMU 7.2's LBA format table (`hw/nvme/ns.c`): NLBAF 7 (eight formats),
+/// `(MS, LBADS)`: 512 and 4096-byte blocks with 0, 8, 16 or 64 bytes of
+/// metadata.
+pub const QEMU_LBAF: [(u16, u8); 8] = [
+    (0, 9),
+    (8, 9),
+    (16, 9),
+    (64, 9),
+    (0, 12),
+    (8, 12),
+    (16, 12),
+    (64, 12),
+];
+
+/// One namespace of the model, as QEMU's `nvme-ns` device sets it up
+/// (`logical_block_size`, `ms`, `mset`, `pi`, `detached`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceParams {
+    /// Namespace id (1..=NN).
+    pub nsid: u32,
+    /// Size in blocks (NSZE = NCAP = NUSE).
+    pub nsze: u64,
+    /// Index into [`QEMU_LBAF`] (FLBAS bits 3:0).
+    pub format: u8,
+    /// FLBAS bit 4: metadata at the end of each block (QEMU `mset=1`).
+    pub extended: bool,
+    /// DPS bits 2:0: protection information type (QEMU `pi=`), 0 = none.
+    pub pi: u8,
+    /// Attached to the controller (active); a detached one identifies as
+    /// zeros and refuses I/O.
+    pub attached: bool,
+}
+
+impl NamespaceParams {
+    /// An attached namespace of `nsze` 512-byte blocks, no metadata.
+    pub const fn lba512(nsid: u32, nsze: u64) -> Self {
+        Self {
+            nsid,
+            nsze,
+            format: 0,
+            extended: false,
+            pi: 0,
+            attached: true,
+        }
+    }
+
+    /// An attached namespace of `nsze` 4096-byte blocks, no metadata.
+    pub const fn lba4096(nsid: u32, nsze: u64) -> Self {
+        Self {
+            format: 4,
+            ..Self::lba512(nsid, nsze)
+        }
+    }
+
+    /// The same namespace with `ms` bytes of metadata per block (8, 16 or
+    /// 64), interleaved with the data when `extended`.
+    pub const fn with_metadata(self, ms: u16, extended: bool) -> Self {
+        let base = if self.format >= 4 { 4 } else { 0 };
+        let step = match ms {
+            0 => 0,
+            8 => 1,
+            16 => 2,
+            _ => 3,
+        };
+        Self {
+            format: base + step,
+            extended,
+            ..self
+        }
+    }
+
+    /// The same namespace with protection information of type `pi` (1..=3;
+    /// QEMU requires metadata of at least 8 bytes, so 8 are added if none).
+    pub const fn with_pi(self, pi: u8) -> Self {
+        let with_ms = if self.format % 4 == 0 {
+            self.with_metadata(8, false)
+        } else {
+            self
+        };
+        Self { pi, ..with_ms }
+    }
+
+    /// The same namespace, detached (inactive).
+    pub const fn detached(self) -> Self {
+        Self {
+            attached: false,
+            ..self
+        }
+    }
+
+    /// `(MS, LBADS)` of its format.
+    pub fn lbaf(&self) -> (u16, u8) {
+        QEMU_LBAF
+            .get(usize::from(self.format))
+            .copied()
+            .unwrap_or((0, 9))
+    }
+
+    /// Bytes per block of data.
+    pub fn block_bytes(&self) -> u64 {
+        1 << self.lbaf().1
+    }
+
+    /// True when the driver can write it: no metadata, no protection.
+    pub fn writable(&self) -> bool {
+        self.lbaf().0 == 0 && self.pi == 0
+    }
 }
 
 impl Default for Params {
@@ -61,6 +180,9 @@ impl Default for Params {
             rtd3e: 0,
             nsze: 2048,
             lbads: 9,
+            namespaces: Vec::new(),
+            queues_granted: None,
+            reorder_io: 0,
         }
     }
 }

@@ -39,10 +39,15 @@ const OLD_IDENTIFY: u64 = 0x4000;
 const OLD_DATA: u64 = 0x6000;
 /// What the old memory is refilled with after init, to see any late DMA there.
 const CANARY: u8 = 0xc5;
-/// First block of the verified pattern (the host check reads it back).
+/// The pattern is laid out in 512-byte chunks, whatever the namespace's
+/// block size (the host check reads the disk image the same way).
+const CHUNK: usize = 512;
+/// First 512-byte chunk of the verified pattern (byte 1 MiB).
 pub const PATTERN_LBA: u64 = 2048;
-/// Blocks of the verified pattern.
+/// 512-byte chunks of the verified pattern (64 KiB).
 pub const PATTERN_BLOCKS: u64 = 128;
+/// Byte offset of the pattern in the namespace.
+const PATTERN_AT: u64 = PATTERN_LBA * CHUNK as u64;
 
 struct Machine {
     clock: TscClock,
@@ -127,43 +132,45 @@ fn take_over(m: &mut Machine, f: &mut Fields) -> Result<Driver, Failure> {
     bring_up(nvme, "init_us", f)
 }
 
-/// Byte `i` of block `lba` of the test pattern (the host check computes it too).
+/// Byte `i` of 512-byte chunk `lba` of the test pattern (the host check
+/// computes it too).
 pub fn pattern(lba: u64, i: usize) -> u8 {
     ((lba as u32).wrapping_mul(7) ^ (i as u32).wrapping_mul(13)) as u8 ^ 0x5a
 }
 
-/// Writes `blocks` blocks of the pattern at `lba` from a window buffer (data
-/// `offset` bytes in), reads them back into another and compares.
+/// Writes `chunks` 512-byte chunks of the pattern starting at chunk `lba`
+/// (byte `lba × 512` of the namespace, whatever its block size) from a window
+/// buffer (data `offset` bytes in), reads them back into another and compares.
 fn round_trip(
     nvme: &mut Driver,
     arena: &mut DmaArena<IdentityWindow>,
     lba: u64,
-    blocks: u64,
+    chunks: u64,
     offset: usize,
     f: &mut Fields,
 ) -> Result<(), Failure> {
-    let block = 512usize;
-    let bytes = blocks as usize * block;
+    let bytes = chunks as usize * CHUNK;
+    let at = lba * CHUNK as u64;
     let mut out = check!(
         core::mem::take(f),
         arena.alloc::<ToDevice>(bytes + offset, 4096),
         "alloc"
     );
-    let mut chunk = [0u8; 512];
-    for b in 0..blocks {
+    let mut chunk = [0u8; CHUNK];
+    for b in 0..chunks {
         for (i, byte) in chunk.iter_mut().enumerate() {
             *byte = pattern(lba + b, i);
         }
         check!(
             core::mem::take(f),
-            out.write_bytes(offset + b as usize * block, &chunk),
+            out.write_bytes(offset + b as usize * CHUNK, &chunk),
             "fill"
         );
     }
     check!(
         core::mem::take(f),
-        nvme.write_blocks(lba, blocks, &out, offset),
-        "write_blocks"
+        nvme.write_at(at, bytes as u64, &out, offset),
+        "write_at"
     );
     let mut back = check!(
         core::mem::take(f),
@@ -172,13 +179,13 @@ fn round_trip(
     );
     check!(
         core::mem::take(f),
-        nvme.read_blocks(lba, blocks, &mut back, offset),
-        "read_blocks"
+        nvme.read_at(at, bytes as u64, &mut back, offset),
+        "read_at"
     );
-    for b in 0..blocks {
+    for b in 0..chunks {
         check!(
             core::mem::take(f),
-            back.read_bytes(offset + b as usize * block, &mut chunk),
+            back.read_bytes(offset + b as usize * CHUNK, &mut chunk),
             "read back"
         );
         let bad = chunk
@@ -188,7 +195,7 @@ fn round_trip(
         ensure!(
             core::mem::take(f),
             bad.is_none(),
-            "block {} differs at byte {:?}",
+            "chunk {} differs at byte {:?}",
             lba + b,
             bad
         );
@@ -208,9 +215,11 @@ fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Fa
     if let Some(c) = nvme.controller_info() {
         f.add("mdts", c.mdts);
     }
+    // Any block size the driver accepts (512 B to 4 KiB) divides the 4 KiB
+    // aligned extents below; the namespace must hold them.
     ensure!(
         core::mem::take(f),
-        ns.block_size == 512 && ns.blocks >= PATTERN_LBA + PATTERN_BLOCKS + 64,
+        ns.bytes() >= PATTERN_AT + (PATTERN_BLOCKS + 64) * CHUNK as u64,
         "unexpected geometry"
     );
     let t = m.clock.now_ns();
@@ -241,7 +250,7 @@ fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Fa
         "write past the namespace not refused: {refused:?}"
     );
     check!(core::mem::take(f), m.arena.free(buf), "free");
-    f.add("verified_blocks", PATTERN_BLOCKS + 24);
+    f.add("verified_bytes", (PATTERN_BLOCKS + 24) * CHUNK as u64);
     Ok(())
 }
 
@@ -507,7 +516,7 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
     );
     check!(
         core::mem::take(&mut f),
-        second.read_blocks(PATTERN_LBA, 8, &mut back, 0),
+        second.read_at(PATTERN_AT, 4096, &mut back, 0),
         "read after handoff"
     );
     let mut chunk = [0u8; 512];
