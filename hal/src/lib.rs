@@ -10,8 +10,12 @@
 //!   validating call (range check, all-ones check).
 //! - [`time`] and [`poll`]: clocks, [`time::Deadline`]s and bounded polling that
 //!   returns a typed timeout carrying the last value seen.
-//! - [`pci`]: configuration access (CF8/CFC and ECAM), discovery, BAR sizing,
-//!   bounded capability walks, function-level reset.
+//! - [`pci`]: configuration access (CF8/CFC and ECAM), discovery, the whole
+//!   topology through bridges and switches with the requester ids the IOMMU sees
+//!   ([`pci::topology`]), BAR sizing, bounded capability walks, function-level
+//!   reset.
+//! - [`acpi`] and [`phys`]: the one firmware-table walker (RSDP, XSDT/RSDT,
+//!   MCFG) reading physical memory through a bounds-checked seam.
 //! - [`dma`]: IOVA windows, a window-confined allocator, and DMA buffers typed by
 //!   direction and branded by their window.
 //! - [`lifecycle`] and [`init`]: the `Unknown → Quiesced → Reset → Verified → Ready`

@@ -141,12 +141,10 @@ impl Identity {
 }
 
 impl PhysRead for Identity {
-    // paranoid:allow(raw_mmio): the identity map of RAM and firmware tables, not a device
     fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
         check(pa, out.len(), self.limit)?;
         for (i, b) in out.iter_mut().enumerate() {
             let at = (pa as usize).wrapping_add(i);
-            // paranoid:allow(device_gone_unchecked): RAM, not a device; tables are checksummed
             // SAFETY:
             // - `pa..pa + out.len()` is non-zero and below `limit` (checked), so
             //   `at` is identity-mapped (`new`'s contract);

@@ -348,10 +348,39 @@ mod fuzz {
         }
     }
 
+    /// The table parsers on raw bytes (a table a kernel copied, or got from
+    /// elsewhere, whose length field need not match the bytes).
+    fn parse_raw(bytes: &[u8]) {
+        if let Err(e) = Mcfg::parse(bytes) {
+            let _ = std::format!("{e}");
+        }
+        let _ = SdtHeader::parse(bytes);
+    }
+
+    #[test]
+    fn mutated_and_truncated_mcfg_never_panics() {
+        let t = mcfg(&[
+            mcfg_entry(0xb000_0000, 0, 0, 0xff),
+            mcfg_entry(0xc000_0000, 1, 0, 0x3f),
+        ]);
+        for cut in 0..=t.len() {
+            parse_raw(&t[..cut]);
+        }
+        for at in 0..t.len() {
+            for v in [0u8, 0xff, t[at].wrapping_add(1), t[at] ^ 0x80] {
+                let mut m = t.clone();
+                m[at] = v;
+                parse_raw(&m);
+                parse_raw(&m[..m.len() - 8]);
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn random_images_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             walk(&bytes);
+            parse_raw(&bytes);
         }
 
         #[test]
