@@ -250,7 +250,17 @@ impl<'t, C: Clock> InitContext<'t, C> {
         self.budget
     }
 
+    /// The deadline for a step that may take `timeout` by itself: the earlier
+    /// of `timeout` from now and the end of the total budget.
+    pub fn step_deadline(&self, timeout: Duration) -> Deadline {
+        self.budget.within(self.clock, timeout)
+    }
+
     /// Runs one step with the budget deadline, recording it.
+    ///
+    /// `f` gets the end of the total budget: every wait inside it must end by
+    /// then (derive the step's own wait with [`Deadline::within`] or poll with
+    /// [`crate::poll::poll_within`], which cap it there).
     ///
     /// # Errors
     ///
@@ -261,12 +271,41 @@ impl<'t, C: Clock> InitContext<'t, C> {
         step: &'static str,
         f: impl FnOnce(Deadline) -> Result<(), E>,
     ) -> Result<(), Cause<E>> {
+        let budget = self.budget;
+        self.run_step_until(step, budget, f)
+    }
+
+    /// Runs one step whose own deadline is `timeout` from now, recording it:
+    /// `f` gets [`step_deadline(timeout)`](Self::step_deadline), the earlier of
+    /// that and the end of the total budget, so a step that polls with it
+    /// stops at the budget however long its own timeout is.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_step`](Self::run_step): [`Cause::Budget`] when the budget was
+    /// spent before or during the step, [`Cause::Device`] otherwise.
+    pub fn run_step_within<E: fmt::Debug>(
+        &mut self,
+        step: &'static str,
+        timeout: Duration,
+        f: impl FnOnce(Deadline) -> Result<(), E>,
+    ) -> Result<(), Cause<E>> {
+        let deadline = self.step_deadline(timeout);
+        self.run_step_until(step, deadline, f)
+    }
+
+    fn run_step_until<E: fmt::Debug>(
+        &mut self,
+        step: &'static str,
+        deadline: Deadline,
+        f: impl FnOnce(Deadline) -> Result<(), E>,
+    ) -> Result<(), Cause<E>> {
         let start = self.clock.now_ns();
         if self.budget.expired(self.clock) {
             self.record(step, start, Outcome::BudgetExceeded);
             return Err(Cause::Budget { step });
         }
-        let result = f(self.budget);
+        let result = f(deadline.min(self.budget));
         match result {
             Ok(()) => {
                 self.record(step, start, Outcome::Ok);
@@ -569,6 +608,187 @@ mod tests {
             spent < 40_000_000,
             "stopped near the 30 ms budget, took {spent} ns"
         );
+    }
+
+    /// A device whose ready bit (bit 0 of register 0x1c) never sets, waited on
+    /// with a 10 s step timeout from the "spec".
+    struct NeverReady {
+        clock: SimClock,
+        regs: crate::sim::SimMmio<crate::sim::RegisterFile>,
+        /// Mutant for the negative control: ignore the deadline handed in.
+        ignore_deadline: bool,
+    }
+
+    const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+    impl NeverReady {
+        fn new(clock: &SimClock, ignore_deadline: bool) -> Self {
+            clock.set_poll_step(Duration::from_micros(100));
+            Self {
+                clock: clock.clone(),
+                regs: crate::sim::SimMmio::new(crate::sim::RegisterFile::new(0x100), clock.clone()),
+                ignore_deadline,
+            }
+        }
+
+        fn wait_ready(&mut self, deadline: Deadline) -> Result<(), ToyError> {
+            use crate::mmio::RegisterIo as _;
+            let regs = &mut self.regs;
+            let read = || regs.read32(0x1c).bit(0);
+            let seen = if self.ignore_deadline {
+                crate::poll::poll(
+                    &self.clock,
+                    Deadline::after(&self.clock, READY_TIMEOUT),
+                    read,
+                    |&r| r,
+                )
+            } else {
+                crate::poll::poll_within(&self.clock, deadline, READY_TIMEOUT, read, |&r| r)
+            };
+            seen.map(|_| ()).map_err(|_| ToyError::ResetTimeout)
+        }
+    }
+
+    impl Lifecycle for NeverReady {
+        type Error = ToyError;
+        fn name(&self) -> &'static str {
+            "never-ready"
+        }
+        fn supported_resets(&self) -> ResetKinds {
+            ResetKinds::FUNCTION_LEVEL
+        }
+        fn quiesce(&mut self, _: Deadline) -> Result<(), ToyError> {
+            Ok(())
+        }
+        fn reset(&mut self, _: ResetKind, deadline: Deadline) -> Result<(), ToyError> {
+            self.wait_ready(deadline)
+        }
+        fn verify(&mut self, _: Deadline) -> Result<(), ToyError> {
+            Ok(())
+        }
+        fn enable(&mut self, _: Deadline) -> Result<(), ToyError> {
+            Ok(())
+        }
+        fn fence(&mut self) {}
+    }
+
+    fn never_ready_body(
+        dev: Device<NeverReady, Unknown>,
+        ctx: &mut InitContext<'_, SimClock>,
+    ) -> Result<Device<NeverReady, Ready>, Stalled<NeverReady>> {
+        dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
+    }
+
+    #[test]
+    fn a_step_polling_past_the_budget_stops_at_the_budget() {
+        let clock = SimClock::new();
+        let start = clock.now_ns();
+        let err = run(
+            NeverReady::new(&clock, false),
+            &clock,
+            Duration::from_millis(100),
+            never_ready_body,
+        )
+        .err()
+        .unwrap();
+        let spent = Duration::from_nanos(clock.now_ns() - start);
+        assert_eq!(
+            err.cause,
+            Cause::Budget {
+                step: "controller reset"
+            }
+        );
+        assert_eq!(err.trace.escalations(), 0, "{}", err.trace);
+        assert!(
+            spent >= Duration::from_millis(100) && spent < Duration::from_millis(101),
+            "a 10 s wait under a 100 ms budget took {spent:?} (simulated)"
+        );
+    }
+
+    #[test]
+    fn a_driver_step_within_its_timeout_stops_at_the_budget() {
+        let clock = SimClock::new();
+        let start = clock.now_ns();
+        let err = run(
+            NeverReady::new(&clock, false),
+            &clock,
+            Duration::from_millis(100),
+            |dev, ctx| {
+                let dev = dev.quiesce(ctx)?;
+                // The step's own 10 s is cut to the 100 ms budget.
+                let dev = dev.step_within(ctx, "wait ready", READY_TIMEOUT, |d, dl| {
+                    let regs = &mut d.regs;
+                    crate::poll::poll(
+                        &d.clock,
+                        dl,
+                        || crate::mmio::RegisterIo::read32(regs, 0x1c).bit(0),
+                        |&r| r,
+                    )
+                    .map(|_| ())
+                    .map_err(|_| ToyError::ResetTimeout)
+                })?;
+                dev.reset(ctx)?.verify(ctx)?.enable(ctx)
+            },
+        )
+        .err()
+        .unwrap();
+        let spent = Duration::from_nanos(clock.now_ns() - start);
+        assert_eq!(err.cause, Cause::Budget { step: "wait ready" });
+        assert!(spent < Duration::from_millis(101), "{spent:?}");
+    }
+
+    #[test]
+    fn negative_control_a_step_ignoring_its_deadline_outlives_the_budget() {
+        // The mutant polls with its own 10 s deadline: nothing can preempt it,
+        // which is why waits inside steps take the deadline they are handed.
+        let clock = SimClock::new();
+        let start = clock.now_ns();
+        let err = run(
+            NeverReady::new(&clock, true),
+            &clock,
+            Duration::from_millis(100),
+            never_ready_body,
+        )
+        .err()
+        .unwrap();
+        let spent = Duration::from_nanos(clock.now_ns() - start);
+        assert!(matches!(err.cause, Cause::Budget { .. }));
+        assert!(spent >= READY_TIMEOUT, "{spent:?}");
+    }
+
+    #[test]
+    fn run_step_within_hands_the_earlier_of_step_timeout_and_budget() {
+        let clock = SimClock::new();
+        clock.set_poll_step(Duration::from_micros(100));
+        let mut trace = InitTrace::new("ctx");
+        let mut ctx = InitContext::new(&clock, Duration::from_millis(100), &mut trace);
+        let budget = ctx.budget();
+        assert_eq!(ctx.step_deadline(Duration::from_secs(10)), budget);
+        // A short step timeout is kept.
+        let short = ctx.run_step_within("short", Duration::from_millis(5), |dl| {
+            crate::poll::poll(&clock, dl, || 0u32, |&v| v == 1).map(|_| ())
+        });
+        assert!(matches!(short, Err(Cause::Device(_))), "{short:?}");
+        // A long one is cut at the budget and reported as the budget.
+        let start = clock.now_ns();
+        let long = ctx.run_step_within("wait ready", Duration::from_secs(10), |dl| {
+            crate::poll::poll(&clock, dl, || 0u32, |&v| v == 1).map(|_| ())
+        });
+        let spent = clock.now_ns() - start;
+        assert!(
+            matches!(long, Err(Cause::Budget { step: "wait ready" })),
+            "{long:?}"
+        );
+        assert!(spent < 100_000_000, "{spent}");
+        assert!(budget.expired(&clock));
+        // Once spent, a step is not run at all.
+        let mut ran = false;
+        let after = ctx.run_step_within("after", Duration::from_secs(1), |_| {
+            ran = true;
+            Ok::<(), ()>(())
+        });
+        assert!(matches!(after, Err(Cause::Budget { step: "after" })) && !ran);
+        assert!(trace.any(|o| *o == Outcome::BudgetExceeded));
     }
 
     #[test]

@@ -48,12 +48,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod acpi;
 pub mod arch;
 pub mod dma;
 pub mod init;
 pub mod lifecycle;
 pub mod mmio;
 pub mod pci;
+pub mod phys;
 pub mod poll;
 #[cfg(target_arch = "x86_64")]
 pub mod port;

@@ -101,8 +101,10 @@ impl ResetKinds {
 
 /// What a driver implements to be brought up from any state.
 ///
-/// Each method is one step and must return within `deadline` (derive your own
-/// spec deadline and take the earlier of the two with [`Deadline::min`]). Values
+/// Each method is one step and must return within `deadline`, the end of the
+/// init budget: derive your own spec deadline capped by it with
+/// [`Deadline::within`] (or poll with [`crate::poll::poll_within`]), never with
+/// a bare `Deadline::after`, which a step could outlive the budget with. Values
 /// read from the device are untrusted; nothing here may panic.
 pub trait Lifecycle {
     /// The driver's error type.
@@ -291,6 +293,31 @@ impl<D: Lifecycle, S: State> Device<D, S> {
         f: impl FnOnce(&mut D, Deadline) -> Result<(), D::Error>,
     ) -> Result<Self, Stalled<D>> {
         self.transition(ctx, name, f)
+    }
+
+    /// Like [`step`](Self::step) for a step whose own wait is `timeout` (a
+    /// spec value): `f` gets the earlier of `timeout` from now and the end of
+    /// the init budget, so polling with it stops at the budget.
+    ///
+    /// # Errors
+    ///
+    /// [`Stalled`] with the device back ([`Cause::Budget`] when the budget
+    /// ran out during the step).
+    pub fn step_within<C: Clock>(
+        mut self,
+        ctx: &mut InitContext<'_, C>,
+        name: &'static str,
+        timeout: core::time::Duration,
+        f: impl FnOnce(&mut D, Deadline) -> Result<(), D::Error>,
+    ) -> Result<Self, Stalled<D>> {
+        match ctx.run_step_within(name, timeout, |dl| f(&mut self.inner, dl)) {
+            Ok(()) => Ok(self),
+            Err(cause) => Err(Stalled {
+                device: self.inner,
+                cause,
+                step: name,
+            }),
+        }
     }
 
     fn transition<C: Clock, T: State>(

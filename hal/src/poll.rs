@@ -84,6 +84,69 @@ where
     }
 }
 
+/// [`poll`] for at most `timeout`, and never past `deadline`: the form to use
+/// inside an init step, where `deadline` is the one the step was handed (the
+/// init budget, or the step's deadline already capped by it) and `timeout` the
+/// step's own wait from the spec. However long `timeout` is, the wait ends at
+/// the budget.
+///
+/// # Errors
+///
+/// [`Timeout`] when the earlier of the two passed with `done` still false.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use core::time::Duration;
+/// use paranoid::{poll::poll_within, sim::SimClock, time::{Clock, Deadline}};
+///
+/// let clock = SimClock::new();
+/// let budget = Deadline::after(&clock, Duration::from_millis(100));
+/// // A 10 s wait from the spec, for a bit that never sets: over at the budget.
+/// let t = poll_within(&clock, budget, Duration::from_secs(10), || 0u32, |&v| v & 1 == 1)
+///     .unwrap_err();
+/// assert!(t.waited < Duration::from_millis(101));
+/// # }
+/// ```
+#[inline]
+pub fn poll_within<C, T, R, P>(
+    clock: &C,
+    deadline: Deadline,
+    timeout: Duration,
+    read: R,
+    done: P,
+) -> Result<T, Timeout<T>>
+where
+    C: Clock + ?Sized,
+    R: FnMut() -> T,
+    P: FnMut(&T) -> bool,
+{
+    poll(clock, deadline.within(clock, timeout), read, done)
+}
+
+/// [`try_poll`] for at most `timeout`, and never past `deadline` (see
+/// [`poll_within`]).
+///
+/// # Errors
+///
+/// [`PollError::Failed`] with the read's error, or [`PollError::Timeout`] when
+/// the earlier of the two deadlines passed.
+pub fn try_poll_within<C, T, E, R, P>(
+    clock: &C,
+    deadline: Deadline,
+    timeout: Duration,
+    read: R,
+    done: P,
+) -> Result<T, PollError<T, E>>
+where
+    C: Clock + ?Sized,
+    R: FnMut() -> Result<T, E>,
+    P: FnMut(&T) -> bool,
+{
+    try_poll(clock, deadline.within(clock, timeout), read, done)
+}
+
 /// Like [`poll`], but a read may fail, which ends the wait at once.
 ///
 /// # Errors
@@ -185,6 +248,29 @@ mod tests {
         let r: Result<u32, PollError<u32, &str>> =
             try_poll(&c, Deadline::at_ns(1_000_000), || Err("gone"), |_| true);
         assert_eq!(r, Err(PollError::Failed("gone")));
+    }
+
+    #[test]
+    fn within_ends_at_the_earlier_deadline() {
+        let c = Stepper {
+            now: Cell::new(0),
+            step: 1_000_000,
+        };
+        let budget = Deadline::at_ns(100_000_000);
+        let t = poll_within(&c, budget, Duration::from_secs(10), || 0u8, |_| false).unwrap_err();
+        assert!(t.waited >= Duration::from_millis(100));
+        assert!(t.waited <= Duration::from_millis(101), "{t:?}");
+        // A step timeout shorter than the budget still holds.
+        let start = c.now_ns();
+        let r: Result<u8, PollError<u8, ()>> = try_poll_within(
+            &c,
+            Deadline::at_ns(u64::MAX),
+            Duration::from_millis(3),
+            || Ok(0),
+            |_| false,
+        );
+        assert!(matches!(r, Err(PollError::Timeout(_))));
+        assert!(c.now_ns() - start <= 4_000_000);
     }
 
     proptest! {

@@ -98,6 +98,28 @@ impl Deadline {
             other
         }
     }
+
+    /// A wait of `timeout` from now, but never past `self`: a step's own
+    /// timeout (CAP.TO, a reset time from the spec) capped by the deadline the
+    /// step was handed, so the step cannot outlive the init budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "std")] {
+    /// use core::time::Duration;
+    /// use paranoid::{sim::SimClock, time::Deadline};
+    ///
+    /// let clock = SimClock::new();
+    /// let budget = Deadline::after(&clock, Duration::from_millis(100));
+    /// assert_eq!(budget.within(&clock, Duration::from_secs(10)), budget);
+    /// assert!(budget.within(&clock, Duration::from_millis(5)) < budget);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn within<C: Clock + ?Sized>(self, clock: &C, timeout: Duration) -> Deadline {
+        Deadline::after(clock, timeout).min(self)
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +149,21 @@ mod tests {
         assert!(d.expired(&c));
         assert_eq!(d.remaining(&c), Duration::ZERO);
         assert_eq!(d.min(Deadline::at_ns(1)), Deadline::at_ns(1));
+    }
+
+    #[test]
+    fn within_caps_the_step_timeout_at_the_deadline() {
+        let c = Manual(Cell::new(1_000));
+        let budget = Deadline::at_ns(101_000);
+        assert_eq!(budget.within(&c, Duration::from_secs(10)), budget);
+        assert_eq!(
+            budget.within(&c, Duration::from_nanos(5)),
+            Deadline::at_ns(1_005)
+        );
+        // An expired budget stays expired, whatever the step asks for.
+        assert_eq!(
+            Deadline::at_ns(0).within(&c, Duration::from_secs(1)),
+            Deadline::at_ns(0)
+        );
     }
 }

@@ -32,12 +32,39 @@ use proc_macro::TokenStream;
 /// pub fn init<C: Clock>(device: D, clock: &C) -> Result<Initialized<D>, InitFailure<D>>
 /// ```
 ///
+/// `#[paranoid_init(max_budget_ms = N)]` instead lets the caller choose the
+/// budget: the wrapper takes a third parameter, `budget: Duration`, and runs
+/// within `min(budget, N ms)`.
+///
+/// The function is rewritten in place: it keeps its name, generics and
+/// `where` clause, takes `(device, &clock)`, and hands its body, as a closure,
+/// to `paranoid::init::run`. So it works as an associated function of a
+/// generic `impl` (the body may use the `impl`'s parameters and `Self`), with
+/// const generics and with `impl Clock` arguments.
+///
 /// Rejected: a wrong signature, a missing/zero/over-5-minute budget, unknown or
-/// duplicate arguments, and in the body (closures and blocks included, nested
-/// `fn` items not): `panic!`, `todo!`, `unimplemented!`, `unreachable!`,
-/// `assert!`, `assert_eq!`, `assert_ne!`, `.unwrap()`, `.expect()`, indexing by
-/// a non-constant, `loop`, `while`, `read_volatile`/`write_volatile`, `Self`.
-/// See the crate documentation for a complete example.
+/// duplicate arguments, and in the body (closures, nested blocks and the
+/// arguments of `matches!`, `debug_assert*!`, `write!`, `format_args!`,
+/// `vec!` and other expression-argument macros included; nested `fn` items
+/// not): `panic!`, `todo!`, `unimplemented!`, `unreachable!`, `assert!`,
+/// `assert_eq!`, `assert_ne!`, `.unwrap()`, `.expect()`, `.unwrap_err()`,
+/// `.expect_err()`, indexing by a non-constant, `loop`, `while`, iterators
+/// that never end (`a..`, `.cycle()`, `iter::repeat`, `repeat_with`,
+/// `successors`, `iter::from_fn`, unless bounded by `.take(n)` or `.zip` with
+/// a bounded iterator) in a `for` or under a consumer such as `.find(..)`,
+/// any `*volatile*` function or method, importing one (`use
+/// core::ptr::read_volatile as r`), and `unsafe` blocks.
+///
+/// Accepted: constant indexes (literals, `CONST`, `Type::Variant as usize`,
+/// `Type::CONST`, `CONST.len()`, `const { .. }`, arithmetic and ranges of
+/// those: fixed in the program, so out of bounds on an array they fail the
+/// build), `const { assert!(..) }` (decided at compile time), `debug_assert!`.
+///
+/// Calls are not followed: an attribute macro sees only its function, so
+/// helper functions (same crate or not) are left to `cargo paranoid`, whose
+/// `panic_in_recovery` lint follows every call from a `#[paranoid_init]`
+/// function through the crate's call graph. See the crate documentation for a
+/// complete example.
 #[proc_macro_attribute]
 pub fn paranoid_init(attr: TokenStream, item: TokenStream) -> TokenStream {
     init::expand(attr.into(), item.into()).into()

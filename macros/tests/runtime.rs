@@ -17,7 +17,7 @@ use paranoid::mmio::RegisterIo;
 use paranoid::regs::Access;
 use paranoid::sim::SimClock;
 use paranoid::time::Clock;
-use toy::{init, init_30ms, Toy, ToyError, ToyModel, ToyRegs};
+use toy::{init, init_30ms, init_with_budget, Toy, ToyError, ToyModel, ToyRegs};
 
 #[test]
 fn init_from_a_running_controller_succeeds_first_try() {
@@ -79,6 +79,36 @@ fn init_over_budget_returns_the_trace_instead_of_hanging() {
     );
     assert!(err.trace.any(|o| matches!(o, Outcome::Failed(_))), "{text}");
     assert!(text.contains("fenced"), "{text}");
+}
+
+#[test]
+fn a_caller_budget_is_used_and_capped_at_max_budget_ms() {
+    for (asked, stops_at) in [
+        (Duration::from_millis(30), Duration::from_millis(30)),
+        // An hour asked, `max_budget_ms = 2000` given.
+        (Duration::from_secs(3600), Duration::from_secs(2)),
+    ] {
+        let clock = SimClock::new();
+        let mut model = ToyModel::running(&clock);
+        model.ready_delay = Duration::from_secs(5);
+        let start = clock.now_ns();
+        let err = init_with_budget(Toy::new(model, &clock), &clock, asked)
+            .err()
+            .unwrap();
+        let spent = Duration::from_nanos(clock.now_ns() - start);
+        assert!(matches!(err.cause, Cause::Budget { .. }), "{err}");
+        assert!(
+            spent >= stops_at && spent < stops_at + Duration::from_millis(10),
+            "asked {asked:?}: stopped after {spent:?}, expected {stops_at:?}"
+        );
+    }
+    let clock = SimClock::new();
+    let ok = init_with_budget(
+        Toy::new(ToyModel::running(&clock), &clock),
+        &clock,
+        Duration::from_secs(1),
+    );
+    assert!(ok.is_ok());
 }
 
 #[test]

@@ -86,8 +86,15 @@ pub fn run_one(s: &Scenario, accel: &'static str) -> RunReport {
         result: result_line::find(&serial, &s.result_test),
         serial,
         exit,
+        machine: s.machine.clone(),
     };
     report.verdict = judge(s, &ended, &output);
+    if report.verdict.passed() {
+        // Whatever the scenario: no namespace but the target may change.
+        if let Err(e) = crate::machine::check_untouched(&s.images(&dir)) {
+            report.verdict = Verdict::Fail(format!("cluster safety: {e}"));
+        }
+    }
     report.output = Some(output);
     report
 }
@@ -99,6 +106,14 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
     }
     if matches!(ended, Ended::TimedOut) {
         return Verdict::Timeout;
+    }
+    // Exactly one result line per run: `fail` then `pass` is not a pass, and
+    // two kernels both claiming a verdict is a harness or kernel bug.
+    let lines = result_line::all(&out.serial).len();
+    if lines > 1 {
+        return Verdict::Fail(format!(
+            "{lines} result lines in the serial log; exactly one expected"
+        ));
     }
     if s.expect_reset {
         return match (&out.result, out.exit) {
@@ -204,6 +219,7 @@ mod tests {
             result: result_line::find(serial, "boot"),
             serial: serial.to_string(),
             exit,
+            machine: crate::machine::Machine::standard(),
         }
     }
 
@@ -243,6 +259,11 @@ mod tests {
         assert_eq!(
             judge(&s, &Ended::TimedOut, &out(pass, None)),
             Verdict::Timeout
+        );
+        // A failure followed by a pass is not a pass.
+        let twice = "PARANOID-RESULT test=boot verdict=fail reason=x\nPARANOID-RESULT test=boot verdict=pass\n";
+        assert!(
+            matches!(judge(&s, &exited(33), &out(twice, Some(33))), Verdict::Fail(m) if m.contains("2 result lines"))
         );
         let panic = "PARANOID-PANIC boom\nPARANOID-RESULT test=boot verdict=pass\n";
         assert!(

@@ -8,7 +8,7 @@
 use core::time::Duration;
 
 use paranoid::dma::Window;
-use paranoid::init::{run, InitContext, InitFailure, Initialized};
+use paranoid::init::{InitContext, InitFailure, Initialized};
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
 use paranoid::paranoid_init;
@@ -26,8 +26,11 @@ use crate::regs::{aqa, cap, cc, csts, Register};
 /// A total init budget that covers two full CAP.TO waits of QEMU (7.5 s each)
 /// on both rungs of the ladder.
 pub const DEFAULT_INIT_BUDGET: Duration = Duration::from_secs(40);
-// `#[paranoid_init(budget_ms = 40000)]` below must say the same.
-const _: () = assert!(DEFAULT_INIT_BUDGET.as_millis() == 40_000);
+/// The largest budget [`init`] accepts (`#[paranoid_init(max_budget_ms = 300000)]`
+/// below must say the same): a longer one is cut to this.
+pub const MAX_INIT_BUDGET: Duration = Duration::from_secs(300);
+const _: () = assert!(MAX_INIT_BUDGET.as_millis() == 300_000);
+const _: () = assert!(DEFAULT_INIT_BUDGET.as_millis() <= MAX_INIT_BUDGET.as_millis());
 /// One CAP.TO unit (NVMe 1.4, 3.1.1).
 pub const CAP_TO_UNIT: Duration = Duration::from_millis(500);
 /// How long a function may answer Configuration Retry Status after FLR.
@@ -45,9 +48,10 @@ where
     C: Clock + Clone,
     W: Window,
 {
-    /// Brings the controller from any state to Ready within `budget`, escalating
-    /// to FLR when a controller reset does not do, and fencing it when nothing
-    /// does. The result carries the init trace.
+    /// Brings the controller from any state to Ready within `budget` (at most
+    /// [`MAX_INIT_BUDGET`]), through [`init`]: escalating to FLR when a
+    /// controller reset does not do, and fencing it when nothing does. The
+    /// result carries the init trace.
     ///
     /// # Errors
     ///
@@ -58,16 +62,17 @@ where
     )]
     pub fn init(self, budget: Duration) -> Result<Initialized<Self>, InitFailure<Self>> {
         let clock = self.clock.clone();
-        run(self, &clock, budget, init_body)
+        init(self, &clock, budget)
     }
 }
 
-/// Brings the controller from any state to Ready within 40 s
-/// ([`DEFAULT_INIT_BUDGET`]), through [`init_body`]: the wrapper generated
-/// here takes `(driver, &clock)`, escalates to FLR when a controller reset does
-/// not do, fences when nothing does, and returns the init trace either way.
-/// [`Nvme::init`] is the same with a budget of the caller's choosing.
-#[paranoid_init(budget_ms = 40000)]
+/// The controller's init, from any state to Ready within `budget` (at most
+/// [`MAX_INIT_BUDGET`]): lifecycle steps, then Identify, the number of queues
+/// and the I/O queues as traced driver steps. The wrapper generated here takes
+/// `(driver, &clock, budget)`, escalates to FLR when a controller reset does not
+/// do, fences when nothing does, and returns the init trace either way;
+/// [`Nvme::init`] calls it with the driver's own clock.
+#[paranoid_init(max_budget_ms = 300000)]
 #[expect(
     clippy::type_complexity,
     reason = "the signature #[paranoid_init] expects, spelled out"
@@ -81,34 +86,6 @@ where
     P: ConfigAccess,
     C: Clock,
     W: Window,
-{
-    init_body(dev, ctx)
-}
-
-/// The init body `#[paranoid_init]` wraps: lifecycle steps, then Identify and
-/// the I/O queues as traced driver steps.
-///
-/// # Errors
-///
-/// [`Stalled`] with the driver back, for the escalation ladder.
-#[expect(
-    clippy::result_large_err,
-    reason = "Stalled returns the driver by value for the escalation ladder (no heap)"
-)]
-#[expect(
-    clippy::type_complexity,
-    reason = "the signature #[paranoid_init] expects, spelled out"
-)]
-pub fn init_body<R, P, C, W, K>(
-    dev: Device<Nvme<R, P, C, W>, Unknown>,
-    ctx: &mut InitContext<'_, K>,
-) -> Result<Device<Nvme<R, P, C, W>, Ready>, Stalled<Nvme<R, P, C, W>>>
-where
-    R: RegisterIo,
-    P: ConfigAccess,
-    C: Clock,
-    W: Window,
-    K: Clock,
 {
     dev.quiesce(ctx)?
         .reset(ctx)?

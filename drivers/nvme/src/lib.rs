@@ -62,6 +62,6 @@ pub mod model;
 pub use controller::{Capabilities, Config, Nvme, State, Stats, MAX_IN_FLIGHT};
 pub use error::{CompletionProblem, NvmeError};
 pub use identify::{ActiveNamespaces, BlockSize, ControllerInfo, FormatProblem, NamespaceInfo};
-pub use init::{init, init_body, DEFAULT_INIT_BUDGET};
+pub use init::{init, DEFAULT_INIT_BUDGET, MAX_INIT_BUDGET};
 pub use io::{Refused, Written};
 pub use pipeline::WritePipeline;

@@ -511,7 +511,7 @@ fn paranoid_init_wrapper_runs_the_same_sequence() {
     let mut b = bench(&healthy());
     let nvme = b.driver(Config::default()).unwrap();
     let clock = b.clock.clone();
-    let ok = paranoid_nvme::init(nvme, &clock)
+    let ok = paranoid_nvme::init(nvme, &clock, paranoid_nvme::DEFAULT_INIT_BUDGET)
         .map_err(|f| f.to_string())
         .unwrap();
     assert!(format!("{}", ok.trace).contains("create I/O queues"));

@@ -100,24 +100,12 @@ impl PhysMemory for IdentityMemory {
 }
 
 impl crate::acpi::PhysRead for IdentityMemory {
-    fn read(&self, pa: u64, out: &mut [u8]) -> bool {
-        let Some(end) = pa.checked_add(out.len() as u64) else {
-            return false;
-        };
-        // Address 0 is never a table (and never a valid pointer).
-        if pa == 0 || end > self.limit {
-            return false;
-        }
-        for (i, b) in out.iter_mut().enumerate() {
-            // paranoid:allow(raw_mmio): firmware tables in identity-mapped RAM, not a device
-            // paranoid:allow(device_gone_unchecked): RAM, not a device; tables are checksummed
-            // SAFETY:
-            // - `pa + i` is non-zero and below the identity-mapped limit;
-            // - firmware tables are plain memory: a volatile byte read has no
-            //   side effect and forms no reference.
-            *b = unsafe { core::ptr::read_volatile((pa as usize + i) as *const u8) };
-        }
-        true
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), crate::acpi::PhysError> {
+        // SAFETY: `IdentityMemory::new`'s contract: every address below `limit`
+        // is mapped 1:1, and what callers read through it (firmware tables, RAM)
+        // has no read side effects.
+        let identity = unsafe { paranoid::phys::Identity::new(self.limit) };
+        identity.read(pa, out)
     }
 }
 

@@ -227,7 +227,11 @@ impl FaultPolicy {
     /// Classifies a fault.
     pub fn classify(kind: SourceKind, in_window: bool) -> FaultClass {
         match kind {
-            SourceKind::Recovery if in_window => FaultClass::OwnWindow,
+            SourceKind::Recovery
+                if in_window && !cfg!(paranoid_mutant = "vtd_window_faults_as_stale") =>
+            {
+                FaultClass::OwnWindow
+            }
             SourceKind::Recovery | SourceKind::Inherited => FaultClass::Stale,
             SourceKind::Unknown => FaultClass::UnknownSource,
         }
@@ -326,6 +330,7 @@ impl FaultPolicy {
                 FaultClass::Stale if kind == SourceKind::Recovery => Action::Reported,
                 _ if quarantined_already => Action::AlreadyBlocked,
                 _ if count < threshold => Action::Counted,
+                _ if cfg!(paranoid_mutant = "vtd_never_quarantine") => Action::Counted,
                 _ => match iommu.quarantine(fault.source_id, deadline) {
                     Ok(q) => {
                         if let Some(s) = self.slot(fault.source_id) {

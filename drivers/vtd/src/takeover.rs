@@ -486,7 +486,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             return Err(AdoptError::ScalableMode { rtaddr });
         }
         let old_root = rtaddr & ADDR_MASK;
-        if rtaddr & 0xfff != 0 || !ram_pointer(&self.map, old_root, self.haw) {
+        if pointer_check() && (rtaddr & 0xfff != 0 || !ram_pointer(&self.map, old_root, self.haw)) {
             return Err(AdoptError::RootPointer { rtaddr });
         }
         let caps = *self.unit.caps();
@@ -508,7 +508,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             // A context table must be RAM, and neither the root table nor
             // another bus's table: that is a loop, or garbage.
             let aliased = ctp == old_root || seen_tables.contains(&ctp);
-            if aliased || !ram_pointer(&self.map, ctp, self.haw) {
+            if pointer_check() && (aliased || !ram_pointer(&self.map, ctp, self.haw)) {
                 return Err(AdoptError::ContextTable { bus, pa: ctp });
             }
             if let Some(s) = seen_tables.get_mut(usize::from(bus)) {
@@ -532,7 +532,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                         false
                     }
                     Some(OverrideAction::Adopt) => true,
-                    None => adopt_all,
+                    None => adopt_all || cfg!(paranoid_mutant = "vtd_fence_keeps_old_entries"),
                 };
                 if !install {
                     continue;
@@ -546,7 +546,9 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                     }
                 })?;
                 self.check_window_free(sid, checked)?;
-                self.domains.reserve(checked.did);
+                if !cfg!(paranoid_mutant = "vtd_no_old_domain_reservation") {
+                    self.domains.reserve(checked.did);
+                }
                 self.install_entry(bus, devfn, lo, hi)
                     .map_err(|_| AdoptError::OutOfFrames)?;
                 stats.adopted += 1;
@@ -659,6 +661,10 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     /// translation on if it was off. TE is never turned off.
     fn install(&mut self, te_was_on: bool, deadline: Deadline) -> Result<(), VtdError> {
         self.unit.flush_write_buffer(deadline)?;
+        let enable_first = cfg!(paranoid_mutant = "vtd_enable_before_root");
+        if enable_first && !te_was_on {
+            self.unit.command(Command::EnableTranslation, deadline)?;
+        }
         self.unit.set_root_table(self.root, deadline)?;
         self.inval.run(
             &mut self.unit,
@@ -669,7 +675,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             ],
             deadline,
         )?;
-        if !te_was_on {
+        if !enable_first && !te_was_on {
             self.unit.command(Command::EnableTranslation, deadline)?;
         }
         Ok(())
@@ -966,6 +972,12 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Fencing for Vtd<R, C, M> {
     fn delay(&self, duration: Duration) {
         self.unit.clock().delay(duration);
     }
+}
+
+/// Whether old table pointers are validated (always, but under the
+/// `vtd_skip_pointer_check` mutant).
+const fn pointer_check() -> bool {
+    !cfg!(paranoid_mutant = "vtd_skip_pointer_check")
 }
 
 /// FSTS bits that say faults were pending.

@@ -49,6 +49,10 @@ fn assert_protocol_clean(h: &Harness) {
     assert_eq!(s.gcmd_multi_command_writes, 0, "one GCMD command per write");
     assert_eq!(s.translation_disables, 0, "TE is never turned off");
     assert_eq!(s.register_invalidation_while_queued, 0);
+    assert_eq!(
+        s.translation_enabled_without_root, 0,
+        "TE turned on before a root table was latched"
+    );
 }
 
 #[test]
@@ -521,6 +525,7 @@ fn gcmd_latency_is_waited_for() {
     let (_, r) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
     assert_eq!(r.outcome, Outcome::Fresh);
     assert!(h.model.borrow_mut().gsts().contains(regs::Global::TE));
+    assert_protocol_clean(&h);
 }
 
 #[test]

@@ -93,8 +93,12 @@ pub struct DumpStats {
     pub chunks: u64,
     /// Bytes of memory dumped.
     pub bytes: u64,
-    /// Bytes written to the extent (records, data, padding).
+    /// Bytes written to the extent (records, data, padding; a record written
+    /// twice counts twice).
     pub written: u64,
+    /// Offset from the extent's start just past the last byte written: from
+    /// here to the extent's end the dump left the disk as it was.
+    pub extent_end: u64,
     /// Start and end on the clock.
     pub start_ns: u64,
     /// End on the clock.
@@ -110,6 +114,7 @@ struct Extent<'s, S: BlockSink> {
     bytes: u64,
     block: u64,
     written: u64,
+    end: u64,
 }
 
 impl<S: BlockSink> Extent<'_, S> {
@@ -126,6 +131,7 @@ impl<S: BlockSink> Extent<'_, S> {
             .write(lba, data)
             .map_err(|e| DumpWriteError::Sink(Note::format(format_args!("{e:?}"))))?;
         self.written += len;
+        self.end = self.end.max(offset + len);
         Ok(())
     }
 
@@ -203,6 +209,7 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
         bytes: have,
         block,
         written: 0,
+        end: 0,
     };
     let mut record = [0u8; RECORD];
     header.encode(&mut record);
@@ -271,6 +278,7 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
         chunks: index,
         bytes,
         written: extent.written,
+        extent_end: extent.end,
         start_ns,
         end_ns,
         heartbeat: *schedule,

@@ -19,4 +19,5 @@ pub mod dump;
 pub mod heartbeat;
 pub mod note;
 pub mod report;
+pub mod target;
 pub mod text;

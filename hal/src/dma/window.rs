@@ -50,17 +50,23 @@ pub struct WindowSpec {
 }
 
 impl WindowSpec {
-    /// One past the last IOVA (saturating).
+    /// One past the last IOVA, saturating: a window that ends exactly at 2^64
+    /// reports `u64::MAX` here (use [`end_exclusive`](Self::end_exclusive) for
+    /// the exact value).
     pub const fn end(&self) -> u64 {
         self.base.saturating_add(self.size)
     }
 
-    /// True when `iova..iova + len` lies inside the window.
+    /// One past the last IOVA, exactly (2^64 for a window at the top of a
+    /// 64-bit address space).
+    pub const fn end_exclusive(&self) -> u128 {
+        self.base as u128 + self.size as u128
+    }
+
+    /// True when `iova..iova + len` lies inside the window (computed without
+    /// overflow, so the last bytes of a window ending at 2^64 are inside).
     pub const fn contains(&self, iova: u64, len: u64) -> bool {
-        match iova.checked_add(len) {
-            Some(end) => iova >= self.base && end <= self.end(),
-            None => false,
-        }
+        iova >= self.base && iova as u128 + len as u128 <= self.end_exclusive()
     }
 
     /// True when the two windows share an address.
@@ -92,17 +98,19 @@ impl WindowSpec {
                 page_size: self.page_size,
             });
         }
-        let Some(end) = self.base.checked_add(self.size) else {
-            return Err(DmaError::PastAddressWidth {
-                window: self.name,
-                end: u64::MAX,
-                width: address_width,
-            });
+        // The same rule as `dma_windows!`: the exclusive end may equal
+        // 2^width (2^64 included), computed in u128 so that the top of a
+        // 64-bit space does not overflow.
+        let end = self.end_exclusive();
+        let width = if address_width > 64 {
+            64
+        } else {
+            address_width
         };
-        if address_width < 64 && end > (1u64 << address_width) {
+        if end > (1u128 << width) {
             return Err(DmaError::PastAddressWidth {
                 window: self.name,
-                end,
+                end: self.end(),
                 width: address_width,
             });
         }
@@ -240,6 +248,37 @@ mod tests {
             Err(DmaError::Misaligned { value: 0x1000, .. })
         ));
         assert_eq!(spec((1 << 39) - 0x10_0000, 0x10_0000).validate(39), Ok(()));
+    }
+
+    #[test]
+    fn windows_may_end_exactly_at_the_top_of_the_address_space() {
+        // At 2^width: accepted; one page further: rejected (as `dma_windows!`).
+        for width in [32u8, 39, 48, 57, 63] {
+            let top = 1u64 << width;
+            assert_eq!(spec(top - 0x10_0000, 0x10_0000).validate(width), Ok(()));
+            assert!(matches!(
+                spec(top - 0x10_0000, 0x10_1000).validate(width),
+                Err(DmaError::PastAddressWidth { .. })
+            ));
+        }
+        // At 2^64, which `base + size` cannot hold in a u64.
+        let top = spec(0u64.wrapping_sub(0x10_0000), 0x10_0000);
+        assert_eq!(top.validate(64), Ok(()));
+        assert_eq!(top.end_exclusive(), 1u128 << 64);
+        assert_eq!(top.end(), u64::MAX);
+        assert!(top.contains(u64::MAX, 1), "the last byte is inside");
+        assert!(top.contains(u64::MAX - 0xfff, 0x1000));
+        assert!(!top.contains(u64::MAX, 2));
+        assert_eq!(check_windows(&[top], 64), Ok(()));
+        // Below 64 bits the same window is past the width.
+        assert!(matches!(
+            top.validate(63),
+            Err(DmaError::PastAddressWidth {
+                end: u64::MAX,
+                width: 63,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -39,6 +39,26 @@ impl Ecam {
         }
     }
 
+    /// The segment this window serves.
+    pub const fn segment(&self) -> u16 {
+        self.segment
+    }
+
+    /// First bus decoded.
+    pub const fn start_bus(&self) -> u8 {
+        self.start_bus
+    }
+
+    /// Last bus decoded.
+    pub const fn end_bus(&self) -> u8 {
+        self.end_bus
+    }
+
+    /// True when this window decodes `bus` of `segment`.
+    pub const fn decodes(&self, segment: u16, bus: u8) -> bool {
+        self.segment == segment && self.start_bus <= bus && bus <= self.end_bus
+    }
+
     fn at(&self, a: PciAddress, offset: u16, width: u16) -> Option<*mut u8> {
         if a.segment() != self.segment
             || a.bus() < self.start_bus

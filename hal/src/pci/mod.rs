@@ -2,7 +2,9 @@
 //!
 //! Configuration access goes through [`ConfigAccess`], implemented by the legacy
 //! CF8/CFC mechanism ([`Cf8`]), memory-mapped ECAM ([`Ecam`]) and the simulated
-//! bus. On top of it: discovery ([`discover`]), BAR decoding and sizing ([`bar`]),
+//! bus. On top of it: discovery of single functions ([`discover`]), the whole
+//! hierarchy through bridges and switches with requester ids ([`topology`]),
+//! BAR decoding and sizing ([`bar`]),
 //! bounded capability walks ([`caps`]), the command register ([`command`]) and
 //! function-level / secondary-bus reset ([`reset`]).
 //!
@@ -23,6 +25,7 @@ pub mod command;
 pub mod discover;
 mod ecam;
 pub mod reset;
+pub mod topology;
 
 #[cfg(target_arch = "x86_64")]
 pub use cf8::Cf8;

@@ -28,6 +28,7 @@ pub struct ConfigSpace {
     crs_until_ns: Option<u64>,
     crs_time: Duration,
     flr_count: u32,
+    writes: u32,
 }
 
 impl ConfigSpace {
@@ -46,6 +47,7 @@ impl ConfigSpace {
             crs_until_ns: None,
             crs_time: Duration::from_millis(20),
             flr_count: 0,
+            writes: 0,
         };
         s.set16(0x00, vendor);
         s.set16(0x02, device);
@@ -57,6 +59,49 @@ impl ConfigSpace {
         s.mask8(0x3c, 0xff);
         s.initial = s.data.clone();
         s
+    }
+
+    /// A type-1 header (PCI-to-PCI bridge, class 06 04 00) with its primary,
+    /// secondary and subordinate bus numbers. Without a PCI Express capability
+    /// it is a conventional bridge; add one with [`ConfigSpace::with_pcie_port`]
+    /// to make it a root port, a switch port or a PCIe-to-PCI bridge.
+    pub fn bridge(
+        clock: SimClock,
+        vendor: u16,
+        device: u16,
+        (primary, secondary, subordinate): (u8, u8, u8),
+    ) -> Self {
+        let mut s = Self::endpoint(clock, vendor, device, [0x06, 0x04, 0x00]);
+        s.set8(0x0e, 0x01);
+        s.set8(0x18, primary);
+        s.set8(0x19, secondary);
+        s.set8(0x1a, subordinate);
+        // Bus numbers are writable in hardware; the topology walk must not write them.
+        s.mask8(0x18, 0xff);
+        s.mask8(0x19, 0xff);
+        s.mask8(0x1a, 0xff);
+        s.initial = s.data.clone();
+        s
+    }
+
+    /// Appends a PCI Express capability with device/port type `port_type`
+    /// (PCIe 5.0 7.5.3.2: 0 endpoint, 4 root port, 5 switch upstream, 6 switch
+    /// downstream, 7 PCIe-to-PCI bridge, 8 PCI-to-PCIe bridge).
+    pub fn with_pcie_port(mut self, port_type: u8) -> Self {
+        let at = self.next_cap;
+        self = self.with_pcie(false);
+        self.set8(usize::from(at) + 2, (port_type & 0xf) << 4 | 0x2);
+        self.initial = self.data.clone();
+        self
+    }
+
+    /// Sets the multi-function bit of the header type (function 0 of a device
+    /// with more functions).
+    pub fn multifunction(mut self) -> Self {
+        let h = self.get8(0x0e);
+        self.set8(0x0e, h | 0x80);
+        self.initial = self.data.clone();
+        self
     }
 
     /// Adds a 32-bit memory BAR of `size` bytes (a power of two ≥ 16) at `base`.
@@ -136,6 +181,17 @@ impl ConfigSpace {
     /// Writes raw bytes regardless of masks (to corrupt a device on purpose).
     pub fn poke8(&mut self, offset: u16, v: u8) {
         self.set8(usize::from(offset), v);
+    }
+
+    /// Writes a raw dword regardless of masks.
+    pub fn poke32(&mut self, offset: u16, v: u32) {
+        self.set32(usize::from(offset), v);
+    }
+
+    /// Configuration writes this function received (the topology walk must
+    /// leave bridges untouched).
+    pub fn writes(&self) -> u32 {
+        self.writes
     }
 
     /// Reads raw bytes (for test assertions).
@@ -227,6 +283,7 @@ impl ConfigSpace {
 
     /// Writes `width` bytes at `offset`, honouring masks, W1C bits and FLR.
     pub fn write(&mut self, offset: u16, width: u16, value: u64) {
+        self.writes = self.writes.saturating_add(1);
         if self.in_crs() {
             return;
         }
@@ -261,12 +318,25 @@ impl ConfigSpace {
     }
 }
 
-/// A simulated PCI segment: functions at addresses, all-ones elsewhere.
+/// A simulated PCI hierarchy: functions at addresses, all-ones elsewhere.
+///
+/// Configuration cycles are routed as hardware routes them: a function on a
+/// root bus (bus 0 of each segment unless [`SimPci::set_root_buses`] says
+/// otherwise) always answers; a function on bus N answers only when a chain of
+/// bridges from a root leads there by the bus numbers those bridges hold now
+/// (each bridge forwards cycles for its secondary..=subordinate buses, and
+/// claims a bus as its own when it is its secondary). A function placed on a
+/// bus no bridge leads to reads all-ones.
 #[derive(Clone, Default)]
 pub struct SimPci {
     functions: BTreeMap<PciAddress, Rc<RefCell<ConfigSpace>>>,
+    roots: BTreeMap<u16, Vec<u8>>,
     legacy: bool,
 }
+
+/// How many bridges a routed cycle crosses at most (a loop of bridges whose
+/// ranges contain each other would otherwise forward forever).
+const MAX_ROUTE_HOPS: usize = 256;
 
 impl SimPci {
     /// An empty segment with 4 KiB (ECAM) configuration spaces.
@@ -294,8 +364,46 @@ impl SimPci {
         self.functions.remove(&a);
     }
 
+    /// Sets the root buses of `segment` (default: bus 0).
+    pub fn set_root_buses(&mut self, segment: u16, buses: &[u8]) {
+        self.roots.insert(segment, buses.to_vec());
+    }
+
+    /// True when a configuration cycle for `bus` of `segment` reaches that bus.
+    pub fn reaches(&self, segment: u16, bus: u8) -> bool {
+        let default = [0u8];
+        let roots = self.roots.get(&segment).map_or(&default[..], |r| &r[..]);
+        roots
+            .iter()
+            .any(|&root| root == bus || self.route(segment, root, bus))
+    }
+
+    /// Follows bridges from `from` toward `target`: on each bus, the first
+    /// bridge whose range holds the target takes the cycle.
+    fn route(&self, segment: u16, mut from: u8, target: u8) -> bool {
+        for _ in 0..MAX_ROUTE_HOPS {
+            let (Ok(lo), Ok(hi)) = (
+                PciAddress::new(segment, from, 0, 0),
+                PciAddress::new(segment, from, 31, 7),
+            ) else {
+                return false;
+            };
+            let next = self.functions.range(lo..=hi).find_map(|(_, f)| {
+                let f = f.borrow();
+                let (sec, sub) = (f.get8(0x19), f.get8(0x1a));
+                (f.get8(0x0e) & 0x7f == 1 && sec <= target && target <= sub).then_some(sec)
+            });
+            match next {
+                Some(sec) if sec == target => return true,
+                Some(sec) => from = sec,
+                None => return false,
+            }
+        }
+        false
+    }
+
     fn access(&mut self, a: PciAddress, o: u16, w: u16) -> Option<Rc<RefCell<ConfigSpace>>> {
-        if !config_access_ok(o, w, self.space_size()) {
+        if !config_access_ok(o, w, self.space_size()) || !self.reaches(a.segment(), a.bus()) {
             return None;
         }
         self.functions.get(&a).cloned()

@@ -79,4 +79,62 @@ mod tests {
             1
         );
     }
+
+    /// `dma_windows!` and the run-time `paranoid::dma::check_windows` accept
+    /// and reject the same windows at the top of the address space.
+    #[test]
+    fn macro_and_run_time_agree_at_the_top_of_the_address_space() {
+        use paranoid::dma::{check_windows, WindowSpec};
+        const MIB: u128 = 1 << 20;
+        let mut cases = Vec::new();
+        for width in [32u32, 39, 48, 63, 64] {
+            let top = 1u128 << width;
+            for (base, end) in [
+                (top - MIB, top),          // ends exactly at 2^width
+                (top - MIB, top + 0x1000), // one page past
+                (top - 0x1000, top),       // the last page alone
+                (top - MIB, top - 0x1000), // one page short
+                (top, top + MIB),          // starts at the top
+            ] {
+                cases.push((width, base, end));
+            }
+        }
+        for (width, base, end) in cases {
+            let w = proc_macro2::Literal::u32_unsuffixed(width);
+            let (b, e) = (
+                proc_macro2::Literal::u128_unsuffixed(base),
+                proc_macro2::Literal::u128_unsuffixed(end),
+            );
+            let by_macro = errors(quote!(address_width = #w; pub Top = #b .. #e;)).is_empty();
+            // What the macro would generate, when the values fit its `u64`s.
+            let by_run_time = match (u64::try_from(base), u64::try_from(end - base)) {
+                (Ok(base), Ok(size)) => check_windows(
+                    &[WindowSpec {
+                        name: "top",
+                        base,
+                        size,
+                        page_size: 4096,
+                    }],
+                    u8::try_from(width).unwrap(),
+                )
+                .is_ok(),
+                _ => false,
+            };
+            assert_eq!(
+                by_macro, by_run_time,
+                "width {width}, {base:#x}..{end:#x}: macro {by_macro}, run time {by_run_time}"
+            );
+            let at_top = end == 1u128 << width;
+            assert_eq!(
+                by_macro,
+                at_top || end < 1u128 << width,
+                "{width} {base:#x}..{end:#x}"
+            );
+        }
+        // The whole 64-bit space has a size no `u64` holds: rejected.
+        assert_eq!(
+            errors(quote!(address_width = 64; pub All = 0 .. 0x1_0000_0000_0000_0000;)).len(),
+            1
+        );
+    }
 }

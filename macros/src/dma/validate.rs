@@ -172,6 +172,19 @@ fn window<'a>(cx: &mut Ctxt, w: &'a WindowDecl, page: u128, width: u32) -> Optio
             ),
         );
     }
+    // A window may end exactly at the top of the address space (2^width, 2^64
+    // included: `check_windows` computes the end without overflow too), but
+    // its size must fit `Window::SIZE: u64`.
+    if end <= limit && size > u128::from(u64::MAX) {
+        cx.error_spanned_by(
+            &w.tokens,
+            format!(
+                "window `{name}` spans the whole 64-bit address space: its size, {}, does not fit `Window::SIZE: u64`; leave out at least one page, like `0..{}`",
+                show(size, true),
+                show(limit.saturating_sub(page), true),
+            ),
+        );
+    }
     let Some(_) = names::ident(&name, w.ident.span()).filter(|_| names::is_ascii_name(&name))
     else {
         cx.error_spanned_by(

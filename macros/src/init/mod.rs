@@ -21,11 +21,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let budget = validate::budget(&mut cx, &args);
     let code = match parsed {
         parse::Parsed::Init(init) => {
-            if validate::body(&mut cx, &init) {
-                expand::wrapper(&init, budget)
-            } else {
-                expand::stub(&init.item)
-            }
+            // The wrapper is emitted even when the body breaks a rule: callers
+            // still type-check, so only our errors show.
+            validate::body(&mut cx, &init);
+            expand::wrapper(&init, budget, args.caller_budget)
         }
         parse::Parsed::BadSignature(item) => expand::stub(&item),
         parse::Parsed::Unusable(tokens) => tokens,
@@ -63,7 +62,7 @@ mod tests {
         assert!(out.contains("device : Nvme"), "{out}");
         assert!(out.contains(":: paranoid :: init :: run"), "{out}");
         assert!(out.contains("from_millis (250)"), "{out}");
-        assert!(out.contains("init :: < C >"), "{out}");
+        assert!(!out.contains("fn init < C > (dev"), "no nested fn: {out}");
     }
 
     #[test]
@@ -92,6 +91,118 @@ mod tests {
         assert_eq!(errs.len(), 7, "{errs:#?}");
     }
 
+    fn body_errors(body: TokenStream) -> Vec<String> {
+        errors(
+            quote!(budget_ms = 10),
+            quote! {
+                fn init<C: Clock>(dev: Device<D, Unknown>, ctx: &mut InitContext<'_, C>)
+                    -> Result<Device<D, Ready>, Stalled<D>>
+                {
+                    #body
+                    dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
+                }
+            },
+        )
+    }
+
+    #[test]
+    fn endless_iterators_are_rejected() {
+        for body in [
+            quote!(for _ in 0.. {}),
+            quote!(for _ in (1u32..).map(|x| x * 2) {}),
+            quote!(for q in QUEUES.iter().cycle() {
+                let _ = q;
+            }),
+            quote!(let _ = (0..).find(|&n| n == y);),
+            quote!(let _ = (0u64..).position(|n| n > 3);),
+            quote!(for _ in core::iter::repeat(1) {}),
+            quote!(let _ = repeat_with(|| 1).any(|x| x == 2);),
+            quote!(let _ = core::iter::successors(Some(1u32), |n| Some(n + 1)).last();),
+            quote!(for _ in iter::from_fn(|| Some(1)) {}),
+            quote!(for _ in (0..).zip(core::iter::repeat(0)) {}),
+            quote!(for _ in (0..3).chain(5..) {}),
+        ] {
+            let e = body_errors(body.clone());
+            assert_eq!(e.len(), 1, "{body}: {e:#?}");
+            assert!(e[0].contains("run forever"), "{body}: {e:#?}");
+        }
+    }
+
+    #[test]
+    fn bounded_iterators_are_accepted() {
+        for body in [
+            quote!(for _ in 0..4 {}),
+            quote!(for _ in (0..).take(4) {}),
+            quote!(for q in QUEUES.iter().cycle().take(8) {
+                let _ = q;
+            }),
+            quote!(for (i, q) in (0..).zip(QUEUES.iter()) {
+                let _ = (i, q);
+            }),
+            quote!(let _ = (0..).next();),
+            quote!(let _ = (0..N).find(|&n| n == y);),
+            quote!(let _ = core::iter::repeat(0).take(3).count();),
+            quote!(let t: [u8; 4] = core::array::from_fn(|i| i as u8); let _ = t;),
+            quote!(let _ = buf.get(4..);),
+        ] {
+            let e = body_errors(body.clone());
+            assert!(e.is_empty(), "{body}: {e:#?}");
+        }
+    }
+
+    #[test]
+    fn other_new_rules() {
+        for (body, n) in [
+            (quote!(let _ = r.unwrap_err();), 1),
+            (quote!(let _ = r.expect_err("ok");), 1),
+            (quote!(let _ = Result::unwrap_err(r);), 1),
+            (
+                quote!(use core::ptr::read_volatile as r; let _ = unsafe { r(p) };),
+                2,
+            ),
+            (
+                quote!(
+                    use core::ptr::{self, write_volatile};
+                ),
+                1,
+            ),
+            (
+                quote!(use core::ptr; let _ = unsafe { ptr::read_volatile(p) };),
+                1,
+            ),
+            (
+                quote!(let _ = unsafe { core::intrinsics::volatile_load(p) };),
+                1,
+            ),
+            (
+                quote!(let _ = unsafe { core::intrinsics::unaligned_volatile_load(p) };),
+                1,
+            ),
+            (quote!(let _ = unsafe { *p };), 1),
+            (quote!(let _ = matches!(x, n if n == y.unwrap());), 1),
+            (quote!(let _ = matches!(x.unwrap(), Some(_) | None);), 1),
+            (quote!(debug_assert!(x.expect("e") > 0);), 1),
+            (quote!(let _ = write!(f, "{}", a[i]);), 1),
+            (quote!(let _ = format_args!("{}", a.unwrap());), 1),
+            (quote!(let _ = vec![a.unwrap(); n];), 1),
+            (quote!(let _ = vec![1, b.unwrap()];), 1),
+            (quote!(let _ = regs[Queue::Admin as usize];), 0),
+            (quote!(let _ = regs[Self::ADMIN];), 0),
+            (quote!(let _ = regs[u8::MAX as usize];), 0),
+            (quote!(let _ = regs[q as usize];), 1),
+            (quote!(let _ = regs[const { 2 * N }];), 0),
+            (quote!(const { assert!(N > 0) };), 0),
+            (
+                quote!(const { assert!(core::mem::size_of::<u32>() == 4) }),
+                0,
+            ),
+            (quote!(let _ = Self::helper();), 0),
+        ] {
+            let e = body_errors(body.clone());
+            assert_eq!(e.len(), n, "{body}: {e:#?}");
+        }
+    }
+
     #[test]
     fn missing_and_bad_arguments() {
         let f = quote! {
@@ -111,6 +222,27 @@ mod tests {
             1
         );
         assert_eq!(errors(quote!(budget_ms = "1"), f).len(), 1);
+    }
+
+    #[test]
+    fn caller_budget_capped_at_the_declared_maximum() {
+        let f = quote! {
+            fn init<C: Clock>(dev: Device<D, Unknown>, ctx: &mut InitContext<'_, C>)
+                -> Result<Device<D, Ready>, Stalled<D>> { dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx) }
+        };
+        let out = expand(quote!(max_budget_ms = 2000), f.clone()).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("budget : :: core :: time :: Duration"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: core :: cmp :: min (budget , :: core :: time :: Duration :: from_millis (2000))"),
+            "{out}"
+        );
+        assert_eq!(errors(quote!(max_budget_ms = 0), f.clone()).len(), 1);
+        assert_eq!(errors(quote!(max_budget_ms = 300001), f.clone()).len(), 1);
+        assert_eq!(errors(quote!(budget_ms = 1, max_budget_ms = 2), f).len(), 1);
     }
 
     #[test]

@@ -16,10 +16,12 @@ use crate::num::{self, Num};
 
 /// The attribute arguments.
 pub struct Args {
-    /// `budget_ms = N`, if given and a number.
+    /// `budget_ms = N` or `max_budget_ms = N`, if given and a number.
     pub budget_ms: Option<Num>,
-    /// `budget_ms` was written (maybe with a bad value, already reported).
+    /// A budget was written (maybe with a bad value, already reported).
     pub budget_seen: bool,
+    /// It was `max_budget_ms`: the caller passes the budget, capped at `N`.
+    pub caller_budget: bool,
 }
 
 /// One `key = value` argument as written.
@@ -52,6 +54,7 @@ pub fn args(cx: &mut Ctxt, attr: TokenStream) -> Args {
     let mut out = Args {
         budget_ms: None,
         budget_seen: false,
+        caller_budget: false,
     };
     let raw = match Punctuated::<RawArg, Token![,]>::parse_terminated.parse2(attr) {
         Ok(raw) => raw,
@@ -65,15 +68,22 @@ pub fn args(cx: &mut Ctxt, attr: TokenStream) -> Args {
     for arg in raw {
         let key = arg.key.unraw().to_string();
         match key.as_str() {
-            "budget_ms" => {
+            "budget_ms" | "max_budget_ms" => {
                 if out.budget_seen {
+                    let same = out.caller_budget == (key == "max_budget_ms");
+                    let what = if same {
+                        format!("duplicate `{key}`")
+                    } else {
+                        "`budget_ms` and `max_budget_ms` together".to_owned()
+                    };
                     cx.error_at(
                         arg.key.span(),
-                        "duplicate `budget_ms`; give the budget once",
+                        format!("{what}; give the budget once, as `budget_ms = N` (fixed) or `max_budget_ms = N` (the caller passes one, capped at N)"),
                     );
                     continue;
                 }
                 out.budget_seen = true;
+                out.caller_budget = key == "max_budget_ms";
                 if arg.value.is_empty() {
                     cx.error_at(
                         arg.key.span(),
@@ -91,7 +101,7 @@ pub fn args(cx: &mut Ctxt, attr: TokenStream) -> Args {
             }
             other => cx.error_at(
                 arg.key.span(),
-                format!("unknown argument `{other}`; `#[paranoid_init]` takes `budget_ms = N`"),
+                format!("unknown argument `{other}`; `#[paranoid_init]` takes `budget_ms = N` or `max_budget_ms = N`"),
             ),
         }
     }

@@ -319,3 +319,13 @@ pub fn init_30ms<C: Clock>(
 ) -> Result<Device<Toy, Ready>, Stalled<Toy>> {
     dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
 }
+
+/// The same init with the budget chosen by the caller (a recovery kernel's
+/// command line), capped at 2 s.
+#[paranoid_init(max_budget_ms = 2000)]
+pub fn init_with_budget<C: Clock>(
+    dev: Device<Toy, Unknown>,
+    ctx: &mut InitContext<'_, C>,
+) -> Result<Device<Toy, Ready>, Stalled<Toy>> {
+    dev.quiesce(ctx)?.reset(ctx)?.verify(ctx)?.enable(ctx)
+}

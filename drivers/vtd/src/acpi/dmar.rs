@@ -538,7 +538,7 @@ pub mod build {
         for s in structures {
             body.extend_from_slice(s);
         }
-        crate::acpi::sdt::build_table(*b"DMAR", 1, &body)
+        paranoid::acpi::build::build_table(*b"DMAR", 1, &body)
     }
 
     /// The DMAR of QEMU 7.2 q35 with `-device intel-iommu`: one INCLUDE_PCI_ALL

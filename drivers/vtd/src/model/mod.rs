@@ -64,6 +64,30 @@ pub struct Stats {
     pub faults_collapsed: u64,
     /// Translations performed.
     pub translations: u64,
+    /// GCMD writes that turned translation on while no root table had been
+    /// latched (SRTP) since the model was created: the unit would translate
+    /// through whatever RTADDR held.
+    pub translation_enabled_without_root: u64,
+}
+
+/// Most DMA accesses [`VtdModel::accesses`] keeps (later ones are counted in
+/// [`VtdModel::accesses_dropped`] only).
+pub const ACCESS_LOG_LIMIT: usize = 1 << 16;
+
+/// One DMA access as the unit decided it: the model's own record, for oracles
+/// that must not trust the core's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedAccess {
+    /// Requester.
+    pub source: u16,
+    /// Address the device used.
+    pub iova: u64,
+    /// A write.
+    pub write: bool,
+    /// Where it landed (`Ok(pa)`), or the fault reason (`Err`).
+    pub outcome: Result<u64, u8>,
+    /// When (ns).
+    pub at_ns: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +125,9 @@ pub struct VtdModel {
     pub quirks: Quirks,
     /// Counters.
     pub stats: Stats,
+    root_latched: bool,
+    log: Vec<LoggedAccess>,
+    log_dropped: u64,
 }
 
 impl VtdModel {
@@ -137,7 +164,35 @@ impl VtdModel {
             iotlb_cache: HashMap::new(),
             quirks: Quirks::default(),
             stats: Stats::default(),
+            root_latched: false,
+            log: Vec::new(),
+            log_dropped: 0,
         }
+    }
+
+    /// Every DMA access the unit decided, in order (up to
+    /// [`ACCESS_LOG_LIMIT`]).
+    pub fn accesses(&self) -> &[LoggedAccess] {
+        &self.log
+    }
+
+    /// Accesses past [`ACCESS_LOG_LIMIT`], not kept.
+    pub fn accesses_dropped(&self) -> u64 {
+        self.log_dropped
+    }
+
+    fn log_access(&mut self, access: DmaAccess, outcome: Result<u64, u8>) {
+        if self.log.len() >= ACCESS_LOG_LIMIT {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log.push(LoggedAccess {
+            source: access.source,
+            iova: access.iova,
+            write: access.write,
+            outcome,
+            at_ns: self.clock.now_ns(),
+        });
     }
 
     /// Shares the model as an MMIO model and a DMA translator.
@@ -242,6 +297,8 @@ impl VtdModel {
             next.set(Global::TE, value.contains(Global::TE));
             if !value.contains(Global::TE) {
                 self.stats.translation_disables += 1;
+            } else if !self.root_latched {
+                self.stats.translation_enabled_without_root += 1;
             }
         }
         for bit in [Global::EAFL, Global::IRE, Global::CFI] {
@@ -251,6 +308,7 @@ impl VtdModel {
         }
         if value.contains(Global::SRTP) {
             self.root = self.rtaddr;
+            self.root_latched = true;
             next.insert(Global::SRTP);
         }
         if value.contains(Global::SFL) {
@@ -606,9 +664,12 @@ impl Translate for VtdModel {
         self.tick();
         self.stats.translations += 1;
         if self.gsts & Global::TE.bits() == 0 {
+            self.log_access(access, Ok(access.iova));
             return Ok(access.iova);
         }
-        self.translate_access(access).map_err(|reason| {
+        let result = self.translate_access(access);
+        self.log_access(access, result);
+        result.map_err(|reason| {
             self.record_fault(access.source, access.iova, reason, access.write);
             DmaFault {
                 access,

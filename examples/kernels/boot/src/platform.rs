@@ -1,17 +1,25 @@
-//! The q35 machine as paranoid kernels see it: configuration access, the devices
-//! the harness attaches, their BARs.
+//! The machine as paranoid kernels see it: configuration access chosen from the
+//! ACPI MCFG (every ECAM allocation; CF8/CFC when there is none), devices found
+//! through the whole PCI topology, their BARs.
+//!
+//! Find devices with [`config`] and [`find_all`] / [`topology`] (or [`find`]
+//! for the first match); attach them to an IOMMU with
+//! [`Node::requester_id`](paranoid::pci::topology::Node::requester_id), the id
+//! the IOMMU sees (a bridge may take the device's requests over), never with
+//! the address's own id.
 
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::acpi::{self, AcpiError, EcamRegion};
+use crate::acpi::{self, AcpiError, EcamRegion, Mcfg};
 use crate::start_info::ADDRESSABLE_LIMIT;
 use crate::BootInfo;
 use paranoid::mmio::Mmio;
 use paranoid::pci::bar::Bar;
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::discover::{self, FunctionInfo};
+use paranoid::pci::topology::{Node, RootBus, Topology};
 use paranoid::pci::{bar, Cf8, ConfigAccess, Ecam, PciAddress, PciError};
+use paranoid::Untrusted;
 
 /// QEMU's e1000 (82540EM).
 pub const E1000: (u16, u16) = (0x8086, 0x100e);
@@ -40,7 +48,7 @@ pub enum PlatformError {
         /// Its size.
         size: u64,
     },
-    /// The device is not on bus 0.
+    /// No function with these ids anywhere in the topology.
     DeviceMissing {
         /// Vendor id looked for.
         vendor: u16,
@@ -78,16 +86,53 @@ pub fn cf8() -> Cf8 {
     unsafe { Cf8::new() }
 }
 
-/// Segment 0's ECAM allocation from the ACPI MCFG table.
+/// The most MCFG allocations the kernels map.
+pub const MAX_ECAM: usize = 8;
+/// The most functions a kernel's topology holds.
+pub const MAX_FUNCTIONS: usize = 64;
+/// The most topology errors kept.
+pub const MAX_TOPOLOGY_ERRORS: usize = 16;
+/// The topology of this machine as the kernels hold it.
+pub type MachineTopology = Topology<MAX_FUNCTIONS, MAX_TOPOLOGY_ERRORS>;
+/// The most matches [`find_all`] returns.
+pub const MAX_MATCHES: usize = 8;
+
+/// The MCFG table of the machine, copied.
+fn mcfg_table(boot: &BootInfo) -> Result<acpi::OwnedTable<1024>, PlatformError> {
+    let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
+    let root = acpi::root(rsdp)?;
+    match root.copy_owned::<1024>(*b"MCFG") {
+        Ok(t) => Ok(t),
+        Err(AcpiError::TableNotFound { .. }) => Err(PlatformError::NoEcam),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every ECAM allocation of the ACPI MCFG table (checked: no inverted, wrapping
+/// or overlapping allocation), in table order.
+///
+/// # Errors
+///
+/// [`PlatformError`] when ACPI or MCFG is missing or broken.
+pub fn ecam_regions(boot: &BootInfo) -> Result<[Option<EcamRegion>; MAX_ECAM], PlatformError> {
+    let table = mcfg_table(boot)?;
+    let mcfg = Mcfg::parse(table.bytes())?;
+    let mut out = [None; MAX_ECAM];
+    for (slot, r) in out.iter_mut().zip(mcfg.allocations()) {
+        *slot = Some(r);
+    }
+    Ok(out)
+}
+
+/// Segment 0's first ECAM allocation from the ACPI MCFG table.
 ///
 /// # Errors
 ///
 /// [`PlatformError`] when ACPI or MCFG is missing or broken.
 pub fn ecam_region(boot: &BootInfo) -> Result<EcamRegion, PlatformError> {
-    let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
-    let root = acpi::Root::from_rsdp(rsdp)?;
-    let mcfg = root.find(*b"MCFG")?.ok_or(PlatformError::NoEcam)?;
-    acpi::mcfg_regions(&mcfg)
+    ecam_regions(boot)?
+        .into_iter()
+        .flatten()
         .find(|r| r.segment == 0)
         .ok_or(PlatformError::NoEcam)
 }
@@ -106,32 +151,238 @@ pub fn check_mmio(base: u64, size: u64) -> Result<NonNull<u8>, PlatformError> {
     NonNull::new(base as *mut u8).ok_or(bad)
 }
 
+/// Maps one MCFG allocation.
+fn map_ecam(r: &EcamRegion) -> Result<Ecam, PlatformError> {
+    let base = check_mmio(r.start_bus_address(), r.len())?;
+    // SAFETY:
+    // - the region lies in the uncached part of the identity map (checked);
+    // - the kernels are single-threaded and use one configuration access at a
+    //   time.
+    Ok(unsafe { Ecam::new(base, r.segment, r.start_bus, r.end_bus) })
+}
+
 /// ECAM access for segment 0, from MCFG.
 ///
 /// # Errors
 ///
 /// As [`ecam_region`], or [`PlatformError::Unmapped`].
 pub fn ecam(boot: &BootInfo) -> Result<Ecam, PlatformError> {
-    let r = ecam_region(boot)?;
-    let base = check_mmio(r.start_bus_address(), r.len())?;
-    // SAFETY:
-    // - the region lies in the uncached part of the identity map (checked);
-    // - the test kernel is single-threaded and scenarios use one configuration
-    //   access at a time.
-    Ok(unsafe { Ecam::new(base, r.segment, r.start_bus, r.end_bus) })
+    map_ecam(&ecam_region(boot)?)
 }
 
-/// Finds the first function on bus 0 with these ids.
+/// Configuration access chosen from the machine: ECAM for every MCFG
+/// allocation the identity map reaches, or CF8/CFC when there is no usable MCFG.
+#[derive(Debug)]
+pub enum PlatformConfig {
+    /// Memory-mapped configuration space, one window per MCFG allocation.
+    Ecam {
+        /// The windows, in MCFG order.
+        windows: [Option<Ecam>; MAX_ECAM],
+        /// MCFG allocations that could not be mapped (outside the identity map).
+        unmapped: usize,
+    },
+    /// The legacy ports (segment 0, 256 bytes per function).
+    Cf8 {
+        /// The ports.
+        cf8: Cf8,
+        /// Why ECAM is not used.
+        reason: PlatformError,
+    },
+}
+
+/// Configuration access for this machine: every ECAM allocation of the MCFG,
+/// or CF8/CFC (with the reason) when there is no MCFG, it is broken, or none of
+/// its allocations can be mapped.
+pub fn config(boot: &BootInfo) -> PlatformConfig {
+    let regions = match ecam_regions(boot) {
+        Ok(r) => r,
+        Err(reason) => return PlatformConfig::Cf8 { cf8: cf8(), reason },
+    };
+    let mut windows = [const { None }; MAX_ECAM];
+    let mut unmapped = 0;
+    let mut first_error = PlatformError::NoEcam;
+    for (slot, r) in windows.iter_mut().zip(regions.iter().flatten()) {
+        match map_ecam(r) {
+            Ok(e) => *slot = Some(e),
+            Err(e) => {
+                unmapped += 1;
+                first_error = e;
+            }
+        }
+    }
+    if windows.iter().all(Option::is_none) {
+        return PlatformConfig::Cf8 {
+            cf8: cf8(),
+            reason: first_error,
+        };
+    }
+    PlatformConfig::Ecam { windows, unmapped }
+}
+
+impl PlatformConfig {
+    /// The root buses to walk: the start bus of every ECAM window (with its bus
+    /// range), or bus 0 for CF8.
+    pub fn roots(&self) -> [Option<RootBus>; MAX_ECAM] {
+        let mut out = [None; MAX_ECAM];
+        match self {
+            Self::Ecam { windows, .. } => {
+                for (slot, w) in out.iter_mut().zip(windows.iter().flatten()) {
+                    *slot = Some(RootBus {
+                        segment: w.segment(),
+                        bus: w.start_bus(),
+                        first_bus: w.start_bus(),
+                        last_bus: w.end_bus(),
+                    });
+                }
+            }
+            Self::Cf8 { .. } => out[0] = Some(RootBus::LEGACY),
+        }
+        out
+    }
+
+    /// Short name of the mechanism ("ecam" or "cf8").
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            Self::Ecam { .. } => "ecam",
+            Self::Cf8 { .. } => "cf8",
+        }
+    }
+
+    /// The whole PCI hierarchy reached through this access.
+    pub fn topology(&mut self) -> MachineTopology {
+        let roots = self.roots();
+        let mut list = [RootBus::LEGACY; MAX_ECAM];
+        let mut n = 0;
+        for (slot, r) in list.iter_mut().zip(roots.iter().flatten()) {
+            *slot = *r;
+            n += 1;
+        }
+        MachineTopology::walk(self, list.get(..n).unwrap_or(&[]))
+    }
+
+    fn window(&mut self, a: PciAddress) -> Option<&mut Ecam> {
+        match self {
+            Self::Ecam { windows, .. } => windows
+                .iter_mut()
+                .flatten()
+                .find(|w| w.decodes(a.segment(), a.bus())),
+            Self::Cf8 { .. } => None,
+        }
+    }
+}
+
+macro_rules! platform_access {
+    ($read:ident, $write:ident, $t:ty) => {
+        fn $read(&mut self, a: PciAddress, o: u16) -> Untrusted<$t> {
+            if let Self::Cf8 { cf8, .. } = self {
+                return cf8.$read(a, o);
+            }
+            match self.window(a) {
+                Some(w) => w.$read(a, o),
+                None => Untrusted::new(<$t>::MAX),
+            }
+        }
+        fn $write(&mut self, a: PciAddress, o: u16, v: $t) {
+            if let Self::Cf8 { cf8, .. } = self {
+                return cf8.$write(a, o, v);
+            }
+            if let Some(w) = self.window(a) {
+                w.$write(a, o, v)
+            }
+        }
+    };
+}
+
+impl ConfigAccess for PlatformConfig {
+    platform_access!(read8, write8, u8);
+    platform_access!(read16, write16, u16);
+    platform_access!(read32, write32, u32);
+    fn space_size(&self) -> u16 {
+        match self {
+            Self::Ecam { .. } => 4096,
+            Self::Cf8 { cf8, .. } => cf8.space_size(),
+        }
+    }
+}
+
+/// The whole PCI hierarchy of segment 0 reached through `cfg` (all 256 buses
+/// may be reached; a bus `cfg` does not decode reads all-ones). For every
+/// segment of the machine use [`PlatformConfig::topology`].
+pub fn topology<C: ConfigAccess>(cfg: &mut C) -> MachineTopology {
+    MachineTopology::walk(cfg, &[RootBus::LEGACY])
+}
+
+/// Functions matching a search, in topology walk order.
+#[derive(Debug, Clone, Copy)]
+pub struct Matches {
+    nodes: [Option<Node>; MAX_MATCHES],
+    len: usize,
+    more: usize,
+}
+
+impl Matches {
+    fn collect<'a>(found: impl Iterator<Item = &'a Node>) -> Self {
+        let mut m = Self {
+            nodes: [None; MAX_MATCHES],
+            len: 0,
+            more: 0,
+        };
+        for n in found {
+            match m.nodes.get_mut(m.len) {
+                Some(slot) => {
+                    *slot = Some(*n);
+                    m.len += 1;
+                }
+                None => m.more += 1,
+            }
+        }
+        m
+    }
+
+    /// The matches kept (at most [`MAX_MATCHES`]).
+    pub fn iter(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.nodes.iter().take(self.len).flatten()
+    }
+
+    /// How many matches were kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Matches beyond [`MAX_MATCHES`], counted and not kept.
+    pub fn more(&self) -> usize {
+        self.more
+    }
+}
+
+/// Every function with these ids anywhere in the hierarchy `cfg` reaches
+/// (segment 0), in walk order, so the caller can choose (by serial number,
+/// namespace, a given address...).
+pub fn find_all<C: ConfigAccess>(cfg: &mut C, (vendor, device): (u16, u16)) -> Matches {
+    Matches::collect(topology(cfg).by_ids(vendor, device))
+}
+
+/// Every function of this class and subclass in the hierarchy `cfg` reaches.
+pub fn find_class<C: ConfigAccess>(cfg: &mut C, class: u8, subclass: u8) -> Matches {
+    Matches::collect(topology(cfg).by_class(class, subclass))
+}
+
+/// The first function with these ids in walk order, anywhere in the hierarchy.
 ///
 /// # Errors
 ///
 /// [`PlatformError::DeviceMissing`].
-pub fn find<C: ConfigAccess>(
-    cfg: &mut C,
-    (vendor, device): (u16, u16),
-) -> Result<FunctionInfo, PlatformError> {
-    discover::scan(cfg, 0, 0, 0)
-        .find(|f| f.vendor == vendor && f.device == device)
+pub fn find<C: ConfigAccess>(cfg: &mut C, ids: (u16, u16)) -> Result<Node, PlatformError> {
+    let (vendor, device) = ids;
+    find_all(cfg, ids)
+        .iter()
+        .next()
+        .copied()
         .ok_or(PlatformError::DeviceMissing { vendor, device })
 }
 
@@ -156,18 +407,25 @@ pub fn map_bar0<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(Mmio, Ba
     Ok((unsafe { Mmio::new(ptr, len) }, b))
 }
 
-/// The ACPI DMAR table (VT-d), as bytes, for a parser such as `paranoid-vtd`'s.
+/// The ACPI DMAR table (VT-d), copied, for a parser such as `paranoid-vtd`'s
+/// (`Dmar::parse(table.bytes())`).
 ///
 /// # Errors
 ///
 /// [`PlatformError::NoRsdp`], ACPI errors, or [`PlatformError::NoDmar`] when the
 /// machine has no DMAR (no `-device intel-iommu`).
-pub fn dmar(boot: &BootInfo) -> Result<&'static [u8], PlatformError> {
+pub fn dmar(boot: &BootInfo) -> Result<acpi::OwnedTable<DMAR_MAX>, PlatformError> {
     let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
-    let root = acpi::Root::from_rsdp(rsdp)?;
-    let table = root.find(*b"DMAR")?.ok_or(PlatformError::NoDmar)?;
-    Ok(table.bytes())
+    let root = acpi::root(rsdp)?;
+    match root.copy_owned::<DMAR_MAX>(*b"DMAR") {
+        Ok(t) => Ok(t),
+        Err(AcpiError::TableNotFound { .. }) => Err(PlatformError::NoDmar),
+        Err(e) => Err(e.into()),
+    }
 }
+
+/// The longest DMAR copied.
+pub const DMAR_MAX: usize = 4096;
 
 /// Maps a register block of `size` bytes at `base` (a VT-d unit, say).
 ///

@@ -7,13 +7,13 @@ use core::time::Duration;
 use paranoid::dma::DmaArena;
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::{discover, Cf8, ConfigAccess, PciAddress};
+use paranoid::pci::{Cf8, ConfigAccess, PciAddress};
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::platform::{self, E1000};
+use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo, TscClock};
 use paranoid_e1000::init::init;
 use paranoid_e1000::regs::{self, E1000Regs};
-use paranoid_e1000::{Config, E1000Error, LinkPolicy, E1000};
+use paranoid_e1000::{Config, E1000Error, LinkPolicy, Part, E1000};
 use paranoid_test_kernel::identity::{self, map_bar0, IdentityDma};
 use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
@@ -75,10 +75,11 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
     let IdentityDma { arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
     let mut nics = [None; 4];
     let mut count = 0;
-    for info in discover::scan(&mut platform::cf8(), 0, 0, 0) {
-        if (info.vendor, info.device) == E1000 {
+    for found in platform::find_class(&mut platform::cf8(), 0x02, 0x00).iter() {
+        // Any supported 8254x part (the driver refuses the rest by id).
+        if Part::is_supported(found.info.vendor, found.info.device) {
             if let Some(slot) = nics.get_mut(count) {
-                *slot = Some(info.address);
+                *slot = Some(found.address());
                 count += 1;
             }
         }
@@ -108,6 +109,7 @@ fn driver(m: &mut Machine, a: PciAddress, f: &mut Fields) -> Result<Nic, Failure
 
 /// Runs the paranoid init and prints its trace.
 fn bring_up(nic: Nic, clock: &TscClock, who: &str, f: &mut Fields) -> Result<Nic, Failure> {
+    println!("{who}: part {} ({:04x})", nic.part(), nic.part().device_id());
     match init(nic, clock) {
         Ok(ok) => {
             println!("{who}: {}", ok.trace);

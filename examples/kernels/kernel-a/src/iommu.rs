@@ -30,7 +30,8 @@ pub fn enable(
 ) -> Result<Unit, Why> {
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
-    let dmar = Dmar::parse(platform::dmar(boot).map_err(|_| "no DMAR")?).map_err(|_| "bad DMAR")?;
+    let table = platform::dmar(boot).map_err(|_| "no DMAR")?;
+    let dmar = Dmar::parse(table.bytes()).map_err(|_| "bad DMAR")?;
     let drhd = dmar.drhds().next().ok_or("no DRHD")?;
     // SAFETY: the DRHD's register block; kernel A maps it once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }

@@ -63,12 +63,12 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
         platform::find(&mut platform::cf8(), NVME),
         "find nvme"
     );
-    f.add("nvme", info.address);
+    f.add("nvme", info.address());
     Ok(Machine {
         clock: boot.clock(),
         arena,
         old,
-        address: info.address,
+        address: info.address(),
     })
 }
 

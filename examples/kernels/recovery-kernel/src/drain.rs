@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command;
-use paranoid::pci::discover::{self, FunctionInfo};
+use paranoid::pci::topology::Node;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::{platform, println};
 use paranoid_vtd::drain::{
@@ -76,18 +76,15 @@ pub fn run(
 ) -> Result<DrainCounts, Failed> {
     let t = r.clock.now_ns();
     let mut cf8 = platform::cf8();
-    let mut found: [Option<FunctionInfo>; MAX_FUNCTIONS] = [None; MAX_FUNCTIONS];
+    let mut found: [Option<Node>; MAX_FUNCTIONS] = [None; MAX_FUNCTIONS];
     let mut n = 0;
-    let mut all: [Option<FunctionInfo>; 32] = [None; 32];
-    for (slot, f) in all.iter_mut().zip(discover::scan(&mut cf8, 0, 0, 0)) {
-        *slot = Some(f);
-    }
-    for f in all.into_iter().flatten() {
-        let masters = command::read(&mut cf8, f.address)
+    let topology = platform::topology(&mut cf8);
+    for f in topology.nodes() {
+        let masters = command::read(&mut cf8, f.address())
             .is_ok_and(|c| c.contains(command::Command::BUS_MASTER));
-        if masters && f.class[0] != 0x06 {
+        if masters && f.info.class[0] != 0x06 {
             if let Some(slot) = found.get_mut(n) {
-                *slot = Some(f);
+                *slot = Some(*f);
                 n += 1;
             }
         }
@@ -95,9 +92,9 @@ pub fn run(
     let mut probes: [Option<Probe>; MAX_FUNCTIONS] = [const { None }; MAX_FUNCTIONS];
     for (f, p) in found.iter().zip(probes.iter_mut()) {
         let Some(f) = f else { continue };
-        let ids = (f.vendor, f.device);
+        let ids = (f.info.vendor, f.info.device);
         if ids == platform::E1000 || ids == EDU {
-            if let Ok((regs, _)) = platform::map_bar0(&mut cf8, f.address) {
+            if let Ok((regs, _)) = platform::map_bar0(&mut cf8, f.address()) {
                 *p = Some(if ids == EDU {
                     Probe::EduDma(regs)
                 } else {
@@ -110,8 +107,8 @@ pub fn run(
     for ((f, p), d) in found.iter().zip(probes.iter_mut()).zip(devices.iter_mut()) {
         let Some(f) = f else { continue };
         let dev = DrainDevice::new(
-            f.address.source_id(),
-            DeviceClass::from_base_class(f.class[0]),
+            f.requester_id(),
+            DeviceClass::from_base_class(f.info.class[0]),
         );
         *d = Some(match p {
             Some(p) => dev.with_probe(p),
@@ -137,7 +134,7 @@ pub fn run(
         let name = found
             .iter()
             .flatten()
-            .find(|f| f.address.source_id() == d.source_id);
+            .find(|f| f.requester_id() == d.source_id);
         let mut what = Line::new();
         let _ = match d.outcome {
             DrainOutcome::Drained { after, .. } => {
@@ -164,7 +161,12 @@ pub fn run(
         };
         match name {
             Some(f) => r.report.device(
-                format_args!("drain {} {:04x}:{:04x}", f.address, f.vendor, f.device),
+                format_args!(
+                    "drain {} {:04x}:{:04x}",
+                    f.address(),
+                    f.info.vendor,
+                    f.info.device
+                ),
                 format_args!("bus master on, {:?}, window {:?}", d.class, d.window),
                 format_args!("{}", what.as_str()),
             ),

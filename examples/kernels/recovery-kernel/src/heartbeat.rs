@@ -19,13 +19,13 @@ impl WatchdogBeat {
         let mut cf8 = platform::cf8();
         let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
             .map_err(|e| fail("heartbeat=watchdog: no i6300esb", e))?;
-        let enabled = paranoid_i6300esb::is_enabled(&mut cf8, esb.address)
+        let enabled = paranoid_i6300esb::is_enabled(&mut cf8, esb.address())
             .map_err(|e| fail("i6300esb", e))?;
         if !enabled {
             return Err(fail("heartbeat=watchdog", "the i6300esb is not armed"));
         }
         let (regs, _) =
-            platform::map_bar0(&mut cf8, esb.address).map_err(|e| fail("i6300esb bar", e))?;
+            platform::map_bar0(&mut cf8, esb.address()).map_err(|e| fail("i6300esb bar", e))?;
         Ok(Self {
             wdt: Watchdog::new(regs),
         })

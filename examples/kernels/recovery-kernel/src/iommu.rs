@@ -33,7 +33,7 @@ pub fn take_over(
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
     let table = platform::dmar(boot).map_err(|e| fail("dmar", e))?;
-    let dmar = Dmar::parse(table).map_err(|e| fail("dmar", e))?;
+    let dmar = Dmar::parse(table.bytes()).map_err(|e| fail("dmar", e))?;
     let drhd = dmar.drhds().next().ok_or(fail("dmar", "no DRHD"))?;
     let mut n_rmrr = 0;
     for r in dmar.rmrrs() {

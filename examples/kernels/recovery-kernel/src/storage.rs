@@ -7,8 +7,9 @@ use core::fmt::Write as _;
 use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::ConfigAccess;
+use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
-use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::Header;
 use paranoid_nvme::{Nvme, NvmeError};
@@ -16,7 +17,18 @@ use paranoid_recovery::dump::{write_dump, BlockSink, DumpJob, DumpStats};
 use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_vtd::policy::FaultPolicy;
 
-use crate::{fail, iommu, memory, Failed, Line, Recovery};
+use paranoid_recovery::target;
+
+use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
+
+/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
+const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
+
+/// Every NVMe controller in the hierarchy, in walk order: identified by
+/// class, not by one vendor/device id.
+fn controllers<C: paranoid::pci::ConfigAccess>(cfg: &mut C) -> platform::Matches {
+    platform::find_class(cfg, NVME_CLASS[0], NVME_CLASS[1])
+}
 
 /// Staging buffer for dump writes.
 const STAGING: usize = 256 * 1024;
@@ -54,7 +66,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
 }
 
 /// The NVMe driver as the recovery kernel instantiates it.
-type RecoveryNvme<W> = Nvme<paranoid::mmio::Mmio, paranoid::pci::Ecam, paranoid_boot::TscClock, W>;
+type RecoveryNvme<W> =
+    Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, paranoid_boot::TscClock, W>;
 
 /// Finds the controller, records the state it was left in, gives it the
 /// recovery domain (when an IOMMU translates) and brings it up in window `W`.
@@ -66,33 +79,63 @@ fn bring_up<W: Window>(
     unit: Option<&mut iommu::Unit>,
     step: &'static str,
 ) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
-    let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
-    let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+    let mut cfg = platform::config(r.boot);
+    let nvmes = controllers(&mut cfg);
+    let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
+    let mut found_at = [zero; 16];
+    let mut n = 0;
+    for (slot, node) in found_at
+        .iter_mut()
+        .zip(nvmes.iter().filter(|f| f.info.class == NVME_CLASS))
+    {
+        *slot = node.address();
+        n += 1;
+    }
+    // Nothing is touched unless one controller is singled out.
+    let address =
+        target::choose(&r.config.target, found_at.get(..n).unwrap_or(&[])).map_err(refuse)?;
+    let node = nvmes
+        .iter()
+        .find(|f| f.address() == address)
+        .copied()
+        .ok_or(fail("nvme", "chosen controller not in the topology"))?;
+    let (mut regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| fail("nvme bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, nvme_fn.address.source_id())?;
+        iommu::attach(unit, node.requester_id())?;
     }
-    let nvme = Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        r.clock,
-        arena,
-        paranoid_nvme::Config::default(),
-    )
-    .map_err(|e| fail("nvme", e))?;
+    let config = paranoid_nvme::Config {
+        nsid: r.config.target.nsid,
+        ..paranoid_nvme::Config::default()
+    };
+    let nvme =
+        Nvme::new(regs, cfg, address, r.clock, arena, config).map_err(|e| fail("nvme", e))?;
     match nvme.init(r.config.init_budget) {
         Ok(ready) => {
             println!("{}", ready.trace);
             let (took, escalations) = (ready.trace.total(), ready.trace.escalations());
-            Ok((ready.device.into_inner(), found, took, escalations))
+            let mut nvme = ready.device.into_inner();
+            // The serial number, checked before anything is written.
+            let sn = nvme.controller_info().map_or([0; 20], |i| i.serial);
+            if let Err(e) = target::check_serial(&r.config.target, address, &sn) {
+                let _ = nvme.shutdown();
+                let mut cf8 = platform::cf8();
+                paranoid::pci::command::fence(&mut cf8, address);
+                r.report.device(
+                    format_args!("nvme {address}"),
+                    format_args!("{}", found.as_str()),
+                    format_args!(
+                        "not the target ({e}): shut down, bus mastering off, nothing written"
+                    ),
+                );
+                return Err(refuse(e));
+            }
+            Ok((nvme, found, took, escalations))
         }
         Err(f) => {
             println!("{}", f.trace);
             r.report.device(
-                format_args!("nvme {}", nvme_fn.address),
+                format_args!("nvme {address}"),
                 format_args!("{}", found.as_str()),
                 format_args!("fenced: {}", f.cause),
             );
@@ -123,7 +166,24 @@ pub fn dump<W: Window>(
         .step("nvme init", t, clock.now_ns(), format_args!("ready"));
     r.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
-    let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
+    let ns = nvme
+        .namespace_info()
+        .ok_or(refuse(target::TargetError::NamespaceAbsent {
+            nsid: r.config.target.nsid,
+        }))?;
+    let extent = target::resolve_extent(r.config.extent, ns.block_size.bytes(), ns.blocks)
+        .map_err(refuse)?;
+    r.target = Some((nvme.address(), ns.block_size.bytes(), extent.offset_bytes()));
+    println!(
+        "recovery: dump target {} serial {} namespace {}: {} blocks of {} bytes, extent bytes {}..{}",
+        nvme.address(),
+        r.config.target.serial.as_ref().map_or("?", |s| s.as_str()),
+        ns.nsid,
+        ns.blocks,
+        ns.block_size.bytes(),
+        extent.offset_bytes(),
+        extent.offset_bytes() + extent.len_bytes()
+    );
 
     let t = clock.now_ns();
     let buffer = arena
@@ -152,8 +212,8 @@ pub fn dump<W: Window>(
     let job = DumpJob {
         header,
         ranges: note.ranges(),
-        extent_lba: r.config.dump_lba,
-        extent_blocks: r.config.dump_blocks,
+        extent_lba: extent.lba,
+        extent_blocks: extent.blocks,
     };
     let memory = memory::CrashedMemory::new(note.ranges());
     let report = &mut *r.report;
@@ -194,10 +254,11 @@ pub fn dump<W: Window>(
         t,
         clock.now_ns(),
         format_args!(
-            "{} MiB in {} chunks to lba {}..",
+            "{} MiB in {} chunks to lba {}.. ({}-byte blocks)",
             stats.bytes >> 20,
             stats.chunks,
-            r.config.dump_lba
+            extent.lba,
+            extent.block_size
         ),
     );
     Ok(stats)

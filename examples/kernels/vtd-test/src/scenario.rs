@@ -7,7 +7,8 @@ use core::time::Duration;
 use paranoid::dma::WindowSpec;
 use paranoid::mmio::Mmio;
 use paranoid::pci::command::{self, Command};
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::topology::Node;
+use paranoid::pci::ConfigAccess;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform::{self, E1000, NVME};
@@ -173,18 +174,16 @@ fn old_memory_map(boot: &BootInfo, reserved: (u64, u64)) -> MemoryMap {
     map
 }
 
-fn find<C: ConfigAccess>(
-    cfg: &mut C,
-    ids: (u16, u16),
-) -> Result<PciAddress, platform::PlatformError> {
-    let a = platform::find(cfg, ids)?.address;
+fn find<C: ConfigAccess>(cfg: &mut C, ids: (u16, u16)) -> Result<Node, platform::PlatformError> {
+    let found = platform::find(cfg, ids)?;
+    let a = found.address();
     let _ = command::update(
         cfg,
         a,
         Command::MEMORY_SPACE | Command::BUS_MASTER,
         Command::empty(),
     );
-    Ok(a)
+    Ok(found)
 }
 
 fn outcome_name(o: Takeover) -> &'static str {
@@ -231,10 +230,16 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
         .add("scopes", drhd.device_scopes().count());
     // PCI: the devices and their source-ids.
     let mut cfg = check!(f, platform::ecam(boot), "ecam");
-    let edu_a = check!(f, find(&mut cfg, EDU), "edu");
-    let nic_a = check!(f, find(&mut cfg, E1000), "e1000");
-    let nvme_a = check!(f, find(&mut cfg, NVME), "nvme");
-    let (edu_sid, nic_sid, nvme_sid) = (edu_a.source_id(), nic_a.source_id(), nvme_a.source_id());
+    let edu_n = check!(f, find(&mut cfg, EDU), "edu");
+    let nic_n = check!(f, find(&mut cfg, E1000), "e1000");
+    let nvme_n = check!(f, find(&mut cfg, NVME), "nvme");
+    let (edu_a, nvme_a) = (edu_n.address(), nvme_n.address());
+    // The ids the IOMMU sees (a bridge may alias a device behind it).
+    let (edu_sid, nic_sid, nvme_sid) = (
+        edu_n.requester_id(),
+        nic_n.requester_id(),
+        nvme_n.requester_id(),
+    );
     f.add("edu_sid", format_args!("{edu_sid:#06x}"));
     let (edu_regs, _) = check!(f, platform::map_bar0(&mut cfg, edu_a), "edu bar");
     let mut edu = Edu::new(edu_regs);
@@ -388,7 +393,7 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
                 &mut policy,
                 &mut edu,
                 &mut cfg,
-                nic_a,
+                nic_n,
                 clock,
                 &mut nvme_regs,
                 window_phys,
@@ -410,12 +415,12 @@ fn storm<V: paranoid_vtd::iommu::RecoveryIommu<Error = VtdError>, C: ConfigAcces
     policy: &mut FaultPolicy,
     edu: &mut Edu,
     cfg: &mut C,
-    nic: PciAddress,
+    nic: Node,
     clock: TscClock,
     nvme: &mut Mmio,
     window_phys: u64,
 ) -> Outcome {
-    let (nic_regs, _) = check!(f, platform::map_bar0(cfg, nic), "e1000 bar");
+    let (nic_regs, _) = check!(f, platform::map_bar0(cfg, nic.address()), "e1000 bar");
     let mut tx = TxStorm::new(nic_regs, UNMAPPED_IOVA);
     let rounds = 3u32;
     let mut attempts = 0u64;
@@ -439,7 +444,7 @@ fn storm<V: paranoid_vtd::iommu::RecoveryIommu<Error = VtdError>, C: ConfigAcces
         .add("suppressed", t.suppressed);
     println!(
         "vtd storm: {attempts} faulting DMAs, {records} recorded, {overflows} overflows, nic={:?}",
-        policy.source(nic.source_id())
+        policy.source(nic.requester_id())
     );
     ensure!(
         f,
@@ -447,7 +452,7 @@ fn storm<V: paranoid_vtd::iommu::RecoveryIommu<Error = VtdError>, C: ConfigAcces
         "no storm seen"
     );
     ensure!(f, overflows >= 1, "the unit never overflowed");
-    let nic_stats = policy.source(nic.source_id());
+    let nic_stats = policy.source(nic.requester_id());
     ensure!(
         f,
         nic_stats.is_some_and(|s| s.stale >= 1),

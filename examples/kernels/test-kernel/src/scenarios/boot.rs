@@ -39,7 +39,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         None => return Err(crate::report::fail(f, "no RSDP")),
     };
     f.add("rsdp", format_args!("{rsdp:#x}"));
-    let root = check!(f, acpi::Root::from_rsdp(rsdp), "ACPI root");
+    let root = check!(f, acpi::root(rsdp), "ACPI root");
     f.add("acpi_tables", root.entries().count());
     let mcfg = check!(f, root.find(*b"MCFG"), "MCFG");
     ensure!(f, mcfg.is_some(), "no MCFG table");

@@ -68,9 +68,9 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
             return Err(crate::report::fail(f, format_args!("{mech} {a}: {e}")));
         }
     }
-    // The scan never reports the empty slot.
-    let listed = discover::scan(&mut ecam, 0, 0, 0).any(|i| i.address == empty);
-    ensure!(f, !listed, "scan listed the empty slot");
+    // The topology walk never reports the empty slot.
+    let listed = platform::topology(&mut ecam).get(empty).is_some();
+    ensure!(f, !listed, "topology listed the empty slot");
     // Out-of-range addresses are refused before any access.
     ensure!(
         f,

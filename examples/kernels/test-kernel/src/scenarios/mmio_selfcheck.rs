@@ -29,7 +29,11 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     let mut ecam = check!(f, platform::ecam(boot), "ECAM");
 
     let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
-    let (mut regs, _) = check!(f, platform::map_bar0(&mut ecam, nvme.address), "NVMe BAR0");
+    let (mut regs, _) = check!(
+        f,
+        platform::map_bar0(&mut ecam, nvme.address()),
+        "NVMe BAR0"
+    );
     let cap = regs.read64(NVME_CAP).into_raw_for_report();
     let lo = regs.read32(NVME_CAP).into_raw_for_report();
     let hi = regs.read32(NVME_CAP + 4).into_raw_for_report();
@@ -58,7 +62,11 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     );
 
     let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
-    let (mut nic_regs, _) = check!(f, platform::map_bar0(&mut ecam, nic.address), "e1000 BAR0");
+    let (mut nic_regs, _) = check!(
+        f,
+        platform::map_bar0(&mut ecam, nic.address()),
+        "e1000 BAR0"
+    );
     let saved = nic_regs.read32(E1000_RDBAL).into_raw_for_report();
     // paranoid:allow(dma_outside_window): a write/read-back pattern with the receiver disabled, restored right after; never used for DMA
     nic_regs.write32(E1000_RDBAL, 0x1234_5670);
@@ -69,7 +77,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
 
     // The e1000's I/O BAR is sized (QEMU implements its IOADDR/IODATA window
     // as a stub, so registers are not compared through it).
-    let io = check!(f, bar::size(&mut ecam, nic.address, 1), "e1000 BAR1");
+    let io = check!(f, bar::size(&mut ecam, nic.address(), 1), "e1000 BAR1");
     ensure!(
         f,
         matches!(io, Bar::Io { size: 0x40, .. }),
@@ -79,7 +87,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     // Port I/O: configuration space through CF8/CFC equals ECAM's, dword by
     // dword, for the whole type-0 header of both devices.
     let mut cf8 = platform::cf8();
-    for a in [nic.address, nvme.address] {
+    for a in [nic.address(), nvme.address()] {
         for off in (0..0x40u16).step_by(4) {
             let by_port = cf8.read32(a, off).into_raw_for_report();
             let by_mmio = ecam.read32(a, off).into_raw_for_report();

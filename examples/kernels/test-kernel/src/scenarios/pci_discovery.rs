@@ -7,7 +7,8 @@ use core::fmt::Write;
 
 use paranoid::pci::bar::{self, Bar};
 use paranoid::pci::caps::{self, id};
-use paranoid::pci::discover::{self, FunctionInfo};
+use paranoid::pci::discover::FunctionInfo;
+use paranoid::pci::topology::AliasReason;
 use paranoid::pci::{offset, ConfigAccess, PciAddress};
 use paranoid_boot::{println, BootInfo};
 
@@ -15,37 +16,70 @@ use crate::platform::{self, E1000, NVME, Q35_ECAM_BASE};
 use crate::report::{fail, Fields, Outcome};
 use crate::{check, ensure};
 
-/// Most functions remembered from a scan of bus 0.
-const MAX_FUNCTIONS: usize = 64;
+/// Most functions remembered from a walk.
+const MAX_FUNCTIONS: usize = platform::MAX_FUNCTIONS;
 
-/// Scans bus 0 through `cfg` into `out`; returns how many were found.
-fn scan_bus0<C: ConfigAccess>(
+/// Walks the whole topology through `cfg` into `out`; returns how many
+/// functions were found.
+fn scan_all<C: ConfigAccess>(
     cfg: &mut C,
     out: &mut [Option<FunctionInfo>; MAX_FUNCTIONS],
 ) -> usize {
     let mut n = 0;
-    for (slot, info) in out.iter_mut().zip(discover::scan(cfg, 0, 0, 0)) {
-        *slot = Some(info);
+    for (slot, node) in out.iter_mut().zip(platform::topology(cfg).nodes()) {
+        *slot = Some(node.info);
         n += 1;
     }
     n
 }
 
-/// Prints one inventory line per function (used by the demo too).
+/// Prints the PCI tree, one line per function with the bridges above it, its
+/// kind and the requester id the IOMMU sees (used by the demo too).
 pub fn print_inventory<C: ConfigAccess>(cfg: &mut C) {
-    let mut functions = [None; MAX_FUNCTIONS];
-    let n = scan_bus0(cfg, &mut functions);
-    println!("  PCI bus 0: {n} functions");
-    for info in functions.iter().flatten() {
+    let topology = platform::topology(cfg);
+    println!(
+        "  PCI: {} functions on {} buses, {} refused",
+        topology.nodes().count(),
+        topology.buses(),
+        topology.errors().count()
+    );
+    for e in topology.errors() {
+        println!("  refused: {e}");
+    }
+    for node in topology.nodes() {
+        let info = &node.info;
         let a = info.address;
         println!(
-            "  {a}  {:04x}:{:04x}  class {:02x}{:02x}{:02x}  {}",
+            "  {:indent$}{a}  {:04x}:{:04x}  class {:02x}{:02x}{:02x}  {}",
+            "",
             info.vendor,
             info.device,
             info.class[0],
             info.class[1],
             info.class[2],
-            describe(info)
+            describe(info),
+            indent = 2 * node.path.depth()
+        );
+        let mut path = CapLine::default();
+        for b in node.path.bridges() {
+            let _ = write!(path, "{b}/");
+        }
+        let alias = match node.dma_alias() {
+            Some(d) => match d.reason {
+                AliasReason::PcieToPciBridge => "alias: behind PCIe-to-PCI bridge",
+                AliasReason::ConventionalBridge => "alias: behind conventional bridge",
+                AliasReason::PciToPcieBridge => "alias: behind PCI-to-PCIe bridge",
+            },
+            None => "own id",
+        };
+        let rid = node.requester_id();
+        println!(
+            "      path {}{a}  rid {:02x}:{:02x}.{} ({alias})  {:?}",
+            path.as_str(),
+            rid >> 8,
+            (rid >> 3) & 0x1f,
+            rid & 7,
+            node.kind
         );
         if info.header_type != 0 {
             continue;
@@ -177,8 +211,8 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     let mut cf8 = platform::cf8();
 
     let (mut by_cf8, mut by_ecam) = ([None; MAX_FUNCTIONS], [None; MAX_FUNCTIONS]);
-    let n = scan_bus0(&mut cf8, &mut by_cf8);
-    let m = scan_bus0(&mut ecam, &mut by_ecam);
+    let n = scan_all(&mut cf8, &mut by_cf8);
+    let m = scan_all(&mut ecam, &mut by_ecam);
     f.add("functions", n);
     ensure!(
         f,
@@ -191,27 +225,27 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
 
     let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
     let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
-    f.add("e1000", nic.address);
-    f.add("nvme", nvme.address);
+    f.add("e1000", nic.address());
+    f.add("nvme", nvme.address());
     ensure!(
         f,
-        nic.class == [0x02, 0x00, 0x00],
+        nic.info.class == [0x02, 0x00, 0x00],
         "e1000 class {:?}",
-        nic.class
+        nic.info.class
     );
     ensure!(
         f,
-        nvme.class == [0x01, 0x08, 0x02],
+        nvme.info.class == [0x01, 0x08, 0x02],
         "NVMe class {:?}",
-        nvme.class
+        nvme.info.class
     );
 
     // e1000 (82540EM): BAR0 128 KiB 32-bit memory, BAR1 64 I/O ports.
-    let before = raw_bars(&mut cf8, nic.address);
-    let bars = check!(f, bar::all(&mut cf8, nic.address), "e1000 BARs via CF8");
+    let before = raw_bars(&mut cf8, nic.address());
+    let bars = check!(f, bar::all(&mut cf8, nic.address()), "e1000 BARs via CF8");
     ensure!(
         f,
-        raw_bars(&mut cf8, nic.address) == before,
+        raw_bars(&mut cf8, nic.address()) == before,
         "e1000 BARs not restored after sizing"
     );
     match bars {
@@ -235,11 +269,11 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
 
     // NVMe: BAR0 64-bit memory, a power of two of at least 16 KiB (registers,
     // doorbells, MSI-X table).
-    let before = raw_bars(&mut ecam, nvme.address);
-    let bars = check!(f, bar::all(&mut ecam, nvme.address), "NVMe BARs via ECAM");
+    let before = raw_bars(&mut ecam, nvme.address());
+    let bars = check!(f, bar::all(&mut ecam, nvme.address()), "NVMe BARs via ECAM");
     ensure!(
         f,
-        raw_bars(&mut ecam, nvme.address) == before,
+        raw_bars(&mut ecam, nvme.address()) == before,
         "NVMe BARs not restored after sizing"
     );
     match bars[0] {
@@ -257,12 +291,12 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     // Capabilities: NVMe is PCIe with MSI-X; walks through both mechanisms agree.
     let pcie = check!(
         f,
-        caps::find(&mut ecam, nvme.address, id::PCI_EXPRESS),
+        caps::find(&mut ecam, nvme.address(), id::PCI_EXPRESS),
         "NVMe caps"
     );
     let msix = check!(
         f,
-        caps::find(&mut cf8, nvme.address, id::MSIX),
+        caps::find(&mut cf8, nvme.address(), id::MSIX),
         "NVMe caps via CF8"
     );
     ensure!(
@@ -273,7 +307,7 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     let (mut standard, mut extended) = (0u32, 0u32);
     check!(
         f,
-        caps::walk(&mut ecam, nvme.address, |_| {
+        caps::walk(&mut ecam, nvme.address(), |_| {
             standard += 1;
             true
         }),
@@ -281,7 +315,7 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     );
     check!(
         f,
-        caps::walk_extended(&mut ecam, nvme.address, |_| {
+        caps::walk_extended(&mut ecam, nvme.address(), |_| {
             extended += 1;
             true
         }),
@@ -290,7 +324,7 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
     let mut nic_caps = 0u32;
     check!(
         f,
-        caps::walk(&mut cf8, nic.address, |_| {
+        caps::walk(&mut cf8, nic.address(), |_| {
             nic_caps += 1;
             true
         }),

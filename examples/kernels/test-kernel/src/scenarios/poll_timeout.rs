@@ -28,7 +28,11 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     let clock = boot.clock();
     let mut ecam = check!(f, platform::ecam(boot), "ECAM");
     let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
-    let (mut regs, _) = check!(f, platform::map_bar0(&mut ecam, nvme.address), "NVMe BAR0");
+    let (mut regs, _) = check!(
+        f,
+        platform::map_bar0(&mut ecam, nvme.address()),
+        "NVMe BAR0"
+    );
 
     let vs = regs.read32(NVME_VS);
     f.add("vs", format_args!("{:#x}", vs.into_raw_for_report()));
@@ -40,7 +44,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     );
 
     let rsdp = boot.rsdp().unwrap_or(0);
-    let root = check!(f, acpi::Root::from_rsdp(rsdp), "ACPI");
+    let root = check!(f, acpi::root(rsdp), "ACPI");
     let pm = check!(f, PmTimer::from_root(&root), "FADT");
     let Some(pm) = pm else {
         return Err(fail(f, "no ACPI PM timer"));

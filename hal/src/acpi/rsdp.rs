@@ -1,6 +1,7 @@
 //! The Root System Description Pointer (ACPI 6.5, 5.2.5).
 
-use super::{checksum, le, AcpiError, PhysRead};
+use super::{checksum, le, AcpiError};
+use crate::phys::PhysRead;
 
 /// Signature of the RSDP.
 pub const RSDP_SIGNATURE: [u8; 8] = *b"RSD PTR ";
@@ -8,6 +9,9 @@ pub const RSDP_SIGNATURE: [u8; 8] = *b"RSD PTR ";
 const V1_LEN: usize = 20;
 /// Length of the ACPI 2.0+ RSDP.
 const V2_LEN: usize = 36;
+/// The longest extended RSDP accepted (the layout is 36 bytes; a later revision
+/// may grow it, never past a page).
+const MAX_V2_LEN: u32 = 4096;
 /// The BIOS data area word holding the EBDA segment (5.2.5.1).
 const EBDA_POINTER: u64 = 0x40e;
 /// The part of the EBDA searched.
@@ -48,15 +52,17 @@ pub struct Rsdp {
 ///
 /// # Errors
 ///
-/// [`AcpiError::BadChecksum`] or [`AcpiError::BadLength`] when the given address
-/// holds a damaged RSDP (no fallback to scanning: the boot loader said where it
-/// is), [`AcpiError::RsdpNotFound`] when the scan finds none.
+/// [`AcpiError::BadChecksum`], [`AcpiError::BadLength`] or
+/// [`AcpiError::Unreadable`] when the given address holds a damaged RSDP (no
+/// fallback to scanning: the boot loader said where it is),
+/// [`AcpiError::RsdpNotFound`] when there is no signature there or the scan
+/// finds none.
 pub fn find_rsdp(mem: &impl PhysRead, given: Option<u64>) -> Result<Rsdp, AcpiError> {
     if let Some(at) = given {
         return parse_at(mem, at, RsdpSource::Given);
     }
     let mut seg = [0u8; 2];
-    if mem.read(EBDA_POINTER, &mut seg) {
+    if mem.read(EBDA_POINTER, &mut seg).is_ok() {
         let ebda = u64::from(u16::from_le_bytes(seg)) << 4;
         // The EBDA lives below the 640 KiB line; anything else is garbage.
         if (0x8_0000..0xa_0000).contains(&ebda) {
@@ -73,7 +79,7 @@ fn scan(mem: &impl PhysRead, range: core::ops::Range<u64>, source: RsdpSource) -
     let mut at = range.start;
     while at < range.end {
         let mut sig = [0u8; 8];
-        if mem.read(at, &mut sig) && sig == RSDP_SIGNATURE {
+        if mem.read(at, &mut sig).is_ok() && sig == RSDP_SIGNATURE {
             // A signature with a bad checksum is a stale copy; keep looking.
             if let Ok(r) = parse_at(mem, at, source) {
                 return Some(r);
@@ -86,22 +92,13 @@ fn scan(mem: &impl PhysRead, range: core::ops::Range<u64>, source: RsdpSource) -
 
 /// Validates the RSDP at `at`.
 fn parse_at(mem: &impl PhysRead, at: u64, source: RsdpSource) -> Result<Rsdp, AcpiError> {
-    let mut b = [0u8; V2_LEN];
-    let unreadable = |len: usize| AcpiError::Unreadable {
-        what: "RSDP",
-        at,
-        len: len as u64,
-    };
-    let v1 = b.get_mut(..V1_LEN).ok_or(unreadable(V1_LEN))?;
-    if !mem.read(at, v1) {
-        return Err(unreadable(V1_LEN));
-    }
-    let mut sig = [0u8; 8];
-    sig.copy_from_slice(b.get(..8).ok_or(unreadable(8))?);
-    if sig != RSDP_SIGNATURE {
+    let mut v1 = [0u8; V1_LEN];
+    mem.read(at, &mut v1)
+        .map_err(|e| AcpiError::unreadable("RSDP", e))?;
+    if v1.get(..8) != Some(RSDP_SIGNATURE.as_slice()) {
         return Err(AcpiError::RsdpNotFound);
     }
-    let sum = checksum(b.get(..V1_LEN).unwrap_or(&[]));
+    let sum = checksum(&v1);
     if sum != 0 {
         return Err(AcpiError::BadChecksum {
             signature: RSDP_SIGNATURE,
@@ -109,19 +106,21 @@ fn parse_at(mem: &impl PhysRead, at: u64, source: RsdpSource) -> Result<Rsdp, Ac
             sum,
         });
     }
-    let revision = le::u8_at(&b, 15).unwrap_or(0);
-    let rsdt = le::u32_at(&b, 16).unwrap_or(0);
+    let revision = le::u8_at(&v1, 15).unwrap_or(0);
+    let rsdt = le::u32_at(&v1, 16).unwrap_or(0);
     let mut oem_id = [0u8; 6];
-    oem_id.copy_from_slice(b.get(9..15).unwrap_or(&[0; 6]));
+    if let Some(s) = v1.get(9..15) {
+        oem_id.copy_from_slice(s);
+    }
     let mut xsdt = None;
     if revision >= 2 {
-        if !mem.read(at, &mut b) {
-            return Err(unreadable(V2_LEN));
-        }
-        let length = le::u32_at(&b, 20).unwrap_or(0);
-        // The extended checksum covers `length` bytes; we know the 36-byte layout
-        // only, and a longer structure is fine as long as its sum matches.
-        if (length as usize) < V2_LEN || length > 4096 {
+        let mut v2 = [0u8; V2_LEN];
+        mem.read(at, &mut v2)
+            .map_err(|e| AcpiError::unreadable("RSDP", e))?;
+        let length = le::u32_at(&v2, 20).unwrap_or(0);
+        // The extended checksum covers `length` bytes; we know the 36-byte
+        // layout only, and a longer structure is fine as long as its sum matches.
+        if !(V2_LEN as u32..=MAX_V2_LEN).contains(&length) {
             return Err(AcpiError::BadLength {
                 what: "RSDP",
                 offset: 0,
@@ -129,7 +128,7 @@ fn parse_at(mem: &impl PhysRead, at: u64, source: RsdpSource) -> Result<Rsdp, Ac
                 available: V2_LEN as u64,
             });
         }
-        let sum = extended_sum(mem, at, length as usize)?;
+        let sum = super::sdt::sum_at(mem, at, length.into(), "RSDP")?;
         if sum != 0 {
             return Err(AcpiError::BadChecksum {
                 signature: RSDP_SIGNATURE,
@@ -137,7 +136,7 @@ fn parse_at(mem: &impl PhysRead, at: u64, source: RsdpSource) -> Result<Rsdp, Ac
                 sum,
             });
         }
-        xsdt = le::u64_at(&b, 24).filter(|&x| x != 0);
+        xsdt = le::u64_at(&v2, 24).filter(|&x| x != 0);
     }
     Ok(Rsdp {
         address: at,
@@ -149,31 +148,19 @@ fn parse_at(mem: &impl PhysRead, at: u64, source: RsdpSource) -> Result<Rsdp, Ac
     })
 }
 
-/// The byte sum of `len` bytes at `at`, read in small chunks (no buffer sized by
-/// a firmware value).
-fn extended_sum(mem: &impl PhysRead, at: u64, len: usize) -> Result<u8, AcpiError> {
-    let mut sum = 0u8;
-    let mut done = 0usize;
-    let mut chunk = [0u8; 64];
-    while done < len {
-        let n = (len - done).min(chunk.len());
-        let part = chunk.get_mut(..n).unwrap_or(&mut []);
-        if !mem.read(at + done as u64, part) {
-            return Err(AcpiError::Unreadable {
-                what: "RSDP",
-                at,
-                len: len as u64,
-            });
-        }
-        sum = sum.wrapping_add(checksum(part));
-        done += n;
-    }
-    Ok(sum)
+/// Builds a valid revision-0 (ACPI 1.0) RSDP pointing at `rsdt`.
+#[cfg(any(test, feature = "std"))]
+pub fn build_v1(rsdt: u32) -> [u8; 20] {
+    let mut b = [0u8; 20];
+    b[..8].copy_from_slice(&RSDP_SIGNATURE);
+    b[9..15].copy_from_slice(b"PARANO");
+    b[16..20].copy_from_slice(&rsdt.to_le_bytes());
+    b[8] = 0u8.wrapping_sub(checksum(&b));
+    b
 }
 
-/// Builds a valid revision-2 RSDP pointing at `rsdt` and `xsdt` (tests, the
-/// fuzzer).
-#[cfg(any(test, feature = "model"))]
+/// Builds a valid revision-2 RSDP pointing at `rsdt` and `xsdt`.
+#[cfg(any(test, feature = "std"))]
 pub fn build_v2(rsdt: u32, xsdt: u64) -> [u8; 36] {
     let mut b = [0u8; 36];
     b[..8].copy_from_slice(&RSDP_SIGNATURE);
@@ -188,20 +175,16 @@ pub fn build_v2(rsdt: u32, xsdt: u64) -> [u8; 36] {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::acpi::SliceMemory;
-
-    pub(crate) fn rsdp_v2(rsdt: u32, xsdt: u64) -> [u8; 36] {
-        build_v2(rsdt, xsdt)
-    }
+    use crate::phys::SliceMemory;
 
     #[test]
     fn finds_by_scan_in_ebda_and_bios_area_and_skips_stale_copies() {
         let mut low = vec![0u8; 0x10_0000];
         // EBDA at 0x9fc00.
         low[0x40e..0x410].copy_from_slice(&0x9fc0u16.to_le_bytes());
-        let good = rsdp_v2(0x1234, 0x5678);
+        let good = build_v2(0x1234, 0x5678);
         let mut stale = good;
         stale[16] ^= 1; // bad checksum
         low[0x9fc00..0x9fc00 + 36].copy_from_slice(&stale);
@@ -224,7 +207,7 @@ pub(crate) mod tests {
 
     #[test]
     fn given_address_is_checked_not_trusted() {
-        let mut b = rsdp_v2(1, 2);
+        let mut b = build_v2(1, 2);
         let mem = SliceMemory {
             base: 0x1000,
             bytes: &b,
@@ -248,5 +231,47 @@ pub(crate) mod tests {
             bytes: &[],
         };
         assert_eq!(find_rsdp(&empty, None), Err(AcpiError::RsdpNotFound));
+    }
+
+    #[test]
+    fn v1_checksum_and_v2_extended_checksum_are_both_checked() {
+        let v1 = build_v1(0x40);
+        let mem = SliceMemory {
+            base: 0x1000,
+            bytes: &v1,
+        };
+        let r = find_rsdp(&mem, Some(0x1000)).unwrap();
+        assert_eq!((r.revision, r.rsdt, r.xsdt), (0, 0x40, None));
+        let mut bad = v1;
+        bad[17] ^= 0x10;
+        let mem = SliceMemory {
+            base: 0x1000,
+            bytes: &bad,
+        };
+        assert!(matches!(
+            find_rsdp(&mem, Some(0x1000)),
+            Err(AcpiError::BadChecksum { .. })
+        ));
+        // The first 20 bytes sum right, the extended part does not.
+        let mut v2 = build_v2(0x40, 0x80);
+        v2[25] ^= 0x01;
+        let mem = SliceMemory {
+            base: 0x1000,
+            bytes: &v2,
+        };
+        assert!(matches!(
+            find_rsdp(&mem, Some(0x1000)),
+            Err(AcpiError::BadChecksum { sum: 1, .. })
+        ));
+        // Revision 2 with a truncated structure: the extended part is unreadable.
+        let v2 = build_v2(0x40, 0x80);
+        let mem = SliceMemory {
+            base: 0x1000,
+            bytes: &v2[..24],
+        };
+        assert!(matches!(
+            find_rsdp(&mem, Some(0x1000)),
+            Err(AcpiError::Unreadable { .. })
+        ));
     }
 }
