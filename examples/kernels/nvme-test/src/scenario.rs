@@ -11,7 +11,7 @@ use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::platform::{self, NVME};
 use paranoid_boot::{println, BootInfo, TscClock};
-use paranoid_nvme::{Config, Nvme, NvmeError, DEFAULT_INIT_BUDGET};
+use paranoid_nvme::{Config, Nvme, NvmeError, WritePipeline, DEFAULT_INIT_BUDGET};
 use paranoid_test_kernel::identity::{self, map_bar0, IdentityDma};
 use paranoid_test_kernel::report::{fail, Failure, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
@@ -254,12 +254,88 @@ fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Fa
     Ok(())
 }
 
+/// Where the throughput runs write (byte 2 MiB, after the pattern), and how
+/// much each round writes.
+const THROUGHPUT_AT: u64 = 2 << 20;
+const THROUGHPUT_BYTES: u64 = 4 << 20;
+/// Rounds of each depth, alternating; the fastest round of each is reported.
+const THROUGHPUT_ROUNDS: usize = 3;
+/// Bytes per write of the throughput runs.
+const THROUGHPUT_CHUNK: usize = 64 << 10;
+/// What they write (a static: 64 KiB is too much for the boot stack).
+static THROUGHPUT_DATA: [u8; THROUGHPUT_CHUNK] = [0x3c; THROUGHPUT_CHUNK];
+
+/// MiB/s of `THROUGHPUT_BYTES` written in 64 KiB writes, one at a time
+/// (queue depth 1), then through a pipeline of eight buffers (queue depth 8).
+fn throughput(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Failure> {
+    let Some(ns) = nvme.namespace_info() else {
+        return Err(fail(core::mem::take(f), "no namespace"));
+    };
+    ensure!(
+        core::mem::take(f),
+        ns.bytes() >= THROUGHPUT_AT + THROUGHPUT_BYTES,
+        "namespace too small for the throughput run"
+    );
+    let mut one = check!(
+        core::mem::take(f),
+        m.arena.alloc::<ToDevice>(THROUGHPUT_CHUNK, 4096),
+        "alloc"
+    );
+    let writes = THROUGHPUT_BYTES / THROUGHPUT_CHUNK as u64;
+    let mut bufs: [Option<paranoid::dma::DmaBuffer<IdentityWindow, ToDevice>>; 8] =
+        [None, None, None, None, None, None, None, None];
+    for slot in bufs.iter_mut() {
+        *slot = Some(check!(
+            core::mem::take(f),
+            m.arena.alloc::<ToDevice>(THROUGHPUT_CHUNK, 4096),
+            "alloc"
+        ));
+    }
+    let [Some(b0), Some(b1), Some(b2), Some(b3), Some(b4), Some(b5), Some(b6), Some(b7)] = bufs
+    else {
+        return Err(fail(core::mem::take(f), "alloc"));
+    };
+    let mut pipe = WritePipeline::new([b0, b1, b2, b3, b4, b5, b6, b7]);
+    let bs = u64::from(ns.block_size);
+    let (mut qd1_ns, mut qd8_ns) = (u64::MAX, u64::MAX);
+    for _ in 0..THROUGHPUT_ROUNDS {
+        let t = m.clock.now_ns();
+        for i in 0..writes {
+            let at = THROUGHPUT_AT + i * THROUGHPUT_CHUNK as u64;
+            // The same copy into a staging buffer as the pipeline makes.
+            check!(core::mem::take(f), one.write_bytes(0, &THROUGHPUT_DATA), "fill");
+            check!(
+                core::mem::take(f),
+                nvme.write_at(at, THROUGHPUT_CHUNK as u64, &one, 0),
+                "qd1 write"
+            );
+        }
+        qd1_ns = qd1_ns.min(m.clock.now_ns().saturating_sub(t).max(1));
+        let t = m.clock.now_ns();
+        for i in 0..writes {
+            let lba = (THROUGHPUT_AT + i * THROUGHPUT_CHUNK as u64) / bs;
+            check!(core::mem::take(f), pipe.write(nvme, lba, &THROUGHPUT_DATA), "qd8 write");
+        }
+        check!(core::mem::take(f), pipe.drain(nvme), "qd8 drain");
+        qd8_ns = qd8_ns.min(m.clock.now_ns().saturating_sub(t).max(1));
+    }
+    check!(core::mem::take(f), m.arena.free(one), "free");
+    for buf in pipe.into_buffers().into_iter().flatten() {
+        check!(core::mem::take(f), m.arena.free(buf), "free");
+    }
+    let mib_s = |ns: u64| THROUGHPUT_BYTES * 1_000_000_000 / ns / (1 << 20);
+    f.add("qd1_mib_s", mib_s(qd1_ns));
+    f.add("qd8_mib_s", mib_s(qd8_ns));
+    Ok(())
+}
+
 /// `nvme-init`: from the firmware state.
 pub fn init(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
     let mut m = machine(boot, &mut f)?;
     let mut nvme = take_over(&mut m, &mut f)?;
     exercise(&mut nvme, &mut m, &mut f)?;
+    throughput(&mut nvme, &mut m, &mut f)?;
     Ok(f)
 }
 
