@@ -995,6 +995,7 @@ impl fmt::Display for FaultTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
 
     #[test]

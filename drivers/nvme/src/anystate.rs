@@ -917,6 +917,7 @@ impl fmt::Display for FaultTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
 
     #[test]
