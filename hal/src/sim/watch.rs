@@ -102,3 +102,56 @@ impl ConfigAccess for WatchedPci {
         self.inner.space_size()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn records_the_first_bus_master_enable_as_the_function_saw_it() {
+        let clock = SimClock::new();
+        let mut pci = SimPci::new();
+        let a = PciAddress::new(0, 0, 4, 0).unwrap();
+        let space = pci.insert(
+            a,
+            ConfigSpace::endpoint(clock.clone(), 0x1b36, 0x10, [1, 8, 2]),
+        );
+        pci.write16(a, 4, 0x0006);
+        let escapes = Rc::new(Cell::new(3usize));
+        let seen = escapes.clone();
+        let (mut w, watch) =
+            WatchedPci::new(pci, space, clock.clone(), Rc::new(move || seen.get()));
+        assert!(watch.borrow().inherited);
+        // Writes elsewhere are not command writes.
+        w.write16(a, 0x3c, 0x0b);
+        assert_eq!(watch.borrow().command_writes, 0);
+        w.write16(a, 4, 0x0002);
+        clock.advance_ns(500);
+        escapes.set(7);
+        w.write32(a, 4, 0x0000_0006);
+        w.write16(a, 4, 0x0006);
+        let got = watch.borrow().clone();
+        assert_eq!(got.command_writes, 3);
+        assert_eq!(got.first_write_left_on, Some(false));
+        assert_eq!(got.first_on_ns, Some(500));
+        assert_eq!(got.escapes_before_on, Some(7));
+    }
+
+    #[test]
+    fn a_first_write_that_keeps_bus_mastering_on_is_seen() {
+        let clock = SimClock::new();
+        let mut pci = SimPci::new();
+        let a = PciAddress::new(0, 0, 4, 0).unwrap();
+        let space = pci.insert(
+            a,
+            ConfigSpace::endpoint(clock.clone(), 0x1b36, 0x10, [1, 8, 2]),
+        );
+        pci.write16(a, 4, 0x0006);
+        let (mut w, watch) = WatchedPci::new(pci, space, clock, Rc::new(|| 0));
+        w.write8(a, 4, 0x06);
+        assert_eq!(watch.borrow().first_write_left_on, Some(true));
+        assert_eq!(watch.borrow().first_on_ns, Some(0));
+    }
+}
