@@ -5,12 +5,22 @@
 //! ([`PhysMemory`]). Every write goes through one bounds check against the
 //! extent: a bug in the chunk arithmetic becomes [`DumpWriteError::OutsideExtent`],
 //! never a write to someone else's blocks (cluster safety).
+//!
+//! Memory goes out in the plan's order (most useful first), each chunk encoded
+//! by [`paranoid_dump::codec`] (zero pages marked, the rest LZ4-compressed) and
+//! packed into the chunk stream. When the next chunk would not fit the extent,
+//! the dump is closed as partial with the rest of the plan listed missing: a
+//! big machine still gets its most useful memory onto a small extent.
 
 use core::fmt;
 
 use paranoid::init::Note;
 use paranoid::time::Clock;
-use paranoid_dump::{data_crc, ChunkHeader, Header, Range, FLAG_COMPLETE, RECORD};
+use paranoid_dump::codec;
+use paranoid_dump::{
+    ChunkHeader, Encoding, Header, Range, CHUNK_RECORD, FLAG_COMPLETE, FLAG_PARTIAL,
+    MAX_CHUNK_PAGES, MAX_MISSING, MAX_RANGES, PAGE, RECORD,
+};
 
 use crate::heartbeat::{Heartbeat, Schedule};
 
@@ -56,7 +66,7 @@ pub trait PhysMemory {
 /// Why a dump could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpWriteError {
-    /// The extent is too small for the memory to dump (nothing was written).
+    /// The extent cannot even hold the header (nothing was written).
     ExtentTooSmall {
         /// Bytes needed.
         need: u64,
@@ -75,13 +85,20 @@ pub enum DumpWriteError {
         /// Block size reported.
         block_size: u32,
     },
-    /// The bounce buffer is smaller than one chunk.
+    /// A buffer of [`Buffers`] is too small, or the chunk size is unusable.
     BounceTooSmall,
+    /// The plan has more ranges than a header holds.
+    PlanTooLong {
+        /// Ranges in the plan.
+        ranges: usize,
+    },
     /// Memory could not be read.
     Memory {
         /// Physical address.
         phys: u64,
     },
+    /// A chunk could not be encoded.
+    Encode(codec::CodecError),
     /// The block device failed.
     Sink(Note),
 }
@@ -93,8 +110,16 @@ pub struct DumpStats {
     pub chunks: u64,
     /// Bytes of memory dumped.
     pub bytes: u64,
+    /// Bytes of memory the plan had that did not fit (a partial dump).
+    pub missing: u64,
+    /// Stored bytes of chunk data (after zero pages and compression).
+    pub stored: u64,
+    /// Zero pages recorded and not written.
+    pub zero_pages: u64,
     /// Bytes written to the extent (records, data, padding).
     pub written: u64,
+    /// Time spent encoding (zero scan, CRC, compression), ns.
+    pub encode_ns: u64,
     /// Start and end on the clock.
     pub start_ns: u64,
     /// End on the clock.
@@ -136,35 +161,137 @@ impl<S: BlockSink> Extent<'_, S> {
     }
 }
 
+/// The chunk stream being packed into whole blocks.
+struct Packer<'b> {
+    stage: &'b mut [u8],
+    fill: usize,
+    /// Bytes of stream already written (a multiple of the stage size).
+    flushed: u64,
+    max_io: usize,
+}
+
+impl Packer<'_> {
+    fn len(&self) -> u64 {
+        self.flushed + self.fill as u64
+    }
+
+    fn append<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        mut bytes: &[u8],
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        while !bytes.is_empty() {
+            let room = self.stage.len() - self.fill;
+            let n = room.min(bytes.len());
+            let (now, later) = bytes.split_at(n);
+            self.stage
+                .get_mut(self.fill..self.fill + n)
+                .ok_or(DumpWriteError::BounceTooSmall)?
+                .copy_from_slice(now);
+            self.fill += n;
+            bytes = later;
+            if self.fill == self.stage.len() {
+                self.write_out(extent, self.fill, on_write)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the first `len` staged bytes (a multiple of the block size) out.
+    fn write_out<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        len: usize,
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        let mut off = 0usize;
+        while off < len {
+            let n = (len - off).min(self.max_io);
+            let piece = self
+                .stage
+                .get(off..off + n)
+                .ok_or(DumpWriteError::BounceTooSmall)?;
+            extent.write(RECORD as u64 + self.flushed + off as u64, piece)?;
+            on_write();
+            off += n;
+        }
+        self.flushed += len as u64;
+        self.fill = 0;
+        Ok(())
+    }
+
+    /// Pads the tail to whole blocks with zeros and writes it.
+    fn finish<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        let padded = self.fill.next_multiple_of(extent.block as usize);
+        self.stage
+            .get_mut(self.fill..padded)
+            .ok_or(DumpWriteError::BounceTooSmall)?
+            .fill(0);
+        let stream = self.len();
+        self.write_out(extent, padded, on_write)?;
+        self.flushed = stream;
+        Ok(())
+    }
+}
+
+/// The buffers the writer works in (the kernel has no heap).
+pub struct Buffers<'b> {
+    /// Memory read from the crashed kernel: one chunk.
+    pub bounce: &'b mut [u8],
+    /// Non-zero pages gathered: one chunk.
+    pub plain: &'b mut [u8],
+    /// Encoded bytes: [`codec::encode_bound`] of one chunk.
+    pub encoded: &'b mut [u8],
+    /// Stream staging: a multiple of the block size, at least one block.
+    pub stage: &'b mut [u8],
+}
+
 /// What to dump and where.
 pub struct DumpJob<'a> {
-    /// The header: crash note, policy, chunk size, pattern; ranges are taken from
-    /// `ranges`.
+    /// The header: crash note, CPU state, policy, chunk size, pattern,
+    /// exclusions, descriptor status; its plan is taken from `plan`.
     pub header: Header,
-    /// Memory ranges to dump, in order (at most [`paranoid_dump::MAX_RANGES`]).
-    pub ranges: &'a [Range],
+    /// Memory ranges to dump, in the order to dump them (most useful first; at
+    /// most [`MAX_RANGES`]).
+    pub plan: &'a [Range],
+    /// How chunks are compressed.
+    pub codec: Encoding,
     /// First block of the extent.
     pub extent_lba: u64,
     /// Blocks in the extent.
     pub extent_blocks: u64,
 }
 
-/// Writes the dump: an incomplete header, every chunk, a flush, then the complete
-/// header and a flush. Heartbeats run between I/Os; `on_chunk` sees each chunk
-/// (to stream it over the network).
-///
-/// `bounce` must hold one chunk (`header.chunk_size` bytes).
+/// Bytes of extent a dump with `chunks` chunks storing `stored` bytes needs.
+pub fn extent_needed(chunks: u64, stored: u64) -> u64 {
+    RECORD as u64 + chunks * CHUNK_RECORD as u64 + stored
+}
+
+/// Writes the dump: the header (crash note and CPU state, not yet complete),
+/// every chunk of the plan while the extent has room, a flush, then the final
+/// header (complete, or partial with what is missing) and a flush. Heartbeats
+/// run between I/Os; `on_chunk` sees each chunk's memory (to stream it over
+/// the network).
 ///
 /// # Errors
 ///
-/// [`DumpWriteError`]; on [`DumpWriteError::ExtentTooSmall`] nothing is written.
-#[allow(clippy::too_many_arguments)]
+/// [`DumpWriteError`]; on [`DumpWriteError::ExtentTooSmall`] and the buffer,
+/// geometry and plan errors nothing is written.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the dump's inputs, each a different thing"
+)]
 pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
     job: DumpJob<'_>,
     sink: &mut S,
     memory: &M,
     clock: &C,
-    bounce: &mut [u8],
+    buffers: Buffers<'_>,
     heartbeats: &mut [&mut dyn Heartbeat],
     schedule: &mut Schedule,
     on_chunk: &mut dyn FnMut(&ChunkHeader, &[u8]),
@@ -179,21 +306,42 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
     }
     let mut header = job.header;
     let chunk = header.chunk_size as usize;
-    if bounce.len() < chunk || chunk == 0 {
+    let Buffers {
+        bounce,
+        plain,
+        encoded,
+        stage,
+    } = buffers;
+    if chunk == 0
+        || chunk % PAGE != 0
+        || chunk > MAX_CHUNK_PAGES * PAGE
+        || bounce.len() < chunk
+        || plain.len() < chunk
+        || encoded.len() < codec::encode_bound(chunk)
+        || stage.is_empty()
+        || stage.len() % block_size as usize != 0
+    {
         return Err(DumpWriteError::BounceTooSmall);
     }
+    if job.plan.len() > MAX_RANGES.min(MAX_MISSING) {
+        return Err(DumpWriteError::PlanTooLong {
+            ranges: job.plan.len(),
+        });
+    }
     header.range_count = 0;
-    for (slot, r) in header.ranges.iter_mut().zip(job.ranges) {
+    for (slot, r) in header.ranges.iter_mut().zip(job.plan) {
         *slot = *r;
         header.range_count += 1;
     }
-    let total: u64 = header.ranges().iter().map(|r| r.len).sum();
-    header.total_bytes = total;
+    header.codec = job.codec;
     header.flags = 0;
-    let need = header.extent_bytes(total);
+    header.missing_count = 0;
     let have = job.extent_blocks.saturating_mul(block);
-    if need > have || (header.range_count as usize) < job.ranges.len() {
-        return Err(DumpWriteError::ExtentTooSmall { need, have });
+    if have < RECORD as u64 + block {
+        return Err(DumpWriteError::ExtentTooSmall {
+            need: RECORD as u64 + block,
+            have,
+        });
     }
     let start_ns = clock.now_ns();
     header.dump_start_ns = start_ns;
@@ -204,77 +352,114 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
         block,
         written: 0,
     };
+    // The crash note and CPU state reach the disk before any memory does.
     let mut record = [0u8; RECORD];
     header.encode(&mut record);
     extent.write(0, &record)?;
 
     let max_io = (extent.sink.max_transfer() as u64 / block * block) as usize;
-    let mut index = 0u64;
-    let mut bytes = 0u64;
-    let ranges = header.ranges;
-    for r in ranges.iter().take(header.range_count as usize) {
+    let mut packer = Packer {
+        stage,
+        fill: 0,
+        flushed: 0,
+        max_io,
+    };
+    let capacity = have - RECORD as u64;
+    let mut stats = DumpStats {
+        chunks: 0,
+        bytes: 0,
+        missing: 0,
+        stored: 0,
+        zero_pages: 0,
+        written: 0,
+        encode_ns: 0,
+        start_ns,
+        end_ns: 0,
+        heartbeat: *schedule,
+    };
+    let mut tick = || {
+        schedule.tick(clock, heartbeats);
+    };
+    let mut chunk_record = [0u8; CHUNK_RECORD];
+    let plan = header.ranges;
+    let mut full = false;
+    for r in plan.iter().take(header.range_count as usize) {
         let mut done = 0u64;
         while done < r.len {
-            let len = (r.len - done).min(chunk as u64) as usize;
             let phys = r.start + done;
+            if full {
+                break;
+            }
+            let len = (r.len - done).min(chunk as u64) as usize;
             let data = bounce
                 .get_mut(..len)
                 .ok_or(DumpWriteError::BounceTooSmall)?;
             memory
                 .read(phys, data)
                 .map_err(|e| DumpWriteError::Memory { phys: e.phys })?;
-            let ch = ChunkHeader {
-                index,
-                phys,
-                len: len as u32,
-                data_crc: data_crc(data),
-            };
-            on_chunk(&ch, data);
-            let at = header
-                .chunk_offset(index)
-                .ok_or(DumpWriteError::OutsideExtent {
-                    offset: u64::MAX,
-                    len: 0,
-                })?;
-            ch.encode(&mut record);
-            extent.write(at, &record)?;
-            // Pad the tail to whole blocks with zeros (the bounce buffer is ours).
-            let padded = len.next_multiple_of(block as usize);
-            if let Some(pad) = bounce.get_mut(len..padded) {
-                pad.fill(0);
+            let t = clock.now_ns();
+            let rec = codec::encode(stats.chunks, phys, data, job.codec, plain, encoded)
+                .map_err(DumpWriteError::Encode)?;
+            stats.encode_ns += clock.now_ns().saturating_sub(t);
+            let stored = encoded
+                .get(..rec.stored_len as usize)
+                .ok_or(DumpWriteError::BounceTooSmall)?;
+            let end = packer.len() + CHUNK_RECORD as u64 + stored.len() as u64;
+            if end > capacity {
+                full = true;
+                break;
             }
-            let mut off = 0usize;
-            while off < padded {
-                let n = (padded - off).min(max_io);
-                let piece = bounce
-                    .get(off..off + n)
-                    .ok_or(DumpWriteError::BounceTooSmall)?;
-                extent.write(at + RECORD as u64 + off as u64, piece)?;
-                schedule.tick(clock, heartbeats);
-                off += n;
-            }
-            index += 1;
+            on_chunk(
+                &ChunkHeader {
+                    index: rec.index,
+                    phys,
+                    len: rec.len,
+                    data_crc: rec.data_crc,
+                },
+                data,
+            );
+            rec.encode(&mut chunk_record);
+            packer.append(&mut extent, &chunk_record, &mut tick)?;
+            packer.append(&mut extent, stored, &mut tick)?;
+            tick();
+            stats.chunks += 1;
+            stats.bytes += len as u64;
+            stats.stored += stored.len() as u64;
+            stats.zero_pages += rec.zero_pages() as u64;
             done += len as u64;
-            bytes += len as u64;
+        }
+        if full {
+            // This range from `done` on, and every range after it, is missing.
+            let left = Range {
+                start: r.start + done,
+                len: r.len - done,
+            };
+            if let Some(slot) = header.missing.get_mut(header.missing_count as usize) {
+                *slot = left;
+                header.missing_count += 1;
+            }
+            stats.missing += left.len;
         }
     }
+    packer.finish(&mut extent, &mut tick)?;
     extent.flush()?;
-    header.chunk_count = index;
-    header.flags = FLAG_COMPLETE;
+    header.chunk_count = stats.chunks;
+    header.total_bytes = stats.bytes;
+    header.stream_bytes = packer.len();
+    header.stored_bytes = stats.stored;
+    header.zero_pages = stats.zero_pages;
+    header.encode_ns = stats.encode_ns;
+    header.flags = if full { FLAG_PARTIAL } else { FLAG_COMPLETE };
     let end_ns = clock.now_ns();
     header.dump_end_ns = end_ns;
     header.encode(&mut record);
     extent.write(0, &record)?;
     extent.flush()?;
     schedule.finish(clock);
-    Ok(DumpStats {
-        chunks: index,
-        bytes,
-        written: extent.written,
-        start_ns,
-        end_ns,
-        heartbeat: *schedule,
-    })
+    stats.end_ns = end_ns;
+    stats.written = extent.written;
+    stats.heartbeat = *schedule;
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -346,6 +531,29 @@ mod tests {
         }
     }
 
+    /// The writer's buffers, owned.
+    struct Store(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+    impl Store {
+        fn new(chunk: usize) -> Self {
+            Self(
+                vec![0; chunk],
+                vec![0; chunk],
+                vec![0; codec::encode_bound(chunk)],
+                vec![0; 16 * 1024],
+            )
+        }
+
+        fn bufs(&mut self) -> Buffers<'_> {
+            Buffers {
+                bounce: &mut self.0,
+                plain: &mut self.1,
+                encoded: &mut self.2,
+                stage: &mut self.3,
+            }
+        }
+    }
+
     fn job(ranges: &[Range], blocks: u64) -> DumpJob<'_> {
         let mut header = Header::new(Policy::Fence, 64 * 1024);
         header.pattern_seed = 99;
@@ -355,7 +563,8 @@ mod tests {
         };
         DumpJob {
             header,
-            ranges,
+            plan: ranges,
+            codec: Encoding::Lz4,
             extent_lba: 100,
             extent_blocks: blocks,
         }
@@ -385,14 +594,14 @@ mod tests {
             clock: clock.clone(),
         };
         let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
-        let mut bounce = vec![0u8; 64 * 1024];
+        let mut store = Store::new(64 * 1024);
         let mut streamed = 0;
         let stats = write_dump(
             job(&ranges, 4000),
             &mut disk,
             &Patterned { seed: 99 },
             &clock,
-            &mut bounce,
+            store.bufs(),
             &mut [&mut hb],
             &mut schedule,
             &mut |_, d| streamed += d.len(),
@@ -425,14 +634,68 @@ mod tests {
             .unwrap()
             .write_all(&disk.blocks)
             .unwrap();
-        let v = reader::verify(&path, 100 * 512, |_, _| Ok(())).unwrap();
+        let v = reader::verify(&path, 100 * 512, &Default::default(), |_, _| Ok(())).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(v.is_good(), "{v}");
         assert_eq!(v.pattern_words, 0x4_0000 / 8);
     }
 
     #[test]
-    fn too_small_extent_writes_nothing() {
+    fn a_full_extent_closes_a_valid_partial_dump() {
+        let clock = SimClock::new();
+        let mut disk = Disk {
+            blocks: vec![0; 1 << 20],
+            clock: clock.clone(),
+            ns_per_kib: 0,
+            writes: vec![],
+        };
+        let ranges = [
+            Range {
+                start: 0x20_0000,
+                len: 0x4_0000,
+            },
+            Range {
+                start: 0x100_0000,
+                len: 0x10_0000,
+            },
+        ];
+        let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
+        let stats = write_dump(
+            job(&ranges, 400),
+            &mut disk,
+            &Patterned { seed: 99 },
+            &clock,
+            Store::new(64 * 1024).bufs(),
+            &mut [],
+            &mut schedule,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(stats.missing > 0 && stats.bytes > 0, "{stats:?}");
+        assert_eq!(stats.bytes + stats.missing, 0x14_0000);
+        assert!(disk
+            .writes
+            .iter()
+            .all(|&(lba, len)| lba >= 100 && lba * 512 + len as u64 <= 500 * 512));
+        let path = std::env::temp_dir().join(format!(
+            "paranoid-recovery-partial-{}.img",
+            std::process::id()
+        ));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&disk.blocks)
+            .unwrap();
+        let v = reader::verify(&path, 100 * 512, &Default::default(), |_, _| Ok(())).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(v.verdict(), reader::Verdict::Partial, "{v}");
+        assert_eq!(
+            v.header.missing().iter().map(|r| r.len).sum::<u64>(),
+            stats.missing
+        );
+    }
+
+    #[test]
+    fn an_extent_without_room_for_the_header_writes_nothing() {
         let clock = SimClock::new();
         let mut disk = Disk {
             blocks: vec![0; 1 << 20],
@@ -446,11 +709,11 @@ mod tests {
         }];
         let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
         let r = write_dump(
-            job(&ranges, 100),
+            job(&ranges, 8),
             &mut disk,
             &Patterned { seed: 1 },
             &clock,
-            &mut vec![0; 64 * 1024],
+            Store::new(64 * 1024).bufs(),
             &mut [],
             &mut schedule,
             &mut |_, _| {},
@@ -478,7 +741,7 @@ mod tests {
             &mut disk,
             &Patterned { seed: 99 },
             &clock,
-            &mut vec![0; 64 * 1024],
+            Store::new(64 * 1024).bufs(),
             &mut [],
             &mut schedule,
             &mut |_, _| {},
