@@ -41,6 +41,7 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::drain(false));
     all.push(crate::demo::handoff());
     all.push(crate::demo::stream());
+    all.extend(crate::demo::dump_scenarios());
     all
 }
 

@@ -118,7 +118,7 @@ pub fn encode(
         len: data.len() as u32,
         encoding: Encoding::Raw,
         stored_len: 0,
-        data_crc: data_crc(data),
+        data_crc: 0,
         stored_crc: 0,
         zero_map: [0; MAX_CHUNK_PAGES / 8],
     };
@@ -132,6 +132,10 @@ pub fn encode(
         }
     }
     let gathered = plain.get(..n).unwrap_or(&[]);
+    // The non-zero pages' CRC: the zero map (in the record, under its own CRC)
+    // says where they go, so this checks the whole chunk without reading the
+    // zero pages twice.
+    rec.data_crc = data_crc(gathered);
     let compressed = match codec {
         Encoding::Lz4 if n > 0 => lz4_flex::block::compress_into(gathered, out)
             .ok()
@@ -149,7 +153,7 @@ pub fn encode(
                 dst.copy_from_slice(gathered);
             }
             rec.stored_len = n as u32;
-            rec.stored_crc = data_crc(gathered);
+            rec.stored_crc = rec.data_crc;
         }
     }
     Ok(rec)
@@ -201,6 +205,13 @@ pub fn decode<'o>(
     if found != expected {
         return Err(CodecError::WrongPlainLength { expected, found });
     }
+    let computed = data_crc(plain.get(..found).unwrap_or(&[]));
+    if computed != rec.data_crc {
+        return Err(CodecError::DataCrc {
+            stored: rec.data_crc,
+            computed,
+        });
+    }
     let mut at = 0usize;
     for (i, page) in out.chunks_mut(PAGE).enumerate() {
         if rec.is_zero_page(i) {
@@ -212,13 +223,6 @@ pub fn decode<'o>(
             page.copy_from_slice(src);
             at += page.len();
         }
-    }
-    let computed = data_crc(out);
-    if computed != rec.data_crc {
-        return Err(CodecError::DataCrc {
-            stored: rec.data_crc,
-            computed,
-        });
     }
     Ok(out)
 }

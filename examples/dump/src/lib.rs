@@ -16,8 +16,8 @@
 //! (`phys..phys + len`). Pages that are all zero are only marked in the
 //! record's zero map; the other pages are concatenated and stored with the
 //! chunk's encoding ([`Encoding`]: raw or LZ4). Each chunk is checkable on its
-//! own: its record has a CRC, its stored bytes have a CRC, and the memory it
-//! decodes to has a CRC.
+//! own: its record (address, length, encoding, zero map) has a CRC, its stored
+//! bytes have a CRC, and the non-zero pages they decode to have a CRC.
 //!
 //! The recovery kernel writes the header first (flags clear: the crash note and
 //! CPU state are on disk before anything else), then the chunks in the plan's
@@ -642,7 +642,8 @@ pub struct ChunkRecord {
     pub encoding: Encoding,
     /// Bytes stored after the record.
     pub stored_len: u32,
-    /// CRC-32 of the memory (`len` bytes, zero pages included).
+    /// CRC-32 of the memory's non-zero pages, concatenated (the zero map,
+    /// under the record's CRC, places them).
     pub data_crc: u32,
     /// CRC-32 of the stored bytes.
     pub stored_crc: u32,

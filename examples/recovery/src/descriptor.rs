@@ -128,7 +128,10 @@ impl fmt::Display for DescriptorError {
         match self {
             Self::Absent => write!(f, "none published"),
             Self::OutOfBounds { start, len } => {
-                write!(f, "at {start:#x}+{len:#x}: outside the crashed kernel's RAM or too long")
+                write!(
+                    f,
+                    "at {start:#x}+{len:#x}: outside the crashed kernel's RAM or too long"
+                )
             }
             Self::BadMagic => write!(f, "bad magic"),
             Self::BadVersion(v) => write!(f, "version {v} unknown"),
@@ -239,7 +242,8 @@ impl Descriptor {
                 len: u64_at(bytes, at + 8),
             };
             let kind = u32_at(bytes, at + 16);
-            let kind = RegionKind::from_u32(kind).ok_or(DescriptorError::BadKind { index, kind })?;
+            let kind =
+                RegionKind::from_u32(kind).ok_or(DescriptorError::BadKind { index, kind })?;
             let inside = range.len > 0
                 && range.start.checked_add(range.len).is_some()
                 && ram
@@ -367,7 +371,9 @@ mod tests {
             Err(DescriptorError::TooManyRegions(200))
         );
         // A region outside RAM.
-        let b = sealed(&d, |b| b[32..40].copy_from_slice(&0x8000_0000u64.to_le_bytes()));
+        let b = sealed(&d, |b| {
+            b[32..40].copy_from_slice(&0x8000_0000u64.to_le_bytes())
+        });
         assert!(matches!(
             Descriptor::decode(&b, &RAM),
             Err(DescriptorError::OutsideRam { index: 0, .. })
@@ -379,7 +385,9 @@ mod tests {
             Err(DescriptorError::OutsideRam { index: 0, .. })
         ));
         // Overlapping regions: the stack inside the image.
-        let b = sealed(&d, |b| b[56..64].copy_from_slice(&0x18_0000u64.to_le_bytes()));
+        let b = sealed(&d, |b| {
+            b[56..64].copy_from_slice(&0x18_0000u64.to_le_bytes())
+        });
         assert_eq!(
             Descriptor::decode(&b, &RAM),
             Err(DescriptorError::Overlap { a: 0, b: 1 })
@@ -390,7 +398,10 @@ mod tests {
             Err(DescriptorError::BadKind { index: 0, kind: 77 })
         );
         let b = sealed(&d, |b| b[8] = 2);
-        assert_eq!(Descriptor::decode(&b, &RAM), Err(DescriptorError::BadVersion(2)));
+        assert_eq!(
+            Descriptor::decode(&b, &RAM),
+            Err(DescriptorError::BadVersion(2))
+        );
         assert_eq!(
             Descriptor::decode(&[0; DESCRIPTOR_LEN], &RAM),
             Err(DescriptorError::BadMagic)

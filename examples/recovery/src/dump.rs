@@ -265,6 +265,9 @@ pub struct DumpJob<'a> {
     pub extent_lba: u64,
     /// Blocks in the extent.
     pub extent_blocks: u64,
+    /// Compute the CRC of each chunk's whole memory for `on_chunk` (the
+    /// network stream needs it; 0 otherwise).
+    pub raw_crc: bool,
 }
 
 /// Bytes of extent a dump with `chunks` chunks storing `stored` bytes needs.
@@ -414,7 +417,11 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
                     index: rec.index,
                     phys,
                     len: rec.len,
-                    data_crc: rec.data_crc,
+                    data_crc: if job.raw_crc {
+                        paranoid_dump::data_crc(data)
+                    } else {
+                        0
+                    },
                 },
                 data,
             );
@@ -567,6 +574,7 @@ mod tests {
             codec: Encoding::Lz4,
             extent_lba: 100,
             extent_blocks: blocks,
+            raw_crc: false,
         }
     }
 

@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn defaults_overrides_and_errors() {
-        assert_eq!(DumpSettings::parse("iommu=fence").unwrap(), DumpSettings::default());
+        assert_eq!(
+            DumpSettings::parse("iommu=fence").unwrap(),
+            DumpSettings::default()
+        );
         let s = DumpSettings::parse("exclude_free=on codec=raw").unwrap();
         assert!(s.exclude_free);
         assert_eq!(s.codec, Encoding::Raw);

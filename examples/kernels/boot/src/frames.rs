@@ -224,7 +224,11 @@ impl FrameAllocator {
         let mut n = 0;
         let regions = self.ram.get(self.region..self.ram_count).unwrap_or(&[]);
         for (i, r) in regions.iter().enumerate() {
-            let start = if i == 0 { self.next.max(r.start) } else { r.start };
+            let start = if i == 0 {
+                self.next.max(r.start)
+            } else {
+                r.start
+            };
             if start < r.end {
                 if let Some(slot) = out.get_mut(n) {
                     *slot = PhysRange { start, end: r.end };

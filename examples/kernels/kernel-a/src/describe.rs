@@ -7,7 +7,9 @@ use paranoid_boot::{BootInfo, MemoryKind};
 use paranoid_dump::{Range, BUILD_ID_LEN};
 use paranoid_recovery::descriptor::{Descriptor, RegionKind};
 
-use crate::layout::{ARENA_BASE, ARENA_LEN, PATTERN_BASE, PATTERN_LEN, RECOVERY_BASE, RECOVERY_LEN};
+use crate::layout::{
+    ARENA_BASE, ARENA_LEN, PATTERN_BASE, PATTERN_LEN, RECOVERY_BASE, RECOVERY_LEN,
+};
 
 extern "C" {
     /// The boot stack (entry.S).
@@ -83,7 +85,13 @@ pub fn describe(boot: &BootInfo, frames: &FrameAllocator, descriptor: Range) -> 
         start: image.start,
         len: image.end - image.start,
     };
-    push_minus(&mut d, image_range, &[stack, descriptor], RegionKind::KernelImage, 1);
+    push_minus(
+        &mut d,
+        image_range,
+        &[stack, descriptor],
+        RegionKind::KernelImage,
+        1,
+    );
     let arena = Range {
         start: ARENA_BASE,
         len: ARENA_LEN,
@@ -109,7 +117,11 @@ pub fn describe(boot: &BootInfo, frames: &FrameAllocator, descriptor: Range) -> 
         push_minus(&mut d, r, &used, RegionKind::Free, 255);
     }
     // RAM above 4 GiB: kernel A's frames never go there.
-    for r in boot.memory_map().iter().filter(|r| r.kind == MemoryKind::Ram) {
+    for r in boot
+        .memory_map()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Ram)
+    {
         let start = r.start.max(1 << 32);
         if start < r.end() {
             d.push(

@@ -52,6 +52,16 @@ fn main(boot: &'static BootInfo) -> ExitCode {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(1);
     let clock = boot.clock();
+    // The map as the firmware gave it: the host checks the dump against it
+    // and against the machine it configured.
+    for r in boot.memory_map() {
+        let kind = if r.kind == MemoryKind::Ram {
+            "ram"
+        } else {
+            "other"
+        };
+        println!("kernel-a: memory map {:#x}+{:#x} {kind}", r.start, r.size);
+    }
     println!(
         "kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz",
         clock.khz()
@@ -108,7 +118,11 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         len: RECOVERY_LEN,
     };
     crash::arm(entry, start_info, boot.clock(), note);
-    crash::publish(&describe::describe(boot, &frames, crash::descriptor_range()));
+    crash::publish(&describe::describe(
+        boot,
+        &frames,
+        crash::descriptor_range(),
+    ));
     let marker = MARKER_BASE ^ seed;
     crash::KERNEL_A_MARKER.store(marker, core::sync::atomic::Ordering::Release);
     println!(
@@ -131,7 +145,11 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
     let mut live = live::start(boot, &mut frames, chaos)?;
     // What kernel A allocated for its devices is no longer free.
-    crash::publish(&describe::describe(boot, &frames, crash::descriptor_range()));
+    crash::publish(&describe::describe(
+        boot,
+        &frames,
+        crash::descriptor_range(),
+    ));
     // Armed last: from here the recovery kernel must keep it fed.
     if let Some(ms) = boot
         .cmdline()

@@ -15,8 +15,8 @@ use paranoid_nvme::{Nvme, NvmeError};
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
 use paranoid_recovery::dump::{write_dump, BlockSink, Buffers, DumpJob, DumpStats};
 use paranoid_recovery::dump_settings::DumpSettings;
-use paranoid_recovery::plan::Plan;
 use paranoid_recovery::heartbeat::Heartbeat;
+use paranoid_recovery::plan::Plan;
 use paranoid_vtd::policy::FaultPolicy;
 
 use crate::{fail, iommu, memory, Failed, Line, Recovery};
@@ -138,7 +138,8 @@ pub fn dump<W: Window>(
         block_size: ns.block_size,
     };
     let chunk = r.config.chunk_bytes;
-    let settings = DumpSettings::parse(r.boot.cmdline().as_str()).map_err(|e| fail("dump settings", e))?;
+    let settings =
+        DumpSettings::parse(r.boot.cmdline().as_str()).map_err(|e| fail("dump settings", e))?;
     let mut take = |bytes: usize| -> Result<&'static mut [u8], Failed> {
         let at = r
             .frames
@@ -180,7 +181,12 @@ pub fn dump<W: Window>(
         "descriptor",
         clock.now_ns(),
         clock.now_ns(),
-        format_args!("{}; {} ranges planned, {} free excluded", status.as_str(), plan.ranges().len(), plan.free().len()),
+        format_args!(
+            "{}; {} ranges planned, {} free excluded",
+            status.as_str(),
+            plan.ranges().len(),
+            plan.free().len()
+        ),
     );
     if note.reserved.len > 0 {
         header.exclude(note.reserved, ExcludedKind::Recovery);
@@ -202,6 +208,7 @@ pub fn dump<W: Window>(
         codec: settings.codec,
         extent_lba: r.config.dump_lba,
         extent_blocks: r.config.dump_blocks,
+        raw_crc: stream.is_some(),
     };
     let memory = memory::CrashedMemory::new(note.ranges());
     let report = &mut *r.report;
@@ -279,7 +286,10 @@ fn plan(
     match descriptor {
         Ok(d) => match Plan::guided(note.ranges(), &d, exclude_free) {
             Ok(p) => (p, Ok(d)),
-            Err(_) => (plain(), Err(DescriptorError::TooManyRegions(d.regions().count() as u32))),
+            Err(_) => (
+                plain(),
+                Err(DescriptorError::TooManyRegions(d.regions().count() as u32)),
+            ),
         },
         Err(e) => (plain(), Err(e)),
     }
