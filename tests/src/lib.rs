@@ -22,6 +22,7 @@
 pub mod codegen;
 pub mod demo;
 pub mod kernels;
+pub mod machine;
 pub mod prereqs;
 pub mod qemu;
 pub mod result_line;

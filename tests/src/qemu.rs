@@ -58,17 +58,19 @@ pub fn accelerator() -> &'static str {
 
 /// The full QEMU command line of a scenario (without the program name).
 ///
-/// The standard machine (DESIGN.md "Platform facts"): q35, no default devices,
-/// `isa-debug-exit` at 0xf4, intel-iommu (before the PCI devices it
-/// translates), e1000 without option ROM, NVMe on a raw image, PVH `-kernel`.
+/// The scenario's machine ([`crate::machine`]; the standard one is DESIGN.md
+/// "Platform facts": q35, no default devices, `isa-debug-exit` at 0xf4,
+/// intel-iommu before the PCI devices it translates, e1000 without option
+/// ROM, NVMe on a raw image), then PVH `-kernel`.
 pub fn args(s: &Scenario, dir: &RunDir, accel: &str) -> Vec<String> {
+    let machine = s.machine.machine_arg();
     let mut a: Vec<String> = [
         "-machine",
-        "q35",
+        &machine,
         "-accel",
         accel,
         "-m",
-        &s.memory,
+        s.guest_memory(),
         "-smp",
         "1",
         "-nodefaults",
@@ -87,35 +89,24 @@ pub fn args(s: &Scenario, dir: &RunDir, accel: &str) -> Vec<String> {
     }
     a.push("-serial".into());
     a.push(format!("file:{}", dir.serial().display()));
+    a.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"].map(String::from));
     a.extend(
-        [
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-device",
-            "intel-iommu,intremap=off",
-        ]
-        .map(String::from),
+        s.machine
+            .device_args(s.nic_netdev.as_deref(), &s.images(dir)),
     );
-    a.push("-device".into());
-    a.push(match &s.nic_netdev {
-        Some(id) => format!("e1000,romfile=,netdev={id}"),
-        None => "e1000,romfile=".into(),
-    });
-    a.push("-drive".into());
-    a.push(format!(
-        "file={},if=none,id=nv0,format=raw",
-        dir.disk().display()
-    ));
-    a.extend(["-device", "nvme,serial=paranoid0,drive=nv0"].map(String::from));
     a.push("-kernel".into());
     a.push(kernels::binary(&s.kernel).display().to_string());
     a.push("-append".into());
-    a.push(s.cmdline.clone());
+    a.push(s.full_cmdline());
     if let Some(initrd) = &s.initrd {
         a.push("-initrd".into());
         a.push(resolve_file(initrd).display().to_string());
     }
-    a.extend(s.qemu_args.iter().cloned());
+    let run = dir.dir.display().to_string();
+    a.extend(s.qemu_args.iter().map(|w| {
+        w.replace(crate::scenario::RUN_DIR, &run)
+            .replace(crate::scenario::GUEST_MEMORY, s.guest_memory())
+    }));
     a
 }
 
@@ -160,10 +151,10 @@ pub fn run(s: &Scenario, dir: &RunDir, accel: &str) -> Result<(Ended, Duration),
         fs::remove_dir_all(&dir.dir).map_err(|e| format!("clean {}: {e}", dir.dir.display()))?;
     }
     fs::create_dir_all(&dir.dir).map_err(|e| format!("create {}: {e}", dir.dir.display()))?;
-    // A sparse raw image, as `truncate -s` makes it.
-    File::create(dir.disk())
-        .and_then(|f| f.set_len(s.disk_size))
-        .map_err(|e| format!("disk image {}: {e}", dir.disk().display()))?;
+    // The target a sparse raw image (as `truncate -s` makes it); every other
+    // namespace patterned, to be found unchanged afterwards.
+    crate::machine::create_images(&s.images(dir))
+        .map_err(|e| format!("disk images in {}: {e}", dir.dir.display()))?;
     if let Some(prepare) = &s.prepare {
         prepare(dir).map_err(|e| format!("prepare hook: {e}"))?;
     }

@@ -86,8 +86,15 @@ pub fn run_one(s: &Scenario, accel: &'static str) -> RunReport {
         result: result_line::find(&serial, &s.result_test),
         serial,
         exit,
+        machine: s.machine.clone(),
     };
     report.verdict = judge(s, &ended, &output);
+    if report.verdict.passed() {
+        // Whatever the scenario: no namespace but the target may change.
+        if let Err(e) = crate::machine::check_untouched(&s.images(&dir)) {
+            report.verdict = Verdict::Fail(format!("cluster safety: {e}"));
+        }
+    }
     report.output = Some(output);
     report
 }
@@ -204,6 +211,7 @@ mod tests {
             result: result_line::find(serial, "boot"),
             serial: serial.to_string(),
             exit,
+            machine: crate::machine::Machine::standard(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::machine::Machine;
 use crate::result_line::ResultLine;
 
 /// QEMU's exit status for `ExitCode::Success` (debug-exit value 0x10).
@@ -14,6 +15,12 @@ pub const EXIT_SUCCESS: i32 = 33;
 pub const EXIT_FAILURE: i32 = 35;
 /// Default per-scenario timeout (a boot takes well under a second on TCG).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Written in [`Scenario::qemu_args`], replaced by the run directory at run
+/// time (a scenario renamed for a machine profile runs in another directory).
+pub const RUN_DIR: &str = "{run}";
+/// Replaced in QEMU arguments by the guest memory (`-m`) of the run (a
+/// memory backend's size must match it).
+pub const GUEST_MEMORY: &str = "{memory}";
 /// Default size of the NVMe disk image.
 pub const DEFAULT_DISK_SIZE: u64 = 8 << 20;
 
@@ -68,6 +75,8 @@ pub struct RunOutput {
     pub result: Option<ResultLine>,
     /// QEMU's exit status (`None` when killed).
     pub exit: Option<i32>,
+    /// The machine it ran on.
+    pub machine: Machine,
 }
 
 impl RunOutput {
@@ -118,6 +127,11 @@ pub struct Scenario {
     pub prepare: Option<PrepareHook>,
     /// Runs after QEMU on its output; an `Err` fails the scenario.
     pub check: Option<CheckHook>,
+    /// The machine it boots on (default: the standard machine).
+    pub machine: Machine,
+    /// Whether the command line names the machine's dump target
+    /// (`dump_serial=`, `dump_nsid=`), appended at run time.
+    pub names_target: bool,
 }
 
 impl fmt::Debug for Scenario {
@@ -130,6 +144,7 @@ impl fmt::Debug for Scenario {
             .field("qemu_args", &self.qemu_args)
             .field("timeout", &self.timeout)
             .field("expected_exit", &self.expected_exit)
+            .field("machine", &self.machine.name)
             .finish_non_exhaustive()
     }
 }
@@ -153,7 +168,50 @@ impl Scenario {
             memory: "256M".to_string(),
             prepare: None,
             check: None,
+            machine: Machine::standard(),
+            names_target: false,
         }
+    }
+
+    /// Runs on `machine`; a profile other than the standard one renames the
+    /// scenario `NAME@MACHINE` (its own run directory).
+    pub fn on(mut self, machine: &Machine) -> Self {
+        if !machine.is_standard() {
+            self.name = format!("{}@{}", self.name, machine.name);
+        }
+        self.machine = machine.clone();
+        if self.names_target && machine.expect.refusal.is_some() {
+            // The recovery kernel must refuse to write: it reports a failure.
+            self.expect_pass = false;
+            self.expected_exit = EXIT_FAILURE;
+        }
+        self
+    }
+
+    /// Names the machine's dump target on the command line at run time.
+    pub fn names_target(mut self) -> Self {
+        self.names_target = true;
+        self
+    }
+
+    /// The command line QEMU gets: the scenario's, plus the target's name
+    /// when [`names_target`](Self::names_target) is set.
+    pub fn full_cmdline(&self) -> String {
+        if self.names_target {
+            format!("{} {}", self.cmdline, self.machine.target_words())
+        } else {
+            self.cmdline.clone()
+        }
+    }
+
+    /// Guest memory: the machine's when it sets one, else the scenario's.
+    pub fn guest_memory(&self) -> &str {
+        self.machine.memory.as_deref().unwrap_or(&self.memory)
+    }
+
+    /// The namespace images of a run in `dir`.
+    pub fn images(&self, dir: &RunDir) -> Vec<crate::machine::Image> {
+        self.machine.images(dir, self.disk_size)
     }
 
     /// Boots another kernel binary of `examples/kernels`.

@@ -42,7 +42,75 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::handoff());
     all.push(crate::demo::stream());
     all.extend(crate::demo::dump_scenarios());
+    // Every committed machine profile: the main job and a chaos sample.
+    match crate::machine::committed() {
+        Ok(machines) => {
+            for (i, m) in machines.iter().filter(|m| !m.is_standard()).enumerate() {
+                all.extend(profile_runs(m, i));
+            }
+        }
+        // A broken table is a failed scenario, not a silent skip.
+        Err(e) => all.push(
+            Scenario::new("machine-profiles").check(move |_| Err(format!("machine table: {e}"))),
+        ),
+    }
     all
+}
+
+/// What `cargo xtask test` runs on a machine profile: the main job and two
+/// chaos runs (the `i`-th profile gets crash points and policies in turn, so
+/// the table as a whole covers each on some machine).
+pub fn profile_runs(m: &crate::machine::Machine, i: usize) -> Vec<Scenario> {
+    use crate::demo::{CRASH_POINTS, POLICIES};
+    let pick = |k: usize| {
+        let point = CRASH_POINTS[k % CRASH_POINTS.len()];
+        let policy = POLICIES[(k / CRASH_POINTS.len() + k) % POLICIES.len()];
+        (point, policy)
+    };
+    let mut runs = vec![crate::demo::main_job().on(m)];
+    for k in [i, i + 2] {
+        let (point, policy) = pick(k);
+        let seed = 1 + i as u64;
+        runs.push(
+            crate::demo::scenario(
+                &format!("chaos-{point}-{policy}-{seed}"),
+                point,
+                policy,
+                seed,
+            )
+            .on(m),
+        );
+    }
+    runs
+}
+
+/// Scenarios of the standard table named in `names`, on machine `m` (default
+/// when no name is given: the main job and a chaos sample).
+///
+/// # Errors
+///
+/// The names that match no scenario.
+pub fn on_machine(names: &[String], m: &crate::machine::Machine) -> Result<Vec<Scenario>, String> {
+    if names.is_empty() {
+        return Ok(profile_runs(m, 0));
+    }
+    let mut base = self::base();
+    base.push(crate::demo::main_job());
+    base.extend(crate::demo::campaign(chaos_seeds()));
+    base.push(crate::demo::heartbeat(true));
+    base.push(crate::demo::heartbeat(false));
+    base.push(crate::demo::drain(true));
+    base.push(crate::demo::drain(false));
+    base.push(crate::demo::handoff());
+    base.push(crate::demo::stream());
+    let mut out = Vec::new();
+    for n in names {
+        match base.iter().find(|s| &s.name == n) {
+            Some(s) => out.push(s.clone().on(m)),
+            None => return Err(format!("unknown scenario `{n}`")),
+        }
+    }
+    Ok(out)
 }
 
 fn base() -> Vec<Scenario> {

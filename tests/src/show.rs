@@ -11,8 +11,9 @@
 
 use std::time::Instant;
 
-use crate::demo::{self, DUMP_LBA, MAIN_JOB};
-use crate::{kernels, prereqs, qemu, runner, scenarios, summary, Scenario};
+use crate::demo::{self, DUMP_LBA};
+use crate::machine::Machine;
+use crate::{kernels, machine, prereqs, qemu, runner, scenarios, summary, Scenario};
 
 /// One act: a title, the scenario it boots, and which serial lines to show.
 struct Act {
@@ -38,12 +39,15 @@ fn shown(line: &str) -> bool {
         && !line.starts_with("PARANOID-RESULT")
 }
 
-/// Runs the demo's acts and verifies the dump.
+/// Runs the demo's acts on `machine` (default: the standard machine) and
+/// verifies the dump.
 ///
 /// # Errors
 ///
 /// A failed act, or missing prerequisites.
-pub fn demo() -> Result<(), String> {
+pub fn demo(machine: Option<&Machine>) -> Result<(), String> {
+    let machine = machine.cloned().unwrap_or_default();
+    println!("machine: {} ({})", machine.name, machine.about);
     let version = ensure_qemu_prereqs()?;
     println!("building the kernels (examples/kernels, x86_64-unknown-none)...");
     kernels::build()?;
@@ -55,7 +59,7 @@ pub fn demo() -> Result<(), String> {
     for (i, act) in ACTS.iter().enumerate() {
         println!();
         println!("=== act {}: {} ===", i + 1, act.title);
-        let scenario = (act.scenario)();
+        let scenario = (act.scenario)().on(&machine);
         let report = runner::run_one(&scenario, accel);
         if let Some(out) = &report.output {
             for line in out.serial.lines().filter(|l| shown(l)) {
@@ -64,7 +68,7 @@ pub fn demo() -> Result<(), String> {
         }
         reports.push(report);
     }
-    let out_dir = crate::out_dir().join(MAIN_JOB);
+    let out_dir = crate::out_dir().join(demo::main_job().on(&machine).name);
     let disk = out_dir.join("nvme.img");
     println!();
     println!("=== the dump, verified on the host ===");
@@ -143,13 +147,18 @@ pub fn jobs() -> usize {
         .unwrap_or_else(runner::default_jobs)
 }
 
-/// Builds the kernels and runs the QEMU scenarios named (all when empty).
+/// Builds the kernels and runs the QEMU scenarios named (all when empty),
+/// on `machine` when one is given (then the names are of standard-machine
+/// scenarios, default: the main job and a chaos sample).
 ///
 /// # Errors
 ///
 /// Unknown names, missing prerequisites, a failed build, failed scenarios.
-pub fn qemu(names: &[String]) -> Result<(), String> {
-    let selected = scenarios::select(names)?;
+pub fn qemu(names: &[String], machine: Option<&Machine>) -> Result<(), String> {
+    let selected = match machine {
+        None => scenarios::select(names)?,
+        Some(m) => scenarios::on_machine(names, m)?,
+    };
     let version = ensure_qemu_prereqs()?;
     kernels::build()?;
     let jobs = jobs();
@@ -184,5 +193,17 @@ pub fn codegen() -> Result<(), String> {
         println!("  {line}");
     }
     println!("  each 32-bit register read/write through the HAL is a single mov");
+    Ok(())
+}
+
+/// Prints the machine profiles of `tests/machines.toml`.
+///
+/// # Errors
+///
+/// When the table cannot be read.
+pub fn machines() -> Result<(), String> {
+    for m in machine::committed()? {
+        println!("{:<24} {}", m.name, m.about);
+    }
     Ok(())
 }

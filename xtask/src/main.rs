@@ -15,12 +15,20 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo                      the main job under QEMU: a kernel with live DMA panics,
+  demo [MACHINE OPTIONS]    the main job under QEMU: a kernel with live DMA panics,
                             the recovery kernel takes over and saves a verified dump
   test [--only STEP]... [--skip STEP]... [--list]
                             everything CI runs; steps run in order, a summary follows
-  qemu [SCENARIO...]        build the kernels and run QEMU scenarios (all by default)
+  qemu [MACHINE OPTIONS] [SCENARIO...]
+                            build the kernels and run QEMU scenarios (all by default)
+  machines                  the machine profiles (tests/machines.toml)
   help                      this text
+
+machine options (demo, qemu):
+  --machine NAME            a profile of tests/machines.toml (default: standard)
+  --machine-file FILE       a profile file of your own (same form; its first
+                            profile, or the one --machine names)
+  --machine-args 'ARGS'     raw QEMU options added to the machine (a bus, a device)
 
 environment:
   PARANOID_QEMU=path        QEMU binary (default qemu-system-x86_64)
@@ -35,9 +43,10 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match cmd {
-        "demo" => harness(&["demo"]),
+        "demo" => harness_with("demo", rest),
         "test" => steps::run_test(rest),
         "qemu" => harness_with("qemu", rest),
+        "machines" => harness(&["machines"]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -14,6 +14,7 @@ use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
 
 use crate::error::E1000Error;
+use crate::part::Part;
 use crate::regs::{e1000_regs, E1000Regs};
 use crate::ring::{Rx, RxRing, TxRing, RX_RING_LEN, TX_RING_LEN};
 
@@ -123,9 +124,27 @@ pub struct Stats {
     pub rx_invalid: u64,
 }
 
+/// Reads the function's ids and classifies them; an unsupported function is
+/// fenced before the error is returned.
+fn identify<P: ConfigAccess>(pci: &mut P, address: PciAddress) -> Result<Part, E1000Error> {
+    let ids = pci
+        .read32(address, offset::VENDOR_ID)
+        .not_all_ones()
+        .map_err(|_| E1000Error::PciGone(paranoid::pci::PciError::NotPresent(address)))?;
+    // The ids are only compared against the table of supported parts: any
+    // value is safe to compare.
+    let raw = ids.into_raw_for_report();
+    let (vendor, device) = (raw as u16, (raw >> 16) as u16);
+    Part::from_ids(vendor, device).inspect_err(|_| {
+        #[cfg(not(paranoid_mutant = "e1000_skip_unsupported_fence"))]
+        let _ = paranoid::pci::command::fence(pci, address);
+    })
+}
+
 /// An e1000 (8254x) NIC: registers `R`, configuration access `P`, clock `C`, and
 /// rings in DMA window `W`.
 pub struct E1000<R, P, C, W: Window> {
+    pub(crate) part: Part,
     pub(crate) regs: E1000Regs<R>,
     pub(crate) pci: P,
     pub(crate) address: PciAddress,
@@ -146,12 +165,16 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// its rings and buffers allocated from `arena` (about 136 KiB).
     ///
     /// Nothing is written to the device: it stays as inherited until init. Its
-    /// configuration space is read to learn whether it supports FLR and to save
-    /// the BARs an FLR would clear.
+    /// configuration space is read to learn which [`Part`] it is, whether it
+    /// supports FLR and to save the BARs an FLR would clear.
     ///
     /// # Errors
     ///
-    /// [`E1000Error::Dma`] when the window has no room for the rings.
+    /// - [`E1000Error::PciGone`] when its configuration space reads all-ones.
+    /// - [`E1000Error::Unsupported`] when its ids are not a supported part: the
+    ///   function is fenced (bus mastering and INTx off, in configuration space
+    ///   only) and none of its registers is touched.
+    /// - [`E1000Error::Dma`] when the window has no room for the rings.
     pub fn new<const N: usize>(
         regs: R,
         mut pci: P,
@@ -160,6 +183,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         arena: &mut DmaArena<W, N>,
         config: Config,
     ) -> Result<Self, E1000Error> {
+        let part = identify(&mut pci, address)?;
         let rx = RxRing::new(arena)?;
         let tx = TxRing::new(arena)?;
         let flr = paranoid::pci::reset::flr_capability(&mut pci, address).is_ok();
@@ -171,6 +195,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         };
         let bars = [bar(&mut pci, 0), bar(&mut pci, 1)];
         Ok(Self {
+            part,
             regs: E1000Regs::new(regs),
             pci,
             address,
@@ -185,6 +210,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             bars,
             stats: Stats::default(),
         })
+    }
+
+    /// The part, from its PCI ids.
+    pub fn part(&self) -> Part {
+        self.part
     }
 
     /// The Ethernet address read from the EEPROM (zero before init verified it).

@@ -28,6 +28,38 @@ pub enum DescriptorProblem {
 /// Errors of the e1000 driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum E1000Error {
+    /// The PCI ids are not one of the supported 8254x parts
+    /// ([`SUPPORTED_IDS`](crate::part::SUPPORTED_IDS)); the device was left
+    /// fenced and its registers untouched.
+    Unsupported {
+        /// The vendor id read.
+        vendor: u16,
+        /// The device id read.
+        device: u16,
+    },
+    /// An MDIC (PHY register) access did not report ready by the deadline.
+    MdicTimeout {
+        /// The PHY register.
+        register: u8,
+        /// The last MDIC value read.
+        mdic: u32,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The PHY did not answer an MDIC access (MDIC.E set).
+    MdicError {
+        /// The PHY register.
+        register: u8,
+        /// The MDIC value read.
+        mdic: u32,
+    },
+    /// The PHY is not the one the part's device id promises.
+    PhyId {
+        /// The part's PHY id (revision clear).
+        expected: u32,
+        /// PHY_ID1 << 16 | PHY_ID2 as read.
+        read: u32,
+    },
     /// PCI configuration space of the function reads all-ones.
     PciGone(PciError),
     /// A register read all-ones: the device is gone (or went away mid-init).
@@ -178,6 +210,10 @@ impl E1000Error {
     /// A short class name for reports and campaign summaries.
     pub const fn class(&self) -> &'static str {
         match self {
+            Self::Unsupported { .. } => "unsupported",
+            Self::MdicTimeout { .. } => "mdic-timeout",
+            Self::MdicError { .. } => "mdic-error",
+            Self::PhyId { .. } => "phy-id",
             Self::PciGone(_) => "pci-gone",
             Self::DeviceGone { .. } => "device-gone",
             Self::ResetTimeout { .. } => "reset-timeout",

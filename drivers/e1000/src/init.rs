@@ -24,7 +24,8 @@ use paranoid::Untrusted;
 
 use crate::device::{Link, LinkPolicy, MacAddress, Paced, E1000};
 use crate::error::E1000Error;
-use crate::regs::{self, ctrl, e1000_regs as r, eeprom, eerd, icr, rctl, tctl, RAH_AV};
+use crate::part::{EepromAccess, PHY_ID_MASK};
+use crate::regs::{self, ctrl, e1000_regs as r, eecd, eeprom, eerd, icr, mdic, rctl, tctl, RAH_AV};
 use crate::ring::{RxRing, TxRing};
 
 /// Total init budget, link wait included (the `budget_ms` of [`init`]).
@@ -41,6 +42,13 @@ pub const RESET_POLL_INTERVAL: Duration = Duration::from_micros(10);
 pub const RESET_SETTLE: Duration = Duration::from_millis(5);
 /// One EERD read: a serial EEPROM word takes microseconds; we allow 10 ms.
 pub const EERD_TIMEOUT: Duration = Duration::from_millis(10);
+/// Half a Microwire clock period. A 93C46-class EEPROM clocks at up to 1 MHz
+/// (tSKH, tSKL ≥ 250 ns); Linux's e1000 holds each edge 50 µs. 5 µs keeps a
+/// whole 64-word read near 16 ms.
+pub const MICROWIRE_HALF_PERIOD: Duration = Duration::from_micros(5);
+/// One MDIC access: the PHY answers in microseconds (Linux polls up to
+/// 640 × 5 µs); we allow 10 ms.
+pub const MDIC_TIMEOUT: Duration = Duration::from_millis(10);
 /// CTRL bits the driver never keeps from the dead kernel: PHY and link resets,
 /// forced speed and duplex, inverted loss-of-signal, VLAN mode.
 const CTRL_CLEAR: u32 =
@@ -85,9 +93,12 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
 
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
         // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
+        #[cfg(paranoid_mutant = "e1000_always_fence")]
+        return Err(E1000Error::NoEeprom { eecd: 0 });
         self.link = Some(Link::from_status(self.regs.status().read().untrusted())?);
         self.check_eeprom_present()?;
         self.mac = self.read_eeprom_mac(deadline)?;
+        self.check_phy_id(deadline)?;
         Ok(())
     }
 
@@ -146,7 +157,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// A read flushes posted writes; all-ones here means the device is gone.
     fn flush_posted_writes(&mut self) -> Result<(), E1000Error> {
-        if self.regs.status().read().untrusted().is_all_ones() {
+        let status = self.regs.status().read().untrusted();
+        #[cfg(paranoid_mutant = "e1000_skip_all_ones_check")]
+        let status = Untrusted::new(status.into_raw_for_report() & 0);
+        if status.is_all_ones() {
             return Err(E1000Error::DeviceGone {
                 register: r::status::SPEC.name,
             });
@@ -169,11 +183,14 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// CTRL.RST and a bounded wait for it to self-clear, then [`after_reset`](Self::after_reset).
     fn controller_reset(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
         let value = self.regs.ctrl().read().untrusted();
+        #[cfg(not(paranoid_mutant = "e1000_skip_all_ones_check"))]
         if value.is_all_ones() {
             return Err(E1000Error::DeviceGone {
                 register: r::ctrl::SPEC.name,
             });
         }
+        #[cfg(paranoid_mutant = "e1000_bus_master_before_reset")]
+        self.bus_master_on()?;
         // Keep the dead kernel's bits except those that hold the PHY or the link
         // in reset or force them: CTRL with PHY_RST clear never reads all-ones,
         // so all-ones while RST is pending still means "gone".
@@ -193,6 +210,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 
     fn wait_reset_done(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
+        #[cfg(paranoid_mutant = "e1000_skip_reset_wait")]
+        return Ok(());
         let own = Deadline::after(&self.clock, RESET_TIMEOUT).min(deadline);
         let paced = Paced {
             clock: &self.clock,
@@ -203,10 +222,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             &paced,
             own,
             || regs.ctrl().read().untrusted(),
-            |c| c.is_all_ones() || !r::ctrl::RST.is_set(*c),
+            |c| gone(*c) || !r::ctrl::RST.is_set(*c),
         );
         match seen {
-            Ok(c) if c.is_all_ones() => Err(E1000Error::DeviceGone {
+            Ok(c) if gone(c) => Err(E1000Error::DeviceGone {
                 register: r::ctrl::SPEC.name,
             }),
             Ok(_) => Ok(()),
@@ -280,6 +299,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 pair.copy_from_slice(&[lo, hi]);
             }
         }
+        #[cfg(paranoid_mutant = "e1000_skip_eeprom_checksum")]
+        let sum = eeprom::SUM;
         if sum != eeprom::SUM {
             return Err(E1000Error::EepromChecksum { sum });
         }
@@ -290,9 +311,19 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         Ok(mac)
     }
 
+    /// One EEPROM word, the way this part reads it ([`EepromAccess`]).
+    fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
+        #[cfg(paranoid_mutant = "e1000_eerd_on_every_part")]
+        return self.read_eeprom_word_eerd(word, deadline);
+        match self.part.eeprom_access() {
+            EepromAccess::Eerd => self.read_eeprom_word_eerd(word, deadline),
+            EepromAccess::Microwire => self.read_eeprom_word_microwire(word, deadline),
+        }
+    }
+
     /// One EERD read: START with the address, a bounded wait for DONE, and the
     /// address echoed back must be the one asked for.
-    fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
+    fn read_eeprom_word_eerd(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
         self.regs
             .eerd()
             .write(eerd::START | r::eerd::ADDR.bits(u32::from(word)));
@@ -324,6 +355,117 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             });
         }
         let data = r::eerd::DATA.get(value).in_range(0..=0xffff)?;
+        Ok(data as u16)
+    }
+
+    /// One Microwire READ through EECD (SDM 5.4; the 82544GC has no EERD): CS
+    /// up, the opcode and the 6-bit address clocked out MSB first, 16 data bits
+    /// clocked in MSB first, CS down. Every step is a fixed number of clock
+    /// edges; the step's deadline bounds the whole read.
+    fn read_eeprom_word_microwire(
+        &mut self,
+        word: u8,
+        deadline: Deadline,
+    ) -> Result<u16, E1000Error> {
+        if deadline.expired(&self.clock) {
+            return Err(E1000Error::EepromTimeout {
+                word,
+                eerd: 0,
+                waited: Duration::ZERO,
+                deadline_ns: deadline.as_ns(),
+            });
+        }
+        let idle = self.eecd_idle()?;
+        self.eecd_write(idle | eecd::CS);
+        let command = eecd::READ_OPCODE << eecd::ADDRESS_BITS | u32::from(word) & 0x3f;
+        let bits = eecd::OPCODE_BITS + eecd::ADDRESS_BITS;
+        for bit in (0..bits).rev() {
+            let di = if command >> bit & 1 == 1 { eecd::DI } else { 0 };
+            self.eecd_clock(idle | eecd::CS | di)?;
+        }
+        let mut data = 0u16;
+        for _ in 0..eecd::DATA_BITS {
+            let out = self.eecd_clock(idle | eecd::CS)?;
+            data = data << 1 | u16::from(out & eecd::DO != 0);
+        }
+        self.eecd_write(idle);
+        Ok(data)
+    }
+
+    /// EECD with the Microwire lines low, the other software bits as found.
+    fn eecd_idle(&mut self) -> Result<u32, E1000Error> {
+        let value = self.regs.eecd().read().untrusted();
+        if value.is_all_ones() {
+            return Err(E1000Error::DeviceGone {
+                register: r::eecd::SPEC.name,
+            });
+        }
+        Ok(value.into_raw_for_report() & !(eecd::SK | eecd::CS | eecd::DI | eecd::DO))
+    }
+
+    /// Writes EECD and holds it for half a Microwire clock period.
+    fn eecd_write(&mut self, value: u32) {
+        self.regs.eecd().write(value);
+        self.clock.delay(MICROWIRE_HALF_PERIOD);
+    }
+
+    /// One Microwire clock: SK up (the EEPROM samples DI), EECD read (DO),
+    /// SK down. Returns the EECD read while SK was high.
+    fn eecd_clock(&mut self, value: u32) -> Result<u32, E1000Error> {
+        self.eecd_write(value | eecd::SK);
+        let seen = self.regs.eecd().read().untrusted();
+        self.eecd_write(value);
+        seen.not_all_ones()
+            .map(Untrusted::into_raw_for_report)
+            .map_err(|_| E1000Error::DeviceGone {
+                register: r::eecd::SPEC.name,
+            })
+    }
+
+    /// The internal PHY's id through MDIC must be the one the part's device id
+    /// promises (QEMU: PHY_ID2 0x0C30 on the 82544GC, 0x0C20 on the others).
+    fn check_phy_id(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
+        let id1 = self.read_phy(mdic::PHY_ID1, deadline)?;
+        let id2 = self.read_phy(mdic::PHY_ID2, deadline)?;
+        let read = u32::from(id1) << 16 | u32::from(id2);
+        let expected = self.part.phy_id();
+        if read & PHY_ID_MASK != expected {
+            return Err(E1000Error::PhyId { expected, read });
+        }
+        Ok(())
+    }
+
+    /// One PHY register read: the MDIC command, a bounded wait for R, and E
+    /// checked.
+    fn read_phy(&mut self, register: u8, deadline: Deadline) -> Result<u16, E1000Error> {
+        self.regs.mdic().write(mdic::read(register));
+        let own = Deadline::after(&self.clock, MDIC_TIMEOUT).min(deadline);
+        let regs = &mut self.regs;
+        let seen = poll(
+            &self.clock,
+            own,
+            || regs.mdic().read().untrusted(),
+            |v| v.is_all_ones() || r::mdic::R.is_set(*v),
+        );
+        let value = match seen {
+            Ok(v) => v.not_all_ones().map_err(|_| E1000Error::DeviceGone {
+                register: r::mdic::SPEC.name,
+            })?,
+            Err(t) => {
+                return Err(E1000Error::MdicTimeout {
+                    register,
+                    mdic: t.last.into_raw_for_report(),
+                    waited: t.waited,
+                })
+            }
+        };
+        if r::mdic::E.is_set(value) {
+            return Err(E1000Error::MdicError {
+                register,
+                mdic: value.into_raw_for_report(),
+            });
+        }
+        let data = r::mdic::DATA.get(value).in_range(0..=0xffff)?;
         Ok(data as u16)
     }
 
@@ -507,6 +649,14 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let fenced = self.bus_master_off();
         reset.and(fenced)
     }
+}
+
+/// All-ones: the device is gone (a CTRL read with RST pending is never
+/// all-ones, as the PHY reset bit is cleared first).
+fn gone(value: Untrusted<u32>) -> bool {
+    #[cfg(paranoid_mutant = "e1000_skip_all_ones_check")]
+    return false;
+    value.is_all_ones()
 }
 
 /// Brings an e1000 from whatever state it is in to Ready within

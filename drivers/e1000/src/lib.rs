@@ -13,6 +13,8 @@
 //!
 //! - [`regs`]: register declarations (offsets, bits, access modes).
 //! - [`init`]: the lifecycle steps, one small function each, and the init body.
+//! - [`part`]: the supported 8254x parts by PCI id, and what differs between
+//!   them (EEPROM access, PHY id).
 //! - [`ring`]: legacy descriptor rings and write-back validation.
 //! - [`device`]: the driver type, configuration and the data path.
 //! - [`error`]: the error type.
@@ -53,6 +55,7 @@
 pub mod device;
 pub mod error;
 pub mod init;
+pub mod part;
 pub mod regs;
 pub mod ring;
 
@@ -63,3 +66,4 @@ pub mod model;
 
 pub use device::{Config, Link, LinkPolicy, MacAddress, Stats, E1000};
 pub use error::{DescriptorProblem, E1000Error};
+pub use part::{EepromAccess, Part, SUPPORTED_IDS};

@@ -49,6 +49,14 @@ register_block! {
     }
     /// EEPROM/Flash Control.
     EECD @ 0x0010: u32, rw {
+        /// Microwire clock (SK), driven by software.
+        SK: 0,
+        /// Microwire chip select (CS).
+        CS: 1,
+        /// Microwire data in (DI: from us to the EEPROM).
+        DI: 2,
+        /// Microwire data out (DO: from the EEPROM to us).
+        DO: 3,
         /// EEPROM present.
         PRES: 8,
     }
@@ -62,6 +70,23 @@ register_block! {
         ADDR: 8..=15,
         /// Data read.
         DATA: 16..=31,
+    }
+    /// MDI Control: one PHY register read or write (SDM 13.4.7).
+    MDIC @ 0x0020: u32, rw {
+        /// Data written, or read back.
+        DATA: 0..=15,
+        /// PHY register address.
+        REGADD: 16..=20,
+        /// PHY address (the internal PHY is 1).
+        PHYADD: 21..=25,
+        /// Opcode: 01 write, 10 read.
+        OP: 26..=27,
+        /// Ready: the operation completed.
+        R: 28,
+        /// Interrupt on completion.
+        I: 29,
+        /// Error: the PHY did not answer.
+        E: 30,
     }
     /// Interrupt Cause Read: reading clears it.
     ICR @ 0x00c0: u32, rc;
@@ -216,6 +241,48 @@ pub mod eerd {
     pub const DATA_SHIFT: u32 = f::DATA.shift();
 }
 
+/// EECD Microwire bits as masks (SDM 13.4.3).
+pub mod eecd {
+    use super::e1000_regs::eecd as f;
+    /// Clock.
+    pub const SK: u32 = f::SK.mask();
+    /// Chip select.
+    pub const CS: u32 = f::CS.mask();
+    /// Data to the EEPROM.
+    pub const DI: u32 = f::DI.mask();
+    /// Data from the EEPROM.
+    pub const DO: u32 = f::DO.mask();
+    /// Microwire READ opcode (110b, sent MSB first after the start bit 1).
+    pub const READ_OPCODE: u32 = 0b110;
+    /// Opcode bits sent.
+    pub const OPCODE_BITS: u32 = 3;
+    /// Address bits of a 64-word (93C46-class) EEPROM.
+    pub const ADDRESS_BITS: u32 = 6;
+    /// Data bits per word.
+    pub const DATA_BITS: u32 = 16;
+}
+
+/// MDIC fields (SDM 13.4.7).
+pub mod mdic {
+    use super::e1000_regs::mdic as f;
+    /// The internal PHY's address.
+    pub const PHY_INTERNAL: u32 = 1;
+    /// Read opcode, in place.
+    pub const OP_READ: u32 = f::OP.bits(0b10);
+    /// Ready.
+    pub const READY: u32 = f::R.mask();
+    /// Error.
+    pub const ERROR: u32 = f::E.mask();
+    /// PHY_ID1 (PHY register 2): OUI bits 3..=18.
+    pub const PHY_ID1: u8 = 2;
+    /// PHY_ID2 (PHY register 3): OUI bits 19..=24, model, revision.
+    pub const PHY_ID2: u8 = 3;
+    /// A read of PHY register `reg` of the internal PHY.
+    pub const fn read(reg: u8) -> u32 {
+        OP_READ | f::PHYADD.bits(PHY_INTERNAL) | f::REGADD.bits(reg as u32 & 0x1f)
+    }
+}
+
 /// EEPROM map (SDM 5.6).
 pub mod eeprom {
     /// Words 0..=2: the Ethernet address, little-endian byte pairs.
@@ -289,12 +356,20 @@ pub const RAH_AV: u32 = e1000_regs::rah0::AV.mask();
 /// TIPG for the 82540/82545 copper PHY: IPGT 10, IPGR1 8, IPGR2 6 (SDM 13.4, TIPG).
 pub const TIPG_COPPER: u32 = 10 | (8 << 10) | (6 << 20);
 
-/// PCI identity of the devices this driver knows (QEMU's e1000 is the 82540EM).
+/// PCI identity of the parts this driver knows (see [`crate::part`]).
 pub mod id {
     /// Intel.
     pub const VENDOR_INTEL: u16 = 0x8086;
     /// 82540EM desktop (QEMU `-device e1000`).
     pub const DEVICE_82540EM: u16 = 0x100e;
+    /// 82544GC copper (QEMU `-device e1000-82544gc`).
+    pub const DEVICE_82544GC: u16 = 0x100c;
+    /// 82545EM copper (QEMU `-device e1000-82545em`).
+    pub const DEVICE_82545EM: u16 = 0x100f;
+    /// EEPROM words holding the device id (SDM 5.6, table 5-2).
+    pub const EEPROM_DEVICE_WORDS: [usize; 2] = [11, 13];
+    /// EEPROM words holding the vendor id.
+    pub const EEPROM_VENDOR_WORDS: [usize; 2] = [12, 14];
     /// Size of BAR0, the memory-mapped register block.
     pub const BAR0_SIZE: usize = 128 * 1024;
 }

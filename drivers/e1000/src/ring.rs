@@ -238,6 +238,8 @@ fn check_rx(status: Untrusted<u64>, length: Untrusted<u64>) -> Result<usize, Des
     if !status.bit(rx_status::EOP) {
         return Err(DescriptorProblem::MissingEop);
     }
+    #[cfg(paranoid_mutant = "e1000_trust_rx_length")]
+    let length = Untrusted::new(length.into_raw_for_report().min(BUFFER_SIZE as u64));
     let len = length
         .in_range(0..=BUFFER_SIZE as u64)
         .map_err(|_| DescriptorProblem::LengthPastBuffer)?;

@@ -560,3 +560,22 @@ fn data_path_refuses_before_init_and_bad_frame_lengths() {
     );
     assert!(h.model.borrow().records().violations.is_empty());
 }
+
+#[test]
+fn gone_from_the_start_is_device_gone_from_quiesce_not_a_reset_timeout() {
+    let mut state = AnyState::clean();
+    state.gone_after = Some(0);
+    let mut h = state.harness();
+    let driver = h.driver(Config::default()).unwrap();
+    let err = match init(driver, &h.clock) {
+        Ok(_) => panic!("a gone device reached Ready"),
+        Err(e) => e,
+    };
+    assert!(h.fenced());
+    match err.cause {
+        Cause::Device(E1000Error::DeviceGone { register }) => assert_eq!(register, "STATUS"),
+        other => panic!("{other:?}\n{}", err.trace),
+    }
+    // Nothing was escalated: a gone device is not reset harder.
+    assert_eq!(err.trace.escalations(), 0, "{}", err.trace);
+}

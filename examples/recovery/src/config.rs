@@ -5,6 +5,8 @@ use core::time::Duration;
 
 use paranoid_dump::Policy;
 
+use crate::target::{parse_bytes, parse_pci, Extent, SeenAt, Serial, TargetSpec};
+
 /// Which heartbeats run between dump chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeartbeatKinds {
@@ -26,10 +28,13 @@ pub enum ConfigError {
 pub struct Config {
     /// IOMMU takeover policy (`iommu=adopt|fence|drain`, default `fence`).
     pub policy: Policy,
-    /// First block of the dump extent (`dump_lba=`, default 2048: 1 MiB in).
-    pub dump_lba: u64,
-    /// Blocks in the dump extent (`dump_blocks=`, default 262144: 128 MiB of 512 B).
-    pub dump_blocks: u64,
+    /// The namespace the dump may be written to (`dump_serial=`, `dump_nsid=`,
+    /// `dump_pci=`; see [`crate::target`]). Default: none named, so nothing is
+    /// written.
+    pub target: TargetSpec,
+    /// The dump extent: `dump_offset=`/`dump_size=` in bytes (default 1 MiB
+    /// in, 128 MiB), or `dump_lba=`/`dump_blocks=` in the target's own blocks.
+    pub extent: Extent,
     /// Bytes of memory per dump chunk (`chunk_kib=`, default 256).
     pub chunk_bytes: u32,
     /// Bring the NIC up (`nic=on|off`, default on): UDP heartbeats need it.
@@ -60,8 +65,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             policy: Policy::Fence,
-            dump_lba: 2048,
-            dump_blocks: 262_144,
+            target: TargetSpec::default(),
+            extent: Extent::Bytes {
+                offset: 1 << 20,
+                len: 128 << 20,
+            },
             chunk_bytes: 256 * 1024,
             nic: true,
             stream: false,
@@ -113,13 +121,28 @@ impl core::fmt::Display for Config {
             (true, true) => "both",
         };
         let on = |b: bool| if b { "on" } else { "off" };
+        write!(f, "iommu={} ", self.policy.name())?;
+        match self.target.serial {
+            Some(s) => write!(f, "dump_serial={s} ")?,
+            None => write!(f, "dump_serial=none ")?,
+        }
+        write!(f, "dump_nsid={} ", self.target.nsid)?;
+        if let Some(a) = self.target.pci {
+            write!(f, "dump_pci={a} ")?;
+        }
+        match self.target.seen_at {
+            SeenAt::Unknown => {}
+            SeenAt::Nowhere => write!(f, "dump_seen_at=none ")?,
+            SeenAt::At(a) => write!(f, "dump_seen_at={a} ")?,
+        }
+        match self.extent {
+            Extent::Bytes { offset, len } => write!(f, "dump_offset={offset} dump_size={len} ")?,
+            Extent::Blocks { lba, count } => write!(f, "dump_lba={lba} dump_blocks={count} ")?,
+        }
         write!(
             f,
-            "iommu={} dump_lba={} dump_blocks={} chunk_kib={} nic={} stream={} heartbeat={hb} heartbeat_ms={} \
+            "chunk_kib={} nic={} stream={} heartbeat={hb} heartbeat_ms={} \
              drain_nic_ms={} drain_storage_ms={} drain_other_ms={} quarantine_after={} halt_on_own_fault={} init_budget_ms={}",
-            self.policy.name(),
-            self.dump_lba,
-            self.dump_blocks,
             self.chunk_bytes / 1024,
             on(self.nic),
             on(self.stream),
@@ -158,8 +181,65 @@ impl Config {
                         _ => return Err(ConfigError::BadValue("iommu")),
                     }
                 }
-                "dump_lba" => c.dump_lba = number("dump_lba", v, u64::MAX >> 12)?,
-                "dump_blocks" => c.dump_blocks = number("dump_blocks", v, u64::MAX >> 12)?,
+                "dump_serial" => {
+                    c.target.serial = match v {
+                        "none" => None,
+                        _ => Some(
+                            Serial::new(v.as_bytes())
+                                .ok_or(ConfigError::BadValue("dump_serial"))?,
+                        ),
+                    }
+                }
+                "dump_nsid" => {
+                    c.target.nsid = number("dump_nsid", v, u64::from(u32::MAX - 1))? as u32;
+                    if c.target.nsid == 0 {
+                        return Err(ConfigError::BadValue("dump_nsid"));
+                    }
+                }
+                "dump_pci" => {
+                    c.target.pci = Some(parse_pci(v).ok_or(ConfigError::BadValue("dump_pci"))?)
+                }
+                "dump_seen_at" => {
+                    c.target.seen_at = match v {
+                        "none" => SeenAt::Nowhere,
+                        _ => SeenAt::At(parse_pci(v).ok_or(ConfigError::BadValue("dump_seen_at"))?),
+                    }
+                }
+                "dump_offset" | "dump_size" => {
+                    let n = parse_bytes(v).ok_or(ConfigError::BadValue(if k == "dump_offset" {
+                        "dump_offset"
+                    } else {
+                        "dump_size"
+                    }))?;
+                    let (mut offset, mut len) = match c.extent {
+                        Extent::Bytes { offset, len } => (offset, len),
+                        Extent::Blocks { .. } => (1 << 20, 128 << 20),
+                    };
+                    if k == "dump_offset" {
+                        offset = n;
+                    } else {
+                        len = n;
+                    }
+                    c.extent = Extent::Bytes { offset, len };
+                }
+                "dump_lba" | "dump_blocks" => {
+                    let key = if k == "dump_lba" {
+                        "dump_lba"
+                    } else {
+                        "dump_blocks"
+                    };
+                    let n = number(key, v, u64::MAX >> 12)?;
+                    let (mut lba, mut count) = match c.extent {
+                        Extent::Blocks { lba, count } => (lba, count),
+                        Extent::Bytes { .. } => (2048, 262_144),
+                    };
+                    if k == "dump_lba" {
+                        lba = n;
+                    } else {
+                        count = n;
+                    }
+                    c.extent = Extent::Blocks { lba, count };
+                }
                 "chunk_kib" => {
                     let kib = number("chunk_kib", v, 4096)?;
                     if kib == 0 || kib % 4 != 0 {
@@ -209,15 +289,6 @@ impl Config {
         }
         Ok(c)
     }
-
-    /// The dump extent as a byte range of the namespace, given its block size.
-    pub fn extent_bytes(&self, block_size: u32) -> Option<(u64, u64)> {
-        let bs = u64::from(block_size);
-        Some((
-            self.dump_lba.checked_mul(bs)?,
-            self.dump_blocks.checked_mul(bs)?,
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -240,14 +311,22 @@ mod tests {
         );
         assert_eq!(c.heartbeat_period, Duration::from_millis(50));
         assert_eq!(c.chunk_bytes, 64 * 1024);
-        assert_eq!(c.dump_lba, 2048);
+        assert_eq!(
+            c.extent,
+            Extent::Bytes {
+                offset: 1 << 20,
+                len: 128 << 20
+            }
+        );
+        assert_eq!(c.target.serial, None, "no target unless named");
         assert_eq!(Config::parse("").unwrap(), Config::default());
     }
 
     #[test]
     fn display_round_trips_through_parse() {
         let c = Config::parse(
-            "iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7",
+            "iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7 \
+             dump_serial=paranoid0 dump_nsid=2 dump_pci=0000:01:00.0 dump_seen_at=none dump_size=400M",
         )
         .unwrap();
         assert_eq!(Config::parse(&c.to_string()).unwrap(), c);
@@ -279,5 +358,38 @@ mod tests {
             Config::parse("nic=perhaps"),
             Err(ConfigError::BadValue("nic"))
         );
+        for bad in [
+            "dump_serial=",
+            "dump_nsid=0",
+            "dump_pci=1:2:3:4",
+            "dump_seen_at=x",
+            "dump_size=12Q",
+        ] {
+            let key = bad.split('=').next().unwrap();
+            assert_eq!(Config::parse(bad), Err(ConfigError::BadValue(key)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn extent_in_bytes_or_in_target_blocks() {
+        let c = Config::parse("dump_offset=2M dump_size=400MiB").unwrap();
+        assert_eq!(
+            c.extent,
+            Extent::Bytes {
+                offset: 2 << 20,
+                len: 400 << 20
+            }
+        );
+        let c = Config::parse("dump_lba=256 dump_blocks=1000").unwrap();
+        assert_eq!(
+            c.extent,
+            Extent::Blocks {
+                lba: 256,
+                count: 1000
+            }
+        );
+        let c = Config::parse("dump_serial=S1 dump_seen_at=0000:00:05.0").unwrap();
+        assert_eq!(c.target.serial.unwrap().as_str(), "S1");
+        assert!(matches!(c.target.seen_at, SeenAt::At(_)));
     }
 }

@@ -22,4 +22,5 @@ pub mod heartbeat;
 pub mod note;
 pub mod plan;
 pub mod report;
+pub mod target;
 pub mod text;

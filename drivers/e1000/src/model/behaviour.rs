@@ -176,6 +176,13 @@ pub enum Violation {
         /// The ring slot.
         slot: u32,
     },
+    /// Bus mastering was turned back on with no reset (CTRL.RST or FLR)
+    /// completed since it was turned off: the device may still hold the dead
+    /// kernel's ring state when it can reach memory again.
+    BusMasterBeforeReset {
+        /// When the model saw it (ns).
+        at_ns: u64,
+    },
 }
 
 /// One lie a malicious model told.
@@ -241,4 +248,9 @@ pub struct Records {
     pub tx_frames: u64,
     /// Frames lost for want of a receive descriptor.
     pub rx_overruns: u64,
+    /// Clock readings (ns) at which the model saw bus mastering go from off
+    /// to on, as its configuration space showed it at its next access: the
+    /// device's own record of when DMA was allowed again, for oracles that
+    /// must not trust the driver's trace.
+    pub bus_master_on_ns: Vec<u64>,
 }

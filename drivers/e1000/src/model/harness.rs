@@ -15,6 +15,7 @@ use paranoid::sim::{
 use super::{Behaviour, E1000Model, Wire};
 use crate::device::{Config, E1000};
 use crate::error::E1000Error;
+use crate::part::Part;
 use crate::regs::id;
 
 paranoid::dma_windows! {
@@ -76,6 +77,18 @@ impl Harness {
         )
     }
 
+    /// A well-behaved `part` with a loopback plug.
+    pub fn loopback_part(part: Part) -> Self {
+        Self::build_part(
+            SimClock::new(),
+            Wire::loopback(),
+            0,
+            Behaviour::spec(),
+            false,
+            part,
+        )
+    }
+
     /// Two NICs on one wire, sharing a clock.
     pub fn pair(behaviour: Behaviour) -> (Self, Self) {
         let clock = SimClock::new();
@@ -95,6 +108,20 @@ impl Harness {
         behaviour: Behaviour,
         flr: bool,
     ) -> Self {
+        Self::build_part(clock, wire, port, behaviour, flr, Part::I82540Em)
+    }
+
+    /// As [`build`](Self::build), the NIC being `part`: its device id in
+    /// configuration space and in the EEPROM, its PHY id and its EEPROM
+    /// interface (the any-state campaign samples the part this way).
+    pub fn build_part(
+        clock: SimClock,
+        wire: Wire,
+        port: usize,
+        behaviour: Behaviour,
+        flr: bool,
+        part: Part,
+    ) -> Self {
         let n = port.min(1) as u8;
         let base = OLD_KERNEL_BASE + u64::from(n) * (16 << 20);
         let memory = SimMemory::new(base + REGION, BACKING as usize);
@@ -113,7 +140,7 @@ impl Harness {
         let mut space = ConfigSpace::endpoint(
             clock.clone(),
             id::VENDOR_INTEL,
-            id::DEVICE_82540EM,
+            part.device_id(),
             [0x02, 0x00, 0x00],
         )
         .with_bar32(
@@ -143,6 +170,7 @@ impl Harness {
             mac,
             behaviour,
         );
+        model.set_part(part);
         model.set_window(RecoveryWindow::BASE, RecoveryWindow::SIZE);
         let model = Rc::new(RefCell::new(model));
         let mmio = SimMmio::shared(model.clone(), clock.clone());

@@ -1,4 +1,5 @@
-//! A register-level model of the 8254x MAC (QEMU's `-device e1000`, 82540EM).
+//! A register-level model of the 8254x MAC, as any supported [`Part`]
+//! (QEMU's `-device e1000`, `e1000-82544gc`, `e1000-82545em`).
 //!
 //! What the driver relies on is modelled after the SDM and checked against
 //! QEMU's `hw/net/e1000.c`: CTRL (RST self-clearing after a delay, or at once
@@ -7,8 +8,15 @@
 //! 64-word EEPROM with a valid checksum, RAL/RAH and the MTA, ICR read-to-clear
 //! (and write-one-to-clear), ICS, IMS, IMC, RCTL/TCTL, the ring registers
 //! (RDLEN/TDLEN masked to 128-byte multiples, heads and tails to 16 bits) and
-//! legacy descriptors with write-back of DD/EOP and length. EECD bit-banging
-//! (microwire) is not modelled: the driver reads the EEPROM through EERD.
+//! legacy descriptors with write-back of DD/EOP and length. The EEPROM is
+//! also readable by clocking Microwire through EECD (as QEMU's `set_eecd` /
+//! `get_eecd`); MDIC answers reads of the internal PHY (address 1) with the
+//! part's PHY id at once, as QEMU does.
+//!
+//! Parts ([`E1000Model::set_part`]): the EEPROM image carries the part's device
+//! id; the PHY id is the part's; and, unlike QEMU, the 82544GC has no EERD (the
+//! offset is reserved there, SDM 13.4.4: reads return 0, writes are dropped),
+//! so a driver that used EERD on it times out.
 //!
 //! Time: the transmit and receive units move one descriptor or frame per
 //! configured interval of the shared [`SimClock`], so DMA the dead kernel set
@@ -38,7 +46,8 @@ pub use behaviour::{
 pub use harness::{Harness, RecoveryWindow, SimE1000, OLD_KERNEL_BASE};
 pub use wire::{Stream, Wire, WireMode, PORT_QUEUE_LIMIT};
 
-use crate::regs::{self, ctrl, eeprom, eerd, icr, id};
+use crate::part::{EepromAccess, Part};
+use crate::regs::{self, ctrl, eecd, eeprom, eerd, icr, id, mdic};
 
 /// STATUS bits the model always reports (as QEMU: bit 31, GIO master enable,
 /// ASDV, MTXCKOK, speed 1000, full duplex).
@@ -103,8 +112,29 @@ pub struct MacRegs {
     pub eerd: u32,
 }
 
+/// The Microwire interface's state (what QEMU keeps in `eecd_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Microwire {
+    /// Bits shifted in since CS rose.
+    shifted_in: u32,
+    /// How many.
+    count_in: u32,
+    /// The EEPROM bit DO shows while reading (word × 16 + bit from the MSB).
+    bit_out: u32,
+    /// A READ command was received.
+    reading: bool,
+}
+
 /// The model NIC.
 pub struct E1000Model {
+    part: Part,
+    microwire: Microwire,
+    /// MDIC as the last access left it.
+    mdic: u32,
+    /// Bus mastering as last seen.
+    bus_master_seen: bool,
+    /// A reset completed since bus mastering was last turned off.
+    reset_since_bus_master_off: bool,
     clock: SimClock,
     dma: SimDma,
     config: Rc<RefCell<ConfigSpace>>,
@@ -157,6 +187,11 @@ impl E1000Model {
         let flr_seen = config.borrow().flr_count();
         let now = clock.now_ns();
         let mut m = Self {
+            part: Part::I82540Em,
+            microwire: Microwire::default(),
+            mdic: 0,
+            bus_master_seen: true,
+            reset_since_bus_master_off: false,
             clock,
             dma,
             config,
@@ -182,6 +217,8 @@ impl E1000Model {
             window: (0, 0),
         };
         m.apply_reset();
+        m.bus_master_seen = m.bus_master();
+        m.reset_since_bus_master_off = false;
         m.link_ready_at = now;
         m.link_was_up = m.link_up(now);
         m
@@ -191,6 +228,24 @@ impl E1000Model {
     /// flag null receive buffers in the driver's ring, not to gate DMA).
     pub fn set_window(&mut self, base: u64, size: u64) {
         self.window = (base, size);
+    }
+
+    /// Makes this model the given part: its device id in the EEPROM (checksum
+    /// fixed), its PHY id, and its EEPROM interface. The configuration space's
+    /// ids are the harness's to set ([`Harness::build_part`]).
+    pub fn set_part(&mut self, part: Part) {
+        self.part = part;
+        for at in id::EEPROM_DEVICE_WORDS {
+            if let Some(w) = self.eeprom.get_mut(at) {
+                *w = part.device_id();
+            }
+        }
+        fix_checksum(&mut self.eeprom);
+    }
+
+    /// The part modelled.
+    pub fn part(&self) -> Part {
+        self.part
     }
 
     /// The behaviour.
@@ -256,7 +311,12 @@ impl E1000Model {
                 self.reset_until = Some(self.now().saturating_add(delay_ns));
             }
             ResetBehaviour::Stuck => self.reset_until = Some(u64::MAX),
-            ResetBehaviour::Qemu => self.regs.ctrl &= !ctrl::RST,
+            ResetBehaviour::Qemu => {
+                // Accepted and done at once, though nothing goes back to its
+                // default.
+                self.regs.ctrl &= !ctrl::RST;
+                self.reset_since_bus_master_off = true;
+            }
         }
     }
 
@@ -276,6 +336,7 @@ impl E1000Model {
         self.mta = keep_mta;
         self.tx_packet.clear();
         self.reset_until = None;
+        self.reset_since_bus_master_off = true;
         self.link_ready_at = self.now().saturating_add(self.behaviour.autoneg_ns);
     }
 
@@ -320,6 +381,7 @@ impl E1000Model {
             self.flr_seen = flr;
             self.apply_reset();
         }
+        self.watch_bus_master(now);
         if let Some(until) = self.reset_until {
             if now >= until {
                 self.apply_reset();
@@ -342,6 +404,26 @@ impl E1000Model {
         }
     }
 
+    /// Records each off-to-on change of bus mastering, and flags one with no
+    /// reset completed since bus mastering went off.
+    fn watch_bus_master(&mut self, now: u64) {
+        let on = self.bus_master();
+        if on == self.bus_master_seen {
+            return;
+        }
+        self.bus_master_seen = on;
+        if on {
+            self.records.bus_master_on_ns.push(now);
+            if !self.reset_since_bus_master_off {
+                self.records
+                    .violations
+                    .push(Violation::BusMasterBeforeReset { at_ns: now });
+            }
+        } else {
+            self.reset_since_bus_master_off = false;
+        }
+    }
+
     fn read32(&mut self, offset: usize) -> u32 {
         if self.reset_until.is_some() {
             // Registers do not answer during reset, but CTRL shows RST.
@@ -360,7 +442,9 @@ impl E1000Model {
                 };
                 return STATUS_BASE | lu;
             }
+            0x0014 if self.part.eeprom_access() == EepromAccess::Microwire => return 0,
             0x0014 => return self.read_eerd(),
+            0x0010 => return self.read_eecd(),
             0x2810 => return self.read_head(true),
             0x3810 => return self.read_head(false),
             _ => {}
@@ -368,14 +452,7 @@ impl E1000Model {
         let r = &mut self.regs;
         match offset {
             0x0000 => r.ctrl,
-            0x0010 => {
-                let pres = if self.behaviour.eeprom_present {
-                    crate::regs::e1000_regs::eecd::PRES.mask()
-                } else {
-                    0
-                };
-                pres | EECD_GNT | r.eecd
-            }
+            0x0020 => self.mdic,
             0x00c0 => {
                 let v = r.icr;
                 r.icr = 0;
@@ -452,6 +529,82 @@ impl E1000Model {
         u32::from(data) << eerd::DATA_SHIFT | addr << eerd::ADDR_SHIFT | 1 << eerd::DONE_BIT
     }
 
+    /// EECD: PRES (when present), GNT, the software bits, and DO: the EEPROM
+    /// bit being read, high when idle (QEMU `get_eecd`).
+    fn read_eecd(&self) -> u32 {
+        let pres = if self.behaviour.eeprom_present {
+            crate::regs::e1000_regs::eecd::PRES.mask()
+        } else {
+            0
+        };
+        let m = self.microwire;
+        let word = self.eeprom.get((m.bit_out >> 4) as usize & 0x3f).copied();
+        let bit = word.map_or(1, |w| (w >> (15 - (m.bit_out & 0xf))) & 1);
+        let eeprom_do = if !self.behaviour.eeprom_present {
+            0
+        } else if !m.reading || bit == 1 {
+            eecd::DO
+        } else {
+            0
+        };
+        pres | EECD_GNT | self.regs.eecd | eeprom_do
+    }
+
+    /// EECD writes clock the Microwire interface: a CS rising edge starts a
+    /// command, each SK rising edge shifts DI in, each falling edge moves DO
+    /// on; after the 3 opcode and 6 address bits of a READ, DO shows the
+    /// word's bits from the MSB (QEMU `set_eecd`).
+    fn write_eecd(&mut self, v: u32) {
+        let old = self.regs.eecd;
+        self.regs.eecd = v & EECD_WRITABLE;
+        if v & eecd::CS == 0 {
+            return;
+        }
+        let m = &mut self.microwire;
+        if (v ^ old) & eecd::CS != 0 {
+            *m = Microwire::default();
+        }
+        if (v ^ old) & eecd::SK == 0 {
+            return;
+        }
+        if v & eecd::SK == 0 {
+            m.bit_out = m.bit_out.wrapping_add(1);
+            return;
+        }
+        m.shifted_in = m.shifted_in << 1 | u32::from(v & eecd::DI != 0);
+        m.count_in = m.count_in.saturating_add(1);
+        let bits = eecd::OPCODE_BITS + eecd::ADDRESS_BITS;
+        if m.count_in == bits && !m.reading {
+            let address = m.shifted_in & 0x3f;
+            m.bit_out = (address << 4).wrapping_sub(1);
+            m.reading = (m.shifted_in >> eecd::ADDRESS_BITS) & 0b111 == eecd::READ_OPCODE;
+        }
+    }
+
+    /// MDIC: a read of the internal PHY returns PHY_ID1/PHY_ID2 (other
+    /// registers read 0), a write is accepted; another PHY address sets E.
+    /// Ready at once (QEMU `set_mdic`).
+    fn write_mdic(&mut self, v: u32) {
+        use crate::regs::e1000_regs::mdic as f;
+        let phy = (v >> f::PHYADD.shift()) & 0x1f;
+        let reg = (v >> f::REGADD.shift()) & 0x1f;
+        if phy != mdic::PHY_INTERNAL {
+            self.mdic |= mdic::ERROR | mdic::READY;
+            return;
+        }
+        let data = if v & f::OP.mask() == mdic::OP_READ {
+            let id = self.part.phy_id();
+            match reg as u8 {
+                mdic::PHY_ID1 => id >> 16,
+                mdic::PHY_ID2 => id & 0xffff,
+                _ => 0,
+            }
+        } else {
+            v & 0xffff
+        };
+        self.mdic = (v & !0xffff & !mdic::ERROR) | data | mdic::READY;
+    }
+
     fn write32(&mut self, offset: usize, v: u32) {
         if self.reset_until.is_some() {
             return;
@@ -468,7 +621,9 @@ impl E1000Model {
                     self.begin_reset();
                 }
             }
-            0x0010 => r.eecd = v & EECD_WRITABLE,
+            0x0010 => self.write_eecd(v),
+            0x0014 if self.part.eeprom_access() == EepromAccess::Microwire => {}
+            0x0020 => self.write_mdic(v),
             0x0014 => {
                 r.eerd = v & !(1 << eerd::DONE_BIT);
                 self.eerd_done_at = self

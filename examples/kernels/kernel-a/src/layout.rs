@@ -30,8 +30,9 @@ pub const ARENA_BASE: u64 = 0x0c00_0000;
 /// Its size.
 pub const ARENA_LEN: u64 = 4 << 20;
 
-/// Kernel A's own blocks on the NVMe namespace (its in-flight writes land
-/// here, never in the dump extent): 16 MiB at 448 MiB.
-pub const SCRATCH_LBA: u64 = 448 * 2048;
-/// Blocks of the scratch area.
-pub const SCRATCH_BLOCKS: u64 = 16 * 2048;
+/// Kernel A's own bytes on its NVMe namespace (its in-flight writes land
+/// here, never in the dump extent): 16 MiB at 448 MiB, in bytes so it means
+/// the same on a 512-byte and a 4 KiB format.
+pub const SCRATCH_OFFSET: u64 = 448 << 20;
+/// Bytes of the scratch area.
+pub const SCRATCH_LEN: u64 = 16 << 20;

@@ -14,11 +14,12 @@ use paranoid::pci::{ConfigAccess, PciAddress};
 use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
-use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo};
 use paranoid_nvme::{Config, Nvme};
 
-use crate::layout::{ARENA_BASE, ARENA_LEN, SCRATCH_LBA};
+use crate::disks::Found;
+use crate::layout::{ARENA_BASE, ARENA_LEN, SCRATCH_OFFSET};
 use crate::Why;
 
 paranoid::dma_windows! {
@@ -45,8 +46,8 @@ pub type KernelANic = paranoid_e1000::E1000<
 pub struct Live {
     /// NVMe commands submitted and not reaped.
     pub outstanding: u32,
-    /// Blocks written to the scratch area.
-    pub written_blocks: u64,
+    /// Bytes written to the scratch area.
+    pub written_bytes: u64,
     /// Where the armed `edu` DMA will land.
     pub armed: Option<u64>,
     /// The NIC: frames posted for transmit (not reaped), RX ring live.
@@ -58,12 +59,12 @@ pub struct Live {
 
 /// Kernel A's drivers.
 pub struct Devices {
-    /// The NVMe controller.
-    pub nvme: KernelANvme,
+    /// The NVMe controller (`None`: no disk of its own named or found).
+    pub nvme: Option<KernelANvme>,
     /// The NIC.
     pub nic: Option<KernelANic>,
-    /// The IOMMU.
-    pub iommu: crate::iommu::Unit,
+    /// The IOMMU (`None`: the machine has none, DMA is untranslated).
+    pub iommu: Option<crate::iommu::Unit>,
     /// DMA buffers in flight (never freed before the crash).
     #[expect(
         dead_code,
@@ -74,11 +75,19 @@ pub struct Devices {
 
 impl fmt::Display for Live {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "nvme: {} scratch blocks written, {} commands outstanding",
-            self.written_blocks, self.outstanding
-        )?;
+        if self.devices.nvme.is_some() {
+            write!(
+                f,
+                "nvme: {} KiB of scratch written, {} commands outstanding",
+                self.written_bytes >> 10,
+                self.outstanding
+            )?;
+        } else {
+            write!(f, "no disk of its own")?;
+        }
+        if self.devices.iommu.is_none() {
+            write!(f, "; no IOMMU")?;
+        }
         if let Some(tx) = self.nic {
             write!(f, "; e1000 receiving, {tx} frames posted for transmit")?;
         }
@@ -125,63 +134,64 @@ pub fn start(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
     chaos: Option<Chaos>,
+    disk: Found,
+    nsid: u32,
 ) -> Result<Live, Why> {
     let arm_dma = chaos.is_some();
     let mut cfg = platform::ecam(boot).map_err(|_| "ecam")?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|_| "no nvme")?;
+    let nvme_fn = match disk {
+        Found::At(a) => Some(a),
+        Found::NotNamed | Found::Nowhere => None,
+    };
     let edu_fn = platform::find(&mut cfg, EDU).ok();
-    let nic_fn = platform::find(&mut cfg, E1000_IDS).ok();
+    let nic_fn = first_supported_nic(&mut cfg);
     let mut sources = [0u16; 3];
     let mut n = 0;
-    for f in [Some(nvme_fn), edu_fn, nic_fn].into_iter().flatten() {
+    for a in [nvme_fn, edu_fn.map(|f| f.address), nic_fn]
+        .into_iter()
+        .flatten()
+    {
         if let Some(slot) = sources.get_mut(n) {
-            *slot = f.address.source_id();
+            *slot = a.source_id();
             n += 1;
         }
     }
-    let iommu = crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
-    crate::crash::update(|n| n.iommu_enabled = true);
-    println!("kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)");
-    let (regs, _) = platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|_| "nvme bar")?;
+    let iommu = match platform::dmar(boot) {
+        Ok(_) => {
+            let unit = crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
+            crate::crash::update(|n| n.iommu_enabled = true);
+            println!(
+                "kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)"
+            );
+            Some(unit)
+        }
+        Err(platform::PlatformError::NoDmar) => {
+            println!("kernel-a: no IOMMU on this machine (no DMAR table): DMA untranslated");
+            None
+        }
+        Err(_) => return Err("DMAR table unreadable"),
+    };
     let cpu = NonNull::new(ARENA_BASE as *mut u8).ok_or("arena")?;
     // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
     // identity-mapped, and only used through this arena; kernel A's IOMMU domain
     // (when on) maps it 1:1, which is what the window declares.
     let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
-    let nvme = Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        boot.clock(),
-        &mut arena,
-        Config::default(),
-    )
-    .map_err(|_| "nvme new")?;
-    let ready = nvme
-        .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
-        .map_err(|_| "nvme init")?;
-    println!("kernel-a: nvme ready in {:?}", ready.trace.total());
-    let mut nvme = ready.device.into_inner();
-    crate::crash::update(|n| {
-        if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
-            *slot = nvme_fn.address.source_id();
-            n.live_count += 1;
+    let mut buffers = [None, None];
+    let (nvme, written, outstanding) = match nvme_fn {
+        Some(a) => {
+            let (nvme, written, outstanding) =
+                start_nvme(boot, cfg, a, nsid, &mut arena, chaos, &mut buffers)?;
+            (Some(nvme), written, outstanding)
         }
-    });
-    let mut buf = arena
-        .alloc::<ToDevice>(64 * 1024, 4096)
-        .map_err(|_| "dma buffer")?;
-    buf.write_bytes(0, &[0x4b; 64 * 1024]).map_err(|_| "fill")?;
-    let mut written = 0;
-    for i in 0..8u64 {
-        nvme.write_blocks(SCRATCH_LBA + i * 128, 128, &buf, 0)
-            .map_err(|_| "scratch write")?;
-        written += 128;
-    }
+        None => {
+            println!("kernel-a: no disk of its own ({disk:?}): no NVMe I/O live");
+            (None, 0, 0)
+        }
+    };
     let nic = match nic_fn {
-        Some(f) => Some(start_nic(
+        Some(a) => Some(start_nic(
             boot,
-            f.address,
+            a,
             &mut arena,
             chaos.map_or(0, |c| c.tx_burst),
         )?),
@@ -192,6 +202,68 @@ pub fn start(
         Some(e) if arm_dma => Some(arm_edu(boot, &mut platform::cf8(), e.address, &mut arena)?),
         _ => None,
     };
+    Ok(Live {
+        outstanding,
+        written_bytes: written,
+        armed,
+        nic: nic.as_ref().map(|(_, posted)| *posted),
+        devices: Devices {
+            nvme,
+            nic: nic.map(|(n, _)| n),
+            iommu,
+            buffers,
+        },
+    })
+}
+
+/// Brings kernel A's own NVMe controller up, writes its scratch area in the
+/// namespace's own block size, and (`chaos`) leaves writes in flight that it
+/// never reaps. Returns the driver, the bytes written and the writes left in
+/// flight; the buffers stay in `buffers` (the device may still read them).
+fn start_nvme(
+    boot: &'static BootInfo,
+    mut cfg: paranoid::pci::Ecam,
+    address: PciAddress,
+    nsid: u32,
+    arena: &mut DmaArena<KernelAWindow>,
+    chaos: Option<Chaos>,
+    buffers: &mut [Option<paranoid::dma::DmaBuffer<KernelAWindow, ToDevice>>; 2],
+) -> Result<(KernelANvme, u64, u32), Why> {
+    let (regs, _) = platform::map_bar0(&mut cfg, address).map_err(|_| "nvme bar")?;
+    let config = Config {
+        nsid,
+        ..Config::default()
+    };
+    let nvme =
+        Nvme::new(regs, cfg, address, boot.clock(), arena, config).map_err(|_| "nvme new")?;
+    let ready = nvme
+        .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
+        .map_err(|_| "nvme init")?;
+    println!("kernel-a: nvme ready in {:?}", ready.trace.total());
+    let mut nvme = ready.device.into_inner();
+    let block = u64::from(
+        nvme.namespace_info()
+            .map(|ns| ns.block_size)
+            .ok_or("nvme namespace")?,
+    );
+    crate::crash::update(|n| {
+        if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
+            *slot = address.source_id();
+            n.live_count += 1;
+        }
+    });
+    const CHUNK: u64 = 64 * 1024;
+    let mut buf = arena
+        .alloc::<ToDevice>(CHUNK as usize, 4096)
+        .map_err(|_| "dma buffer")?;
+    buf.write_bytes(0, &[0x4b; CHUNK as usize])
+        .map_err(|_| "fill")?;
+    let mut written = 0;
+    for i in 0..8u64 {
+        nvme.write_blocks((SCRATCH_OFFSET + i * CHUNK) / block, CHUNK / block, &buf, 0)
+            .map_err(|_| "scratch write")?;
+        written += CHUNK;
+    }
     // Last: writes submitted and never reaped, in flight across the crash.
     let mut inflight = arena
         .alloc::<ToDevice>(8 * 4096, 4096)
@@ -202,27 +274,25 @@ pub fn start(
     let mut outstanding = 0;
     if let Some(c) = chaos {
         for i in 0..c.in_flight {
-            let lba = SCRATCH_LBA + 1024 + i * 8;
+            let at = SCRATCH_OFFSET + 8 * CHUNK + i * 4096;
             if nvme
-                .submit_write(lba, 8, &inflight, 4096 * i as usize)
+                .submit_write(at / block, 4096 / block, &inflight, 4096 * i as usize)
                 .is_ok()
             {
                 outstanding += 1;
             }
         }
     }
-    Ok(Live {
-        outstanding,
-        written_blocks: written,
-        armed,
-        nic: nic.as_ref().map(|(_, posted)| *posted),
-        devices: Devices {
-            nvme,
-            nic: nic.map(|(n, _)| n),
-            iommu,
-            buffers: [Some(buf), Some(inflight)],
-        },
-    })
+    *buffers = [Some(buf), Some(inflight)];
+    Ok((nvme, written, outstanding))
+}
+
+/// The first NIC of the 8254x family the e1000 driver supports, on any bus;
+/// other NICs (an 82574L, say) are left alone.
+fn first_supported_nic<C: ConfigAccess>(cfg: &mut C) -> Option<PciAddress> {
+    paranoid::pci::discover::scan(cfg, 0, 0, 255)
+        .find(|f| paranoid_e1000::SUPPORTED_IDS.contains(&(f.vendor, f.device)))
+        .map(|f| f.address)
 }
 
 impl Devices {
@@ -232,12 +302,17 @@ impl Devices {
     /// left in the documented state (translation and queued invalidation off,
     /// fault log drained).
     pub fn shut_down(&mut self, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
-        self.nvme.shutdown().map_err(|_| "nvme shutdown")?;
+        if let Some(nvme) = self.nvme.as_mut() {
+            nvme.shutdown().map_err(|_| "nvme shutdown")?;
+        }
         if let Some(nic) = self.nic.as_mut() {
             nic.shutdown(Deadline::after(clock, Duration::from_millis(100)))
                 .map_err(|_| "e1000 shutdown")?;
         }
-        crate::iommu::leave(&mut self.iommu, clock)
+        match self.iommu.as_mut() {
+            Some(unit) => crate::iommu::leave(unit, clock),
+            None => Ok(()),
+        }
     }
 }
 
@@ -339,8 +414,6 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     Ok(())
 }
 
-/// QEMU's e1000.
-const E1000_IDS: (u16, u16) = platform::E1000;
 /// Brings the NIC up in kernel A's window, leaves its RX ring receiving and
 /// posts a TX burst of `burst` frames it never reaps.
 fn start_nic(

@@ -12,6 +12,7 @@
 
 mod crash;
 mod describe;
+mod disks;
 mod iommu;
 mod layout;
 mod live;
@@ -23,6 +24,7 @@ use paranoid_boot::frames::{PhysRange, FRAME_SIZE};
 use paranoid_boot::handoff::{self, KernelImage};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, MemoryRegion};
 use paranoid_dump::{pattern_word, Range, MAX_RANGES};
+use paranoid_recovery::config::Config as RecoveryConfig;
 use paranoid_recovery::note::{CrashNote, CRASHED_RAM_KIND};
 
 use layout::*;
@@ -36,7 +38,7 @@ const MARKER_BASE: u64 = 0x6b65_726e_656c_4100;
 const POINTS: [&str; 5] = ["early", "during-io", "critical", "index-oob", "handoff"];
 
 /// Command-line words kernel A keeps for itself; all others go to the recovery kernel.
-const OWN_KEYS: [&str; 4] = ["crash", "seed", "dump", "watchdog_ms"];
+const OWN_KEYS: [&str; 5] = ["crash", "seed", "dump", "watchdog_ms", "dump_seen_at"];
 
 fn main(boot: &'static BootInfo) -> ExitCode {
     let cmd = boot.cmdline();
@@ -95,7 +97,13 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
             })
             .map_err(|_| "reserve")?;
     }
-    let (entry, start_info) = preload_recovery(boot)?;
+    // Its own disk, named like the recovery kernel's dump target (the same
+    // settings: kernel A passes them through).
+    let settings =
+        RecoveryConfig::parse(boot.cmdline().as_str()).map_err(|_| "recovery settings")?;
+    let nsid = settings.target.nsid;
+    let disk = disks::find(boot, settings.target.serial, nsid);
+    let (entry, start_info) = preload_recovery(boot, disk)?;
     let mut note = CrashNote::new();
     note.pattern_seed = seed;
     note.pattern = Range {
@@ -103,8 +111,8 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         len: PATTERN_LEN,
     };
     note.scratch = Range {
-        start: SCRATCH_LBA,
-        len: SCRATCH_BLOCKS,
+        start: SCRATCH_OFFSET,
+        len: SCRATCH_LEN,
     };
     note.range_count = if boot.cmdline().get("dump") == Some("pattern") {
         // A small dump (for a streamed run): the pattern region only.
@@ -143,7 +151,7 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     }
 
     let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
-    let mut live = live::start(boot, &mut frames, chaos)?;
+    let mut live = live::start(boot, &mut frames, chaos, disk, nsid)?;
     // What kernel A allocated for its devices is no longer free.
     crash::publish(&describe::describe(
         boot,
@@ -199,8 +207,10 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
 }
 
 /// Loads the recovery kernel from the first module into the reserved region and
-/// writes its start info; returns its entry and the start info address.
-fn preload_recovery(boot: &'static BootInfo) -> Result<(u32, u32), Why> {
+/// writes its start info; returns its entry and the start info address. The
+/// recovery kernel's command line is kernel A's recovery settings, plus where
+/// kernel A saw its disk (`dump_seen_at=`).
+fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32, u32), Why> {
     let module = *boot
         .modules()
         .first()
@@ -232,6 +242,15 @@ fn preload_recovery(boot: &'static BootInfo) -> Result<(u32, u32), Why> {
     for (k, v) in boot.cmdline().pairs() {
         if !OWN_KEYS.contains(&k) {
             let _ = write!(cmdline, " {k}={v}");
+        }
+    }
+    match disk {
+        disks::Found::NotNamed => {}
+        disks::Found::Nowhere => {
+            let _ = write!(cmdline, " dump_seen_at=none");
+        }
+        disks::Found::At(a) => {
+            let _ = write!(cmdline, " dump_seen_at={a}");
         }
     }
     let mut map = [MemoryRegion {

@@ -10,6 +10,7 @@
 #![no_main]
 
 mod drain;
+mod fence;
 mod heartbeat;
 mod iommu;
 mod memory;
@@ -60,6 +61,9 @@ const _: () = assert!(DirectWindow::BASE == ARENA_PHYS && DirectWindow::SIZE == 
 pub struct Failed {
     step: &'static str,
     why: paranoid::init::Note,
+    /// Set when the dump was refused by design (no target named, the named
+    /// one absent, ambiguous, ...): the name of the refusal.
+    refused: Option<&'static str>,
 }
 
 /// A [`Failed`] for `step`.
@@ -67,6 +71,16 @@ pub fn fail(step: &'static str, why: impl fmt::Debug) -> Failed {
     Failed {
         step,
         why: paranoid::init::Note::format(format_args!("{why:?}")),
+        refused: None,
+    }
+}
+
+/// The dump refused: nothing was written, the reason is reported.
+pub fn refuse(e: paranoid_recovery::target::TargetError) -> Failed {
+    Failed {
+        step: "dump target",
+        why: paranoid::init::Note::format(format_args!("{e}")),
+        refused: Some(e.name()),
     }
 }
 
@@ -89,11 +103,18 @@ fn main(boot: &'static BootInfo) -> ExitCode {
             ExitCode::Success
         }
         Err(f) => {
-            println!(
-                "PARANOID-RESULT test=recovery verdict=fail step=\"{}\" reason=\"{}\"",
-                f.step,
-                f.why.as_str()
-            );
+            match f.refused {
+                Some(name) => println!(
+                    "PARANOID-RESULT test=recovery verdict=fail dump_refused={name} step=\"{}\" reason=\"{}\"",
+                    f.step,
+                    f.why.as_str()
+                ),
+                None => println!(
+                    "PARANOID-RESULT test=recovery verdict=fail step=\"{}\" reason=\"{}\"",
+                    f.step,
+                    f.why.as_str()
+                ),
+            }
             ExitCode::Failure
         }
     }
@@ -168,6 +189,15 @@ pub struct Recovery<'r> {
     pub nvme_init: Option<(core::time::Duration, usize)>,
     /// Datagrams of the dump stream sent and failed (`stream=on`).
     pub streamed: Option<(u64, u64)>,
+    /// What translates DMA: `vtd`, `absent` (no DMAR table) or `off`
+    /// (`iommu=none`).
+    pub iommu: &'static str,
+    /// What became of the NIC: `up`, `refused` (not a supported part),
+    /// `fenced` (init failed), `absent`, `off` (`nic=off`).
+    pub nic: &'static str,
+    /// The dump target as found: its address, block size, and the extent's
+    /// first byte.
+    pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
     /// After a planned handoff: the any-state and the fast bring-up times of
     /// the same controller, both warm.
     pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
@@ -217,6 +247,9 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         nvme_init: None,
         nvme_paths: None,
         streamed: None,
+        iommu: "vtd",
+        nic: "absent",
+        target: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
@@ -278,8 +311,45 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
 }
 
 impl Recovery<'_> {
+    /// Without an IOMMU translating, the only fence is each device's bus
+    /// mastering: off everywhere, before any memory this kernel cares about
+    /// is touched.
+    fn fence_without_iommu(&mut self, why: &'static str) {
+        let t = self.clock.now_ns();
+        let mut cf8 = paranoid_boot::platform::cf8();
+        let f = fence::bus_masters_off(&mut cf8);
+        println!(
+            "recovery: {why}: bus mastering off on {} of {} functions",
+            f.were_mastering, f.functions
+        );
+        self.report.step(
+            "fence without iommu",
+            t,
+            self.clock.now_ns(),
+            format_args!(
+                "{why}: bus mastering turned off on {} of {} endpoint functions ({} gone), {} ms after the crash",
+                f.were_mastering,
+                f.functions,
+                f.failed,
+                ms_since_crash(&self.note, &self.clock)
+            ),
+        );
+    }
+
     fn take_iommu(&mut self) -> Result<Translation, Failed> {
         let policy = self.config.policy;
+        if policy == Policy::None {
+            self.iommu = "off";
+            self.fence_without_iommu("iommu=none: no translation");
+            return Ok(None);
+        }
+        if let Err(paranoid_boot::platform::PlatformError::NoDmar) =
+            paranoid_boot::platform::dmar(self.boot)
+        {
+            self.iommu = "absent";
+            self.fence_without_iommu("no IOMMU on this machine (no DMAR table)");
+            return Ok(None);
+        }
         let vtd_policy = match policy {
             Policy::None => return Ok(None),
             // Drain keeps the old translation while in-flight DMA completes.
@@ -378,12 +448,20 @@ impl Recovery<'_> {
         let mut line = Line::new();
         let _ = write!(
             line,
-            "point={} policy={} dump_lba={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
+            "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
              heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
             self.note.point(),
-            self.config.policy.name(),
-            self.config.dump_lba,
+            if self.iommu == "vtd" {
+                self.config.policy.name()
+            } else {
+                "none"
+            },
+            self.iommu,
+            self.nic,
+            TargetField(self.target.map(|(a, _, _)| a)),
+            self.target.map_or(0, |(_, bs, _)| bs),
+            self.target.map_or(0, |(_, _, at)| at),
             stats.bytes,
             stats.chunks,
             canary.changed,
@@ -471,6 +549,7 @@ fn devices<W: Window>(
     let nic = if r.config.nic {
         nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
     } else {
+        r.nic = "off";
         None
     };
     r.beats.tick(&r.clock);
@@ -507,6 +586,18 @@ fn devices<W: Window>(
         r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
     }
     Ok(stats)
+}
+
+/// The target's address on the result line (`none` before it is found).
+struct TargetField(Option<paranoid::pci::PciAddress>);
+
+impl fmt::Display for TargetField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => write!(f, "none"),
+            Some(a) => write!(f, "{a}"),
+        }
+    }
 }
 
 /// The drain outcome on the result line: `off`, or `D/B/F` (drained, busy at

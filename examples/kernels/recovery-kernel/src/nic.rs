@@ -25,9 +25,14 @@ pub const HEARTBEAT_PORT: u16 = 7374;
 /// Payload prefix of a heartbeat.
 pub const HEARTBEAT_MAGIC: &[u8] = b"PARANOID-HEARTBEAT";
 
-/// Finds the first e1000, gives it the recovery domain and brings it up.
-/// A NIC that cannot be brought up is reported and fenced, not fatal: the dump
-/// goes to storage.
+/// PCI class of an Ethernet controller.
+const ETHERNET_CLASS: [u8; 2] = [0x02, 0x00];
+
+/// Finds the NICs on every bus; the first 8254x part the driver supports gets
+/// the recovery domain and is brought up. Every other Ethernet function (an
+/// 82574L, say) is refused by its ids (the driver's typed error), fenced with
+/// bus mastering off, and reported. A NIC that cannot be brought up is
+/// reported and fenced, not fatal: the dump goes to storage.
 pub fn bring_up<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
@@ -35,9 +40,42 @@ pub fn bring_up<W: Window>(
 ) -> Result<Option<Nic<W>>, Failed> {
     let t = r.clock.now_ns();
     let mut cf8 = platform::cf8();
-    let Ok(f) = platform::find(&mut cf8, platform::E1000) else {
+    let mut nics = [None; 8];
+    let mut n = 0;
+    for f in paranoid::pci::discover::scan(&mut cf8, 0, 0, 255)
+        .filter(|f| f.class.get(..2) == Some(&ETHERNET_CLASS[..]))
+    {
+        if let Some(slot) = nics.get_mut(n) {
+            *slot = Some(f);
+            n += 1;
+        }
+    }
+    let mut chosen = None;
+    for f in nics.iter().take(n).flatten() {
+        match paranoid_e1000::Part::from_ids(f.vendor, f.device) {
+            Ok(part) if chosen.is_none() => chosen = Some((*f, part)),
+            Ok(_) => {}
+            Err(e) => {
+                paranoid::pci::command::fence(&mut cf8, f.address);
+                r.nic = "refused";
+                r.report.device(
+                    format_args!("nic {} ({:04x}:{:04x})", f.address, f.vendor, f.device),
+                    format_args!("not driven"),
+                    format_args!("refused ({e}): bus mastering off, left fenced"),
+                );
+            }
+        }
+    }
+    let Some((f, part)) = chosen else {
+        r.report.step(
+            "nic",
+            t,
+            r.clock.now_ns(),
+            format_args!("no supported NIC: continuing without network"),
+        );
         return Ok(None);
     };
+    println!("recovery: NIC {} is an {}", f.address, part.name());
     let (mut regs, _) =
         platform::map_bar0(&mut cf8, f.address).map_err(|e| fail("e1000 bar", e))?;
     let found = describe(&mut regs);
@@ -70,6 +108,7 @@ pub fn bring_up<W: Window>(
             );
             r.report
                 .step("e1000 init", t, r.clock.now_ns(), format_args!("ready"));
+            r.nic = "up";
             Ok(Some(nic))
         }
         Err(failure) => {
@@ -85,6 +124,7 @@ pub fn bring_up<W: Window>(
                 r.clock.now_ns(),
                 format_args!("fenced, continuing without network"),
             );
+            r.nic = "fenced";
             Ok(None)
         }
     }

@@ -6,9 +6,11 @@ use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
+use paranoid::pci::discover;
 use paranoid::pci::ConfigAccess;
+use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
-use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
 use paranoid_nvme::{Nvme, NvmeError};
@@ -19,7 +21,31 @@ use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_recovery::plan::Plan;
 use paranoid_vtd::policy::FaultPolicy;
 
-use crate::{fail, iommu, memory, Failed, Line, Recovery};
+use paranoid_recovery::target;
+
+use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
+
+/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
+const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
+/// NVMe controllers considered at most.
+const MAX_CONTROLLERS: usize = 16;
+
+/// Every NVMe controller on every bus, in bus order: identified by class, not
+/// by one vendor/device id.
+fn controllers<C: paranoid::pci::ConfigAccess>(
+    cfg: &mut C,
+    zero: PciAddress,
+) -> ([PciAddress; MAX_CONTROLLERS], usize) {
+    let mut out = [zero; MAX_CONTROLLERS];
+    let mut n = 0;
+    for f in discover::scan(cfg, 0, 0, 255).filter(|f| f.class == NVME_CLASS) {
+        if let Some(slot) = out.get_mut(n) {
+            *slot = f.address;
+            n += 1;
+        }
+    }
+    (out, n)
+}
 
 /// Staging buffer for dump writes.
 const STAGING: usize = 256 * 1024;
@@ -70,32 +96,48 @@ fn bring_up<W: Window>(
     step: &'static str,
 ) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
     let mut cfg = platform::ecam(r.boot).map_err(|e| fail("ecam", e))?;
-    let nvme_fn = platform::find(&mut cfg, NVME).map_err(|e| fail("find nvme", e))?;
-    let (mut regs, _) =
-        platform::map_bar0(&mut cfg, nvme_fn.address).map_err(|e| fail("nvme bar", e))?;
+    let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
+    let (list, n) = controllers(&mut cfg, zero);
+    let found_at = list.get(..n).unwrap_or(&[]);
+    // Nothing is touched unless one controller is singled out.
+    let address = target::choose(&r.config.target, found_at).map_err(refuse)?;
+    let (mut regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| fail("nvme bar", e))?;
     let found = describe(&mut regs);
     if let Some(unit) = unit {
-        iommu::attach(unit, nvme_fn.address.source_id())?;
+        iommu::attach(unit, address.source_id())?;
     }
-    let nvme = Nvme::new(
-        regs,
-        cfg,
-        nvme_fn.address,
-        r.clock,
-        arena,
-        paranoid_nvme::Config::default(),
-    )
-    .map_err(|e| fail("nvme", e))?;
+    let config = paranoid_nvme::Config {
+        nsid: r.config.target.nsid,
+        ..paranoid_nvme::Config::default()
+    };
+    let nvme =
+        Nvme::new(regs, cfg, address, r.clock, arena, config).map_err(|e| fail("nvme", e))?;
     match nvme.init(r.config.init_budget) {
         Ok(ready) => {
             println!("{}", ready.trace);
             let (took, escalations) = (ready.trace.total(), ready.trace.escalations());
-            Ok((ready.device.into_inner(), found, took, escalations))
+            let mut nvme = ready.device.into_inner();
+            // The serial number, checked before anything is written.
+            let sn = nvme.controller_info().map_or([0; 20], |i| i.serial);
+            if let Err(e) = target::check_serial(&r.config.target, address, &sn) {
+                let _ = nvme.shutdown();
+                let mut cf8 = platform::cf8();
+                paranoid::pci::command::fence(&mut cf8, address);
+                r.report.device(
+                    format_args!("nvme {address}"),
+                    format_args!("{}", found.as_str()),
+                    format_args!(
+                        "not the target ({e}): shut down, bus mastering off, nothing written"
+                    ),
+                );
+                return Err(refuse(e));
+            }
+            Ok((nvme, found, took, escalations))
         }
         Err(f) => {
             println!("{}", f.trace);
             r.report.device(
-                format_args!("nvme {}", nvme_fn.address),
+                format_args!("nvme {address}"),
                 format_args!("{}", found.as_str()),
                 format_args!("fenced: {}", f.cause),
             );
@@ -126,7 +168,24 @@ pub fn dump<W: Window>(
         .step("nvme init", t, clock.now_ns(), format_args!("ready"));
     r.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
-    let ns = nvme.namespace_info().ok_or(fail("namespace", "none"))?;
+    let ns = nvme
+        .namespace_info()
+        .ok_or(refuse(target::TargetError::NamespaceAbsent {
+            nsid: r.config.target.nsid,
+        }))?;
+    let extent =
+        target::resolve_extent(r.config.extent, ns.block_size, ns.blocks).map_err(refuse)?;
+    r.target = Some((nvme.address(), ns.block_size, extent.offset_bytes()));
+    println!(
+        "recovery: dump target {} serial {} namespace {}: {} blocks of {} bytes, extent bytes {}..{}",
+        nvme.address(),
+        r.config.target.serial.as_ref().map_or("?", |s| s.as_str()),
+        ns.nsid,
+        ns.blocks,
+        ns.block_size,
+        extent.offset_bytes(),
+        extent.offset_bytes() + extent.len_bytes()
+    );
 
     let t = clock.now_ns();
     let buffer = arena
@@ -206,8 +265,8 @@ pub fn dump<W: Window>(
         header,
         plan: plan.ranges(),
         codec: settings.codec,
-        extent_lba: r.config.dump_lba,
-        extent_blocks: r.config.dump_blocks,
+        extent_lba: extent.lba,
+        extent_blocks: extent.blocks,
         raw_crc: stream.is_some(),
     };
     let memory = memory::CrashedMemory::new(note.ranges());
@@ -249,13 +308,14 @@ pub fn dump<W: Window>(
         t,
         clock.now_ns(),
         format_args!(
-            "{} MiB in {} chunks ({} zero pages, {} MiB stored, {} MiB missing) to lba {}..",
+            "{} MiB in {} chunks ({} zero pages, {} MiB stored, {} MiB missing) to lba {}.. ({}-byte blocks)",
             stats.bytes >> 20,
             stats.chunks,
             stats.zero_pages,
             stats.stored >> 20,
             stats.missing >> 20,
-            r.config.dump_lba
+            extent.lba,
+            extent.block_size
         ),
     );
     Ok(stats)

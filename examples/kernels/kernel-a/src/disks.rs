@@ -1,0 +1,115 @@
+//! Kernel A's disk: the NVMe namespace named by controller serial number and
+//! namespace id (`dump_serial=`, `dump_nsid=`), found among every NVMe
+//! controller of the machine, whatever its slot or bus.
+//!
+//! Kernel A is the machine's normal kernel: at boot it may bring every
+//! controller up to read its serial number. It writes only the one named
+//! (its scratch area and the I/O it leaves in flight), and tells the recovery
+//! kernel where it saw it (`dump_seen_at=`), so the recovery kernel need not
+//! touch any other controller to find it.
+
+use core::ptr::NonNull;
+
+use paranoid::dma::DmaArena;
+use paranoid::pci::command::{self, Command};
+use paranoid::pci::discover::{self, FunctionInfo};
+use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid_boot::platform;
+use paranoid_boot::{println, BootInfo};
+use paranoid_nvme::{Config, Nvme};
+use paranoid_recovery::target::Serial;
+
+use crate::layout::{ARENA_BASE, ARENA_LEN};
+use crate::live::KernelAWindow;
+
+/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
+pub const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
+/// Controllers kernel A looks at, at most.
+pub const MAX_CONTROLLERS: usize = 16;
+
+/// Where the named disk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// No `dump_serial=` given: kernel A has no disk of its own.
+    NotNamed,
+    /// No controller has the serial number (or the namespace is missing).
+    Nowhere,
+    /// The controller with the serial number.
+    At(PciAddress),
+}
+
+/// Every NVMe controller on every bus, in bus order.
+pub fn controllers<C: ConfigAccess>(
+    cfg: &mut C,
+) -> ([Option<FunctionInfo>; MAX_CONTROLLERS], usize) {
+    let mut out = [None; MAX_CONTROLLERS];
+    let mut n = 0;
+    for f in discover::scan(cfg, 0, 0, 255).filter(|f| f.class == NVME_CLASS) {
+        if let Some(slot) = out.get_mut(n) {
+            *slot = Some(f);
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
+/// Finds the controller with `serial` whose namespace `nsid` is active: each
+/// controller in turn is brought up, identified and shut down again (bus
+/// mastering off), writing nothing.
+pub fn find(boot: &'static BootInfo, serial: Option<Serial>, nsid: u32) -> Found {
+    let Some(serial) = serial else {
+        return Found::NotNamed;
+    };
+    let Ok(mut probe_cfg) = platform::ecam(boot) else {
+        return Found::Nowhere;
+    };
+    let (list, n) = controllers(&mut probe_cfg);
+    drop(probe_cfg);
+    for f in list.iter().take(n).flatten() {
+        match identify(boot, f.address, nsid) {
+            Some(sn) if Serial::new(&sn) == Some(serial) => {
+                println!(
+                    "kernel-a: disk {serial} (namespace {nsid}) at {}",
+                    f.address
+                );
+                return Found::At(f.address);
+            }
+            Some(sn) => println!(
+                "kernel-a: NVMe {} has serial {:?}: not ours, left alone",
+                f.address,
+                Serial::new(&sn)
+            ),
+            None => println!("kernel-a: NVMe {} did not identify", f.address),
+        }
+    }
+    Found::Nowhere
+}
+
+/// Brings the controller at `address` up with namespace `nsid`, reads its
+/// serial number, shuts it down and turns bus mastering off.
+fn identify(boot: &'static BootInfo, address: PciAddress, nsid: u32) -> Option<[u8; 20]> {
+    let mut cfg = platform::ecam(boot).ok()?;
+    let (regs, _) = platform::map_bar0(&mut cfg, address).ok()?;
+    let cpu = NonNull::new(ARENA_BASE as *mut u8)?;
+    // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
+    // identity-mapped, translation not yet on; this arena is the only user of
+    // it until it is dropped at the end of this function, and the controller
+    // is shut down (no DMA) before that.
+    let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
+    let config = Config {
+        nsid,
+        ..Config::default()
+    };
+    let nvme = Nvme::new(regs, cfg, address, boot.clock(), &mut arena, config).ok()?;
+    let mut nvme = nvme
+        .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
+        .ok()?
+        .device
+        .into_inner();
+    let serial = nvme.controller_info().map(|i| i.serial);
+    let _ = nvme.shutdown();
+    drop(nvme);
+    let mut cf8 = platform::cf8();
+    let _ = command::update(&mut cf8, address, Command::empty(), Command::BUS_MASTER);
+    serial
+}
