@@ -347,6 +347,7 @@ pub fn stream() -> Scenario {
                 out,
                 Memory {
                     layout: false,
+                    truth: false,
                     ..Memory::standard()
                 },
             )?;
@@ -531,6 +532,44 @@ pub fn dump_scenarios() -> Vec<Scenario> {
                 check_disk_and_dma(out)
             }),
     ]
+}
+
+/// Throughput runs (not in the suite; `cargo xtask qemu rate-...` by name):
+/// the dump against the raw baseline (`dump_mode=raw-baseline`: the same
+/// memory, sink, queue depth and extent, no format, checks or compression), at
+/// 256 MiB and 2 GiB, three runs each, named so that `cargo xtask qemu` with
+/// the names in order alternates them. Each run writes `rate.txt`
+/// (`KIND MEMORY MIB_S`); `paranoid-harness`'s caller prints the medians with
+/// `cat tests/out/rate-*/rate.txt | sort` (README "Dump throughput").
+pub fn rate_scenarios() -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for (mem, bytes) in [("256m", 256u64 << 20), ("2g", 2 << 30)] {
+        for run in 1..=3 {
+            for raw in [false, true] {
+                let kind = if raw { "raw" } else { "dump" };
+                let name = format!("rate-{mem}-{run}-{kind}");
+                let memory = Memory {
+                    bytes,
+                    truth: false,
+                    layout: true,
+                };
+                let mut s = scenario_in(&name, "during-io", "adopt", 1, memory);
+                if raw {
+                    s = s.append("dump_mode=raw-baseline");
+                }
+                let label = format!("{kind} {mem}");
+                out.push(s.check(move |out| {
+                    if !raw {
+                        check_dump(out, memory, Expect::Verified)?;
+                    }
+                    let mib_s = out.field("mib_s").ok_or("no mib_s on the result line")?;
+                    std::fs::write(out.dir.file("rate.txt"), format!("{label} {mib_s}\n"))
+                        .map_err(|e| e.to_string())
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// The main job's scenario name (its files are in `tests/out/crash-recovery/`).
@@ -718,21 +757,15 @@ fn holes_from_serial(serial: &str) -> Vec<String> {
 
 /// The layout and ground-truth arguments of a run.
 fn layout_args(out: &RunOutput, memory: Memory) -> Vec<String> {
-    let mut args = Vec::new();
-    if memory.layout || memory.truth {
-        args.push("--ram-q35".to_string());
-        args.push(memory.bytes.to_string());
+    if !memory.layout {
+        return Vec::new();
     }
-    if memory.layout {
-        args.extend(holes_from_serial(&out.serial));
-        // The PC's legacy VGA and option-ROM window: never RAM on x86, and
-        // left out of the firmware's map altogether.
-        args.push("--hole".into());
-        args.push("0xa0000+0x60000".into());
-    } else {
-        args.push("--ram".into());
-        args.push("0+0xffffffffffff".into());
-    }
+    let mut args = vec!["--ram-q35".to_string(), memory.bytes.to_string()];
+    args.extend(holes_from_serial(&out.serial));
+    // The PC's legacy VGA and option-ROM window: never RAM on x86, and left
+    // out of the firmware's map altogether.
+    args.push("--hole".into());
+    args.push("0xa0000+0x60000".into());
     if memory.truth {
         args.push("--truth".into());
         args.push(out.dir.file(RAM_FILE).display().to_string());

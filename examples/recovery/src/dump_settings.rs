@@ -3,7 +3,10 @@
 //!
 //! - `exclude_free=on|off` (default off): leave out memory the crashed kernel's
 //!   descriptor marks free;
-//! - `codec=lz4|raw` (default lz4): how chunks' non-zero pages are stored.
+//! - `codec=lz4|raw` (default lz4): how chunks' non-zero pages are stored;
+//! - `dump_mode=dump|raw-baseline` (default dump): `raw-baseline` copies the
+//!   same memory to the same extent with no format, checks or compression, to
+//!   measure the dump's throughput against (the result is not a dump).
 
 use paranoid_dump::Encoding;
 
@@ -16,6 +19,8 @@ pub struct DumpSettings {
     pub exclude_free: bool,
     /// Chunk encoding.
     pub codec: Encoding,
+    /// Write the throughput baseline instead of a dump.
+    pub raw_baseline: bool,
 }
 
 impl Default for DumpSettings {
@@ -23,6 +28,7 @@ impl Default for DumpSettings {
         Self {
             exclude_free: false,
             codec: Encoding::Lz4,
+            raw_baseline: false,
         }
     }
 }
@@ -54,6 +60,13 @@ impl DumpSettings {
                         _ => return Err(ConfigError::BadValue("codec")),
                     }
                 }
+                "dump_mode" => {
+                    s.raw_baseline = match v {
+                        "dump" => false,
+                        "raw-baseline" => true,
+                        _ => return Err(ConfigError::BadValue("dump_mode")),
+                    }
+                }
                 _ => {}
             }
         }
@@ -65,9 +78,14 @@ impl core::fmt::Display for DumpSettings {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "exclude_free={} codec={}",
+            "exclude_free={} codec={} dump_mode={}",
             if self.exclude_free { "on" } else { "off" },
-            self.codec.name()
+            self.codec.name(),
+            if self.raw_baseline {
+                "raw-baseline"
+            } else {
+                "dump"
+            }
         )
     }
 }
@@ -82,7 +100,8 @@ mod tests {
             DumpSettings::parse("iommu=fence").unwrap(),
             DumpSettings::default()
         );
-        let s = DumpSettings::parse("exclude_free=on codec=raw").unwrap();
+        let s = DumpSettings::parse("exclude_free=on codec=raw dump_mode=raw-baseline").unwrap();
+        assert!(s.raw_baseline);
         assert!(s.exclude_free);
         assert_eq!(s.codec, Encoding::Raw);
         assert_eq!(DumpSettings::parse(&s.to_string()).unwrap(), s);

@@ -15,7 +15,7 @@ use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
 use paranoid_nvme::{Nvme, NvmeError};
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
-use paranoid_recovery::dump::{write_dump, BlockSink, Buffers, DumpJob, DumpStats};
+use paranoid_recovery::dump::{write_dump, write_raw, BlockSink, Buffers, DumpJob, DumpStats};
 use paranoid_recovery::dump_settings::DumpSettings;
 use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_recovery::plan::Plan;
@@ -270,6 +270,27 @@ pub fn dump<W: Window>(
         raw_crc: stream.is_some(),
     };
     let memory = memory::CrashedMemory::new(note.ranges());
+    if settings.raw_baseline {
+        // The throughput baseline: the same memory, sink and extent, nothing else.
+        let t = clock.now_ns();
+        let stats = write_raw(
+            plan.ranges(),
+            extent.lba,
+            extent.blocks,
+            &mut sink,
+            &memory,
+            &clock,
+            buffers.stage,
+        )
+        .map_err(|e| fail("raw baseline", e))?;
+        r.report.step(
+            "raw baseline",
+            t,
+            clock.now_ns(),
+            format_args!("{} MiB copied, no format", stats.bytes >> 20),
+        );
+        return Ok(stats);
+    }
     let report = &mut *r.report;
     let mut service_error = None;
     let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
