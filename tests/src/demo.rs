@@ -569,6 +569,27 @@ pub fn rate_scenarios() -> Vec<Scenario> {
             }
         }
     }
+    // The codecs on kernel A's real memory at 256 MiB: the encode rate and
+    // ratio the recovery kernel measured (from `paranoid dump verify`).
+    for codec in ["lz4", "raw"] {
+        let memory = Memory {
+            truth: false,
+            ..Memory::standard()
+        };
+        out.push(
+            scenario_in(&format!("rate-codec-{codec}"), "during-io", "adopt", 1, memory)
+                .append(&format!("codec={codec}"))
+                .check(move |out| {
+                    let text = check_dump(out, memory, Expect::Verified)?;
+                    let lines: String = text
+                        .lines()
+                        .filter(|l| l.contains("compression :") || l.contains("non-zero    :"))
+                        .map(|l| format!("codec {codec}: {}\n", l.trim()))
+                        .collect();
+                    std::fs::write(out.dir.file("rate.txt"), lines).map_err(|e| e.to_string())
+                }),
+        );
+    }
     out
 }
 
