@@ -577,17 +577,23 @@ pub fn rate_scenarios() -> Vec<Scenario> {
             ..Memory::standard()
         };
         out.push(
-            scenario_in(&format!("rate-codec-{codec}"), "during-io", "adopt", 1, memory)
-                .append(&format!("codec={codec}"))
-                .check(move |out| {
-                    let text = check_dump(out, memory, Expect::Verified)?;
-                    let lines: String = text
-                        .lines()
-                        .filter(|l| l.contains("compression :") || l.contains("non-zero    :"))
-                        .map(|l| format!("codec {codec}: {}\n", l.trim()))
-                        .collect();
-                    std::fs::write(out.dir.file("rate.txt"), lines).map_err(|e| e.to_string())
-                }),
+            scenario_in(
+                &format!("rate-codec-{codec}"),
+                "during-io",
+                "adopt",
+                1,
+                memory,
+            )
+            .append(&format!("codec={codec}"))
+            .check(move |out| {
+                let text = check_dump(out, memory, Expect::Verified)?;
+                let lines: String = text
+                    .lines()
+                    .filter(|l| l.contains("compression :") || l.contains("non-zero    :"))
+                    .map(|l| format!("codec {codec}: {}\n", l.trim()))
+                    .collect();
+                std::fs::write(out.dir.file("rate.txt"), lines).map_err(|e| e.to_string())
+            }),
         );
     }
     out

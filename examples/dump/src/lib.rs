@@ -615,6 +615,18 @@ impl Header {
         if h.is_complete() && h.is_partial() {
             return Err(DumpError::BadField("flags"));
         }
+        // The plan names each byte once: overlapping ranges would dump memory
+        // twice and hide what they leave out.
+        let plan = h.ranges();
+        for (i, a) in plan.iter().enumerate() {
+            if plan
+                .iter()
+                .skip(i + 1)
+                .any(|b| a.len > 0 && b.len > 0 && a.overlaps(b))
+            {
+                return Err(DumpError::BadField("plan overlaps"));
+            }
+        }
         Ok(h)
     }
 }
@@ -831,6 +843,22 @@ mod tests {
         assert_eq!(
             ChunkRecord::decode(&[0u8; RECORD]),
             Err(DumpError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn an_overlapping_plan_is_refused() {
+        let mut h = sample();
+        h.ranges[1] = Range {
+            start: 0x20_0000,
+            len: 0x1000,
+        };
+        h.range_count = 2;
+        let mut rec = [0u8; RECORD];
+        h.encode(&mut rec);
+        assert_eq!(
+            Header::decode(&rec),
+            Err(DumpError::BadField("plan overlaps"))
         );
     }
 

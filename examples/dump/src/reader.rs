@@ -949,12 +949,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, VerifyError::Io(_)), "{e}");
-        // A plan that overlaps and points elsewhere: chunk addresses disagree.
+        // A plan that overlaps: refused at the header.
         let mut h2 = h.clone();
         h2.ranges[1].start = 0x10_1000;
         let mut rec = [0u8; RECORD];
         h2.encode(&mut rec);
         let mut bad = img.clone();
+        bad[..RECORD].copy_from_slice(&rec);
+        let e = verify(&tmp("overlap.img", &bad), 0, &Options::default(), |_, _| {
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, VerifyError::Header(DumpError::BadField("plan overlaps"))),
+            "{e}"
+        );
+        // A plan that points elsewhere: chunk addresses disagree.
+        h2.ranges[1].start = 0x20_0000;
+        h2.encode(&mut rec);
         bad[..RECORD].copy_from_slice(&rec);
         let e = verify(
             &tmp("plan.img", &bad),
