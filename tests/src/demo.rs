@@ -51,7 +51,69 @@ pub const POLICIES: [&str; 2] = ["adopt", "fence"];
 /// scenario's machine; the recovery settings name the target by serial
 /// number and namespace id, and give the extent in bytes.
 pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
+    scenario_in(name, point, policy, seed, Memory::standard())
+}
+
+/// The guest's memory for a dump scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Bytes of RAM (`-m`; a machine profile's memory wins).
+    pub bytes: u64,
+    /// Keep the guest's RAM in a host file (`memory-backend-file`) and compare
+    /// the dump with it byte for byte.
+    pub truth: bool,
+    /// Require every RAM byte of the layout dumped, missing or excluded (off
+    /// for a run that asks for a small dump on purpose).
+    pub layout: bool,
+}
+
+impl Memory {
+    /// The demo machine: 256 MiB, ground truth on.
+    pub const fn standard() -> Self {
+        Self {
+            bytes: 256 << 20,
+            truth: true,
+            layout: true,
+        }
+    }
+
+    /// The RAM the run really had: the machine profile's when it sets one.
+    fn of_run(self, out: &RunOutput) -> Self {
+        let parsed = out.machine.memory.as_deref().and_then(|m| {
+            let (n, unit) = m.split_at(m.len().saturating_sub(1));
+            let n: u64 = n.parse().ok()?;
+            match unit {
+                "G" => Some(n << 30),
+                "M" => Some(n << 20),
+                _ => None,
+            }
+        });
+        Self {
+            bytes: parsed.unwrap_or(self.bytes),
+            ..self
+        }
+    }
+}
+
+/// The guest RAM file of a run with [`Memory::truth`].
+pub const RAM_FILE: &str = "ram.bin";
+
+/// [`scenario`] on a machine with `memory`.
+pub fn scenario_in(name: &str, point: &str, policy: &str, seed: u64, memory: Memory) -> Scenario {
     let (to_qemu, from_qemu) = traffic_ports(name);
+    let truth_args = if memory.truth {
+        vec![
+            "-machine".to_string(),
+            "memory-backend=mem0".into(),
+            "-object".into(),
+            format!(
+                "memory-backend-file,id=mem0,size={},mem-path={RUN_DIR}/{RAM_FILE},share=on",
+                crate::scenario::GUEST_MEMORY
+            ),
+        ]
+    } else {
+        vec![]
+    };
     Scenario::new(name)
         .kernel("kernel-a")
         .initrd("recovery-kernel")
@@ -76,13 +138,17 @@ pub fn scenario(name: &str, point: &str, policy: &str, seed: u64) -> Scenario {
             "-netdev".into(),
             "hubport,id=h2,hubid=0,netdev=ext".into(),
         ])
+        .qemu_args(truth_args)
+        .memory(&format!("{}M", memory.bytes >> 20))
         .disk_size(DISK_SIZE)
-        .timeout(Duration::from_secs(90))
+        // Big machines (a profile can give 6 GiB) take longer to dump.
+        .timeout(Duration::from_secs(240))
         .prepare(move |dir| {
             prepare_disk(dir)?;
+            let _ = std::fs::remove_file(dir.file(RAM_FILE));
             start_traffic(to_qemu, from_qemu, traffic_interval(seed))
         })
-        .check(check_run)
+        .check(move |out| check_run_in(out, memory))
 }
 
 /// UDP ports of a scenario's outside network (QEMU listens on the first):
@@ -286,7 +352,15 @@ pub fn stream() -> Scenario {
             format!("filter-dump,id=cap0,netdev=h0,file={RUN_DIR}/stream.pcap"),
         ])
         .check(|out| {
-            check_run(out)?;
+            // A small dump on purpose (the pattern only): no layout check.
+            check_run_in(
+                out,
+                Memory {
+                    layout: false,
+                    truth: false,
+                    ..Memory::standard()
+                },
+            )?;
             let reader = dump_reader()?;
             let run = Command::new(&reader)
                 .args(["dump", "verify-stream"])
@@ -313,7 +387,13 @@ pub fn main_job() -> Scenario {
         .append("watchdog_ms=1000 heartbeat=both")
         .check(|out| {
             check_run(out)?;
-            if out.machine.expect.refusal.is_some() || out.machine.expected_nic() != "up" {
+            if out.machine.expect.refusal.is_some() {
+                return Ok(());
+            }
+            truth_negative_control(out)?;
+            let _ = std::fs::remove_file(out.dir.file(RAM_FILE));
+            gdb_check(out, 1)?;
+            if out.machine.expected_nic() != "up" {
                 return Ok(());
             }
             // The NIC the recovery brought up must really reach the wire: its
@@ -325,6 +405,209 @@ pub fn main_job() -> Scenario {
                 _ => Ok(()),
             }
         })
+}
+
+/// The ground-truth comparison must catch one altered byte of a dumped page in
+/// the host copy of the guest's RAM (in the pattern region), at its address.
+fn truth_negative_control(out: &RunOutput) -> Result<(), String> {
+    let ram = out.dir.file(RAM_FILE);
+    let at: u64 = 0x0200_1000 + 0x123;
+    let mut f = File::options()
+        .read(true)
+        .write(true)
+        .open(&ram)
+        .map_err(|e| format!("{}: {e}", ram.display()))?;
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut b).map_err(|e| e.to_string())?;
+    let flip = |f: &mut File, v: u8| -> Result<(), String> {
+        f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+        f.write_all(&[v]).map_err(|e| e.to_string())
+    };
+    flip(&mut f, b[0] ^ 0x5a)?;
+    let result = run_verify(
+        &out.disk(),
+        &layout_args(out, Memory::standard().of_run(out)),
+    );
+    flip(&mut f, b[0])?;
+    let (text, code) = result?;
+    let caught = code == Some(1) && text.contains(&format!("differs at {at:#x}"));
+    std::fs::write(out.dir.file("truth-negative-control.txt"), &text).map_err(|e| e.to_string())?;
+    if caught {
+        Ok(())
+    } else {
+        Err(format!(
+            "an altered byte at {at:#x} of the RAM file went unnoticed:\n{text}"
+        ))
+    }
+}
+
+/// Extracts the dump as an ELF core and opens it in gdb with kernel A's
+/// binary: `bt` must reach the function that panicked (`kernel_a::run`) and
+/// `KERNEL_A_MARKER` must read back what kernel A wrote (`0x6b65726e656c4100 ^
+/// seed`). The session is kept in `gdb.txt`.
+fn gdb_check(out: &RunOutput, seed: u64) -> Result<(), String> {
+    let reader = dump_reader()?;
+    let core = out.dir.file("kernel-a.core");
+    let run = Command::new(&reader)
+        .args(["dump", "extract"])
+        .arg(out.disk())
+        .args(["--lba", &DUMP_LBA.to_string(), "--out"])
+        .arg(&core)
+        .output()
+        .map_err(|e| format!("{}: {e}", reader.display()))?;
+    if !run.status.success() {
+        return Err(format!(
+            "extract failed: {}",
+            String::from_utf8_lossy(&run.stdout)
+        ));
+    }
+    if Command::new("gdb").arg("--version").output().is_err() {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "gdb"])
+            .status();
+    }
+    let kernel = crate::kernels::binary("kernel-a");
+    let session = Command::new("gdb")
+        .args(GDB_ARGS)
+        .arg(&kernel)
+        .arg(&core)
+        .output()
+        .map_err(|e| format!("gdb: {e}"))?;
+    let text = format!(
+        "$ gdb {} {} {}\n{}{}",
+        GDB_ARGS.join(" "),
+        kernel.display(),
+        core.display(),
+        String::from_utf8_lossy(&session.stdout),
+        String::from_utf8_lossy(&session.stderr)
+    );
+    std::fs::write(out.dir.file("gdb.txt"), &text).map_err(|e| e.to_string())?;
+    let marker = format!("{:#x}", 0x6b65_726e_656c_4100u64 ^ seed);
+    let bt_ok = text
+        .lines()
+        .any(|l| l.starts_with('#') && l.contains(" kernel_a::run "));
+    let marker_ok = text
+        .lines()
+        .any(|l| l.contains("<KERNEL_A_MARKER>:") && l.contains(&marker));
+    match (bt_ok, marker_ok) {
+        (true, true) => Ok(()),
+        _ => Err(format!(
+            "gdb: backtrace reaches kernel_a::run: {bt_ok}, KERNEL_A_MARKER reads {marker}: {marker_ok}\n{text}"
+        )),
+    }
+}
+
+/// The gdb session of the check (and of the README).
+pub const GDB_ARGS: [&str; 9] = [
+    "-batch",
+    "-ex",
+    "bt",
+    "-ex",
+    "info registers rip rsp rbp eflags",
+    "-ex",
+    "set language c",
+    "-ex",
+    "x/gx &KERNEL_A_MARKER",
+];
+
+/// The dump scenarios: big machines (RAM above the 4 GiB hole) into the same
+/// 400 MiB extent, and an extent too small even after compression.
+pub fn dump_scenarios() -> Vec<Scenario> {
+    let big = |name: &str, bytes: u64, truth: bool| {
+        // Adopt: the armed DMA lands whenever the takeover comes (fence's
+        // expectation races the takeover on a loaded host).
+        scenario_in(
+            name,
+            "during-io",
+            "adopt",
+            3,
+            Memory {
+                bytes,
+                truth,
+                layout: true,
+            },
+        )
+    };
+    vec![
+        big("crash-recovery-2g", 2 << 30, true),
+        big("crash-recovery-6g", 6 << 30, false),
+        // 24 MiB of extent: the stacks, the image and part of the pattern fit.
+        scenario("crash-recovery-partial", "during-io", "adopt", 4)
+            .append(&format!("dump_size={}", 24 << 20))
+            .check(|out| {
+                let text = check_dump(out, Memory::standard(), Expect::Partial)?;
+                if !text.contains("missing     :") {
+                    return Err(format!("a partial dump without its missing list:\n{text}"));
+                }
+                check_disk_and_dma(out)
+            }),
+    ]
+}
+
+/// Throughput runs (not in the suite; `cargo xtask qemu rate-...` by name):
+/// the dump against the raw baseline (`dump_mode=raw-baseline`: the same
+/// memory, sink, queue depth and extent, no format, checks or compression), at
+/// 256 MiB and 2 GiB, three runs each, named so that `cargo xtask qemu` with
+/// the names in order alternates them. Each run writes `rate.txt`
+/// (`KIND MEMORY MIB_S`); `paranoid-harness`'s caller prints the medians with
+/// `cat tests/out/rate-*/rate.txt | sort` (README "Dump throughput").
+pub fn rate_scenarios() -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for (mem, bytes) in [("256m", 256u64 << 20), ("2g", 2 << 30)] {
+        for run in 1..=3 {
+            for raw in [false, true] {
+                let kind = if raw { "raw" } else { "dump" };
+                let name = format!("rate-{mem}-{run}-{kind}");
+                let memory = Memory {
+                    bytes,
+                    truth: false,
+                    layout: true,
+                };
+                let mut s = scenario_in(&name, "during-io", "adopt", 1, memory);
+                if raw {
+                    s = s.append("dump_mode=raw-baseline");
+                }
+                let label = format!("{kind} {mem}");
+                out.push(s.check(move |out| {
+                    if !raw {
+                        check_dump(out, memory, Expect::Verified)?;
+                    }
+                    let mib_s = out.field("mib_s").ok_or("no mib_s on the result line")?;
+                    std::fs::write(out.dir.file("rate.txt"), format!("{label} {mib_s}\n"))
+                        .map_err(|e| e.to_string())
+                }));
+            }
+        }
+    }
+    // The codecs on kernel A's real memory at 256 MiB: the encode rate and
+    // ratio the recovery kernel measured (from `paranoid dump verify`).
+    for codec in ["lz4", "raw"] {
+        let memory = Memory {
+            truth: false,
+            ..Memory::standard()
+        };
+        out.push(
+            scenario_in(
+                &format!("rate-codec-{codec}"),
+                "during-io",
+                "adopt",
+                1,
+                memory,
+            )
+            .append(&format!("codec={codec}"))
+            .check(move |out| {
+                let text = check_dump(out, memory, Expect::Verified)?;
+                let lines: String = text
+                    .lines()
+                    .filter(|l| l.contains("compression :") || l.contains("non-zero    :"))
+                    .map(|l| format!("codec {codec}: {}\n", l.trim()))
+                    .collect();
+                std::fs::write(out.dir.file("rate.txt"), lines).map_err(|e| e.to_string())
+            }),
+        );
+    }
+    out
 }
 
 /// The main job's scenario name (its files are in `tests/out/crash-recovery/`).
@@ -504,31 +787,120 @@ pub fn dump_reader() -> Result<PathBuf, String> {
 
 /// Runs `paranoid dump verify` on a run's disk; returns its output.
 pub fn verify_dump(disk: &Path) -> Result<String, String> {
+    verify_dump_with(disk, &[], Expect::Verified)
+}
+
+/// The verdict a run's dump must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Complete and every check passed (exit 0).
+    Verified,
+    /// A valid partial dump (exit 3).
+    Partial,
+}
+
+/// Runs `paranoid dump verify` with `extra` arguments (the RAM layout, the
+/// ground truth); returns its output when the verdict is `expect`.
+pub fn verify_dump_with(disk: &Path, extra: &[String], expect: Expect) -> Result<String, String> {
+    let (text, code) = run_verify(disk, extra)?;
+    let ok = match expect {
+        Expect::Verified => code == Some(0) && text.contains("verdict: VERIFIED"),
+        Expect::Partial => code == Some(3) && text.contains("verdict: PARTIAL"),
+    };
+    if ok {
+        Ok(text)
+    } else {
+        Err(format!("dump not {expect:?} (exit {code:?}):\n{text}"))
+    }
+}
+
+fn run_verify(disk: &Path, extra: &[String]) -> Result<(String, Option<i32>), String> {
     let reader = dump_reader()?;
     let out = Command::new(&reader)
         .args(["dump", "verify"])
         .arg(disk)
         .args(["--lba", &DUMP_LBA.to_string()])
+        .args(extra)
         .output()
         .map_err(|e| format!("{}: {e}", reader.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() && text.contains("verdict: VERIFIED") {
-        Ok(text)
-    } else {
-        Err(format!(
-            "dump not verified:\n{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((text, out.status.code()))
+}
+
+/// Non-RAM entries of kernel A's memory map (printed while healthy) as
+/// `--hole` arguments: firmware ranges inside the RAM QEMU configured.
+fn holes_from_serial(serial: &str) -> Vec<String> {
+    serial
+        .lines()
+        .filter_map(|l| l.strip_prefix("kernel-a: memory map "))
+        .filter_map(|l| l.strip_suffix(" other"))
+        .flat_map(|r| ["--hole".to_string(), r.to_string()])
+        .collect()
+}
+
+/// The layout and ground-truth arguments of a run.
+fn layout_args(out: &RunOutput, memory: Memory) -> Vec<String> {
+    if !memory.layout {
+        return Vec::new();
     }
+    let mut args = vec!["--ram-q35".to_string(), memory.bytes.to_string()];
+    args.extend(holes_from_serial(&out.serial));
+    // The PC's legacy VGA and option-ROM window: never RAM on x86, and left
+    // out of the firmware's map altogether.
+    args.push("--hole".into());
+    args.push("0xa0000+0x60000".into());
+    if memory.truth {
+        args.push("--truth".into());
+        args.push(out.dir.file(RAM_FILE).display().to_string());
+    }
+    args
 }
 
 fn check_run(out: &RunOutput) -> Result<(), String> {
-    let m = &out.machine;
-    if let Some(reason) = &m.expect.refusal {
+    check_run_in(out, Memory::standard())
+}
+
+/// Verifies a run's dump against the RAM layout of `memory` (and its ground
+/// truth), then the disk, canaries and armed DMA.
+fn check_run_in(out: &RunOutput, memory: Memory) -> Result<(), String> {
+    if let Some(reason) = &out.machine.expect.refusal {
         return check_refusal(out, reason);
     }
-    let summary = verify_dump(&out.disk())?;
-    std::fs::write(out.dir.file("dump-verify.txt"), &summary).map_err(|e| e.to_string())?;
+    check_dump(out, memory, Expect::Verified)?;
+    check_disk_and_dma(out)?;
+    // The guest's RAM file (about 70 MiB of blocks each) is not kept, but for
+    // the main job's negative control, which drops it itself.
+    let main_job = out
+        .dir
+        .dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == MAIN_JOB || n.starts_with(&format!("{MAIN_JOB}@")));
+    if !main_job {
+        let _ = std::fs::remove_file(out.dir.file(RAM_FILE));
+    }
+    Ok(())
+}
+
+fn check_dump(out: &RunOutput, memory: Memory, expect: Expect) -> Result<String, String> {
+    let memory = memory.of_run(out);
+    let summary = verify_dump_with(&out.disk(), &layout_args(out, memory), expect);
+    let text = match &summary {
+        Ok(t) | Err(t) => t.clone(),
+    };
+    std::fs::write(out.dir.file("dump-verify.txt"), &text).map_err(|e| e.to_string())?;
+    let summary = summary?;
+    if memory.truth && !summary.contains(" 0 differ") {
+        return Err(format!("ground truth not compared:\n{summary}"));
+    }
+    Ok(summary)
+}
+
+fn check_disk_and_dma(out: &RunOutput) -> Result<(), String> {
     let changed = changed_outside(&out.disk())?;
     if changed != 0 {
         return Err(format!(

@@ -103,11 +103,10 @@ pub fn args(s: &Scenario, dir: &RunDir, accel: &str) -> Vec<String> {
         a.push(resolve_file(initrd).display().to_string());
     }
     let run = dir.dir.display().to_string();
-    a.extend(
-        s.qemu_args
-            .iter()
-            .map(|w| w.replace(crate::scenario::RUN_DIR, &run)),
-    );
+    a.extend(s.qemu_args.iter().map(|w| {
+        w.replace(crate::scenario::RUN_DIR, &run)
+            .replace(crate::scenario::GUEST_MEMORY, s.guest_memory())
+    }));
     a
 }
 

@@ -18,6 +18,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Written in [`Scenario::qemu_args`], replaced by the run directory at run
 /// time (a scenario renamed for a machine profile runs in another directory).
 pub const RUN_DIR: &str = "{run}";
+/// Replaced in QEMU arguments by the guest memory (`-m`) of the run (a
+/// memory backend's size must match it).
+pub const GUEST_MEMORY: &str = "{memory}";
 /// Default size of the NVMe disk image.
 pub const DEFAULT_DISK_SIZE: u64 = 8 << 20;
 

@@ -41,6 +41,7 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::drain(false));
     all.push(crate::demo::handoff());
     all.push(crate::demo::stream());
+    all.extend(crate::demo::dump_scenarios());
     // Every committed machine profile: the main job and a chaos sample.
     match crate::machine::committed() {
         Ok(machines) => {
@@ -294,7 +295,11 @@ fn vtd_fields(out: &crate::scenario::RunOutput, expected: &[(&str, &str)]) -> Re
 ///
 /// The names that match no scenario.
 pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
-    let all = all();
+    let mut all = all();
+    if !names.is_empty() {
+        // Measurement runs: selectable by name, not part of the suite.
+        all.extend(crate::demo::rate_scenarios());
+    }
     if names.is_empty() {
         return Ok(all);
     }

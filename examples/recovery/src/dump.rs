@@ -5,12 +5,22 @@
 //! ([`PhysMemory`]). Every write goes through one bounds check against the
 //! extent: a bug in the chunk arithmetic becomes [`DumpWriteError::OutsideExtent`],
 //! never a write to someone else's blocks (cluster safety).
+//!
+//! Memory goes out in the plan's order (most useful first), each chunk encoded
+//! by [`paranoid_dump::codec`] (zero pages marked, the rest LZ4-compressed) and
+//! packed into the chunk stream. When the next chunk would not fit the extent,
+//! the dump is closed as partial with the rest of the plan listed missing: a
+//! big machine still gets its most useful memory onto a small extent.
 
 use core::fmt;
 
 use paranoid::init::Note;
 use paranoid::time::Clock;
-use paranoid_dump::{data_crc, ChunkHeader, Header, Range, FLAG_COMPLETE, RECORD};
+use paranoid_dump::codec;
+use paranoid_dump::{
+    ChunkHeader, Encoding, Header, Range, CHUNK_RECORD, FLAG_COMPLETE, FLAG_PARTIAL,
+    MAX_CHUNK_PAGES, MAX_MISSING, MAX_RANGES, PAGE, RECORD,
+};
 
 use crate::heartbeat::{Heartbeat, Schedule};
 
@@ -56,7 +66,7 @@ pub trait PhysMemory {
 /// Why a dump could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpWriteError {
-    /// The extent is too small for the memory to dump (nothing was written).
+    /// The extent cannot even hold the header (nothing was written).
     ExtentTooSmall {
         /// Bytes needed.
         need: u64,
@@ -75,13 +85,20 @@ pub enum DumpWriteError {
         /// Block size reported.
         block_size: u32,
     },
-    /// The bounce buffer is smaller than one chunk.
+    /// A buffer of [`Buffers`] is too small, or the chunk size is unusable.
     BounceTooSmall,
+    /// The plan has more ranges than a header holds.
+    PlanTooLong {
+        /// Ranges in the plan.
+        ranges: usize,
+    },
     /// Memory could not be read.
     Memory {
         /// Physical address.
         phys: u64,
     },
+    /// A chunk could not be encoded.
+    Encode(codec::CodecError),
     /// The block device failed.
     Sink(Note),
 }
@@ -93,12 +110,20 @@ pub struct DumpStats {
     pub chunks: u64,
     /// Bytes of memory dumped.
     pub bytes: u64,
+    /// Bytes of memory the plan had that did not fit (a partial dump).
+    pub missing: u64,
+    /// Stored bytes of chunk data (after zero pages and compression).
+    pub stored: u64,
+    /// Zero pages recorded and not written.
+    pub zero_pages: u64,
     /// Bytes written to the extent (records, data, padding; a record written
     /// twice counts twice).
     pub written: u64,
     /// Offset from the extent's start just past the last byte written: from
     /// here to the extent's end the dump left the disk as it was.
     pub extent_end: u64,
+    /// Time spent encoding (zero scan, CRC, compression), ns.
+    pub encode_ns: u64,
     /// Start and end on the clock.
     pub start_ns: u64,
     /// End on the clock.
@@ -142,35 +167,140 @@ impl<S: BlockSink> Extent<'_, S> {
     }
 }
 
+/// The chunk stream being packed into whole blocks.
+struct Packer<'b> {
+    stage: &'b mut [u8],
+    fill: usize,
+    /// Bytes of stream already written (a multiple of the stage size).
+    flushed: u64,
+    max_io: usize,
+}
+
+impl Packer<'_> {
+    fn len(&self) -> u64 {
+        self.flushed + self.fill as u64
+    }
+
+    fn append<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        mut bytes: &[u8],
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        while !bytes.is_empty() {
+            let room = self.stage.len() - self.fill;
+            let n = room.min(bytes.len());
+            let (now, later) = bytes.split_at(n);
+            self.stage
+                .get_mut(self.fill..self.fill + n)
+                .ok_or(DumpWriteError::BounceTooSmall)?
+                .copy_from_slice(now);
+            self.fill += n;
+            bytes = later;
+            if self.fill == self.stage.len() {
+                self.write_out(extent, self.fill, on_write)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the first `len` staged bytes (a multiple of the block size) out.
+    fn write_out<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        len: usize,
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        let mut off = 0usize;
+        while off < len {
+            let n = (len - off).min(self.max_io);
+            let piece = self
+                .stage
+                .get(off..off + n)
+                .ok_or(DumpWriteError::BounceTooSmall)?;
+            extent.write(RECORD as u64 + self.flushed + off as u64, piece)?;
+            on_write();
+            off += n;
+        }
+        self.flushed += len as u64;
+        self.fill = 0;
+        Ok(())
+    }
+
+    /// Pads the tail to whole blocks with zeros and writes it.
+    fn finish<S: BlockSink>(
+        &mut self,
+        extent: &mut Extent<'_, S>,
+        on_write: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
+        let padded = self.fill.next_multiple_of(extent.block as usize);
+        self.stage
+            .get_mut(self.fill..padded)
+            .ok_or(DumpWriteError::BounceTooSmall)?
+            .fill(0);
+        let stream = self.len();
+        self.write_out(extent, padded, on_write)?;
+        self.flushed = stream;
+        Ok(())
+    }
+}
+
+/// The buffers the writer works in (the kernel has no heap).
+pub struct Buffers<'b> {
+    /// Memory read from the crashed kernel: one chunk.
+    pub bounce: &'b mut [u8],
+    /// Non-zero pages gathered: one chunk.
+    pub plain: &'b mut [u8],
+    /// Encoded bytes: [`codec::encode_bound`] of one chunk.
+    pub encoded: &'b mut [u8],
+    /// Stream staging: a multiple of the block size, at least one block.
+    pub stage: &'b mut [u8],
+}
+
 /// What to dump and where.
 pub struct DumpJob<'a> {
-    /// The header: crash note, policy, chunk size, pattern; ranges are taken from
-    /// `ranges`.
+    /// The header: crash note, CPU state, policy, chunk size, pattern,
+    /// exclusions, descriptor status; its plan is taken from `plan`.
     pub header: Header,
-    /// Memory ranges to dump, in order (at most [`paranoid_dump::MAX_RANGES`]).
-    pub ranges: &'a [Range],
+    /// Memory ranges to dump, in the order to dump them (most useful first; at
+    /// most [`MAX_RANGES`]).
+    pub plan: &'a [Range],
+    /// How chunks are compressed.
+    pub codec: Encoding,
     /// First block of the extent.
     pub extent_lba: u64,
     /// Blocks in the extent.
     pub extent_blocks: u64,
+    /// Compute the CRC of each chunk's whole memory for `on_chunk` (the
+    /// network stream needs it; 0 otherwise).
+    pub raw_crc: bool,
 }
 
-/// Writes the dump: an incomplete header, every chunk, a flush, then the complete
-/// header and a flush. Heartbeats run between I/Os; `on_chunk` sees each chunk
-/// (to stream it over the network).
-///
-/// `bounce` must hold one chunk (`header.chunk_size` bytes).
+/// Bytes of extent a dump with `chunks` chunks storing `stored` bytes needs.
+pub fn extent_needed(chunks: u64, stored: u64) -> u64 {
+    RECORD as u64 + chunks * CHUNK_RECORD as u64 + stored
+}
+
+/// Writes the dump: the header (crash note and CPU state, not yet complete),
+/// every chunk of the plan while the extent has room, a flush, then the final
+/// header (complete, or partial with what is missing) and a flush. Heartbeats
+/// run between I/Os; `on_chunk` sees each chunk's memory (to stream it over
+/// the network).
 ///
 /// # Errors
 ///
-/// [`DumpWriteError`]; on [`DumpWriteError::ExtentTooSmall`] nothing is written.
-#[allow(clippy::too_many_arguments)]
+/// [`DumpWriteError`]; on [`DumpWriteError::ExtentTooSmall`] and the buffer,
+/// geometry and plan errors nothing is written.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the dump's inputs, each a different thing"
+)]
 pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
     job: DumpJob<'_>,
     sink: &mut S,
     memory: &M,
     clock: &C,
-    bounce: &mut [u8],
+    buffers: Buffers<'_>,
     heartbeats: &mut [&mut dyn Heartbeat],
     schedule: &mut Schedule,
     on_chunk: &mut dyn FnMut(&ChunkHeader, &[u8]),
@@ -185,21 +315,42 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
     }
     let mut header = job.header;
     let chunk = header.chunk_size as usize;
-    if bounce.len() < chunk || chunk == 0 {
+    let Buffers {
+        bounce,
+        plain,
+        encoded,
+        stage,
+    } = buffers;
+    if chunk == 0
+        || chunk % PAGE != 0
+        || chunk > MAX_CHUNK_PAGES * PAGE
+        || bounce.len() < chunk
+        || plain.len() < chunk
+        || encoded.len() < codec::encode_bound(chunk)
+        || stage.is_empty()
+        || stage.len() % block_size as usize != 0
+    {
         return Err(DumpWriteError::BounceTooSmall);
     }
+    if job.plan.len() > MAX_RANGES.min(MAX_MISSING) {
+        return Err(DumpWriteError::PlanTooLong {
+            ranges: job.plan.len(),
+        });
+    }
     header.range_count = 0;
-    for (slot, r) in header.ranges.iter_mut().zip(job.ranges) {
+    for (slot, r) in header.ranges.iter_mut().zip(job.plan) {
         *slot = *r;
         header.range_count += 1;
     }
-    let total: u64 = header.ranges().iter().map(|r| r.len).sum();
-    header.total_bytes = total;
+    header.codec = job.codec;
     header.flags = 0;
-    let need = header.extent_bytes(total);
+    header.missing_count = 0;
     let have = job.extent_blocks.saturating_mul(block);
-    if need > have || (header.range_count as usize) < job.ranges.len() {
-        return Err(DumpWriteError::ExtentTooSmall { need, have });
+    if have < RECORD as u64 + block {
+        return Err(DumpWriteError::ExtentTooSmall {
+            need: RECORD as u64 + block,
+            have,
+        });
     }
     let start_ns = clock.now_ns();
     header.dump_start_ns = start_ns;
@@ -211,77 +362,198 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
         written: 0,
         end: 0,
     };
+    // The crash note and CPU state reach the disk before any memory does.
     let mut record = [0u8; RECORD];
     header.encode(&mut record);
     extent.write(0, &record)?;
 
     let max_io = (extent.sink.max_transfer() as u64 / block * block) as usize;
-    let mut index = 0u64;
-    let mut bytes = 0u64;
-    let ranges = header.ranges;
-    for r in ranges.iter().take(header.range_count as usize) {
+    let mut packer = Packer {
+        stage,
+        fill: 0,
+        flushed: 0,
+        max_io,
+    };
+    let capacity = have - RECORD as u64;
+    let mut stats = DumpStats {
+        chunks: 0,
+        bytes: 0,
+        missing: 0,
+        stored: 0,
+        zero_pages: 0,
+        written: 0,
+        extent_end: 0,
+        encode_ns: 0,
+        start_ns,
+        end_ns: 0,
+        heartbeat: *schedule,
+    };
+    let mut tick = || {
+        schedule.tick(clock, heartbeats);
+    };
+    let mut chunk_record = [0u8; CHUNK_RECORD];
+    let plan = header.ranges;
+    let mut full = false;
+    for r in plan.iter().take(header.range_count as usize) {
         let mut done = 0u64;
         while done < r.len {
-            let len = (r.len - done).min(chunk as u64) as usize;
             let phys = r.start + done;
+            if full {
+                break;
+            }
+            let len = (r.len - done).min(chunk as u64) as usize;
             let data = bounce
                 .get_mut(..len)
                 .ok_or(DumpWriteError::BounceTooSmall)?;
             memory
                 .read(phys, data)
                 .map_err(|e| DumpWriteError::Memory { phys: e.phys })?;
-            let ch = ChunkHeader {
-                index,
-                phys,
-                len: len as u32,
-                data_crc: data_crc(data),
-            };
-            on_chunk(&ch, data);
-            let at = header
-                .chunk_offset(index)
-                .ok_or(DumpWriteError::OutsideExtent {
-                    offset: u64::MAX,
-                    len: 0,
-                })?;
-            ch.encode(&mut record);
-            extent.write(at, &record)?;
-            // Pad the tail to whole blocks with zeros (the bounce buffer is ours).
-            let padded = len.next_multiple_of(block as usize);
-            if let Some(pad) = bounce.get_mut(len..padded) {
-                pad.fill(0);
+            let t = clock.now_ns();
+            let rec = codec::encode(stats.chunks, phys, data, job.codec, plain, encoded)
+                .map_err(DumpWriteError::Encode)?;
+            stats.encode_ns += clock.now_ns().saturating_sub(t);
+            let stored = encoded
+                .get(..rec.stored_len as usize)
+                .ok_or(DumpWriteError::BounceTooSmall)?;
+            let end = packer.len() + CHUNK_RECORD as u64 + stored.len() as u64;
+            if end > capacity {
+                full = true;
+                break;
             }
-            let mut off = 0usize;
-            while off < padded {
-                let n = (padded - off).min(max_io);
-                let piece = bounce
-                    .get(off..off + n)
-                    .ok_or(DumpWriteError::BounceTooSmall)?;
-                extent.write(at + RECORD as u64 + off as u64, piece)?;
-                schedule.tick(clock, heartbeats);
-                off += n;
-            }
-            index += 1;
+            on_chunk(
+                &ChunkHeader {
+                    index: rec.index,
+                    phys,
+                    len: rec.len,
+                    data_crc: if job.raw_crc {
+                        paranoid_dump::data_crc(data)
+                    } else {
+                        0
+                    },
+                },
+                data,
+            );
+            rec.encode(&mut chunk_record);
+            packer.append(&mut extent, &chunk_record, &mut tick)?;
+            packer.append(&mut extent, stored, &mut tick)?;
+            tick();
+            stats.chunks += 1;
+            stats.bytes += len as u64;
+            stats.stored += stored.len() as u64;
+            stats.zero_pages += rec.zero_pages() as u64;
             done += len as u64;
-            bytes += len as u64;
+        }
+        if full {
+            // This range from `done` on, and every range after it, is missing.
+            let left = Range {
+                start: r.start + done,
+                len: r.len - done,
+            };
+            if let Some(slot) = header.missing.get_mut(header.missing_count as usize) {
+                *slot = left;
+                header.missing_count += 1;
+            }
+            stats.missing += left.len;
         }
     }
+    packer.finish(&mut extent, &mut tick)?;
     extent.flush()?;
-    header.chunk_count = index;
-    header.flags = FLAG_COMPLETE;
+    header.chunk_count = stats.chunks;
+    header.total_bytes = stats.bytes;
+    header.stream_bytes = packer.len();
+    header.stored_bytes = stats.stored;
+    header.zero_pages = stats.zero_pages;
+    header.encode_ns = stats.encode_ns;
+    header.flags = if full { FLAG_PARTIAL } else { FLAG_COMPLETE };
     let end_ns = clock.now_ns();
     header.dump_end_ns = end_ns;
     header.encode(&mut record);
     extent.write(0, &record)?;
     extent.flush()?;
     schedule.finish(clock);
+    stats.end_ns = end_ns;
+    stats.written = extent.written;
+    stats.extent_end = extent.end;
+    stats.heartbeat = *schedule;
+    Ok(stats)
+}
+
+/// The throughput baseline: copies the plan's memory to the extent as it is,
+/// in `stage`-sized writes through the same sink, with no header, records,
+/// CRC, zero-page scan or compression, until the plan or the extent ends. The
+/// result cannot be verified; it measures what the hardware path gives (the
+/// extent bounds check stays: cluster safety is not a feature to benchmark
+/// away).
+///
+/// # Errors
+///
+/// [`DumpWriteError`] for a bad geometry, unreadable memory or a failed write.
+pub fn write_raw<S: BlockSink, M: PhysMemory, C: Clock>(
+    plan: &[Range],
+    extent_lba: u64,
+    extent_blocks: u64,
+    sink: &mut S,
+    memory: &M,
+    clock: &C,
+    stage: &mut [u8],
+) -> Result<DumpStats, DumpWriteError> {
+    let block_size = sink.block_size();
+    let block = u64::from(block_size);
+    if !(512..=4096).contains(&block_size) || !block_size.is_power_of_two() {
+        return Err(DumpWriteError::BadGeometry { block_size });
+    }
+    let io = (sink.max_transfer().min(stage.len()) as u64 / block * block) as usize;
+    if io == 0 {
+        return Err(DumpWriteError::BounceTooSmall);
+    }
+    let have = extent_blocks.saturating_mul(block);
+    let mut extent = Extent {
+        sink,
+        first_lba: extent_lba,
+        bytes: have,
+        block,
+        written: 0,
+        end: 0,
+    };
+    let start_ns = clock.now_ns();
+    let mut at = 0u64;
+    'plan: for r in plan {
+        let mut done = 0u64;
+        while done < r.len {
+            let room = ((have - at) / block * block) as usize;
+            let n = ((r.len - done).min(io as u64) as usize)
+                .next_multiple_of(block as usize)
+                .min(room);
+            if n == 0 {
+                break 'plan;
+            }
+            let buf = stage.get_mut(..n).ok_or(DumpWriteError::BounceTooSmall)?;
+            let len = ((r.len - done) as usize).min(n);
+            // (the extent's tail may cut a chunk short: `len` is what fits)
+            let (data, pad) = buf.split_at_mut(len);
+            memory
+                .read(r.start + done, data)
+                .map_err(|e| DumpWriteError::Memory { phys: e.phys })?;
+            pad.fill(0);
+            extent.write(at, buf)?;
+            at += n as u64;
+            done += len as u64;
+        }
+    }
+    extent.flush()?;
+    let end_ns = clock.now_ns();
     Ok(DumpStats {
-        chunks: index,
-        bytes,
+        chunks: 0,
+        bytes: at,
+        missing: 0,
+        stored: at,
+        zero_pages: 0,
         written: extent.written,
         extent_end: extent.end,
+        encode_ns: 0,
         start_ns,
         end_ns,
-        heartbeat: *schedule,
+        heartbeat: Schedule::new(clock, core::time::Duration::from_secs(1)),
     })
 }
 
@@ -354,6 +626,29 @@ mod tests {
         }
     }
 
+    /// The writer's buffers, owned.
+    struct Store(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+    impl Store {
+        fn new(chunk: usize) -> Self {
+            Self(
+                vec![0; chunk],
+                vec![0; chunk],
+                vec![0; codec::encode_bound(chunk)],
+                vec![0; 16 * 1024],
+            )
+        }
+
+        fn bufs(&mut self) -> Buffers<'_> {
+            Buffers {
+                bounce: &mut self.0,
+                plain: &mut self.1,
+                encoded: &mut self.2,
+                stage: &mut self.3,
+            }
+        }
+    }
+
     fn job(ranges: &[Range], blocks: u64) -> DumpJob<'_> {
         let mut header = Header::new(Policy::Fence, 64 * 1024);
         header.pattern_seed = 99;
@@ -363,9 +658,11 @@ mod tests {
         };
         DumpJob {
             header,
-            ranges,
+            plan: ranges,
+            codec: Encoding::Lz4,
             extent_lba: 100,
             extent_blocks: blocks,
+            raw_crc: false,
         }
     }
 
@@ -393,14 +690,14 @@ mod tests {
             clock: clock.clone(),
         };
         let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
-        let mut bounce = vec![0u8; 64 * 1024];
+        let mut store = Store::new(64 * 1024);
         let mut streamed = 0;
         let stats = write_dump(
             job(&ranges, 4000),
             &mut disk,
             &Patterned { seed: 99 },
             &clock,
-            &mut bounce,
+            store.bufs(),
             &mut [&mut hb],
             &mut schedule,
             &mut |_, d| streamed += d.len(),
@@ -433,14 +730,100 @@ mod tests {
             .unwrap()
             .write_all(&disk.blocks)
             .unwrap();
-        let v = reader::verify(&path, 100 * 512, |_, _| Ok(())).unwrap();
+        let v = reader::verify(&path, 100 * 512, &Default::default(), |_, _| Ok(())).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(v.is_good(), "{v}");
         assert_eq!(v.pattern_words, 0x4_0000 / 8);
     }
 
     #[test]
-    fn too_small_extent_writes_nothing() {
+    fn a_full_extent_closes_a_valid_partial_dump() {
+        let clock = SimClock::new();
+        let mut disk = Disk {
+            blocks: vec![0; 1 << 20],
+            clock: clock.clone(),
+            ns_per_kib: 0,
+            writes: vec![],
+        };
+        let ranges = [
+            Range {
+                start: 0x20_0000,
+                len: 0x4_0000,
+            },
+            Range {
+                start: 0x100_0000,
+                len: 0x10_0000,
+            },
+        ];
+        let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
+        let stats = write_dump(
+            job(&ranges, 400),
+            &mut disk,
+            &Patterned { seed: 99 },
+            &clock,
+            Store::new(64 * 1024).bufs(),
+            &mut [],
+            &mut schedule,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(stats.missing > 0 && stats.bytes > 0, "{stats:?}");
+        assert_eq!(stats.bytes + stats.missing, 0x14_0000);
+        assert!(disk
+            .writes
+            .iter()
+            .all(|&(lba, len)| lba >= 100 && lba * 512 + len as u64 <= 500 * 512));
+        let path = std::env::temp_dir().join(format!(
+            "paranoid-recovery-partial-{}.img",
+            std::process::id()
+        ));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&disk.blocks)
+            .unwrap();
+        let v = reader::verify(&path, 100 * 512, &Default::default(), |_, _| Ok(())).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(v.verdict(), reader::Verdict::Partial, "{v}");
+        assert_eq!(
+            v.header.missing().iter().map(|r| r.len).sum::<u64>(),
+            stats.missing
+        );
+    }
+
+    #[test]
+    fn the_raw_baseline_copies_memory_and_stays_inside_the_extent() {
+        let clock = SimClock::new();
+        let mut disk = Disk {
+            blocks: vec![0xee; 1 << 20],
+            clock: clock.clone(),
+            ns_per_kib: 0,
+            writes: vec![],
+        };
+        let ranges = [Range {
+            start: 0x20_0000,
+            len: 0x10_0000,
+        }];
+        let stats = write_raw(
+            &ranges,
+            100,
+            400,
+            &mut disk,
+            &Patterned { seed: 5 },
+            &clock,
+            &mut vec![0; 16 * 1024],
+        )
+        .unwrap();
+        assert_eq!(stats.bytes, 400 * 512);
+        assert!(disk.blocks[..100 * 512].iter().all(|&b| b == 0xee));
+        assert!(disk.blocks[500 * 512..].iter().all(|&b| b == 0xee));
+        assert_eq!(
+            disk.blocks[100 * 512..100 * 512 + 8],
+            pattern_word(5, 0x20_0000).to_le_bytes()
+        );
+    }
+
+    #[test]
+    fn an_extent_without_room_for_the_header_writes_nothing() {
         let clock = SimClock::new();
         let mut disk = Disk {
             blocks: vec![0; 1 << 20],
@@ -454,11 +837,11 @@ mod tests {
         }];
         let mut schedule = Schedule::new(&clock, Duration::from_millis(10));
         let r = write_dump(
-            job(&ranges, 100),
+            job(&ranges, 8),
             &mut disk,
             &Patterned { seed: 1 },
             &clock,
-            &mut vec![0; 64 * 1024],
+            Store::new(64 * 1024).bufs(),
             &mut [],
             &mut schedule,
             &mut |_, _| {},
@@ -486,7 +869,7 @@ mod tests {
             &mut disk,
             &Patterned { seed: 99 },
             &clock,
-            &mut vec![0; 64 * 1024],
+            Store::new(64 * 1024).bufs(),
             &mut [],
             &mut schedule,
             &mut |_, _| {},

@@ -15,9 +15,12 @@
 
 pub mod canary;
 pub mod config;
+pub mod descriptor;
 pub mod dump;
+pub mod dump_settings;
 pub mod heartbeat;
 pub mod note;
+pub mod plan;
 pub mod report;
 pub mod target;
 pub mod text;

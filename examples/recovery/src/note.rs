@@ -9,7 +9,7 @@
 use core::fmt;
 
 use paranoid_dump::le::{get, put, u32_at, u64_at};
-use paranoid_dump::{fixed, text, Range, MAX_RANGES, POINT_LEN, REASON_LEN};
+use paranoid_dump::{fixed, text, CpuState, Range, MAX_RANGES, POINT_LEN, REASON_LEN};
 
 /// Magic of a crash note.
 pub const NOTE_MAGIC: [u8; 8] = *b"PRNCRASH";
@@ -76,10 +76,23 @@ pub struct CrashNote {
     pub armed_dma: Range,
     /// The first word of the armed DMA's data.
     pub armed_word: u64,
+    /// The panicking CPU's registers (saved by the panic path, no device I/O).
+    pub cpu: CpuState,
+    /// Where the crashed kernel's descriptor ([`crate::descriptor`]) is (`len` 0:
+    /// none published). Untrusted like the rest.
+    pub descriptor: Range,
+    /// The memory reserved for the recovery kernel (not dumped: it runs there).
+    pub reserved: Range,
 }
 
 const RANGES_AT: usize = 256;
 const SOURCES_AT: usize = RANGES_AT + 16 * MAX_RANGES;
+const CPU_AT: usize = 1536;
+const CPU_VALID_AT: usize = CPU_AT + paranoid_dump::CPU_STATE_LEN;
+const DESCRIPTOR_AT: usize = 1792;
+const RESERVED_AT: usize = 1808;
+const _: () = assert!(SOURCES_AT + 2 * MAX_SOURCES + 16 <= CPU_AT);
+const _: () = assert!(CPU_VALID_AT + 4 <= DESCRIPTOR_AT);
 
 impl CrashNote {
     /// An empty note.
@@ -99,6 +112,9 @@ impl CrashNote {
             live_count: 0,
             armed_dma: Range { start: 0, len: 0 },
             armed_word: 0,
+            cpu: CpuState::empty(),
+            descriptor: Range { start: 0, len: 0 },
+            reserved: Range { start: 0, len: 0 },
         }
     }
 
@@ -163,6 +179,12 @@ impl CrashNote {
         for (i, s) in self.live_sources.iter().enumerate() {
             put(out, SOURCES_AT + 2 * i, &s.to_le_bytes());
         }
+        self.cpu.encode(out, CPU_AT);
+        put(out, CPU_VALID_AT, &u32::from(self.cpu.valid).to_le_bytes());
+        put(out, DESCRIPTOR_AT, &self.descriptor.start.to_le_bytes());
+        put(out, DESCRIPTOR_AT + 8, &self.descriptor.len.to_le_bytes());
+        put(out, RESERVED_AT, &self.reserved.start.to_le_bytes());
+        put(out, RESERVED_AT + 8, &self.reserved.len.to_le_bytes());
         let crc = paranoid_dump::data_crc(out.get(..NOTE_LEN - 4).unwrap_or(&[]));
         put(out, NOTE_LEN - 4, &crc.to_le_bytes());
     }
@@ -219,7 +241,20 @@ impl CrashNote {
         for (i, s) in n.live_sources.iter_mut().enumerate() {
             *s = u16::from_le_bytes(get(bytes, SOURCES_AT + 2 * i));
         }
-        for r in n.ranges().iter().chain([&n.pattern, &n.armed_dma]) {
+        n.cpu = CpuState::decode(bytes, CPU_AT, u32_at(bytes, CPU_VALID_AT) != 0);
+        n.descriptor = Range {
+            start: u64_at(bytes, DESCRIPTOR_AT),
+            len: u64_at(bytes, DESCRIPTOR_AT + 8),
+        };
+        n.reserved = Range {
+            start: u64_at(bytes, RESERVED_AT),
+            len: u64_at(bytes, RESERVED_AT + 8),
+        };
+        for r in n
+            .ranges()
+            .iter()
+            .chain([&n.pattern, &n.armed_dma, &n.descriptor, &n.reserved])
+        {
             if r.start.checked_add(r.len).is_none() {
                 return Err(NoteError::BadField("range"));
             }
@@ -258,6 +293,13 @@ mod tests {
             len: 4096,
         };
         n.armed_word = 0xfeed;
+        n.cpu.regs[paranoid_dump::REG_RIP] = 0x10_2030;
+        n.cpu.cr3 = 0x1000;
+        n.cpu.valid = true;
+        n.descriptor = Range {
+            start: 0x10_8000,
+            len: 2048,
+        };
         let mut page = [0u8; NOTE_LEN];
         n.encode(&mut page);
         let back = CrashNote::decode(&page).unwrap();

@@ -10,9 +10,13 @@
  * What this does, in order:
  *   1. zero .bss (the page tables, the stack and the statics live there);
  *   2. load our GDT (64-bit code 0x08, flat data 0x10, 32-bit code 0x18);
- *   3. identity-map the first 4 GiB with 2 MiB pages; 2..4 GiB (ECAM at
- *      0xB000_0000, the PCI hole, VT-d at 0xFED9_0000, the LAPIC/IOAPIC) is
- *      mapped uncached: PCD|PWT select PAT entry 3, UC in the power-on PAT;
+ *   3. identity-map the first 64 GiB with 2 MiB pages (64 page directories:
+ *      RAM above the 4 GiB hole of a big machine is readable by the recovery
+ *      kernel; 2 MiB pages need no CPUID check, unlike 1 GiB pages, which
+ *      QEMU's default qemu64 CPU lacks); 2..4 GiB (ECAM at 0xB000_0000, the
+ *      PCI hole, VT-d at 0xFED9_0000, the LAPIC/IOAPIC) is mapped uncached:
+ *      PCD|PWT select PAT entry 3, UC in the power-on PAT; above 4 GiB is
+ *      write-back RAM again;
  *   4. CR4.PAE, EFER.LME, CR0.PG: long mode; far jump to 64-bit code;
  *   5. stack, then `paranoid_boot_rust_start(start_info)` (never returns).
  *
@@ -34,9 +38,13 @@
     .set PDE_P_W_PS, 0x83
     /* PWT | PCD: PAT entry 3, uncached. */
     .set PDE_UC,     0x18
-    /* First 2 MiB page mapped uncached: 2 GiB (1024 * 2 MiB). */
+    /* 2 MiB pages mapped uncached: 2 GiB (1024 * 2 MiB) up to 4 GiB. */
     .set UC_FROM_PDE, 1024
-    .set PDE_COUNT,  2048
+    .set UC_TO_PDE,  2048
+    /* Page directories (1 GiB each) and their 2 MiB entries: 64 GiB, the
+     * IDENTITY_LIMIT of start_info.rs. */
+    .set PD_COUNT,   64
+    .set PDE_COUNT,  (PD_COUNT * 512)
 
 /* ---- The PVH note (ELF note, name "Xen", type 18, 64-bit entry address). ---- */
     .section .note.Xen, "a", @note
@@ -75,22 +83,22 @@ _pvh_start:
     mov %ax, %fs
     mov %ax, %gs
 
-    /* 3. Page tables: PML4[0] -> PDPT, PDPT[0..4] -> PD[0..4]. */
+    /* 3. Page tables: PML4[0] -> PDPT, PDPT[0..64] -> PD[0..64]. */
     mov $paranoid_boot_pdpt, %eax
     or $0x3, %eax
     mov %eax, paranoid_boot_pml4
     mov $paranoid_boot_pd, %eax
     or $0x3, %eax
     mov $paranoid_boot_pdpt, %edi
-    mov %eax, 0(%edi)
+    xor %ecx, %ecx
+0:  mov %eax, (%edi,%ecx,8)
     add $0x1000, %eax
-    mov %eax, 8(%edi)
-    add $0x1000, %eax
-    mov %eax, 16(%edi)
-    add $0x1000, %eax
-    mov %eax, 24(%edi)
+    inc %ecx
+    cmp $PD_COUNT, %ecx
+    jb 0b
 
-    /* 2048 2 MiB pages: entry i maps i * 2 MiB. */
+    /* 32768 2 MiB pages: entry i maps i * 2 MiB (low dword: bits 21..31 of
+     * the address and the flags; high dword: i >> 11, bits 32.. of it). */
     mov $paranoid_boot_pd, %edi
     xor %ecx, %ecx
 1:  mov %ecx, %eax
@@ -98,9 +106,13 @@ _pvh_start:
     or $PDE_P_W_PS, %eax
     cmp $UC_FROM_PDE, %ecx
     jb 2f
+    cmp $UC_TO_PDE, %ecx
+    jae 2f
     or $PDE_UC, %eax
 2:  mov %eax, (%edi,%ecx,8)
-    movl $0, 4(%edi,%ecx,8)
+    mov %ecx, %eax
+    shr $11, %eax
+    mov %eax, 4(%edi,%ecx,8)
     inc %ecx
     cmp $PDE_COUNT, %ecx
     jb 1b
@@ -202,8 +214,10 @@ paranoid_boot_pml4:
 paranoid_boot_pdpt:
     .skip 4096
 paranoid_boot_pd:
-    .skip 4096 * 4
+    .skip 4096 * PD_COUNT
     .balign 16
+    /* Global: a kernel's crash descriptor names its stack. */
+    .global paranoid_boot_stack, paranoid_boot_stack_top
 paranoid_boot_stack:
     .skip 256 * 1024
 paranoid_boot_stack_top:

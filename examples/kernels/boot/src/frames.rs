@@ -217,6 +217,28 @@ impl FrameAllocator {
         Ok(at)
     }
 
+    /// RAM never handed out nor skipped yet (the bump pointer onward, below
+    /// [`ADDRESSABLE_LIMIT`]), into `out`; returns how many ranges. Ranges the
+    /// caller reserved are not subtracted.
+    pub fn untouched(&self, out: &mut [PhysRange]) -> usize {
+        let mut n = 0;
+        let regions = self.ram.get(self.region..self.ram_count).unwrap_or(&[]);
+        for (i, r) in regions.iter().enumerate() {
+            let start = if i == 0 {
+                self.next.max(r.start)
+            } else {
+                r.start
+            };
+            if start < r.end {
+                if let Some(slot) = out.get_mut(n) {
+                    *slot = PhysRange { start, end: r.end };
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Bytes handed out so far.
     pub fn allocated(&self) -> u64 {
         self.allocated

@@ -17,8 +17,14 @@ pub const MAX_MODULES: usize = 8;
 pub const MAX_MEMORY_REGIONS: usize = 64;
 /// Longest command line accepted, in bytes (without the NUL).
 pub const MAX_CMDLINE: usize = 1024;
-/// Everything the start info points at must lie below this (the identity map).
+/// Everything the start info points at must lie below this: `ebx` and the PVH
+/// fields a loader fills are 32-bit in practice, and the other kernels'
+/// handoff code keeps its blocks there.
 pub const ADDRESSABLE_LIMIT: u64 = 1 << 32;
+/// The boot page tables identity-map (write-back, but 2..4 GiB uncached) every
+/// address below this: RAM in the memory map above the 4 GiB hole is readable
+/// up to here (`entry.S`, 64 page directories of 2 MiB pages).
+pub const IDENTITY_LIMIT: u64 = 64 << 30;
 
 /// `struct hvm_start_info` (version 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

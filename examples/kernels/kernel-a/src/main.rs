@@ -11,6 +11,7 @@
 #![no_main]
 
 mod crash;
+mod describe;
 mod disks;
 mod iommu;
 mod layout;
@@ -29,6 +30,9 @@ use paranoid_recovery::note::{CrashNote, CRASHED_RAM_KIND};
 use layout::*;
 
 paranoid_boot::entry!(main);
+
+/// The debugger check's marker is this XOR the seed (`KERNEL_A_MARKER`).
+const MARKER_BASE: u64 = 0x6b65_726e_656c_4100;
 
 /// Crash points kernel A knows.
 const POINTS: [&str; 5] = ["early", "during-io", "critical", "index-oob", "handoff"];
@@ -50,6 +54,16 @@ fn main(boot: &'static BootInfo) -> ExitCode {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(1);
     let clock = boot.clock();
+    // The map as the firmware gave it: the host checks the dump against it
+    // and against the machine it configured.
+    for r in boot.memory_map() {
+        let kind = if r.kind == MemoryKind::Ram {
+            "ram"
+        } else {
+            "other"
+        };
+        println!("kernel-a: memory map {:#x}+{:#x} {kind}", r.start, r.size);
+    }
     println!(
         "kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz",
         clock.khz()
@@ -107,8 +121,22 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     } else {
         dump_ranges(boot.memory_map(), &mut note.ranges)
     };
+    note.reserved = Range {
+        start: RECOVERY_BASE,
+        len: RECOVERY_LEN,
+    };
     crash::arm(entry, start_info, boot.clock(), note);
-    println!("kernel-a: recovery kernel preloaded (entry {entry:#x}), panic path armed");
+    crash::publish(&describe::describe(
+        boot,
+        &frames,
+        crash::descriptor_range(),
+    ));
+    let marker = MARKER_BASE ^ seed;
+    crash::KERNEL_A_MARKER.store(marker, core::sync::atomic::Ordering::Release);
+    println!(
+        "kernel-a: recovery kernel preloaded (entry {entry:#x}), panic path armed, descriptor at {:#x}, KERNEL_A_MARKER={marker:#x}",
+        crash::descriptor_range().start
+    );
 
     let t = boot.clock().now_ns();
     fill_pattern(seed);
@@ -124,6 +152,12 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
 
     let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
     let mut live = live::start(boot, &mut frames, chaos, disk, nsid)?;
+    // What kernel A allocated for its devices is no longer free.
+    crash::publish(&describe::describe(
+        boot,
+        &frames,
+        crash::descriptor_range(),
+    ));
     // Armed last: from here the recovery kernel must keep it fed.
     if let Some(ms) = boot
         .cmdline()

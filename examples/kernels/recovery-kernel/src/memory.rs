@@ -1,5 +1,7 @@
-//! The crashed kernel's memory, read in place (the identity map covers it).
+//! The crashed kernel's memory, read in place (the boot page tables
+//! identity-map the first 64 GiB, RAM above the 4 GiB hole included).
 
+use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_dump::Range;
 use paranoid_recovery::dump::{PhysMemory, Unreadable};
 
@@ -9,9 +11,21 @@ pub struct CrashedMemory<'n> {
 }
 
 impl<'n> CrashedMemory<'n> {
-    /// Memory limited to `ranges` (below 4 GiB, where the boot map reaches).
+    /// Memory limited to `ranges` (below [`IDENTITY_LIMIT`], where the boot map
+    /// reaches).
     pub fn new(ranges: &'n [Range]) -> Self {
         Self { ranges }
+    }
+}
+
+impl CrashedMemory<'_> {
+    /// Copies `out.len()` bytes at `phys` (inside the ranges) into `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`Unreadable`] outside the ranges.
+    pub fn read_into(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
+        PhysMemory::read(self, phys, out)
     }
 }
 
@@ -22,13 +36,14 @@ impl PhysMemory for CrashedMemory<'_> {
             phys >= r.start
                 && phys
                     .checked_add(len)
-                    .is_some_and(|e| e <= r.start + r.len && e <= 1 << 32)
+                    .is_some_and(|e| e <= r.start + r.len && e <= IDENTITY_LIMIT)
         });
         if !inside {
             return Err(Unreadable { phys });
         }
         // SAFETY:
-        // - `phys..phys + len` lies in a range the crash note lists, below 4 GiB,
+        // - `phys..phys + len` lies in a range the crash note lists, below
+        //   IDENTITY_LIMIT,
         //   which the boot page tables identity-map;
         // - it is the crashed kernel's memory: no Rust reference of ours points
         //   there, and a raw copy tolerates a device still writing it.

@@ -11,10 +11,13 @@ use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
 use paranoid_boot::platform;
 use paranoid_boot::println;
-use paranoid_dump::Header;
+use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
 use paranoid_nvme::{Nvme, NvmeError};
-use paranoid_recovery::dump::{write_dump, BlockSink, DumpJob, DumpStats};
+use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
+use paranoid_recovery::dump::{write_dump, write_raw, BlockSink, Buffers, DumpJob, DumpStats};
+use paranoid_recovery::dump_settings::DumpSettings;
 use paranoid_recovery::heartbeat::Heartbeat;
+use paranoid_recovery::plan::Plan;
 use paranoid_vtd::policy::FaultPolicy;
 
 use paranoid_recovery::target;
@@ -195,27 +198,100 @@ pub fn dump<W: Window>(
         block_size: ns.block_size.bytes(),
     };
     let chunk = r.config.chunk_bytes;
-    let bounce_at = r
-        .frames
-        .alloc(u64::from(chunk), 4096)
-        .map_err(|e| fail("bounce", e))?;
-    // SAFETY: the frame allocator handed out these bytes from this kernel's own
-    // RAM (the reserved region); nothing else refers to them.
-    let bounce = unsafe { core::slice::from_raw_parts_mut(bounce_at as *mut u8, chunk as usize) };
+    let settings =
+        DumpSettings::parse(r.boot.cmdline().as_str()).map_err(|e| fail("dump settings", e))?;
+    let mut take = |bytes: usize| -> Result<&'static mut [u8], Failed> {
+        let at = r
+            .frames
+            .alloc(bytes as u64, 4096)
+            .map_err(|e| fail("dump buffers", e))?;
+        // SAFETY: the frame allocator handed out these bytes from this kernel's
+        // own RAM (the reserved region); nothing else refers to them, ever
+        // (the bump allocator never frees).
+        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes) })
+    };
+    let buffers = Buffers {
+        bounce: take(chunk as usize)?,
+        plain: take(chunk as usize)?,
+        encoded: take(codec::encode_bound(chunk as usize).next_multiple_of(4096))?,
+        stage: take(STAGING)?,
+    };
     let note = &r.note;
+    let crashed: [Range; 16] = crashed_ram(r.boot);
+    let (plan, descriptor) = plan(note, &crashed, settings.exclude_free);
     let mut header = Header::new(r.config.policy, chunk);
     header.crash_ns = note.crash_ns;
     header.crash_point = note.point;
     header.crash_reason = note.reason;
     header.pattern_seed = note.pattern_seed;
     header.pattern = note.pattern;
+    header.cpu = note.cpu;
+    let mut status = Line::new();
+    match &descriptor {
+        Ok(d) => {
+            header.build_id = d.build_id;
+            let _ = write!(status, "used: {} regions", d.regions().count());
+        }
+        Err(e) => {
+            let _ = write!(status, "ignored: {e}");
+        }
+    }
+    header.descriptor = fixed(status.as_str());
+    r.report.step(
+        "descriptor",
+        clock.now_ns(),
+        clock.now_ns(),
+        format_args!(
+            "{}; {} ranges planned, {} free excluded",
+            status.as_str(),
+            plan.ranges().len(),
+            plan.free().len()
+        ),
+    );
+    if note.reserved.len > 0 {
+        header.exclude(note.reserved, ExcludedKind::Recovery);
+    }
+    if note.armed_dma.len > 0 {
+        // The armed DMA may land after its page was dumped.
+        let page = Range {
+            start: note.armed_dma.start & !4095,
+            len: (note.armed_dma.end() - (note.armed_dma.start & !4095)).next_multiple_of(4096),
+        };
+        header.exclude(page, ExcludedKind::DmaTarget);
+    }
+    for f in plan.free() {
+        header.exclude(*f, ExcludedKind::Free);
+    }
     let job = DumpJob {
         header,
-        ranges: note.ranges(),
+        plan: plan.ranges(),
+        codec: settings.codec,
         extent_lba: extent.lba,
         extent_blocks: extent.blocks,
+        raw_crc: stream.is_some(),
     };
     let memory = memory::CrashedMemory::new(note.ranges());
+    if settings.raw_baseline {
+        // The throughput baseline: the same memory, sink and extent, nothing else.
+        let t = clock.now_ns();
+        let stats = write_raw(
+            plan.ranges(),
+            extent.lba,
+            extent.blocks,
+            &mut sink,
+            &memory,
+            &clock,
+            buffers.stage,
+        )
+        .map_err(|e| fail("raw baseline", e))?;
+        r.report.step(
+            "raw baseline",
+            t,
+            clock.now_ns(),
+            format_args!("{} MiB copied, no format", stats.bytes >> 20),
+        );
+        return Ok(stats);
+    }
     let report = &mut *r.report;
     let mut service_error = None;
     let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
@@ -239,7 +315,7 @@ pub fn dump<W: Window>(
                 &mut sink,
                 &memory,
                 &clock,
-                bounce,
+                buffers,
                 hb,
                 schedule,
                 &mut on_chunk,
@@ -254,14 +330,77 @@ pub fn dump<W: Window>(
         t,
         clock.now_ns(),
         format_args!(
-            "{} MiB in {} chunks to lba {}.. ({}-byte blocks)",
+            "{} MiB in {} chunks ({} zero pages, {} MiB stored, {} MiB missing) to lba {}.. ({}-byte blocks)",
             stats.bytes >> 20,
             stats.chunks,
+            stats.zero_pages,
+            stats.stored >> 20,
+            stats.missing >> 20,
             extent.lba,
             extent.block_size
         ),
     );
     Ok(stats)
+}
+
+/// The crashed kernel's RAM from the memory map it handed over (at most 16
+/// ranges; empty slots have length 0).
+fn crashed_ram(boot: &paranoid_boot::BootInfo) -> [Range; 16] {
+    let mut out = [Range::default(); 16];
+    for (slot, (start, end)) in out.iter_mut().zip(crate::crashed_ram(boot)) {
+        *slot = Range {
+            start,
+            len: end - start,
+        };
+    }
+    out
+}
+
+/// The dump plan: guided by the crashed kernel's descriptor when it checks
+/// out, plain RAM order otherwise (with the reason).
+fn plan(
+    note: &paranoid_recovery::note::CrashNote,
+    crashed: &[Range],
+    exclude_free: bool,
+) -> (Plan, Result<Descriptor, DescriptorError>) {
+    let descriptor = read_descriptor(note, crashed);
+    let plain = || Plan::plain(note.ranges()).unwrap_or_else(|_| Plan::plain(&[]).unwrap_or(EMPTY));
+    match descriptor {
+        Ok(d) => match Plan::guided(note.ranges(), &d, exclude_free) {
+            Ok(p) => (p, Ok(d)),
+            Err(_) => (
+                plain(),
+                Err(DescriptorError::TooManyRegions(d.regions().count() as u32)),
+            ),
+        },
+        Err(e) => (plain(), Err(e)),
+    }
+}
+
+/// A plan of nothing (only if the note's own ranges do not fit, which its
+/// decoder rules out).
+const EMPTY: Plan = Plan {
+    ranges: [Range { start: 0, len: 0 }; paranoid_dump::MAX_RANGES],
+    count: 0,
+    free: [Range { start: 0, len: 0 }; paranoid_dump::MAX_EXCLUDED],
+    free_count: 0,
+};
+
+/// Copies the descriptor out of the crashed kernel's memory, after checking
+/// where the note says it is, and validates it against the memory to dump.
+fn read_descriptor(
+    note: &paranoid_recovery::note::CrashNote,
+    crashed: &[Range],
+) -> Result<Descriptor, DescriptorError> {
+    let at = descriptor::locate(note.descriptor, crashed)?;
+    let mut bytes = [0u8; DESCRIPTOR_LEN];
+    memory::CrashedMemory::new(crashed)
+        .read_into(at.start, &mut bytes)
+        .map_err(|_| DescriptorError::OutOfBounds {
+            start: at.start,
+            len: at.len,
+        })?;
+    Descriptor::decode(&bytes, note.ranges())
 }
 
 /// The NVMe controller's state as found, before anything touches it.
