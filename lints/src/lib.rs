@@ -20,6 +20,7 @@ pub mod render;
 pub mod source;
 pub mod suppress;
 pub mod taint;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
