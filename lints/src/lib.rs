@@ -201,7 +201,9 @@ pub fn lint_sources(
                 catch_unwind(AssertUnwindSafe(|| {
                     syn::parse_file(&f.text)
                         .ok()
-                        .map(|ast| callgraph::summarize(&ast, &base, f.aux))
+                        .map(|ast| {
+                            callgraph::summarize(&ast, &f.path.to_string_lossy(), &base, f.aux)
+                        })
                 }))
                 .ok()
                 .flatten()
@@ -213,8 +215,13 @@ pub fn lint_sources(
         &info.name,
         base.clone(),
         &flat,
-        &session.config.recovery,
-        &session.config.panic_path,
+        &callgraph::Roots {
+            recovery: &session.config.recovery,
+            not: &session.config.recovery_not,
+            panic: &session.config.panic_path,
+            toolkit: info.toolkit,
+            by_name: session.config.recovery_by_name.unwrap_or(true),
+        },
     );
     let results: Vec<(Vec<Diagnostic>, bool)> = pool().install(|| {
         files
