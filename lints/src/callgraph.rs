@@ -305,6 +305,12 @@ pub fn calls_of_fn(f: &FnRef<'_>) -> Vec<Call> {
 fn constructed_type(e: &Expr, owner: Option<&str>) -> Option<String> {
     match e {
         Expr::Struct(s) => s.path.segments.last().map(|s| s.ident.to_string()),
+        // A unit struct: `let r = Ring;`.
+        Expr::Path(p) => p
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()) && n.chars().any(|c| c.is_ascii_lowercase())),
         Expr::Call(c) => {
             let path = device::callee_path(&c.func);
             let (ty, ctor) = match path.as_slice() {
@@ -687,14 +693,11 @@ impl FnId {
         }
     }
 
-    /// `Owner::name`, `module::name`, or `name` (at the crate root).
+    /// `Owner::name` for a method, `name` for a free function.
     pub fn display(&self) -> String {
         match &self.owner {
             Some(o) => format!("{o}::{}", self.name),
-            None => match module_name(&self.module) {
-                "" => self.name.clone(),
-                m => format!("{m}::{}", self.name),
-            },
+            None => self.name.clone(),
         }
     }
 }
