@@ -519,6 +519,8 @@ pub struct FileSummary {
     pub mentions_toolkit: bool,
     /// Functions whose body accesses the device.
     pub touches: Vec<FnId>,
+    /// Names of functions whose body reads the device (any return type).
+    pub reading_fns: Vec<String>,
 }
 
 /// Struct fields with a declared type, (struct, field, type), in `file`.
@@ -630,6 +632,9 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
         let accesses = device::accesses_in_block(&fcx, f.block);
         if !accesses.is_empty() {
             s.touches.push(id.clone());
+        }
+        if !id.aux && accesses.iter().any(|a| a.kind == AccessKind::Read) {
+            s.reading_fns.push(name.clone());
         }
         if returns_value(f.sig) && accesses.iter().any(|a| a.kind == AccessKind::Read) {
             s.derived_readers.push(name);
@@ -774,6 +779,8 @@ pub struct CrateInfo {
     pub panic_path: HashMap<FnId, Reach>,
     /// Functions that read the device and return the value (reader wrappers).
     pub derived_readers: HashSet<String>,
+    /// Names of the crate's functions that read the device (any return type).
+    pub reading_fns: HashSet<String>,
 }
 
 /// Callees by caller.
@@ -905,6 +912,10 @@ impl CrateInfo {
             derived_readers: summaries
                 .iter()
                 .flat_map(|s| s.derived_readers.iter().cloned())
+                .collect(),
+            reading_fns: summaries
+                .iter()
+                .flat_map(|s| s.reading_fns.iter().cloned())
                 .collect(),
             recovery: reach(&graph, &defs, &init_roots),
             panic_path: reach(&graph, &defs, &panic_roots),
