@@ -219,7 +219,14 @@ pub fn lint_sources(
             recovery: &session.config.recovery,
             not: &session.config.recovery_not,
             panic: &session.config.panic_path,
-            toolkit: info.toolkit,
+            // The toolkit (and configured HAL crates) mark their own recovery code.
+            toolkit: if info.name == workspace::TOOLKIT_PACKAGE
+                || session.config.hal_crates.contains(&info.name)
+            {
+                Some(true)
+            } else {
+                info.toolkit
+            },
             by_name: session.config.recovery_by_name.unwrap_or(true),
         },
     );

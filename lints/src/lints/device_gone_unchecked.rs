@@ -206,6 +206,18 @@ fn decisive_unchecked(
                 }
             }
         }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            // `for (at, saved) in [(BAR0, bar0)]`: the pattern takes the values iterated.
+            let t = self.of_expr(&f.expr);
+            if !t.is_empty() {
+                let mut names = HashSet::new();
+                pat_names(&f.pat, &mut names);
+                for n in names {
+                    self.taint.insert(n, t.clone());
+                }
+            }
+            syn::visit::visit_expr_for_loop(self, f);
+        }
         fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
             syn::visit::visit_expr_assign(self, a);
             if let Expr::Path(p) = &*a.left {
@@ -234,8 +246,46 @@ fn decisive_unchecked(
     }
     impl Uses<'_, '_> {
         fn decide(&mut self, e: &Expr) {
-            let t = self.locals.of_expr(e);
+            let mut t = self.locals.of_expr(e);
+            // A read inside a closure decides only through the closure's own conditions.
+            let closures = closure_spans(e);
+            t.retain(|i| {
+                self.locals
+                    .reads
+                    .get(*i)
+                    .is_none_or(|(s, _)| !closures.iter().any(|c| within(*s, *c)))
+            });
             self.decisive.extend(t);
+        }
+        /// Whether one of `args` is a closure that tests for all-ones.
+        fn sibling_checks<'e>(&self, mut args: impl Iterator<Item = &'e Expr>) -> bool {
+            args.any(|a| match a {
+                Expr::Closure(c) => {
+                    struct C<'o>(bool, &'o HashSet<String>);
+                    impl<'ast> Visit<'ast> for C<'_> {
+                        fn visit_expr(&mut self, e: &'ast Expr) {
+                            match e {
+                                Expr::MethodCall(m) if is_validator(m) => self.0 = true,
+                                Expr::Binary(b)
+                                    if matches!(b.op, syn::BinOp::Eq(_) | syn::BinOp::Ne(_))
+                                        && [&b.left, &b.right].iter().any(|x| {
+                                            is_all_ones(x)
+                                                || matches!(&***x, Expr::Path(p) if p.path.segments.last().is_some_and(|s| self.1.contains(&s.ident.to_string())))
+                                        }) =>
+                                {
+                                    self.0 = true
+                                }
+                                _ => {}
+                            }
+                            syn::visit::visit_expr(self, e);
+                        }
+                    }
+                    let mut v = C(false, self.ones);
+                    v.visit_expr(&c.body);
+                    v.0
+                }
+                _ => false,
+            })
         }
         fn is_ones(&self, e: &Expr) -> bool {
             is_all_ones(e)
@@ -256,6 +306,16 @@ fn decisive_unchecked(
                 }
                 Expr::MethodCall(m) if is_validator(m) => {
                     let t = self.locals.of_expr(&m.receiver);
+                    self.checked.extend(t);
+                }
+                // `poll(deadline, || read(), |s| s.is_all_ones() || ..)`: a predicate beside
+                // the reading closure that tests for all-ones checks what the closure reads.
+                Expr::Call(c) if self.sibling_checks(c.args.iter()) => {
+                    let t = self.locals.of_expr(e);
+                    self.checked.extend(t);
+                }
+                Expr::MethodCall(m) if self.sibling_checks(m.args.iter()) => {
+                    let t = self.locals.of_expr(e);
                     self.checked.extend(t);
                 }
                 Expr::If(i) => {
@@ -280,7 +340,12 @@ fn decisive_unchecked(
                     return;
                 }
                 Expr::ForLoop(f) => {
-                    self.decide(&f.expr);
+                    // The end of a range sizes the loop; iterating values decides nothing.
+                    if let Expr::Range(r) = &*f.expr {
+                        if let Some(end) = &r.end {
+                            self.decide(end);
+                        }
+                    }
                     self.visit_expr(&f.expr);
                     self.loop_depth += 1;
                     self.visit_block(&f.body);
@@ -334,6 +399,19 @@ fn decisive_unchecked(
         .filter(|(i, _)| decisive.contains(i) && !checked.contains(i))
         .map(|(_, r)| r)
         .collect()
+}
+
+/// Spans of the closures in `e`.
+fn closure_spans(e: &Expr) -> Vec<Span2> {
+    struct V(Vec<Span2>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+            self.0.push(syn::spanned::Spanned::span(c));
+        }
+    }
+    let mut v = V(Vec::new());
+    v.visit_expr(e);
+    v.0
 }
 
 fn pat_names(p: &syn::Pat, out: &mut HashSet<String>) {

@@ -138,8 +138,8 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
     })
 }
 
-/// A call in the loop condition (or directly in the body) to a helper of the crate that
-/// reads the device.
+/// A call in the loop condition (or in the condition of an `if` of the body that leaves the
+/// loop) to a helper of the crate that reads the device.
 fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Option<device::Access> {
     struct V<'h>(&'h [&'h str], Option<device::Access>);
     impl<'ast> Visit<'ast> for V<'_> {
@@ -171,8 +171,16 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
     if let Some(c) = cond {
         v.visit_expr(c);
     }
-    if v.1.is_none() {
-        v.visit_block(body);
+    // `loop { if self.ready() { break } }`: the condition of an `if` that leaves the loop.
+    for s in &body.stmts {
+        if v.1.is_some() {
+            break;
+        }
+        if let syn::Stmt::Expr(Expr::If(i), _) = s {
+            if has_exit(&i.then_branch) {
+                v.visit_expr(&i.cond);
+            }
+        }
     }
     v.1
 }
