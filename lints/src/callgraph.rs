@@ -521,6 +521,34 @@ pub struct FileSummary {
     pub touches: Vec<FnId>,
     /// Names of functions whose body reads the device (any return type).
     pub reading_fns: Vec<String>,
+    /// Statics holding pointers made from integer addresses.
+    pub ptr_statics: Vec<String>,
+    /// Names `read_volatile` / `write_volatile` are imported under.
+    pub volatile_aliases: (Vec<String>, Vec<String>),
+}
+
+/// Statics whose value is a pointer made from an integer address, and the names
+/// `read_volatile`/`write_volatile` are imported under, in `file`.
+fn pointer_statics_and_aliases(file: &syn::File) -> (Vec<String>, (Vec<String>, Vec<String>)) {
+    struct V(Vec<String>, Vec<String>, Vec<String>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_item_static(&mut self, st: &'ast syn::ItemStatic) {
+            if device::int_cast_to_ptr(&st.expr) {
+                self.0.push(st.ident.to_string());
+            }
+            syn::visit::visit_item_static(self, st);
+        }
+        fn visit_use_rename(&mut self, r: &'ast syn::UseRename) {
+            if r.ident == "read_volatile" {
+                self.1.push(r.rename.to_string());
+            } else if r.ident == "write_volatile" {
+                self.2.push(r.rename.to_string());
+            }
+        }
+    }
+    let mut v = V(Vec::new(), Vec::new(), Vec::new());
+    v.visit_file(file);
+    (v.0, (v.1, v.2))
 }
 
 /// Struct fields with a declared type, (struct, field, type), in `file`.
@@ -604,7 +632,10 @@ fn mentions_toolkit(file: &syn::File) -> bool {
 /// Summarises one parsed file shown as `path`; `aux` when the whole file belongs to a test,
 /// bench or example target.
 pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> FileSummary {
+    let (ptr_statics, volatile_aliases) = pointer_statics_and_aliases(file);
     let mut s = FileSummary {
+        ptr_statics,
+        volatile_aliases,
         reg_fields: device::register_fields(file),
         fields: struct_fields(file),
         imports: use_imports(file),
@@ -613,6 +644,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
     };
     let mut cx = base.clone();
     std::sync::Arc::make_mut(&mut cx.reg_fields).extend(s.reg_fields.iter().cloned());
+    add_pointer_names(&mut cx, &s);
     let module = file_module(path);
     for_each_fn(file, |f| {
         let name = f.name();
@@ -641,6 +673,21 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
         }
     });
     s
+}
+
+/// Adds a file's pointer statics and volatile aliases to `cx`.
+fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
+    if !s.ptr_statics.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.ptr_statics).extend(s.ptr_statics.iter().cloned());
+    }
+    if !s.volatile_aliases.0.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.volatile_reads)
+            .extend(s.volatile_aliases.0.iter().cloned());
+    }
+    if !s.volatile_aliases.1.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.volatile_writes)
+            .extend(s.volatile_aliases.1.iter().cloned());
+    }
 }
 
 /// Whether a signature returns an integer or `Untrusted<..>` (a device value).
@@ -816,6 +863,7 @@ impl CrateInfo {
         for s in summaries {
             std::sync::Arc::make_mut(&mut device.reg_fields).extend(s.reg_fields.iter().cloned());
             std::sync::Arc::make_mut(&mut device.readers).extend(s.derived_readers.iter().cloned());
+            add_pointer_names(&mut device, s);
             for (f, calls) in &s.calls {
                 graph
                     .entry(f.clone())
