@@ -450,6 +450,13 @@ impl DeviceCx {
                     n if self.writers.contains(n) => {
                         acc(AccessKind::Write, Form::Function, format!(".{n}()"))
                     }
+                    // svd2rust/PAC chains: `rcc.cr().read().hserdy().bit_is_clear()`,
+                    // `spi.sr.read().bits()`.
+                    "bit_is_set" | "bit_is_clear" | "bits"
+                        if m.args.is_empty() && reads_pac_register(&m.receiver) =>
+                    {
+                        acc(AccessKind::Read, Form::Register, format!(".read().{name}()"))
+                    }
                     "get" if !m.args.is_empty() => None,
                     "read" | "get" | "is_set" | "read_as_enum" | "matches_all" | "matches_any"
                     | "extract"
@@ -592,6 +599,20 @@ pub fn int_cast_to_ptr(e: &Expr) -> bool {
         {
             int_cast_to_ptr(&m.receiver)
         }
+        _ => false,
+    }
+}
+
+/// Whether a method chain contains a PAC register read: `.read()` without arguments on a
+/// register accessor (`x.cr()`, `x.sr`), not on a plain local (a lock guard).
+fn reads_pac_register(e: &Expr) -> bool {
+    match e {
+        Expr::MethodCall(m) if m.method == "read" && m.args.is_empty() => {
+            matches!(&*m.receiver, Expr::MethodCall(r) if r.args.is_empty() && !matches!(r.method.to_string().as_str(), "lock" | "borrow" | "borrow_mut" | "as_ref" | "unwrap" | "get" | "deref" | "write"))
+                || matches!(&*m.receiver, Expr::Field(_))
+        }
+        Expr::MethodCall(m) => reads_pac_register(&m.receiver),
+        Expr::Paren(p) => reads_pac_register(&p.expr),
         _ => false,
     }
 }

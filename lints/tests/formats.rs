@@ -137,3 +137,34 @@ fn levels_change_rendering() {
         .trim_end()
         .ends_with("{\"reason\":\"build-finished\",\"success\":true}"));
 }
+
+#[test]
+fn sarif_fingerprints_survive_moved_lines() {
+    let s = Session::new(Config::with_defaults(), &[]).unwrap();
+    let prints = |src: &str| -> Vec<String> {
+        let doc = render::sarif::document(&lint_text(&s, "src/lib.rs", src));
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["paranoidFingerprint/v1"]
+                    .as_str()
+                    .expect("every result has a fingerprint")
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = prints(SRC);
+    assert!(!before.is_empty());
+    let mut unique = before.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), before.len(), "fingerprints are distinct");
+    // Same run twice, and with lines inserted above every finding.
+    assert_eq!(prints(SRC), before);
+    assert_eq!(prints(&format!("// a comment\n\n{SRC}")), before);
+    // A different finding gets a different fingerprint.
+    let changed = SRC.replace("0x1c", "0x14");
+    assert_ne!(prints(&changed), before);
+}

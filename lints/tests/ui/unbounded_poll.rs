@@ -157,3 +157,17 @@ impl Ctrl {
         false
     }
 }
+
+// svd2rust/PAC register chains.
+fn pac_wait(rcc: &RegisterBlock) {
+    while rcc.cr().read().hserdy().bit_is_clear() {} //~ unbounded_poll
+}
+
+fn pac_wait_field(spi: &Spi) {
+    while spi.sr.read().bits() & 1 == 0 {} //~ unbounded_poll
+}
+
+// Look-alike: a lock guard's `read()` is not a register.
+fn lock_wait(state: &RwLock<Flags>) {
+    while state.read().bits() == 0 {}
+}
