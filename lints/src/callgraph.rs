@@ -241,7 +241,11 @@ pub fn calls_of_fn(f: &FnRef<'_>) -> Vec<Call> {
         if let syn::FnArg::Typed(t) = input {
             pat_idents(&t.pat, &mut bound);
             if let (syn::Pat::Ident(pi), Some(ty)) = (&*t.pat, deref_type_name(&t.ty)) {
-                let ty = if ty == "Self" { owner.clone() } else { Some(ty) };
+                let ty = if ty == "Self" {
+                    owner.clone()
+                } else {
+                    Some(ty)
+                };
                 if let Some(ty) = ty {
                     types.insert(pi.ident.to_string(), ty);
                 }
@@ -306,11 +310,10 @@ fn constructed_type(e: &Expr, owner: Option<&str>) -> Option<String> {
     match e {
         Expr::Struct(s) => s.path.segments.last().map(|s| s.ident.to_string()),
         // A unit struct: `let r = Ring;`.
-        Expr::Path(p) => p
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()) && n.chars().any(|c| c.is_ascii_lowercase())),
+        Expr::Path(p) => p.path.get_ident().map(ToString::to_string).filter(|n| {
+            n.starts_with(|c: char| c.is_ascii_uppercase())
+                && n.chars().any(|c| c.is_ascii_lowercase())
+        }),
         Expr::Call(c) => {
             let path = device::callee_path(&c.func);
             let (ty, ctor) = match path.as_slice() {
@@ -382,10 +385,9 @@ fn calls_of(
         /// The type of a receiver expression, when the code says it.
         fn receiver(&self, e: &Expr) -> Target {
             match e {
-                Expr::Path(p) if p.path.is_ident("self") => self
-                    .owner
-                    .clone()
-                    .map_or(Target::Method, Target::Type),
+                Expr::Path(p) if p.path.is_ident("self") => {
+                    self.owner.clone().map_or(Target::Method, Target::Type)
+                }
                 Expr::Path(p) => p
                     .path
                     .get_ident()
@@ -398,8 +400,9 @@ fn calls_of(
                 Expr::Paren(p) => self.receiver(&p.expr),
                 Expr::Reference(r) => self.receiver(&r.expr),
                 Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.receiver(&u.expr),
-                Expr::Call(_) | Expr::Struct(_) => constructed_type(e, self.owner.as_deref())
-                    .map_or(Target::Method, Target::Type),
+                Expr::Call(_) | Expr::Struct(_) => {
+                    constructed_type(e, self.owner.as_deref()).map_or(Target::Method, Target::Type)
+                }
                 _ => Target::Method,
             }
         }
@@ -418,8 +421,12 @@ fn calls_of(
                         if let Expr::Path(p) = a {
                             if let Some(s) = p.path.segments.last() {
                                 let name = s.ident.to_string();
-                                let path: Vec<String> =
-                                    p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                                let path: Vec<String> = p
+                                    .path
+                                    .segments
+                                    .iter()
+                                    .map(|s| s.ident.to_string())
+                                    .collect();
                                 if path.len() > 1 || !self.bound.contains(&name) {
                                     let target = path_target(&path, self.owner.as_ref());
                                     self.push(target, name);
@@ -1026,12 +1033,10 @@ impl<'g> Defs<'g> {
         };
         match &call.target {
             Target::Type(t) => pick(&|d| d.owner.as_deref() == Some(t.as_str())),
-            Target::Field(st, field) => {
-                match self.fields.get(&(st.clone(), field.clone())) {
-                    Some(t) => pick(&|d| d.owner.as_deref() == Some(t.as_str())),
-                    None => self.same_impl_or_module(caller, &all),
-                }
-            }
+            Target::Field(st, field) => match self.fields.get(&(st.clone(), field.clone())) {
+                Some(t) => pick(&|d| d.owner.as_deref() == Some(t.as_str())),
+                None => self.same_impl_or_module(caller, &all),
+            },
             Target::Method => self.same_impl_or_module(caller, &all),
             Target::Module(m) => {
                 let m = m.as_str();
@@ -1253,9 +1258,15 @@ mod tests {
             "x",
             DeviceCx::default(),
             &[
-                summarize(&syn::parse_str(a.0).unwrap(), "src/net/a.rs", &DeviceCx::default(), false),
                 summarize(
-                    &syn::parse_str("impl There { fn has_packet(&self) {} } fn has_packet() {}").unwrap(),
+                    &syn::parse_str(a.0).unwrap(),
+                    "src/net/a.rs",
+                    &DeviceCx::default(),
+                    false,
+                ),
+                summarize(
+                    &syn::parse_str("impl There { fn has_packet(&self) {} } fn has_packet() {}")
+                        .unwrap(),
                     "src/net/b.rs",
                     &DeviceCx::default(),
                     false,
@@ -1268,19 +1279,30 @@ mod tests {
         );
         let names: Vec<String> = c.recovery.keys().map(FnId::display).collect();
         assert!(names.contains(&"Here::has_packet".to_string()), "{names:?}");
-        assert!(!names.iter().any(|n| n.contains("There") || n == "b::has_packet"), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("There") || n == "b::has_packet"),
+            "{names:?}"
+        );
     }
 
     #[test]
     fn bring_up_names_are_roots_without_the_toolkit() {
-        let src = "fn init_queues(r: &mut Regs) { unsafe { core::ptr::read_volatile(r.base) }; step(); }
+        let src =
+            "fn init_queues(r: &mut Regs) { unsafe { core::ptr::read_volatile(r.base) }; step(); }
                    fn step() {} fn init_logger() { log(); } fn log() {} fn is_reset() {}";
-        let s = summarize(&syn::parse_str(src).unwrap(), "src/lib.rs", &DeviceCx::default(), false);
+        let s = summarize(
+            &syn::parse_str(src).unwrap(),
+            "src/lib.rs",
+            &DeviceCx::default(),
+            false,
+        );
         let build = |toolkit| {
             CrateInfo::build(
                 "x",
                 DeviceCx::default(),
-                &[s.clone()],
+                std::slice::from_ref(&s),
                 &Roots {
                     toolkit: Some(toolkit),
                     by_name: true,
@@ -1293,7 +1315,10 @@ mod tests {
         assert!(rec(&c, "init_queues"));
         assert!(rec(&c, "step"));
         assert!(!rec(&c, "init_logger"), "no device access: not bring-up");
-        assert!(!rec(&build(true), "init_queues"), "toolkit crates mark roots");
+        assert!(
+            !rec(&build(true), "init_queues"),
+            "toolkit crates mark roots"
+        );
         assert!(is_bring_up_name("reset_controller"));
         assert!(is_bring_up_name("bringUp"));
         assert!(!is_bring_up_name("is_reset"));

@@ -285,7 +285,13 @@ fn cargo_metadata_packages(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>), S
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .current_dir(dir)
-        .args(["metadata", "--no-deps", "--offline", "--format-version", "1"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
         .output()
         .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
     if !out.status.success() {
@@ -315,32 +321,28 @@ fn cargo_metadata_packages(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>), S
             .or_else(|| targets.first())
             .cloned()
             .unwrap_or(Value::Null);
-        let info = PackageInfo {
-            name: p["name"].as_str().unwrap_or_default().to_string(),
-            id: p["id"].as_str().unwrap_or_default().to_string(),
-            manifest_path: manifest.display().to_string(),
-            target_name: target["name"].as_str().unwrap_or_default().to_string(),
-            target_kind: target["kind"]
-                .as_array()
-                .map(|k| {
-                    k.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            target_src_path: target["src_path"].as_str().unwrap_or_default().to_string(),
-            edition: p["edition"].as_str().unwrap_or("2021").to_string(),
-            toolkit: Some(
-                p["dependencies"]
+        let info =
+            PackageInfo {
+                name: p["name"].as_str().unwrap_or_default().to_string(),
+                id: p["id"].as_str().unwrap_or_default().to_string(),
+                manifest_path: manifest.display().to_string(),
+                target_name: target["name"].as_str().unwrap_or_default().to_string(),
+                target_kind: target["kind"]
                     .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|d| {
-                        d["name"] == crate::workspace::TOOLKIT_PACKAGE
-                            && d["kind"] != "dev"
+                    .map(|k| {
+                        k.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                target_src_path: target["src_path"].as_str().unwrap_or_default().to_string(),
+                edition: p["edition"].as_str().unwrap_or("2021").to_string(),
+                toolkit: Some(
+                    p["dependencies"].as_array().into_iter().flatten().any(|d| {
+                        d["name"] == crate::workspace::TOOLKIT_PACKAGE && d["kind"] != "dev"
                     }),
-            ),
-        };
+                ),
+            };
         pkgs.push(PackageInput {
             info: Arc::new(info),
             files: rust_files(&dir, &root),

@@ -365,7 +365,9 @@ impl DeviceCx {
             Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
                 let n = s.ident.to_string();
                 self.ptr_statics.contains(&n)
-                    || (p.path.segments.len() == 1 && self.ptr_locals.contains(&n) && self.int_ptr_locals.contains(&n))
+                    || (p.path.segments.len() == 1
+                        && self.ptr_locals.contains(&n)
+                        && self.int_ptr_locals.contains(&n))
             }),
             Expr::MethodCall(m)
                 if matches!(m.method.to_string().as_str(), "add" | "offset" | "byte_add") =>
@@ -455,7 +457,11 @@ impl DeviceCx {
                     "bit_is_set" | "bit_is_clear" | "bits"
                         if m.args.is_empty() && reads_pac_register(&m.receiver) =>
                     {
-                        acc(AccessKind::Read, Form::Register, format!(".read().{name}()"))
+                        acc(
+                            AccessKind::Read,
+                            Form::Register,
+                            format!(".read().{name}()"),
+                        )
                     }
                     "get" if !m.args.is_empty() => None,
                     "read" | "get" | "is_set" | "read_as_enum" | "matches_all" | "matches_any"
@@ -636,9 +642,12 @@ pub fn is_raw_field_address(e: &Expr) -> bool {
         Expr::Paren(p) => is_raw_field_address(&p.expr),
         Expr::Cast(c) => is_raw_field_address(&c.expr),
         Expr::Macro(m) => {
-            m.mac.path.segments.last().is_some_and(|s| {
-                matches!(s.ident.to_string().as_str(), "addr_of" | "addr_of_mut")
-            }) && through_deref(m.mac.tokens.clone())
+            m.mac
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| matches!(s.ident.to_string().as_str(), "addr_of" | "addr_of_mut"))
+                && through_deref(m.mac.tokens.clone())
         }
         Expr::RawAddr(r) => place_through_deref(&r.expr),
         _ => false,

@@ -199,11 +199,9 @@ pub fn lint_sources(
             .par_iter()
             .map(|f| {
                 catch_unwind(AssertUnwindSafe(|| {
-                    syn::parse_file(&f.text)
-                        .ok()
-                        .map(|ast| {
-                            callgraph::summarize(&ast, &f.path.to_string_lossy(), &base, f.aux)
-                        })
+                    syn::parse_file(&f.text).ok().map(|ast| {
+                        callgraph::summarize(&ast, &f.path.to_string_lossy(), &base, f.aux)
+                    })
                 }))
                 .ok()
                 .flatten()

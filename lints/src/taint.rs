@@ -104,7 +104,13 @@ fn is_mapping_name(name: &str) -> bool {
     let has = |x: &str| w.iter().any(|v| v == x);
     has("ioremap")
         || (has("phys") && (has("virt") || has("to")))
-        || (has("map") && (has("mmio") || has("physical") || has("phys") || has("device") || has("bar") || has("io")))
+        || (has("map")
+            && (has("mmio")
+                || has("physical")
+                || has("phys")
+                || has("device")
+                || has("bar")
+                || has("io")))
 }
 
 fn is_validating_name(name: &str) -> bool {
@@ -139,7 +145,9 @@ struct Analysis<'a> {
 /// A literal `0` or `1`: comparing with it bounds nothing from above.
 fn is_small_literal(e: &Expr) -> bool {
     match e {
-        Expr::Lit(l) => matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 1)),
+        Expr::Lit(l) => {
+            matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 1))
+        }
         Expr::Paren(p) => is_small_literal(&p.expr),
         Expr::Cast(c) => is_small_literal(&c.expr),
         _ => false,
@@ -150,7 +158,9 @@ fn is_small_literal(e: &Expr) -> bool {
 /// alignment masks like `0xFFFF_F000`) bound nothing useful.
 fn is_small_mask(e: &Expr) -> bool {
     match e {
-        Expr::Lit(l) => matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 0xffff)),
+        Expr::Lit(l) => {
+            matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 0xffff))
+        }
         Expr::Paren(p) => is_small_mask(&p.expr),
         _ => false,
     }

@@ -261,7 +261,11 @@ pub fn read_package(manifest: &Path) -> Result<Option<Package>, String> {
         Some(_) => "2021".into(),
         None => "2015".into(),
     };
-    let target_path = |v: &toml::Value| v.get("path").and_then(toml::Value::as_str).map(|p| dir.join(p));
+    let target_path = |v: &toml::Value| {
+        v.get("path")
+            .and_then(toml::Value::as_str)
+            .map(|p| dir.join(p))
+    };
     let lib = t
         .get("lib")
         .and_then(target_path)
@@ -309,9 +313,8 @@ pub fn depends_on(t: &toml::Table, wanted: &str) -> bool {
             })
         })
     };
-    let tables = |t: &toml::Table| {
-        in_table(t.get("dependencies")) || in_table(t.get("build-dependencies"))
-    };
+    let tables =
+        |t: &toml::Table| in_table(t.get("dependencies")) || in_table(t.get("build-dependencies"));
     tables(t)
         || t.get("target")
             .and_then(toml::Value::as_table)
@@ -413,12 +416,7 @@ pub fn input_of(p: &Package, shown_from: &Path) -> PackageInput {
     };
     let version = read_manifest(&p.manifest)
         .ok()
-        .and_then(|t| {
-            t.get("package")?
-                .get("version")?
-                .as_str()
-                .map(String::from)
-        })
+        .and_then(|t| t.get("package")?.get("version")?.as_str().map(String::from))
         .unwrap_or_else(|| "0.0.0".into());
     PackageInput {
         info: Arc::new(PackageInfo {
@@ -438,9 +436,9 @@ pub fn input_of(p: &Package, shown_from: &Path) -> PackageInput {
 /// Whether a `rust-toolchain` or `rust-toolchain.toml` file applies to `dir`: running cargo
 /// there could make rustup try to install the toolchain it names.
 pub fn has_toolchain_file(dir: &Path) -> bool {
-    absolute(dir).ancestors().any(|d| {
-        d.join("rust-toolchain.toml").is_file() || d.join("rust-toolchain").is_file()
-    })
+    absolute(dir)
+        .ancestors()
+        .any(|d| d.join("rust-toolchain.toml").is_file() || d.join("rust-toolchain").is_file())
 }
 
 #[cfg(test)]
@@ -463,7 +461,10 @@ mod tests {
     #[test]
     fn toolkit_dependency_is_read_from_every_table() {
         let t = |s: &str| s.parse::<toml::Table>().unwrap();
-        assert!(depends_on(&t("[dependencies]\nparanoid = \"1\""), "paranoid"));
+        assert!(depends_on(
+            &t("[dependencies]\nparanoid = \"1\""),
+            "paranoid"
+        ));
         assert!(depends_on(
             &t("[dependencies]\nhal = { package = \"paranoid\", path = \"x\" }"),
             "paranoid"
@@ -472,7 +473,10 @@ mod tests {
             &t("[target.'cfg(unix)'.dependencies]\nparanoid = \"1\""),
             "paranoid"
         ));
-        assert!(!depends_on(&t("[dev-dependencies]\nparanoid = \"1\""), "paranoid"));
+        assert!(!depends_on(
+            &t("[dev-dependencies]\nparanoid = \"1\""),
+            "paranoid"
+        ));
         assert!(!depends_on(
             &t("[dependencies]\nparanoid-macros = \"1\""),
             "paranoid"

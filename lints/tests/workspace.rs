@@ -106,7 +106,10 @@ fn packages_in(json: &str) -> Vec<String> {
         .filter_map(|v| {
             let id = v["package_id"].as_str()?.to_string();
             let file = v["message"]["spans"][0]["file_name"].as_str()?.to_string();
-            Some(format!("{}:{file}", id.rsplit('#').next()?.split('@').next()?))
+            Some(format!(
+                "{}:{file}",
+                id.rsplit('#').next()?.split('@').next()?
+            ))
         })
         .collect();
     names.sort();
@@ -154,7 +157,10 @@ fn workspace_mode_finds_every_member_from_any_directory() {
 #[test]
 fn toolkit_is_read_from_the_manifest() {
     let root = fixture("toolkit");
-    let (out, _) = run(&root, &["--message-format", "json", "-W", "missing_paranoid_init"]);
+    let (out, _) = run(
+        &root,
+        &["--message-format", "json", "-W", "missing_paranoid_init"],
+    );
     let missing: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("paranoid::missing_paranoid_init\""))

@@ -318,10 +318,10 @@ fn decisive_unchecked(
                     let t = self.locals.of_expr(e);
                     self.checked.extend(t);
                 }
-                Expr::If(i) => {
-                    if !(self.loop_depth > 0 && fails_safe_if(i) || fails_safe_error(i)) {
-                        self.decide(&i.cond);
-                    }
+                Expr::If(i)
+                    if !(self.loop_depth > 0 && fails_safe_if(i) || fails_safe_error(i)) =>
+                {
+                    self.decide(&i.cond);
                 }
                 Expr::While(w) => {
                     if !waits_while_set(&w.cond) {
@@ -388,7 +388,10 @@ fn decisive_unchecked(
                 _ => break,
             }
         }
-        if !matches!(tail, Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_)) {
+        if !matches!(
+            tail,
+            Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_)
+        ) {
             uses.decide(tail);
         }
     }
@@ -514,16 +517,21 @@ fn waits_while_set(cond: &Expr) -> bool {
 fn leaves_with_error(b: &syn::Block) -> bool {
     let toks = quote::ToTokens::to_token_stream(b).to_string();
     b.stmts.first().is_some_and(|s| {
-        matches!(s, Stmt::Expr(Expr::Return(_) | Expr::Break(_), _) | Stmt::Expr(Expr::Macro(_), _))
+        matches!(
+            s,
+            Stmt::Expr(Expr::Return(_) | Expr::Break(_), _) | Stmt::Expr(Expr::Macro(_), _)
+        )
     }) && toks.contains("Err")
 }
 
 /// An `if` inside a loop that stops waiting when a bit clears (`if s & BUSY == 0 { break }`):
 /// all-ones keeps the loop waiting.
 fn fails_safe_if(i: &syn::ExprIf) -> bool {
-    let leaves = i.then_branch.stmts.iter().any(|s| {
-        matches!(s, Stmt::Expr(Expr::Break(_) | Expr::Return(_), _))
-    });
+    let leaves = i
+        .then_branch
+        .stmts
+        .iter()
+        .any(|s| matches!(s, Stmt::Expr(Expr::Break(_) | Expr::Return(_), _)));
     leaves && bit_set_sense(&i.cond) == Some(false) && !leaves_with_error(&i.then_branch)
 }
 

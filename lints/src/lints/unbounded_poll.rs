@@ -111,9 +111,7 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
         Expr::Loop(l) => (l.loop_token.span, "loop", &l.body, None),
         Expr::While(w) => (w.while_token.span, "while", &w.body, Some(&*w.cond)),
         // `for _ in 0..`, `for x in ring.iter().cycle()`: as long as `loop`.
-        Expr::ForLoop(f) if is_endless_iter(&f.expr) => {
-            (f.for_token.span, "for", &f.body, None)
-        }
+        Expr::ForLoop(f) if is_endless_iter(&f.expr) => (f.for_token.span, "for", &f.body, None),
         Expr::MethodCall(m) => return examine_search(dcx, m),
         _ => return None,
     };
@@ -144,11 +142,18 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
     struct V<'h>(&'h [&'h str], Option<device::Access>);
     impl<'ast> Visit<'ast> for V<'_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
-            if self.1.is_some() || matches!(e, Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_)) {
+            if self.1.is_some()
+                || matches!(
+                    e,
+                    Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_)
+                )
+            {
                 return;
             }
             let called = match e {
-                Expr::Call(c) => device::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e))),
+                Expr::Call(c) => {
+                    device::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e)))
+                }
                 Expr::MethodCall(m) => Some((m.method.to_string(), syn::spanned::Spanned::span(e))),
                 _ => None,
             };
@@ -209,7 +214,14 @@ fn is_endless_iter(e: &Expr) -> bool {
 fn examine_search(dcx: &DeviceCx, m: &syn::ExprMethodCall) -> Option<UnboundedLoop> {
     let searches = matches!(
         m.method.to_string().as_str(),
-        "find" | "find_map" | "position" | "any" | "all" | "take_while" | "skip_while" | "try_for_each"
+        "find"
+            | "find_map"
+            | "position"
+            | "any"
+            | "all"
+            | "take_while"
+            | "skip_while"
+            | "try_for_each"
     );
     if !searches || !is_endless_iter(&m.receiver) {
         return None;
@@ -258,7 +270,10 @@ fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
         }
         fn visit_local(&mut self, l: &'ast syn::Local) {
             if let (syn::Pat::Ident(pi), Some(init)) = (&l.pat, &l.init) {
-                if super::idents_of(&init.expr).iter().any(|i| is_bound_ident(i)) {
+                if super::idents_of(&init.expr)
+                    .iter()
+                    .any(|i| is_bound_ident(i))
+                {
                     self.0.push(pi.ident.to_string());
                 }
             }
@@ -290,11 +305,7 @@ fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
                         self.0 = true;
                     }
                 }
-                Expr::Try(t) => {
-                    if (self.1)(&t.expr) {
-                        self.0 = true;
-                    }
-                }
+                Expr::Try(t) if (self.1)(&t.expr) => self.0 = true,
                 Expr::Match(m) => {
                     let arms_leave = m.arms.iter().any(|a| {
                         let mut x = ExitIn(false);
