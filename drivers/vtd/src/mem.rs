@@ -110,7 +110,6 @@ impl crate::acpi::PhysRead for IdentityMemory {
         }
         for (i, b) in out.iter_mut().enumerate() {
             // paranoid:allow(raw_mmio): firmware tables in identity-mapped RAM, not a device
-            // paranoid:allow(device_gone_unchecked): RAM, not a device; tables are checksummed
             // SAFETY:
             // - `pa + i` is non-zero and below the identity-mapped limit;
             // - firmware tables are plain memory: a volatile byte read has no
