@@ -4,7 +4,7 @@ use cargo_paranoid::render;
 use cargo_paranoid::{lint_text, Config, Level, Session};
 use serde_json::Value;
 
-const SRC: &str = "pub fn init(regs: &Regs, ring: &[u8]) -> u8 {\n    let i = regs.read32(0x10) as usize;\n    while regs.read32(0x1c) & 1 == 0 {}\n    ring[i]\n}\n";
+const SRC: &str = "use paranoid::Untrusted;\npub fn init(regs: &Regs, ring: &[u8]) -> u8 {\n    let i = regs.read32(0x10) as usize;\n    while regs.read32(0x1c) & 1 == 0 {}\n    ring[i]\n}\n";
 
 fn diags() -> Vec<cargo_paranoid::Diagnostic> {
     let s = Session::new(Config::with_defaults(), &[]).unwrap();
@@ -136,4 +136,35 @@ fn levels_change_rendering() {
     assert!(render::json::render(&d)
         .trim_end()
         .ends_with("{\"reason\":\"build-finished\",\"success\":true}"));
+}
+
+#[test]
+fn sarif_fingerprints_survive_moved_lines() {
+    let s = Session::new(Config::with_defaults(), &[]).unwrap();
+    let prints = |src: &str| -> Vec<String> {
+        let doc = render::sarif::document(&lint_text(&s, "src/lib.rs", src));
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["paranoidFingerprint/v1"]
+                    .as_str()
+                    .expect("every result has a fingerprint")
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = prints(SRC);
+    assert!(!before.is_empty());
+    let mut unique = before.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), before.len(), "fingerprints are distinct");
+    // Same run twice, and with lines inserted above every finding.
+    assert_eq!(prints(SRC), before);
+    assert_eq!(prints(&format!("// a comment\n\n{SRC}")), before);
+    // A different finding gets a different fingerprint.
+    let changed = SRC.replace("0x1c", "0x14");
+    assert_ne!(prints(&changed), before);
 }

@@ -260,7 +260,6 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     ///
     /// [`E1000Error::DeviceGone`] when STATUS reads all-ones.
     pub fn link(&mut self) -> Result<Link, E1000Error> {
-        // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
         let link = Link::from_status(self.regs.status().read().untrusted())?;
         self.link = Some(link);
         Ok(link)

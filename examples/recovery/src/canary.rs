@@ -53,7 +53,6 @@ pub unsafe fn check(base: *const u64, addr: u64, words: usize) -> CanaryCheck {
         let a = addr + 8 * i as u64;
         // SAFETY: `i < words`, inside the caller's region (see `# Safety`).
         // paranoid:allow(raw_mmio): ordinary RAM that stale DMA might have hit, not device memory
-        // paranoid:allow(device_gone_unchecked): RAM does not go away; any value but the canary counts as changed
         let v = unsafe { base.add(i).read_volatile() };
         if v != canary_word(a) {
             out.changed += 1;

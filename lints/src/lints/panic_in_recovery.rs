@@ -16,8 +16,12 @@ declare_lint! {
     /// Flags `panic!`, `unreachable!`, `todo!`, `unimplemented!`, `assert!`, `assert_eq!`,
     /// `assert_ne!`, `.unwrap()`, `.expect(..)`, `.unwrap_err()`, `.expect_err(..)` and
     /// indexing (`a[i]`, `&a[i..j]`) in recovery code: functions marked `#[paranoid_init]`,
-    /// functions named under `[recovery] functions` in `paranoid.toml`, and every function
-    /// of the same crate they call (the call graph is built by name). `debug_assert!` is
+    /// functions named under `[recovery] functions` in `paranoid.toml`, in a crate that does
+    /// not depend on the toolkit every bring-up entry point by name that touches the device
+    /// (`init`, `probe`, `reset`, `recover`, `quiesce`, `attach`, `restart`, `setup`,
+    /// `bring_up` as a word: `init_queues`, `reset_controller`), and every function of the
+    /// same crate they call (calls resolved by type and module; the note prints the chain).
+    /// `debug_assert!` is
     /// not flagged.
     ///
     /// Indexing a fixed-size array with a constant in bounds (`self.dw[3]` where the field is
@@ -82,7 +86,10 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
     let arrays = ArrayLens::of_file(cx.ast);
     for_each_fn(cx.ast, |f| {
         let name = f.name();
-        let Some(reach) = cx.krate.recovery_of(&f, cx.file.aux) else {
+        let Some(reach) = cx
+            .krate
+            .recovery_of(&f, &cx.file.path.to_string_lossy(), cx.file.aux)
+        else {
             return;
         };
         let mut v = V {

@@ -29,9 +29,14 @@ pub fn document(diags: &[Diagnostic]) -> Value {
             })
         })
         .collect();
+    let mut occurrences: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     let results: Vec<Value> = diags
         .iter()
         .map(|d| {
+            let key = fingerprint_key(d);
+            let n = occurrences.entry(key).or_insert(0);
+            *n += 1;
+            let fingerprint = format!("{key:016x}:{n}");
             let index = LINTS.iter().position(|l| l.name == d.lint).unwrap_or(0);
             let uri = d.file.path.display().to_string().replace('\\', "/");
             let locations: Vec<Value> = d
@@ -59,6 +64,7 @@ pub fn document(diags: &[Diagnostic]) -> Value {
                 "level": sarif_level(d.level),
                 "message": {"text": text},
                 "locations": locations,
+                "partialFingerprints": {"paranoidFingerprint/v1": fingerprint},
             })
         })
         .collect();
@@ -75,6 +81,37 @@ pub fn document(diags: &[Diagnostic]) -> Value {
             "results": results,
         }]
     })
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every run, build and version of Rust.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// What identifies a result independently of where it sits in the file: the rule, the file,
+/// the message and the text of the flagged lines with whitespace collapsed. Lines added or
+/// removed above it do not change it; the `:n` suffix tells identical results of a file apart.
+fn fingerprint_key(d: &Diagnostic) -> u64 {
+    let uri = d.file.path.display().to_string().replace('\\', "/");
+    let lines = d
+        .primary()
+        .filter(|p| p.span.line_start > 0)
+        .map(|p| {
+            (p.span.line_start..=p.span.line_end.max(p.span.line_start))
+                .map(|l| d.file.line_text(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    let text: Vec<&str> = lines.split_whitespace().collect();
+    fnv1a(&[d.lint, &uri, &d.message, &text.join(" ")])
 }
 
 /// The SARIF document as pretty JSON text.

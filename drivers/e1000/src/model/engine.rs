@@ -22,7 +22,6 @@ const TX_DTYP_D: u32 = 1 << 20;
 
 impl E1000Model {
     fn dma_read(&mut self, iova: u64, out: &mut [u8]) -> bool {
-        // paranoid:allow(device_gone_unchecked): the model is the device here, reading simulated memory
         match self.dma.read(self.source, iova, out) {
             Ok(()) => true,
             Err(fault) => {

@@ -93,13 +93,6 @@ impl PmTimer {
     ///
     /// The port must be the PM timer the FADT describes (reading it has no side
     /// effect).
-    #[cfg_attr(
-        any(),
-        paranoid::allow(
-            device_gone_unchecked,
-            reason = "the PM timer is part of the chipset, not a removable device, and all-ones is a valid 32-bit count"
-        )
-    )]
     pub unsafe fn read(&self) -> u32 {
         // SAFETY: the caller guarantees the port is the PM timer's.
         let v = unsafe { paranoid::port::inl(self.port) };

@@ -499,7 +499,6 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
 
 /// A register of a driver's NIC, raw, for the test's own checks.
 fn read32(nic: &mut Nic, offset: usize) -> u32 {
-    // paranoid:allow(device_gone_unchecked): a test observation compared with an expected value; all-ones fails the comparison
     paranoid::mmio::RegisterIo::read32(nic.registers(), offset).into_raw_for_report()
 }
 
@@ -521,7 +520,6 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
         na.shutdown(Deadline::after(&m.clock, Duration::from_secs(1))),
         "shutdown"
     );
-    // paranoid:allow(device_gone_unchecked): a test observation; all-ones has bus mastering set and fails the check below
     let cmd = platform::cf8().read16(a, 0x04).into_raw_for_report();
     f.add("command_after_shutdown", format_args!("{cmd:#x}"));
     ensure!(f, cmd & 0x4 == 0, "bus mastering still on after shutdown");

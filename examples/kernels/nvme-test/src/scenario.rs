@@ -74,13 +74,6 @@ fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> 
 
 /// CSTS and CC as the driver will find them (read through a separate mapping,
 /// for the report only).
-#[cfg_attr(
-    any(),
-    paranoid::allow(
-        device_gone_unchecked,
-        reason = "report only: the raw values are printed as read, all-ones included"
-    )
-)]
 fn inherited(m: &Machine, f: &mut Fields) -> Result<(), Failure> {
     let mut regs = map_bar0(m.address, f)?;
     let csts = regs.read32(0x1c).into_raw_for_report();
@@ -371,13 +364,6 @@ impl DeadKernel {
         Ok(dead)
     }
 
-    #[cfg_attr(
-        any(),
-        paranoid::allow(
-            device_gone_unchecked,
-            reason = "plays the dead kernel: a gone controller reads RDY set, the 10 s deadline expires and the scenario fails"
-        )
-    )]
     fn wait_rdy(&mut self, want: bool) -> bool {
         let deadline = Deadline::after(&self.clock, Duration::from_secs(10));
         let regs = &mut self.regs;

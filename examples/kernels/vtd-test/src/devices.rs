@@ -64,13 +64,6 @@ impl Edu {
     /// # Errors
     ///
     /// [`EduStuck`] after 2 s.
-    #[cfg_attr(
-        any(),
-        paranoid::allow(
-            device_gone_unchecked,
-            reason = "a gone edu reads RUN set: the 2 s deadline expires and EduStuck carries the all-ones value"
-        )
-    )]
     pub fn wait(&mut self, clock: &impl Clock) -> Result<(), EduStuck> {
         let deadline = Deadline::after(clock, Duration::from_secs(2));
         let regs = &mut self.regs;

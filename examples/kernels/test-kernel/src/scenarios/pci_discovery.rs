@@ -166,13 +166,6 @@ impl Write for CapLine {
 }
 
 /// The raw BAR registers, to check sizing restores them.
-#[cfg_attr(
-    any(),
-    paranoid::allow(
-        device_gone_unchecked,
-        reason = "a raw snapshot compared before and after sizing; presence is checked by discovery first"
-    )
-)]
 fn raw_bars<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> [u32; 6] {
     let mut v = [0u32; 6];
     for (i, slot) in v.iter_mut().enumerate() {
