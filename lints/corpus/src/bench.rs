@@ -30,7 +30,9 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|t| if t.is_absolute() { t } else { root.join(t) })
@@ -50,25 +52,39 @@ fn options() -> Result<Options, String> {
             "--samples" => o.samples = value()?.parse().map_err(|e| format!("--samples: {e}"))?,
             "--touch" => o.touch = Some(value()?.into()),
             "--bin" => o.bin = value()?.into(),
-            w if !w.starts_with('-') && o.workspace.as_os_str().is_empty() => o.workspace = w.into(),
+            w if !w.starts_with('-') && o.workspace.as_os_str().is_empty() => {
+                o.workspace = w.into()
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
     if o.workspace.as_os_str().is_empty() {
-        return Err("usage: lint-bench WORKSPACE [--samples N] [--touch FILE] [--bin CARGO_PARANOID]".into());
+        return Err(
+            "usage: lint-bench WORKSPACE [--samples N] [--touch FILE] [--bin CARGO_PARANOID]"
+                .into(),
+        );
     }
     if o.samples < 5 {
         return Err("at least 5 samples".into());
     }
-    o.workspace = o.workspace.canonicalize().map_err(|e| format!("{}: {e}", o.workspace.display()))?;
+    o.workspace = o
+        .workspace
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", o.workspace.display()))?;
     Ok(o)
 }
 
 /// The first `src/lib.rs` of a member, in directory order: the file touched.
 fn default_touch(ws: &Path) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ws).ok()?.flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ws)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
-    dirs.into_iter().map(|d| d.join("src").join("lib.rs")).find(|p| p.is_file())
+    dirs.into_iter()
+        .map(|d| d.join("src").join("lib.rs"))
+        .find(|p| p.is_file())
 }
 
 fn touch(file: &Path) -> Result<(), String> {
@@ -76,19 +92,26 @@ fn touch(file: &Path) -> Result<(), String> {
         .append(true)
         .open(file)
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    f.set_modified(SystemTime::now()).map_err(|e| format!("{}: {e}", file.display()))
+    f.set_modified(SystemTime::now())
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Runs `c` to completion and returns its wall time; a failure is an error.
 fn time(mut c: Command, what: &str) -> Result<f64, String> {
-    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let t = Instant::now();
     let out = c.output().map_err(|e| format!("{what}: {e}"))?;
     let s = t.elapsed().as_secs_f64();
     // cargo-paranoid exits 1 when a denied lint fires: still a complete run.
     if !matches!(out.status.code(), Some(0 | 1)) {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("{what}: {} {}", out.status, err.lines().last().unwrap_or("")));
+        return Err(format!(
+            "{what}: {} {}",
+            out.status,
+            err.lines().last().unwrap_or("")
+        ));
     }
     Ok(s)
 }
@@ -111,7 +134,8 @@ fn run(o: &Options) -> Result<(), String> {
         Some(t) => o.workspace.join(t),
         None => default_touch(&o.workspace).ok_or("no member with src/lib.rs: pass --touch")?,
     };
-    let clippy_target = std::env::temp_dir().join(format!("lint-bench-clippy-{}", std::process::id()));
+    let clippy_target =
+        std::env::temp_dir().join(format!("lint-bench-clippy-{}", std::process::id()));
     let paranoid = || {
         let mut c = Command::new(&o.bin);
         c.current_dir(&o.workspace).arg("paranoid");
@@ -135,7 +159,12 @@ fn run(o: &Options) -> Result<(), String> {
         touched.display(),
         o.samples
     );
-    let names = ["paranoid cold", "paranoid touched", "clippy clean", "clippy touched"];
+    let names = [
+        "paranoid cold",
+        "paranoid touched",
+        "clippy clean",
+        "clippy touched",
+    ];
     let mut t: [Vec<f64>; 4] = Default::default();
     for i in 0..o.samples {
         let _ = std::fs::remove_dir_all(&clippy_target);
@@ -156,7 +185,10 @@ fn run(o: &Options) -> Result<(), String> {
     }
     let _ = std::fs::remove_dir_all(&clippy_target);
     println!();
-    println!("{:<18} {:>9} {:>9} {:>9}", "case", "median s", "min s", "max s");
+    println!(
+        "{:<18} {:>9} {:>9} {:>9}",
+        "case", "median s", "min s", "max s"
+    );
     for (n, v) in names.iter().zip(&t) {
         let min = v.iter().copied().fold(f64::INFINITY, f64::min);
         let max = v.iter().copied().fold(0.0, f64::max);

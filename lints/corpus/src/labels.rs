@@ -74,8 +74,7 @@ pub struct Labels {
 /// The file cannot be read, is not TOML of the shape above, or names a lint
 /// twice at the same site.
 pub fn load(path: &Path) -> Result<Labels, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let labels: Labels = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for c in &labels.crates {
         let mut seen = std::collections::BTreeSet::new();

@@ -68,7 +68,10 @@ fn options() -> Result<Options, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--bin" => o.bin = value()?.into(),
             "--labels" => o.labels = value()?.into(),
@@ -142,14 +145,24 @@ fn run_all(o: &Options) -> Result<bool, String> {
     }
     let elapsed = t0.elapsed().as_secs_f64();
 
-    println!("cargo paranoid on the labelled corpus ({} crates, {elapsed:.1} s)", labels.crates.len());
+    println!(
+        "cargo paranoid on the labelled corpus ({} crates, {elapsed:.1} s)",
+        labels.crates.len()
+    );
     println!();
     print!("{}", score::table(&per));
     println!("(FP: a `silent` label reported; FP?: a diagnostic on no label, counted as false)");
     println!();
-    println!("{:<28} {:>7} {:>11} {:>10}", "crate", "lines", "diagnostics", "per 1,000");
+    println!(
+        "{:<28} {:>7} {:>11} {:>10}",
+        "crate", "lines", "diagnostics", "per 1,000"
+    );
     for (name, lines, n) in &noise {
-        let k = if *lines == 0 { 0.0 } else { *n as f64 * 1000.0 / *lines as f64 };
+        let k = if *lines == 0 {
+            0.0
+        } else {
+            *n as f64 * 1000.0 / *lines as f64
+        };
         println!("{name:<28} {lines:>7} {n:>11} {k:>10.2}");
     }
     if !misses.is_empty() {
@@ -161,7 +174,11 @@ fn run_all(o: &Options) -> Result<bool, String> {
     }
 
     if let Some(exe) = &o.multitool {
-        failures.extend(validate(&sarif::Multitool { exe: exe.clone() }, &sarif_files, &o.out));
+        failures.extend(validate(
+            &sarif::Multitool { exe: exe.clone() },
+            &sarif_files,
+            &o.out,
+        ));
     }
     if o.registry {
         failures.extend(registry(o));
@@ -172,7 +189,10 @@ fn run_all(o: &Options) -> Result<bool, String> {
         let t = score::threshold_failures(&per);
         if !t.is_empty() {
             println!();
-            println!("thresholds not met (not enforced without --check): {}", t.join("; "));
+            println!(
+                "thresholds not met (not enforced without --check): {}",
+                t.join("; ")
+            );
         }
     }
     println!();
@@ -193,16 +213,20 @@ fn run_all(o: &Options) -> Result<bool, String> {
 /// finding (on a copy of the crate under `OUT/shifted/`).
 fn check_sarif(o: &Options, name: &str, root: &Path) -> Result<PathBuf, Vec<String>> {
     let read = |dir: &Path| -> Result<Value, Vec<String>> {
-        let bytes = run::run_cli(&o.bin, dir, "sarif").map_err(|e| vec![format!("internal error: {e}")])?;
+        let bytes =
+            run::run_cli(&o.bin, dir, "sarif").map_err(|e| vec![format!("internal error: {e}")])?;
         serde_json::from_slice(&bytes).map_err(|e| vec![format!("{name}: SARIF is not JSON: {e}")])
     };
     let first = read(root)?;
     let path = o.out.join(format!("{name}.sarif"));
-    std::fs::write(&path, first.to_string()).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    std::fs::write(&path, first.to_string())
+        .map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let fp1 = sarif::fingerprints(&first).map_err(|e| prefixed(name, e))?;
     let fp2 = sarif::fingerprints(&read(root)?).map_err(|e| prefixed(name, e))?;
     if fp1 != fp2 {
-        return Err(vec![format!("{name}: partialFingerprints differ between two runs")]);
+        return Err(vec![format!(
+            "{name}: partialFingerprints differ between two runs"
+        )]);
     }
     let copy = o.out.join("shifted").join(name);
     sarif::copy_tree(root, &copy).map_err(|e| vec![e])?;
@@ -219,9 +243,16 @@ fn check_sarif(o: &Options, name: &str, root: &Path) -> Result<PathBuf, Vec<Stri
 
 fn prefixed(name: &str, e: Vec<String>) -> Vec<String> {
     let n = e.len();
-    let mut v: Vec<String> = e.into_iter().take(3).map(|m| format!("{name}: {m}")).collect();
+    let mut v: Vec<String> = e
+        .into_iter()
+        .take(3)
+        .map(|m| format!("{name}: {m}"))
+        .collect();
     if n > 3 {
-        v.push(format!("{name}: … {} more without partialFingerprints", n - 3));
+        v.push(format!(
+            "{name}: … {} more without partialFingerprints",
+            n - 3
+        ));
     }
     v
 }
@@ -235,13 +266,19 @@ fn validate(tool: &sarif::Multitool, files: &[PathBuf], out: &Path) -> Vec<Strin
         match tool.errors(file) {
             Ok(e) => {
                 errors += e.len();
-                f.extend(e.into_iter().map(|m| format!("{}: Multitool: {m}", file.display())));
+                f.extend(
+                    e.into_iter()
+                        .map(|m| format!("{}: Multitool: {m}", file.display())),
+                );
             }
             Err(e) => f.push(e),
         }
     }
     println!();
-    println!("SARIF Multitool (Sarif;Ghas): {} logs, {errors} error-level results", files.len());
+    println!(
+        "SARIF Multitool (Sarif;Ghas): {} logs, {errors} error-level results",
+        files.len()
+    );
     let Some(first) = files.first() else {
         return f;
     };
@@ -259,7 +296,9 @@ fn validate(tool: &sarif::Multitool, files: &[PathBuf], out: &Path) -> Vec<Strin
         return f;
     }
     match tool.errors(&bad) {
-        Ok(e) if e.is_empty() => f.push("negative control: the Multitool accepts a doctored log".into()),
+        Ok(e) if e.is_empty() => {
+            f.push("negative control: the Multitool accepts a doctored log".into())
+        }
         Ok(e) => println!("negative control: doctored log rejected ({})", e.join("; ")),
         Err(e) => f.push(e),
     }

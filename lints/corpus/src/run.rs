@@ -108,14 +108,17 @@ pub fn parse_json(stdout: &[u8], root: &Path) -> Output {
                         lint,
                         message: d.message.clone(),
                     }),
-                    _ => o
-                        .rejected
-                        .push(format!("diagnostic without code or primary span: {}", d.message)),
+                    _ => o.rejected.push(format!(
+                        "diagnostic without code or primary span: {}",
+                        d.message
+                    )),
                 }
             }
             Ok(Message::BuildFinished(_)) => o.finished += 1,
             Ok(Message::TextLine(t)) => o.rejected.push(format!("not a cargo message: {t}")),
-            Ok(other) => o.rejected.push(format!("unexpected message kind: {other:?}")),
+            Ok(other) => o
+                .rejected
+                .push(format!("unexpected message kind: {other:?}")),
             Err(e) => o.rejected.push(format!("unreadable stream: {e}")),
         }
     }
@@ -166,7 +169,10 @@ mod tests {
         let o = parse_json(GOOD.as_bytes(), Path::new("/x"));
         assert!(o.rejected.is_empty(), "{:?}", o.rejected);
         assert_eq!(o.diags.len(), 1);
-        assert_eq!((o.diags[0].line, o.diags[0].lint.as_str()), (7, "unbounded_poll"));
+        assert_eq!(
+            (o.diags[0].line, o.diags[0].lint.as_str()),
+            (7, "unbounded_poll")
+        );
     }
 
     /// Negative controls: the consumer must reject a truncated line and a
@@ -174,11 +180,21 @@ mod tests {
     #[test]
     fn broken_lines_are_rejected() {
         let first = GOOD.lines().next().unwrap_or_default();
-        let truncated = format!("{}\n{}\n", &first[..first.len() / 2], GOOD.lines().nth(1).unwrap_or_default());
-        assert!(!parse_json(truncated.as_bytes(), Path::new("/x")).rejected.is_empty());
+        let truncated = format!(
+            "{}\n{}\n",
+            &first[..first.len() / 2],
+            GOOD.lines().nth(1).unwrap_or_default()
+        );
+        assert!(!parse_json(truncated.as_bytes(), Path::new("/x"))
+            .rejected
+            .is_empty());
         let no_spans = GOOD.replacen("\"spans\"", "\"spanz\"", 1);
-        assert!(!parse_json(no_spans.as_bytes(), Path::new("/x")).rejected.is_empty());
+        assert!(!parse_json(no_spans.as_bytes(), Path::new("/x"))
+            .rejected
+            .is_empty());
         let no_finish = format!("{first}\n");
-        assert!(!parse_json(no_finish.as_bytes(), Path::new("/x")).rejected.is_empty());
+        assert!(!parse_json(no_finish.as_bytes(), Path::new("/x"))
+            .rejected
+            .is_empty());
     }
 }

@@ -28,7 +28,10 @@ pub fn fingerprints(log: &Value) -> Result<Prints, Vec<String>> {
     for r in results(log) {
         let rule = r["ruleId"].as_str().unwrap_or("?").to_owned();
         let loc = &r["locations"][0]["physicalLocation"];
-        let uri = loc["artifactLocation"]["uri"].as_str().unwrap_or("?").to_owned();
+        let uri = loc["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
         match r["partialFingerprints"].as_object() {
             Some(fp) if !fp.is_empty() => {
                 prints.push((rule, uri, Value::Object(fp.clone()).to_string()));
@@ -97,8 +100,11 @@ pub fn shift_down(root: &Path, files: &[String]) -> Result<(), String> {
     for f in files {
         let p = root.join(f);
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        std::fs::write(&p, format!("// a line inserted above every finding\n{text}"))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(
+            &p,
+            format!("// a line inserted above every finding\n{text}"),
+        )
+        .map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(())
 }
@@ -137,7 +143,8 @@ impl Multitool {
                 out.display()
             )
         })?;
-        let log: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", out.display()))?;
+        let log: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", out.display()))?;
         Ok(results(&log)
             .into_iter()
             .filter(|r| r["level"].as_str() == Some("error"))
@@ -196,6 +203,9 @@ mod tests {
     fn the_doctored_log_loses_the_tool_name() {
         let d = doctored(&log(Value::Null));
         assert!(d["runs"][0]["tool"]["driver"]["name"].is_null());
-        assert_eq!(d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"], -3);
+        assert_eq!(
+            d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            -3
+        );
     }
 }
