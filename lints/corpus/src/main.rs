@@ -43,10 +43,11 @@ struct Options {
     check: bool,
     multitool: Option<PathBuf>,
     registry: bool,
+    fixtures: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: lint-corpus [--bin CARGO_PARANOID] [--labels FILE] [--out DIR] \
-[--tolerance N] [--check] [--multitool SARIF_MULTITOOL] [--registry]";
+[--tolerance N] [--check] [--multitool SARIF_MULTITOOL] [--registry] [--fixtures DIR]";
 
 fn options() -> Result<Options, String> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -65,6 +66,7 @@ fn options() -> Result<Options, String> {
         check: false,
         multitool: None,
         registry: false,
+        fixtures: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -82,6 +84,7 @@ fn options() -> Result<Options, String> {
             "--multitool" => o.multitool = Some(value()?.into()),
             "--check" => o.check = true,
             "--registry" => o.registry = true,
+            "--fixtures" => o.fixtures = Some(value()?.into()),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -138,8 +141,16 @@ fn run_all(o: &Options) -> Result<bool, String> {
         misses.extend(m);
         let lines = run::rust_lines(&root);
         noise.push((name.clone(), lines, parsed.diags.len()));
-        match check_sarif(o, &name, &root) {
-            Ok(path) => sarif_files.push(path),
+        let (path, errors) = check_sarif(o, &name, &root);
+        sarif_files.extend(path);
+        failures.extend(errors);
+    }
+    if let Some(dir) = &o.fixtures {
+        match fixtures_sarif(o, dir) {
+            Ok((path, errors)) => {
+                sarif_files.push(path);
+                failures.extend(errors);
+            }
             Err(e) => failures.extend(e),
         }
     }
@@ -211,7 +222,22 @@ fn run_all(o: &Options) -> Result<bool, String> {
 /// SARIF of one crate: written to `OUT/NAME.sarif`; fingerprints present, the
 /// same in a second run, and the same after a line is inserted above every
 /// finding (on a copy of the crate under `OUT/shifted/`).
-fn check_sarif(o: &Options, name: &str, root: &Path) -> Result<PathBuf, Vec<String>> {
+fn check_sarif(o: &Options, name: &str, root: &Path) -> (Option<PathBuf>, Vec<String>) {
+    let mut path = None;
+    let errors = match sarif_checks(o, name, root, &mut path) {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
+    };
+    (path, errors)
+}
+
+/// The checks of [`check_sarif`]; `written` is set once the first log is on disk.
+fn sarif_checks(
+    o: &Options,
+    name: &str,
+    root: &Path,
+    written: &mut Option<PathBuf>,
+) -> Result<(), Vec<String>> {
     let read = |dir: &Path| -> Result<Value, Vec<String>> {
         let bytes =
             run::run_cli(&o.bin, dir, "sarif").map_err(|e| vec![format!("internal error: {e}")])?;
@@ -221,6 +247,7 @@ fn check_sarif(o: &Options, name: &str, root: &Path) -> Result<PathBuf, Vec<Stri
     let path = o.out.join(format!("{name}.sarif"));
     std::fs::write(&path, first.to_string())
         .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    *written = Some(path);
     let fp1 = sarif::fingerprints(&first).map_err(|e| prefixed(name, e))?;
     let fp2 = sarif::fingerprints(&read(root)?).map_err(|e| prefixed(name, e))?;
     if fp1 != fp2 {
@@ -238,7 +265,54 @@ fn check_sarif(o: &Options, name: &str, root: &Path) -> Result<PathBuf, Vec<Stri
             "{name}: partialFingerprints change when a line is inserted above the findings"
         )]);
     }
-    Ok(path)
+    Ok(())
+}
+
+/// SARIF of the UI fixtures (`DIR/*.rs`, named on the command line: files under
+/// `tests/ui/` are skipped when a directory is linted), with fingerprints on
+/// every result; written to `OUT/fixtures.sarif` for the Multitool.
+fn fixtures_sarif(o: &Options, dir: &Path) -> Result<(PathBuf, Vec<String>), Vec<String>> {
+    let dir = &dir
+        .canonicalize()
+        .map_err(|e| vec![format!("{}: {e}", dir.display())])?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| vec![format!("{}: {e}", dir.display())])?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    let out = std::process::Command::new(&o.bin)
+        .current_dir(dir)
+        .args(["paranoid", "-W", "all", "--message-format", "sarif"])
+        .args(&files)
+        .output()
+        .map_err(|e| vec![format!("{}: {e}", o.bin.display())])?;
+    // The fixtures contain findings at deny level on purpose: 1 is expected.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return Err(vec![format!(
+            "internal error on the fixtures: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        )]);
+    }
+    let log: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| vec![format!("fixtures: SARIF is not JSON: {e}")])?;
+    let path = o.out.join("fixtures.sarif");
+    std::fs::write(&path, log.to_string()).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    println!(
+        "fixtures: {} files, SARIF in {}",
+        files.len(),
+        path.display()
+    );
+    let errors = sarif::fingerprints(&log)
+        .err()
+        .map(|e| prefixed("fixtures", e))
+        .unwrap_or_default();
+    Ok((path, errors))
 }
 
 fn prefixed(name: &str, e: Vec<String>) -> Vec<String> {
@@ -262,17 +336,12 @@ fn prefixed(name: &str, e: Vec<String>) -> Vec<String> {
 fn validate(tool: &sarif::Multitool, files: &[PathBuf], out: &Path) -> Vec<String> {
     let mut f = Vec::new();
     let mut errors = 0;
-    for file in files {
-        match tool.errors(file) {
-            Ok(e) => {
-                errors += e.len();
-                f.extend(
-                    e.into_iter()
-                        .map(|m| format!("{}: Multitool: {m}", file.display())),
-                );
-            }
-            Err(e) => f.push(e),
+    match tool.errors(files, &out.join("all.validation.sarif")) {
+        Ok(e) => {
+            errors += e.len();
+            f.extend(e.into_iter().map(|m| format!("Multitool: {m}")));
         }
+        Err(e) => f.push(e),
     }
     println!();
     println!(
@@ -295,7 +364,10 @@ fn validate(tool: &sarif::Multitool, files: &[PathBuf], out: &Path) -> Vec<Strin
         f.push(format!("{}: {e}", bad.display()));
         return f;
     }
-    match tool.errors(&bad) {
+    match tool.errors(
+        std::slice::from_ref(&bad),
+        &out.join("doctored.validation.sarif"),
+    ) {
         Ok(e) if e.is_empty() => {
             f.push("negative control: the Multitool accepts a doctored log".into())
         }
@@ -305,37 +377,50 @@ fn validate(tool: &sarif::Multitool, files: &[PathBuf], out: &Path) -> Vec<Strin
     f
 }
 
-/// The CLI on every crate unpacked in the local registry: no internal error,
-/// and JSON the consumer accepts.
+/// The CLI on every crate unpacked in the local registry, in one process (path
+/// mode, every crate directory an argument): no internal error, and JSON the
+/// consumer accepts.
 fn registry(o: &Options) -> Vec<String> {
-    let mut f = Vec::new();
-    let mut n = 0;
-    let mut diags = 0;
     let t = Instant::now();
-    for dir in run::registry_src_dirs() {
-        let mut crates: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join("Cargo.toml").is_file())
-            .collect();
-        crates.sort();
-        for c in crates {
-            n += 1;
-            match run::run_cli(&o.bin, &c, "json") {
-                Ok(j) => {
-                    let p = run::parse_json(&j, &c);
-                    diags += p.diags.len();
-                    f.extend(p.rejected.iter().map(|r| format!("{}: {r}", c.display())));
-                }
-                Err(e) => f.push(format!("internal error: {e}")),
+    let mut crates: Vec<PathBuf> = run::registry_src_dirs()
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    crates.sort();
+    let out = std::process::Command::new(&o.bin)
+        .args(["paranoid", "-W", "all", "--message-format", "json"])
+        .args(&crates)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let mut f = Vec::new();
+    let mut diags = 0;
+    match out {
+        Err(e) => f.push(format!("{}: {e}", o.bin.display())),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() || stderr.contains("panicked at") {
+                f.push(format!(
+                    "internal error on the local registry: {} {}",
+                    out.status,
+                    stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
+                ));
             }
+            let p = run::parse_json(&out.stdout, Path::new("/"));
+            diags = p.diags.len();
+            f.extend(
+                p.rejected
+                    .iter()
+                    .take(5)
+                    .map(|r| format!("local registry: {r}")),
+            );
         }
     }
     println!();
     println!(
-        "local registry: {n} crates, {diags} diagnostics, {} internal errors or rejected outputs ({:.1} s)",
+        "local registry: {} crates in one run, {diags} diagnostics, {} internal errors or rejected lines ({:.1} s)",
+        crates.len(),
         f.len(),
         t.elapsed().as_secs_f64()
     );

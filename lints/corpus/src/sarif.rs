@@ -117,18 +117,18 @@ pub struct Multitool {
 }
 
 impl Multitool {
-    /// `Sarif.Multitool validate FILE -o OUT --rule-kind 'Sarif;Ghas'`; returns the
-    /// error-level results in OUT as `ruleId: message` lines.
+    /// `Sarif.Multitool validate FILE... -o OUT --rule-kind 'Sarif;Ghas'` (one
+    /// process for every file: the tool takes seconds to start); returns the
+    /// error-level results in OUT as `file: ruleId: message` lines.
     ///
     /// # Errors
     ///
     /// The tool cannot be run or writes no readable output.
-    pub fn errors(&self, file: &Path) -> Result<Vec<String>, String> {
-        let out = file.with_extension("validation.sarif");
-        let _ = std::fs::remove_file(&out);
+    pub fn errors(&self, files: &[PathBuf], out: &Path) -> Result<Vec<String>, String> {
+        let _ = std::fs::remove_file(out);
         let status = Command::new(&self.exe)
             .arg("validate")
-            .arg(file)
+            .args(files)
             .arg("-o")
             .arg(&out)
             .args(["--rule-kind", "Sarif;Ghas"])
@@ -136,7 +136,7 @@ impl Multitool {
             .stdout(Stdio::null())
             .status()
             .map_err(|e| format!("{}: {e}", self.exe.display()))?;
-        let text = std::fs::read_to_string(&out).map_err(|e| {
+        let text = std::fs::read_to_string(out).map_err(|e| {
             format!(
                 "{} ({status}) wrote no {}: {e}",
                 self.exe.display(),

@@ -12,7 +12,9 @@
 //!   against precision: precision is never flattered by missing labels.
 //!
 //! Several diagnostics of one lint on one line (`dstrd` used as a shift and as
-//! an offset in one expression) are one site: they are counted once.
+//! an offset in one expression) are one site, and so is a further diagnostic of
+//! the lint within `tolerance` of a label already matched (one expression over
+//! two lines): they are counted once.
 
 use std::collections::BTreeMap;
 
@@ -119,6 +121,12 @@ pub fn score_crate(
                     }
                 }
             }
+            None if krate.labels.iter().enumerate().any(|(i, l)| {
+                used[i]
+                    && l.file == d.file
+                    && l.lint == d.lint
+                    && l.line.abs_diff(d.line) <= tolerance
+            }) => {}
             None => {
                 c.fp_unlabelled += 1;
                 misses.push(Miss {
@@ -279,10 +287,13 @@ mod tests {
             version: "1".into(),
             labels: vec![label(10, "raw_mmio", Expect::Report)],
         };
-        // Two diagnostics on one line are one site; one two lines off is another.
+        // Two diagnostics on one line, or within the tolerance of a matched label,
+        // are one site; one further off is another.
         let (per, _) = score_crate(&k, &[diag(10, "raw_mmio"), diag(10, "raw_mmio")], 2);
         assert_eq!((per["raw_mmio"].tp, per["raw_mmio"].fp_unlabelled), (1, 0));
         let (per, _) = score_crate(&k, &[diag(10, "raw_mmio"), diag(12, "raw_mmio")], 2);
+        assert_eq!((per["raw_mmio"].tp, per["raw_mmio"].fp_unlabelled), (1, 0));
+        let (per, _) = score_crate(&k, &[diag(10, "raw_mmio"), diag(13, "raw_mmio")], 2);
         assert_eq!((per["raw_mmio"].tp, per["raw_mmio"].fp_unlabelled), (1, 1));
         let (per, _) = score_crate(&k, &[diag(13, "raw_mmio")], 2);
         assert_eq!(per["raw_mmio"].fn_, 1);
