@@ -3,7 +3,7 @@
 //! Syntax trees are not `Send`, so each file is summarised where it is parsed and the
 //! summaries (plain strings) are merged into a [`CrateInfo`] shared by every file's lints.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use syn::visit::Visit;
 use syn::{Attribute, Block, Expr, Signature, Visibility};
@@ -25,6 +25,8 @@ pub struct FnRef<'a> {
     pub test_only: bool,
     /// The type of its `impl` block (last identifier) or its trait, `None` for free functions.
     pub owner: Option<&'a syn::Ident>,
+    /// The innermost inline `mod` it sits in, if any.
+    pub inline_mod: Option<&'a syn::Ident>,
 }
 
 impl FnRef<'_> {
@@ -73,6 +75,8 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
         in_test: usize,
         /// The enclosing `impl` type or trait.
         owner: Option<&'a syn::Ident>,
+        /// The innermost enclosing inline module.
+        module: Option<&'a syn::Ident>,
         _p: std::marker::PhantomData<&'a ()>,
     }
     impl<'a, F: FnMut(FnRef<'a>)> V<'a, F> {
@@ -90,7 +94,9 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
     }
     impl<'a, F: FnMut(FnRef<'a>)> Visit<'a> for V<'a, F> {
         fn visit_item_mod(&mut self, i: &'a syn::ItemMod) {
+            let saved = self.module.replace(&i.ident);
             self.scoped(&i.attrs, |v| syn::visit::visit_item_mod(v, i));
+            self.module = saved;
         }
         fn visit_item_impl(&mut self, i: &'a syn::ItemImpl) {
             let owner = match &*i.self_ty {
@@ -117,6 +123,7 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
                         is_pub: !matches!(i.vis, Visibility::Inherited),
                         test_only: v.in_test > 0,
                         owner: None,
+                        inline_mod: v.module,
                     });
                     syn::visit::visit_item_fn(v, i);
                 });
@@ -131,6 +138,7 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
                     is_pub: !matches!(i.vis, Visibility::Inherited),
                     test_only: v.in_test > 0,
                     owner: v.owner,
+                    inline_mod: v.module,
                 });
                 syn::visit::visit_impl_item_fn(v, i);
             });
@@ -145,6 +153,7 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
                         is_pub: true,
                         test_only: v.in_test > 0,
                         owner: v.owner,
+                        inline_mod: v.module,
                     });
                 }
                 syn::visit::visit_trait_item_fn(v, i);
@@ -155,55 +164,182 @@ pub fn for_each_fn<'a>(file: &'a syn::File, mut f: impl FnMut(FnRef<'a>)) {
         f: &mut f,
         in_test: 0,
         owner: None,
+        module: None,
         _p: std::marker::PhantomData,
     };
     v.visit_file(file);
 }
 
-/// A call seen in a function body: the callee's name and, when the syntax says which type
-/// it belongs to (`self.f()`, `Self::f()`, `Type::f()`), that type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Where a call's callee is looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// `f(..)`: a free function in scope (same module, or imported by a `use`).
+    Free,
+    /// `m::f(..)`, `crate::a::m::f(..)`: a free function of module `m` (last qualifier);
+    /// `crate` names the crate root, `self` the caller's module.
+    Module(String),
+    /// `T::f(..)`, `Self::f(..)`, `self.f()`, or `x.f()` where `x`'s type is known.
+    Type(String),
+    /// `self.field.f()` / `x.field.f()`: a method of the declared type of `field` of `T`.
+    Field(String, String),
+    /// `x.f()` on a receiver of unknown type: only a method in the caller's impl or module.
+    Method,
+}
+
+/// A call seen in a function body: the callee's name and where to look it up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Call {
-    /// The type the callee is looked up on first (last identifier), if known.
-    pub on: Option<String>,
+    /// Where the callee is looked up.
+    pub target: Target,
     /// The callee's name (last path segment).
     pub name: String,
 }
 
 /// Names of the functions and methods called in `block` (last path segment).
 pub fn calls_in(block: &Block) -> Vec<String> {
-    calls_of(block, None, &HashSet::new())
+    calls_of(block, None, &HashMap::new(), &HashSet::new())
         .into_iter()
         .map(|c| c.name)
         .collect()
 }
 
+/// The type a written type stands for when methods are called on it: references, `Box`,
+/// `Rc`, `Arc` and `&mut` are looked through (auto-deref); `None` for anything else that is
+/// not a plain path.
+pub fn deref_type_name(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Reference(r) => deref_type_name(&r.elem),
+        syn::Type::Paren(p) => deref_type_name(&p.elem),
+        syn::Type::Group(g) => deref_type_name(&g.elem),
+        syn::Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            let name = last.ident.to_string();
+            if matches!(name.as_str(), "Box" | "Rc" | "Arc" | "Pin") {
+                if let syn::PathArguments::AngleBracketed(a) = &last.arguments {
+                    for arg in &a.args {
+                        if let syn::GenericArgument::Type(t) = arg {
+                            return deref_type_name(t);
+                        }
+                    }
+                }
+            }
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
 /// Calls in the body of `f`: `self.m()` and `Self::m()` are looked up on `f`'s owner,
-/// `Type::m()` on `Type`; a path passed as an argument (`map(helper)`) counts as a call unless
-/// it names a parameter or local of `f`.
+/// `Type::m()` on `Type`, `x.m()` on the written or constructed type of local `x`; a path
+/// passed as an argument (`map(helper)`) counts as a call unless it names a parameter or
+/// local of `f`.
 pub fn calls_of_fn(f: &FnRef<'_>) -> Vec<Call> {
+    let owner = f.owner.map(ToString::to_string);
     let mut bound = HashSet::new();
+    let mut types: HashMap<String, String> = HashMap::new();
     for input in &f.sig.inputs {
         if let syn::FnArg::Typed(t) = input {
             pat_idents(&t.pat, &mut bound);
+            if let (syn::Pat::Ident(pi), Some(ty)) = (&*t.pat, deref_type_name(&t.ty)) {
+                let ty = if ty == "Self" { owner.clone() } else { Some(ty) };
+                if let Some(ty) = ty {
+                    types.insert(pi.ident.to_string(), ty);
+                }
+            }
         }
     }
-    struct L<'b>(&'b mut HashSet<String>);
+    struct L<'b> {
+        bound: &'b mut HashSet<String>,
+        types: &'b mut HashMap<String, String>,
+        owner: Option<String>,
+    }
     impl<'ast> Visit<'ast> for L<'_> {
         fn visit_local(&mut self, l: &'ast syn::Local) {
-            pat_idents(&l.pat, self.0);
+            pat_idents(&l.pat, self.bound);
+            let (pat, written) = match &l.pat {
+                syn::Pat::Type(pt) => (&*pt.pat, deref_type_name(&pt.ty)),
+                p => (p, None),
+            };
+            if let syn::Pat::Ident(pi) = pat {
+                let ty = written.or_else(|| {
+                    l.init
+                        .as_ref()
+                        .and_then(|i| constructed_type(&i.expr, self.owner.as_deref()))
+                });
+                match ty {
+                    Some(t) if t == "Self" => {
+                        if let Some(o) = &self.owner {
+                            self.types.insert(pi.ident.to_string(), o.clone());
+                        }
+                    }
+                    Some(t) => {
+                        self.types.insert(pi.ident.to_string(), t);
+                    }
+                    // A shadowing `let` of unknown type forgets the old one.
+                    None => {
+                        self.types.remove(&pi.ident.to_string());
+                    }
+                }
+            }
             syn::visit::visit_local(self, l);
         }
         fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
             for p in &c.inputs {
-                pat_idents(p, self.0);
+                pat_idents(p, self.bound);
             }
             syn::visit::visit_expr_closure(self, c);
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    L(&mut bound).visit_block(f.block);
-    calls_of(f.block, f.owner.map(ToString::to_string), &bound)
+    L {
+        bound: &mut bound,
+        types: &mut types,
+        owner: owner.clone(),
+    }
+    .visit_block(f.block);
+    calls_of(f.block, owner, &types, &bound)
+}
+
+/// The type an expression constructs: `T { .. }`, `T::new(..)`, `T::default()`,
+/// `T::with_*(..)`/`T::from_*(..)`, through `?`, `.unwrap()`, `.expect(..)`, `&`, parens.
+fn constructed_type(e: &Expr, owner: Option<&str>) -> Option<String> {
+    match e {
+        Expr::Struct(s) => s.path.segments.last().map(|s| s.ident.to_string()),
+        // A unit struct: `let r = Ring;`.
+        Expr::Path(p) => p
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()) && n.chars().any(|c| c.is_ascii_lowercase())),
+        Expr::Call(c) => {
+            let path = device::callee_path(&c.func);
+            let (ty, ctor) = match path.as_slice() {
+                [.., t, f] => (t, f),
+                _ => return None,
+            };
+            let is_ctor = ctor == "new"
+                || ctor == "default"
+                || ctor.starts_with("new_")
+                || ctor.starts_with("with_")
+                || ctor.starts_with("from_")
+                || ctor.starts_with("try_new");
+            if !is_ctor || !ty.starts_with(|c: char| c.is_ascii_uppercase()) {
+                return None;
+            }
+            Some(if ty == "Self" {
+                owner?.to_string()
+            } else {
+                ty.clone()
+            })
+        }
+        Expr::Try(t) => constructed_type(&t.expr, owner),
+        Expr::Paren(p) => constructed_type(&p.expr, owner),
+        Expr::Reference(r) => constructed_type(&r.expr, owner),
+        Expr::MethodCall(m) if matches!(m.method.to_string().as_str(), "unwrap" | "expect") => {
+            constructed_type(&m.receiver, owner)
+        }
+        _ => None,
+    }
 }
 
 fn pat_idents(p: &syn::Pat, out: &mut HashSet<String>) {
@@ -217,15 +353,55 @@ fn pat_idents(p: &syn::Pat, out: &mut HashSet<String>) {
     P(out).visit_pat(p);
 }
 
-fn calls_of(block: &Block, owner: Option<String>, bound: &HashSet<String>) -> Vec<Call> {
+/// Where a path call `a::b::f` is looked up, given the caller's owner.
+fn path_target(path: &[String], owner: Option<&String>) -> Target {
+    match path.len().checked_sub(2).and_then(|i| path.get(i)) {
+        None => Target::Free,
+        Some(t) if t == "Self" => owner.map_or(Target::Method, |o| Target::Type(o.clone())),
+        Some(t) if t.starts_with(|c: char| c.is_ascii_uppercase()) => Target::Type(t.clone()),
+        Some(m) => Target::Module(m.clone()),
+    }
+}
+
+fn calls_of(
+    block: &Block,
+    owner: Option<String>,
+    types: &HashMap<String, String>,
+    bound: &HashSet<String>,
+) -> Vec<Call> {
     struct V<'b> {
         out: Vec<Call>,
         owner: Option<String>,
+        types: &'b HashMap<String, String>,
         bound: &'b HashSet<String>,
     }
     impl V<'_> {
-        fn push(&mut self, on: Option<String>, name: String) {
-            self.out.push(Call { on, name });
+        fn push(&mut self, target: Target, name: String) {
+            self.out.push(Call { target, name });
+        }
+        /// The type of a receiver expression, when the code says it.
+        fn receiver(&self, e: &Expr) -> Target {
+            match e {
+                Expr::Path(p) if p.path.is_ident("self") => self
+                    .owner
+                    .clone()
+                    .map_or(Target::Method, Target::Type),
+                Expr::Path(p) => p
+                    .path
+                    .get_ident()
+                    .and_then(|i| self.types.get(&i.to_string()))
+                    .map_or(Target::Method, |t| Target::Type(t.clone())),
+                Expr::Field(f) => match (self.receiver(&f.base), &f.member) {
+                    (Target::Type(t), syn::Member::Named(m)) => Target::Field(t, m.to_string()),
+                    _ => Target::Method,
+                },
+                Expr::Paren(p) => self.receiver(&p.expr),
+                Expr::Reference(r) => self.receiver(&r.expr),
+                Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.receiver(&u.expr),
+                Expr::Call(_) | Expr::Struct(_) => constructed_type(e, self.owner.as_deref())
+                    .map_or(Target::Method, Target::Type),
+                _ => Target::Method,
+            }
         }
     }
     impl<'ast> Visit<'ast> for V<'_> {
@@ -234,31 +410,27 @@ fn calls_of(block: &Block, owner: Option<String>, bound: &HashSet<String>) -> Ve
                 Expr::Call(c) => {
                     if let Some(n) = device::callee_name(&c.func) {
                         let path = device::callee_path(&c.func);
-                        let on = match path.len().checked_sub(2).and_then(|i| path.get(i)) {
-                            Some(t) if t == "Self" => self.owner.clone(),
-                            Some(t) if t.starts_with(|c: char| c.is_ascii_uppercase()) => {
-                                Some(t.clone())
-                            }
-                            _ => None,
-                        };
-                        self.push(on, n);
+                        let target = path_target(&path, self.owner.as_ref());
+                        self.push(target, n);
                     }
                     // Function paths passed as values (`map(helper)`) may be called too.
                     for a in &c.args {
                         if let Expr::Path(p) = a {
                             if let Some(s) = p.path.segments.last() {
                                 let name = s.ident.to_string();
-                                if p.path.segments.len() > 1 || !self.bound.contains(&name) {
-                                    self.push(None, name);
+                                let path: Vec<String> =
+                                    p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                                if path.len() > 1 || !self.bound.contains(&name) {
+                                    let target = path_target(&path, self.owner.as_ref());
+                                    self.push(target, name);
                                 }
                             }
                         }
                     }
                 }
                 Expr::MethodCall(m) => {
-                    let on_self = matches!(&*m.receiver, Expr::Path(p) if p.path.is_ident("self"));
-                    let on = if on_self { self.owner.clone() } else { None };
-                    self.push(on, m.method.to_string());
+                    let target = self.receiver(&m.receiver);
+                    self.push(target, m.method.to_string());
                 }
                 _ => {}
             }
@@ -269,6 +441,7 @@ fn calls_of(block: &Block, owner: Option<String>, bound: &HashSet<String>) -> Ve
     let mut v = V {
         out: Vec::new(),
         owner,
+        types,
         bound,
     };
     v.visit_block(block);
@@ -295,6 +468,30 @@ pub fn panic_hook_targets(block: &Block) -> Vec<String> {
     v.0
 }
 
+/// The module path of a file from its path (`src/arch/x86/apic.rs` → `arch::x86::apic`;
+/// `lib.rs`, `main.rs` and `mod.rs` name their directory's module).
+pub fn file_module(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let rel = match path.rfind("/src/") {
+        Some(i) => &path[i + 5..],
+        None => path.strip_prefix("src/").unwrap_or(&path),
+    };
+    let mut segs: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(last) = segs.pop() {
+        let stem = last.strip_suffix(".rs").unwrap_or(last);
+        if !matches!(stem, "lib" | "main" | "mod") {
+            segs.push(stem);
+        }
+    }
+    segs.join("::")
+}
+
+/// The last name of a module path (`""` for the crate root).
+fn module_name(module: &str) -> &str {
+    let m = module.split('#').next().unwrap_or(module);
+    m.rsplit("::").next().unwrap_or(m)
+}
+
 /// What one file contributes to its crate's analysis.
 ///
 /// Every function is tagged with its side: *auxiliary* when it belongs to a test, bench or
@@ -308,26 +505,150 @@ pub struct FileSummary {
     pub init_roots: Vec<FnId>,
     /// `#[panic_handler]` functions.
     pub panic_roots: Vec<FnId>,
-    /// Names passed to panic hooks (`set_hook(Box::new(on_panic))`), and whether auxiliary.
-    pub hook_names: Vec<(String, bool)>,
+    /// Functions that install a panic hook, with the names in the hook's arguments.
+    pub hooks: Vec<(FnId, Vec<String>)>,
     /// Fields of register types.
     pub reg_fields: Vec<String>,
     /// Functions that read the device and return the value (wrappers like `fn read_reg`).
     pub derived_readers: Vec<String>,
+    /// Struct fields and their declared types: (struct, field, type).
+    pub fields: Vec<(String, String, String)>,
+    /// Names imported by `use` (leaf or rename → the module it comes from).
+    pub imports: Vec<(String, String)>,
+    /// Whether the file names the toolkit (`paranoid::…`, `#[paranoid_init]`).
+    pub mentions_toolkit: bool,
+    /// Functions whose body accesses the device.
+    pub touches: Vec<FnId>,
+    /// Names of functions whose body reads the device (any return type).
+    pub reading_fns: Vec<String>,
+    /// Statics holding pointers made from integer addresses.
+    pub ptr_statics: Vec<String>,
+    /// Names `read_volatile` / `write_volatile` are imported under.
+    pub volatile_aliases: (Vec<String>, Vec<String>),
 }
 
-/// Summarises one parsed file; `aux` when the whole file belongs to a test, bench or
-/// example target.
-pub fn summarize(file: &syn::File, base: &DeviceCx, aux: bool) -> FileSummary {
+/// Statics whose value is a pointer made from an integer address, and the names
+/// `read_volatile`/`write_volatile` are imported under, in `file`.
+fn pointer_statics_and_aliases(file: &syn::File) -> (Vec<String>, (Vec<String>, Vec<String>)) {
+    struct V(Vec<String>, Vec<String>, Vec<String>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_item_static(&mut self, st: &'ast syn::ItemStatic) {
+            if device::int_cast_to_ptr(&st.expr) {
+                self.0.push(st.ident.to_string());
+            }
+            syn::visit::visit_item_static(self, st);
+        }
+        fn visit_use_rename(&mut self, r: &'ast syn::UseRename) {
+            if r.ident == "read_volatile" {
+                self.1.push(r.rename.to_string());
+            } else if r.ident == "write_volatile" {
+                self.2.push(r.rename.to_string());
+            }
+        }
+    }
+    let mut v = V(Vec::new(), Vec::new(), Vec::new());
+    v.visit_file(file);
+    (v.0, (v.1, v.2))
+}
+
+/// Struct fields with a declared type, (struct, field, type), in `file`.
+fn struct_fields(file: &syn::File) -> Vec<(String, String, String)> {
+    struct V(Vec<(String, String, String)>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_item_struct(&mut self, s: &'ast syn::ItemStruct) {
+            for f in &s.fields {
+                if let (Some(id), Some(ty)) = (&f.ident, deref_type_name(&f.ty)) {
+                    self.0.push((s.ident.to_string(), id.to_string(), ty));
+                }
+            }
+            syn::visit::visit_item_struct(self, s);
+        }
+    }
+    let mut v = V(Vec::new());
+    v.visit_file(file);
+    v.0
+}
+
+/// `use` leaves: `use a::b::f;` → (`f`, `b`); `use a::b::f as g;` → (`g`, `b`), and the
+/// original name too (so `g` resolves to `b::f`'s namesakes).
+fn use_imports(file: &syn::File) -> Vec<(String, String)> {
+    fn walk(t: &syn::UseTree, parent: &str, out: &mut Vec<(String, String)>) {
+        match t {
+            syn::UseTree::Path(p) => walk(&p.tree, &p.ident.to_string(), out),
+            syn::UseTree::Name(n) => out.push((n.ident.to_string(), parent.to_string())),
+            syn::UseTree::Rename(r) => {
+                out.push((r.rename.to_string(), format!("{parent}::{}", r.ident)));
+                out.push((r.ident.to_string(), parent.to_string()));
+            }
+            syn::UseTree::Group(g) => g.items.iter().for_each(|i| walk(i, parent, out)),
+            syn::UseTree::Glob(_) => out.push(("*".to_string(), parent.to_string())),
+        }
+    }
+    struct V(Vec<(String, String)>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+            walk(&u.tree, "", &mut self.0);
+        }
+    }
+    let mut v = V(Vec::new());
+    v.visit_file(file);
+    v.0
+}
+
+/// Whether the file uses the toolkit: a `paranoid::` path, a `use paranoid`, or a
+/// `#[paranoid_init]` attribute.
+fn mentions_toolkit(file: &syn::File) -> bool {
+    struct V(bool);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            if p.segments
+                .first()
+                .is_some_and(|s| s.ident == "paranoid" || s.ident == "paranoid_init")
+                && !(p.segments.len() > 1
+                    && p.segments.iter().nth(1).is_some_and(|s| s.ident == "allow"))
+            {
+                self.0 = true;
+            }
+            syn::visit::visit_path(self, p);
+        }
+        fn visit_use_tree(&mut self, t: &'ast syn::UseTree) {
+            if let syn::UseTree::Path(p) = t {
+                if p.ident == "paranoid" {
+                    self.0 = true;
+                }
+            }
+            if let syn::UseTree::Name(n) = t {
+                if n.ident == "paranoid" {
+                    self.0 = true;
+                }
+            }
+        }
+    }
+    let mut v = V(false);
+    v.visit_file(file);
+    v.0
+}
+
+/// Summarises one parsed file shown as `path`; `aux` when the whole file belongs to a test,
+/// bench or example target.
+pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> FileSummary {
+    let (ptr_statics, volatile_aliases) = pointer_statics_and_aliases(file);
     let mut s = FileSummary {
+        ptr_statics,
+        volatile_aliases,
         reg_fields: device::register_fields(file),
+        fields: struct_fields(file),
+        imports: use_imports(file),
+        mentions_toolkit: mentions_toolkit(file),
         ..FileSummary::default()
     };
     let mut cx = base.clone();
     std::sync::Arc::make_mut(&mut cx.reg_fields).extend(s.reg_fields.iter().cloned());
+    add_pointer_names(&mut cx, &s);
+    let module = file_module(path);
     for_each_fn(file, |f| {
         let name = f.name();
-        let id = FnId::of(&f, aux);
+        let id = FnId::in_module(&f, &module, path, aux);
         s.calls.push((id.clone(), calls_of_fn(&f)));
         if f.has_attr("paranoid_init") {
             s.init_roots.push(id.clone());
@@ -335,19 +656,38 @@ pub fn summarize(file: &syn::File, base: &DeviceCx, aux: bool) -> FileSummary {
         if f.has_attr("panic_handler") {
             s.panic_roots.push(id.clone());
         }
-        s.hook_names
-            .extend(panic_hook_targets(f.block).into_iter().map(|n| (n, id.aux)));
-        if returns_value(f.sig) {
-            let fcx = cx.for_block(f.block);
-            if device::accesses_in_block(&fcx, f.block)
-                .iter()
-                .any(|a| a.kind == AccessKind::Read)
-            {
-                s.derived_readers.push(name);
-            }
+        let hook = panic_hook_targets(f.block);
+        if !hook.is_empty() {
+            s.hooks.push((id.clone(), hook));
+        }
+        let fcx = cx.for_block(f.block);
+        let accesses = device::accesses_in_block(&fcx, f.block);
+        if !accesses.is_empty() {
+            s.touches.push(id.clone());
+        }
+        if !id.aux && accesses.iter().any(|a| a.kind == AccessKind::Read) {
+            s.reading_fns.push(name.clone());
+        }
+        if returns_value(f.sig) && accesses.iter().any(|a| a.kind == AccessKind::Read) {
+            s.derived_readers.push(name);
         }
     });
     s
+}
+
+/// Adds a file's pointer statics and volatile aliases to `cx`.
+fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
+    if !s.ptr_statics.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.ptr_statics).extend(s.ptr_statics.iter().cloned());
+    }
+    if !s.volatile_aliases.0.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.volatile_reads)
+            .extend(s.volatile_aliases.0.iter().cloned());
+    }
+    if !s.volatile_aliases.1.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.volatile_writes)
+            .extend(s.volatile_aliases.1.iter().cloned());
+    }
 }
 
 /// Whether a signature returns an integer or `Untrusted<..>` (a device value).
@@ -372,10 +712,12 @@ fn returns_value(sig: &Signature) -> bool {
     }
 }
 
-/// A function of the crate: its owner type or trait (if a method), its name, and its side
-/// (*auxiliary*: in a test, bench or example target, or under `#[cfg(test)]`).
+/// A function of the crate: its module, its owner type or trait (if a method), its name, and
+/// its side (*auxiliary*: in a test, bench or example target, or under `#[cfg(test)]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FnId {
+    /// Its module: the file's module path, then `#name@line` of an inline `mod`.
+    pub module: String,
     /// The `impl` type or trait it is defined in (last identifier).
     pub owner: Option<String>,
     /// Its name.
@@ -385,12 +727,29 @@ pub struct FnId {
 }
 
 impl FnId {
-    /// The id of `f` in a file that is (`aux`) or is not auxiliary.
-    pub fn of(f: &FnRef<'_>, aux: bool) -> Self {
+    /// The id of `f` in the file shown as `path` that is (`aux`) or is not auxiliary.
+    pub fn of(f: &FnRef<'_>, path: &str, aux: bool) -> Self {
+        Self::in_module(f, &file_module(path), path, aux)
+    }
+
+    fn in_module(f: &FnRef<'_>, module: &str, path: &str, aux: bool) -> Self {
+        let module = match f.inline_mod {
+            Some(m) => format!("{module}#{m}@{path}:{}", m.span().start().line),
+            None => module.to_string(),
+        };
         Self {
+            module,
             owner: f.owner.map(ToString::to_string),
             name: f.name(),
             aux: aux || f.test_only,
+        }
+    }
+
+    /// `Owner::name` for a method, `name` for a free function.
+    pub fn display(&self) -> String {
+        match &self.owner {
+            Some(o) => format!("{o}::{}", self.name),
+            None => self.name.clone(),
         }
     }
 }
@@ -404,19 +763,61 @@ pub struct Reach {
     pub why: String,
     /// The caller through which this function was reached (none for the root itself).
     pub via: Option<String>,
+    /// The call chain from the root to this function (root first, this function last).
+    pub chain: Vec<String>,
+}
+
+/// Words that make a function name a bring-up entry point in a crate that does not use the
+/// toolkit (matched on `snake_case`/`camelCase` words: `init_queues`, `reset_controller`).
+pub const BRING_UP_WORDS: &[&str] = &[
+    "init",
+    "initialize",
+    "initialise",
+    "reinit",
+    "probe",
+    "reset",
+    "recover",
+    "recovery",
+    "quiesce",
+    "attach",
+    "restart",
+    "bringup",
+    "takeover",
+    "setup",
+];
+
+/// Whether `name` is a bring-up entry point by name: one of [`BRING_UP_WORDS`] as a word, or
+/// `bring_up`/`bringUp`. `start`, `open`, `enable` and `new` are not (too common outside
+/// bring-up), and predicates (`is_reset`, `needs_init`, `has_…`) are not.
+pub fn is_bring_up_name(name: &str) -> bool {
+    let w = device::words(name);
+    if w.first().is_some_and(|f| {
+        matches!(
+            f.as_str(),
+            "is" | "was" | "has" | "needs" | "should" | "can" | "get" | "print" | "log"
+        )
+    }) {
+        return false;
+    }
+    w.iter().any(|x| BRING_UP_WORDS.contains(&x.as_str()))
+        || w.windows(2).any(|p| p[0] == "bring" && p[1] == "up")
 }
 
 /// Everything the lints of one file need to know about its crate.
 ///
-/// The call graph is built by name, refined by what the syntax says: `self.m()` and
-/// `Self::m()` go to the caller's own type's `m` when it has one, `Type::m()` to `Type`'s,
-/// other calls to every function named `m`. Library code is reached only through library
-/// functions (a test, bench or example is a crate of its own that the library cannot call);
-/// auxiliary code is reached from auxiliary roots through every function of the package.
+/// The call graph resolves each call to the functions the code names: `self.m()`, `Self::m()`
+/// and `T::m()` go to `m` of that type only (nothing when the type is not of this crate); a
+/// local, parameter or field with a written or constructed type is looked up on that type; a
+/// method on a receiver of unknown type joins only the namesakes in the caller's own impl, or
+/// failing that in its module; a free call `f()` goes to `f` in the caller's module or the
+/// module its `use` names. Library code is reached only through library functions (a test,
+/// bench or example is a crate of its own that the library cannot call).
 #[derive(Debug, Clone, Default)]
 pub struct CrateInfo {
     /// Crate (package) name.
     pub name: String,
+    /// Whether the crate uses the toolkit (depends on `paranoid`).
+    pub toolkit: bool,
     /// Device names (defaults, configuration, register fields, derived readers).
     pub device: DeviceCx,
     /// Recovery functions.
@@ -425,33 +826,54 @@ pub struct CrateInfo {
     pub panic_path: HashMap<FnId, Reach>,
     /// Functions that read the device and return the value (reader wrappers).
     pub derived_readers: HashSet<String>,
+    /// Names of the crate's functions that read the device (any return type).
+    pub reading_fns: HashSet<String>,
 }
 
 /// Callees by caller.
-type Graph = BTreeMap<FnId, HashSet<Call>>;
+type Graph = BTreeMap<FnId, BTreeSet<Call>>;
+
+/// How recovery roots are chosen for a crate.
+#[derive(Debug, Clone, Default)]
+pub struct Roots<'a> {
+    /// Configured recovery root names (`[recovery] functions`).
+    pub recovery: &'a [String],
+    /// Names that are never recovery roots (`[recovery] not`).
+    pub not: &'a [String],
+    /// Configured panic-path root names.
+    pub panic: &'a [String],
+    /// Whether the crate is a toolkit crate (`None`: decide from the sources).
+    pub toolkit: Option<bool>,
+    /// Whether bring-up names are roots in non-toolkit crates.
+    pub by_name: bool,
+}
 
 impl CrateInfo {
     /// Merges file summaries with configured names.
-    pub fn build(
-        name: &str,
-        base: DeviceCx,
-        summaries: &[FileSummary],
-        recovery_names: &[String],
-        panic_names: &[String],
-    ) -> Self {
+    pub fn build(name: &str, base: DeviceCx, summaries: &[FileSummary], roots: &Roots<'_>) -> Self {
         let mut device = base;
         let mut graph: Graph = BTreeMap::new();
         let mut init_roots = Vec::new();
         let mut panic_roots = Vec::new();
-        let mut hook_names = Vec::new();
+        let mut fields: HashMap<(String, String), String> = HashMap::new();
+        let mut imports: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let toolkit = roots
+            .toolkit
+            .unwrap_or_else(|| summaries.iter().any(|s| s.mentions_toolkit));
         for s in summaries {
             std::sync::Arc::make_mut(&mut device.reg_fields).extend(s.reg_fields.iter().cloned());
             std::sync::Arc::make_mut(&mut device.readers).extend(s.derived_readers.iter().cloned());
+            add_pointer_names(&mut device, s);
             for (f, calls) in &s.calls {
                 graph
                     .entry(f.clone())
                     .or_default()
                     .extend(calls.iter().cloned());
+                let file_mod = f.module.split('#').next().unwrap_or_default().to_string();
+                imports.entry(file_mod).or_insert_with(|| s.imports.clone());
+            }
+            for (st, field, ty) in &s.fields {
+                fields.insert((st.clone(), field.clone()), ty.clone());
             }
             init_roots.extend(
                 s.init_roots
@@ -461,20 +883,54 @@ impl CrateInfo {
             panic_roots.extend(
                 s.panic_roots
                     .iter()
-                    .map(|r| (r.clone(), "a panic handler or hook".to_string())),
+                    .map(|r| (r.clone(), "a panic handler".to_string())),
             );
-            hook_names.extend(s.hook_names.iter().cloned());
         }
-        let defs = Defs::new(&graph);
-        // Hook arguments name everything in them (`Box`, `new`, …): keep crate functions.
-        for (n, aux) in &hook_names {
-            for id in defs.named(n, *aux) {
-                panic_roots.push((id.clone(), "a panic hook".to_string()));
+        let defs = Defs::new(&graph, fields, imports);
+        // A hook's arguments name the function it installs (`set_hook(Box::new(on_panic))`):
+        // resolved like free calls from the function that installs it.
+        for s in summaries {
+            for (installer, names) in &s.hooks {
+                for n in names {
+                    let call = Call {
+                        target: Target::Free,
+                        name: n.clone(),
+                    };
+                    for id in defs.resolve(installer, &call) {
+                        panic_roots.push((id.clone(), "a panic hook".to_string()));
+                    }
+                }
+            }
+        }
+        if !toolkit && roots.by_name {
+            // A bring-up name is a root when it touches the device itself or through a
+            // function it calls directly: `init` of a logger or an allocator is not bring-up.
+            let touches: HashSet<&FnId> = summaries.iter().flat_map(|s| &s.touches).collect();
+            let brings_up = |id: &FnId| {
+                touches.contains(id)
+                    || graph.get(id).is_some_and(|calls| {
+                        calls
+                            .iter()
+                            .any(|c| defs.resolve(id, c).iter().any(|d| touches.contains(d)))
+                    })
+            };
+            for id in graph.keys() {
+                if !id.aux
+                    && is_bring_up_name(&id.name)
+                    && !roots.not.contains(&id.name)
+                    && brings_up(id)
+                {
+                    init_roots.push((
+                        id.clone(),
+                        "a bring-up entry point by name (in a crate that does not use the toolkit)"
+                            .to_string(),
+                    ));
+                }
             }
         }
         for (names, roots, section) in [
-            (recovery_names, &mut init_roots, "recovery"),
-            (panic_names, &mut panic_roots, "panic_path"),
+            (roots.recovery, &mut init_roots, "recovery"),
+            (roots.panic, &mut panic_roots, "panic_path"),
         ] {
             let why = format!("named in `[{section}]` of the configuration");
             for n in names {
@@ -484,6 +940,7 @@ impl CrateInfo {
                         // Not defined in this crate: still a root (for `reach_note`).
                         roots.push((
                             FnId {
+                                module: String::new(),
                                 owner: None,
                                 name: n.clone(),
                                 aux,
@@ -495,44 +952,63 @@ impl CrateInfo {
                 }
             }
         }
+        init_roots.retain(|(id, _)| !roots.not.contains(&id.name));
         Self {
             name: name.to_string(),
+            toolkit,
             device,
             derived_readers: summaries
                 .iter()
                 .flat_map(|s| s.derived_readers.iter().cloned())
+                .collect(),
+            reading_fns: summaries
+                .iter()
+                .flat_map(|s| s.reading_fns.iter().cloned())
                 .collect(),
             recovery: reach(&graph, &defs, &init_roots),
             panic_path: reach(&graph, &defs, &panic_roots),
         }
     }
 
-    /// Why function `f` (in a file that is or is not auxiliary) is recovery code, if it is.
-    pub fn recovery_of(&self, f: &FnRef<'_>, aux: bool) -> Option<&Reach> {
-        self.recovery.get(&FnId::of(f, aux))
+    /// Why function `f` (in the file shown as `path`, auxiliary or not) is recovery code.
+    pub fn recovery_of(&self, f: &FnRef<'_>, path: &str, aux: bool) -> Option<&Reach> {
+        self.recovery.get(&FnId::of(f, path, aux))
     }
 
     /// Why function `f` is on the panic path, if it is.
-    pub fn panic_path_of(&self, f: &FnRef<'_>, aux: bool) -> Option<&Reach> {
-        self.panic_path.get(&FnId::of(f, aux))
+    pub fn panic_path_of(&self, f: &FnRef<'_>, path: &str, aux: bool) -> Option<&Reach> {
+        self.panic_path.get(&FnId::of(f, path, aux))
     }
 }
 
-/// Function definitions by name.
-struct Defs<'g>(HashMap<&'g str, Vec<&'g FnId>>);
+/// Function definitions by name, struct field types and imports, for resolving calls.
+struct Defs<'g> {
+    by_name: HashMap<&'g str, Vec<&'g FnId>>,
+    fields: HashMap<(String, String), String>,
+    /// File module → its `use` leaves (name → source module).
+    imports: HashMap<String, Vec<(String, String)>>,
+}
 
 impl<'g> Defs<'g> {
-    fn new(graph: &'g Graph) -> Self {
+    fn new(
+        graph: &'g Graph,
+        fields: HashMap<(String, String), String>,
+        imports: HashMap<String, Vec<(String, String)>>,
+    ) -> Self {
         let mut m: HashMap<&str, Vec<&FnId>> = HashMap::new();
         for id in graph.keys() {
             m.entry(id.name.as_str()).or_default().push(id);
         }
-        Self(m)
+        Self {
+            by_name: m,
+            fields,
+            imports,
+        }
     }
 
     /// Functions named `name` visible from code on side `aux` (auxiliary code sees both).
     fn named(&self, name: &str, aux: bool) -> Vec<&'g FnId> {
-        self.0
+        self.by_name
             .get(name)
             .map(|v| v.iter().copied().filter(|d| aux || !d.aux).collect())
             .unwrap_or_default()
@@ -541,17 +1017,85 @@ impl<'g> Defs<'g> {
     /// What `call` made from `caller` may reach.
     fn resolve(&self, caller: &FnId, call: &Call) -> Vec<&'g FnId> {
         let all = self.named(&call.name, caller.aux);
-        if let Some(on) = &call.on {
-            let owned: Vec<&FnId> = all
-                .iter()
-                .copied()
-                .filter(|d| d.owner.as_deref() == Some(on.as_str()))
-                .collect();
-            if !owned.is_empty() {
-                return owned;
+        if all.is_empty() {
+            return all;
+        }
+        let file_mod = |m: &str| m.split('#').next().unwrap_or_default().to_string();
+        let pick = |f: &dyn Fn(&FnId) -> bool| -> Vec<&'g FnId> {
+            all.iter().copied().filter(|d| f(d)).collect()
+        };
+        match &call.target {
+            Target::Type(t) => pick(&|d| d.owner.as_deref() == Some(t.as_str())),
+            Target::Field(st, field) => {
+                match self.fields.get(&(st.clone(), field.clone())) {
+                    Some(t) => pick(&|d| d.owner.as_deref() == Some(t.as_str())),
+                    None => self.same_impl_or_module(caller, &all),
+                }
+            }
+            Target::Method => self.same_impl_or_module(caller, &all),
+            Target::Module(m) => {
+                let m = m.as_str();
+                match m {
+                    "self" => pick(&|d| d.owner.is_none() && d.module == caller.module),
+                    "crate" => pick(&|d| d.owner.is_none() && file_mod(&d.module).is_empty()),
+                    "super" => {
+                        let cm = file_mod(&caller.module);
+                        let parent = cm.rsplit_once("::").map(|(p, _)| p).unwrap_or("");
+                        pick(&|d| d.owner.is_none() && file_mod(&d.module) == parent)
+                    }
+                    _ => pick(&|d| {
+                        d.owner.is_none() && module_name(&file_mod(&d.module)) == m
+                            || d.module.contains(&format!("#{m}@"))
+                    }),
+                }
+            }
+            Target::Free => {
+                let local = pick(&|d| d.owner.is_none() && d.module == caller.module);
+                if !local.is_empty() {
+                    return local;
+                }
+                let cm = file_mod(&caller.module);
+                let same_file = pick(&|d| d.owner.is_none() && file_mod(&d.module) == cm);
+                if !same_file.is_empty() {
+                    return same_file;
+                }
+                // Imported: `use path::module::f;` (or a glob of that module).
+                let imports = self.imports.get(&cm).map(Vec::as_slice).unwrap_or(&[]);
+                let sources: Vec<&str> = imports
+                    .iter()
+                    .filter(|(n, _)| n == &call.name || n == "*")
+                    .map(|(_, m)| m.as_str())
+                    .collect();
+                pick(&|d| {
+                    d.owner.is_none()
+                        && sources.iter().any(|src| {
+                            let src = src.rsplit("::").next().unwrap_or(src);
+                            let dm = file_mod(&d.module);
+                            module_name(&dm) == src
+                                || (src == "crate" || src == "super") && !dm.contains("::")
+                                || d.module.contains(&format!("#{src}@"))
+                        })
+                })
             }
         }
-        all
+    }
+
+    /// Namesakes in the caller's impl, else methods in the caller's module.
+    fn same_impl_or_module(&self, caller: &FnId, all: &[&'g FnId]) -> Vec<&'g FnId> {
+        if caller.owner.is_some() {
+            let same: Vec<&FnId> = all
+                .iter()
+                .copied()
+                .filter(|d| d.owner == caller.owner)
+                .collect();
+            if !same.is_empty() {
+                return same;
+            }
+        }
+        all.iter()
+            .copied()
+            .filter(|d| d.owner.is_some() && d.module == caller.module)
+            .collect()
     }
 }
 
@@ -566,6 +1110,7 @@ fn reach(graph: &Graph, defs: &Defs<'_>, roots: &[(FnId, String)]) -> HashMap<Fn
                     root: r.name.clone(),
                     why: why.clone(),
                     via: None,
+                    chain: vec![r.display()],
                 },
             );
             queue.push_back(r.clone());
@@ -578,17 +1123,18 @@ fn reach(graph: &Graph, defs: &Defs<'_>, roots: &[(FnId, String)]) -> HashMap<Fn
         let Some(parent) = out.get(&f).cloned() else {
             continue;
         };
-        let mut calls: Vec<&Call> = calls.iter().collect();
-        calls.sort_by(|a, b| (&a.name, &a.on).cmp(&(&b.name, &b.on)));
         for c in calls {
             for callee in defs.resolve(&f, c) {
                 if !out.contains_key(callee) {
+                    let mut chain = parent.chain.clone();
+                    chain.push(callee.display());
                     out.insert(
                         callee.clone(),
                         Reach {
                             root: parent.root.clone(),
                             why: parent.why.clone(),
                             via: Some(f.name.clone()),
+                            chain,
                         },
                     );
                     queue.push_back(callee.clone());
@@ -611,8 +1157,18 @@ mod tests {
              fn main() { std::panic::set_hook(Box::new(my_hook)); } fn my_hook(_: &PanicHookInfo) {}",
         )
         .unwrap();
-        let s = summarize(&file, &DeviceCx::default(), false);
-        let c = CrateInfo::build("x", DeviceCx::default(), &[s], &["extra".into()], &[]);
+        let s = summarize(&file, "src/lib.rs", &DeviceCx::default(), false);
+        let extra = ["extra".to_string()];
+        let c = CrateInfo::build(
+            "x",
+            DeviceCx::default(),
+            &[s],
+            &Roots {
+                recovery: &extra,
+                toolkit: Some(true),
+                ..Roots::default()
+            },
+        );
         let rec = |n: &str| c.recovery.iter().find(|(k, _)| k.name == n).map(|(_, r)| r);
         let pan = |n: &str| c.panic_path.keys().any(|k| k.name == n);
         assert!(rec("init").is_some());
@@ -631,14 +1187,23 @@ mod tests {
             .iter()
             .map(|(src, aux)| {
                 let file: syn::File = syn::parse_str(src).unwrap();
-                summarize(&file, &DeviceCx::default(), *aux)
+                summarize(&file, "src/lib.rs", &DeviceCx::default(), *aux)
             })
             .collect();
-        CrateInfo::build("x", DeviceCx::default(), &sums, &[], &[])
+        CrateInfo::build(
+            "x",
+            DeviceCx::default(),
+            &sums,
+            &Roots {
+                toolkit: Some(true),
+                ..Roots::default()
+            },
+        )
     }
 
     fn reached(c: &CrateInfo, owner: Option<&str>, name: &str, aux: bool) -> bool {
         c.recovery.contains_key(&FnId {
+            module: String::new(),
             owner: owner.map(String::from),
             name: name.into(),
             aux,
@@ -662,14 +1227,84 @@ mod tests {
     }
 
     #[test]
-    fn unknown_receivers_reach_every_namesake() {
+    fn typed_receivers_resolve_to_their_type() {
         let c = build(&[(
-            "#[paranoid_init] fn init(d: &mut D) { d.go(); }
-             impl A { fn go(&self) {} } impl B { fn go(&self) {} }",
+            "struct Nic { regs: Regs, other: Other }
+             #[paranoid_init] fn init(d: &mut A) { d.go(); let b = B::new(); b.stop(); let n = Nic { regs: Regs::new(), other: o }; n.regs.read(); }
+             impl A { fn go(&self) {} } impl B { fn go(&self) {} fn new() -> Self { B } fn stop(&self) {} }
+             impl Regs { fn read(&self) {} } impl Other { fn read(&self) {} }",
             false,
         )]);
         assert!(reached(&c, Some("A"), "go", false));
-        assert!(reached(&c, Some("B"), "go", false));
+        assert!(!reached(&c, Some("B"), "go", false));
+        assert!(reached(&c, Some("B"), "stop", false));
+        assert!(reached(&c, Some("Regs"), "read", false));
+        assert!(!reached(&c, Some("Other"), "read", false));
+    }
+
+    #[test]
+    fn unknown_receivers_join_only_their_module() {
+        let a = (
+            "#[paranoid_init] fn init(d: &mut dyn Dev) { d.has_packet(); has_packet(); }
+             impl Here { fn has_packet(&self) {} }",
+            false,
+        );
+        let c = CrateInfo::build(
+            "x",
+            DeviceCx::default(),
+            &[
+                summarize(&syn::parse_str(a.0).unwrap(), "src/net/a.rs", &DeviceCx::default(), false),
+                summarize(
+                    &syn::parse_str("impl There { fn has_packet(&self) {} } fn has_packet() {}").unwrap(),
+                    "src/net/b.rs",
+                    &DeviceCx::default(),
+                    false,
+                ),
+            ],
+            &Roots {
+                toolkit: Some(true),
+                ..Roots::default()
+            },
+        );
+        let names: Vec<String> = c.recovery.keys().map(FnId::display).collect();
+        assert!(names.contains(&"Here::has_packet".to_string()), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("There") || n == "b::has_packet"), "{names:?}");
+    }
+
+    #[test]
+    fn bring_up_names_are_roots_without_the_toolkit() {
+        let src = "fn init_queues(r: &mut Regs) { unsafe { core::ptr::read_volatile(r.base) }; step(); }
+                   fn step() {} fn init_logger() { log(); } fn log() {} fn is_reset() {}";
+        let s = summarize(&syn::parse_str(src).unwrap(), "src/lib.rs", &DeviceCx::default(), false);
+        let build = |toolkit| {
+            CrateInfo::build(
+                "x",
+                DeviceCx::default(),
+                &[s.clone()],
+                &Roots {
+                    toolkit: Some(toolkit),
+                    by_name: true,
+                    ..Roots::default()
+                },
+            )
+        };
+        let c = build(false);
+        let rec = |c: &CrateInfo, n: &str| c.recovery.keys().any(|k| k.name == n);
+        assert!(rec(&c, "init_queues"));
+        assert!(rec(&c, "step"));
+        assert!(!rec(&c, "init_logger"), "no device access: not bring-up");
+        assert!(!rec(&build(true), "init_queues"), "toolkit crates mark roots");
+        assert!(is_bring_up_name("reset_controller"));
+        assert!(is_bring_up_name("bringUp"));
+        assert!(!is_bring_up_name("is_reset"));
+        assert!(!is_bring_up_name("iterations_logged"));
+    }
+
+    #[test]
+    fn file_modules_follow_paths() {
+        assert_eq!(file_module("src/lib.rs"), "");
+        assert_eq!(file_module("src/arch/x86/apic.rs"), "arch::x86::apic");
+        assert_eq!(file_module("kernel/src/drivers/net/mod.rs"), "drivers::net");
     }
 
     #[test]
@@ -711,7 +1346,7 @@ mod tests {
              fn not_reader(&self) -> u32 { 3 }",
         )
         .unwrap();
-        let s = summarize(&file, &DeviceCx::new(&[], &[]), false);
+        let s = summarize(&file, "src/lib.rs", &DeviceCx::new(&[], &[]), false);
         assert_eq!(s.derived_readers, ["read_reg"]);
     }
 }

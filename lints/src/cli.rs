@@ -185,7 +185,7 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
     let start = std::time::Instant::now();
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let (root, packages) = if opts.paths.is_empty() {
-        workspace_packages()?
+        workspace_packages_in(&cwd)?
     } else {
         (cwd.clone(), path_packages(&cwd, &opts.paths)?)
     };
@@ -246,21 +246,46 @@ fn run_lints(opts: &Options) -> Result<i32, String> {
     })
 }
 
-/// The packages of the current workspace from `cargo metadata --no-deps`.
-fn workspace_packages() -> Result<(PathBuf, Vec<PackageInput>), String> {
-    workspace_packages_in(Path::new("."))
-}
-
-/// The workspace root and packages of the workspace containing `dir` (`cargo metadata --no-deps`).
+/// The workspace root and packages of the workspace containing `dir`.
+///
+/// The manifests are read directly ([`crate::workspace`]); `cargo metadata --no-deps` is
+/// only a fallback when they name no package, and is skipped when a toolchain file applies
+/// (rustup could try to install the toolchain it names).
 ///
 /// # Errors
 ///
-/// When `cargo metadata` cannot run or fails.
+/// When neither the manifests nor `cargo metadata` name a package.
 pub fn workspace_packages_in(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>), String> {
+    if let Some(root_manifest) = crate::workspace::find_root(dir) {
+        let root = root_manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.to_path_buf());
+        let pkgs = crate::workspace::packages_of_manifest(&root_manifest).unwrap_or_default();
+        if !pkgs.is_empty() {
+            let inputs = pkgs
+                .iter()
+                .map(|p| crate::workspace::input_of(p, &root))
+                .collect();
+            return Ok((root, inputs));
+        }
+    }
+    if crate::workspace::has_toolchain_file(dir) {
+        return Err(format!(
+            "no package found from the manifests in or above `{}` (and `cargo metadata` is not \
+             run where a rust-toolchain file applies)",
+            dir.display()
+        ));
+    }
+    cargo_metadata_packages(dir)
+}
+
+/// The workspace root and packages from `cargo metadata --no-deps` run in `dir`.
+fn cargo_metadata_packages(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .current_dir(dir)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .args(["metadata", "--no-deps", "--offline", "--format-version", "1"])
         .output()
         .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
     if !out.status.success() {
@@ -305,6 +330,16 @@ pub fn workspace_packages_in(dir: &Path) -> Result<(PathBuf, Vec<PackageInput>),
                 .unwrap_or_default(),
             target_src_path: target["src_path"].as_str().unwrap_or_default().to_string(),
             edition: p["edition"].as_str().unwrap_or("2021").to_string(),
+            toolkit: Some(
+                p["dependencies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| {
+                        d["name"] == crate::workspace::TOOLKIT_PACKAGE
+                            && d["kind"] != "dev"
+                    }),
+            ),
         };
         pkgs.push(PackageInput {
             info: Arc::new(info),
@@ -322,6 +357,12 @@ fn path_packages(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PackageInput>, Str
         if !abs.exists() {
             return Err(format!("no such file or directory: `{}`", p.display()));
         }
+        if abs.is_dir() {
+            if let Some(pkgs) = crate::workspace::discover(&abs) {
+                out.extend(pkgs.iter().map(|p| crate::workspace::input_of(p, cwd)));
+                continue;
+            }
+        }
         let (dir, files) = if abs.is_dir() {
             (abs.clone(), rust_files(&abs, cwd))
         } else {
@@ -338,10 +379,16 @@ fn path_packages(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PackageInput>, Str
             .ancestors()
             .map(|d| d.join("Cargo.toml"))
             .find(|m| m.is_file());
-        let name = manifest
+        let table = manifest
             .as_ref()
             .and_then(|m| std::fs::read_to_string(m).ok())
-            .and_then(|t| t.parse::<toml::Table>().ok())
+            .and_then(|t| t.parse::<toml::Table>().ok());
+        let toolkit = table
+            .as_ref()
+            .filter(|t| t.contains_key("package"))
+            .map(|t| crate::workspace::depends_on(t, crate::workspace::TOOLKIT_PACKAGE));
+        let name = table
+            .as_ref()
             .and_then(|t| t.get("package")?.get("name")?.as_str().map(String::from))
             .unwrap_or_else(|| {
                 abs.file_stem()
@@ -359,6 +406,7 @@ fn path_packages(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<PackageInput>, Str
             target_kind: vec!["lib".into()],
             target_src_path: abs.display().to_string(),
             edition: "2021".into(),
+            toolkit,
         };
         out.push(PackageInput {
             info: Arc::new(info),

@@ -10,7 +10,10 @@
 //! writers = ["mmio_write"]                # functions/methods writing the device
 //!
 //! [recovery]
-//! functions = ["recover", "dump_to_disk"] # recovery code besides #[paranoid_init]
+//! functions = ["recover", "dump_to_disk"] # recovery roots besides #[paranoid_init]
+//! not = ["init_logger"]                   # names that are never recovery roots
+//! by_name = true                          # bring-up names are roots in crates that do not
+//!                                         # use the toolkit (default true; see callgraph)
 //!
 //! [panic_path]
 //! functions = ["on_panic"]                # panic-path code besides #[panic_handler]
@@ -43,6 +46,11 @@ pub struct Config {
     pub writers: Vec<String>,
     /// Extra recovery function names.
     pub recovery: Vec<String>,
+    /// Names that are never recovery roots (removes default by-name roots).
+    pub recovery_not: Vec<String>,
+    /// Whether bring-up names are recovery roots in crates that do not use the toolkit
+    /// (`None`: the default, yes).
+    pub recovery_by_name: Option<bool>,
     /// Extra panic-path function names.
     pub panic_path: Vec<String>,
     /// Crates whose code is a HAL (raw access expected there).
@@ -65,7 +73,7 @@ struct RawConfig {
     #[serde(default)]
     device: RawDevice,
     #[serde(default)]
-    recovery: RawFunctions,
+    recovery: RawRecovery,
     #[serde(default)]
     panic_path: RawFunctions,
     #[serde(default)]
@@ -88,6 +96,17 @@ struct RawDevice {
 struct RawFunctions {
     #[serde(default)]
     functions: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    #[serde(default)]
+    functions: Vec<String>,
+    #[serde(default)]
+    not: Vec<String>,
+    #[serde(default)]
+    by_name: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +161,10 @@ impl Config {
         self.readers.extend(raw.device.readers);
         self.writers.extend(raw.device.writers);
         self.recovery.extend(raw.recovery.functions);
+        self.recovery_not.extend(raw.recovery.not);
+        if raw.recovery.by_name.is_some() {
+            self.recovery_by_name = raw.recovery.by_name;
+        }
         self.panic_path.extend(raw.panic_path.functions);
         self.hal_crates.extend(raw.hal.crates);
         self.hal_paths.extend(raw.hal.paths);

@@ -295,6 +295,15 @@ pub struct DeviceCx {
     pub locals: HashSet<String>,
     /// Locals bound to raw pointers into device memory in the current function.
     pub ptr_locals: HashSet<String>,
+    /// Of those, the locals made from an integer address (`0xfee0_0000 as *mut u32`).
+    pub int_ptr_locals: HashSet<String>,
+    /// Statics holding pointers made from integer addresses (`static mut LAPIC: *mut u32 =
+    /// 0xfee0_0000 as *mut u32`), crate-wide.
+    pub ptr_statics: Arc<HashSet<String>>,
+    /// Names `read_volatile` is imported under (`use core::ptr::read_volatile as rd`).
+    pub volatile_reads: Arc<HashSet<String>>,
+    /// Names `write_volatile` is imported under.
+    pub volatile_writes: Arc<HashSet<String>>,
 }
 
 impl DeviceCx {
@@ -324,6 +333,7 @@ impl DeviceCx {
         let mut cx = self.clone();
         cx.locals.clear();
         cx.ptr_locals.clear();
+        cx.int_ptr_locals.clear();
         let mut v = LocalScan { cx: &mut cx };
         syn::visit::Visit::visit_block(&mut v, block);
         cx
@@ -347,9 +357,28 @@ impl DeviceCx {
             .any(|seg| words(seg).iter().any(|w| REG_WORDS.contains(&w.as_str())))
     }
 
+    /// Whether `e` names a local or static that holds a pointer made from an integer
+    /// address (so `*e` is a device access).
+    pub fn is_ptr_place(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Paren(p) => self.is_ptr_place(&p.expr),
+            Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+                let n = s.ident.to_string();
+                self.ptr_statics.contains(&n)
+                    || (p.path.segments.len() == 1 && self.ptr_locals.contains(&n) && self.int_ptr_locals.contains(&n))
+            }),
+            Expr::MethodCall(m)
+                if matches!(m.method.to_string().as_str(), "add" | "offset" | "byte_add") =>
+            {
+                self.is_ptr_place(&m.receiver)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a pointer expression looks like device memory.
     pub fn is_device_pointer(&self, e: &Expr) -> bool {
-        if int_cast_to_ptr(e) {
+        if int_cast_to_ptr(e) || self.is_ptr_place(e) || is_raw_field_address(e) {
             return true;
         }
         let mut ids = Vec::new();
@@ -375,6 +404,13 @@ impl DeviceCx {
         match e {
             Expr::Call(c) => {
                 let name = callee_name(&c.func)?;
+                let name = if self.volatile_reads.contains(&name) {
+                    "read_volatile".to_string()
+                } else if self.volatile_writes.contains(&name) {
+                    "write_volatile".to_string()
+                } else {
+                    name
+                };
                 match name.as_str() {
                     "read_volatile" | "read_unaligned_volatile" => {
                         let arg = c.args.first()?;
@@ -432,7 +468,10 @@ impl DeviceCx {
                     _ => None,
                 }
             }
-            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) => {
+            Expr::Unary(u)
+                if matches!(u.op, syn::UnOp::Deref(_))
+                    && (int_cast_to_ptr(&u.expr) || self.is_ptr_place(&u.expr)) =>
+            {
                 acc(
                     AccessKind::Read,
                     Form::RawDeref,
@@ -441,7 +480,8 @@ impl DeviceCx {
             }
             Expr::Assign(a) => match &*a.left {
                 Expr::Unary(u)
-                    if matches!(u.op, syn::UnOp::Deref(_)) && int_cast_to_ptr(&u.expr) =>
+                    if matches!(u.op, syn::UnOp::Deref(_))
+                        && (int_cast_to_ptr(&u.expr) || self.is_ptr_place(&u.expr)) =>
                 {
                     acc(
                         AccessKind::Write,
@@ -556,8 +596,59 @@ pub fn int_cast_to_ptr(e: &Expr) -> bool {
     }
 }
 
+/// `addr_of!((*desc).status)`, `addr_of_mut!(..)`, `&raw const (*p).f`: the address of a
+/// field reached through a raw pointer (descriptors and registers laid out as structs).
+pub fn is_raw_field_address(e: &Expr) -> bool {
+    fn through_deref(tokens: TokenStream) -> bool {
+        syn::parse2::<Expr>(tokens).is_ok_and(|p| place_through_deref(&p))
+    }
+    fn place_through_deref(e: &Expr) -> bool {
+        match e {
+            Expr::Field(f) => place_through_deref(&f.base),
+            Expr::Index(i) => place_through_deref(&i.expr),
+            Expr::Paren(p) => place_through_deref(&p.expr),
+            Expr::Unary(u) => matches!(u.op, syn::UnOp::Deref(_)),
+            _ => false,
+        }
+    }
+    match e {
+        Expr::Paren(p) => is_raw_field_address(&p.expr),
+        Expr::Cast(c) => is_raw_field_address(&c.expr),
+        Expr::Macro(m) => {
+            m.mac.path.segments.last().is_some_and(|s| {
+                matches!(s.ident.to_string().as_str(), "addr_of" | "addr_of_mut")
+            }) && through_deref(m.mac.tokens.clone())
+        }
+        Expr::RawAddr(r) => place_through_deref(&r.expr),
+        _ => false,
+    }
+}
+
+/// Address-like names: a variable or field holding a physical or bus address.
+fn is_address_name(e: &Expr) -> bool {
+    let last = match e {
+        Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        Expr::Field(f) => match &f.member {
+            syn::Member::Named(n) => Some(n.to_string()),
+            syn::Member::Unnamed(_) => None,
+        },
+        _ => None,
+    };
+    last.is_some_and(|n| {
+        words(&n).iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "addr" | "address" | "paddr" | "phys" | "mmio" | "bar" | "bar0" | "base"
+            )
+        })
+    })
+}
+
 /// An expression that is an integer (literal, arithmetic on one, or an `as usize` cast).
 fn is_integer_like(e: &Expr) -> bool {
+    if is_address_name(e) {
+        return true;
+    }
     match e {
         Expr::Lit(l) => matches!(l.lit, syn::Lit::Int(_)),
         Expr::Paren(p) => is_integer_like(&p.expr),
@@ -629,9 +720,10 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
         if let (Some(name), Some(init)) = (name, &l.init) {
             if self.is_handle_ctor(&init.expr) {
                 self.cx.locals.insert(name);
-            } else if int_cast_to_ptr(&init.expr)
-                || (is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr))
-            {
+            } else if int_cast_to_ptr(&init.expr) {
+                self.cx.int_ptr_locals.insert(name.clone());
+                self.cx.ptr_locals.insert(name);
+            } else if is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr) {
                 self.cx.ptr_locals.insert(name);
             }
         }

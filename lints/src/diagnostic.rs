@@ -83,6 +83,9 @@ pub struct PackageInfo {
     pub target_src_path: String,
     /// Rust edition.
     pub edition: String,
+    /// Whether the package depends on the toolkit (`paranoid`), from its manifest; `None`
+    /// when there is no manifest (the sources decide: a `paranoid::` path or attribute).
+    pub toolkit: Option<bool>,
 }
 
 /// One finding, ready to render.

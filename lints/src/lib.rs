@@ -20,6 +20,7 @@ pub mod render;
 pub mod source;
 pub mod suppress;
 pub mod taint;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -200,7 +201,9 @@ pub fn lint_sources(
                 catch_unwind(AssertUnwindSafe(|| {
                     syn::parse_file(&f.text)
                         .ok()
-                        .map(|ast| callgraph::summarize(&ast, &base, f.aux))
+                        .map(|ast| {
+                            callgraph::summarize(&ast, &f.path.to_string_lossy(), &base, f.aux)
+                        })
                 }))
                 .ok()
                 .flatten()
@@ -212,8 +215,20 @@ pub fn lint_sources(
         &info.name,
         base.clone(),
         &flat,
-        &session.config.recovery,
-        &session.config.panic_path,
+        &callgraph::Roots {
+            recovery: &session.config.recovery,
+            not: &session.config.recovery_not,
+            panic: &session.config.panic_path,
+            // The toolkit (and configured HAL crates) mark their own recovery code.
+            toolkit: if info.name == workspace::TOOLKIT_PACKAGE
+                || session.config.hal_crates.contains(&info.name)
+            {
+                Some(true)
+            } else {
+                info.toolkit
+            },
+            by_name: session.config.recovery_by_name.unwrap_or(true),
+        },
     );
     let results: Vec<(Vec<Diagnostic>, bool)> = pool().install(|| {
         files

@@ -38,6 +38,8 @@ pub enum Sink {
     Allocation,
     /// `for _ in 0..v`, `while i < v`.
     LoopBound,
+    /// `x / v`, `x % v`: a device that reads zero divides by zero.
+    Divisor,
 }
 
 impl Sink {
@@ -50,6 +52,7 @@ impl Sink {
             Self::Address => "an address or pointer offset",
             Self::Allocation => "an allocation size",
             Self::LoopBound => "a loop bound",
+            Self::Divisor => "a divisor",
         }
     }
 }
@@ -94,6 +97,16 @@ const SANITIZERS: &[&str] = &[
 /// `unchecked` names (`get_unchecked`) never validate.
 const VALIDATING_WORDS: &[&str] = &["check", "valid", "clamp", "bound", "sanitize", "below"];
 
+/// Functions that map a physical address for access: `ioremap`, `map_mmio`,
+/// `phys_to_virt`, `map_physical_region`, `map_device_memory`.
+fn is_mapping_name(name: &str) -> bool {
+    let w = device::words(name);
+    let has = |x: &str| w.iter().any(|v| v == x);
+    has("ioremap")
+        || (has("phys") && (has("virt") || has("to")))
+        || (has("map") && (has("mmio") || has("physical") || has("phys") || has("device") || has("bar") || has("io")))
+}
+
 fn is_validating_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !name.contains("unchecked") && VALIDATING_WORDS.iter().any(|w| name.contains(w))
@@ -107,6 +120,7 @@ pub fn analyze(cx: &DeviceCx, block: &Block) -> Vec<Flow> {
         flows: Vec::new(),
         seen: HashSet::new(),
         in_while_cond: false,
+        nonzero: HashSet::new(),
     };
     a.block(block);
     a.flows
@@ -118,6 +132,28 @@ struct Analysis<'a> {
     flows: Vec<Flow>,
     seen: HashSet<(usize, usize, usize, usize)>,
     in_while_cond: bool,
+    /// Places compared with zero (`v != 0`, `v > 0`): safe divisors, still unbounded.
+    nonzero: HashSet<String>,
+}
+
+/// A literal `0` or `1`: comparing with it bounds nothing from above.
+fn is_small_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 1)),
+        Expr::Paren(p) => is_small_literal(&p.expr),
+        Expr::Cast(c) => is_small_literal(&c.expr),
+        _ => false,
+    }
+}
+
+/// A literal mask of at most 16 bits (`v & 0x7f` into a table); wider masks (address
+/// alignment masks like `0xFFFF_F000`) bound nothing useful.
+fn is_small_mask(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => matches!(&l.lit, syn::Lit::Int(i) if i.base10_parse::<u128>().is_ok_and(|v| v <= 0xffff)),
+        Expr::Paren(p) => is_small_mask(&p.expr),
+        _ => false,
+    }
 }
 
 /// `a`, `a.b`, `self.x.0` — the place an expression names, if it is one.
@@ -238,6 +274,15 @@ impl Analysis<'_> {
             }
             None => {
                 self.env.remove(&place);
+            }
+        }
+    }
+
+    /// Records that `e` was compared with zero (`other` is a zero literal).
+    fn note_nonzero(&mut self, e: &Expr, other: &Expr) {
+        if is_small_literal(other) {
+            if let Some(p) = place(e) {
+                self.nonzero.insert(p);
             }
         }
     }
@@ -610,15 +655,49 @@ impl Analysis<'_> {
                     };
                     self.sink(Sink::LoopBound, at, &t);
                 } else {
-                    self.sanitize(&b.left);
-                    self.sanitize(&b.right);
+                    // A bound must bound the value: a comparison with zero or one (`i > 0`)
+                    // only rules out zero, and one device value does not bound another.
+                    let small = |e: &Expr| is_small_literal(e);
+                    if !small(&b.right) && r.is_none() {
+                        self.sanitize(&b.left);
+                    }
+                    if !small(&b.left) && l.is_none() {
+                        self.sanitize(&b.right);
+                    }
+                    self.note_nonzero(&b.left, &b.right);
+                    self.note_nonzero(&b.right, &b.left);
                 }
                 None
             }
-            Eq(_) | Ne(_) => {
+            Eq(_) => {
+                // `v == 5` pins the value; `v == u32::MAX` only says the device is there.
                 if !self.in_while_cond && !is_all_ones(&b.left) && !is_all_ones(&b.right) {
-                    self.sanitize(&b.left);
-                    self.sanitize(&b.right);
+                    if r.is_none() {
+                        self.sanitize(&b.left);
+                    }
+                    if l.is_none() {
+                        self.sanitize(&b.right);
+                    }
+                }
+                None
+            }
+            Ne(_) => {
+                // `v != 0` rules out one value: a safe divisor, not a bounded index.
+                self.note_nonzero(&b.left, &b.right);
+                self.note_nonzero(&b.right, &b.left);
+                None
+            }
+            Div(_) | Rem(_) if r.is_some() => {
+                let safe = place(&b.right).is_some_and(|p| self.nonzero.contains(&p));
+                if !safe {
+                    self.sink(Sink::Divisor, b.right.span(), &r);
+                }
+                Self::union(l, r)
+            }
+            DivAssign(_) | RemAssign(_) if r.is_some() => {
+                let safe = place(&b.right).is_some_and(|p| self.nonzero.contains(&p));
+                if !safe {
+                    self.sink(Sink::Divisor, b.right.span(), &r);
                 }
                 None
             }
@@ -642,9 +721,8 @@ impl Analysis<'_> {
             }
             // `v & MASK` with a constant mask bounds the value: not a sanitizer we trust for
             // indexing in general, but a literal mask smaller than the table is the idiom.
-            BitAnd(_) if matches!(&*b.right, Expr::Lit(_)) || matches!(&*b.left, Expr::Lit(_)) => {
-                None
-            }
+            // A large mask (`bar & 0xFFFF_FFF0`) keeps an address unbounded.
+            BitAnd(_) if is_small_mask(&b.right) || is_small_mask(&b.left) => None,
             Rem(_) if r.is_none() => None,
             _ => Self::union(l, r),
         }
@@ -733,6 +811,12 @@ impl Analysis<'_> {
             | "without_provenance"
             | "invalid"
             | "invalid_mut" => {
+                if let Some(s) = span(0) {
+                    self.sink(Sink::Address, s, &arg(0));
+                }
+            }
+            // Mapping a physical address (a BAR read from config space) for access.
+            n if is_mapping_name(n) => {
                 if let Some(s) = span(0) {
                     self.sink(Sink::Address, s, &arg(0));
                 }

@@ -4,7 +4,7 @@ use cargo_paranoid::render;
 use cargo_paranoid::{lint_text, Config, Level, Session};
 use serde_json::Value;
 
-const SRC: &str = "pub fn init(regs: &Regs, ring: &[u8]) -> u8 {\n    let i = regs.read32(0x10) as usize;\n    while regs.read32(0x1c) & 1 == 0 {}\n    ring[i]\n}\n";
+const SRC: &str = "use paranoid::Untrusted;\npub fn init(regs: &Regs, ring: &[u8]) -> u8 {\n    let i = regs.read32(0x10) as usize;\n    while regs.read32(0x1c) & 1 == 0 {}\n    ring[i]\n}\n";
 
 fn diags() -> Vec<cargo_paranoid::Diagnostic> {
     let s = Session::new(Config::with_defaults(), &[]).unwrap();

@@ -59,8 +59,13 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
     let mut out = Vec::new();
     let ones = all_ones_consts(cx.ast);
+    let path = cx.file.path.to_string_lossy();
     for_each_fn(cx.ast, |f| {
         let name = f.name();
+        // Only recovery code meets devices in any state.
+        if cx.krate.recovery_of(&f, &path, cx.file.aux).is_none() {
+            return;
+        }
         let dcx = cx.device_for(&f);
         if is_wrapper(&dcx, f.block) {
             return;
@@ -72,7 +77,11 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
             .filter(|a| !discarded.contains(&key(a.span)))
             .map(|a| (a.span, a.what))
             .collect();
-        if reads.is_empty() || checks_all_ones(f.block, &ones) {
+        if reads.is_empty() {
+            return;
+        }
+        let reads = decisive_unchecked(f.block, reads, &ones);
+        if reads.is_empty() {
             return;
         }
         out.push(Unchecked {
@@ -127,6 +136,401 @@ fn is_wrapper(dcx: &device::DeviceCx, block: &syn::Block) -> bool {
         }
         _ => false,
     }
+}
+
+/// Line/column containment of `inner` in `outer`.
+fn within(inner: Span2, outer: Span2) -> bool {
+    let (is, ie, os, oe) = (inner.start(), inner.end(), outer.start(), outer.end());
+    (os.line, os.column) <= (is.line, is.column) && (ie.line, ie.column) <= (oe.line, oe.column)
+}
+
+/// The reads of `reads` that drive a decision or are kept, and whose value is never
+/// compared with all-ones.
+///
+/// A read *drives a decision* when it (or a local bound from it) appears in an `if`, `while`
+/// or `match` condition, an index, a `for` range, a `return` or the function's tail value, or
+/// is stored (assigned to a field, element or dereference, or put in a struct literal). A read
+/// only passed back to the device (read-modify-write) or logged decides nothing. A condition
+/// that *fails safe* on all-ones decides nothing either: a `while` that keeps waiting while a
+/// bit is set (`while s & BUSY != 0`), and an `if` that leaves with an error or stops the loop
+/// when a bit is set or clear in the safe direction (`if s & ERR != 0 { return Err(..) }`,
+/// `if s & BUSY == 0 { break }`).
+///
+/// A read is *checked* when an `==`/`!=` comparison with an all-ones value (`0xFFFF_FFFF`,
+/// `!0`, `u32::MAX`, a constant of the file defined so) has the read or its local on the other
+/// side, or a validator (`check_not_all_ones`, `validate`, `check_range`, `in_range`,
+/// `index_below`, `is(CONST)`) is called on it; a comparison elsewhere in the function does
+/// not count, and neither does a mask (`& 0xff`).
+fn decisive_unchecked(
+    block: &syn::Block,
+    reads: Vec<(Span2, String)>,
+    ones: &HashSet<String>,
+) -> Vec<(Span2, String)> {
+    use std::collections::HashMap;
+    // Locals bound (or assigned) from reads, in source order.
+    struct Locals<'r> {
+        reads: &'r [(Span2, String)],
+        taint: HashMap<String, HashSet<usize>>,
+    }
+    impl Locals<'_> {
+        fn of_expr(&self, e: &Expr) -> HashSet<usize> {
+            let span = syn::spanned::Spanned::span(e);
+            let mut out: HashSet<usize> = self
+                .reads
+                .iter()
+                .enumerate()
+                .filter(|(_, (s, _))| within(*s, span))
+                .map(|(i, _)| i)
+                .collect();
+            for id in super::idents_of(e) {
+                if let Some(t) = self.taint.get(&id) {
+                    out.extend(t.iter().copied());
+                }
+            }
+            out
+        }
+    }
+    impl<'ast> Visit<'ast> for Locals<'_> {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            syn::visit::visit_local(self, l);
+            if let Some(init) = &l.init {
+                let t = self.of_expr(&init.expr);
+                let mut names = HashSet::new();
+                pat_names(&l.pat, &mut names);
+                for n in names {
+                    if t.is_empty() {
+                        self.taint.remove(&n);
+                    } else {
+                        self.taint.insert(n, t.clone());
+                    }
+                }
+            }
+        }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            // `for (at, saved) in [(BAR0, bar0)]`: the pattern takes the values iterated.
+            let t = self.of_expr(&f.expr);
+            if !t.is_empty() {
+                let mut names = HashSet::new();
+                pat_names(&f.pat, &mut names);
+                for n in names {
+                    self.taint.insert(n, t.clone());
+                }
+            }
+            syn::visit::visit_expr_for_loop(self, f);
+        }
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            syn::visit::visit_expr_assign(self, a);
+            if let Expr::Path(p) = &*a.left {
+                if let Some(id) = p.path.get_ident() {
+                    let t = self.of_expr(&a.right);
+                    if !t.is_empty() {
+                        self.taint.entry(id.to_string()).or_default().extend(t);
+                    }
+                }
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut locals = Locals {
+        reads: &reads,
+        taint: HashMap::new(),
+    };
+    locals.visit_block(block);
+
+    struct Uses<'l, 'r> {
+        locals: &'l Locals<'r>,
+        ones: &'l HashSet<String>,
+        decisive: HashSet<usize>,
+        checked: HashSet<usize>,
+        loop_depth: usize,
+    }
+    impl Uses<'_, '_> {
+        fn decide(&mut self, e: &Expr) {
+            let mut t = self.locals.of_expr(e);
+            // A read inside a closure decides only through the closure's own conditions.
+            let closures = closure_spans(e);
+            t.retain(|i| {
+                self.locals
+                    .reads
+                    .get(*i)
+                    .is_none_or(|(s, _)| !closures.iter().any(|c| within(*s, *c)))
+            });
+            self.decisive.extend(t);
+        }
+        /// Whether one of `args` is a closure that tests for all-ones.
+        fn sibling_checks<'e>(&self, mut args: impl Iterator<Item = &'e Expr>) -> bool {
+            args.any(|a| match a {
+                Expr::Closure(c) => {
+                    struct C<'o>(bool, &'o HashSet<String>);
+                    impl<'ast> Visit<'ast> for C<'_> {
+                        fn visit_expr(&mut self, e: &'ast Expr) {
+                            match e {
+                                Expr::MethodCall(m) if is_validator(m) => self.0 = true,
+                                Expr::Binary(b)
+                                    if matches!(b.op, syn::BinOp::Eq(_) | syn::BinOp::Ne(_))
+                                        && [&b.left, &b.right].iter().any(|x| {
+                                            is_all_ones(x)
+                                                || matches!(&***x, Expr::Path(p) if p.path.segments.last().is_some_and(|s| self.1.contains(&s.ident.to_string())))
+                                        }) =>
+                                {
+                                    self.0 = true
+                                }
+                                _ => {}
+                            }
+                            syn::visit::visit_expr(self, e);
+                        }
+                    }
+                    let mut v = C(false, self.ones);
+                    v.visit_expr(&c.body);
+                    v.0
+                }
+                _ => false,
+            })
+        }
+        fn is_ones(&self, e: &Expr) -> bool {
+            is_all_ones(e)
+                || matches!(e, Expr::Path(p) if p.path.segments.last().is_some_and(|s| self.ones.contains(&s.ident.to_string())))
+        }
+    }
+    impl<'ast> Visit<'ast> for Uses<'_, '_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Binary(b) if matches!(b.op, syn::BinOp::Eq(_) | syn::BinOp::Ne(_)) => {
+                    if self.is_ones(&b.right) {
+                        let t = self.locals.of_expr(&b.left);
+                        self.checked.extend(t);
+                    } else if self.is_ones(&b.left) {
+                        let t = self.locals.of_expr(&b.right);
+                        self.checked.extend(t);
+                    }
+                }
+                Expr::MethodCall(m) if is_validator(m) => {
+                    let t = self.locals.of_expr(&m.receiver);
+                    self.checked.extend(t);
+                }
+                // `poll(deadline, || read(), |s| s.is_all_ones() || ..)`: a predicate beside
+                // the reading closure that tests for all-ones checks what the closure reads.
+                Expr::Call(c) if self.sibling_checks(c.args.iter()) => {
+                    let t = self.locals.of_expr(e);
+                    self.checked.extend(t);
+                }
+                Expr::MethodCall(m) if self.sibling_checks(m.args.iter()) => {
+                    let t = self.locals.of_expr(e);
+                    self.checked.extend(t);
+                }
+                Expr::If(i) => {
+                    if !(self.loop_depth > 0 && fails_safe_if(i) || fails_safe_error(i)) {
+                        self.decide(&i.cond);
+                    }
+                }
+                Expr::While(w) => {
+                    if !waits_while_set(&w.cond) {
+                        self.decide(&w.cond);
+                    }
+                    self.visit_expr(&w.cond);
+                    self.loop_depth += 1;
+                    self.visit_block(&w.body);
+                    self.loop_depth -= 1;
+                    return;
+                }
+                Expr::Loop(l) => {
+                    self.loop_depth += 1;
+                    self.visit_block(&l.body);
+                    self.loop_depth -= 1;
+                    return;
+                }
+                Expr::ForLoop(f) => {
+                    // The end of a range sizes the loop; iterating values decides nothing.
+                    if let Expr::Range(r) = &*f.expr {
+                        if let Some(end) = &r.end {
+                            self.decide(end);
+                        }
+                    }
+                    self.visit_expr(&f.expr);
+                    self.loop_depth += 1;
+                    self.visit_block(&f.body);
+                    self.loop_depth -= 1;
+                    return;
+                }
+                Expr::Match(m) => self.decide(&m.expr),
+                Expr::Index(i) => self.decide(&i.index),
+                Expr::Return(r) => {
+                    if let Some(v) = &r.expr {
+                        self.decide(v);
+                    }
+                }
+                Expr::Assign(a) if !matches!(&*a.left, Expr::Path(_)) => self.decide(&a.right),
+                Expr::Struct(s) => {
+                    for f in &s.fields {
+                        self.decide(&f.expr);
+                    }
+                }
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut uses = Uses {
+        locals: &locals,
+        ones,
+        decisive: HashSet::new(),
+        checked: HashSet::new(),
+        loop_depth: 0,
+    };
+    uses.visit_block(block);
+    // The function's value is kept by its caller.
+    if let Some(Stmt::Expr(tail, None)) = block.stmts.last() {
+        let mut tail = tail;
+        while let Expr::Unsafe(u) = tail {
+            match u.block.stmts.last() {
+                Some(Stmt::Expr(x, None)) => tail = x,
+                _ => break,
+            }
+        }
+        if !matches!(tail, Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_)) {
+            uses.decide(tail);
+        }
+    }
+    let (decisive, checked) = (uses.decisive, uses.checked);
+    reads
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| decisive.contains(i) && !checked.contains(i))
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// Spans of the closures in `e`.
+fn closure_spans(e: &Expr) -> Vec<Span2> {
+    struct V(Vec<Span2>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+            self.0.push(syn::spanned::Spanned::span(c));
+        }
+    }
+    let mut v = V(Vec::new());
+    v.visit_expr(e);
+    v.0
+}
+
+fn pat_names(p: &syn::Pat, out: &mut HashSet<String>) {
+    struct P<'b>(&'b mut HashSet<String>);
+    impl<'ast> Visit<'ast> for P<'_> {
+        fn visit_pat_ident(&mut self, i: &'ast syn::PatIdent) {
+            self.0.insert(i.ident.to_string());
+            syn::visit::visit_pat_ident(self, i);
+        }
+    }
+    P(out).visit_pat(p);
+}
+
+/// Validating calls of an `Untrusted` value (they reject all-ones as well).
+fn is_validator(m: &syn::ExprMethodCall) -> bool {
+    let n = m.method.to_string();
+    let exact = n == "is"
+        && m.args.len() == 1
+        && m.args.first().is_some_and(|a| match a {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            }) => {
+                // A masked field matches all-ones only against its own maximum: `.is(0)`
+                // always rejects it, `.field(..).is(3)` may not.
+                i.base10_parse::<u128>().is_ok_and(|v| v == 0)
+                    || !matches!(&*m.receiver, Expr::MethodCall(r) if r.method == "field")
+            }
+            _ => false,
+        });
+    n.contains("all_ones")
+        || n.contains("gone")
+        || n == "validate"
+        || n == "check_range"
+        || n == "in_range"
+        || n == "index_below"
+        || exact
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        Expr::Unsafe(u) => match u.block.stmts.as_slice() {
+            [Stmt::Expr(x, None)] => strip(x),
+            _ => e,
+        },
+        _ => e,
+    }
+}
+
+fn is_zero(e: &Expr) -> bool {
+    matches!(strip(e), Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if i.base10_parse::<u128>().is_ok_and(|v| v == 0))
+}
+
+/// `Some(true)` when `cond` holds while a bit is set (`x & M != 0`, `x.is_set(..)`,
+/// `x.contains(..)`), `Some(false)` when it holds while a bit is clear (`x & M == 0`,
+/// `!x.is_set(..)`): all-ones sets every bit.
+fn bit_set_sense(cond: &Expr) -> Option<bool> {
+    match strip(cond) {
+        Expr::Binary(b) if !matches!(b.op, syn::BinOp::And(_)) => {
+            let masked = |e: &Expr| matches!(strip(e), Expr::Binary(x) if matches!(x.op, syn::BinOp::BitAnd(_)));
+            let (m, z) = (
+                masked(&b.left) || masked(&b.right),
+                is_zero(&b.left) || is_zero(&b.right),
+            );
+            match b.op {
+                syn::BinOp::Ne(_) if m && z => Some(true),
+                syn::BinOp::Eq(_) if m && z => Some(false),
+                _ => None,
+            }
+        }
+        Expr::MethodCall(m)
+            if matches!(
+                m.method.to_string().as_str(),
+                "is_set" | "contains" | "bit" | "get_bit" | "intersects"
+            ) =>
+        {
+            Some(true)
+        }
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Not(_)) => bit_set_sense(&u.expr).map(|s| !s),
+        // `busy && tries < N`: all-ones keeps the waiting operand true.
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+            match (bit_set_sense(&b.left), bit_set_sense(&b.right)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A `while` that keeps waiting while a bit is set: all-ones keeps it waiting (until its
+/// bound, which `unbounded_poll` checks), it never reports a false "done".
+fn waits_while_set(cond: &Expr) -> bool {
+    bit_set_sense(cond) == Some(true)
+}
+
+/// Whether a block leaves with an error (`return Err(..)`, `Err(..)?`, `break Err(..)`).
+fn leaves_with_error(b: &syn::Block) -> bool {
+    let toks = quote::ToTokens::to_token_stream(b).to_string();
+    b.stmts.first().is_some_and(|s| {
+        matches!(s, Stmt::Expr(Expr::Return(_) | Expr::Break(_), _) | Stmt::Expr(Expr::Macro(_), _))
+    }) && toks.contains("Err")
+}
+
+/// An `if` inside a loop that stops waiting when a bit clears (`if s & BUSY == 0 { break }`):
+/// all-ones keeps the loop waiting.
+fn fails_safe_if(i: &syn::ExprIf) -> bool {
+    let leaves = i.then_branch.stmts.iter().any(|s| {
+        matches!(s, Stmt::Expr(Expr::Break(_) | Expr::Return(_), _))
+    });
+    leaves && bit_set_sense(&i.cond) == Some(false) && !leaves_with_error(&i.then_branch)
+}
+
+/// An `if` that turns a set bit into an error (`if s & ERR != 0 { return Err(..) }`):
+/// all-ones becomes the error.
+fn fails_safe_error(i: &syn::ExprIf) -> bool {
+    bit_set_sense(&i.cond) == Some(true) && leaves_with_error(&i.then_branch)
 }
 
 /// Spans of expressions in statement position whose value is thrown away (`x.read();`).

@@ -61,7 +61,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
     for_each_fn(cx.ast, |f| {
         let name = f.name();
         let dcx = cx.device_for(&f);
-        if let Some(reach) = cx.krate.panic_path_of(&f, cx.file.aux) {
+        if let Some(reach) = cx.krate.panic_path_of(&f, &cx.file.path.to_string_lossy(), cx.file.aux) {
             for access in device::accesses_in_block(&dcx, f.block) {
                 out.push(PanicPathIo {
                     access,

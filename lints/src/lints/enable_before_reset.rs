@@ -65,10 +65,16 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 /// Matches early enables in one file.
 pub fn find(cx: &LintCx<'_>) -> Vec<EarlyEnable> {
     let mut out = Vec::new();
+    let path = cx.file.path.to_string_lossy();
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
         let events = events(&dcx, &f);
-        let init = is_init_like(&f.name()) || f.has_attr("paranoid_init");
+        let init = is_init_like(&f.name())
+            || f.has_attr("paranoid_init")
+            || cx
+                .krate
+                .recovery_of(&f, &path, cx.file.aux)
+                .is_some_and(|r| r.via.is_none());
         let mut reset_seen = false;
         for (i, ev) in events.iter().enumerate() {
             match ev {

@@ -61,6 +61,10 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 /// Matches public bring-up functions without `#[paranoid_init]`.
 pub fn find(cx: &LintCx<'_>) -> Vec<MissingInit> {
     let mut out = Vec::new();
+    // Only crates that use the toolkit can add the attribute.
+    if !cx.krate.toolkit {
+        return out;
+    }
     for_each_fn(cx.ast, |f| {
         let name = f.name();
         if !f.is_pub || !is_entry_name(&name) || f.has_attr("paranoid_init") {

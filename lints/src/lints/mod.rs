@@ -247,16 +247,34 @@ pub fn mentions_reset_bit(idents: &[String]) -> bool {
     })
 }
 
-/// Describes why a function is in a reachability set.
+/// Longest call chain printed in a note (longer ones keep both ends).
+const CHAIN_SHOWN: usize = 8;
+
+/// Describes why a function is in a reachability set, with the call chain that leads there.
 pub fn reach_note(kind: &str, name: &str, r: &Reach) -> String {
+    let chain = || {
+        let names: Vec<String> = if r.chain.len() > CHAIN_SHOWN {
+            let head = r.chain.iter().take(CHAIN_SHOWN / 2);
+            let tail = r.chain.iter().skip(r.chain.len() - CHAIN_SHOWN / 2);
+            head.map(|c| format!("`{c}`"))
+                .chain(std::iter::once("…".to_string()))
+                .chain(tail.map(|c| format!("`{c}`")))
+                .collect()
+        } else {
+            r.chain.iter().map(|c| format!("`{c}`")).collect()
+        };
+        names.join(" → ")
+    };
     match &r.via {
         None => format!("`{name}` is {kind} because it is {}", root_why(&r.why)),
         Some(via) if *via == r.root => {
             format!("`{name}` is {kind}: it is called from `{via}` ({})", r.why)
         }
-        Some(via) => format!(
-            "`{name}` is {kind}: it is called from `{via}`, reached from `{}` ({})",
-            r.root, r.why
+        Some(_) => format!(
+            "`{name}` is {kind}: call chain {} (`{}` is {})",
+            chain(),
+            r.root,
+            root_why(&r.why)
         ),
     }
 }

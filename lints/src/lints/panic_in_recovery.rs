@@ -82,7 +82,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
     let arrays = ArrayLens::of_file(cx.ast);
     for_each_fn(cx.ast, |f| {
         let name = f.name();
-        let Some(reach) = cx.krate.recovery_of(&f, cx.file.aux) else {
+        let Some(reach) = cx.krate.recovery_of(&f, &cx.file.path.to_string_lossy(), cx.file.aux) else {
             return;
         };
         let mut v = V {

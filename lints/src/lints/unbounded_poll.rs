@@ -89,8 +89,16 @@ pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
     let mut out = Vec::new();
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
+        let me = f.name();
+        let helpers: Vec<&str> = cx
+            .krate
+            .reading_fns
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != me)
+            .collect();
         super::walk_exprs(f.block, &mut |e| {
-            if let Some(m) = examine(&dcx, e) {
+            if let Some(m) = examine(&dcx, &helpers, e) {
                 out.push(m);
             }
         });
@@ -98,10 +106,15 @@ pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
     out
 }
 
-fn examine(dcx: &DeviceCx, e: &Expr) -> Option<UnboundedLoop> {
+fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> {
     let (keyword, kind, body, cond) = match e {
         Expr::Loop(l) => (l.loop_token.span, "loop", &l.body, None),
         Expr::While(w) => (w.while_token.span, "while", &w.body, Some(&*w.cond)),
+        // `for _ in 0..`, `for x in ring.iter().cycle()`: as long as `loop`.
+        Expr::ForLoop(f) if is_endless_iter(&f.expr) => {
+            (f.for_token.span, "for", &f.body, None)
+        }
+        Expr::MethodCall(m) => return examine_search(dcx, m),
         _ => return None,
     };
     if cond.is_none() && !has_exit(body) {
@@ -112,23 +125,215 @@ fn examine(dcx: &DeviceCx, e: &Expr) -> Option<UnboundedLoop> {
         reads.extend(device::accesses_in_expr(dcx, c));
     }
     reads.extend(direct_accesses(dcx, body));
-    let read = reads.into_iter().find(|a| a.kind != AccessKind::Write)?;
-    let mut ids = Vec::new();
-    if let Some(c) = cond {
-        ids.extend(super::idents_of(c));
-    }
-    device::idents(quote::ToTokens::to_token_stream(body), &mut ids);
-    let bounded = ids.iter().any(|i| {
-        device::words(i)
-            .iter()
-            .any(|w| BOUND_WORDS.contains(&w.as_str()))
-    }) || has_counter(cond, body);
-    (!bounded).then_some(UnboundedLoop {
+    let read = match reads.into_iter().find(|a| a.kind != AccessKind::Write) {
+        Some(r) => r,
+        // `while !self.ready() {}` where `ready` is a helper of this crate that reads the device.
+        None => helper_call(helpers, cond, body)?,
+    };
+    (!bounded(cond, body)).then_some(UnboundedLoop {
         keyword,
         kind,
         read: read.span,
         what: read.what,
     })
+}
+
+/// A call in the loop condition (or in the condition of an `if` of the body that leaves the
+/// loop) to a helper of the crate that reads the device.
+fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Option<device::Access> {
+    struct V<'h>(&'h [&'h str], Option<device::Access>);
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if self.1.is_some() || matches!(e, Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_)) {
+                return;
+            }
+            let called = match e {
+                Expr::Call(c) => device::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e))),
+                Expr::MethodCall(m) => Some((m.method.to_string(), syn::spanned::Spanned::span(e))),
+                _ => None,
+            };
+            if let Some((n, span)) = called {
+                if self.0.contains(&n.as_str()) {
+                    self.1 = Some(device::Access {
+                        kind: AccessKind::Read,
+                        form: device::Form::Function,
+                        span,
+                        what: format!("{n}()"),
+                    });
+                    return;
+                }
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V(helpers, None);
+    if let Some(c) = cond {
+        v.visit_expr(c);
+    }
+    // `loop { if self.ready() { break } }`: the condition of an `if` that leaves the loop.
+    for s in &body.stmts {
+        if v.1.is_some() {
+            break;
+        }
+        if let syn::Stmt::Expr(Expr::If(i), _) = s {
+            if has_exit(&i.then_branch) {
+                v.visit_expr(&i.cond);
+            }
+        }
+    }
+    v.1
+}
+
+/// An iterator that never ends by itself: `a..` (no end), `.cycle()`, `iter::repeat(..)`,
+/// `repeat_with(..)`, `from_fn(..)`, unless `.take(n)` bounds it.
+fn is_endless_iter(e: &Expr) -> bool {
+    match e {
+        Expr::Range(r) => r.end.is_none() && r.start.is_some(),
+        Expr::Paren(p) => is_endless_iter(&p.expr),
+        Expr::MethodCall(m) => match m.method.to_string().as_str() {
+            "cycle" => true,
+            "take" | "take_while" | "zip" => false,
+            _ => is_endless_iter(&m.receiver),
+        },
+        Expr::Call(c) => matches!(
+            device::callee_name(&c.func).as_deref(),
+            Some("repeat" | "repeat_with" | "from_fn")
+        ),
+        _ => false,
+    }
+}
+
+/// `(0..).find(|_| ready(regs))`, `iter::repeat(()).position(..)`: a search over an endless
+/// iterator whose predicate reads the device.
+fn examine_search(dcx: &DeviceCx, m: &syn::ExprMethodCall) -> Option<UnboundedLoop> {
+    let searches = matches!(
+        m.method.to_string().as_str(),
+        "find" | "find_map" | "position" | "any" | "all" | "take_while" | "skip_while" | "try_for_each"
+    );
+    if !searches || !is_endless_iter(&m.receiver) {
+        return None;
+    }
+    let read = m
+        .args
+        .iter()
+        .flat_map(|a| device::accesses_in_expr(dcx, a))
+        .find(|a| a.kind != AccessKind::Write)?;
+    let mut ids = Vec::new();
+    for a in &m.args {
+        ids.extend(super::idents_of(a));
+    }
+    if ids.iter().any(|i| is_bound_ident(i)) {
+        return None;
+    }
+    Some(UnboundedLoop {
+        keyword: m.method.span(),
+        kind: "search",
+        read: read.span,
+        what: read.what,
+    })
+}
+
+fn is_bound_ident(i: &str) -> bool {
+    device::words(i)
+        .iter()
+        .any(|w| BOUND_WORDS.contains(&w.as_str()))
+}
+
+/// Whether the loop is bounded: a bound (a deadline, timeout, retry count…) is tested where
+/// it can end the loop — in the `while` condition, in the condition of an `if` (or `match`
+/// guard) whose branch leaves the loop, or in a `?`-checked call — or a counter is stepped and
+/// compared. A bound word elsewhere (`iterations_logged += 1`, a log line) bounds nothing.
+fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
+    // Locals the loop sets from a clock or a bound (`end = rdtsc()`) are bounds too.
+    struct Set(Vec<String>);
+    impl<'ast> Visit<'ast> for Set {
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            if super::idents_of(&a.right).iter().any(|i| is_bound_ident(i)) {
+                if let Some(p) = crate::taint::place(&a.left) {
+                    self.0.push(p);
+                }
+            }
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            if let (syn::Pat::Ident(pi), Some(init)) = (&l.pat, &l.init) {
+                if super::idents_of(&init.expr).iter().any(|i| is_bound_ident(i)) {
+                    self.0.push(pi.ident.to_string());
+                }
+            }
+            syn::visit::visit_local(self, l);
+        }
+    }
+    let mut set = Set(Vec::new());
+    set.visit_block(body);
+    let clocks = set.0;
+    let is_bound = |e: &Expr| {
+        super::idents_of(e)
+            .iter()
+            .any(|i| is_bound_ident(i) || clocks.contains(i))
+    };
+    if cond.is_some_and(is_bound) {
+        return true;
+    }
+    struct V<'f>(bool, &'f dyn Fn(&Expr) -> bool);
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::If(i) => {
+                    let leaves = has_exit(&i.then_branch)
+                        || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
+                            Expr::Block(b) => has_exit(&b.block),
+                            _ => false,
+                        });
+                    if leaves && (self.1)(&i.cond) {
+                        self.0 = true;
+                    }
+                }
+                Expr::Try(t) => {
+                    if (self.1)(&t.expr) {
+                        self.0 = true;
+                    }
+                }
+                Expr::Match(m) => {
+                    let arms_leave = m.arms.iter().any(|a| {
+                        let mut x = ExitIn(false);
+                        x.visit_expr(&a.body);
+                        x.0
+                    });
+                    if arms_leave && (self.1)(&m.expr) {
+                        self.0 = true;
+                    }
+                }
+                Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) => return,
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            // `let Some(left) = budget.checked_sub(1) else { return Err(..) };`
+            if let Some(init) = &l.init {
+                if init.diverge.is_some() && (self.1)(&init.expr) {
+                    self.0 = true;
+                }
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_macro(&mut self, _: &'ast syn::Macro) {}
+    }
+    struct ExitIn(bool);
+    impl<'ast> Visit<'ast> for ExitIn {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if matches!(e, Expr::Break(_) | Expr::Return(_)) {
+                self.0 = true;
+            }
+            syn::visit::visit_expr(self, e);
+        }
+    }
+    let mut v = V(false, &is_bound);
+    v.visit_block(body);
+    v.0 || has_counter(cond, body)
 }
 
 /// Device accesses in a loop body, not counting nested loops (they are judged on their own).

@@ -1,4 +1,32 @@
-// Fixture for `device_gone_unchecked`: register values used without an all-ones check.
+// Fixture for `device_gone_unchecked`: register values that drive a decision in recovery code
+// without an all-ones check. The crate does not use the toolkit, so `probe` (a bring-up name
+// that touches the device) and everything it calls is recovery code.
+
+fn probe(regs: &Regs) -> Result<(), Error> {
+    is_ready(regs);
+    tock_ready(regs);
+    port_status();
+    checked_literal(regs)?;
+    checked_not(regs);
+    checked_hal(regs)?;
+    flush(regs);
+    named_constant(regs);
+    exact_version(regs);
+    ranged(regs)?;
+    no_errors(regs);
+    field_at_its_maximum(regs);
+    masked(regs);
+    count_from_device(regs);
+    other_value_checked(regs);
+    byte_mask(regs)?;
+    waits_for_ready(regs)?;
+    bounded_busy_poll(regs)?;
+    busy_while(regs);
+    read_modify_write(regs);
+    error_bit(regs)?;
+    logged(regs);
+    Ok(())
+}
 
 fn is_ready(regs: &Regs) -> bool {
     let csts = regs.read32(0x1c); //~ device_gone_unchecked
@@ -13,6 +41,43 @@ fn port_status() -> u8 {
     let mut p = Port::<u8>::new(0x64);
     let s = unsafe { p.read() }; //~ device_gone_unchecked
     s & 0x1
+}
+
+// The value sizes a loop: all-ones is four billion iterations.
+fn count_from_device(regs: &Regs) {
+    let n = regs.read32(NQUEUES) as usize; //~ device_gone_unchecked
+    for q in 0..n {
+        setup_queue(q);
+    }
+}
+
+// An all-ones check of another register does not cover this one.
+fn other_value_checked(regs: &Regs) -> Result<bool, Error> {
+    let vs = regs.read32(VS);
+    let csts = regs.read32(CSTS); //~ device_gone_unchecked
+    if vs == 0xFFFF_FFFF {
+        return Err(Error::DeviceGone);
+    }
+    Ok(csts & 1 != 0)
+}
+
+// A byte mask is not an all-ones check.
+fn byte_mask(regs: &Regs) -> Result<(), Error> {
+    let id = regs.read8(ID) & 0xff; //~ device_gone_unchecked
+    if id == 0x12 {
+        return Ok(());
+    }
+    Err(Error::Unsupported)
+}
+
+// Waiting for a bit to be set: all-ones reports "ready" at once.
+fn waits_for_ready(regs: &Regs) -> Result<(), Error> {
+    for _ in 0..1000 {
+        if regs.read32(CSTS) & RDY != 0 { //~ device_gone_unchecked
+            return Ok(());
+        }
+    }
+    Err(Error::Timeout)
 }
 
 // Negatives.
@@ -77,4 +142,47 @@ fn field_at_its_maximum(regs: &Regs) -> bool {
 fn masked(regs: &Regs) -> bool {
     let csts = regs.read32(CSTS); //~ device_gone_unchecked
     csts.bit(0)
+}
+
+// A bounded poll that stops when a busy bit clears fails safe: all-ones keeps it waiting
+// until its bound.
+fn bounded_busy_poll(regs: &Regs) -> Result<(), Error> {
+    for _ in 0..1000 {
+        if regs.read32(STATUS) & BUSY == 0 {
+            return Ok(());
+        }
+    }
+    Err(Error::Timeout)
+}
+
+fn busy_while(regs: &Regs) {
+    let mut tries = 0;
+    while regs.read32(STATUS) & BUSY != 0 && tries < 1000 {
+        tries += 1;
+    }
+}
+
+// Read-modify-write: the value only goes back to the device.
+fn read_modify_write(regs: &Regs) {
+    let ctrl = regs.read32(CTRL);
+    regs.write32(CTRL, ctrl | CTRL_EN);
+}
+
+// A set error bit becomes an error: all-ones does too.
+fn error_bit(regs: &Regs) -> Result<(), Error> {
+    if regs.read32(STATUS) & STATUS_ERR != 0 {
+        return Err(Error::Fatal);
+    }
+    Ok(())
+}
+
+// Only logged: nothing is decided.
+fn logged(regs: &Regs) {
+    let v = regs.read32(VERSION);
+    log::info!("version {v:#x}");
+}
+
+// Not recovery code: nothing that brings a device up calls it.
+fn statistics(regs: &Regs) -> bool {
+    regs.read32(STATS) & 1 != 0
 }

@@ -47,3 +47,49 @@ fn not_device(x: &u32) -> u32 {
 fn through_hal(regs: &Regs) -> u32 {
     regs.read32(0x08)
 }
+
+// Real forms: an imported alias, field addresses through a raw pointer, pointers made from
+// integer addresses kept in a local or a `static mut`, an address variable cast to a pointer.
+use core::ptr::read_volatile as rd;
+use core::ptr::{addr_of, addr_of_mut};
+
+fn aliased(base: *const u32) -> u32 {
+    unsafe { rd(base) } //~ raw_mmio
+}
+
+fn descriptor_status(desc: *const Desc) -> u8 {
+    unsafe { ptr::read_volatile(addr_of!((*desc).status)) } //~ raw_mmio
+}
+
+fn descriptor_len(d: *mut Desc, len: u16) {
+    unsafe { ptr::write_volatile(addr_of_mut!((*d).len), len) } //~ raw_mmio
+}
+
+fn descriptor_raw(d: *mut Desc) -> u16 {
+    unsafe { ptr::read_volatile(&raw const (*d).len) } //~ raw_mmio
+}
+
+fn local_from_integer() {
+    let eoi = 0xfee0_00b0 as *mut u32;
+    unsafe { *eoi = 0 }; //~ raw_mmio
+}
+
+static mut LAPIC: *mut u32 = 0xfee0_0000 as *mut u32;
+
+fn through_static() -> u32 {
+    unsafe { *LAPIC.add(0x20 / 4) } //~ raw_mmio
+}
+
+fn address_variable(phys_addr: usize) -> u32 {
+    unsafe { *(phys_addr as *const u32) } //~ raw_mmio
+}
+
+// Look-alikes: field addresses of a reference, a pointer local that is not from an integer.
+fn field_of_reference(d: &Desc) -> u16 {
+    unsafe { ptr::read_volatile(addr_of!(d.len)) }
+}
+
+fn ordinary_pointer(buf: &mut [u32]) {
+    let p = buf.as_mut_ptr();
+    unsafe { *p = 0 };
+}

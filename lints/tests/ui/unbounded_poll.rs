@@ -83,3 +83,77 @@ fn event_loop(regs: &Regs) -> ! {
         handle(cause);
     }
 }
+
+// Real forms of the same wait.
+fn for_open_range(regs: &Regs) -> u32 {
+    for i in 0.. { //~ unbounded_poll
+        if regs.read32(CSTS) & RDY != 0 {
+            return i;
+        }
+    }
+    0
+}
+
+fn cycling(regs: &Regs, queues: &[u16]) -> u16 {
+    for q in queues.iter().cycle() { //~ unbounded_poll
+        if regs.read32(0x1000 + *q as usize) != 0 {
+            return *q;
+        }
+    }
+    0
+}
+
+fn searching(regs: &Regs) -> Option<u32> {
+    (0..).find(|_| regs.read32(CSTS) & RDY != 0) //~ unbounded_poll
+}
+
+struct Ctrl {
+    regs: Regs,
+}
+
+impl Ctrl {
+    fn ready(&self) -> bool {
+        self.regs.read32(CSTS) & RDY != 0
+    }
+
+    fn wait_helper(&self) {
+        while !self.ready() { //~ unbounded_poll
+            core::hint::spin_loop();
+        }
+    }
+
+    // A bound word in an unrelated identifier bounds nothing.
+    fn logged_iterations(&self) {
+        let mut iterations_logged = 0;
+        while self.regs.read32(CSTS) & RDY == 0 { //~ unbounded_poll
+            iterations_logged += 1;
+            log::trace!("still waiting ({iterations_logged})");
+        }
+    }
+
+    // Look-alikes: bounded forms.
+    fn helper_bounded(&self, deadline: Deadline) -> Result<(), Error> {
+        while !self.ready() {
+            if deadline.expired() {
+                return Err(Error::Timeout);
+            }
+        }
+        Ok(())
+    }
+
+    fn search_taken(&self) -> Option<u32> {
+        (0..).take(1000).find(|_| self.ready())
+    }
+
+    fn open_range_counted(&self) -> bool {
+        for i in 0.. {
+            if self.regs.read32(CSTS) & RDY != 0 {
+                return true;
+            }
+            if i > MAX_SPINS {
+                return false;
+            }
+        }
+        false
+    }
+}

@@ -99,3 +99,56 @@ fn matched(regs: &Regs, ring: &[u8; 8]) -> u8 {
 fn local(ring: &[u8], i: usize) -> u8 {
     ring[i]
 }
+
+// Real forms: a divisor, a BAR address, a struct field that becomes a slice length.
+fn divisor(regs: &Regs, bytes: u64) -> u64 {
+    let block = regs.read32(BLOCK_SIZE) as u64;
+    bytes / block //~ unchecked_device_value
+}
+
+fn bar_address(cfg: &Cfg) -> *mut u32 {
+    let bar = cfg.read32(BAR0) & 0xFFFF_FFF0;
+    bar as usize as *mut u32 //~ unchecked_device_value
+}
+
+fn bar_mapped(cfg: &Cfg) -> Mapping {
+    let bar = cfg.read32(BAR0) & !0xf;
+    ioremap(bar as u64, 0x1000) //~ unchecked_device_value
+}
+
+struct Rx {
+    len: usize,
+}
+
+fn field_length(regs: &Regs, buf: &[u8]) -> usize {
+    let rx = Rx {
+        len: regs.read32(RX_LEN) as usize,
+    };
+    buf[..rx.len].len() //~ unchecked_device_value
+}
+
+// A comparison from the wrong side is not a bound.
+fn lower_bound_only(regs: &Regs, ring: &[u8]) -> u8 {
+    let i = regs.read32(HEAD) as usize;
+    if i > 0 {
+        return ring[i]; //~ unchecked_device_value
+    }
+    0
+}
+
+// Look-alikes: a checked divisor, an upper bound.
+fn nonzero_divisor(regs: &Regs, bytes: u64) -> u64 {
+    let block = regs.read32(BLOCK_SIZE) as u64;
+    if block != 0 {
+        return bytes / block;
+    }
+    0
+}
+
+fn upper_bound(regs: &Regs, ring: &[u8]) -> u8 {
+    let i = regs.read32(HEAD) as usize;
+    if i < ring.len() {
+        return ring[i];
+    }
+    0
+}
