@@ -130,7 +130,7 @@ impl Multitool {
             .arg("validate")
             .args(files)
             .arg("-o")
-            .arg(&out)
+            .arg(out)
             .args(["--rule-kind", "Sarif;Ghas"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
