@@ -1,0 +1,1 @@
+//! Never built: this package exists so `cargo fetch` downloads the corpus.
