@@ -109,7 +109,11 @@ fn driver(m: &mut Machine, a: PciAddress, f: &mut Fields) -> Result<Nic, Failure
 
 /// Runs the paranoid init and prints its trace.
 fn bring_up(nic: Nic, clock: &TscClock, who: &str, f: &mut Fields) -> Result<Nic, Failure> {
-    println!("{who}: part {} ({:04x})", nic.part(), nic.part().device_id());
+    println!(
+        "{who}: part {} ({:04x})",
+        nic.part(),
+        nic.part().device_id()
+    );
     match init(nic, clock) {
         Ok(ok) => {
             println!("{who}: {}", ok.trace);

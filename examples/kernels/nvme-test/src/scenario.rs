@@ -296,7 +296,11 @@ fn throughput(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), 
         for i in 0..writes {
             let at = THROUGHPUT_AT + i * THROUGHPUT_CHUNK as u64;
             // The same copy into a staging buffer as the pipeline makes.
-            check!(core::mem::take(f), one.write_bytes(0, &THROUGHPUT_DATA), "fill");
+            check!(
+                core::mem::take(f),
+                one.write_bytes(0, &THROUGHPUT_DATA),
+                "fill"
+            );
             check!(
                 core::mem::take(f),
                 nvme.write_at(at, THROUGHPUT_CHUNK as u64, &one, 0),
@@ -307,7 +311,11 @@ fn throughput(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), 
         let t = m.clock.now_ns();
         for i in 0..writes {
             let lba = (THROUGHPUT_AT + i * THROUGHPUT_CHUNK as u64) / bs;
-            check!(core::mem::take(f), pipe.write(nvme, lba, &THROUGHPUT_DATA), "qd8 write");
+            check!(
+                core::mem::take(f),
+                pipe.write(nvme, lba, &THROUGHPUT_DATA),
+                "qd8 write"
+            );
         }
         check!(core::mem::take(f), pipe.drain(nvme), "qd8 drain");
         qd8_ns = qd8_ns.min(m.clock.now_ns().saturating_sub(t).max(1));
