@@ -45,7 +45,7 @@ pub fn find(boot: &'static BootInfo, serial: Option<Serial>, nsid: u32) -> Found
     };
     let mut probe_cfg = platform::config(boot);
     let list = platform::find_class(&mut probe_cfg, NVME_CLASS[0], NVME_CLASS[1]);
-    drop(probe_cfg);
+
     for f in list.iter().filter(|f| f.info.class == NVME_CLASS) {
         match identify(boot, f.address(), nsid) {
             Some(sn) if Serial::new(&sn) == Some(serial) => {
@@ -89,7 +89,7 @@ fn identify(boot: &'static BootInfo, address: PciAddress, nsid: u32) -> Option<[
         .into_inner();
     let serial = nvme.controller_info().map(|i| i.serial);
     let _ = nvme.shutdown();
-    drop(nvme);
+
     let mut cf8 = platform::cf8();
     let _ = command::update(&mut cf8, address, Command::empty(), Command::BUS_MASTER);
     serial
