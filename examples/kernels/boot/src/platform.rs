@@ -372,6 +372,15 @@ pub fn find_class<C: ConfigAccess>(cfg: &mut C, class: u8, subclass: u8) -> Matc
     Matches::collect(topology(cfg).by_class(class, subclass))
 }
 
+/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
+pub const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
+
+/// Every NVMe controller in the hierarchy, in walk order: found by class and
+/// programming interface, not by one vendor/device id.
+pub fn find_nvme<C: ConfigAccess>(cfg: &mut C) -> Matches {
+    Matches::collect(topology(cfg).nodes().filter(|n| n.info.class == NVME_CLASS))
+}
+
 /// The first function with these ids in walk order, anywhere in the hierarchy.
 ///
 /// # Errors

@@ -22,9 +22,6 @@ use paranoid_recovery::target::Serial;
 use crate::layout::{ARENA_BASE, ARENA_LEN};
 use crate::live::KernelAWindow;
 
-/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
-pub const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
-
 /// Where the named disk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -44,9 +41,9 @@ pub fn find(boot: &'static BootInfo, serial: Option<Serial>, nsid: u32) -> Found
         return Found::NotNamed;
     };
     let mut probe_cfg = platform::config(boot);
-    let list = platform::find_class(&mut probe_cfg, NVME_CLASS[0], NVME_CLASS[1]);
+    let list = platform::find_nvme(&mut probe_cfg);
 
-    for f in list.iter().filter(|f| f.info.class == NVME_CLASS) {
+    for f in list.iter() {
         match identify(boot, f.address(), nsid) {
             Some(sn) if Serial::new(&sn) == Some(serial) => {
                 println!(

@@ -24,15 +24,6 @@ use paranoid_recovery::target;
 
 use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
 
-/// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
-const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
-
-/// Every NVMe controller in the hierarchy, in walk order: identified by
-/// class, not by one vendor/device id.
-fn controllers<C: paranoid::pci::ConfigAccess>(cfg: &mut C) -> platform::Matches {
-    platform::find_class(cfg, NVME_CLASS[0], NVME_CLASS[1])
-}
-
 /// Staging buffer for dump writes.
 const STAGING: usize = 256 * 1024;
 
@@ -83,14 +74,11 @@ fn bring_up<W: Window>(
     step: &'static str,
 ) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
     let mut cfg = platform::config(r.boot);
-    let nvmes = controllers(&mut cfg);
+    let nvmes = platform::find_nvme(&mut cfg);
     let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
     let mut found_at = [zero; 16];
     let mut n = 0;
-    for (slot, node) in found_at
-        .iter_mut()
-        .zip(nvmes.iter().filter(|f| f.info.class == NVME_CLASS))
-    {
+    for (slot, node) in found_at.iter_mut().zip(nvmes.iter()) {
         *slot = node.address();
         n += 1;
     }
