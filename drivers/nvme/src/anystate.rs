@@ -447,13 +447,26 @@ const ALLOWED: [(Fault, &[&str]); 10] = [
     // after a failed recovery the driver is fenced and refuses I/O.
     (
         Fault::LyingCompletion,
-        &["bad completion", "command timeout", "not ready"],
+        &[
+            "bad completion",
+            "bad feature",
+            "command timeout",
+            "not ready",
+        ],
     ),
     // A namespace claimed larger than the controller's own: the controller
-    // fails the I/O past its real end (LBA Out of Range).
+    // fails the I/O past its real end (LBA Out of Range). A metadata size or a
+    // block size the driver cannot write is refused as an unsupported format.
     (
         Fault::IdentifyGarbage,
-        &["bad identify", "unsupported", "command failed"],
+        &[
+            "bad identify",
+            "unsupported",
+            "unsupported format",
+            "namespace absent",
+            "namespace inactive",
+            "command failed",
+        ],
     ),
 ];
 
@@ -816,7 +829,7 @@ pub fn check(state: &AnyState, mut b: Bench, salt: u64) -> Result<CaseReport, St
 
 /// The static name of an error kind seen as text.
 fn kind_name(kind: &str) -> &'static str {
-    const KINDS: [&str; 19] = [
+    const KINDS: [&str; 23] = [
         "device gone",
         "pci",
         "dma",
@@ -826,7 +839,11 @@ fn kind_name(kind: &str) -> &'static str {
         "ready flapping",
         "controller fatal",
         "bad identify",
+        "unsupported format",
+        "namespace absent",
+        "namespace inactive",
         "bad completion",
+        "bad feature",
         "command timeout",
         "command failed",
         "queue full",

@@ -59,6 +59,7 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
     let mut out = Vec::new();
     let ones = all_ones_consts(cx.ast);
+    let checkers = all_ones_checkers(cx.ast, &ones);
     let path = cx.file.path.to_string_lossy();
     for_each_fn(cx.ast, |f| {
         let name = f.name();
@@ -80,7 +81,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
         if reads.is_empty() {
             return;
         }
-        let reads = decisive_unchecked(f.block, reads, &ones);
+        let reads = decisive_unchecked(f.block, reads, &ones, &checkers);
         if reads.is_empty() {
             return;
         }
@@ -165,6 +166,7 @@ fn decisive_unchecked(
     block: &syn::Block,
     reads: Vec<(Span2, String)>,
     ones: &HashSet<String>,
+    checkers: &HashSet<String>,
 ) -> Vec<(Span2, String)> {
     use std::collections::HashMap;
     // Locals bound (or assigned) from reads, in source order.
@@ -240,6 +242,7 @@ fn decisive_unchecked(
     struct Uses<'l, 'r> {
         locals: &'l Locals<'r>,
         ones: &'l HashSet<String>,
+        checkers: &'l HashSet<String>,
         decisive: HashSet<usize>,
         checked: HashSet<usize>,
         loop_depth: usize,
@@ -261,11 +264,12 @@ fn decisive_unchecked(
         fn sibling_checks<'e>(&self, mut args: impl Iterator<Item = &'e Expr>) -> bool {
             args.any(|a| match a {
                 Expr::Closure(c) => {
-                    struct C<'o>(bool, &'o HashSet<String>);
+                    struct C<'o>(bool, &'o HashSet<String>, &'o HashSet<String>);
                     impl<'ast> Visit<'ast> for C<'_> {
                         fn visit_expr(&mut self, e: &'ast Expr) {
                             match e {
                                 Expr::MethodCall(m) if is_validator(m) => self.0 = true,
+                                Expr::Call(c) if calls_checker(c, self.2) => self.0 = true,
                                 Expr::Binary(b)
                                     if matches!(b.op, syn::BinOp::Eq(_) | syn::BinOp::Ne(_))
                                         && [&b.left, &b.right].iter().any(|x| {
@@ -280,7 +284,7 @@ fn decisive_unchecked(
                             syn::visit::visit_expr(self, e);
                         }
                     }
-                    let mut v = C(false, self.ones);
+                    let mut v = C(false, self.ones, self.checkers);
                     v.visit_expr(&c.body);
                     v.0
                 }
@@ -307,6 +311,13 @@ fn decisive_unchecked(
                 Expr::MethodCall(m) if is_validator(m) => {
                     let t = self.locals.of_expr(&m.receiver);
                     self.checked.extend(t);
+                }
+                // `if gone(value) { .. }`: a helper of the file that tests its argument.
+                Expr::Call(c) if calls_checker(c, self.checkers) => {
+                    for a in &c.args {
+                        let t = self.locals.of_expr(a);
+                        self.checked.extend(t);
+                    }
                 }
                 // `poll(deadline, || read(), |s| s.is_all_ones() || ..)`: a predicate beside
                 // the reading closure that tests for all-ones checks what the closure reads.
@@ -374,6 +385,7 @@ fn decisive_unchecked(
     let mut uses = Uses {
         locals: &locals,
         ones,
+        checkers,
         decisive: HashSet::new(),
         checked: HashSet::new(),
         loop_depth: 0,
@@ -589,6 +601,41 @@ fn all_ones_consts(file: &syn::File) -> HashSet<String> {
     let mut c = C(HashSet::new());
     c.visit_file(file);
     c.0
+}
+
+/// Functions of the file that are all-ones predicates: they take arguments and their short
+/// body (at most three statements) tests for all-ones, e.g.
+/// `fn gone(v: Untrusted<u32>) -> bool { v.is_all_ones() }`. A call to one with a read as
+/// its argument checks that read.
+fn all_ones_checkers(file: &syn::File, ones: &HashSet<String>) -> HashSet<String> {
+    struct C<'o>(HashSet<String>, &'o HashSet<String>);
+    impl C<'_> {
+        fn consider(&mut self, sig: &syn::Signature, block: &syn::Block) {
+            if !sig.inputs.is_empty() && block.stmts.len() <= 3 && checks_all_ones(block, self.1) {
+                self.0.insert(sig.ident.to_string());
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for C<'_> {
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            self.consider(&f.sig, &f.block);
+            syn::visit::visit_item_fn(self, f);
+        }
+        fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+            self.consider(&f.sig, &f.block);
+            syn::visit::visit_impl_item_fn(self, f);
+        }
+    }
+    let mut c = C(HashSet::new(), ones);
+    c.visit_file(file);
+    c.0
+}
+
+/// Whether `c` calls one of the file's all-ones predicates (`gone(v)`, `Self::gone(v)`).
+fn calls_checker(c: &syn::ExprCall, checkers: &HashSet<String>) -> bool {
+    matches!(&*c.func, Expr::Path(p)
+        if p.path.segments.last().is_some_and(|s| checkers.contains(&s.ident.to_string())))
+        && !c.args.is_empty()
 }
 
 /// Whether the body checks for all-ones anywhere (`ones`: the file's all-ones constants).

@@ -25,6 +25,8 @@ fn probe(regs: &Regs) -> Result<(), Error> {
     read_modify_write(regs);
     error_bit(regs)?;
     logged(regs);
+    checked_by_helper(regs)?;
+    helper_checks_nothing(regs);
     Ok(())
 }
 
@@ -180,6 +182,35 @@ fn error_bit(regs: &Regs) -> Result<(), Error> {
 fn logged(regs: &Regs) {
     let v = regs.read32(VERSION);
     log::info!("version {v:#x}");
+}
+
+// A predicate of the file that tests its argument for all-ones checks the read passed to it.
+fn gone(value: u32) -> bool {
+    value == u32::MAX
+}
+
+fn checked_by_helper(regs: &Regs) -> Result<(), Error> {
+    let ctrl = regs.read32(CTRL);
+    if gone(ctrl) {
+        return Err(Error::Gone);
+    }
+    if ctrl & CTRL_EN != 0 {
+        return Ok(());
+    }
+    Err(Error::Fatal)
+}
+
+// A helper that does not test for all-ones checks nothing.
+fn enabled(value: u32) -> bool {
+    value & CTRL_EN != 0
+}
+
+fn helper_checks_nothing(regs: &Regs) -> bool {
+    let ctrl = regs.read32(CTRL); //~ device_gone_unchecked
+    if enabled(ctrl) {
+        return true;
+    }
+    false
 }
 
 // Not recovery code: nothing that brings a device up calls it.
