@@ -380,12 +380,21 @@ pub fn stream() -> Scenario {
 /// The main job, as `cargo xtask demo` runs it: a crash during I/O with the
 /// NIC receiving, commands in flight and an edu DMA armed; the drain-then-fence
 /// policy (the report lists each device's drain outcome); UDP and watchdog
-/// heartbeats on.
+/// heartbeats on. The watchdog runs with `-action watchdog=debug`, so an
+/// expiry (the recovery left it unfed for 1 s) is its own failure, told apart
+/// from a crash.
 pub fn main_job() -> Scenario {
     scenario(MAIN_JOB, "during-io", "drain", 1)
-        .qemu_args(["-device", "i6300esb"])
+        .qemu_args(["-device", "i6300esb", "-action", "watchdog=debug"])
         .append("watchdog_ms=1000 heartbeat=both")
         .check(|out| {
+            let stderr = crate::qemu::read_lossy(&out.dir.stderr());
+            if stderr.contains(WATCHDOG_FIRED) {
+                return Err(format!(
+                    "the watchdog fired: the recovery left it unfed for 1 s (longest heartbeat gap {} ms)",
+                    out.field("max_heartbeat_gap_ms").unwrap_or("?")
+                ));
+            }
             check_run(out)?;
             if out.machine.expect.refusal.is_some() {
                 return Ok(());

@@ -140,8 +140,15 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
             .unwrap_or("")
             .trim()
             .to_string();
+        // With `-no-reboot` a machine reset ends QEMU with status 0: a triple
+        // fault, or a watchdog run with its default action.
+        let reset = if out.exit == Some(0) {
+            " (a machine reset: triple fault or watchdog)"
+        } else {
+            ""
+        };
         return Verdict::Fail(format!(
-            "no result line for test={} (exit {:?}){}",
+            "no result line for test={} (exit {:?}){reset}{}",
             s.result_test,
             out.exit,
             if hint.is_empty() {

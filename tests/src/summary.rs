@@ -66,6 +66,7 @@ pub fn render(reports: &[RunReport], qemu_version: &str, jobs: usize, wall: Dura
             truncate(&detail, 100)
         );
     }
+    s.push_str(&profiles(reports));
     let passed = reports.iter().filter(|r| r.verdict.passed()).count();
     let _ = writeln!(s, "  logs and disk images: tests/out/<scenario>/");
     let _ = writeln!(
@@ -73,6 +74,78 @@ pub fn render(reports: &[RunReport], qemu_version: &str, jobs: usize, wall: Dura
         "qemu: {passed} passed, {} failed",
         reports.len() - passed
     );
+    s
+}
+
+/// The name of the main job (`crash-recovery`, on the standard machine).
+const MAIN_JOB: &str = "crash-recovery";
+
+/// The machine-profile table: one row per profile whose main job ran
+/// (`crash-recovery` is the standard machine, `crash-recovery@NAME` profile
+/// NAME), with its verdict, wall time, what the recovery kernel reported
+/// (IOMMU, NIC, target block size, or the typed refusal) and how many of the
+/// profile's other scenarios (its chaos sample) passed. Markdown, so the
+/// README's table is this output. Empty when no main job ran.
+pub fn profiles(reports: &[RunReport]) -> String {
+    let profile_of = |name: &str| -> Option<String> {
+        match name.split_once('@') {
+            None if name == MAIN_JOB => Some("standard".to_string()),
+            Some((job, m)) if job == MAIN_JOB => Some(m.to_string()),
+            _ => None,
+        }
+    };
+    let rows: Vec<(String, &RunReport)> = reports
+        .iter()
+        .filter_map(|r| profile_of(&r.name).map(|p| (p, r)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "machine profiles (main job per profile):");
+    let _ = writeln!(
+        s,
+        "| profile | main job | time | recovery kernel saw | others on the profile |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for (profile, r) in rows {
+        let field = |k: &str| {
+            r.output
+                .as_ref()
+                .and_then(|o| o.result.as_ref())
+                .and_then(|l| l.fields.iter().find(|(key, _)| key == k))
+                .map(|(_, v)| v.clone())
+        };
+        let saw = match field("dump_refused") {
+            Some(why) => format!("dump refused: {why}"),
+            None => ["iommu", "nic", "block_size"]
+                .iter()
+                .filter_map(|k| field(k).map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let suffix = format!("@{profile}");
+        let others: Vec<&RunReport> = reports
+            .iter()
+            .filter(|o| o.name != r.name)
+            .filter(|o| {
+                if profile == "standard" {
+                    o.name.starts_with("chaos-") && !o.name.contains('@')
+                } else {
+                    o.name.ends_with(&suffix)
+                }
+            })
+            .collect();
+        let passed = others.iter().filter(|o| o.verdict.passed()).count();
+        let _ = writeln!(
+            s,
+            "| {profile} | {} | {} | {} | {passed}/{} passed |",
+            r.verdict.label(),
+            secs(r.time),
+            truncate(&saw, 60),
+            others.len()
+        );
+    }
     s
 }
 
@@ -124,5 +197,76 @@ mod tests {
         assert!(t.contains("FAIL") && t.contains("no e1000"));
         assert!(t.contains("TIMEOUT"));
         assert!(t.trim_end().ends_with("qemu: 1 passed, 2 failed"));
+        assert!(!t.contains("machine profiles"), "no main job ran");
+    }
+
+    fn main_job(name: &str, verdict: Verdict, fields: &[(&str, &str)]) -> RunReport {
+        let line = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        RunReport {
+            name: name.into(),
+            verdict,
+            time: Duration::from_millis(9_870),
+            exit: Some(33),
+            accel: "tcg",
+            output: Some(crate::scenario::RunOutput {
+                dir: crate::scenario::RunDir {
+                    dir: std::path::PathBuf::from("/nonexistent"),
+                },
+                serial: String::new(),
+                result: crate::result_line::parse(&format!(
+                    "{} test=crash-recovery verdict=pass {line}",
+                    crate::result_line::MARKER
+                )),
+                exit: Some(33),
+                machine: crate::machine::Machine::standard(),
+            }),
+        }
+    }
+
+    #[test]
+    fn profile_table_has_a_row_per_main_job_with_its_outcome() {
+        let reports = vec![
+            main_job(
+                "crash-recovery",
+                Verdict::Pass,
+                &[("iommu", "vtd"), ("nic", "up"), ("block_size", "512")],
+            ),
+            main_job("chaos-early-fence-1", Verdict::Pass, &[]),
+            main_job(
+                "crash-recovery@no-target",
+                Verdict::Pass,
+                &[("dump_refused", "absent")],
+            ),
+            main_job(
+                "chaos-early-adopt-2@no-target",
+                Verdict::Fail("x".into()),
+                &[],
+            ),
+            main_job(
+                "crash-recovery@nvme-4k",
+                Verdict::Fail("no dump".into()),
+                &[],
+            ),
+        ];
+        let t = profiles(&reports);
+        assert!(
+            t.contains(
+                "| standard | pass | 9.87s | iommu=vtd nic=up block_size=512 | 1/1 passed |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| no-target | pass | 9.87s | dump refused: absent | 0/1 passed |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| nvme-4k | FAIL | 9.87s |  | 0/0 passed |"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 6, "{t}");
     }
 }
