@@ -372,6 +372,21 @@ pub fn find_class<C: ConfigAccess>(cfg: &mut C, class: u8, subclass: u8) -> Matc
     Matches::collect(topology(cfg).by_class(class, subclass))
 }
 
+/// The first function, in walk order, whose ids are any of `ids` (a driver's
+/// list of supported parts, e.g. `paranoid_e1000::SUPPORTED_IDS`).
+///
+/// # Errors
+///
+/// [`PlatformError::DeviceMissing`] naming the first ids of the list.
+pub fn find_any<C: ConfigAccess>(cfg: &mut C, ids: &[(u16, u16)]) -> Result<Node, PlatformError> {
+    let (vendor, device) = ids.first().copied().unwrap_or((0xffff, 0xffff));
+    topology(cfg)
+        .nodes()
+        .find(|n| ids.contains(&(n.info.vendor, n.info.device)))
+        .copied()
+        .ok_or(PlatformError::DeviceMissing { vendor, device })
+}
+
 /// PCI class of an NVMe controller: mass storage, non-volatile memory, NVMe.
 pub const NVME_CLASS: [u8; 3] = [0x01, 0x08, 0x02];
 

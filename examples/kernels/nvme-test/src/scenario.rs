@@ -9,7 +9,7 @@ use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::{Cf8, PciAddress};
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::platform::{self, NVME};
+use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo, TscClock};
 use paranoid_nvme::{Config, Nvme, NvmeError, WritePipeline, DEFAULT_INIT_BUDGET};
 use paranoid_test_kernel::identity::{self, map_bar0, IdentityDma};
@@ -54,22 +54,132 @@ struct Machine {
     arena: DmaArena<IdentityWindow>,
     old: u64,
     address: PciAddress,
+    /// The serial number named on the command line.
+    named: Option<&'static str>,
+    /// The namespace to use (`dump_nsid=`, default 1).
+    nsid: u32,
 }
 
 fn machine(boot: &'static BootInfo, f: &mut Fields) -> Result<Machine, Failure> {
-    let IdentityDma { arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
-    let info = check!(
-        core::mem::take(f),
-        platform::find(&mut platform::cf8(), NVME),
-        "find nvme"
-    );
-    f.add("nvme", info.address());
+    let IdentityDma { mut arena, old } = identity::reserve::<IdentityWindow>(boot, OLD_SIZE, f)?;
+    let address = target(boot, &mut arena, f)?;
+    f.add("nvme", address);
     Ok(Machine {
         clock: boot.clock(),
         arena,
         old,
-        address: info.address(),
+        address,
+        named: named_serial(boot),
+        nsid: named_nsid(boot),
     })
+}
+
+/// The serial number of the controller the scenario may write
+/// (`dump_serial=` on the command line), if named.
+fn named_serial(boot: &'static BootInfo) -> Option<&'static str> {
+    boot.cmdline().get("dump_serial")
+}
+
+/// The namespace the scenario may write (`dump_nsid=`, default 1).
+fn named_nsid(boot: &'static BootInfo) -> u32 {
+    boot.cmdline()
+        .get("dump_nsid")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The controller the scenario may write: the only one, or the one whose
+/// serial number the command line names. With several controllers each is
+/// brought up in turn, identified and shut down again (bus mastering off)
+/// until the named one answers; nothing is written to any of them.
+fn target(
+    boot: &'static BootInfo,
+    arena: &mut DmaArena<IdentityWindow>,
+    f: &mut Fields,
+) -> Result<PciAddress, Failure> {
+    let list = platform::find_nvme(&mut platform::config(boot));
+    f.add("nvme_controllers", list.len());
+    let mut candidates = list.iter().map(|n| n.address());
+    let Some(first) = candidates.next() else {
+        return Err(fail(core::mem::take(f), "find nvme: no NVMe controller"));
+    };
+    if list.len() == 1 {
+        return Ok(first); // its serial is checked before any write
+    }
+    let Some(wanted) = named_serial(boot) else {
+        return Err(fail(
+            core::mem::take(f),
+            format_args!(
+                "{} NVMe controllers and none named (dump_serial=)",
+                list.len()
+            ),
+        ));
+    };
+    for address in list.iter().map(|n| n.address()) {
+        if probe_serial(boot, arena, address, wanted) {
+            return Ok(address);
+        }
+    }
+    Err(fail(
+        core::mem::take(f),
+        format_args!("no NVMe controller has serial {wanted}"),
+    ))
+}
+
+/// Brings the controller at `address` up just far enough to read its serial
+/// number, then shuts it down and turns its bus mastering off; whether the
+/// serial is `wanted`. Its queues stay carved from `arena` (a few pages; the
+/// controller no longer uses them).
+fn probe_serial(
+    boot: &'static BootInfo,
+    arena: &mut DmaArena<IdentityWindow>,
+    address: PciAddress,
+    wanted: &str,
+) -> bool {
+    use paranoid::pci::command::{self, Command};
+    let mut cfg = platform::cf8();
+    let was_mastering =
+        command::read(&mut cfg, address).is_ok_and(|c| c.contains(Command::BUS_MASTER));
+    let matches = identify_serial(boot, arena, address, wanted).unwrap_or(false);
+    // Another node's controller is left without bus mastering; the named one
+    // as the firmware left it, for the scenario's own "dead kernel".
+    let (set, clear) = if matches && was_mastering {
+        (Command::BUS_MASTER, Command::empty())
+    } else {
+        (Command::empty(), Command::BUS_MASTER)
+    };
+    let _ = command::update(&mut cfg, address, set, clear);
+    matches
+}
+
+fn identify_serial(
+    boot: &'static BootInfo,
+    arena: &mut DmaArena<IdentityWindow>,
+    address: PciAddress,
+    wanted: &str,
+) -> Option<bool> {
+    let mut f = Fields::default();
+    let mmio = map_bar0(address, &mut f).ok()?;
+    let config = Config {
+        max_in_flight: 1,
+        io_queue_depth: 2,
+        nsid: named_nsid(boot),
+        ..Config::default()
+    };
+    let nvme = Nvme::new(mmio, platform::cf8(), address, boot.clock(), arena, config).ok()?;
+    let mut nvme = nvme.init(DEFAULT_INIT_BUDGET).ok()?.device.into_inner();
+    let matches = match nvme.serial_number() {
+        Ok(serial) => {
+            println!("nvme-test: controller {address} has serial {serial:?}");
+            serial.trim_end() == wanted
+        }
+        Err(e) => {
+            println!("nvme-test: controller {address}: no serial number ({e})");
+            false
+        }
+    };
+    let _ = nvme.shutdown();
+    Some(matches)
 }
 
 /// CSTS and CC as the driver will find them (read through a separate mapping,
@@ -93,7 +203,10 @@ fn driver(m: &mut Machine, f: &mut Fields) -> Result<Driver, Failure> {
             m.address,
             m.clock,
             &mut m.arena,
-            Config::default()
+            Config {
+                nsid: m.nsid,
+                ..Config::default()
+            }
         ),
         "driver"
     ))
@@ -203,6 +316,15 @@ fn exercise(nvme: &mut Driver, m: &mut Machine, f: &mut Fields) -> Result<(), Fa
     let Some(ns) = nvme.namespace_info() else {
         return Err(fail(core::mem::take(f), "no namespace after init"));
     };
+    // The one controller found must be the named one before anything is written.
+    if let Some(wanted) = m.named {
+        let serial = check!(core::mem::take(f), nvme.serial_number(), "serial number");
+        ensure!(
+            core::mem::take(f),
+            serial.trim_end() == wanted,
+            "serial {serial:?} is not the named {wanted}"
+        );
+    }
     f.add("blocks", ns.blocks);
     f.add("block_size", ns.block_size);
     if let Some(c) = nvme.controller_info() {
@@ -448,10 +570,30 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
         dead.wait_rdy(true),
         "dead kernel: enable"
     );
+    // Like any kernel, the dead one identifies its disk before writing to it.
+    dead.sqe(OLD_ASQ, 0x06, 1, 0, old + OLD_IDENTIFY, 1, 0, 0);
+    dead.regs.write32(0x1000, 1);
+    let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
+    let identified = poll(&m.clock, deadline, || dead.admin_completed(0), |&d| d).is_ok();
+    ensure!(core::mem::take(&mut f), identified, "dead kernel: identify");
+    if let Some(wanted) = m.named {
+        let mut sn = [0u8; 20];
+        for (i, b) in sn.iter_mut().enumerate() {
+            // SAFETY: bytes 4..24 of the identify page inside the old memory we
+            // own, written by the controller's DMA (hence volatile).
+            *b = unsafe { ((old + OLD_IDENTIFY + 4 + i as u64) as *const u8).read_volatile() };
+        }
+        let serial = core::str::from_utf8(&sn).unwrap_or("");
+        ensure!(
+            core::mem::take(&mut f),
+            serial.trim_end() == wanted,
+            "dead kernel: serial {serial:?} is not the named {wanted}"
+        );
+    }
     // Create I/O CQ 1 with 4 entries (never drained), SQ 1 with 32.
-    dead.sqe(OLD_ASQ, 0x05, 1, 0, old + OLD_IOCQ, 1 | 3 << 16, 1, 0);
+    dead.sqe(OLD_ASQ + 64, 0x05, 1, 0, old + OLD_IOCQ, 1 | 3 << 16, 1, 0);
     dead.sqe(
-        OLD_ASQ + 64,
+        OLD_ASQ + 128,
         0x01,
         2,
         0,
@@ -460,9 +602,9 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
         1 << 16 | 1,
         0,
     );
-    dead.regs.write32(0x1000, 2);
+    dead.regs.write32(0x1000, 3);
     let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
-    let created = poll(&m.clock, deadline, || dead.admin_completed(1), |&d| d).is_ok();
+    let created = poll(&m.clock, deadline, || dead.admin_completed(2), |&d| d).is_ok();
     ensure!(
         core::mem::take(&mut f),
         created,
@@ -481,7 +623,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
             OLD_IOSQ + i * 64,
             opcode,
             100 + i as u16,
-            1,
+            m.nsid,
             buf,
             lba as u32,
             0,
@@ -492,7 +634,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
     // Admin commands submitted, doorbell rung, completions never consumed.
     for i in 0..3u64 {
         dead.sqe(
-            OLD_ASQ + (2 + i) * 64,
+            OLD_ASQ + (3 + i) * 64,
             0x06,
             200 + i as u16,
             0,
@@ -502,7 +644,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
             0,
         );
     }
-    dead.regs.write32(0x1000, 5);
+    dead.regs.write32(0x1000, 6);
     // Garbage in the writable registers (QEMU stores them while enabled).
     dead.regs.write32(0x0c, 0xffff_ffff);
     dead.regs.write32(0x24, 0x0abc_0def);

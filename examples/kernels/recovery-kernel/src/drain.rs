@@ -93,7 +93,8 @@ pub fn run(
     for (f, p) in found.iter().zip(probes.iter_mut()) {
         let Some(f) = f else { continue };
         let ids = (f.info.vendor, f.info.device);
-        if ids == platform::E1000 || ids == EDU {
+        // Every 8254x part the driver knows has the same TX ring registers.
+        if paranoid_e1000::SUPPORTED_IDS.contains(&ids) || ids == EDU {
             if let Ok((regs, _)) = platform::map_bar0(&mut cf8, f.address()) {
                 *p = Some(if ids == EDU {
                     Probe::EduDma(regs)

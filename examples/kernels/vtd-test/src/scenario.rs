@@ -65,6 +65,7 @@ const REGISTER_BLOCK: u64 = 0x1000;
 /// What the dead kernel left.
 struct Dead {
     buffer: u64,
+    /// The context table of edu's bus (the first source).
     context_table: u64,
 }
 
@@ -108,9 +109,6 @@ fn dead_kernel(
         what: "3- or 4-level tables",
     })?;
     let root = pool.alloc(&mut mem).ok_or(VtdError::OutOfFrames)?;
-    let ctx = pool.alloc(&mut mem).ok_or(VtdError::OutOfFrames)?;
-    let re = RootEntry::new(ctx);
-    write_entry(&mut mem, root, re.lo, re.hi, caps.coherent)?;
     let pt = PageTable::new(&mut mem, &mut pool, levels, caps.coherent)?;
     for i in 0..16 {
         pt.map(
@@ -121,7 +119,30 @@ fn dead_kernel(
             true,
         )?;
     }
-    for (sid, did) in [(edu, OLD_DID_EDU), (nic, OLD_DID_NIC)] {
+    // One context table per bus the two sources sit on (a device behind a
+    // bridge is on its own bus): the root entry of that bus points at it.
+    let mut tables: [Option<(u16, u64)>; 2] = [None; 2];
+    for (k, (sid, did)) in [(edu, OLD_DID_EDU), (nic, OLD_DID_NIC)]
+        .into_iter()
+        .enumerate()
+    {
+        let bus = sid >> 8;
+        let ctx = match tables.iter().flatten().find(|(b, _)| *b == bus) {
+            Some(&(_, ctx)) => ctx,
+            None => {
+                let ctx = pool.alloc(&mut mem).ok_or(VtdError::OutOfFrames)?;
+                let re = RootEntry::new(ctx);
+                write_entry(
+                    &mut mem,
+                    root + u64::from(bus) * 16,
+                    re.lo,
+                    re.hi,
+                    caps.coherent,
+                )?;
+                tables[k] = Some((bus, ctx));
+                ctx
+            }
+        };
         let ce = ContextEntry::translated(pt.root, levels, did);
         write_entry(
             &mut mem,
@@ -146,7 +167,7 @@ fn dead_kernel(
     unit.command(Gcmd::EnableTranslation, deadline)?;
     Ok(Dead {
         buffer,
-        context_table: ctx,
+        context_table: tables[0].map_or(0, |(_, ctx)| ctx),
     })
 }
 

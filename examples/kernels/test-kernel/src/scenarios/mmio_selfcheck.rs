@@ -13,7 +13,7 @@ use paranoid::pci::{bar, ConfigAccess};
 use paranoid::port::Port;
 use paranoid_boot::BootInfo;
 
-use crate::platform::{self, E1000, NVME};
+use crate::platform::{self, NVME};
 use crate::report::{Fields, Outcome};
 use crate::{check, ensure};
 
@@ -61,7 +61,11 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         "straddling read returned data"
     );
 
-    let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
+    let nic = check!(
+        f,
+        platform::find_any(&mut ecam, &paranoid_e1000::SUPPORTED_IDS),
+        "e1000"
+    );
     let (mut nic_regs, _) = check!(
         f,
         platform::map_bar0(&mut ecam, nic.address()),

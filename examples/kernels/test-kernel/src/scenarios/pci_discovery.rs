@@ -12,7 +12,7 @@ use paranoid::pci::topology::AliasReason;
 use paranoid::pci::{offset, ConfigAccess, PciAddress};
 use paranoid_boot::{println, BootInfo};
 
-use crate::platform::{self, E1000, NVME, Q35_ECAM_BASE};
+use crate::platform::{self, NVME, Q35_ECAM_BASE};
 use crate::report::{fail, Fields, Outcome};
 use crate::{check, ensure};
 
@@ -121,7 +121,7 @@ pub fn print_inventory<C: ConfigAccess>(cfg: &mut C) {
 
 fn describe(info: &FunctionInfo) -> &'static str {
     match ((info.vendor, info.device), info.class) {
-        (E1000, _) => "e1000 NIC",
+        (ids, _) if paranoid_e1000::SUPPORTED_IDS.contains(&ids) => "e1000 NIC",
         (NVME, _) => "NVMe controller",
         (_, [0x06, 0x00, _]) => "host bridge",
         (_, [0x06, 0x01, _]) => "ISA bridge",
@@ -216,7 +216,11 @@ fn check_all(boot: &'static BootInfo, inventory: bool) -> Outcome {
         print_inventory(&mut ecam);
     }
 
-    let nic = check!(f, platform::find(&mut ecam, E1000), "e1000");
+    let nic = check!(
+        f,
+        platform::find_any(&mut ecam, &paranoid_e1000::SUPPORTED_IDS),
+        "e1000"
+    );
     let nvme = check!(f, platform::find(&mut ecam, NVME), "NVMe");
     f.add("e1000", nic.address());
     f.add("nvme", nvme.address());
