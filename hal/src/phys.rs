@@ -138,6 +138,28 @@ impl Identity {
     pub const fn limit(&self) -> u64 {
         self.limit
     }
+
+    /// Writes back the cache lines of `pa..pa + len` (cut at the limit), so a
+    /// unit that does not snoop the caches (an IOMMU with ECAP.C = 0) sees what
+    /// the CPU wrote there. Off x86_64 this does nothing.
+    pub fn flush(&self, pa: u64, len: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::arch::x86_64::cpu::{clflush, CACHE_LINE};
+            let mut line = pa & !(CACHE_LINE - 1);
+            let end = pa.saturating_add(len).min(self.limit);
+            while line < end {
+                if line != 0 {
+                    // SAFETY: `line` is below `limit`, so identity-mapped
+                    // (`new`'s contract); clflush changes no memory contents.
+                    unsafe { clflush(line as usize as *const u8) };
+                }
+                line += CACHE_LINE;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (pa, len);
+    }
 }
 
 impl PhysRead for Identity {

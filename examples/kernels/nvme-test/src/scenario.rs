@@ -1,6 +1,9 @@
 //! The scenarios: machine set-up, the dead kernel's mess, init, verified I/O.
 // A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)"
+)]
 
 use core::time::Duration;
 
@@ -390,7 +393,10 @@ impl DeadKernel {
     }
 
     /// Writes a submission queue entry at `old + at`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "an SQE is written field by field as the spec lists them (opcode, cid, nsid, PRPs, command dwords)"
+    )]
     fn sqe(
         &self,
         at: u64,
