@@ -228,42 +228,49 @@ impl RamRegion {
         (end <= self.len && pa % width == 0 && pa != 0).then_some(pa as usize)
     }
 
+    /// One volatile access of `T` (`u8` or `u32`: integers, any bits valid)
+    /// at `offset`, if inside and aligned.
+    fn load<T: Copy>(&self, offset: u64) -> Option<T> {
+        let pa = self.at(offset, core::mem::size_of::<T>() as u64)?;
+        // SAFETY:
+        // - inside the region and aligned for `T` (checked by `at`), which
+        //   `new`'s contract says is identity-mapped RAM we own;
+        // - callers pass integer types only, valid for any bits; a volatile
+        //   read forms no reference (a device may be writing it).
+        Some(unsafe { core::ptr::read_volatile(pa as *const T) })
+    }
+
+    /// One volatile store of `T` at `offset`; false outside or misaligned.
+    fn store<T: Copy>(&mut self, offset: u64, value: T) -> bool {
+        let Some(pa) = self.at(offset, core::mem::size_of::<T>() as u64) else {
+            return false;
+        };
+        // SAFETY: as for `load`; `&mut self` and `new`'s contract make us the
+        // only writer but for devices the owner pointed here.
+        unsafe { core::ptr::write_volatile(pa as *mut T, value) };
+        true
+    }
+
     /// Reads the byte at `offset`; `None` outside the region.
     pub fn read_u8(&self, offset: u64) -> Option<u8> {
-        let pa = self.at(offset, 1)?;
-        // SAFETY: inside the region (checked), which `new`'s contract says is
-        // identity-mapped RAM we own; a volatile read forms no reference.
-        Some(unsafe { core::ptr::read_volatile(pa as *const u8) })
+        self.load(offset)
     }
 
     /// Writes the byte at `offset`; false outside the region.
     pub fn write_u8(&mut self, offset: u64, value: u8) -> bool {
-        let Some(pa) = self.at(offset, 1) else {
-            return false;
-        };
-        // SAFETY: as for `read_u8`; `&mut self` and `new`'s contract make us
-        // the only writer but for devices the owner pointed here.
-        unsafe { core::ptr::write_volatile(pa as *mut u8, value) };
-        true
+        self.store(offset, value)
     }
 
     /// Reads the little-endian `u32` at `offset` (4-aligned) in one access;
     /// `None` outside the region or misaligned.
     pub fn read_u32(&self, offset: u64) -> Option<u32> {
-        let pa = self.at(offset, 4)?;
-        // SAFETY: as for `read_u8`, and `pa` is 4-aligned (checked).
-        Some(unsafe { core::ptr::read_volatile(pa as *const u32) })
+        self.load(offset)
     }
 
     /// Writes the `u32` at `offset` (4-aligned) in one access; false outside
     /// the region or misaligned.
     pub fn write_u32(&mut self, offset: u64, value: u32) -> bool {
-        let Some(pa) = self.at(offset, 4) else {
-            return false;
-        };
-        // SAFETY: as for `write_u8`, and `pa` is 4-aligned (checked).
-        unsafe { core::ptr::write_volatile(pa as *mut u32, value) };
-        true
+        self.store(offset, value)
     }
 
     /// Writes the `u64` at `offset` (4-aligned) as two `u32`s, low half

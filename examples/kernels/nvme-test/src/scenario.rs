@@ -424,14 +424,6 @@ impl DeadKernel {
     }
 
     /// True once the admin completion queue entry `n` carries phase 1.
-    #[cfg_attr(
-        any(),
-        paranoid::allow(
-            raw_mmio,
-            device_gone_unchecked,
-            reason = "reads the old admin completion queue in RAM (written by DMA), not a register"
-        )
-    )]
     fn admin_completed(&self, ram: &RamRegion, n: u64) -> bool {
         // Outside the old memory (it is not): not completed.
         let dw3 = ram.read_u32(OLD_ACQ + n * 16 + 12).unwrap_or(0);
