@@ -138,6 +138,28 @@ impl Identity {
     pub const fn limit(&self) -> u64 {
         self.limit
     }
+
+    /// Writes back the cache lines of `pa..pa + len` (cut at the limit), so a
+    /// unit that does not snoop the caches (an IOMMU with ECAP.C = 0) sees what
+    /// the CPU wrote there. Off x86_64 this does nothing.
+    pub fn flush(&self, pa: u64, len: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::arch::x86_64::cpu::{clflush, CACHE_LINE};
+            let mut line = pa & !(CACHE_LINE - 1);
+            let end = pa.saturating_add(len).min(self.limit);
+            while line < end {
+                if line != 0 {
+                    // SAFETY: `line` is below `limit`, so identity-mapped
+                    // (`new`'s contract); clflush changes no memory contents.
+                    unsafe { clflush(line as usize as *const u8) };
+                }
+                line += CACHE_LINE;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (pa, len);
+    }
 }
 
 impl PhysRead for Identity {
@@ -153,6 +175,150 @@ impl PhysRead for Identity {
             *b = unsafe { core::ptr::read_volatile(at as *const u8) };
         }
         Ok(())
+    }
+}
+
+/// RAM a kernel owns outright, reached through its identity map: the one way
+/// kernels write plain memory (rings a test plays a dead kernel with, canary
+/// fills) without an `unsafe` block of their own.
+///
+/// Accesses are volatile (a device may read or write the region by DMA) and
+/// bounds- and alignment-checked: an access outside the region does nothing
+/// and says so.
+#[derive(Debug)]
+pub struct RamRegion {
+    start: u64,
+    len: u64,
+}
+
+impl RamRegion {
+    /// Takes `start..start + len` as owned RAM.
+    ///
+    /// # Safety
+    ///
+    /// - `start..start + len` must be RAM mapped 1:1 for as long as the value
+    ///   lives, with no read or write side effect (not device memory);
+    /// - nothing else may use it while the value lives (no Rust reference, no
+    ///   other owner): a frame allocator that never hands it out again, say.
+    ///   Devices the caller points at it may DMA into it.
+    pub const unsafe fn new(start: u64, len: u64) -> Self {
+        Self { start, len }
+    }
+
+    /// The first physical address.
+    pub const fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The length in bytes.
+    pub const fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for a region of no bytes.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The address of `offset..offset + width`, if it lies inside and is
+    /// `width`-aligned.
+    fn at(&self, offset: u64, width: u64) -> Option<usize> {
+        let end = offset.checked_add(width)?;
+        let pa = self.start.checked_add(offset)?;
+        (end <= self.len && pa % width == 0 && pa != 0).then_some(pa as usize)
+    }
+
+    /// One volatile access of `T` (`u8` or `u32`: integers, any bits valid)
+    /// at `offset`, if inside and aligned.
+    fn load<T: Copy>(&self, offset: u64) -> Option<T> {
+        let pa = self.at(offset, core::mem::size_of::<T>() as u64)?;
+        // SAFETY:
+        // - inside the region and aligned for `T` (checked by `at`), which
+        //   `new`'s contract says is identity-mapped RAM we own;
+        // - callers pass integer types only, valid for any bits; a volatile
+        //   read forms no reference (a device may be writing it).
+        Some(unsafe { core::ptr::read_volatile(pa as *const T) })
+    }
+
+    /// One volatile store of `T` at `offset`; false outside or misaligned.
+    fn store<T: Copy>(&mut self, offset: u64, value: T) -> bool {
+        let Some(pa) = self.at(offset, core::mem::size_of::<T>() as u64) else {
+            return false;
+        };
+        // SAFETY: as for `load`; `&mut self` and `new`'s contract make us the
+        // only writer but for devices the owner pointed here.
+        unsafe { core::ptr::write_volatile(pa as *mut T, value) };
+        true
+    }
+
+    /// Reads the byte at `offset`; `None` outside the region.
+    pub fn read_u8(&self, offset: u64) -> Option<u8> {
+        self.load(offset)
+    }
+
+    /// Writes the byte at `offset`; false outside the region.
+    pub fn write_u8(&mut self, offset: u64, value: u8) -> bool {
+        self.store(offset, value)
+    }
+
+    /// Reads the little-endian `u32` at `offset` (4-aligned) in one access;
+    /// `None` outside the region or misaligned.
+    pub fn read_u32(&self, offset: u64) -> Option<u32> {
+        self.load(offset)
+    }
+
+    /// Writes the `u32` at `offset` (4-aligned) in one access; false outside
+    /// the region or misaligned.
+    pub fn write_u32(&mut self, offset: u64, value: u32) -> bool {
+        self.store(offset, value)
+    }
+
+    /// Writes the `u64` at `offset` (4-aligned) as two `u32`s, low half
+    /// first; false (nothing written) outside the region or misaligned.
+    pub fn write_u64(&mut self, offset: u64, value: u64) -> bool {
+        let fits = offset.checked_add(8).is_some_and(|end| end <= self.len);
+        if !fits || self.at(offset, 4).is_none() {
+            return false;
+        }
+        self.write_u32(offset, value as u32) && self.write_u32(offset + 4, (value >> 32) as u32)
+    }
+
+    /// Writes `bytes` at `offset`; false (nothing written) when they do not fit.
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        let fits = offset
+            .checked_add(bytes.len() as u64)
+            .is_some_and(|end| end <= self.len);
+        if !fits {
+            return false;
+        }
+        (offset..).zip(bytes).all(|(o, &b)| self.write_u8(o, b))
+    }
+
+    /// Fills `offset..offset + len` with `byte`; false (nothing written) when
+    /// the range does not fit.
+    pub fn fill(&mut self, offset: u64, len: u64, byte: u8) -> bool {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        (offset..offset + len).all(|o| self.write_u8(o, byte))
+    }
+
+    /// The first offset in `offset..offset + len` whose byte is not `byte`
+    /// (`None`: all are, or the range does not fit the region).
+    pub fn first_not(&self, offset: u64, len: u64, byte: u8) -> Option<u64> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.len)?;
+        (offset..end).find(|&o| self.read_u8(o) != Some(byte))
+    }
+
+    /// How many bytes in `offset..offset + len` are not `byte` (0 when the
+    /// range does not fit).
+    pub fn count_not(&self, offset: u64, len: u64, byte: u8) -> u64 {
+        match offset.checked_add(len).filter(|&e| e <= self.len) {
+            Some(end) => (offset..end)
+                .filter(|&o| self.read_u8(o) != Some(byte))
+                .count() as u64,
+            None => 0,
+        }
     }
 }
 
@@ -245,5 +411,48 @@ mod tests {
         let id = unsafe { Identity::new(at + 4) };
         assert_eq!(id.read_u32(at), Ok(0x2211_5aa5));
         assert!(id.read_u32(at + 1).is_err());
+    }
+
+    #[test]
+    fn ram_region_checks_bounds_and_alignment() {
+        let mut buf = vec![0u64; 8];
+        let start = buf.as_mut_ptr() as u64;
+        // SAFETY: `buf` is 64 live bytes at its address (host: virtual = the
+        // "physical" address the region uses) and only the region touches it
+        // until the last use below.
+        let mut ram = unsafe { RamRegion::new(start, 64) };
+        assert!(ram.write_u32(0, 0xdead_beef));
+        assert_eq!(ram.read_u32(0), Some(0xdead_beef));
+        assert!(!ram.write_u32(2, 1), "misaligned");
+        assert!(!ram.write_u32(64, 1), "past the end");
+        assert!(!ram.write_u32(62, 1), "straddles the end");
+        assert_eq!(ram.read_u32(61), None);
+        assert!(ram.write_u64(8, 0x1122_3344_5566_7788));
+        assert!(!ram.write_u64(60, 1), "second half past the end");
+        assert_eq!(
+            ram.read_u32(60),
+            Some(0),
+            "nothing written by a refused u64"
+        );
+        assert!(ram.write(20, b"abc"));
+        assert!(!ram.write(62, b"abc"), "does not fit");
+        assert_eq!(
+            ram.read_u8(63),
+            Some(0),
+            "nothing written by a refused write"
+        );
+        assert!(ram.fill(32, 32, 0xaa));
+        assert!(!ram.fill(40, 32, 0xbb));
+        assert_eq!(ram.first_not(32, 32, 0xaa), None);
+        assert!(ram.write_u8(40, 1));
+        assert_eq!(ram.first_not(32, 32, 0xaa), Some(40));
+        assert_eq!(ram.count_not(32, 32, 0xaa), 1);
+        assert_eq!(
+            ram.count_not(32, 64, 0xaa),
+            0,
+            "range past the end counts nothing"
+        );
+        assert_eq!(buf[0] as u32, 0xdead_beef);
+        assert_eq!(buf[1], 0x1122_3344_5566_7788);
     }
 }

@@ -5,9 +5,12 @@
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
+//! - `cargo xtask counts`: unsafe blocks per folder, `duplicates` pairs, the
+//!   largest files and functions (issue 16's numbers);
 //! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
+mod counts;
 mod mutants;
 mod steps;
 
@@ -25,6 +28,8 @@ commands:
   qemu [MACHINE OPTIONS] [SCENARIO...]
                             build the kernels and run QEMU scenarios (all by default)
   machines                  the machine profiles (tests/machines.toml)
+  counts                    unsafe blocks per folder, duplicates pairs, largest
+                            files and functions
   mutants [--only NAME]... [--list] [--no-baseline]
                             build each deliberate bug of drivers/*/mutants.toml and
                             require its check to fail (and to pass without it)
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         "test" => steps::run_test(rest),
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
+        "counts" => counts::run(&repo_root()),
         "mutants" => mutants::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

@@ -73,6 +73,11 @@ pub fn all() -> Vec<Step> {
             run: test_host,
         },
         Step {
+            name: "package",
+            what: "cargo package (verified) of the library crates: paranoid, paranoid-macros, the drivers, cargo-paranoid",
+            run: package,
+        },
+        Step {
             name: "e1000-campaign",
             what: "e1000 any-state campaign (100,000 states) with its summary line",
             run: e1000_campaign,
@@ -253,6 +258,30 @@ fn target_dir(ctx: &Ctx) -> PathBuf {
 
 fn test_host(ctx: &Ctx) -> Result<(), String> {
     run(ctx.cargo(&["test", "--workspace", "--all-features", "--release"]))
+}
+
+/// The crates meant for crates.io.
+const PUBLISHED: &[&str] = &[
+    "paranoid",
+    "paranoid-macros",
+    "paranoid-nvme",
+    "paranoid-e1000",
+    "paranoid-vtd",
+    "paranoid-i6300esb",
+    "cargo-paranoid",
+];
+
+/// One `cargo package` of every published crate: cargo packages them in
+/// dependency order and verifies each (builds it from its `.crate`) against a
+/// temporary local registry holding the others, so unpublished path
+/// dependencies are checked as crates.io would see them. `--allow-dirty`: a
+/// local run with uncommitted edits checks those edits.
+fn package(ctx: &Ctx) -> Result<(), String> {
+    let mut args = vec!["package", "--allow-dirty", "--quiet"];
+    for c in PUBLISHED {
+        args.extend(["-p", c]);
+    }
+    run(ctx.cargo(&args))
 }
 
 fn e1000_campaign(ctx: &Ctx) -> Result<(), String> {

@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::{offset, ConfigAccess, PciAddress};
+use paranoid::pci::{offset, ConfigAccess, Function, PciAddress};
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
@@ -147,8 +147,8 @@ fn identify<P: ConfigAccess>(pci: &mut P, address: PciAddress) -> Result<Part, E
 pub struct E1000<R, P, C, W: Window> {
     pub(crate) part: Part,
     pub(crate) regs: E1000Regs<R>,
-    pub(crate) pci: P,
-    pub(crate) address: PciAddress,
+    /// The PCI function: configuration access, saved BARs, FLR.
+    pub(crate) function: Function<P>,
     pub(crate) clock: C,
     pub(crate) config: Config,
     pub(crate) rx: RxRing<W>,
@@ -156,8 +156,6 @@ pub struct E1000<R, P, C, W: Window> {
     pub(crate) mac: MacAddress,
     pub(crate) link: Option<Link>,
     pub(crate) running: bool,
-    pub(crate) flr: bool,
-    pub(crate) bars: [Option<u32>; 2],
     pub(crate) stats: Stats,
 }
 
@@ -187,19 +185,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         let part = identify(&mut pci, address)?;
         let rx = RxRing::new(arena)?;
         let tx = TxRing::new(arena)?;
-        let flr = paranoid::pci::reset::flr_capability(&mut pci, address).is_ok();
-        let bar = |pci: &mut P, i: u16| {
-            pci.read32(address, offset::BAR0 + 4 * i)
-                .not_all_ones()
-                .ok()
-                .map(Untrusted::into_raw_for_report)
-        };
-        let bars = [bar(&mut pci, 0), bar(&mut pci, 1)];
+        let function = Function::new(pci, address);
         Ok(Self {
             part,
             regs: E1000Regs::new(regs),
-            pci,
-            address,
+            function,
             clock,
             config,
             rx,
@@ -207,8 +197,6 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             mac: MacAddress::default(),
             link: None,
             running: false,
-            flr,
-            bars,
             stats: Stats::default(),
         })
     }
@@ -235,7 +223,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// The PCI address.
     pub fn address(&self) -> PciAddress {
-        self.address
+        self.function.address()
     }
 
     /// True between a successful init and shutdown.

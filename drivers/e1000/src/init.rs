@@ -14,9 +14,7 @@ use paranoid::init::InitContext;
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
 use paranoid::paranoid_init;
-use paranoid::pci::command::{self, Command};
-use paranoid::pci::reset::{function_level_reset, CRS_DEFAULT_LIMIT, RESET_RECOVERY};
-use paranoid::pci::{offset, ConfigAccess};
+use paranoid::pci::ConfigAccess;
 use paranoid::poll::poll;
 use paranoid::regs::RegisterSpec;
 use paranoid::time::{Clock, Deadline};
@@ -62,7 +60,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     }
 
     fn supported_resets(&self) -> ResetKinds {
-        if self.flr {
+        if self.function.supports_flr() {
             ResetKinds::FUNCTION_LEVEL
         } else {
             ResetKinds::empty()
@@ -122,7 +120,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     fn fence(&mut self) {
         self.running = false;
         // Best effort and nothing waits: the device may be gone.
-        let _ = command::fence(&mut self.pci, self.address);
+        let _ = self.function.fence();
         self.mask_interrupts();
         self.stop_rx_tx();
     }
@@ -134,14 +132,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// PCI command: bus mastering off (no more DMA), INTx off, memory decoding on
     /// (the registers must answer for the rest of init).
     fn bus_master_off(&mut self) -> Result<(), E1000Error> {
-        command::update(
-            &mut self.pci,
-            self.address,
-            Command::INTX_DISABLE | Command::MEMORY_SPACE,
-            Command::BUS_MASTER,
-        )
-        .map(|_| ())
-        .map_err(E1000Error::PciGone)
+        self.function
+            .quiesce()
+            .map(|_| ())
+            .map_err(E1000Error::PciGone)
     }
 
     /// IMC = all causes (SDM 13.4, IMC).
@@ -237,35 +231,14 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
         }
     }
 
-    /// PCIe FLR (which resets the whole function, MAC included), then BAR0/BAR1
-    /// restored (FLR clears them) and memory decoding turned back on; bus
-    /// mastering stays off.
+    /// PCIe FLR (which resets the whole function, MAC included) within the
+    /// step's `deadline`, then the saved BARs restored (FLR clears them) and
+    /// memory decoding turned back on; bus mastering stays off
+    /// ([`Function::function_level_reset`](paranoid::pci::Function::function_level_reset)).
     fn function_level_reset(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        // The HAL waits 100 ms after FLR, then for CRS up to the limit: keep the
-        // whole of it inside the step's deadline.
-        let left = deadline
-            .remaining(&self.clock)
-            .saturating_sub(RESET_RECOVERY);
-        let crs_limit = if left < CRS_DEFAULT_LIMIT {
-            left
-        } else {
-            CRS_DEFAULT_LIMIT
-        };
-        function_level_reset(&mut self.pci, self.address, &self.clock, crs_limit)
-            .map_err(E1000Error::Flr)?;
-        for (i, bar) in (0u16..).zip(self.bars) {
-            if let Some(value) = bar {
-                self.pci.write32(self.address, offset::BAR0 + 4 * i, value);
-            }
-        }
-        command::update(
-            &mut self.pci,
-            self.address,
-            Command::MEMORY_SPACE | Command::INTX_DISABLE,
-            Command::BUS_MASTER,
-        )
-        .map(|_| ())
-        .map_err(E1000Error::PciGone)
+        self.function
+            .function_level_reset(&self.clock, deadline)
+            .map_err(E1000Error::Flr)
     }
 
     // ---- verify --------------------------------------------------------------
@@ -588,14 +561,10 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 
     fn bus_master_on(&mut self) -> Result<(), E1000Error> {
-        command::update(
-            &mut self.pci,
-            self.address,
-            Command::BUS_MASTER | Command::MEMORY_SPACE | Command::INTX_DISABLE,
-            Command::empty(),
-        )
-        .map(|_| ())
-        .map_err(E1000Error::PciGone)
+        self.function
+            .bus_master_on()
+            .map(|_| ())
+            .map_err(E1000Error::PciGone)
     }
 
     /// RCTL: on, broadcasts accepted, 2048-byte buffers, CRC stripped, no

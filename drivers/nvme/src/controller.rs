@@ -5,8 +5,7 @@ use core::time::Duration;
 
 use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, ToDevice, Window};
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::command::{self, Command as PciCommand};
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::{ConfigAccess, Function, PciAddress};
 use paranoid::poll::{try_poll, PollError};
 use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
@@ -131,11 +130,10 @@ pub(crate) enum Which {
 /// the clock `C` and the DMA window `W` every queue and buffer lives in.
 pub struct Nvme<R: RegisterIo, P, C, W: Window> {
     pub(crate) regs: Registers<R>,
-    pub(crate) pci: P,
-    pub(crate) address: PciAddress,
+    /// The PCI function: configuration access, saved BARs, FLR.
+    pub(crate) function: Function<P>,
     pub(crate) clock: C,
     pub(crate) config: Config,
-    pub(crate) flr: bool,
     pub(crate) caps: Option<Capabilities>,
     pub(crate) admin: QueuePair<W>,
     pub(crate) io: QueuePair<W>,
@@ -172,13 +170,13 @@ where
     /// queue, and one page per [`Config::max_in_flight`] are needed).
     pub fn new<const N: usize>(
         regs: R,
-        mut pci: P,
+        pci: P,
         address: PciAddress,
         clock: C,
         arena: &mut DmaArena<W, N>,
         config: Config,
     ) -> Result<Self, NvmeError> {
-        let flr = paranoid::pci::reset::flr_capability(&mut pci, address).is_ok();
+        let function = Function::new(pci, address);
         let admin = QueuePair::new(arena, 0, ADMIN_QUEUE_DEPTH)?;
         let io = QueuePair::new(arena, IO_QID, config.io_queue_depth.max(2))?;
         let identify = arena.alloc::<Bidirectional>(NVME_PAGE, NVME_PAGE)?;
@@ -186,11 +184,9 @@ where
         let prp_lists = arena.alloc::<ToDevice>(lists * NVME_PAGE, NVME_PAGE)?;
         Ok(Self {
             regs: Registers::new(regs),
-            pci,
-            address,
+            function,
             clock,
             config,
-            flr,
             caps: None,
             admin,
             io,
@@ -264,7 +260,7 @@ where
 
     /// The PCI address.
     pub fn address(&self) -> PciAddress {
-        self.address
+        self.function.address()
     }
 
     /// The clock.
@@ -416,7 +412,7 @@ where
 
     /// Bus mastering and INTx off for good, and CC.EN cleared without waiting.
     pub(crate) fn fence_now(&mut self) {
-        command::fence(&mut self.pci, self.address);
+        self.function.fence();
         self.regs.set_cc(0);
         self.admin.forget_all();
         self.io.forget_all();
@@ -426,12 +422,7 @@ where
 
     /// Turns bus mastering on (the last step before the controller may DMA).
     pub(crate) fn bus_master_on(&mut self) -> Result<(), NvmeError> {
-        command::update(
-            &mut self.pci,
-            self.address,
-            PciCommand::BUS_MASTER | PciCommand::MEMORY_SPACE | PciCommand::INTX_DISABLE,
-            PciCommand::empty(),
-        )?;
+        self.function.bus_master_on()?;
         Ok(())
     }
 }

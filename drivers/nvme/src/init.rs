@@ -12,8 +12,7 @@ use paranoid::init::{InitContext, InitFailure, Initialized};
 use paranoid::lifecycle::{Device, Lifecycle, Ready, ResetKind, ResetKinds, Stalled, Unknown};
 use paranoid::mmio::RegisterIo;
 use paranoid::paranoid_init;
-use paranoid::pci::command::{self, Command as PciCommand};
-use paranoid::pci::{caps, offset, ConfigAccess};
+use paranoid::pci::{caps, ConfigAccess};
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
 
@@ -113,7 +112,7 @@ where
     }
 
     fn supported_resets(&self) -> ResetKinds {
-        if self.flr {
+        if self.function.supports_flr() {
             ResetKinds::FUNCTION_LEVEL
         } else {
             ResetKinds::empty()
@@ -135,8 +134,8 @@ where
     fn reset(&mut self, kind: ResetKind, deadline: Deadline) -> Result<(), NvmeError> {
         match kind {
             ResetKind::Controller => self.controller_reset(deadline),
-            ResetKind::FunctionLevel if self.flr => {
-                self.function_level_reset()?;
+            ResetKind::FunctionLevel if self.function.supports_flr() => {
+                self.function_level_reset(deadline)?;
                 self.controller_reset(deadline)
             }
             other => Err(NvmeError::UnsupportedReset(other)),
@@ -176,12 +175,7 @@ where
     /// Quiesce: bus mastering off (the controller can no longer DMA into the
     /// dead kernel's memory or ours), memory decoding on, INTx off.
     fn stop_bus_mastering(&mut self) -> Result<(), NvmeError> {
-        command::update(
-            &mut self.pci,
-            self.address,
-            PciCommand::MEMORY_SPACE | PciCommand::INTX_DISABLE,
-            PciCommand::BUS_MASTER,
-        )?;
+        self.function.quiesce()?;
         Ok(())
     }
 
@@ -190,11 +184,11 @@ where
     /// is left alone (bus mastering is already off).
     fn disable_msi(&mut self) {
         for (id, enable) in [(caps::id::MSI, MSI_ENABLE), (caps::id::MSIX, MSIX_ENABLE)] {
-            if let Ok(Some(at)) = caps::find(&mut self.pci, self.address, id) {
-                let control = self.pci.read16(self.address, at + 2);
+            if let Ok(Some(at)) = self.function.find_capability(id) {
+                let control = self.function.read16(at + 2);
                 if !control.is_all_ones() && control.bit(enable.trailing_zeros()) {
                     let v = control.into_raw_for_report() & !enable;
-                    self.pci.write16(self.address, at + 2, v);
+                    self.function.write16(at + 2, v);
                 }
             }
         }
@@ -283,25 +277,13 @@ where
         Ok(())
     }
 
-    /// Reset (escalated): PCIe function-level reset, BARs and decoding restored.
-    fn function_level_reset(&mut self) -> Result<(), NvmeError> {
-        let bar0 = self.pci.read32(self.address, offset::BAR0);
-        let bar1 = self.pci.read32(self.address, offset::BAR0 + 4);
-        paranoid::pci::reset::function_level_reset(
-            &mut self.pci,
-            self.address,
-            &self.clock,
-            FLR_CRS_LIMIT,
-        )?;
-        // FLR returns the function to its power-on state, BARs included
-        // (PCIe 5.0, 6.6.2): put back what firmware assigned.
-        for (at, saved) in [(offset::BAR0, bar0), (offset::BAR0 + 4, bar1)] {
-            if !saved.is_all_ones() {
-                self.pci
-                    .write32(self.address, at, saved.into_raw_for_report());
-            }
-        }
-        self.stop_bus_mastering()
+    /// Reset (escalated): PCIe function-level reset within the step's
+    /// `deadline`, BARs restored, memory decoding on and bus mastering off
+    /// ([`Function::function_level_reset`](paranoid::pci::Function::function_level_reset)).
+    fn function_level_reset(&mut self, deadline: Deadline) -> Result<(), NvmeError> {
+        self.function
+            .function_level_reset_with(&self.clock, FLR_CRS_LIMIT, deadline)?;
+        Ok(())
     }
 
     /// Verify: CAP read back and checked field by field.

@@ -615,7 +615,7 @@ where
         self.stats.recoveries += 1;
         let budget = Deadline::after(&self.clock, self.config.recovery_budget);
         let mut kinds = [Some(ResetKind::Controller), None];
-        if self.flr {
+        if self.function.supports_flr() {
             kinds[1] = Some(ResetKind::FunctionLevel);
         }
         for kind in kinds.into_iter().flatten() {

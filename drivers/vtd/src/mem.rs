@@ -39,6 +39,7 @@ impl<M: PhysMemory + ?Sized> PhysMemory for &mut M {
 #[derive(Debug)]
 pub struct IdentityMemory {
     limit: u64,
+    identity: paranoid::phys::Identity,
 }
 
 impl IdentityMemory {
@@ -50,7 +51,13 @@ impl IdentityMemory {
     ///   (RAM listed in the memory map, the frame pool) must be mapped 1:1;
     /// - no Rust reference may alias the pages written (the frame pool's).
     pub const unsafe fn new(limit: u64) -> Self {
-        Self { limit }
+        Self {
+            limit,
+            // SAFETY: this constructor's contract is `Identity::new`'s: every
+            // address below `limit` callers use is mapped 1:1, and what is read
+            // through it (RAM, firmware tables) has no read side effect.
+            identity: unsafe { paranoid::phys::Identity::new(limit) },
+        }
     }
 
     fn ptr(&self, pa: u64) -> Option<*mut u64> {
@@ -81,31 +88,13 @@ impl PhysMemory for IdentityMemory {
     }
 
     fn flush(&mut self, pa: u64, len: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let mut line = pa & !63;
-            let end = pa.saturating_add(len).min(self.limit);
-            while line < end {
-                // SAFETY: `line` is below the identity-mapped limit (checked by
-                // the loop bound); clflush only writes a cache line back.
-                unsafe {
-                    core::arch::asm!("clflush [{0}]", in(reg) line as usize, options(nostack, preserves_flags));
-                }
-                line += 64;
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (pa, len);
+        self.identity.flush(pa, len);
     }
 }
 
 impl crate::acpi::PhysRead for IdentityMemory {
     fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), crate::acpi::PhysError> {
-        // SAFETY: `IdentityMemory::new`'s contract: every address below `limit`
-        // is mapped 1:1, and what callers read through it (firmware tables, RAM)
-        // has no read side effects.
-        let identity = unsafe { paranoid::phys::Identity::new(self.limit) };
-        identity.read(pa, out)
+        self.identity.read(pa, out)
     }
 }
 

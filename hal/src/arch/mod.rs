@@ -1,6 +1,8 @@
 //! The access instructions, one small file per target.
 //!
 //! Everything else in the crate reaches device memory through these functions.
+//! On x86_64 also the safe CPU primitives ([`x86_64::cpu`]: TSC, interrupt
+//! masking, halt, cache-line flush) kernels and drivers use instead of `asm!`.
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

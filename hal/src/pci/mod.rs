@@ -5,8 +5,10 @@
 //! bus. On top of it: discovery of single functions ([`discover`]), the whole
 //! hierarchy through bridges and switches with requester ids ([`topology`]),
 //! BAR decoding and sizing ([`bar`]),
-//! bounded capability walks ([`caps`]), the command register ([`command`]) and
-//! function-level / secondary-bus reset ([`reset`]).
+//! bounded capability walks ([`caps`]), the command register ([`command`]),
+//! function-level / secondary-bus reset ([`reset`]), and [`Function`]: one
+//! function as a driver holds it (saved BARs, fence, bus master, FLR within the
+//! caller's deadline).
 //!
 //! Everything read from configuration space is device-controlled: a missing
 //! function reads all-ones, a broken one can point its capability list in a circle.
@@ -24,12 +26,14 @@ mod cf8;
 pub mod command;
 pub mod discover;
 mod ecam;
+pub mod function;
 pub mod reset;
 pub mod topology;
 
 #[cfg(target_arch = "x86_64")]
 pub use cf8::Cf8;
 pub use ecam::Ecam;
+pub use function::Function;
 
 /// Offsets of the type-0/type-1 configuration header (PCI Local Bus 3.0, 6.1).
 pub mod offset {
@@ -165,6 +169,16 @@ pub enum PciError {
         waited: Duration,
         /// The last vendor id read (0x0001: Configuration Retry Status).
         last_vendor: u16,
+    },
+    /// The caller's deadline passed during the recovery time after a reset,
+    /// before the function could be asked whether it is back.
+    ResetDeadline {
+        /// The function.
+        address: PciAddress,
+        /// How long we waited since the reset began.
+        waited: Duration,
+        /// The deadline (clock reading, ns).
+        deadline_ns: u64,
     },
     /// A device value failed validation.
     Untrusted(UntrustedError),

@@ -60,7 +60,9 @@ pub fn flr_capability<C: ConfigAccess + ?Sized>(
 ///
 /// Bus mastering is turned off first and transactions allowed to drain (bounded),
 /// as the spec recommends. On success the function is in its power-on state:
-/// command register zero, BARs to be reprogrammed by the caller.
+/// command register zero, BARs to be reprogrammed by the caller. The same as
+/// [`function_level_reset_by`] with no deadline of the caller's: only the spec's
+/// limits and `crs_limit` bound it.
 ///
 /// # Errors
 ///
@@ -73,8 +75,35 @@ pub fn function_level_reset<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
     clock: &K,
     crs_limit: Duration,
 ) -> Result<(), PciError> {
+    function_level_reset_by(cfg, a, clock, crs_limit, Deadline::at_ns(u64::MAX))
+}
+
+/// Resets function `a` with FLR and waits until it answers again, never past
+/// `deadline`.
+///
+/// Every wait of [`function_level_reset`] — transactions pending, the 100 ms
+/// recovery time, Configuration Retry Status up to `crs_limit` — is cut at
+/// `deadline`: a step handed a deadline returns by it.
+///
+/// # Errors
+///
+/// As [`function_level_reset`], and [`PciError::ResetDeadline`] when `deadline`
+/// passes during the 100 ms recovery time (the function is not read again: the
+/// spec forbids configuration requests before it is over). A CRS wait cut by
+/// `deadline` is a [`PciError::ResetTimeout`] with the last vendor id read.
+pub fn function_level_reset_by<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
+    cfg: &mut C,
+    a: PciAddress,
+    clock: &K,
+    crs_limit: Duration,
+    deadline: Deadline,
+) -> Result<(), PciError> {
     let cap = flr_capability(cfg, a)?;
     command::update(cfg, a, Command::INTX_DISABLE, Command::BUS_MASTER)?;
+    let start = clock.now_ns();
+    #[cfg(not(paranoid_mutant = "flr_ignores_deadline"))]
+    let pending = deadline.within(clock, PENDING_LIMIT);
+    #[cfg(paranoid_mutant = "flr_ignores_deadline")]
     let pending = Deadline::after(clock, PENDING_LIMIT);
     // Not draining in time is not fatal: the FLR discards the transactions.
     let _drained = poll(
@@ -85,7 +114,7 @@ pub fn function_level_reset<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
     );
     let devctl = cfg.read16(a, cap + 8).not_all_ones()?.into_raw_for_report();
     cfg.write16(a, cap + 8, devctl | DEVCTL_FLR);
-    wait_after_reset(cfg, a, clock, crs_limit)
+    wait_after_reset(cfg, a, clock, crs_limit, deadline, start)
 }
 
 /// Pulses secondary bus reset on `bridge` (a type-1 function), then waits for
@@ -109,27 +138,52 @@ pub fn secondary_bus_reset<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
     cfg.write16(bridge, offset::BRIDGE_CONTROL, ctl | BRIDGE_SBR);
     clock.delay(SBR_HOLD);
     cfg.write16(bridge, offset::BRIDGE_CONTROL, ctl & !BRIDGE_SBR);
-    wait_after_reset(cfg, child, clock, crs_limit)
+    let start = clock.now_ns();
+    wait_after_reset(
+        cfg,
+        child,
+        clock,
+        crs_limit,
+        Deadline::at_ns(u64::MAX),
+        start,
+    )
 }
 
-/// The 100 ms recovery wait, then a bounded wait out of CRS.
+/// The 100 ms recovery wait, then a bounded wait out of CRS, both cut at
+/// `deadline`; `start` is when the reset began (for the time reported).
 fn wait_after_reset<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
     cfg: &mut C,
     a: PciAddress,
     clock: &K,
     crs_limit: Duration,
+    deadline: Deadline,
+    start: u64,
 ) -> Result<(), PciError> {
-    let start = clock.now_ns();
+    let waited = |clock: &K| Duration::from_nanos(clock.now_ns().saturating_sub(start));
+    let left = deadline.remaining(clock);
+    #[cfg(paranoid_mutant = "flr_ignores_deadline")]
+    let left = RESET_RECOVERY.max(left);
+    if left < RESET_RECOVERY {
+        clock.delay(left);
+        return Err(PciError::ResetDeadline {
+            address: a,
+            waited: waited(clock),
+            deadline_ns: deadline.as_ns(),
+        });
+    }
     clock.delay(RESET_RECOVERY);
     let limit = if crs_limit > CRS_MAX_LIMIT {
         CRS_MAX_LIMIT
     } else {
         crs_limit
     };
-    let deadline = Deadline::after(clock, limit);
+    #[cfg(not(paranoid_mutant = "flr_ignores_deadline"))]
+    let crs = deadline.within(clock, limit);
+    #[cfg(paranoid_mutant = "flr_ignores_deadline")]
+    let crs = Deadline::after(clock, limit);
     let answered = poll(
         clock,
-        deadline,
+        crs,
         || cfg.read16(a, offset::VENDOR_ID),
         |v| !v.is(CRS_VENDOR) && !v.is_all_ones(),
     );
@@ -137,7 +191,7 @@ fn wait_after_reset<C: ConfigAccess + ?Sized, K: Clock + ?Sized>(
         Ok(_) => Ok(()),
         Err(t) => Err(PciError::ResetTimeout {
             address: a,
-            waited: Duration::from_nanos(clock.now_ns().saturating_sub(start)),
+            waited: waited(clock),
             last_vendor: t.last.into_raw_for_report(),
         }),
     }

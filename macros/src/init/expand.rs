@@ -144,7 +144,12 @@ pub fn stub(item: &ItemFn) -> TokenStream {
     let vis = &item.vis;
     quote! {
         #(#attrs)*
-        #[allow(unused_variables, unused_mut, dead_code)]
+        #[allow(
+            unused_variables,
+            unused_mut,
+            dead_code,
+            reason = "the stub emitted beside our errors, so only they show; an allow, not an expect: which of these fire depends on the user's function"
+        )]
         #vis #sig {
             ::core::unimplemented!()
         }

@@ -1,5 +1,8 @@
 //! Helpers shared by the e1000 integration tests.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries, each using part of it (an expect would be unfulfilled in those that use it all)"
+)]
 
 use std::time::Duration;
 

@@ -47,12 +47,13 @@ const FADT_MAX: usize = 1024;
 
 /// The ACPI power-management timer: a free-running 3.579545 MHz counter in an
 /// I/O port (ACPI 6.5, 4.8.3.3), a clock independent of the TSC and the PIT.
+///
+/// Only [`PmTimer::from_root`] makes one, from the checksummed FADT: the port
+/// is the one firmware names as the timer, which is what makes [`read`](Self::read) safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PmTimer {
-    /// The I/O port (FADT PM_TMR_BLK).
-    pub port: u16,
-    /// The counter is 32 bits wide (FADT flag TMR_VAL_EXT), else 24.
-    pub extended: bool,
+    port: u16,
+    extended: bool,
 }
 
 /// PM timer frequency, Hz.
@@ -87,14 +88,24 @@ impl PmTimer {
         }))
     }
 
+    /// The I/O port (FADT PM_TMR_BLK).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the counter is 32 bits wide (FADT flag TMR_VAL_EXT), else 24.
+    pub fn extended(&self) -> bool {
+        self.extended
+    }
+
     /// Reads the counter.
-    ///
-    /// # Safety
-    ///
-    /// The port must be the PM timer the FADT describes (reading it has no side
-    /// effect).
-    pub unsafe fn read(&self) -> u32 {
-        // SAFETY: the caller guarantees the port is the PM timer's.
+    pub fn read(&self) -> u32 {
+        // SAFETY:
+        // - the port comes from the FADT (fields are private; `from_root` is the
+        //   only constructor), whose checksum `paranoid::acpi` verified: it is
+        //   the port firmware names as the PM timer;
+        // - reading the PM timer has no side effect (ACPI 6.5, 4.8.3.3) and
+        //   touches no memory.
         let v = unsafe { paranoid::port::inl(self.port) };
         if self.extended {
             v

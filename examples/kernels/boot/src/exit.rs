@@ -48,8 +48,5 @@ pub fn exit_raw(value: u32) -> ! {
 
 /// Stops the CPU: interrupts off, then `hlt` forever.
 pub fn halt() -> ! {
-    loop {
-        // SAFETY: `cli; hlt` only stops this CPU; nothing is accessed.
-        unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
-    }
+    paranoid::arch::x86_64::halt()
 }

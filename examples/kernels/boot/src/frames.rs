@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+use paranoid::phys::RamRegion;
+
 use crate::start_info::{
     MemoryKind, StartInfo, ADDRESSABLE_LIMIT, MAX_MEMORY_REGIONS, MAX_MODULES,
 };
@@ -215,6 +217,22 @@ impl FrameAllocator {
         // - the bump allocator never hands it out again, so nothing else uses it.
         unsafe { core::ptr::write_bytes(at as *mut u8, 0, bytes as usize) };
         Ok(at)
+    }
+
+    /// Allocates `bytes` of zeroed RAM as a [`RamRegion`] the caller owns
+    /// (volatile, bounds-checked access without `unsafe` of its own).
+    ///
+    /// # Errors
+    ///
+    /// As [`FrameAllocator::alloc`].
+    pub fn alloc_ram(&mut self, bytes: u64, align: u64) -> Result<RamRegion, FrameError> {
+        let at = self.alloc_zeroed(bytes, align)?;
+        // SAFETY:
+        // - `at..at + bytes` is RAM from the memory map below the identity-map
+        //   limit (as `alloc_zeroed` states), so mapped 1:1, no side effects;
+        // - the bump allocator never hands it out again: the region's owner is
+        //   its only user.
+        Ok(unsafe { RamRegion::new(at, bytes) })
     }
 
     /// RAM never handed out nor skipped yet (the bump pointer onward, below

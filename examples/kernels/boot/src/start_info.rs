@@ -334,16 +334,47 @@ fn addressable(what: &'static str, addr: u64, len: u64) -> Result<(), StartInfoE
     }
 }
 
-/// Reads a `T` from physical memory.
+/// Types every bit pattern of which is a valid value (integers and `repr(C)`
+/// structs of them, without padding).
 ///
 /// # Safety
 ///
-/// `addr..addr + size_of::<T>()` must be identity-mapped memory (not MMIO with
-/// read side effects) and any bit pattern must be a valid `T`.
-unsafe fn read_phys<T: Copy>(addr: u64) -> T {
-    // SAFETY: the caller guarantees the range is mapped memory and `T` is plain
-    // old data; `read_unaligned` makes no alignment assumption.
-    unsafe { core::ptr::read_unaligned(addr as *const T) }
+/// An implementation promises exactly that.
+unsafe trait Plain: Copy {}
+// SAFETY: an integer: any bits are a value.
+unsafe impl Plain for u8 {}
+// SAFETY: `repr(C)`, u32 and u64 fields only, no padding (4 × 4 + 4 × 8 + 2 × 4).
+unsafe impl Plain for HvmStartInfo {}
+// SAFETY: `repr(C)`, four u64 fields, no padding.
+unsafe impl Plain for HvmModlistEntry {}
+// SAFETY: `repr(C)`, two u64 then two u32 fields, no padding.
+unsafe impl Plain for HvmMemmapEntry {}
+
+/// The memory the start info lies in and points at, as the caller of
+/// [`StartInfo::parse`] vouches for it: one token, made once, so each read
+/// needs no `unsafe` of its own.
+struct Vouched(());
+
+impl Vouched {
+    /// # Safety
+    ///
+    /// As [`StartInfo::parse`]: every address below [`ADDRESSABLE_LIMIT`] is
+    /// identity-mapped, and what the start info points at is ordinary memory.
+    const unsafe fn new() -> Self {
+        Self(())
+    }
+
+    /// Reads a `T` at physical `addr`, checked to lie below the limit.
+    fn read<T: Plain>(&self, what: &'static str, addr: u64) -> Result<T, StartInfoError> {
+        addressable(what, addr, size_of::<T>() as u64)?;
+        // SAFETY:
+        // - `addr..addr + size_of::<T>()` is non-zero and below
+        //   ADDRESSABLE_LIMIT (checked), so identity-mapped, and it is memory the
+        //   start info names: ordinary memory (this token's contract);
+        // - `T: Plain`: any bytes are a valid `T`; `read_unaligned` assumes no
+        //   alignment and forms no reference.
+        Ok(unsafe { core::ptr::read_unaligned(addr as usize as *const T) })
+    }
 }
 
 impl StartInfo {
@@ -362,10 +393,9 @@ impl StartInfo {
         if address == 0 {
             return Err(StartInfoError::Null);
         }
-        addressable("start info", address, size_of::<HvmStartInfo>() as u64)?;
-        // SAFETY: in the identity map (checked above); plain-old-data struct; the
-        // caller guarantees it is ordinary memory.
-        let raw: HvmStartInfo = unsafe { read_phys(address) };
+        // SAFETY: this function's contract is the token's.
+        let mem = unsafe { Vouched::new() };
+        let raw: HvmStartInfo = mem.read("start info", address)?;
         if raw.magic != START_INFO_MAGIC {
             return Err(StartInfoError::BadMagic { found: raw.magic });
         }
@@ -385,21 +415,16 @@ impl StartInfo {
             }; MAX_MEMORY_REGIONS],
             region_count: 0,
         };
-        // SAFETY: forwarded contract of `parse`.
-        unsafe {
-            info.copy_cmdline(raw.cmdline_paddr)?;
-            info.copy_modules(raw.modlist_paddr, raw.nr_modules)?;
-            if raw.version >= 1 {
-                info.copy_memmap(raw.memmap_paddr, raw.memmap_entries)?;
-            }
+        info.copy_cmdline(&mem, raw.cmdline_paddr)?;
+        info.copy_modules(&mem, raw.modlist_paddr, raw.nr_modules)?;
+        if raw.version >= 1 {
+            info.copy_memmap(&mem, raw.memmap_paddr, raw.memmap_entries)?;
         }
         Ok(info)
     }
 
-    /// # Safety
-    ///
-    /// As [`StartInfo::parse`].
-    unsafe fn copy_cmdline(&mut self, paddr: u64) -> Result<(), StartInfoError> {
+    /// The command line at `paddr`, copied.
+    fn copy_cmdline(&mut self, mem: &Vouched, paddr: u64) -> Result<(), StartInfoError> {
         if paddr == 0 {
             return Ok(());
         }
@@ -411,8 +436,7 @@ impl StartInfo {
         addressable("command line", paddr, limit.max(1))?;
         let mut len = None;
         for i in 0..limit {
-            // SAFETY: `paddr + i` is below the limit checked above; contract of `parse`.
-            let b: u8 = unsafe { read_phys(paddr + i) };
+            let b: u8 = mem.read("command line", paddr + i)?;
             if b == 0 {
                 len = Some(i as usize);
                 break;
@@ -435,10 +459,13 @@ impl StartInfo {
         Ok(())
     }
 
-    /// # Safety
-    ///
-    /// As [`StartInfo::parse`].
-    unsafe fn copy_modules(&mut self, paddr: u64, count: u32) -> Result<(), StartInfoError> {
+    /// The module list at `paddr`, copied.
+    fn copy_modules(
+        &mut self,
+        mem: &Vouched,
+        paddr: u64,
+        count: u32,
+    ) -> Result<(), StartInfoError> {
         if count == 0 {
             return Ok(());
         }
@@ -448,8 +475,7 @@ impl StartInfo {
         let entry = size_of::<HvmModlistEntry>() as u64;
         addressable("module list", paddr, entry * u64::from(count))?;
         for (i, slot) in self.modules.iter_mut().take(count as usize).enumerate() {
-            // SAFETY: inside the module list checked above; contract of `parse`.
-            let m: HvmModlistEntry = unsafe { read_phys(paddr + entry * i as u64) };
+            let m: HvmModlistEntry = mem.read("module list", paddr + entry * i as u64)?;
             addressable("module", m.paddr, m.size)?;
             *slot = Module {
                 start: m.paddr,
@@ -460,10 +486,8 @@ impl StartInfo {
         Ok(())
     }
 
-    /// # Safety
-    ///
-    /// As [`StartInfo::parse`].
-    unsafe fn copy_memmap(&mut self, paddr: u64, count: u32) -> Result<(), StartInfoError> {
+    /// The memory map at `paddr`, copied.
+    fn copy_memmap(&mut self, mem: &Vouched, paddr: u64, count: u32) -> Result<(), StartInfoError> {
         if count == 0 {
             return Ok(());
         }
@@ -473,8 +497,7 @@ impl StartInfo {
         let entry = size_of::<HvmMemmapEntry>() as u64;
         addressable("memory map", paddr, entry * u64::from(count))?;
         for (i, slot) in self.regions.iter_mut().take(count as usize).enumerate() {
-            // SAFETY: inside the memory map checked above; contract of `parse`.
-            let e: HvmMemmapEntry = unsafe { read_phys(paddr + entry * i as u64) };
+            let e: HvmMemmapEntry = mem.read("memory map", paddr + entry * i as u64)?;
             if e.addr.checked_add(e.size).is_none() {
                 return Err(StartInfoError::RegionOverflow {
                     addr: e.addr,

@@ -1,6 +1,9 @@
 //! The scenarios: machine set-up, the dead kernel's mess, init, traffic.
 // A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)"
+)]
 
 use core::time::Duration;
 
@@ -8,6 +11,7 @@ use paranoid::dma::DmaArena;
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::{Cf8, ConfigAccess, PciAddress};
+use paranoid::phys::RamRegion;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo, TscClock};
@@ -49,7 +53,7 @@ const CANARY: u8 = 0xc5;
 struct Machine {
     clock: TscClock,
     arena: DmaArena<IdentityWindow>,
-    old: u64,
+    old: RamRegion,
     nics: [Option<PciAddress>; 4],
     count: usize,
 }
@@ -250,22 +254,16 @@ pub fn init_only(boot: &'static BootInfo) -> Outcome {
     Ok(f)
 }
 
-/// Writes a legacy descriptor into identity-mapped memory at `at`.
-fn put_desc(at: u64, addr: u64, lower: u32) {
-    // SAFETY: `at` is 16-byte aligned inside the old memory this scenario owns.
-    unsafe {
-        // Descriptors in identity-mapped RAM (the dead kernel's ring).
-        core::ptr::write_volatile(at as *mut u64, addr);
-        // paranoid:allow(raw_mmio): RAM, not a device
-        core::ptr::write_volatile((at + 8) as *mut u32, lower);
-        // paranoid:allow(raw_mmio): RAM, not a device
-        core::ptr::write_volatile((at + 12) as *mut u32, 0);
-    }
+/// Writes a legacy descriptor at offset `at` of the old memory (the dead
+/// kernel's ring; 16-byte aligned: callers pass offsets of the layout above).
+fn put_desc(ram: &mut RamRegion, at: u64, addr: u64, lower: u32) {
+    ram.write_u64(at, addr);
+    ram.write_u32(at + 8, lower);
+    ram.write_u32(at + 12, 0);
 }
 
-fn put_frame(at: u64, frame: &[u8]) {
-    // SAFETY: `at..at + len` lies in the old memory this scenario owns.
-    unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), at as *mut u8, frame.len()) };
+fn put_frame(ram: &mut RamRegion, at: u64, frame: &[u8]) {
+    ram.write(at, frame);
 }
 
 /// Frames the dead kernel queues: the arguments of [`build`] but the sequence.
@@ -276,10 +274,10 @@ struct Frames {
     len: usize,
 }
 
-/// Fills `count` transmit descriptors of a ring in old memory at `ring`, one
-/// frame each (sequence numbers from 0) in buffers `stride` bytes apart from
-/// `bufs`, with EOP, IFCS and RS set.
-fn post_tx(ring: u64, bufs: u64, stride: u64, count: u64, frames: &Frames) {
+/// Fills `count` transmit descriptors of a ring at offset `ring` of the old
+/// memory, one frame each (sequence numbers from 0) in buffers `stride` bytes
+/// apart from offset `bufs`, with EOP, IFCS and RS set.
+fn post_tx(ram: &mut RamRegion, ring: u64, bufs: u64, stride: u64, count: u64, frames: &Frames) {
     let mut frame = [0u8; 1514];
     for i in 0..count {
         let len = build(
@@ -290,8 +288,9 @@ fn post_tx(ring: u64, bufs: u64, stride: u64, count: u64, frames: &Frames) {
             i as u32,
             frames.len,
         );
-        put_frame(bufs + stride * i, frame.get(..len).unwrap_or(&[]));
-        put_desc(ring + 16 * i, bufs + stride * i, len as u32 | 0b1011 << 24);
+        put_frame(ram, bufs + stride * i, frame.get(..len).unwrap_or(&[]));
+        let addr = ram.start() + bufs + stride * i;
+        put_desc(ram, ring + 16 * i, addr, len as u32 | 0b1011 << 24);
     }
 }
 
@@ -313,13 +312,14 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
             "bus master"
         );
     }
-    let old = m.old;
+    let old = m.old.start();
     let mac_a = read_ra0(&mut ra);
     let mac_b = read_ra0(&mut rb);
     // A receives into 8 descriptors in old memory.
     for i in 0..8u64 {
         put_desc(
-            old + OLD_A_RX_RING + 16 * i,
+            &mut m.old,
+            OLD_A_RX_RING + 16 * i,
             old + OLD_A_RX_BUFS + 2048 * i,
             0,
         );
@@ -350,7 +350,7 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
         ethertype: STALE_TX,
         len: 100,
     };
-    post_tx(old + OLD_A_TX_RING, old + OLD_A_TX_BUFS, 2048, 4, &stale);
+    post_tx(&mut m.old, OLD_A_TX_RING, OLD_A_TX_BUFS, 2048, 4, &stale);
     ra.tctl().write(regs::tctl::PSP);
     ra.tdbal().write((old + OLD_A_TX_RING) as u32);
     ra.tdbah().write(0);
@@ -368,8 +368,9 @@ fn dirty(m: &mut Machine, a: PciAddress, b: PciAddress, f: &mut Fields) -> Resul
         len: 80,
     };
     post_tx(
-        old + OLD_B_TX_RING,
-        old + OLD_B_TX_BUFS,
+        &mut m.old,
+        OLD_B_TX_RING,
+        OLD_B_TX_BUFS,
         256,
         12,
         &background,
@@ -432,14 +433,7 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
     let mut nb = bring_up(nb, &m.clock, "B", &mut f)?;
     if dirty_first {
         // Any DMA into the old receive area from now on would show.
-        // SAFETY: the old memory is ours; the device must not touch it any more.
-        unsafe {
-            core::ptr::write_bytes(
-                (m.old + OLD_A_RX_RING) as *mut u8,
-                CANARY,
-                OLD_A_TX_RING as usize,
-            )
-        };
+        m.old.fill(OLD_A_RX_RING, OLD_A_TX_RING, CANARY);
     }
     let mut seen_a = Seen::default();
     let mut seen_b = Seen::default();
@@ -471,14 +465,7 @@ pub fn pair(boot: &'static BootInfo, dirty_first: bool) -> Outcome {
         "unknown frames on the hub"
     );
     if dirty_first {
-        // SAFETY: reading old memory we own.
-        let old = unsafe {
-            core::slice::from_raw_parts(
-                (m.old + OLD_A_RX_RING) as *const u8,
-                OLD_A_TX_RING as usize,
-            )
-        };
-        let touched = old.iter().filter(|&&b| b != CANARY).count();
+        let touched = m.old.count_not(OLD_A_RX_RING, OLD_A_TX_RING, CANARY);
         f.add("old_bytes_touched", touched);
         ensure!(f, touched == 0, "DMA into the old receive ring after init");
         // The dead kernel's interrupt mask and tables are gone too.

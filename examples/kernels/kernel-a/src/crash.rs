@@ -124,8 +124,8 @@ pub fn hand_over(why: fmt::Arguments<'_>) -> ! {
 
 /// Writes the note and jumps to the preloaded kernel. No device I/O.
 fn leave(why: fmt::Arguments<'_>) -> ! {
-    // SAFETY: `cli` only masks interrupts; the next kernel expects them off.
-    unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+    // The next kernel expects interrupts off.
+    paranoid::arch::x86_64::disable_interrupts();
     let entry = ENTRY.load(Ordering::Acquire);
     let start_info = START_INFO.load(Ordering::Acquire);
     // A panic inside this path: do not format again, just go.
@@ -144,8 +144,7 @@ fn leave(why: fmt::Arguments<'_>) -> ! {
             note.set_point("unplanned");
         }
         note.crash_ns = clock.map_or(0, |c| c.now_ns());
-        // SAFETY: `rdtsc` has no side effects.
-        note.crash_tsc = unsafe { core::arch::x86_64::_rdtsc() };
+        note.crash_tsc = paranoid::arch::x86_64::rdtsc();
         let mut page = [0u8; NOTE_LEN];
         note.encode(&mut page);
         // SAFETY: CRASH_NOTE is a page of the reserved recovery region that kernel

@@ -189,9 +189,8 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
             panic!("crash point `during-io`: {live}");
         }
         "critical" => {
-            // SAFETY: masking interrupts has no memory effect; kernel A never
-            // unmasks them again (the crash follows).
-            unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+            // Kernel A never unmasks them again (the crash follows).
+            paranoid::arch::x86_64::disable_interrupts();
             crash::at("critical");
             panic!("crash point `critical`: inside an interrupt-free critical section");
         }

@@ -1,12 +1,16 @@
 //! The scenarios: machine set-up, the dead kernel's mess, init, verified I/O.
 // A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)"
+)]
 
 use core::time::Duration;
 
 use paranoid::dma::{DmaArena, FromDevice, ToDevice, Window};
 use paranoid::mmio::{Mmio, RegisterIo};
 use paranoid::pci::{Cf8, PciAddress};
+use paranoid::phys::RamRegion;
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::platform;
@@ -52,7 +56,7 @@ const PATTERN_AT: u64 = PATTERN_LBA * CHUNK as u64;
 struct Machine {
     clock: TscClock,
     arena: DmaArena<IdentityWindow>,
-    old: u64,
+    old: RamRegion,
     address: PciAddress,
     /// The serial number named on the command line.
     named: Option<&'static str>,
@@ -465,7 +469,6 @@ pub fn init(boot: &'static BootInfo) -> Outcome {
 /// The dead kernel: raw register access and queue entries in its own memory.
 struct DeadKernel {
     regs: Mmio,
-    old: u64,
     clock: TscClock,
 }
 
@@ -478,7 +481,6 @@ impl DeadKernel {
         let regs = map_bar0(m.address, f)?;
         let mut dead = DeadKernel {
             regs,
-            old: m.old,
             clock: m.clock,
         };
         dead.regs.write32(0x14, 0);
@@ -488,8 +490,8 @@ impl DeadKernel {
             "dead kernel: disable"
         );
         dead.regs.write32(0x24, 0x000f_000f);
-        dead.write64(0x28, m.old + asq);
-        dead.write64(0x30, m.old + OLD_ACQ);
+        dead.write64(0x28, m.old.start() + asq);
+        dead.write64(0x30, m.old.start() + OLD_ACQ);
         dead.regs.write32(0x14, 0x0046_0001);
         Ok(dead)
     }
@@ -511,10 +513,14 @@ impl DeadKernel {
         self.regs.write32(offset + 4, (v >> 32) as u32);
     }
 
-    /// Writes a submission queue entry at `old + at`.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes a submission queue entry at `old + at` (`ram`: the old memory).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "an SQE is written field by field as the spec lists them (opcode, cid, nsid, PRPs, command dwords)"
+    )]
     fn sqe(
         &self,
+        ram: &mut RamRegion,
         at: u64,
         opcode: u8,
         cid: u16,
@@ -532,28 +538,17 @@ impl DeadKernel {
         dw[10] = cdw10;
         dw[11] = cdw11;
         dw[12] = cdw12;
-        let p = (self.old + at) as *mut u32;
-        for (i, d) in dw.iter().enumerate() {
-            // SAFETY: `old + at + 64` lies inside the 64 KiB of old memory we
-            // own (callers pass offsets of the layout above); identity-mapped
-            // RAM the controller reads by DMA, hence volatile.
-            unsafe { p.add(i).write_volatile(*d) };
+        for (i, d) in (0u64..).zip(dw) {
+            // Inside the 64 KiB of old memory (callers pass offsets of the
+            // layout above); volatile: the controller reads it by DMA.
+            ram.write_u32(at + 4 * i, d);
         }
     }
 
     /// True once the admin completion queue entry `n` carries phase 1.
-    #[cfg_attr(
-        any(),
-        paranoid::allow(
-            raw_mmio,
-            device_gone_unchecked,
-            reason = "reads the old admin completion queue in RAM (written by DMA), not a register"
-        )
-    )]
-    fn admin_completed(&self, n: u64) -> bool {
-        let p = (self.old + OLD_ACQ + n * 16 + 12) as *const u32;
-        // SAFETY: inside the admin CQ page of the old memory we own.
-        let dw3 = unsafe { p.read_volatile() };
+    fn admin_completed(&self, ram: &RamRegion, n: u64) -> bool {
+        // Outside the old memory (it is not): not completed.
+        let dw3 = ram.read_u32(OLD_ACQ + n * 16 + 12).unwrap_or(0);
         dw3 & (1 << 16) != 0
     }
 }
@@ -562,7 +557,7 @@ impl DeadKernel {
 pub fn dirty(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
     let mut m = machine(boot, &mut f)?;
-    let old = m.old;
+    let old = m.old.start();
     // Take the controller over from firmware, as the dead kernel did at boot.
     let mut dead = DeadKernel::start(&m, OLD_ASQ, &mut f)?;
     ensure!(
@@ -571,17 +566,22 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
         "dead kernel: enable"
     );
     // Like any kernel, the dead one identifies its disk before writing to it.
-    dead.sqe(OLD_ASQ, 0x06, 1, 0, old + OLD_IDENTIFY, 1, 0, 0);
+    dead.sqe(&mut m.old, OLD_ASQ, 0x06, 1, 0, old + OLD_IDENTIFY, 1, 0, 0);
     dead.regs.write32(0x1000, 1);
     let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
-    let identified = poll(&m.clock, deadline, || dead.admin_completed(0), |&d| d).is_ok();
+    let identified = poll(
+        &m.clock,
+        deadline,
+        || dead.admin_completed(&m.old, 0),
+        |&d| d,
+    )
+    .is_ok();
     ensure!(core::mem::take(&mut f), identified, "dead kernel: identify");
     if let Some(wanted) = m.named {
+        // Bytes 4..24 of the identify page the controller wrote by DMA.
         let mut sn = [0u8; 20];
-        for (i, b) in sn.iter_mut().enumerate() {
-            // SAFETY: bytes 4..24 of the identify page inside the old memory we
-            // own, written by the controller's DMA (hence volatile).
-            *b = unsafe { ((old + OLD_IDENTIFY + 4 + i as u64) as *const u8).read_volatile() };
+        for (i, b) in (0u64..).zip(sn.iter_mut()) {
+            *b = m.old.read_u8(OLD_IDENTIFY + 4 + i).unwrap_or(0);
         }
         let serial = core::str::from_utf8(&sn).unwrap_or("");
         ensure!(
@@ -591,8 +591,19 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
         );
     }
     // Create I/O CQ 1 with 4 entries (never drained), SQ 1 with 32.
-    dead.sqe(OLD_ASQ + 64, 0x05, 1, 0, old + OLD_IOCQ, 1 | 3 << 16, 1, 0);
     dead.sqe(
+        &mut m.old,
+        OLD_ASQ + 64,
+        0x05,
+        1,
+        0,
+        old + OLD_IOCQ,
+        1 | 3 << 16,
+        1,
+        0,
+    );
+    dead.sqe(
+        &mut m.old,
         OLD_ASQ + 128,
         0x01,
         2,
@@ -604,7 +615,13 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
     );
     dead.regs.write32(0x1000, 3);
     let deadline = Deadline::after(&m.clock, Duration::from_secs(2));
-    let created = poll(&m.clock, deadline, || dead.admin_completed(2), |&d| d).is_ok();
+    let created = poll(
+        &m.clock,
+        deadline,
+        || dead.admin_completed(&m.old, 2),
+        |&d| d,
+    )
+    .is_ok();
     ensure!(
         core::mem::take(&mut f),
         created,
@@ -620,6 +637,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
             (0x01, 8192 + i * 8)
         };
         dead.sqe(
+            &mut m.old,
             OLD_IOSQ + i * 64,
             opcode,
             100 + i as u16,
@@ -634,6 +652,7 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
     // Admin commands submitted, doorbell rung, completions never consumed.
     for i in 0..3u64 {
         dead.sqe(
+            &mut m.old,
             OLD_ASQ + (3 + i) * 64,
             0x06,
             200 + i as u16,
@@ -654,15 +673,10 @@ pub fn dirty(boot: &'static BootInfo) -> Outcome {
     let _ = dead;
     let mut nvme = take_over(&mut m, &mut f)?;
     // From here on nothing may touch the dead kernel's memory.
-    // SAFETY: the old memory is ours (allocated above), identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(old as *mut u8, CANARY, OLD_SIZE as usize) };
+    m.old.fill(0, OLD_SIZE, CANARY);
     exercise(&mut nvme, &mut m, &mut f)?;
     m.clock.delay(Duration::from_millis(50));
-    let old_bytes = old as *const u8;
-    let touched = (0..OLD_SIZE as usize).find(|&i| {
-        // SAFETY: `i < OLD_SIZE`: inside the old memory we own.
-        unsafe { old_bytes.add(i).read_volatile() != CANARY }
-    });
+    let touched = m.old.first_not(0, OLD_SIZE, CANARY);
     ensure!(
         core::mem::take(&mut f),
         touched.is_none(),

@@ -517,8 +517,7 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, &'static str> {
 
 /// Milliseconds since the crashed kernel panicked (both read the same TSC).
 pub fn ms_since_crash(note: &CrashNote, clock: &TscClock) -> u64 {
-    // SAFETY: `rdtsc` has no side effects.
-    let now = unsafe { core::arch::x86_64::_rdtsc() };
+    let now = paranoid::arch::x86_64::rdtsc();
     now.saturating_sub(note.crash_tsc) / clock.khz().max(1)
 }
 

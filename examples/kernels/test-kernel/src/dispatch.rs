@@ -60,7 +60,7 @@ macro_rules! scenario_kernel {
         /// The scenarios, by the `test=NAME` that selects them.
         // Closures here return an `Outcome`, whose failure carries its result
         // line in a fixed buffer (no allocator).
-        #[allow(clippy::result_large_err)]
+        #[expect(clippy::result_large_err, reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)")]
         static SCENARIOS: &[$crate::dispatch::Scenario] =
             &[$($crate::dispatch::Scenario::new($name, $run)),+];
 

@@ -11,6 +11,7 @@ use core::ptr::NonNull;
 use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::Mmio;
 use paranoid::pci::PciAddress;
+use paranoid::phys::RamRegion;
 use paranoid_boot::frames::PhysRange;
 use paranoid_boot::start_info::MemoryKind;
 use paranoid_boot::BootInfo;
@@ -23,9 +24,9 @@ use crate::{check, ensure};
 pub struct IdentityDma<W: Window> {
     /// Allocations in window `W`, backed by the RAM at `W::BASE`.
     pub arena: DmaArena<W>,
-    /// Physical (= identity-mapped virtual) address of the dead kernel's
-    /// memory, zeroed, page-aligned, outside the window.
-    pub old: u64,
+    /// The dead kernel's memory (identity-mapped RAM), zeroed, page-aligned,
+    /// outside the window.
+    pub old: RamRegion,
 }
 
 /// Takes the frame allocator, reserves window `W` (which must be RAM at its own
@@ -57,20 +58,18 @@ pub fn reserve<W: Window>(
     check!(core::mem::take(f), frames.reserve(window), "reserve window");
     let old = check!(
         core::mem::take(f),
-        frames.alloc(old_size, 4096),
+        frames.alloc_ram(old_size, 4096),
         "old memory"
     );
     let old_range = PhysRange {
-        start: old,
-        end: old + old_size,
+        start: old.start(),
+        end: old.start() + old_size,
     };
     ensure!(
         core::mem::take(f),
         !old_range.overlaps(&window),
         "old memory inside the window"
     );
-    // SAFETY: `old..old + old_size` was just allocated to us, identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(old as *mut u8, 0, old_size as usize) };
     let Some(base) = NonNull::new(W::BASE as *mut u8) else {
         return Err(fail(core::mem::take(f), "null window"));
     };

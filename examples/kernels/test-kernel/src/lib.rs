@@ -15,7 +15,10 @@
 #![deny(missing_docs)]
 // A failure carries its result line in a fixed 1 KiB buffer (no allocator);
 // moving it once on the way out of a scenario costs nothing that matters.
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)"
+)]
 
 /// For [`scenario_kernel!`]: `paranoid-boot` by a path the expansion can name.
 #[doc(hidden)]

@@ -1,6 +1,9 @@
 //! The dead kernel, the takeover, and the checks of each scenario.
 // A failure carries its result line in a fixed buffer (no allocator).
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "InitFailure carries the fixed-size init trace and the driver back (paranoid::init has no heap)"
+)]
 
 use core::time::Duration;
 

@@ -1,7 +1,6 @@
 //! A clock from the time-stamp counter, calibrated against the legacy PIT.
 
-use core::arch::x86_64::_rdtsc;
-
+use super::cpu::rdtsc;
 use crate::port::{inb, outb};
 use crate::time::Clock;
 
@@ -150,12 +149,6 @@ impl TscClock {
     pub fn khz(&self) -> u64 {
         self.khz
     }
-}
-
-#[inline(always)]
-fn rdtsc() -> u64 {
-    // SAFETY: `rdtsc` is available on every x86_64 CPU and has no side effects.
-    unsafe { _rdtsc() }
 }
 
 impl Clock for TscClock {

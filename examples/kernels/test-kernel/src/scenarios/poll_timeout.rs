@@ -51,8 +51,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     };
 
     // Wait for VS to become something it never becomes.
-    // SAFETY: the port is the FADT's PM timer; reading it has no side effect.
-    let pm_start = unsafe { pm.read() };
+    let pm_start = pm.read();
     let started = clock.now_ns();
     let deadline = Deadline::after(&clock, BUDGET);
     let seen = poll(
@@ -62,8 +61,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         |v| v.is(0xdead_beef),
     );
     let elapsed = Duration::from_nanos(clock.now_ns() - started);
-    // SAFETY: as above.
-    let pm_end = unsafe { pm.read() };
+    let pm_end = pm.read();
     let pm_us = pm.elapsed(pm_start, pm_end) * 1_000_000 / PM_TIMER_HZ;
     let timeout = match seen {
         Ok(v) => {
