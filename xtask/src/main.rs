@@ -5,6 +5,8 @@
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
+//! - `cargo xtask dump-bench [--rounds N] [--codecs|--throughput]`: the dump's
+//!   throughput against the raw writer, and the compressor candidates;
 //! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
@@ -25,6 +27,9 @@ commands:
   qemu [MACHINE OPTIONS] [SCENARIO...]
                             build the kernels and run QEMU scenarios (all by default)
   machines                  the machine profiles (tests/machines.toml)
+  dump-bench [--rounds N] [--codecs|--throughput]
+                            the dump against the raw-writer kernel at 256 MiB and
+                            2 GiB (alternated, medians), and the compressor table
   mutants [--only NAME]... [--list] [--no-baseline]
                             build each deliberate bug of drivers/*/mutants.toml and
                             require its check to fail (and to pass without it)
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         "test" => steps::run_test(rest),
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
+        "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
