@@ -143,7 +143,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         text.push_str(&throughput_table(&m, rounds)?);
     }
     if codecs {
-        text.push_str(&codec_table(&m)?);
+        text.push_str(&codec_table(&m, rounds)?);
     }
     let _ = writeln!(
         text,
@@ -251,8 +251,107 @@ fn throughput_table(m: &Machine, rounds: usize) -> Result<String, String> {
     Ok(text)
 }
 
-fn codec_table(_m: &Machine) -> Result<String, String> {
-    Ok(String::new())
+/// The compressor candidates: result-line prefix and name.
+pub const CODECS: [(&str, &str); 3] = [
+    ("lz4", "lz4_flex 0.14 (block)"),
+    ("deflate1", "miniz_oxide 0.9 (DEFLATE level 1)"),
+    ("zstd1", "ruzstd 0.9 (zstd Fastest)"),
+];
+
+/// One codec-bench run at 256 MiB: the `codec-bench` kernel in the recovery
+/// kernel's place.
+pub fn codec_scenario(round: usize) -> Scenario {
+    let memory = Memory {
+        bytes: 256 << 20,
+        truth: false,
+        layout: false,
+    };
+    let mut s = demo::scenario_in(
+        &format!("bench-codecs-{round}"),
+        "during-io",
+        "adopt",
+        1,
+        memory,
+    )
+    .check(|out| match out.field("ram_bytes") {
+        Some(_) => Ok(()),
+        None => Err("no ram_bytes on the codec bench's result line".into()),
+    });
+    s.initrd = Some("codec-bench".into());
+    s
+}
+
+/// A codec row from one run: (ratio of non-zero bytes, ratio of all RAM
+/// with zero pages recorded, MiB/s of non-zero input).
+pub fn codec_row(field: impl Fn(&str) -> Option<u64>, codec: &str) -> Option<(f64, f64, f64)> {
+    let ram = field("ram_bytes")? as f64;
+    let nonzero = field("nonzero_bytes")? as f64;
+    let out = field(&format!("{codec}_out"))? as f64;
+    let ns = field(&format!("{codec}_ns"))? as f64;
+    if out <= 0.0 || ns <= 0.0 {
+        return None;
+    }
+    let mib = f64::from(1 << 20);
+    Some((
+        nonzero / out,
+        ram / out,
+        nonzero / mib / (ns / 1e9),
+    ))
+}
+
+fn codec_table(m: &Machine, rounds: usize) -> Result<String, String> {
+    let accel = crate::qemu::accelerator();
+    let mut text = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        text.push_str(&line);
+        text.push('\n');
+    };
+    say(format!(
+        "\ncompressors in the recovery kernel's place (codec-bench kernel, 256 MiB, {rounds} runs, candidates alternated chunk by chunk):"
+    ));
+    let mut rows: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); CODECS.len()];
+    let mut sizes = String::new();
+    for round in 1..=rounds {
+        let s = codec_scenario(round).on(m);
+        let before = load();
+        let r = runner::run_one(&s, accel);
+        let after = load();
+        if !r.verdict.passed() {
+            return Err(format!(
+                "{}: {:?} (see tests/out/{}/serial.log)",
+                s.name, r.verdict, s.name
+            ));
+        }
+        let out = r.output.as_ref().ok_or("no output")?;
+        let field = |k: &str| out.field(k).and_then(|v| v.parse::<u64>().ok());
+        say(format!("  run {round}: load {before} -> {after}"));
+        if round == 1 {
+            sizes = format!(
+                "  RAM {:.1} MiB, non-zero pages {:.1} MiB",
+                field("ram_bytes").unwrap_or(0) as f64 / f64::from(1 << 20),
+                field("nonzero_bytes").unwrap_or(0) as f64 / f64::from(1 << 20)
+            );
+        }
+        for (i, (codec, _)) in CODECS.iter().enumerate() {
+            let row = codec_row(field, codec).ok_or(format!("{}: no {codec} fields", s.name))?;
+            rows[i].push(row);
+        }
+    }
+    say(sizes);
+    say("  codec                               ratio non-zero  ratio RAM  MiB/s (non-zero input)".into());
+    for (i, (_, name)) in CODECS.iter().enumerate() {
+        let col = |f: fn(&(f64, f64, f64)) -> f64| {
+            median(&rows[i].iter().map(f).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+        };
+        say(format!(
+            "  {name:<36} {:>14.3} {:>10.2} {:>15.1}",
+            col(|r| r.0),
+            col(|r| r.1),
+            col(|r| r.2)
+        ));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -286,5 +385,20 @@ mod tests {
         assert_eq!(dump.initrd.as_deref(), Some("recovery-kernel"));
         assert_eq!(raw.cmdline, dump.cmdline);
         assert_eq!(raw.memory, dump.memory);
+        assert_eq!(codec_scenario(1).initrd.as_deref(), Some("codec-bench"));
+    }
+
+    #[test]
+    fn codec_rows_from_result_fields() {
+        let fields = [
+            ("ram_bytes", 200u64 << 20),
+            ("nonzero_bytes", 40 << 20),
+            ("gather_ns", 1_000_000_000),
+            ("lz4_out", 20 << 20),
+            ("lz4_ns", 1_000_000_000),
+        ];
+        let field = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        assert_eq!(codec_row(field, "lz4"), Some((2.0, 10.0, 40.0)));
+        assert!(codec_row(field, "zstd1").is_none());
     }
 }
