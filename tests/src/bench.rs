@@ -194,9 +194,8 @@ fn throughput_table(m: &Machine, rounds: usize) -> Result<String, String> {
                 );
                 if !raw && round == 1 {
                     if let Some(out) = &r.output {
-                        let verify =
-                            std::fs::read_to_string(out.dir.file("bench-verify.txt"))
-                                .unwrap_or_default();
+                        let verify = std::fs::read_to_string(out.dir.file("bench-verify.txt"))
+                            .unwrap_or_default();
                         for l in verify.lines().filter(|l| {
                             l.contains("compression :")
                                 || l.contains("non-zero    :")
@@ -292,11 +291,7 @@ pub fn codec_row(field: impl Fn(&str) -> Option<u64>, codec: &str) -> Option<(f6
         return None;
     }
     let mib = f64::from(1 << 20);
-    Some((
-        nonzero / out,
-        ram / out,
-        nonzero / mib / (ns / 1e9),
-    ))
+    Some((nonzero / out, ram / out, nonzero / mib / (ns / 1e9)))
 }
 
 fn codec_table(m: &Machine, rounds: usize) -> Result<String, String> {
@@ -339,7 +334,10 @@ fn codec_table(m: &Machine, rounds: usize) -> Result<String, String> {
         }
     }
     say(sizes);
-    say("  codec                               ratio non-zero  ratio RAM  MiB/s (non-zero input)".into());
+    say(
+        "  codec                               ratio non-zero  ratio RAM  MiB/s (non-zero input)"
+            .into(),
+    );
     for (i, (_, name)) in CODECS.iter().enumerate() {
         let col = |f: fn(&(f64, f64, f64)) -> f64| {
             median(&rows[i].iter().map(f).collect::<Vec<_>>()).unwrap_or(f64::NAN)

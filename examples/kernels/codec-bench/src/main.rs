@@ -111,13 +111,16 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     println!("codec-bench: entered at {:#x}", boot.kernel_image().start);
     match run(boot) {
         Ok(line) => {
-            println!("PARANOID-RESULT test=recovery verdict=pass {}", line.as_str());
+            println!(
+                "PARANOID-RESULT test=recovery verdict=pass {}",
+                line.as_str()
+            );
             ExitCode::Success
         }
         Err(why) => {
             println!(
                 "PARANOID-RESULT test=recovery verdict=fail reason=\"{}\"",
-                why.as_str()
+                why.0.as_str()
             );
             ExitCode::Failure
         }
@@ -126,10 +129,11 @@ fn main(boot: &'static BootInfo) -> ExitCode {
 
 type Line = paranoid_recovery::text::Line<512>;
 
-fn fail(step: &str, e: impl fmt::Debug) -> Line {
-    let mut l = Line::new();
-    let _ = write!(l, "{step}: {e:?}");
-    l
+/// A failure, as text for the result line.
+struct Why(paranoid::init::Note);
+
+fn fail(step: &str, e: impl fmt::Debug) -> Why {
+    Why(paranoid::init::Note::format(format_args!("{step}: {e:?}")))
 }
 
 /// One candidate's totals.
@@ -139,17 +143,15 @@ struct Totals {
     ns: u64,
 }
 
-fn run(boot: &'static BootInfo) -> Result<Line, Line> {
+fn run(boot: &'static BootInfo) -> Result<Line, Why> {
     let clock = boot.clock();
     let note = read_note(boot)?;
     let mut frames = boot
         .take_frames()
         .ok_or(fail("frames", "taken"))?
         .map_err(|e| fail("frames", e))?;
-    let mut take = |bytes: u64| -> Result<&'static mut [u8], Line> {
-        let at = frames
-            .alloc(bytes, 4096)
-            .map_err(|e| fail("frames", e))?;
+    let mut take = |bytes: u64| -> Result<&'static mut [u8], Why> {
+        let at = frames.alloc(bytes, 4096).map_err(|e| fail("frames", e))?;
         // SAFETY: the frame allocator handed out these bytes of this kernel's
         // own RAM; nothing else refers to them (it never frees).
         Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes as usize) })
@@ -164,9 +166,8 @@ fn run(boot: &'static BootInfo) -> Result<Line, Line> {
     let back = take(CHUNK as u64)?;
 
     let flags = miniz_oxide::deflate::core::create_comp_flags_from_zip_params(1, -15, 0);
-    let mut deflate = alloc::boxed::Box::new(miniz_oxide::deflate::core::CompressorOxide::new(
-        flags,
-    ));
+    let mut deflate =
+        alloc::boxed::Box::new(miniz_oxide::deflate::core::CompressorOxide::new(flags));
     let mut inflate = alloc::boxed::Box::new(miniz_oxide::inflate::core::DecompressorOxide::new());
     ALLOC.mark();
 
@@ -271,7 +272,7 @@ fn run(boot: &'static BootInfo) -> Result<Line, Line> {
     Ok(line)
 }
 
-fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Line> {
+fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Why> {
     let at = boot
         .cmdline()
         .get("crash_note")
