@@ -52,9 +52,17 @@ pub fn rate_scenario(label: &str, bytes: u64, round: usize, raw: bool) -> Scenar
         memory,
     );
     if raw {
-        let mut s = s.check(|out| match out.field("mib_s") {
-            Some(_) => Ok(()),
-            None => Err("no mib_s on the raw writer's result line".into()),
+        let mut s = s.check(|out| {
+            if out.field("mib_s").is_none() {
+                return Err("no mib_s on the raw writer's result line".into());
+            }
+            // No checks on its data path, but it keeps to its extent.
+            match demo::changed_outside_extent(out)? {
+                0 => Ok(()),
+                n => Err(format!(
+                    "the raw writer changed {n} bytes outside the extent"
+                )),
+            }
         });
         s.initrd = Some("raw-writer".into());
         s

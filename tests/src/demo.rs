@@ -604,6 +604,17 @@ fn prepare_disk(dir: &RunDir) -> Result<(), String> {
 
 /// Compares the guarded regions with what `prepare_disk` wrote; returns the
 /// number of bytes that differ.
+/// Bytes of a run's disk outside the dump extent and kernel A's scratch
+/// blocks that differ from what was prepared (0 for a writer that kept to
+/// its extent).
+///
+/// # Errors
+///
+/// The disk image could not be read.
+pub fn changed_outside_extent(out: &RunOutput) -> Result<u64, String> {
+    changed_outside(&out.disk())
+}
+
 fn changed_outside(disk: &Path) -> Result<u64, String> {
     let mut f = File::open(disk).map_err(|e| e.to_string())?;
     let mut changed = 0u64;

@@ -4,7 +4,8 @@
 //! its panic path jumps to it the same way. It copies the same RAM the
 //! recovery kernel dumps (the ranges of the crash note) to the same namespace
 //! and extent, with the same writes: [`WRITE_DEPTH`] in flight through the NVMe
-//! driver's [`WritePipeline`], each [`write_transfer`] bytes (the controller's
+//! driver's [`WritePipeline`] (the recovery kernel's sink's own
+//! `paranoid_recovery::nvme_sink::write`), each [`write_transfer`] bytes (the controller's
 //! MDTS, at most the window's share). And nothing else: no IOMMU takeover, no
 //! fencing, no heartbeats, no dump format, no CRC, no zero-page scan, no
 //! compression. Where RAM is larger than the extent it wraps around and
@@ -24,14 +25,15 @@
 
 use core::fmt;
 
-use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
+use paranoid::dma::{DmaArena, Window};
 use paranoid::time::Clock;
 use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_boot::{platform, println, BootInfo, ExitCode};
-use paranoid_nvme::{Nvme, NvmeError, WritePipeline};
+use paranoid_nvme::{Nvme, WritePipeline};
 use paranoid_recovery::config::Config;
 use paranoid_recovery::dump::{write_transfer, WRITE_DEPTH};
 use paranoid_recovery::note::{CrashNote, NOTE_LEN};
+use paranoid_recovery::nvme_sink::{pipeline_buffers, write};
 use paranoid_recovery::target;
 
 paranoid_boot::entry!(main);
@@ -141,17 +143,7 @@ fn run(boot: &'static BootInfo) -> Result<Done, Why> {
         .map_err(|e| why("extent", e))?;
     let block = u64::from(ns.block_size.bytes());
     let transfer = write_transfer(ns.max_transfer_bytes(), ns.block_size.bytes());
-    let mut one = || arena.alloc::<ToDevice>(transfer, 4096);
-    let buffers: [DmaBuffer<DirectWindow, ToDevice>; WRITE_DEPTH] = [
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-        one().map_err(|e| why("buffers", e))?,
-    ];
+    let buffers = pipeline_buffers(&mut arena, transfer).map_err(|e| why("buffers", e))?;
     let mut pipeline = WritePipeline::new(buffers);
     // Slots of `transfer` bytes in the extent; the copy goes round them.
     let slots = extent.len_bytes() / transfer as u64;
@@ -197,28 +189,6 @@ fn run(boot: &'static BootInfo) -> Result<Done, Why> {
     nvme.flush().map_err(|e| why("flush", e))?;
     done.ns = clock.now_ns().saturating_sub(start);
     Ok(done)
-}
-
-/// One pipelined write; a controller that granted fewer writes in flight
-/// than buffers gets them drained first (as the recovery kernel's sink).
-fn write<W: Window, R, P, C>(
-    pipeline: &mut WritePipeline<W, WRITE_DEPTH>,
-    nvme: &mut Nvme<R, P, C, W>,
-    lba: u64,
-    data: &[u8],
-) -> Result<(), NvmeError>
-where
-    R: paranoid::mmio::RegisterIo,
-    P: paranoid::pci::ConfigAccess,
-    C: Clock,
-{
-    match pipeline.write(nvme, lba, data) {
-        Err(NvmeError::QueueFull { .. }) => {
-            pipeline.drain(nvme)?;
-            pipeline.write(nvme, lba, data)
-        }
-        other => other,
-    }
 }
 
 fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Why> {

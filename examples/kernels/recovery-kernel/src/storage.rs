@@ -4,21 +4,21 @@
 
 use core::fmt::Write as _;
 
-use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
+use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::ConfigAccess;
 use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
 use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
-use paranoid_nvme::{Nvme, NvmeError, WritePipeline};
+use paranoid_nvme::{Nvme, WritePipeline};
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
 use paranoid_recovery::dump::{
-    write_dump, write_transfer, BlockSink, Buffers, DumpJob, DumpStats, WRITE_DEPTH,
+    write_dump, write_transfer, Buffers, DumpJob, DumpStats, WRITE_DEPTH,
 };
 use paranoid_recovery::dump_settings::DumpSettings;
 use paranoid_recovery::heartbeat::Heartbeat;
+use paranoid_recovery::nvme_sink::{pipeline_buffers, NvmeSink};
 use paranoid_recovery::plan::Plan;
 use paranoid_vtd::policy::FaultPolicy;
 
@@ -31,72 +31,6 @@ use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
 const STAGING: usize = 256 * 1024;
 /// Dump writes kept in flight at once.
 pub const DEPTH: usize = WRITE_DEPTH;
-
-/// Writes dump blocks through `nvme`, [`DEPTH`] writes in flight: each write
-/// is copied into a free buffer of the pipeline and submitted; a flush first
-/// waits for every write in flight (each wait bounded by the driver's I/O
-/// timeout), then flushes the controller.
-pub struct NvmeSink<'a, R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> {
-    /// The ready controller.
-    pub nvme: &'a mut Nvme<R, P, C, W>,
-    /// The write buffers in the recovery window.
-    pub pipeline: WritePipeline<W, DEPTH>,
-    /// The namespace block size.
-    pub block_size: u32,
-}
-
-impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink<'_, R, P, C, W> {
-    type Error = NvmeError;
-
-    fn block_size(&self) -> u32 {
-        self.block_size
-    }
-
-    fn max_transfer(&self) -> usize {
-        self.pipeline.max_write()
-    }
-
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), NvmeError> {
-        match self.pipeline.write(self.nvme, lba, data) {
-            // The controller granted a shallower queue than DEPTH buffers:
-            // wait for what is in flight, then submit again (once).
-            Err(NvmeError::QueueFull { .. }) => {
-                self.pipeline.drain(self.nvme)?;
-                self.pipeline.write(self.nvme, lba, data)
-            }
-            other => other,
-        }
-    }
-
-    fn flush(&mut self) -> Result<(), NvmeError> {
-        self.pipeline.drain(self.nvme)?;
-        self.nvme.flush()
-    }
-}
-
-/// [`DEPTH`] write buffers of `len` bytes from `arena`.
-///
-/// # Errors
-///
-/// The arena's, when the window is exhausted.
-pub fn pipeline_buffers<W: Window>(
-    arena: &mut DmaArena<W>,
-    len: usize,
-) -> Result<[DmaBuffer<W, ToDevice>; DEPTH], paranoid::dma::DmaError> {
-    let mut one = || arena.alloc::<ToDevice>(len, 4096);
-    Ok([
-        one()?,
-        one()?,
-        one()?,
-        one()?,
-        one()?,
-        one()?,
-        one()?,
-        one()?,
-    ])
-}
-
-const _: () = assert!(DEPTH == 8, "pipeline_buffers allocates eight");
 
 /// The NVMe driver as the recovery kernel instantiates it.
 type RecoveryNvme<W> =
