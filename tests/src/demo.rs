@@ -554,71 +554,6 @@ pub fn dump_scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// Throughput runs (not in the suite; `cargo xtask qemu rate-...` by name):
-/// the dump against the raw baseline (`dump_mode=raw-baseline`: the same
-/// memory, sink, queue depth and extent, no format, checks or compression), at
-/// 256 MiB and 2 GiB, three runs each, named so that `cargo xtask qemu` with
-/// the names in order alternates them. Each run writes `rate.txt`
-/// (`KIND MEMORY MIB_S`); `paranoid-harness`'s caller prints the medians with
-/// `cat tests/out/rate-*/rate.txt | sort` (README "Dump throughput").
-pub fn rate_scenarios() -> Vec<Scenario> {
-    let mut out = Vec::new();
-    for (mem, bytes) in [("256m", 256u64 << 20), ("2g", 2 << 30)] {
-        for run in 1..=3 {
-            for raw in [false, true] {
-                let kind = if raw { "raw" } else { "dump" };
-                let name = format!("rate-{mem}-{run}-{kind}");
-                let memory = Memory {
-                    bytes,
-                    truth: false,
-                    layout: true,
-                };
-                let mut s = scenario_in(&name, "during-io", "adopt", 1, memory);
-                if raw {
-                    s = s.append("dump_mode=raw-baseline");
-                }
-                let label = format!("{kind} {mem}");
-                out.push(s.check(move |out| {
-                    if !raw {
-                        check_dump(out, memory, Expect::Verified)?;
-                    }
-                    let mib_s = out.field("mib_s").ok_or("no mib_s on the result line")?;
-                    std::fs::write(out.dir.file("rate.txt"), format!("{label} {mib_s}\n"))
-                        .map_err(|e| e.to_string())
-                }));
-            }
-        }
-    }
-    // The codecs on kernel A's real memory at 256 MiB: the encode rate and
-    // ratio the recovery kernel measured (from `paranoid dump verify`).
-    for codec in ["lz4", "raw"] {
-        let memory = Memory {
-            truth: false,
-            ..Memory::standard()
-        };
-        out.push(
-            scenario_in(
-                &format!("rate-codec-{codec}"),
-                "during-io",
-                "adopt",
-                1,
-                memory,
-            )
-            .append(&format!("codec={codec}"))
-            .check(move |out| {
-                let text = check_dump(out, memory, Expect::Verified)?;
-                let lines: String = text
-                    .lines()
-                    .filter(|l| l.contains("compression :") || l.contains("non-zero    :"))
-                    .map(|l| format!("codec {codec}: {}\n", l.trim()))
-                    .collect();
-                std::fs::write(out.dir.file("rate.txt"), lines).map_err(|e| e.to_string())
-            }),
-        );
-    }
-    out
-}
-
 /// The main job's scenario name (its files are in `tests/out/crash-recovery/`).
 pub const MAIN_JOB: &str = "crash-recovery";
 
@@ -678,6 +613,17 @@ fn prepare_disk(dir: &RunDir) -> Result<(), String> {
 
 /// Compares the guarded regions with what `prepare_disk` wrote; returns the
 /// number of bytes that differ.
+/// Bytes of a run's disk outside the dump extent and kernel A's scratch
+/// blocks that differ from what was prepared (0 for a writer that kept to
+/// its extent).
+///
+/// # Errors
+///
+/// The disk image could not be read.
+pub fn changed_outside_extent(out: &RunOutput) -> Result<u64, String> {
+    changed_outside(&out.disk())
+}
+
 fn changed_outside(disk: &Path) -> Result<u64, String> {
     let mut f = File::open(disk).map_err(|e| e.to_string())?;
     let mut changed = 0u64;
@@ -893,6 +839,17 @@ fn check_run_in(out: &RunOutput, memory: Memory) -> Result<(), String> {
         let _ = std::fs::remove_file(out.dir.file(RAM_FILE));
     }
     Ok(())
+}
+
+/// Verifies a run's dump against the RAM layout of `memory` (and its ground
+/// truth when `memory.truth`); returns `paranoid dump verify`'s output (also
+/// kept in the run's `dump-verify.txt`).
+///
+/// # Errors
+///
+/// Not the verdict `expect`, or the ground truth not compared.
+pub fn check_dump_of(out: &RunOutput, memory: Memory, expect: Expect) -> Result<String, String> {
+    check_dump(out, memory, expect)
 }
 
 fn check_dump(out: &RunOutput, memory: Memory, expect: Expect) -> Result<String, String> {

@@ -341,11 +341,7 @@ fn vtd_fields(out: &crate::scenario::RunOutput, expected: &[(&str, &str)]) -> Re
 ///
 /// The names that match no scenario.
 pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
-    let mut all = all();
-    if !names.is_empty() {
-        // Measurement runs: selectable by name, not part of the suite.
-        all.extend(crate::demo::rate_scenarios());
-    }
+    let all = all();
     if names.is_empty() {
         return Ok(all);
     }

@@ -7,6 +7,8 @@
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
 //! - `cargo xtask counts`: unsafe blocks per folder, `duplicates` pairs, the
 //!   largest files and functions (issue 16's numbers);
+//! - `cargo xtask dump-bench [--rounds N] [--codecs|--throughput]`: the dump's
+//!   throughput against the raw writer, and the compressor candidates;
 //! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
@@ -30,6 +32,9 @@ commands:
   machines                  the machine profiles (tests/machines.toml)
   counts                    unsafe blocks per folder, duplicates pairs, largest
                             files and functions
+  dump-bench [--rounds N] [--codecs|--throughput]
+                            the dump against the raw-writer kernel at 256 MiB and
+                            2 GiB (alternated, medians), and the compressor table
   mutants [--only NAME]... [--list] [--no-baseline]
                             build each deliberate bug of drivers/*/mutants.toml and
                             require its check to fail (and to pass without it)
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
         "counts" => counts::run(&repo_root()),
+        "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

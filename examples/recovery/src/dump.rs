@@ -24,6 +24,24 @@ use paranoid_dump::{
 
 use crate::heartbeat::{Heartbeat, Schedule};
 
+/// Dump writes kept in flight at once (the recovery kernel's NVMe sink and the
+/// raw-writer baseline use the same).
+pub const WRITE_DEPTH: usize = 8;
+/// Window bytes the write buffers may take together: with the NIC's rings, the
+/// NVMe queues and a second bring-up after a planned handoff, what the 1 MiB
+/// recovery window can spare.
+pub const WRITE_WINDOW_BYTES: usize = 512 * 1024;
+
+/// Bytes one pipelined dump write carries: the controller's MDTS
+/// (`mdts_bytes`), at most [`WRITE_WINDOW_BYTES`] / [`WRITE_DEPTH`], a whole
+/// number of `block_size` blocks, at least one block.
+pub fn write_transfer(mdts_bytes: u64, block_size: u32) -> usize {
+    let block = u64::from(block_size.max(1));
+    let share = (WRITE_WINDOW_BYTES / WRITE_DEPTH) as u64;
+    let n = mdts_bytes.min(share) / block * block;
+    n.max(block) as usize
+}
+
 /// Where dump blocks go.
 pub trait BlockSink {
     /// The driver's error.
@@ -478,85 +496,6 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
     Ok(stats)
 }
 
-/// The throughput baseline: copies the plan's memory to the extent as it is,
-/// in `stage`-sized writes through the same sink, with no header, records,
-/// CRC, zero-page scan or compression, until the plan or the extent ends. The
-/// result cannot be verified; it measures what the hardware path gives (the
-/// extent bounds check stays: cluster safety is not a feature to benchmark
-/// away).
-///
-/// # Errors
-///
-/// [`DumpWriteError`] for a bad geometry, unreadable memory or a failed write.
-pub fn write_raw<S: BlockSink, M: PhysMemory, C: Clock>(
-    plan: &[Range],
-    extent_lba: u64,
-    extent_blocks: u64,
-    sink: &mut S,
-    memory: &M,
-    clock: &C,
-    stage: &mut [u8],
-) -> Result<DumpStats, DumpWriteError> {
-    let block_size = sink.block_size();
-    let block = u64::from(block_size);
-    if !(512..=4096).contains(&block_size) || !block_size.is_power_of_two() {
-        return Err(DumpWriteError::BadGeometry { block_size });
-    }
-    let io = (sink.max_transfer().min(stage.len()) as u64 / block * block) as usize;
-    if io == 0 {
-        return Err(DumpWriteError::BounceTooSmall);
-    }
-    let have = extent_blocks.saturating_mul(block);
-    let mut extent = Extent {
-        sink,
-        first_lba: extent_lba,
-        bytes: have,
-        block,
-        written: 0,
-        end: 0,
-    };
-    let start_ns = clock.now_ns();
-    let mut at = 0u64;
-    'plan: for r in plan {
-        let mut done = 0u64;
-        while done < r.len {
-            let room = ((have - at) / block * block) as usize;
-            let n = ((r.len - done).min(io as u64) as usize)
-                .next_multiple_of(block as usize)
-                .min(room);
-            if n == 0 {
-                break 'plan;
-            }
-            let buf = stage.get_mut(..n).ok_or(DumpWriteError::BounceTooSmall)?;
-            let len = ((r.len - done) as usize).min(n);
-            // (the extent's tail may cut a chunk short: `len` is what fits)
-            let (data, pad) = buf.split_at_mut(len);
-            memory
-                .read(r.start + done, data)
-                .map_err(|e| DumpWriteError::Memory { phys: e.phys })?;
-            pad.fill(0);
-            extent.write(at, buf)?;
-            at += n as u64;
-            done += len as u64;
-        }
-    }
-    extent.flush()?;
-    let end_ns = clock.now_ns();
-    Ok(DumpStats {
-        chunks: 0,
-        bytes: at,
-        missing: 0,
-        stored: at,
-        zero_pages: 0,
-        written: extent.written,
-        extent_end: extent.end,
-        encode_ns: 0,
-        start_ns,
-        end_ns,
-        heartbeat: Schedule::new(clock, core::time::Duration::from_secs(1)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,35 +730,15 @@ mod tests {
     }
 
     #[test]
-    fn the_raw_baseline_copies_memory_and_stays_inside_the_extent() {
-        let clock = SimClock::new();
-        let mut disk = Disk {
-            blocks: vec![0xee; 1 << 20],
-            clock: clock.clone(),
-            ns_per_kib: 0,
-            writes: vec![],
-        };
-        let ranges = [Range {
-            start: 0x20_0000,
-            len: 0x10_0000,
-        }];
-        let stats = write_raw(
-            &ranges,
-            100,
-            400,
-            &mut disk,
-            &Patterned { seed: 5 },
-            &clock,
-            &mut vec![0; 16 * 1024],
-        )
-        .unwrap();
-        assert_eq!(stats.bytes, 400 * 512);
-        assert!(disk.blocks[..100 * 512].iter().all(|&b| b == 0xee));
-        assert!(disk.blocks[500 * 512..].iter().all(|&b| b == 0xee));
-        assert_eq!(
-            disk.blocks[100 * 512..100 * 512 + 8],
-            pattern_word(5, 0x20_0000).to_le_bytes()
-        );
+    fn write_transfers_are_mdts_or_the_window_share_in_whole_blocks() {
+        // QEMU's MDTS (512 KiB) is more than the share: the share.
+        assert_eq!(write_transfer(512 << 10, 512), 64 << 10);
+        // A small MDTS is the limit.
+        assert_eq!(write_transfer(32 << 10, 4096), 32 << 10);
+        // Whole blocks, at least one.
+        assert_eq!(write_transfer(10_000, 4096), 8192);
+        assert_eq!(write_transfer(0, 512), 512);
+        assert!(WRITE_DEPTH * write_transfer(u64::MAX, 512) <= WRITE_WINDOW_BYTES);
     }
 
     #[test]

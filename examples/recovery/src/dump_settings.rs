@@ -3,10 +3,10 @@
 //!
 //! - `exclude_free=on|off` (default off): leave out memory the crashed kernel's
 //!   descriptor marks free;
-//! - `codec=lz4|raw` (default lz4): how chunks' non-zero pages are stored;
-//! - `dump_mode=dump|raw-baseline` (default dump): `raw-baseline` copies the
-//!   same memory to the same extent with no format, checks or compression, to
-//!   measure the dump's throughput against (the result is not a dump).
+//! - `codec=lz4|raw` (default lz4): how chunks' non-zero pages are stored.
+//!
+//! The throughput baseline is not a setting: it is a kernel of its own
+//! (`examples/kernels/raw-writer`), booted in the recovery kernel's place.
 
 use paranoid_dump::Encoding;
 
@@ -19,8 +19,6 @@ pub struct DumpSettings {
     pub exclude_free: bool,
     /// Chunk encoding.
     pub codec: Encoding,
-    /// Write the throughput baseline instead of a dump.
-    pub raw_baseline: bool,
 }
 
 impl Default for DumpSettings {
@@ -28,7 +26,6 @@ impl Default for DumpSettings {
         Self {
             exclude_free: false,
             codec: Encoding::Lz4,
-            raw_baseline: false,
         }
     }
 }
@@ -60,13 +57,6 @@ impl DumpSettings {
                         _ => return Err(ConfigError::BadValue("codec")),
                     }
                 }
-                "dump_mode" => {
-                    s.raw_baseline = match v {
-                        "dump" => false,
-                        "raw-baseline" => true,
-                        _ => return Err(ConfigError::BadValue("dump_mode")),
-                    }
-                }
                 _ => {}
             }
         }
@@ -78,14 +68,9 @@ impl core::fmt::Display for DumpSettings {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "exclude_free={} codec={} dump_mode={}",
+            "exclude_free={} codec={}",
             if self.exclude_free { "on" } else { "off" },
-            self.codec.name(),
-            if self.raw_baseline {
-                "raw-baseline"
-            } else {
-                "dump"
-            }
+            self.codec.name()
         )
     }
 }
@@ -100,8 +85,7 @@ mod tests {
             DumpSettings::parse("iommu=fence").unwrap(),
             DumpSettings::default()
         );
-        let s = DumpSettings::parse("exclude_free=on codec=raw dump_mode=raw-baseline").unwrap();
-        assert!(s.raw_baseline);
+        let s = DumpSettings::parse("exclude_free=on codec=raw").unwrap();
         assert!(s.exclude_free);
         assert_eq!(s.codec, Encoding::Raw);
         assert_eq!(DumpSettings::parse(&s.to_string()).unwrap(), s);

@@ -20,6 +20,7 @@ pub mod dump;
 pub mod dump_settings;
 pub mod heartbeat;
 pub mod note;
+pub mod nvme_sink;
 pub mod plan;
 pub mod report;
 pub mod target;

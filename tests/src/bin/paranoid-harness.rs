@@ -6,6 +6,8 @@
 //! paranoid-harness qemu [MACHINE] [SCENARIO...]
 //!                                          build the kernels, run scenarios
 //! paranoid-harness machines                the machine profiles
+//! paranoid-harness dump-bench [--rounds N] [--codecs|--throughput]
+//!                                          the dump against the raw writer, the codecs
 //!
 //! MACHINE: --machine NAME, --machine-file FILE, --machine-args 'QEMU ARGS'.
 //! paranoid-harness prereqs                 QEMU, the target, rustfmt/clippy, objdump
@@ -33,13 +35,14 @@ fn main() -> ExitCode {
         }),
         "qemu" => machine_options(rest).and_then(|(m, rest)| show::qemu(&rest, m.as_ref())),
         "machines" => show::machines(),
+        "dump-bench" => paranoid_harness::bench::run(rest),
         "prereqs" => show::all_prereqs(),
         "codegen" => show::codegen(),
         "kernels" => {
             let args: Vec<&str> = rest.iter().map(String::as_str).collect();
             kernels::run(kernels::cargo_in_kernels(&args))
         }
-        other => Err(format!("unknown command `{other}`: demo, qemu [SCENARIO...], machines, prereqs, codegen, kernels ARGS...")),
+        other => Err(format!("unknown command `{other}`: demo, qemu [SCENARIO...], machines, dump-bench, prereqs, codegen, kernels ARGS...")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,19 +4,21 @@
 
 use core::fmt::Write as _;
 
-use paranoid::dma::{DmaArena, DmaBuffer, ToDevice, Window};
+use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::ConfigAccess;
 use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
 use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
-use paranoid_nvme::{Nvme, NvmeError};
+use paranoid_nvme::{Nvme, WritePipeline};
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
-use paranoid_recovery::dump::{write_dump, write_raw, BlockSink, Buffers, DumpJob, DumpStats};
+use paranoid_recovery::dump::{
+    write_dump, write_transfer, Buffers, DumpJob, DumpStats, WRITE_DEPTH,
+};
 use paranoid_recovery::dump_settings::DumpSettings;
 use paranoid_recovery::heartbeat::Heartbeat;
+use paranoid_recovery::nvme_sink::{pipeline_buffers, NvmeSink};
 use paranoid_recovery::plan::Plan;
 use paranoid_vtd::policy::FaultPolicy;
 
@@ -24,40 +26,11 @@ use paranoid_recovery::target;
 
 use crate::{fail, iommu, memory, refuse, Failed, Line, Recovery};
 
-/// Staging buffer for dump writes.
+/// Staging buffer of the chunk stream (the writer packs records into it and
+/// hands it to the sink in pieces of at most one pipeline buffer).
 const STAGING: usize = 256 * 1024;
-
-/// Writes dump blocks through `nvme`, staging them in `buffer`.
-pub struct NvmeSink<'a, R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> {
-    /// The ready controller.
-    pub nvme: &'a mut Nvme<R, P, C, W>,
-    /// A staging buffer in the recovery window.
-    pub buffer: DmaBuffer<W, ToDevice>,
-    /// The namespace block size.
-    pub block_size: u32,
-}
-
-impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink<'_, R, P, C, W> {
-    type Error = NvmeError;
-
-    fn block_size(&self) -> u32 {
-        self.block_size
-    }
-
-    fn max_transfer(&self) -> usize {
-        self.buffer.len()
-    }
-
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), NvmeError> {
-        self.buffer.write_bytes(0, data)?;
-        let blocks = data.len() as u64 / u64::from(self.block_size);
-        self.nvme.write_blocks(lba, blocks, &self.buffer, 0)
-    }
-
-    fn flush(&mut self) -> Result<(), NvmeError> {
-        self.nvme.flush()
-    }
-}
+/// Dump writes kept in flight at once.
+pub const DEPTH: usize = WRITE_DEPTH;
 
 /// The NVMe driver as the recovery kernel instantiates it.
 type RecoveryNvme<W> =
@@ -97,6 +70,7 @@ fn bring_up<W: Window>(
     }
     let config = paranoid_nvme::Config {
         nsid: r.config.target.nsid,
+        max_in_flight: DEPTH as u16,
         ..paranoid_nvme::Config::default()
     };
     let nvme =
@@ -177,12 +151,17 @@ pub fn dump<W: Window>(
     );
 
     let t = clock.now_ns();
-    let buffer = arena
-        .alloc::<ToDevice>(STAGING, 4096)
-        .map_err(|e| fail("staging buffer", e))?;
+    let transfer = write_transfer(ns.max_transfer_bytes(), ns.block_size.bytes());
+    let buffers = pipeline_buffers(arena, transfer).map_err(|e| fail("write buffers", e))?;
+    println!(
+        "recovery: dump writes: {DEPTH} in flight of {} KiB (MDTS {} KiB, driver depth {})",
+        transfer >> 10,
+        ns.max_transfer_bytes() >> 10,
+        nvme.pipeline_depth()
+    );
     let mut sink = NvmeSink {
         nvme: &mut nvme,
-        buffer,
+        pipeline: WritePipeline::new(buffers),
         block_size: ns.block_size.bytes(),
     };
     let chunk = r.config.chunk_bytes;
@@ -259,27 +238,6 @@ pub fn dump<W: Window>(
         raw_crc: stream.is_some(),
     };
     let memory = memory::CrashedMemory::new(note.ranges());
-    if settings.raw_baseline {
-        // The throughput baseline: the same memory, sink and extent, nothing else.
-        let t = clock.now_ns();
-        let stats = write_raw(
-            plan.ranges(),
-            extent.lba,
-            extent.blocks,
-            &mut sink,
-            &memory,
-            &clock,
-            buffers.stage,
-        )
-        .map_err(|e| fail("raw baseline", e))?;
-        r.report.step(
-            "raw baseline",
-            t,
-            clock.now_ns(),
-            format_args!("{} MiB copied, no format", stats.bytes >> 20),
-        );
-        return Ok(stats);
-    }
     let report = &mut *r.report;
     let mut service_error = None;
     let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
@@ -309,7 +267,14 @@ pub fn dump<W: Window>(
                 &mut on_chunk,
             )
         })
-        .map_err(|e| fail("dump", e))?;
+        .map_err(|e| fail("dump", e));
+    // Every write was drained by the writer's last flush (or the controller
+    // was reset, which hands the buffers back too): the window's buffers go
+    // back to the arena for a later bring-up.
+    for b in sink.pipeline.into_buffers().into_iter().flatten() {
+        let _ = arena.free(b);
+    }
+    let stats = stats?;
     if let Some(e) = service_error {
         return Err(e);
     }
