@@ -5,7 +5,7 @@
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
-//! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
+//! - `cargo xtask mutants [--only NAME]... [--list] [--separate]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
 mod mutants;
@@ -25,9 +25,11 @@ commands:
   qemu [MACHINE OPTIONS] [SCENARIO...]
                             build the kernels and run QEMU scenarios (all by default)
   machines                  the machine profiles (tests/machines.toml)
-  mutants [--only NAME]... [--list] [--no-baseline]
-                            build each deliberate bug of drivers/*/mutants.toml and
-                            require its check to fail (and to pass without it)
+  mutants [--only NAME]... [--list] [--no-baseline] [--separate]
+                            every deliberate bug of drivers/*/mutants.toml must make
+                            its check fail (and the check pass without it); each check
+                            is built once with every bug in, selected at run time
+                            (--separate: one build per bug)
   help                      this text
 
 machine options (demo, qemu):

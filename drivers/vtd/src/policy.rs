@@ -227,9 +227,7 @@ impl FaultPolicy {
     /// Classifies a fault.
     pub fn classify(kind: SourceKind, in_window: bool) -> FaultClass {
         match kind {
-            SourceKind::Recovery
-                if in_window && !cfg!(paranoid_mutant = "vtd_window_faults_as_stale") =>
-            {
+            SourceKind::Recovery if in_window && !mutant!("vtd_window_faults_as_stale") => {
                 FaultClass::OwnWindow
             }
             SourceKind::Recovery | SourceKind::Inherited => FaultClass::Stale,
@@ -330,7 +328,7 @@ impl FaultPolicy {
                 FaultClass::Stale if kind == SourceKind::Recovery => Action::Reported,
                 _ if quarantined_already => Action::AlreadyBlocked,
                 _ if count < threshold => Action::Counted,
-                _ if cfg!(paranoid_mutant = "vtd_never_quarantine") => Action::Counted,
+                _ if mutant!("vtd_never_quarantine") => Action::Counted,
                 _ => match iommu.quarantine(fault.source_id, deadline) {
                     Ok(q) => {
                         if let Some(s) = self.slot(fault.source_id) {
