@@ -5,9 +5,11 @@
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
+//! - `cargo xtask bench-qemu [--runs N]`: the QEMU timings, median and spread;
 //! - `cargo xtask mutants [--only NAME]... [--list] [--separate]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
+mod bench;
 mod mutants;
 mod steps;
 
@@ -30,6 +32,8 @@ commands:
                             its check fail (and the check pass without it); each check
                             is built once with every bug in, selected at run time
                             (--separate: one build per bug)
+  bench-qemu [--runs N]     the QEMU timings (handoff, crash to dump): N rounds
+                            (default 10) in alternating order, median, min, max
   help                      this text
 
 machine options (demo, qemu):
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
         "mutants" => mutants::run(&repo_root(), rest),
+        "bench-qemu" => bench::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
