@@ -356,3 +356,31 @@ impl FaultPolicy {
         Ok(summary)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (source, window) pair: only the recovery kernel's own device
+    /// faulting inside its window is its own fault; the same device outside
+    /// the window is stale DMA, like any inherited one. Found by
+    /// cargo-mutants: `in_window && ..` turned into `in_window || ..` (every
+    /// recovery-device fault taken as its own) passed every other test.
+    #[test]
+    fn classify_every_source_and_window() {
+        for (kind, in_window, class) in [
+            (SourceKind::Recovery, true, FaultClass::OwnWindow),
+            (SourceKind::Recovery, false, FaultClass::Stale),
+            (SourceKind::Inherited, true, FaultClass::Stale),
+            (SourceKind::Inherited, false, FaultClass::Stale),
+            (SourceKind::Unknown, true, FaultClass::UnknownSource),
+            (SourceKind::Unknown, false, FaultClass::UnknownSource),
+        ] {
+            assert_eq!(
+                FaultPolicy::classify(kind, in_window),
+                class,
+                "{kind:?} in_window={in_window}"
+            );
+        }
+    }
+}
