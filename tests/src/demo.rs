@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -377,6 +378,42 @@ pub fn stream() -> Scenario {
         })
 }
 
+/// The canaries' negative control: on a machine without an IOMMU, kernel A
+/// aims its armed edu DMA at the recovery kernel's canary region
+/// (`negative_control=stale-dma`), and the recovery kernel, told the same,
+/// leaves a hole in its bus-mastering fence for the edu. The transfer lands
+/// in recovery memory after the canaries are laid, so the run must fail at
+/// the canary check with the 256 words the edu wrote, and nowhere else.
+pub fn canary_stale_dma(no_iommu: &crate::machine::Machine) -> Scenario {
+    scenario(CANARY_CONTROL, "during-io", "fence", 1)
+        .on(no_iommu)
+        .append("negative_control=stale-dma")
+        .expect_failure()
+        .check(|out| {
+            if out.machine.has_iommu() {
+                return Err("the canaries' negative control needs a machine without an IOMMU".into());
+            }
+            let reason = out.field("reason").unwrap_or("");
+            let changed = reason
+                .split("changed: ")
+                .nth(1)
+                .and_then(|r| r.split([',', ' ']).next())
+                .and_then(|n| n.parse::<u64>().ok());
+            match (out.field("step"), changed) {
+                // 2 KiB of edu data: 256 words, each unlike its canary.
+                (Some("canary check"), Some(n)) if n == EDU_WORDS => Ok(()),
+                (step, n) => Err(format!(
+                    "stale DMA aimed at the canaries: the run failed at {step:?} with {n:?} words changed (reason {reason:?}), expected the canary check with {EDU_WORDS}"
+                )),
+            }
+        })
+}
+
+/// The canaries' negative-control scenario (renamed `@no-iommu` by its machine).
+pub const CANARY_CONTROL: &str = "canary-stale-dma";
+/// Words of one edu transfer (2 KiB).
+const EDU_WORDS: u64 = 2048 / 8;
+
 /// The main job, as `cargo xtask demo` runs it: a crash during I/O with the
 /// NIC receiving, commands in flight and an edu DMA armed; the drain-then-fence
 /// policy (the report lists each device's drain outcome); UDP and watchdog
@@ -401,6 +438,7 @@ pub fn main_job() -> Scenario {
             }
             truth_negative_control(out)?;
             let _ = std::fs::remove_file(out.dir.file(RAM_FILE));
+            host_check_negative_controls(out)?;
             gdb_check(out, 1)?;
             if out.machine.expected_nic() != "up" {
                 return Ok(());
@@ -449,6 +487,147 @@ fn truth_negative_control(out: &RunOutput) -> Result<(), String> {
             "an altered byte at {at:#x} of the RAM file went unnoticed:\n{text}"
         ))
     }
+}
+
+/// Negative controls of the host checks, on this run's own files: each check
+/// must fail, with its own message, when the run directory is doctored the way
+/// a broken recovery kernel would leave it, and pass again once the file is
+/// restored. On the disk image: one byte changed outside the extent (at the
+/// end of the disk, where a stray write of a wrong LBA would go), one of
+/// kernel A's completed scratch blocks zeroed, one byte of the extent past the
+/// dump's end; on the result line: a changed canary; on the serial log: the
+/// result line missing, and a second one. What each control saw is kept in
+/// `negative-controls.txt`.
+fn host_check_negative_controls(out: &RunOutput) -> Result<(), String> {
+    let mut seen = String::new();
+    let written = scratch_written(&out.serial);
+    let dump_end: u64 = out
+        .field("dump_end")
+        .and_then(|v| v.parse().ok())
+        .ok_or("no dump_end= on the result line")?;
+    let mut disk_controls = vec![(
+        "a byte changed outside the extent",
+        DISK_SIZE - 4096 + 77,
+        Some(0x5a),
+        "changed outside the dump extent",
+    )];
+    let past_dump = DUMP_LBA * 512 + dump_end + 4096 + 5;
+    if past_dump < (DUMP_LBA + DUMP_BLOCKS) * 512 {
+        disk_controls.push((
+            "a byte changed in the extent past the dump",
+            past_dump,
+            Some(0xa5),
+            "in the dump extent past the dump",
+        ));
+    }
+    if written >= 4096 {
+        // Zeros over one of kernel A's completed (and waited-for) writes:
+        // untouched-looking, yet not what kernel A left.
+        disk_controls.push((
+            "a zeroed scratch block",
+            SCRATCH_LBA * 512 + 2048,
+            None,
+            "scratch blocks hold data kernel A never wrote",
+        ));
+    } else if out.machine.is_standard() {
+        return Err("kernel A wrote no scratch blocks: the zeroed-block control cannot run".into());
+    }
+    for (what, at, value, expect) in disk_controls {
+        let len = if value.is_some() { 1 } else { 512 };
+        let original = read_at(&out.disk(), at, len)?;
+        let doctored = match value {
+            Some(v) => vec![original[0] ^ v],
+            None => vec![0; 512],
+        };
+        write_at(&out.disk(), at, &doctored)?;
+        let result = check_disk_and_dma(out);
+        write_at(&out.disk(), at, &original)?;
+        seen.push_str(&format!("{what} (at byte {at:#x}): {result:?}\n"));
+        match result {
+            Err(e) if e.contains(expect) => {}
+            other => {
+                return Err(format!(
+                    "negative control `{what}` at byte {at:#x}: the host check gave {other:?}, expected an error about `{expect}`"
+                ))
+            }
+        }
+    }
+    // The result line says stale DMA hit the canaries.
+    let mut canary = out.clone();
+    if let Some(r) = canary.result.as_mut() {
+        for (k, v) in &mut r.fields {
+            if k == "canary_changed" {
+                *v = "3".into();
+            }
+        }
+    }
+    let result = check_disk_and_dma(&canary);
+    seen.push_str(&format!(
+        "canary_changed=3 on the result line: {result:?}\n"
+    ));
+    if !matches!(&result, Err(e) if e.contains("stale DMA in recovery memory")) {
+        return Err(format!(
+            "negative control `canary changed`: the host check gave {result:?}"
+        ));
+    }
+    // The serial log without its result line, and with a second one.
+    let scenario = main_job().on(&out.machine);
+    let exit =
+        std::process::ExitStatus::from_raw(out.exit.ok_or("the main job has no exit status")? << 8);
+    let ended = crate::qemu::Ended::Exited(exit);
+    let line = out
+        .serial
+        .lines()
+        .find(|l| crate::result_line::parse(l).is_some())
+        .ok_or("no result line in the serial log")?
+        .to_string();
+    let mut missing = out.clone();
+    missing.serial = out.serial.replace(&line, "");
+    missing.result = crate::result_line::find(&missing.serial, &scenario.result_test);
+    let mut twice = out.clone();
+    twice.serial = out.serial.replace(
+        &line,
+        &format!(
+            "{}\n{line}",
+            line.replace("verdict=pass", "verdict=fail reason=doctored")
+        ),
+    );
+    twice.result = crate::result_line::find(&twice.serial, &scenario.result_test);
+    for (what, doctored, expect) in [
+        ("the result line missing", &missing, "no result line"),
+        ("two result lines", &twice, "2 result lines"),
+    ] {
+        let verdict = crate::runner::judge(&scenario, &ended, doctored);
+        seen.push_str(&format!("{what}: {verdict:?}\n"));
+        match verdict {
+            crate::runner::Verdict::Fail(m) if m.contains(expect) => {}
+            other => {
+                return Err(format!(
+                    "negative control `{what}`: the harness judged {other:?}, expected a failure about `{expect}`"
+                ))
+            }
+        }
+    }
+    std::fs::write(out.dir.file("negative-controls.txt"), &seen).map_err(|e| e.to_string())?;
+    // Every file restored: the checks pass again.
+    check_disk_and_dma(out).map_err(|e| format!("after the negative controls: {e}"))
+}
+
+fn read_at(path: &Path, at: u64, len: usize) -> Result<Vec<u8>, String> {
+    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    let mut b = vec![0; len];
+    f.read_exact(&mut b).map_err(|e| e.to_string())?;
+    Ok(b)
+}
+
+fn write_at(path: &Path, at: u64, bytes: &[u8]) -> Result<(), String> {
+    let mut f = File::options()
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    f.write_all(bytes).map_err(|e| e.to_string())
 }
 
 /// Extracts the dump as an ELF core and opens it in gdb with kernel A's

@@ -45,6 +45,14 @@ pub fn all() -> Vec<Scenario> {
     // Every committed machine profile: the main job and a chaos sample.
     match crate::machine::committed() {
         Ok(machines) => {
+            // The canaries' negative control runs without an IOMMU.
+            match machines.iter().find(|m| m.name == "no-iommu") {
+                Some(m) => all.push(crate::demo::canary_stale_dma(m)),
+                None => all.push(
+                    Scenario::new(crate::demo::CANARY_CONTROL)
+                        .check(|_| Err("no machine `no-iommu` in tests/machines.toml".into())),
+                ),
+            }
             for (i, m) in machines.iter().filter(|m| !m.is_standard()).enumerate() {
                 all.extend(profile_runs(m, i));
             }

@@ -9,9 +9,11 @@
 //!   largest files and functions (issue 16's numbers);
 //! - `cargo xtask dump-bench [--rounds N] [--codecs|--throughput]`: the dump's
 //!   throughput against the raw writer, and the compressor candidates;
-//! - `cargo xtask mutants [--only NAME]... [--list]`: every deliberate bug in
+//! - `cargo xtask bench-qemu [--runs N]`: the QEMU timings, median and spread;
+//! - `cargo xtask mutants [--only NAME]... [--list] [--separate]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check.
 
+mod bench;
 mod counts;
 mod mutants;
 mod steps;
@@ -35,9 +37,13 @@ commands:
   dump-bench [--rounds N] [--codecs|--throughput]
                             the dump against the raw-writer kernel at 256 MiB and
                             2 GiB (alternated, medians), and the compressor table
-  mutants [--only NAME]... [--list] [--no-baseline]
-                            build each deliberate bug of drivers/*/mutants.toml and
-                            require its check to fail (and to pass without it)
+  mutants [--only NAME]... [--list] [--no-baseline] [--separate]
+                            every deliberate bug of drivers/*/mutants.toml must make
+                            its check fail (and the check pass without it); each check
+                            is built once with every bug in, selected at run time
+                            (--separate: one build per bug)
+  bench-qemu [--runs N]     the QEMU timings (handoff, crash to dump): N rounds
+                            (default 10) in alternating order, median, min, max
   help                      this text
 
 machine options (demo, qemu):
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         "counts" => counts::run(&repo_root()),
         "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
+        "bench-qemu" => bench::run(&repo_root(), rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

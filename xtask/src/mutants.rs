@@ -11,16 +11,23 @@
 //! reason = "why the check catches it"
 //! ```
 //!
-//! First every distinct `kill` command runs once without a mutant and must
-//! pass (a check that fails anyway proves nothing). Then, per row, `kill` runs
-//! again (`sh -c`, from the repository root) with `PARANOID_MUTANT=<id>` (the
-//! cfg's value) in its environment and must FAIL. The driver crates' build
-//! scripts turn `PARANOID_MUTANT` into `--cfg paranoid_mutant="<id>"`: only they
-//! and their
-//! tests are rebuilt per mutant, where RUSTFLAGS would rebuild every
-//! dependency each time. Builds go to `target/mutants` (under
-//! `CARGO_TARGET_DIR` when set), so the main build cache is left alone; each
-//! run's output is kept in `target/mutants/logs/`.
+//! Every `kill` runs under `sh -c` from the repository root with
+//! `PARANOID_MUTANTS=all` in its environment: the driver crates' build scripts
+//! then compile every deliberate bug in (`--cfg paranoid_mutants`), each off
+//! until `PARANOID_MUTANT=<id>` in the environment of the test process selects
+//! it (`drivers/*/src/mutant.rs`). So each check is built once, not once per
+//! mutant. First every distinct `kill` command runs once with no mutant
+//! selected and must pass (a check that fails anyway proves nothing; it is
+//! also the build). Then, per row, `kill` runs again with `PARANOID_MUTANT=<id>`
+//! (the cfg's value) and must FAIL: same binaries, only the selection differs.
+//!
+//! `--separate` does it the slow way instead: each mutant in a build of its
+//! own (`PARANOID_MUTANT=<id>` at build time, turned by build.rs into
+//! `--cfg paranoid_mutant="<id>"`, the bug compiled in and nothing else), the
+//! baseline a normal build. Either way only the driver crates and their tests
+//! are rebuilt, where RUSTFLAGS would rebuild every dependency. Builds go to
+//! `target/mutants` (under `CARGO_TARGET_DIR` when set), so the main build
+//! cache is left alone; each run's output is kept in `target/mutants/logs/`.
 //!
 //! A command still running after `PARANOID_MUTANT_TIMEOUT` seconds (default
 //! 600) is killed: for a mutant that counts as caught (`timeout`), for a
@@ -150,9 +157,23 @@ fn timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// How mutants get in: one build per check with every mutant compiled in and
+/// selected at run time, or one build per mutant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    OneBuild,
+    Separate,
+}
+
 /// Runs `kill` under `sh -c` from `root`, with `mutant` (or none) selected,
 /// output into `log`.
-fn run_kill(root: &Path, kill: &str, mutant: Option<&str>, log: &Path) -> Result<Ended, String> {
+fn run_kill(
+    root: &Path,
+    kill: &str,
+    mode: Mode,
+    mutant: Option<&str>,
+    log: &Path,
+) -> Result<Ended, String> {
     let out = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out
         .try_clone()
@@ -167,6 +188,10 @@ fn run_kill(root: &Path, kill: &str, mutant: Option<&str>, log: &Path) -> Result
         .stderr(err)
         // Its own process group, so a timeout can end cargo and the tests too.
         .process_group(0);
+    match mode {
+        Mode::OneBuild => c.env("PARANOID_MUTANTS", "all"),
+        Mode::Separate => c.env_remove("PARANOID_MUTANTS"),
+    };
     match mutant {
         Some(name) => c.env("PARANOID_MUTANT", name),
         None => c.env_remove("PARANOID_MUTANT"),
@@ -220,7 +245,7 @@ fn safe(name: &str) -> String {
         .collect()
 }
 
-/// `cargo xtask mutants [--only NAME]... [--list] [--no-baseline]`.
+/// `cargo xtask mutants [--only NAME]... [--list] [--no-baseline] [--separate]`.
 ///
 /// # Errors
 ///
@@ -229,15 +254,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let mut only = Vec::new();
     let mut baseline = true;
     let mut list = false;
+    let mut mode = Mode::OneBuild;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--only" => only.push(it.next().ok_or("--only needs a mutant name")?.clone()),
             "--no-baseline" => baseline = false,
             "--list" => list = true,
+            "--separate" => mode = Mode::Separate,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}` (try --only, --list, --no-baseline)"
+                    "unknown argument `{other}` (try --only, --list, --no-baseline, --separate)"
                 ))
             }
         }
@@ -272,9 +299,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let commands: BTreeSet<&str> = mutants.iter().map(|m| m.kill.as_str()).collect();
         for (i, kill) in commands.into_iter().enumerate() {
             let log = logs.join(format!("baseline-{i}.log"));
-            println!("mutants: baseline (no mutant): {kill}");
+            println!("mutants: baseline (no mutant selected): {kill}");
             let t = Instant::now();
-            let ended = run_kill(root, kill, None, &log)?;
+            let ended = run_kill(root, kill, mode, None, &log)?;
             if ended != Ended::Passed {
                 return Err(format!(
                     "without a mutant the check fails ({ended:?}, {:.1}s): {kill}\n{}\n(log: {})",
@@ -294,7 +321,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let log = logs.join(format!("{}-{}.log", safe(&m.id), rows.len()));
         println!("mutants: {} ({}) ...", m.id, m.name);
         let t = Instant::now();
-        let ended = run_kill(root, &m.kill, Some(&m.id), &log)?;
+        let ended = run_kill(root, &m.kill, mode, Some(&m.id), &log)?;
         let took = t.elapsed();
         let caught = match ended {
             Ended::Passed => "NO",

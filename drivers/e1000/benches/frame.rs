@@ -6,6 +6,15 @@
 //! A/B loop at the end prints the ratio.
 //!
 //! `cargo bench -p paranoid-e1000 --features model,unchecked-bench`
+//!
+//! With `E1000_BENCH=instructions` it prints instructions per round trip
+//! instead (no Criterion): the bench re-runs itself under callgrind with 0 and
+//! N frames per variant and length, takes the difference, and splits it into
+//! the simulated NIC's share (every call from outside `paranoid_e1000::model`
+//! into it, with all it calls, from callgrind's call records) and the driver's
+//! own (with the HAL and the bench loop). The ratio is on the driver's own:
+//!
+//! `E1000_BENCH=instructions cargo bench -p paranoid-e1000 --features model,unchecked-bench --bench frame`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -120,9 +129,110 @@ fn instructions(mode: &str) {
     }
 }
 
+/// Whether a (demangled) function belongs to the simulated NIC: its path, or
+/// for `<T as Trait>::f` its type `T`, is under `paranoid_e1000::model` (a
+/// driver function instantiated with a model type is the driver's).
+fn is_model(function: &str) -> bool {
+    let own = match function.strip_prefix('<') {
+        Some(rest) => rest.split(" as ").next().unwrap_or(rest),
+        None => function,
+    };
+    own.starts_with("paranoid_e1000::model::")
+}
+
+/// Instructions spent in the model, from a callgrind profile written with
+/// `--compress-strings=no --compress-pos=no`: the inclusive cost of every call
+/// from a function outside the model into one inside it.
+fn model_share(profile: &str) -> u64 {
+    let (mut caller, mut callee, mut cost_next, mut model) = ("", "", false, 0);
+    for line in profile.lines() {
+        if let Some(f) = line.strip_prefix("fn=") {
+            caller = f;
+        } else if let Some(f) = line.strip_prefix("cfn=") {
+            callee = f;
+        } else if line.starts_with("calls=") {
+            cost_next = true;
+        } else if cost_next {
+            cost_next = false;
+            let cost: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if is_model(callee) && !is_model(caller) {
+                model += cost;
+            }
+        }
+    }
+    model
+}
+
+/// (all, model) instructions of the instruction mode under callgrind, or
+/// `None` without valgrind.
+fn counted(mode: &str, len: usize, frames: usize) -> Option<(u64, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    let file = std::env::temp_dir().join(format!(
+        "paranoid-e1000-frame-{}-{mode}-{len}-{frames}.callgrind",
+        std::process::id()
+    ));
+    let out = std::process::Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--compress-strings=no",
+            "--compress-pos=no",
+        ])
+        .arg(format!("--callgrind-out-file={}", file.display()))
+        .arg(exe)
+        .env_remove("E1000_BENCH")
+        .env("E1000_BENCH_MODE", mode)
+        .env("E1000_BENCH_LEN", len.to_string())
+        .env("E1000_BENCH_FRAMES", frames.to_string())
+        .output()
+        .ok()?;
+    let all = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|v| v.trim().parse().ok())?;
+    let profile = std::fs::read_to_string(&file).ok()?;
+    let _ = std::fs::remove_file(&file);
+    Some((all, model_share(&profile)))
+}
+
+/// Prints instructions per round trip, all, the model's and the driver's own.
+fn instruction_table() {
+    const FRAMES: usize = 5_000;
+    println!(
+        "e1000 frame round trip (send, loop back, receive), simulated NIC, instructions per frame:"
+    );
+    for len in [60usize, 1514] {
+        let per = |mode: &str| -> Option<(f64, f64)> {
+            let zero = counted(mode, len, 0)?;
+            let n = counted(mode, len, FRAMES)?;
+            let d = |a: u64, b: u64| b.saturating_sub(a) as f64 / FRAMES as f64;
+            Some((d(zero.0, n.0), d(zero.1, n.1)))
+        };
+        match (per("checked"), per("unchecked")) {
+            (Some((c, cm)), Some((u, um))) => {
+                let (cd, ud) = (c - cm, u - um);
+                println!(
+                    "  {len:>4} B  all        checked {c:>7.0}   unchecked {u:>7.0}   ratio {:.3}",
+                    c / u
+                );
+                println!("  {len:>4} B  model      checked {cm:>7.0}   unchecked {um:>7.0}");
+                println!("  {len:>4} B  driver own checked {cd:>7.0}   unchecked {ud:>7.0}   ratio {:.3} ({:+.0} instructions of validation)", cd / ud, cd - ud);
+            }
+            _ => println!("  {len:>4} B  (valgrind not found: skipped)"),
+        }
+    }
+}
+
 fn main() {
     if let Ok(mode) = std::env::var("E1000_BENCH_MODE") {
         instructions(&mode);
+        return;
+    }
+    if std::env::var("E1000_BENCH").as_deref() == Ok("instructions") {
+        instruction_table();
         return;
     }
     let mut c = Criterion::default()

@@ -136,7 +136,7 @@ fn identify<P: ConfigAccess>(pci: &mut P, address: PciAddress) -> Result<Part, E
     let raw = ids.into_raw_for_report();
     let (vendor, device) = (raw as u16, (raw >> 16) as u16);
     Part::from_ids(vendor, device).inspect_err(|_| {
-        if !cfg!(paranoid_mutant = "e1000_skip_unsupported_fence") {
+        if !mutant!("e1000_skip_unsupported_fence") {
             let _ = paranoid::pci::command::fence(pci, address);
         }
     })

@@ -90,7 +90,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
     }
 
     fn verify(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        if cfg!(paranoid_mutant = "e1000_always_fence") {
+        if mutant!("e1000_always_fence") {
             return Err(E1000Error::NoEeprom { eecd: 0 });
         }
         // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
@@ -181,7 +181,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 register: r::ctrl::SPEC.name,
             });
         }
-        if cfg!(paranoid_mutant = "e1000_bus_master_before_reset") {
+        if mutant!("e1000_bus_master_before_reset") {
             self.bus_master_on()?;
         }
         // Keep the dead kernel's bits except those that hold the PHY or the link
@@ -203,7 +203,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     }
 
     fn wait_reset_done(&mut self, deadline: Deadline) -> Result<(), E1000Error> {
-        if cfg!(paranoid_mutant = "e1000_skip_reset_wait") {
+        if mutant!("e1000_skip_reset_wait") {
             return Ok(());
         }
         let own = Deadline::after(&self.clock, RESET_TIMEOUT).min(deadline);
@@ -272,7 +272,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
                 pair.copy_from_slice(&[lo, hi]);
             }
         }
-        if sum != eeprom::SUM && !cfg!(paranoid_mutant = "e1000_skip_eeprom_checksum") {
+        if sum != eeprom::SUM && !mutant!("e1000_skip_eeprom_checksum") {
             return Err(E1000Error::EepromChecksum { sum });
         }
         let mac = MacAddress(mac);
@@ -284,7 +284,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     /// One EEPROM word, the way this part reads it ([`EepromAccess`]).
     fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
-        if cfg!(paranoid_mutant = "e1000_eerd_on_every_part") {
+        if mutant!("e1000_eerd_on_every_part") {
             return self.read_eeprom_word_eerd(word, deadline);
         }
         match self.part.eeprom_access() {
@@ -623,7 +623,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 /// all-ones, as the PHY reset bit is cleared first). The one all-ones test of
 /// quiesce and reset (the `e1000_skip_all_ones_check` mutant removes it).
 fn gone(value: Untrusted<u32>) -> bool {
-    !cfg!(paranoid_mutant = "e1000_skip_all_ones_check") && value.is_all_ones()
+    !mutant!("e1000_skip_all_ones_check") && value.is_all_ones()
 }
 
 /// Brings an e1000 from whatever state it is in to Ready within

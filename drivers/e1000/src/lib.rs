@@ -52,6 +52,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod mutant;
+
 pub mod device;
 pub mod error;
 pub mod init;

@@ -238,7 +238,7 @@ fn check_rx(status: Untrusted<u64>, length: Untrusted<u64>) -> Result<usize, Des
     if !status.bit(rx_status::EOP) {
         return Err(DescriptorProblem::MissingEop);
     }
-    let length = if cfg!(paranoid_mutant = "e1000_trust_rx_length") {
+    let length = if mutant!("e1000_trust_rx_length") {
         Untrusted::new(length.into_raw_for_report().min(BUFFER_SIZE as u64))
     } else {
         length

@@ -579,3 +579,33 @@ fn gone_from_the_start_is_device_gone_from_quiesce_not_a_reset_timeout() {
     // Nothing was escalated: a gone device is not reset harder.
     assert_eq!(err.trace.escalations(), 0, "{}", err.trace);
 }
+
+/// The spec's settle times are waited, not assumed: the quiesce step drains
+/// in-flight DMA for `QUIESCE_DRAIN` after bus mastering goes off, the reset
+/// step settles for `RESET_SETTLE` after RST self-clears, and shutdown drains
+/// too (the simulated clock only moves when the driver waits). Found by
+/// cargo-mutants: `delay_until` replaced by `()` passed every other test.
+#[test]
+fn settle_times_are_waited() {
+    use paranoid_e1000::init::{QUIESCE_DRAIN, RESET_SETTLE};
+    let mut h = Harness::loopback();
+    let driver = h.driver(Config::default()).unwrap();
+    let ok = init(driver, &h.clock).unwrap();
+    let took = |step: &str| {
+        ok.trace
+            .entries()
+            .find(|e| e.step == step)
+            .map(|e| e.duration)
+            .unwrap_or_else(|| panic!("no step {step}: {}", ok.trace))
+    };
+    assert!(took("quiesce") >= QUIESCE_DRAIN, "{}", ok.trace);
+    assert!(took("controller reset") >= RESET_SETTLE, "{}", ok.trace);
+    let mut nic = ok.device.into_inner();
+    let before = h.clock.now_ns();
+    nic.shutdown(Deadline::after(&h.clock, Duration::from_secs(1)))
+        .unwrap();
+    assert!(
+        h.clock.now_ns() - before >= QUIESCE_DRAIN.as_nanos() as u64,
+        "shutdown did not drain"
+    );
+}

@@ -292,8 +292,9 @@ where
             clock,
             deadline,
             || {
-                #[cfg(paranoid_mutant = "nvme_skip_all_ones")]
-                return Ok(regs.csts());
+                if mutant!("nvme_skip_all_ones") {
+                    return Ok(regs.csts());
+                }
                 regs.csts()
                     .not_all_ones()
                     .map_err(|_| NvmeError::DeviceGone {

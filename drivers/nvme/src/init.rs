@@ -121,12 +121,15 @@ where
 
     fn quiesce(&mut self, _deadline: Deadline) -> Result<(), NvmeError> {
         self.state = State::Initializing;
-        #[cfg(paranoid_mutant = "nvme_always_fence")]
-        return Err(NvmeError::NotReady);
-        #[cfg(not(paranoid_mutant = "nvme_skip_quiesce"))]
-        self.stop_bus_mastering()?;
-        #[cfg(paranoid_mutant = "nvme_bus_master_before_reset")]
-        self.bus_master_on()?;
+        if mutant!("nvme_always_fence") {
+            return Err(NvmeError::NotReady);
+        }
+        if !mutant!("nvme_skip_quiesce") {
+            self.stop_bus_mastering()?;
+        }
+        if mutant!("nvme_bus_master_before_reset") {
+            self.bus_master_on()?;
+        }
         self.disable_msi();
         Ok(())
     }
@@ -143,8 +146,9 @@ where
     }
 
     fn verify(&mut self, _deadline: Deadline) -> Result<(), NvmeError> {
-        #[cfg(paranoid_mutant = "nvme_verify_always_fails")]
-        return Err(NvmeError::NotReady);
+        if mutant!("nvme_verify_always_fails") {
+            return Err(NvmeError::NotReady);
+        }
         let caps = self.read_capabilities()?;
         self.check_version()?;
         self.check_disabled_status()?;
@@ -220,8 +224,9 @@ where
         }
         self.regs.set_cc(0);
         self.cc = 0;
-        #[cfg(not(paranoid_mutant = "nvme_skip_rdy0_wait"))]
-        let _disabled = self.wait_ready(false, own)?;
+        if !mutant!("nvme_skip_rdy0_wait") {
+            let _disabled = self.wait_ready(false, own)?;
+        }
         self.confirm_disabled(own)
     }
 

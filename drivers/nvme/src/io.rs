@@ -223,8 +223,9 @@ where
         buf: &mut DmaBuffer<W, D>,
         offset: usize,
     ) -> Result<(), NvmeError> {
-        #[cfg(paranoid_mutant = "nvme_reads_fail")]
-        return Err(NvmeError::NotReady);
+        if mutant!("nvme_reads_fail") {
+            return Err(NvmeError::NotReady);
+        }
         self.transfer::<D, true>(nvm::READ, lba, blocks, buf, offset)
     }
 
@@ -480,7 +481,7 @@ where
     ) -> Result<(), NvmeError> {
         let ns = self.ready_namespace()?;
         self.not_busy()?;
-        let bytes = if CHECKED && cfg!(not(paranoid_mutant = "nvme_skip_range_check")) {
+        let bytes = if CHECKED && !mutant!("nvme_skip_range_check") {
             check_range(&ns, lba, blocks, buf.len(), offset)?
         } else {
             blocks.saturating_mul(u64::from(ns.block_size))

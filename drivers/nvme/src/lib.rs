@@ -43,6 +43,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod mutant;
+
 pub mod command;
 pub mod controller;
 pub mod error;

@@ -294,15 +294,17 @@ impl<W: Window> QueuePair<W> {
                 Err(bad(CompletionProblem::SqHeadOutOfRange, u64::from(h)))
             }
         })?;
-        let cid = raw.cid();
-        #[cfg(paranoid_mutant = "nvme_trust_cid")]
-        let cid = Untrusted::new(
-            self.outstanding
-                .iter()
-                .flatten()
-                .next()
-                .map_or(0, |p| p.cid),
-        );
+        let cid = if mutant!("nvme_trust_cid") {
+            Untrusted::new(
+                self.outstanding
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map_or(0, |p| p.cid),
+            )
+        } else {
+            raw.cid()
+        };
         let slot = self
             .outstanding
             .iter()

@@ -570,3 +570,38 @@ fn pipelined_writes_complete_and_are_reaped() {
     }
     clean(&b);
 }
+
+/// The pipeline holds at most `pipeline_depth()` writes (one PRP list page
+/// each): one more is refused as `QueueFull`, buffer handed back, even where
+/// the queue itself has room. (cargo-mutants' `slot < depth` turned into
+/// `slot <= depth` survives this too: the command builder refuses a slot
+/// without a PRP list page the same way, a second guard.)
+#[test]
+fn the_pipeline_refuses_one_write_past_its_depth() {
+    let mut b = bench(&healthy());
+    let config = Config {
+        max_in_flight: 2,
+        ..Config::default()
+    };
+    let nvme = b.driver(config).unwrap();
+    let clock = b.clock.clone();
+    let mut nvme = paranoid_nvme::init(nvme, &clock, paranoid_nvme::DEFAULT_INIT_BUDGET)
+        .map_err(|f| f.to_string())
+        .unwrap()
+        .device
+        .into_inner();
+    let depth = nvme.pipeline_depth();
+    assert_eq!(depth, 2);
+    for i in 0..depth as u64 {
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        nvme.submit_write(400 + 8 * i, 8, buf, 0).unwrap();
+    }
+    let one_more = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    let refused = nvme.submit_write(600, 8, one_more, 0).unwrap_err();
+    assert!(
+        matches!(refused.error, NvmeError::QueueFull { .. }),
+        "{:?}",
+        refused.error
+    );
+    assert_eq!(nvme.in_flight(), depth);
+}

@@ -58,6 +58,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod mutant;
+
 pub mod acpi;
 mod domain;
 pub mod drain;

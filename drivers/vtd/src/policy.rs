@@ -227,9 +227,7 @@ impl FaultPolicy {
     /// Classifies a fault.
     pub fn classify(kind: SourceKind, in_window: bool) -> FaultClass {
         match kind {
-            SourceKind::Recovery
-                if in_window && !cfg!(paranoid_mutant = "vtd_window_faults_as_stale") =>
-            {
+            SourceKind::Recovery if in_window && !mutant!("vtd_window_faults_as_stale") => {
                 FaultClass::OwnWindow
             }
             SourceKind::Recovery | SourceKind::Inherited => FaultClass::Stale,
@@ -330,7 +328,7 @@ impl FaultPolicy {
                 FaultClass::Stale if kind == SourceKind::Recovery => Action::Reported,
                 _ if quarantined_already => Action::AlreadyBlocked,
                 _ if count < threshold => Action::Counted,
-                _ if cfg!(paranoid_mutant = "vtd_never_quarantine") => Action::Counted,
+                _ if mutant!("vtd_never_quarantine") => Action::Counted,
                 _ => match iommu.quarantine(fault.source_id, deadline) {
                     Ok(q) => {
                         if let Some(s) = self.slot(fault.source_id) {
@@ -356,5 +354,33 @@ impl FaultPolicy {
             self.log(now, LogLine::Fault(event), log);
         }
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (source, window) pair: only the recovery kernel's own device
+    /// faulting inside its window is its own fault; the same device outside
+    /// the window is stale DMA, like any inherited one. Found by
+    /// cargo-mutants: `in_window && ..` turned into `in_window || ..` (every
+    /// recovery-device fault taken as its own) passed every other test.
+    #[test]
+    fn classify_every_source_and_window() {
+        for (kind, in_window, class) in [
+            (SourceKind::Recovery, true, FaultClass::OwnWindow),
+            (SourceKind::Recovery, false, FaultClass::Stale),
+            (SourceKind::Inherited, true, FaultClass::Stale),
+            (SourceKind::Inherited, false, FaultClass::Stale),
+            (SourceKind::Unknown, true, FaultClass::UnknownSource),
+            (SourceKind::Unknown, false, FaultClass::UnknownSource),
+        ] {
+            assert_eq!(
+                FaultPolicy::classify(kind, in_window),
+                class,
+                "{kind:?} in_window={in_window}"
+            );
+        }
     }
 }

@@ -532,7 +532,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                         false
                     }
                     Some(OverrideAction::Adopt) => true,
-                    None => adopt_all || cfg!(paranoid_mutant = "vtd_fence_keeps_old_entries"),
+                    None => adopt_all || mutant!("vtd_fence_keeps_old_entries"),
                 };
                 if !install {
                     continue;
@@ -546,7 +546,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
                     }
                 })?;
                 self.check_window_free(sid, checked)?;
-                if !cfg!(paranoid_mutant = "vtd_no_old_domain_reservation") {
+                if !mutant!("vtd_no_old_domain_reservation") {
                     self.domains.reserve(checked.did);
                 }
                 self.install_entry(bus, devfn, lo, hi)
@@ -661,7 +661,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     /// translation on if it was off. TE is never turned off.
     fn install(&mut self, te_was_on: bool, deadline: Deadline) -> Result<(), VtdError> {
         self.unit.flush_write_buffer(deadline)?;
-        let enable_first = cfg!(paranoid_mutant = "vtd_enable_before_root");
+        let enable_first = mutant!("vtd_enable_before_root");
         if enable_first && !te_was_on {
             self.unit.command(Command::EnableTranslation, deadline)?;
         }
@@ -976,8 +976,8 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Fencing for Vtd<R, C, M> {
 
 /// Whether old table pointers are validated (always, but under the
 /// `vtd_skip_pointer_check` mutant).
-const fn pointer_check() -> bool {
-    !cfg!(paranoid_mutant = "vtd_skip_pointer_check")
+fn pointer_check() -> bool {
+    !mutant!("vtd_skip_pointer_check")
 }
 
 /// FSTS bits that say faults were pending.

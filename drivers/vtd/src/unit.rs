@@ -136,7 +136,7 @@ impl<R: RegisterIo, C: Clock> Unit<R, C> {
         let gsts = self.status()?;
         let (value, status_bit, want_set) = command.encode(gsts);
         self.regs.write32(regs::GCMD, value.bits());
-        if cfg!(paranoid_mutant = "vtd_skip_gsts_wait") {
+        if mutant!("vtd_skip_gsts_wait") {
             return Ok(());
         }
         let regs = &mut self.regs;

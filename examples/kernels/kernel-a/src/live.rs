@@ -336,6 +336,17 @@ const EDU_BUFFER: u64 = 0x40000;
 /// so stay below it.
 const EDU_LEN: usize = 2048;
 
+/// The command-line key of the negative controls (passed on to the recovery
+/// kernel too), and its value that aims the armed DMA at recovery memory.
+pub const NEGATIVE_CONTROL: &str = "negative_control";
+/// See [`NEGATIVE_CONTROL`].
+pub const STALE_DMA: &str = "stale-dma";
+/// Where the negative control's transfer lands: the first words of the
+/// recovery kernel's canary region (`layout.rs`), which its fill writes first,
+/// well before the transfer arrives (60-100 ms after the crash), so the
+/// transfer is not covered by the fill.
+const STALE_DMA_TARGET: u64 = crate::CANARY_START;
+
 /// The first word of the data the armed DMA carries.
 pub const EDU_WORD0: u64 = 0xed0d_a7a0_0000_0000;
 
@@ -381,7 +392,16 @@ fn arm_edu<P: ConfigAccess>(
     );
     done.map(|_| ())
         .map_err(|_| "edu priming DMA never completed (or edu is gone)")?;
-    let at = landing.iova().get();
+    // The canaries' negative control (`negative_control=stale-dma`, a machine
+    // without an IOMMU, so an IOVA is a physical address): the transfer is
+    // aimed at the recovery kernel's canary region instead of kernel A's own
+    // buffer, and the recovery kernel leaves the edu able to master the bus.
+    // Its canary check must then fail.
+    let at = if boot.cmdline().get(NEGATIVE_CONTROL) == Some(STALE_DMA) {
+        STALE_DMA_TARGET
+    } else {
+        landing.iova().get()
+    };
     regs.write64(EDU_DMA_SRC, EDU_BUFFER);
     regs.write64(EDU_DMA_DST, at);
     regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);

@@ -334,6 +334,23 @@ impl Recovery<'_> {
             "recovery: {why}: bus mastering off on {} of {} functions",
             f.were_mastering, f.functions
         );
+        if self.boot.cmdline().get("negative_control") == Some("stale-dma") {
+            // The canaries' negative control (the harness's `canary-stale-dma`
+            // scenario): a hole in the fence on purpose. The edu kernel A armed
+            // toward this kernel's canary region may master the bus again, so
+            // its transfer lands there and the canary check must fail.
+            let edu = paranoid_boot::platform::find(&mut cf8, (0x1234, 0x11e8)).ok();
+            let reopened = edu.is_some_and(|e| {
+                paranoid::pci::command::update(
+                    &mut cf8,
+                    e.address(),
+                    paranoid::pci::command::Command::BUS_MASTER,
+                    paranoid::pci::command::Command::empty(),
+                )
+                .is_ok()
+            });
+            println!("recovery: negative_control=stale-dma: edu bus mastering back on: {reopened}");
+        }
         self.report.step(
             "fence without iommu",
             t,

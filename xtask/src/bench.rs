@@ -1,0 +1,147 @@
+//! `cargo xtask bench-qemu [--runs N]`: the QEMU timings of the README, each
+//! from N boots (default 10) in alternating order, as median and spread.
+//!
+//! Round `i` runs the `handoff` scenario and the main job (`crash-recovery`),
+//! handoff first in even rounds and the main job first in odd ones, one QEMU
+//! at a time (`PARANOID_QEMU_JOBS=1`), so neither always gets the warmer host.
+//! From each run's result line (`tests/out/<scenario>/serial.log`):
+//!
+//! - `handoff`: the same NVMe controller brought up from the state the dump
+//!   left it in (the any-state path, `nvme_any_state_us`) and, after an orderly
+//!   shutdown, from quiet (`nvme_fast_us`), and their ratio per run. Inside one
+//!   boot the order is fixed: the fast path needs the shutdown that ends the
+//!   any-state measurement;
+//! - `crash-recovery`: crash to dump complete (`crash_to_dump_ms`) and the dump
+//!   rate (`mib_s`).
+//!
+//! Every run must pass its scenario's checks; a failed run stops the bench.
+
+use std::fs;
+use std::path::Path;
+
+/// The scenarios, in the order of even rounds.
+const SCENARIOS: [&str; 2] = ["handoff", "crash-recovery"];
+
+/// The values of `keys` on the `PARANOID-RESULT` line of a serial log.
+fn fields(serial: &str, keys: &[&str]) -> Result<Vec<f64>, String> {
+    let line = serial
+        .lines()
+        .find_map(|l| l.split("PARANOID-RESULT ").nth(1))
+        .ok_or("no result line")?;
+    keys.iter()
+        .map(|k| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no numeric {k}= on the result line"))
+        })
+        .collect()
+}
+
+/// Median, minimum and maximum of `v` (not empty).
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    (median, s[0], s[n - 1])
+}
+
+fn row(what: &str, unit: &str, v: &[f64]) {
+    let (median, min, max) = stats(v);
+    let samples: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
+    println!(
+        "  {what:<34} median {median:>9.2} {unit:<5} min {min:>9.2}  max {max:>9.2}  (n={}: {})",
+        v.len(),
+        samples.join(" ")
+    );
+}
+
+/// Runs the bench.
+///
+/// # Errors
+///
+/// A bad argument, a scenario that fails, a result line without the numbers.
+pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    let mut runs = 10usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => {
+                runs = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--runs needs a number > 0")?
+            }
+            other => return Err(format!("unknown argument `{other}` (try --runs N)")),
+        }
+    }
+    let (mut any, mut fast, mut ratio, mut dump_ms, mut mib_s) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for round in 0..runs {
+        let mut order = SCENARIOS;
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for name in order {
+            println!("bench-qemu: round {}/{runs}: {name}", round + 1);
+            let mut c = crate::cargo();
+            c.env("PARANOID_QEMU_JOBS", "1").args([
+                "run",
+                "--quiet",
+                "-p",
+                "paranoid-harness",
+                "--bin",
+                "paranoid-harness",
+                "--",
+                "qemu",
+                name,
+            ]);
+            crate::run(c)?;
+            let serial = root.join("tests").join("out").join(name).join("serial.log");
+            let text =
+                fs::read_to_string(&serial).map_err(|e| format!("{}: {e}", serial.display()))?;
+            if name == "handoff" {
+                let v = fields(&text, &["nvme_any_state_us", "nvme_fast_us"])?;
+                any.push(v[0] / 1000.0);
+                fast.push(v[1] / 1000.0);
+                ratio.push(v[0] / v[1]);
+            } else {
+                let v = fields(&text, &["crash_to_dump_ms", "mib_s"])?;
+                dump_ms.push(v[0] / 1000.0);
+                mib_s.push(v[1]);
+            }
+        }
+    }
+    println!();
+    println!("bench-qemu: {runs} rounds, order alternating (QEMU TCG, one run at a time)");
+    row("handoff: NVMe any-state init", "ms", &any);
+    row("handoff: NVMe init after shutdown", "ms", &fast);
+    row("handoff: ratio any-state / fast", "", &ratio);
+    row("crash-recovery: crash to dump done", "s", &dump_ms);
+    row("crash-recovery: dump rate", "MiB/s", &mib_s);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fields_and_medians() {
+        let log = "x\nPARANOID-RESULT test=recovery verdict=pass nvme_any_state_us=1890 nvme_fast_us=1360\n";
+        assert_eq!(
+            fields(log, &["nvme_any_state_us", "nvme_fast_us"]).unwrap(),
+            vec![1890.0, 1360.0]
+        );
+        assert!(fields(log, &["mib_s"]).is_err());
+        assert!(fields("no line", &["mib_s"]).is_err());
+        assert_eq!(stats(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    }
+}
