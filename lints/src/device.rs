@@ -860,7 +860,21 @@ pub fn register_fields(file: &syn::File) -> Vec<String> {
     impl<'ast> syn::visit::Visit<'ast> for V {
         fn visit_field(&mut self, f: &'ast syn::Field) {
             if let Some(id) = &f.ident {
-                if type_name(&f.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                // Also arrays and slices of handles (`tx_cmd: [Port<u32>; 4]`).
+                let mut ty = &f.ty;
+                loop {
+                    match ty {
+                        Type::Array(a) => ty = &a.elem,
+                        Type::Slice(s) => ty = &s.elem,
+                        Type::Reference(r)
+                            if matches!(&*r.elem, Type::Array(_) | Type::Slice(_)) =>
+                        {
+                            ty = &r.elem
+                        }
+                        _ => break,
+                    }
+                }
+                if type_name(ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
                     self.0.push(id.to_string());
                 }
             }
