@@ -909,10 +909,11 @@ impl CrateInfo {
                 }
             }
         }
+        let touches: HashSet<&FnId> = summaries.iter().flat_map(|s| &s.touches).collect();
+        let mut name_roots = Vec::new();
         if !toolkit && roots.by_name {
             // A bring-up name is a root when it touches the device itself or through a
             // function it calls directly: `init` of a logger or an allocator is not bring-up.
-            let touches: HashSet<&FnId> = summaries.iter().flat_map(|s| &s.touches).collect();
             let brings_up = |id: &FnId| {
                 touches.contains(id)
                     || graph.get(id).is_some_and(|calls| {
@@ -927,7 +928,7 @@ impl CrateInfo {
                     && !roots.not.contains(&id.name)
                     && brings_up(id)
                 {
-                    init_roots.push((
+                    name_roots.push((
                         id.clone(),
                         "a bring-up entry point by name (in a crate that does not use the toolkit)"
                             .to_string(),
@@ -960,6 +961,19 @@ impl CrateInfo {
             }
         }
         init_roots.retain(|(id, _)| !roots.not.contains(&id.name));
+        name_roots.retain(|(id, _)| !roots.not.contains(&id.name));
+        let mut recovery = reach(&graph, &defs, &init_roots, None);
+        if !name_roots.is_empty() {
+            // A root found by its name is a guess: what it reaches is bring-up code only on
+            // the way to the device. Functions that never lead to a device access (the
+            // kernel's allocator, scheduler, file system, page tables behind a driver's
+            // `init`) are not counted, so a kernel's `init` does not make the kernel
+            // recovery code.
+            let leads = leads_to_device(&graph, &defs, &touches);
+            for (id, r) in reach(&graph, &defs, &name_roots, Some(&leads)) {
+                recovery.entry(id).or_insert(r);
+            }
+        }
         Self {
             name: name.to_string(),
             toolkit,
@@ -972,8 +986,8 @@ impl CrateInfo {
                 .iter()
                 .flat_map(|s| s.reading_fns.iter().cloned())
                 .collect(),
-            recovery: reach(&graph, &defs, &init_roots),
-            panic_path: reach(&graph, &defs, &panic_roots),
+            recovery,
+            panic_path: reach(&graph, &defs, &panic_roots, None),
         }
     }
 
@@ -1104,7 +1118,36 @@ impl<'g> Defs<'g> {
     }
 }
 
-fn reach(graph: &Graph, defs: &Defs<'_>, roots: &[(FnId, String)]) -> HashMap<FnId, Reach> {
+/// The functions that access the device or call (transitively) one that does.
+fn leads_to_device(graph: &Graph, defs: &Defs<'_>, touches: &HashSet<&FnId>) -> HashSet<FnId> {
+    let mut callers: HashMap<&FnId, Vec<&FnId>> = HashMap::new();
+    for (f, calls) in graph {
+        for c in calls {
+            for callee in defs.resolve(f, c) {
+                callers.entry(callee).or_default().push(f);
+            }
+        }
+    }
+    let mut out: HashSet<FnId> = touches.iter().map(|f| (*f).clone()).collect();
+    let mut queue: VecDeque<&FnId> = touches.iter().copied().collect();
+    while let Some(f) = queue.pop_front() {
+        for caller in callers.get(f).map(Vec::as_slice).unwrap_or(&[]) {
+            if out.insert((*caller).clone()) {
+                queue.push_back(caller);
+            }
+        }
+    }
+    out
+}
+
+/// The functions reached from `roots` (each with its chain); with `within`, only through
+/// and into functions of that set (the roots themselves always count).
+fn reach(
+    graph: &Graph,
+    defs: &Defs<'_>,
+    roots: &[(FnId, String)],
+    within: Option<&HashSet<FnId>>,
+) -> HashMap<FnId, Reach> {
     let mut out: HashMap<FnId, Reach> = HashMap::new();
     let mut queue = VecDeque::new();
     for (r, why) in roots {
@@ -1130,7 +1173,7 @@ fn reach(graph: &Graph, defs: &Defs<'_>, roots: &[(FnId, String)]) -> HashMap<Fn
         };
         for c in calls {
             for callee in defs.resolve(&f, c) {
-                if !out.contains_key(callee) {
+                if !out.contains_key(callee) && within.is_none_or(|w| w.contains(callee)) {
                     let mut chain = parent.chain.clone();
                     chain.push(callee.display());
                     out.insert(
@@ -1290,8 +1333,10 @@ mod tests {
     #[test]
     fn bring_up_names_are_roots_without_the_toolkit() {
         let src =
-            "fn init_queues(r: &mut Regs) { unsafe { core::ptr::read_volatile(r.base) }; step(); }
-                   fn step() {} fn init_logger() { log(); } fn log() {} fn is_reset() {}";
+            "fn init_queues(r: &mut Regs) { unsafe { core::ptr::read_volatile(r.base) }; step(r); alloc(); }
+                   fn step(r: &mut Regs) { deeper(r); } fn deeper(r: &mut Regs) { unsafe { core::ptr::write_volatile(r.base, 1) } }
+                   fn alloc() { frames(); } fn frames() {}
+                   fn init_logger() { log(); } fn log() {} fn is_reset() {}";
         let s = summarize(
             &syn::parse_str(src).unwrap(),
             "src/lib.rs",
@@ -1313,7 +1358,12 @@ mod tests {
         let c = build(false);
         let rec = |c: &CrateInfo, n: &str| c.recovery.keys().any(|k| k.name == n);
         assert!(rec(&c, "init_queues"));
-        assert!(rec(&c, "step"));
+        assert!(rec(&c, "step"), "on the way to the device");
+        assert!(rec(&c, "deeper"));
+        // A name-found root reaches only what leads to the device: a kernel's `init` does
+        // not make its allocator recovery code.
+        assert!(!rec(&c, "alloc"), "never reaches the device");
+        assert!(!rec(&c, "frames"));
         assert!(!rec(&c, "init_logger"), "no device access: not bring-up");
         assert!(
             !rec(&build(true), "init_queues"),

@@ -357,6 +357,18 @@ impl DeviceCx {
             .any(|seg| words(seg).iter().any(|w| REG_WORDS.contains(&w.as_str())))
     }
 
+    /// Whether `e` (a method receiver) is a typed register handle: a local bound to one, or
+    /// a field declared with a register type (`ReadWrite<u32>`, `Volatile<u32>`).
+    pub fn is_handle_receiver(&self, e: &Expr) -> bool {
+        let mut chain = Vec::new();
+        receiver_chain(e, &mut chain);
+        match e {
+            Expr::Path(_) => chain.len() == 1 && self.locals.contains(&chain[0]),
+            Expr::Field(_) => chain.last().is_some_and(|l| self.reg_fields.contains(l)),
+            _ => false,
+        }
+    }
+
     /// Whether `e` names a local or static that holds a pointer made from an integer
     /// address (so `*e` is a device access).
     pub fn is_ptr_place(&self, e: &Expr) -> bool {
@@ -380,7 +392,11 @@ impl DeviceCx {
 
     /// Whether a pointer expression looks like device memory.
     pub fn is_device_pointer(&self, e: &Expr) -> bool {
-        if int_cast_to_ptr(e) || self.is_ptr_place(e) || is_raw_field_address(e) {
+        if int_cast_to_ptr(e)
+            || self.is_ptr_place(e)
+            || is_raw_field_address(e)
+            || is_pointer_field(e)
+        {
             return true;
         }
         let mut ids = Vec::new();
@@ -426,7 +442,7 @@ impl DeviceCx {
                             acc(AccessKind::Write, Form::Volatile, "write_volatile".into())
                         })
                     }
-                    n if self.readers.contains(n) => {
+                    n if self.readers.contains(n) && !fills_buffer(&c.args) => {
                         acc(AccessKind::Read, Form::Function, format!("{n}()"))
                     }
                     n if self.writers.contains(n) => {
@@ -438,6 +454,16 @@ impl DeviceCx {
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
                 match name.as_str() {
+                    // The method of a typed handle (`accessor`'s `single::ReadWrite`, a
+                    // `VolatileCell` field): register access through a type, not a raw pointer.
+                    "read_volatile" | "read_unaligned_volatile"
+                        if self.is_handle_receiver(&m.receiver) =>
+                    {
+                        acc(AccessKind::Read, Form::Register, format!(".{name}()"))
+                    }
+                    "write_volatile" if self.is_handle_receiver(&m.receiver) => {
+                        acc(AccessKind::Write, Form::Register, format!(".{name}()"))
+                    }
                     "read_volatile" if self.is_device_pointer(&m.receiver) => {
                         acc(AccessKind::Read, Form::Volatile, ".read_volatile()".into())
                     }
@@ -446,7 +472,9 @@ impl DeviceCx {
                         Form::Volatile,
                         ".write_volatile()".into(),
                     ),
-                    n if self.readers.contains(n) => {
+                    // `serial.read(&mut buf)`: a call that fills a buffer returns how much it
+                    // filled (bounded by the buffer), not a register value.
+                    n if self.readers.contains(n) && !fills_buffer(&m.args) => {
                         acc(AccessKind::Read, Form::Function, format!(".{n}()"))
                     }
                     n if self.writers.contains(n) => {
@@ -609,6 +637,33 @@ pub fn int_cast_to_ptr(e: &Expr) -> bool {
     }
 }
 
+/// Whether a call's arguments include a mutable borrow (`&mut buf`): the call fills it.
+fn fills_buffer(args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>) -> bool {
+    args.iter()
+        .any(|a| matches!(a, Expr::Reference(r) if r.mutability.is_some()))
+}
+
+/// The raw pointer kept in a struct field: `self.ioregsel.as_ptr()` (a `NonNull`),
+/// `self.base.as_ptr().add(off)`. Volatile access through a pointer a driver keeps is its
+/// register window (or memory the device shares), not a local buffer.
+fn is_pointer_field(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => is_pointer_field(&p.expr),
+        Expr::Cast(c) => is_pointer_field(&c.expr),
+        Expr::MethodCall(m) => match m.method.to_string().as_str() {
+            "as_ptr" | "as_mut_ptr" => {
+                m.args.is_empty()
+                    && matches!(&*m.receiver, Expr::Field(f) if matches!(&*f.base, Expr::Path(p) if p.path.is_ident("self")))
+            }
+            "add" | "offset" | "byte_add" | "wrapping_add" | "cast" => {
+                is_pointer_field(&m.receiver)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Whether a method chain contains a PAC register read: `.read()` without arguments on a
 /// register accessor (`x.cr()`, `x.sr`), not on a plain local (a lock guard).
 fn reads_pac_register(e: &Expr) -> bool {
@@ -680,6 +735,11 @@ fn is_integer_like(e: &Expr) -> bool {
         return true;
     }
     match e {
+        // `*addr` of a match binding or a `&u64` parameter: `read_volatile(*addr as *const u32)`.
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+            matches!(&*u.expr, Expr::Path(p) if p.path.get_ident().is_some_and(|i| i != "self"))
+                || is_integer_like(&u.expr)
+        }
         Expr::Lit(l) => matches!(l.lit, syn::Lit::Int(_)),
         Expr::Paren(p) => is_integer_like(&p.expr),
         Expr::Binary(b) => is_integer_like(&b.left) || is_integer_like(&b.right),
@@ -800,7 +860,21 @@ pub fn register_fields(file: &syn::File) -> Vec<String> {
     impl<'ast> syn::visit::Visit<'ast> for V {
         fn visit_field(&mut self, f: &'ast syn::Field) {
             if let Some(id) = &f.ident {
-                if type_name(&f.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                // Also arrays and slices of handles (`tx_cmd: [Port<u32>; 4]`).
+                let mut ty = &f.ty;
+                loop {
+                    match ty {
+                        Type::Array(a) => ty = &a.elem,
+                        Type::Slice(s) => ty = &s.elem,
+                        Type::Reference(r)
+                            if matches!(&*r.elem, Type::Array(_) | Type::Slice(_)) =>
+                        {
+                            ty = &r.elem
+                        }
+                        _ => break,
+                    }
+                }
+                if type_name(ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
                     self.0.push(id.to_string());
                 }
             }

@@ -81,7 +81,15 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
         if reads.is_empty() {
             return;
         }
-        let reads = decisive_unchecked(f.block, reads, &ones, &checkers);
+        let predicate = match &f.sig.output {
+            syn::ReturnType::Type(_, ty) => {
+                let mut ids = Vec::new();
+                device::idents(quote::ToTokens::to_token_stream(ty), &mut ids);
+                ids.iter().any(|i| i == "bool")
+            }
+            syn::ReturnType::Default => false,
+        };
+        let reads = decisive_unchecked(f.block, reads, &ones, &checkers, predicate);
         if reads.is_empty() {
             return;
         }
@@ -149,7 +157,8 @@ fn within(inner: Span2, outer: Span2) -> bool {
 /// compared with all-ones.
 ///
 /// A read *drives a decision* when it (or a local bound from it) appears in an `if`, `while`
-/// or `match` condition, an index, a `for` range, a `return` or the function's tail value, or
+/// or `match` condition, an index, a `for` range, a `return` or the tail value of a function
+/// returning `bool` (a predicate; other returned values are judged in the callers), or
 /// is stored (assigned to a field, element or dereference, or put in a struct literal). A read
 /// only passed back to the device (read-modify-write) or logged decides nothing. A condition
 /// that *fails safe* on all-ones decides nothing either: a `while` that keeps waiting while a
@@ -167,12 +176,15 @@ fn decisive_unchecked(
     reads: Vec<(Span2, String)>,
     ones: &HashSet<String>,
     checkers: &HashSet<String>,
+    predicate: bool,
 ) -> Vec<(Span2, String)> {
     use std::collections::HashMap;
     // Locals bound (or assigned) from reads, in source order.
     struct Locals<'r> {
         reads: &'r [(Span2, String)],
         taint: HashMap<String, HashSet<usize>>,
+        /// Locals bound from a computed value (`read() & 0xff`, `read() >> 8`).
+        derived: HashSet<String>,
     }
     impl Locals<'_> {
         fn of_expr(&self, e: &Expr) -> HashSet<usize> {
@@ -199,7 +211,16 @@ fn decisive_unchecked(
                 let t = self.of_expr(&init.expr);
                 let mut names = HashSet::new();
                 pat_names(&l.pat, &mut names);
+                let computed = !matches!(
+                    strip(&init.expr),
+                    Expr::Path(_) | Expr::MethodCall(_) | Expr::Call(_) | Expr::Try(_)
+                );
                 for n in names {
+                    if computed {
+                        self.derived.insert(n.clone());
+                    } else {
+                        self.derived.remove(&n);
+                    }
                     if t.is_empty() {
                         self.taint.remove(&n);
                     } else {
@@ -236,6 +257,7 @@ fn decisive_unchecked(
     let mut locals = Locals {
         reads: &reads,
         taint: HashMap::new(),
+        derived: HashSet::new(),
     };
     locals.visit_block(block);
 
@@ -245,7 +267,10 @@ fn decisive_unchecked(
         checkers: &'l HashSet<String>,
         decisive: HashSet<usize>,
         checked: HashSet<usize>,
-        loop_depth: usize,
+        /// For each enclosing loop, whether it is bounded (only a bounded wait fails safe).
+        loops: Vec<bool>,
+        /// Whether the function returns a `bool` (its returned value is a decision).
+        predicate: bool,
     }
     impl Uses<'_, '_> {
         fn decide(&mut self, e: &Expr) {
@@ -306,6 +331,13 @@ fn decisive_unchecked(
                     } else if self.is_ones(&b.left) {
                         let t = self.locals.of_expr(&b.right);
                         self.checked.extend(t);
+                    } else if let Some(side) = exact_match(&b.left, &b.right)
+                        .filter(|x| !matches!(strip(x), Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.locals.derived.contains(&i.to_string()))))
+                    {
+                        // `if id == 0x100e_8086`: the whole value matched against a non-zero
+                        // id that is not all-ones; a gone device never matches.
+                        let t = self.locals.of_expr(side);
+                        self.checked.extend(t);
                     }
                 }
                 Expr::MethodCall(m) if is_validator(m) => {
@@ -330,24 +362,29 @@ fn decisive_unchecked(
                     self.checked.extend(t);
                 }
                 Expr::If(i)
-                    if !(self.loop_depth > 0 && fails_safe_if(i) || fails_safe_error(i)) =>
+                    if !(self.loops.last() == Some(&true) && fails_safe_if(i)
+                        || fails_safe_error(i)) =>
                 {
                     self.decide(&i.cond);
                 }
                 Expr::While(w) => {
-                    if !waits_while_set(&w.cond) {
+                    let bounded = super::unbounded_poll::bounded(Some(&w.cond), &w.body);
+                    if !(bounded && waits_while_set(&w.cond)) {
                         self.decide(&w.cond);
                     }
                     self.visit_expr(&w.cond);
-                    self.loop_depth += 1;
+                    self.loops.push(bounded);
                     self.visit_block(&w.body);
-                    self.loop_depth -= 1;
+                    self.loops.pop();
                     return;
                 }
                 Expr::Loop(l) => {
-                    self.loop_depth += 1;
+                    // A `loop` without a bound that waits on a bit never fails safe: all-ones
+                    // keeps it waiting for ever.
+                    self.loops
+                        .push(super::unbounded_poll::bounded(None, &l.body));
                     self.visit_block(&l.body);
-                    self.loop_depth -= 1;
+                    self.loops.pop();
                     return;
                 }
                 Expr::ForLoop(f) => {
@@ -358,22 +395,22 @@ fn decisive_unchecked(
                         }
                     }
                     self.visit_expr(&f.expr);
-                    self.loop_depth += 1;
+                    self.loops.push(true);
                     self.visit_block(&f.body);
-                    self.loop_depth -= 1;
+                    self.loops.pop();
                     return;
                 }
                 Expr::Match(m) => self.decide(&m.expr),
                 Expr::Index(i) => self.decide(&i.index),
-                Expr::Return(r) => {
-                    if let Some(v) = &r.expr {
-                        self.decide(v);
-                    }
-                }
                 Expr::Assign(a) if !matches!(&*a.left, Expr::Path(_)) => self.decide(&a.right),
                 Expr::Struct(s) => {
                     for f in &s.fields {
                         self.decide(&f.expr);
+                    }
+                }
+                Expr::Return(r) if self.predicate => {
+                    if let Some(v) = &r.expr {
+                        self.decide(v);
                     }
                 }
                 _ => {}
@@ -388,23 +425,28 @@ fn decisive_unchecked(
         checkers,
         decisive: HashSet::new(),
         checked: HashSet::new(),
-        loop_depth: 0,
+        loops: Vec::new(),
+        predicate,
     };
     uses.visit_block(block);
-    // The function's value is kept by its caller.
-    if let Some(Stmt::Expr(tail, None)) = block.stmts.last() {
-        let mut tail = tail;
-        while let Expr::Unsafe(u) = tail {
-            match u.block.stmts.last() {
-                Some(Stmt::Expr(x, None)) => tail = x,
-                _ => break,
+    // A predicate's value (`-> bool`) is the decision: all-ones reads as "ready". Any other
+    // value the function only returns is judged where it is used: the function is a reader
+    // for its callers (their calls count as reads).
+    if predicate {
+        if let Some(Stmt::Expr(tail, None)) = block.stmts.last() {
+            let mut tail = tail;
+            while let Expr::Unsafe(u) = tail {
+                match u.block.stmts.last() {
+                    Some(Stmt::Expr(x, None)) => tail = x,
+                    _ => break,
+                }
             }
-        }
-        if !matches!(
-            tail,
-            Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_)
-        ) {
-            uses.decide(tail);
+            if !matches!(
+                tail,
+                Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_)
+            ) {
+                uses.decide(tail);
+            }
         }
     }
     let (decisive, checked) = (uses.decisive, uses.checked);
@@ -475,6 +517,29 @@ fn strip(e: &Expr) -> &Expr {
             _ => e,
         },
         _ => e,
+    }
+}
+
+/// In `a == b` (or `!=`), the side compared whole (a local or a read, not masked or
+/// shifted) when the other side is an integer literal that is neither zero nor all-ones (an
+/// id or a magic number).
+fn exact_match<'e>(a: &'e Expr, b: &'e Expr) -> Option<&'e Expr> {
+    let id_lit = |e: &Expr| {
+        matches!(strip(e), Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })
+            if i.base10_parse::<u128>().is_ok_and(|v| v != 0) && !is_all_ones(e))
+    };
+    let whole = |e: &Expr| {
+        matches!(
+            strip(e),
+            Expr::Path(_) | Expr::MethodCall(_) | Expr::Call(_)
+        )
+    };
+    if id_lit(b) && whole(a) {
+        Some(a)
+    } else if id_lit(a) && whole(b) {
+        Some(b)
+    } else {
+        None
     }
 }
 

@@ -1,6 +1,10 @@
 //! `dma_outside_window`: DMA addresses built from literals or pointer casts instead of a window allocator.
 
 use proc_macro2::Span as Span2;
+use std::collections::HashSet;
+
+use syn::visit::Visit;
+
 use syn::spanned::Spanned;
 use syn::{Expr, Type};
 
@@ -17,6 +21,8 @@ declare_lint! {
     /// written into
     /// - a device register whose name says it holds an address (`ASQ`, `ACQ`, `RDBAL`,
     ///   `TDBAH`, `RTADDR`, `IQA`, anything with `addr`, `base`, `dma`, `prp`, `ring`, `desc`), or
+    ///   (a CPU-physical translation, or a local bound from one, counts in a device write
+    ///   whatever the register is called: `inner.rbstart.write(virt_to_phys(buf) as u32)`), or
     /// - an address field of a descriptor (`desc.addr = …`, `Descriptor { buffer_addr: … }`,
     ///   fields with `addr`, `dma`, `prp`, `phys` on `desc`/`ring`/`entry`/`cmd`/`sqe` values).
     ///
@@ -141,6 +147,57 @@ pub fn is_raw_address(e: &Expr) -> bool {
     }
 }
 
+/// Whether `e` is a CPU-physical translation, possibly converted (`virt_to_phys(v).as_u64()
+/// as u32`), or a local bound from one (in `translated`).
+fn is_translation(e: &Expr, translated: &HashSet<String>) -> bool {
+    match e {
+        Expr::Paren(p) => is_translation(&p.expr, translated),
+        Expr::Group(g) => is_translation(&g.expr, translated),
+        Expr::Cast(c) => is_translation(&c.expr, translated),
+        Expr::Path(p) => p
+            .path
+            .get_ident()
+            .is_some_and(|i| translated.contains(&i.to_string())),
+        Expr::Call(c) => {
+            device::callee_name(&c.func).is_some_and(|n| TRANSLATIONS.contains(&n.as_str()))
+        }
+        Expr::MethodCall(m) => {
+            TRANSLATIONS.contains(&m.method.to_string().as_str())
+                || is_translation(&m.receiver, translated)
+        }
+        _ => false,
+    }
+}
+
+/// Functions that turn a CPU virtual address into a physical or bus address.
+const TRANSLATIONS: &[&str] = &[
+    "virt_to_phys",
+    "to_phys",
+    "virt_to_bus",
+    "physical_address",
+    "phys_addr",
+    "translate_addr",
+];
+
+/// Locals bound from a translation in `block` (`let p = virt_to_phys(v).as_u64() as u32;`).
+fn translated_locals(block: &syn::Block) -> HashSet<String> {
+    struct V(HashSet<String>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            if let (syn::Pat::Ident(pi), Some(init)) = (&l.pat, &l.init) {
+                if is_translation(&init.expr, &self.0) {
+                    self.0.insert(pi.ident.to_string());
+                }
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V(HashSet::new());
+    v.visit_block(block);
+    v.0
+}
+
 fn is_pointer(e: &Expr) -> bool {
     match e {
         Expr::Cast(c) => matches!(&*c.ty, Type::Ptr(_)) || is_pointer(&c.expr),
@@ -166,6 +223,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
     let mut out = Vec::new();
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
+        let translated = translated_locals(f.block);
         super::walk_exprs(f.block, &mut |e| match e {
             Expr::Assign(a) => {
                 if let Expr::Field(fl) = &*a.left {
@@ -243,13 +301,30 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                     ids.extend(idents_of(reg));
                 }
                 if let Some(reg) = any_word(&ids, ADDR_WORDS) {
-                    if is_raw_address(value) {
+                    if is_raw_address(value) || is_translation(value, &translated) {
                         out.push(RawDma {
                             value: value.span(),
                             target: e.span(),
                             target_name: format!("`{reg}`"),
                         });
                     }
+                } else if is_translation(value, &translated) {
+                    // A CPU-physical address written to the device is a DMA address whatever
+                    // the register is called (`rbstart`, `tx_dat[i]`).
+                    let mut chain = Vec::new();
+                    if let Some(r) = recv {
+                        receiver_chain(r, &mut chain);
+                    }
+                    let reg = chain
+                        .last()
+                        .or(ids.last())
+                        .cloned()
+                        .unwrap_or_else(|| "a device register".into());
+                    out.push(RawDma {
+                        value: value.span(),
+                        target: e.span(),
+                        target_name: format!("`{reg}`"),
+                    });
                 }
             }
         });

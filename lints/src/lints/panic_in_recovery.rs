@@ -121,6 +121,9 @@ struct ArrayLens {
     /// (struct, field) → array length (for `self.field` in that struct's `impl`).
     struct_fields: HashMap<(String, String), Option<u128>>,
     locals: HashMap<String, Option<u128>>,
+    /// Function name → length of the array it returns (`fn mac(&self) -> [u8; 6]`), `None`
+    /// when a namesake returns something else.
+    returns: HashMap<String, Option<u128>>,
     /// The `impl` type of the function being checked.
     owner: Option<String>,
 }
@@ -162,7 +165,40 @@ impl ArrayLens {
             }
         }
         F(&mut me, None).visit_file(file);
+        let mut returns: HashMap<String, Option<u128>> = HashMap::new();
+        crate::callgraph::for_each_fn(file, |f| {
+            let len = match &f.sig.output {
+                syn::ReturnType::Type(_, ty) => me.type_len(ty),
+                syn::ReturnType::Default => None,
+            };
+            let e = returns.entry(f.name()).or_insert(len);
+            *e = match (*e, len) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+        });
+        me.returns = returns;
         me
+    }
+
+    /// The array length of a call's value: `self.read_masks()`, `mac_of(x)`, in `unsafe`.
+    fn call_len(&self, e: &Expr) -> Option<u128> {
+        let name = match e {
+            Expr::Call(c) => match &*c.func {
+                Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                _ => None,
+            },
+            Expr::MethodCall(m) => Some(m.method.to_string()),
+            Expr::Paren(p) => return self.call_len(&p.expr),
+            Expr::Unsafe(u) => {
+                return match u.block.stmts.as_slice() {
+                    [syn::Stmt::Expr(x, None)] => self.call_len(x),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }?;
+        self.returns.get(&name).copied().flatten()
     }
 
     fn len_expr(&self, e: &Expr) -> Option<u128> {
@@ -216,7 +252,7 @@ impl ArrayLens {
                 let init_len = l.init.as_ref().and_then(|i| match &*i.expr {
                     Expr::Repeat(r) => self.0.len_expr(&r.len),
                     Expr::Array(a) => Some(a.elems.len() as u128),
-                    _ => None,
+                    e => self.0.call_len(e),
                 });
                 let len = match (ty_len, init_len) {
                     (Some(t), _) => Some(t),

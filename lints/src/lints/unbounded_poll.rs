@@ -256,7 +256,7 @@ fn is_bound_ident(i: &str) -> bool {
 /// it can end the loop — in the `while` condition, in the condition of an `if` (or `match`
 /// guard) whose branch leaves the loop, or in a `?`-checked call — or a counter is stepped and
 /// compared. A bound word elsewhere (`iterations_logged += 1`, a log line) bounds nothing.
-fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
+pub(crate) fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
     // Locals the loop sets from a clock or a bound (`end = rdtsc()`) are bounds too.
     struct Set(Vec<String>);
     impl<'ast> Visit<'ast> for Set {

@@ -39,10 +39,30 @@ fn tock_ready(regs: &Registers) -> bool {
     regs.status.is_set(STATUS::RDY) && regs.ctrl.get() != 0 //~ device_gone_unchecked
 }
 
+// A reader wrapper: it only returns (a bit of) the value; its callers are judged.
 fn port_status() -> u8 {
     let mut p = Port::<u8>::new(0x64);
-    let s = unsafe { p.read() }; //~ device_gone_unchecked
+    let s = unsafe { p.read() };
     s & 0x1
+}
+
+// The whole value matched against an id: all-ones never matches, the device is skipped.
+fn is_ours(regs: &Regs) -> Result<(), Error> {
+    let id = regs.read32(ID);
+    if id == 0x100e_8086 {
+        return Ok(());
+    }
+    Err(Error::Unsupported)
+}
+
+// An unbounded wait does not fail safe: all-ones keeps `RST` looking set for ever.
+fn wait_reset_clear(regs: &Regs) {
+    loop {
+        let ctrl = regs.read32(CTRL); //~ device_gone_unchecked
+        if ctrl & RST == 0 {
+            break;
+        }
+    }
 }
 
 // The value sizes a loop: all-ones is four billion iterations.

@@ -93,3 +93,25 @@ fn ordinary_pointer(buf: &mut [u32]) {
     let p = buf.as_mut_ptr();
     unsafe { *p = 0 };
 }
+
+// Volatile through a pointer the driver keeps (`NonNull` field), and through `*addr` of a
+// match binding; the method of a typed handle field is not raw.
+struct IoApic {
+    ioregsel: NonNull<u32>,
+    ctrl: ReadWrite<u32>,
+}
+
+impl IoApic {
+    fn select(&mut self, sel: u32) {
+        unsafe { ptr::write_volatile(self.ioregsel.as_ptr(), sel) } //~ raw_mmio
+    }
+    fn ctrl(&self) -> u32 {
+        self.ctrl.read_volatile()
+    }
+}
+
+fn xapic(reg: &Reg) -> u32 {
+    match reg {
+        Reg::Offset(addr) => unsafe { core::ptr::read_volatile(*addr as *const u32) }, //~ raw_mmio
+    }
+}

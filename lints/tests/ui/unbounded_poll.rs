@@ -171,3 +171,18 @@ fn pac_wait_field(spi: &Spi) {
 fn lock_wait(state: &RwLock<Flags>) {
     while state.read().bits() == 0 {}
 }
+
+// An array of port handles is device memory too: a wait on one element is a poll.
+struct Tx {
+    tx_cmd: [Port<u32>; 4],
+}
+
+impl Tx {
+    fn wait_sent(&mut self, cursor: usize) {
+        loop { //~ unbounded_poll
+            if (unsafe { self.tx_cmd[cursor].read() } & 0x8000) != 0 {
+                break;
+            }
+        }
+    }
+}
