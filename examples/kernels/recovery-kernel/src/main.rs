@@ -198,6 +198,10 @@ pub struct Recovery<'r> {
     /// The armed DMA's source (QEMU's edu, found by its ids) and the stale
     /// faults the IOMMU recorded from it.
     pub armed_source: Option<(u16, u32)>,
+    /// The time-stamp counter when the fence (translation blocked, or bus
+    /// mastering off without an IOMMU) was in place: with the crash note's
+    /// `armed_tsc` it tells whether the armed DMA could still be stopped.
+    pub fenced_tsc: Option<u64>,
     /// The dump target as found: its address, block size, and the extent's
     /// first byte.
     pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
@@ -209,19 +213,16 @@ pub struct Recovery<'r> {
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     let clock = boot.clock();
     let t = clock.now_ns();
+    // Nothing is printed before the IOMMU is taken over: each byte on the
+    // serial port is an I/O exit, and stale DMA runs on the dead kernel's
+    // translation until the takeover.
     let config = Config::parse(boot.cmdline().as_str()).map_err(|e| fail("config", e))?;
-    println!("recovery: settings: {config}");
     let note = read_note(boot).map_err(|e| fail("crash note", e))?;
     report.step(
         "crash note",
         t,
         clock.now_ns(),
         format_args!("`{}`: {}", note.point(), note.reason()),
-    );
-    println!(
-        "recovery: crashed kernel died at `{}`: {}",
-        note.point(),
-        note.reason()
     );
     let frames = boot
         .take_frames()
@@ -254,11 +255,18 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         nic: "absent",
         target: None,
         armed_source: None,
+        fenced_tsc: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
     // kernel's translation.
     let mut translation = r.take_iommu()?;
+    println!("recovery: settings: {}", r.config);
+    println!(
+        "recovery: crashed kernel died at `{}`: {}",
+        r.note.point(),
+        r.note.reason()
+    );
     r.beats.tick(&clock);
     let t = clock.now_ns();
     // SAFETY: the canary region is inside the reserved region this kernel owns
@@ -330,6 +338,7 @@ impl Recovery<'_> {
         let t = self.clock.now_ns();
         let mut cf8 = paranoid_boot::platform::cf8();
         let f = fence::bus_masters_off(&mut cf8);
+        self.fenced_tsc = Some(paranoid::arch::x86_64::rdtsc());
         println!(
             "recovery: {why}: bus mastering off on {} of {} functions",
             f.were_mastering, f.functions
@@ -389,6 +398,9 @@ impl Recovery<'_> {
         let mut rmrrs = [(0, 0); 8];
         let (mut unit, taken) =
             iommu::take_over(self.boot, vtd_policy, &mut self.frames, &mut rmrrs)?;
+        if vtd_policy == VtdPolicy::Fence {
+            self.fenced_tsc = Some(paranoid::arch::x86_64::rdtsc());
+        }
         println!("recovery: {taken}");
         self.report.step(
             "iommu takeover",
@@ -479,7 +491,7 @@ impl Recovery<'_> {
             line,
             "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
              mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
+             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={}",
             self.note.point(),
             if self.iommu == "vtd" {
                 self.config.policy.name()
@@ -510,8 +522,18 @@ impl Recovery<'_> {
             self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
             self.streamed.map_or(0, |(sent, _)| sent),
             self.streamed.map_or(0, |(_, failed)| failed),
+            FencedField(self.armed_fenced_ms()),
         );
         line
+    }
+
+    /// Milliseconds from the crashed kernel arming its DMA to this kernel's
+    /// fence (`None`: nothing armed, or no fence: adopt, drain).
+    fn armed_fenced_ms(&self) -> Option<u64> {
+        let armed = self.note.armed_tsc;
+        let fenced = self.fenced_tsc?;
+        (armed != 0 && self.note.armed_dma.len != 0)
+            .then(|| fenced.saturating_sub(armed) / self.clock.khz().max(1))
     }
 }
 
@@ -627,6 +649,19 @@ impl fmt::Display for SourceField {
         match self.0 {
             None => write!(f, "none"),
             Some(sid) => write!(f, "{sid:#06x}"),
+        }
+    }
+}
+
+/// Milliseconds from arming to the fence on the result line (`none`: no
+/// armed DMA, or no fence).
+struct FencedField(Option<u64>);
+
+impl fmt::Display for FencedField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => write!(f, "none"),
+            Some(ms) => write!(f, "{ms}"),
         }
     }
 }
