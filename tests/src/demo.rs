@@ -318,27 +318,43 @@ pub fn drain(with: bool) -> Scenario {
 /// state it left it in (enabled, queues live), so the fast path and the
 /// any-state path are compared in the same run.
 pub fn handoff() -> Scenario {
-    scenario("handoff", "handoff", "fence", 1).check(|out| {
-        check_run(out)?;
-        let num = |k: &str| out.field(k).and_then(|v| v.parse::<u64>().ok());
-        match (
-            num("nvme_escalations"),
-            num("stale_faults"),
-            num("nvme_any_state_us"),
-            num("nvme_fast_us"),
-        ) {
-            (Some(0), Some(0), Some(any), Some(fast)) if fast > 0 && any > 0 => {
-                let ratio = any as f64 / fast as f64;
-                let text = format!(
-                    "any-state {any} us, after clean shutdown {fast} us, ratio {ratio:.2}\n"
-                );
-                std::fs::write(out.dir.file("handoff-ratio.txt"), text).map_err(|e| e.to_string())
+    handoff_in("handoff", "any-state-first")
+}
+
+/// [`handoff`] measuring the fast path first (`handoff_order=fast-first`).
+pub fn handoff_fast_first() -> Scenario {
+    handoff_in("handoff-fast-first", "fast-first")
+}
+
+fn handoff_in(name: &str, order: &str) -> Scenario {
+    let expect = format!("handoff_order={order}");
+    scenario(name, "handoff", "fence", 1)
+        .append(&expect)
+        .check(move |out| {
+            if !out.serial.contains(&expect) {
+                return Err(format!("the recovery kernel's settings lack {expect}"));
             }
-            other => Err(format!(
-                "handoff not quiet: (escalations, stale, any-state us, fast us) = {other:?}"
-            )),
-        }
-    })
+            check_run(out)?;
+            let num = |k: &str| out.field(k).and_then(|v| v.parse::<u64>().ok());
+            match (
+                num("nvme_escalations"),
+                num("stale_faults"),
+                num("nvme_any_state_us"),
+                num("nvme_fast_us"),
+            ) {
+                (Some(0), Some(0), Some(any), Some(fast)) if fast > 0 && any > 0 => {
+                    let ratio = any as f64 / fast as f64;
+                    let text = format!(
+                        "any-state {any} us, after clean shutdown {fast} us, ratio {ratio:.2}\n"
+                    );
+                    std::fs::write(out.dir.file("handoff-ratio.txt"), text)
+                        .map_err(|e| e.to_string())
+                }
+                other => Err(format!(
+                    "handoff not quiet: (escalations, stale, any-state us, fast us) = {other:?}"
+                )),
+            }
+        })
 }
 
 /// The dump streamed over the NIC as well: kernel A asks for a small dump (its
