@@ -76,8 +76,9 @@ pub mod regs;
 pub mod tables;
 pub mod takeover;
 pub mod unit;
+mod vtd;
 pub mod window;
 
 pub use domain::DomainIds;
 pub use error::VtdError;
-pub use takeover::Vtd;
+pub use vtd::Vtd;
