@@ -17,11 +17,12 @@ mod memory;
 mod nic;
 mod storage;
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use paranoid::dma::Window;
 use paranoid::time::Clock;
 use paranoid_boot::frames::FrameAllocator;
+use paranoid_boot::result::{Fields, Verdict};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, TscClock};
 use paranoid_dump::Policy;
 use paranoid_recovery::canary::{self, CanaryCheck};
@@ -30,6 +31,9 @@ use paranoid_recovery::dump::DumpStats;
 use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
 use paranoid_recovery::note::{CrashNote, NOTE_LEN};
 use paranoid_recovery::report::Report;
+use paranoid_recovery::result::{
+    self, ArmedSource, Iommu, RecoveryFailure, RecoveryResult, Target,
+};
 use paranoid_vtd::policy::FaultPolicy;
 use paranoid_vtd::takeover::Policy as VtdPolicy;
 
@@ -94,30 +98,23 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     let mut report = Report::new();
     let outcome = run(boot, &mut report);
     let _ = report.render(&mut Out);
-    match outcome {
-        Ok(line) => {
-            println!(
-                "PARANOID-RESULT test=recovery verdict=pass {}",
-                line.as_str()
-            );
-            ExitCode::Success
+    let mut fields = Fields::new();
+    let verdict = match outcome {
+        Ok(pass) => {
+            fields = pass;
+            Verdict::Pass
         }
         Err(f) => {
-            match f.refused {
-                Some(name) => println!(
-                    "PARANOID-RESULT test=recovery verdict=fail dump_refused={name} step=\"{}\" reason=\"{}\"",
-                    f.step,
-                    f.why.as_str()
-                ),
-                None => println!(
-                    "PARANOID-RESULT test=recovery verdict=fail step=\"{}\" reason=\"{}\"",
-                    f.step,
-                    f.why.as_str()
-                ),
+            RecoveryFailure {
+                step: f.step,
+                reason: f.why.as_str(),
+                refused: f.refused,
             }
-            ExitCode::Failure
+            .write(&mut fields);
+            Verdict::Fail
         }
-    }
+    };
+    paranoid_boot::result::finish("recovery", verdict, &fields)
 }
 
 /// Serial output as a `fmt::Write`.
@@ -130,8 +127,7 @@ impl fmt::Write for Out {
     }
 }
 
-/// A line of text being built (fixed capacity): the result line, a device's
-/// found state.
+/// A line of text being built (fixed capacity): a device's found state.
 pub type Line = paranoid_recovery::text::Line<768>;
 
 /// Heartbeats and their schedule.
@@ -189,9 +185,9 @@ pub struct Recovery<'r> {
     pub nvme_init: Option<(core::time::Duration, usize)>,
     /// Datagrams of the dump stream sent and failed (`stream=on`).
     pub streamed: Option<(u64, u64)>,
-    /// What translates DMA: `vtd`, `absent` (no DMAR table) or `off`
-    /// (`iommu=none`).
-    pub iommu: &'static str,
+    /// What translates DMA: VT-d under the configured policy, nothing
+    /// (no DMAR table) or nothing by choice (`iommu=none`).
+    pub iommu: Iommu,
     /// What became of the NIC: `up`, `refused` (not a supported part),
     /// `fenced` (init failed), `absent`, `off` (`nic=off`).
     pub nic: &'static str,
@@ -206,7 +202,7 @@ pub struct Recovery<'r> {
     pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
 }
 
-fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
+fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     let clock = boot.clock();
     let t = clock.now_ns();
     let config = Config::parse(boot.cmdline().as_str()).map_err(|e| fail("config", e))?;
@@ -238,6 +234,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     };
     // First beat now: the crashed kernel's last one may be a period old.
     beats.with(None, |hb, s| s.beat_now(&clock, hb));
+    let config_policy = config.policy.name();
     let mut r = Recovery {
         boot,
         clock,
@@ -250,7 +247,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         nvme_init: None,
         nvme_paths: None,
         streamed: None,
-        iommu: "vtd",
+        iommu: Iommu::Vtd(config_policy),
         nic: "absent",
         target: None,
         armed_source: None,
@@ -368,14 +365,14 @@ impl Recovery<'_> {
     fn take_iommu(&mut self) -> Result<Translation, Failed> {
         let policy = self.config.policy;
         if policy == Policy::None {
-            self.iommu = "off";
+            self.iommu = Iommu::Off;
             self.fence_without_iommu("iommu=none: no translation");
             return Ok(None);
         }
         if let Err(paranoid_boot::platform::PlatformError::NoDmar) =
             paranoid_boot::platform::dmar(self.boot)
         {
-            self.iommu = "absent";
+            self.iommu = Iommu::Absent;
             self.fence_without_iommu("no IOMMU on this machine (no DMAR table)");
             return Ok(None);
         }
@@ -462,56 +459,51 @@ impl Recovery<'_> {
         Ok(canary)
     }
 
-    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &str) -> Line {
-        let crash_to_dump_ms = ms_since_crash(&self.note, &self.clock);
-        let dump_ms = (stats.end_ns - stats.start_ns) / 1_000_000;
-        let mib_s = ((stats.bytes >> 20) * 1000)
-            .checked_div(dump_ms)
-            .unwrap_or(0);
-        println!(
-            "recovery: crash to dump complete {crash_to_dump_ms} ms, dump {} MiB in {dump_ms} ms ({mib_s} MiB/s)",
-            stats.bytes >> 20
-        );
+    /// The typed result of a successful run, rendered as the result line's
+    /// pairs.
+    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &'static str) -> Fields {
         let hb = &self.beats.schedule;
-        let f = &self.report.faults;
-        let mut line = Line::new();
-        let _ = write!(
-            line,
-            "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
-             mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
-            self.note.point(),
-            if self.iommu == "vtd" {
-                self.config.policy.name()
-            } else {
-                "none"
-            },
-            self.iommu,
-            self.nic,
-            TargetField(self.target.map(|(a, _, _)| a)),
-            self.target.map_or(0, |(_, bs, _)| bs),
-            self.target.map_or(0, |(_, _, at)| at),
-            stats.bytes,
-            stats.extent_end,
-            stats.chunks,
-            canary.changed,
-            f.stale,
-            f.own,
-            f.lost,
-            f.quarantined,
-            SourceField(self.armed_source.map(|(sid, _)| sid)),
-            self.armed_source.map_or(0, |(_, n)| n),
-            hb.beats,
-            hb.max_gap_ns / 1_000_000,
-            DrainField(self.drain),
-            self.nvme_init.map_or(0, |(d, _)| d.as_micros()),
-            self.nvme_init.map_or(0, |(_, e)| e),
-            self.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
-            self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
-            self.streamed.map_or(0, |(sent, _)| sent),
-            self.streamed.map_or(0, |(_, failed)| failed),
+        let result = RecoveryResult {
+            point: self.note.point(),
+            iommu: self.iommu,
+            nic: self.nic,
+            target: self.target.map(|(address, block_size, offset)| Target {
+                address,
+                block_size,
+                offset,
+            }),
+            dump: *stats,
+            crash_to_dump_ms: ms_since_crash(&self.note, &self.clock),
+            canary: *canary,
+            armed_dma: armed,
+            faults: self.report.faults,
+            armed_source: self
+                .armed_source
+                .map(|(source_id, stale_faults)| ArmedSource {
+                    source_id,
+                    stale_faults,
+                }),
+            heartbeats: hb.beats,
+            max_heartbeat_gap_ns: hb.max_gap_ns,
+            drain: self.drain.map(|c| result::Drain {
+                drained: c.drained,
+                busy: c.busy,
+                faulted: c.faulted,
+            }),
+            nvme_init: self.nvme_init,
+            nvme_paths: self.nvme_paths,
+            streamed: self.streamed,
+        };
+        println!(
+            "recovery: crash to dump complete {} ms, dump {} MiB in {} ms ({} MiB/s)",
+            result.crash_to_dump_ms,
+            stats.bytes >> 20,
+            result.dump_ms(),
+            result.mib_s()
         );
-        line
+        let mut fields = Fields::new();
+        result.write(&mut fields);
+        fields
     }
 }
 
@@ -617,43 +609,6 @@ fn devices<W: Window>(
         r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
     }
     Ok(stats)
-}
-
-/// A source id on the result line (`none` when absent).
-struct SourceField(Option<u16>);
-
-impl fmt::Display for SourceField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "none"),
-            Some(sid) => write!(f, "{sid:#06x}"),
-        }
-    }
-}
-
-/// The target's address on the result line (`none` before it is found).
-struct TargetField(Option<paranoid::pci::PciAddress>);
-
-impl fmt::Display for TargetField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "none"),
-            Some(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// The drain outcome on the result line: `off`, or `D/B/F` (drained, busy at
-/// the deadline, faulted).
-struct DrainField(Option<drain::DrainCounts>);
-
-impl fmt::Display for DrainField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "off"),
-            Some(c) => write!(f, "{}/{}/{}", c.drained, c.busy, c.faulted),
-        }
-    }
 }
 
 /// The crashed kernel's RAM, as `[start, end)`: the regions it typed
