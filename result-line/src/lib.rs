@@ -85,8 +85,10 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Text in a fixed buffer of `N` bytes: a `fmt::Write` that fails when full
-/// and keeps what fitted.
+/// Text in a fixed buffer of `N` bytes: a `fmt::Write` whose write that does
+/// not fit fails and writes nothing, so a cut-off text is never mistaken for a
+/// whole one.
+#[derive(Clone, Copy)]
 pub struct Text<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -127,6 +129,12 @@ impl<const N: usize> Text<N> {
 impl<const N: usize> Default for Text<N> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Debug for Text<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
