@@ -16,6 +16,30 @@ pub struct HeartbeatKinds {
     pub udp: bool,
 }
 
+/// After a planned handoff, which bring-up of the NVMe controller is measured
+/// first (`handoff_order=`): the bench alternates them so neither path always
+/// runs on the colder caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffOrder {
+    /// The any-state path first, from the state the dump left the controller
+    /// in, then the fast path after an orderly shutdown (`any-state-first`,
+    /// the default).
+    AnyStateFirst,
+    /// An orderly shutdown and the fast path first, then the any-state path
+    /// from the state the fast bring-up left it in (`fast-first`).
+    FastFirst,
+}
+
+impl HandoffOrder {
+    /// The command-line value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::AnyStateFirst => "any-state-first",
+            Self::FastFirst => "fast-first",
+        }
+    }
+}
+
 /// Errors in the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
@@ -59,6 +83,9 @@ pub struct Config {
     pub halt_on_own_fault: bool,
     /// Total init budget per device (`init_budget_ms=`, default 2000).
     pub init_budget: Duration,
+    /// After a planned handoff, which bring-up path is measured first
+    /// (`handoff_order=any-state-first|fast-first`, default any-state-first).
+    pub handoff_order: HandoffOrder,
 }
 
 impl Default for Config {
@@ -84,6 +111,7 @@ impl Default for Config {
             quarantine_after: 4,
             halt_on_own_fault: false,
             init_budget: Duration::from_millis(2000),
+            handoff_order: HandoffOrder::AnyStateFirst,
         }
     }
 }
@@ -142,7 +170,7 @@ impl core::fmt::Display for Config {
         write!(
             f,
             "chunk_kib={} nic={} stream={} heartbeat={hb} heartbeat_ms={} \
-             drain_nic_ms={} drain_storage_ms={} drain_other_ms={} quarantine_after={} halt_on_own_fault={} init_budget_ms={}",
+             drain_nic_ms={} drain_storage_ms={} drain_other_ms={} quarantine_after={} halt_on_own_fault={} init_budget_ms={} handoff_order={}",
             self.chunk_bytes / 1024,
             on(self.nic),
             on(self.stream),
@@ -153,6 +181,7 @@ impl core::fmt::Display for Config {
             self.quarantine_after,
             on(self.halt_on_own_fault),
             self.init_budget.as_millis(),
+            self.handoff_order.name(),
         )
     }
 }
@@ -284,6 +313,13 @@ impl Config {
                 }
                 "halt_on_own_fault" => c.halt_on_own_fault = switch("halt_on_own_fault", v)?,
                 "init_budget_ms" => c.init_budget = millis("init_budget_ms", v)?,
+                "handoff_order" => {
+                    c.handoff_order = match v {
+                        "any-state-first" => HandoffOrder::AnyStateFirst,
+                        "fast-first" => HandoffOrder::FastFirst,
+                        _ => return Err(ConfigError::BadValue("handoff_order")),
+                    }
+                }
                 _ => {}
             }
         }
@@ -326,9 +362,10 @@ mod tests {
     fn display_round_trips_through_parse() {
         let c = Config::parse(
             "iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7 \
-             dump_serial=paranoid0 dump_nsid=2 dump_pci=0000:01:00.0 dump_seen_at=none dump_size=400M",
+             dump_serial=paranoid0 dump_nsid=2 dump_pci=0000:01:00.0 dump_seen_at=none dump_size=400M handoff_order=fast-first",
         )
         .unwrap();
+        assert_eq!(c.handoff_order, HandoffOrder::FastFirst);
         assert_eq!(Config::parse(&c.to_string()).unwrap(), c);
         assert_eq!(
             Config::parse(&Config::default().to_string()).unwrap(),
@@ -345,6 +382,10 @@ mod tests {
         assert_eq!(
             Config::parse("chunk_kib=3"),
             Err(ConfigError::BadValue("chunk_kib"))
+        );
+        assert_eq!(
+            Config::parse("handoff_order=random"),
+            Err(ConfigError::BadValue("handoff_order"))
         );
         assert_eq!(
             Config::parse("heartbeat_ms=0"),

@@ -76,6 +76,10 @@ pub struct CrashNote {
     pub armed_dma: Range,
     /// The first word of the armed DMA's data.
     pub armed_word: u64,
+    /// The raw time-stamp counter when the armed DMA was started (0: none).
+    /// QEMU's edu lands its transfer 100 ms later, so the recovery kernel can
+    /// tell whether its fence came before the transfer or after it.
+    pub armed_tsc: u64,
     /// The panicking CPU's registers (saved by the panic path, no device I/O).
     pub cpu: CpuState,
     /// Where the crashed kernel's descriptor ([`crate::descriptor`]) is (`len` 0:
@@ -86,6 +90,9 @@ pub struct CrashNote {
 }
 
 const RANGES_AT: usize = 256;
+/// The armed DMA's start time, the last fixed field before the ranges.
+const ARMED_TSC_AT: usize = 248;
+const _: () = assert!(ARMED_TSC_AT + 8 <= RANGES_AT);
 const SOURCES_AT: usize = RANGES_AT + 16 * MAX_RANGES;
 const CPU_AT: usize = 1536;
 const CPU_VALID_AT: usize = CPU_AT + paranoid_dump::CPU_STATE_LEN;
@@ -112,6 +119,7 @@ impl CrashNote {
             live_count: 0,
             armed_dma: Range { start: 0, len: 0 },
             armed_word: 0,
+            armed_tsc: 0,
             cpu: CpuState::empty(),
             descriptor: Range { start: 0, len: 0 },
             reserved: Range { start: 0, len: 0 },
@@ -162,6 +170,7 @@ impl CrashNote {
         put(out, 100, &self.reason);
         put(out, 232, &self.crash_tsc.to_le_bytes());
         put(out, 240, &self.armed_word.to_le_bytes());
+        put(out, ARMED_TSC_AT, &self.armed_tsc.to_le_bytes());
         put(
             out,
             SOURCES_AT + 2 * MAX_SOURCES,
@@ -214,6 +223,7 @@ impl CrashNote {
         n.crash_ns = u64_at(bytes, 8);
         n.crash_tsc = u64_at(bytes, 232);
         n.armed_word = u64_at(bytes, 240);
+        n.armed_tsc = u64_at(bytes, ARMED_TSC_AT);
         n.armed_dma = Range {
             start: u64_at(bytes, SOURCES_AT + 2 * MAX_SOURCES),
             len: u64_at(bytes, SOURCES_AT + 2 * MAX_SOURCES + 8),
@@ -293,6 +303,7 @@ mod tests {
             len: 4096,
         };
         n.armed_word = 0xfeed;
+        n.armed_tsc = 0x1234_5600_0000;
         n.cpu.regs[paranoid_dump::REG_RIP] = 0x10_2030;
         n.cpu.cr3 = 0x1000;
         n.cpu.valid = true;

@@ -114,6 +114,9 @@ pub struct RecoveryResult<'a> {
     pub nvme_paths: Option<(Duration, Duration)>,
     /// Datagrams of the dump stream sent and failed (`stream=on`).
     pub streamed: Option<(u64, u64)>,
+    /// Milliseconds from the crashed kernel arming its DMA to this kernel's
+    /// fence (`None`: nothing armed, or no fence: adopt, drain).
+    pub armed_fenced_ms: Option<u64>,
 }
 
 impl RecoveryResult<'_> {
@@ -183,7 +186,8 @@ impl RecoveryResult<'_> {
             .add(
                 "stream_failed",
                 self.streamed.map_or(0, |(_, failed)| failed),
-            );
+            )
+            .add("armed_fenced_ms", OrNone(self.armed_fenced_ms));
     }
 }
 
@@ -305,6 +309,7 @@ mod tests {
             nvme_init: Some((Duration::from_micros(1890), 2)),
             nvme_paths: None,
             streamed: None,
+            armed_fenced_ms: None,
         }
     }
 
@@ -315,7 +320,7 @@ mod tests {
         format!(
             "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={} dump_ms={} \
              mib_s={} canary_changed={} armed_dma={} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={}",
+             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={}",
             r.point,
             r.iommu.policy(),
             r.iommu.name(),
@@ -346,6 +351,7 @@ mod tests {
             r.nvme_paths.map_or(0, |(_, b)| b.as_micros()),
             r.streamed.map_or(0, |(s, _)| s),
             r.streamed.map_or(0, |(_, b)| b),
+            OrNone(r.armed_fenced_ms),
         )
     }
 
@@ -361,6 +367,7 @@ mod tests {
                 nvme_init: None,
                 nvme_paths: Some((Duration::from_micros(1890), Duration::from_micros(1360))),
                 streamed: Some((24_065, 0)),
+                armed_fenced_ms: Some(12),
                 ..sample()
             },
         ] {
@@ -379,7 +386,8 @@ mod tests {
         assert_eq!(parsed.get("target"), Some("0000:00:04.0"));
         assert_eq!(parsed.get("armed_source"), Some("0x0020"));
         assert_eq!(parsed.get("drain"), Some("2/0/1"));
-        assert_eq!(parsed.pairs().count(), 32);
+        assert_eq!(parsed.pairs().count(), 33);
+        assert_eq!(parsed.get("armed_fenced_ms"), Some("none"));
     }
 
     #[test]

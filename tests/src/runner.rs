@@ -20,7 +20,26 @@ pub enum Verdict {
     Timeout,
     /// It could not run (QEMU missing, kernel not built, hook failed).
     Error(String),
+    /// Every check passed, but the run could not test what it is for: the
+    /// host lost a timing race the scenario needs (see [`INCONCLUSIVE_FILE`]).
+    /// Run again ([`run_all`] does); not a pass.
+    Inconclusive(String),
 }
+
+/// A host check that passes a run which could not test its property writes
+/// why into this file of the run directory; the runner turns the pass into
+/// [`Verdict::Inconclusive`] and runs the scenario again.
+pub const INCONCLUSIVE_FILE: &str = "inconclusive.txt";
+
+/// How many times an inconclusive scenario runs in all (the retries run one
+/// at a time, after the others, so the host is quieter).
+pub const ATTEMPTS: usize = 3;
+
+/// QEMU arguments of the last attempt: virtual time from the instruction
+/// count (one instruction a nanosecond, no sleeping), so how long the guest
+/// takes no longer depends on the host's load. Slower (about 7x), so only
+/// for a run that was inconclusive twice.
+pub const DETERMINISTIC_TIME: [&str; 2] = ["-icount", "shift=0,align=off,sleep=off"];
 
 impl Verdict {
     /// True for [`Verdict::Pass`].
@@ -35,6 +54,7 @@ impl Verdict {
             Verdict::Fail(_) => "FAIL",
             Verdict::Timeout => "TIMEOUT",
             Verdict::Error(_) => "ERROR",
+            Verdict::Inconclusive(_) => "INCONCL",
         }
     }
 }
@@ -54,6 +74,8 @@ pub struct RunReport {
     pub accel: &'static str,
     /// The run's output (when QEMU ran).
     pub output: Option<RunOutput>,
+    /// Runs it took (more than one: the first ones were inconclusive).
+    pub attempts: usize,
 }
 
 /// Runs one scenario and judges it.
@@ -66,6 +88,7 @@ pub fn run_one(s: &Scenario, accel: &'static str) -> RunReport {
         exit: None,
         accel,
         output: None,
+        attempts: 1,
     };
     let (ended, time) = match qemu::run(s, &dir, accel) {
         Ok(r) => r,
@@ -93,6 +116,11 @@ pub fn run_one(s: &Scenario, accel: &'static str) -> RunReport {
         // Whatever the scenario: no namespace but the target may change.
         if let Err(e) = crate::machine::check_untouched(&s.images(&dir)) {
             report.verdict = Verdict::Fail(format!("cluster safety: {e}"));
+        }
+    }
+    if report.verdict.passed() {
+        if let Ok(why) = std::fs::read_to_string(dir.file(INCONCLUSIVE_FILE)) {
+            report.verdict = Verdict::Inconclusive(why.trim().to_string());
         }
     }
     report.output = Some(output);
@@ -204,12 +232,50 @@ pub fn run_all(scenarios: &[Scenario], jobs: usize) -> Vec<RunReport> {
             });
         }
     });
-    reports
+    let mut reports: Vec<RunReport> = reports
         .into_inner()
         .unwrap_or_default()
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    retry_inconclusive(scenarios, &mut reports, |s| run_one(s, accel));
+    reports
+}
+
+/// Runs each inconclusive scenario again, one at a time: up to [`ATTEMPTS`]
+/// runs in all, the last one with [`DETERMINISTIC_TIME`]. A scenario still
+/// inconclusive after that stays so (and is not a pass).
+fn retry_inconclusive(
+    scenarios: &[Scenario],
+    reports: &mut [RunReport],
+    mut run: impl FnMut(&Scenario) -> RunReport,
+) {
+    for (s, report) in scenarios.iter().zip(reports.iter_mut()) {
+        let mut why = Vec::new();
+        while let Verdict::Inconclusive(reason) = &report.verdict {
+            why.push(reason.clone());
+            let attempt = report.attempts + 1;
+            if attempt > ATTEMPTS {
+                report.verdict = Verdict::Inconclusive(format!(
+                    "inconclusive in all {ATTEMPTS} runs: {}",
+                    why.join("; ")
+                ));
+                break;
+            }
+            let mut again = s.clone();
+            if attempt == ATTEMPTS {
+                again.qemu_args.extend(DETERMINISTIC_TIME.map(String::from));
+            }
+            eprintln!(
+                "qemu: {} inconclusive ({reason}); run {attempt} of {ATTEMPTS}",
+                s.name
+            );
+            *report = RunReport {
+                attempts: attempt,
+                ..run(&again)
+            };
+        }
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +372,54 @@ mod tests {
         assert!(
             matches!(judge(&s, &exited(33), &out(bad, Some(33))), Verdict::Fail(m) if m.contains("n = Some"))
         );
+    }
+
+    #[test]
+    fn inconclusive_runs_are_retried_and_the_last_with_deterministic_time() {
+        let report = |verdict: Verdict| RunReport {
+            name: "chaos".into(),
+            verdict,
+            time: Duration::ZERO,
+            exit: Some(33),
+            accel: "tcg",
+            output: None,
+            attempts: 1,
+        };
+        let scenarios = [Scenario::new("chaos"), Scenario::new("boot")];
+        let icount = |s: &Scenario| s.qemu_args.iter().any(|a| a == DETERMINISTIC_TIME[0]);
+        // Inconclusive twice more, then a pass on the deterministic run.
+        let mut runs = Vec::new();
+        let mut reports = [
+            report(Verdict::Inconclusive("slow".into())),
+            report(Verdict::Pass),
+        ];
+        retry_inconclusive(&scenarios, &mut reports, |s| {
+            runs.push((s.name.clone(), icount(s)));
+            report(if icount(s) {
+                Verdict::Pass
+            } else {
+                Verdict::Inconclusive("slow again".into())
+            })
+        });
+        assert_eq!(runs, [("chaos".into(), false), ("chaos".into(), true)]);
+        assert_eq!(reports[0].verdict, Verdict::Pass);
+        assert_eq!(reports[0].attempts, ATTEMPTS);
+        assert_eq!(reports[1].attempts, 1, "a pass is not run again");
+        // Inconclusive every time: it stays so, and is not a pass.
+        let mut reports = [report(Verdict::Inconclusive("slow".into()))];
+        retry_inconclusive(&scenarios[..1], &mut reports, |_| {
+            report(Verdict::Inconclusive("slow".into()))
+        });
+        assert!(!reports[0].verdict.passed());
+        assert!(
+            matches!(&reports[0].verdict, Verdict::Inconclusive(w) if w.contains("all 3 runs"))
+        );
+        // A failure on a retry is a failure.
+        let mut reports = [report(Verdict::Inconclusive("slow".into()))];
+        retry_inconclusive(&scenarios[..1], &mut reports, |_| {
+            report(Verdict::Fail("dump".into()))
+        });
+        assert_eq!(reports[0].verdict, Verdict::Fail("dump".into()));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn all() -> Vec<Scenario> {
     all.push(crate::demo::drain(true));
     all.push(crate::demo::drain(false));
     all.push(crate::demo::handoff());
+    all.push(crate::demo::handoff_fast_first());
     all.push(crate::demo::stream());
     all.extend(crate::demo::dump_scenarios());
     // Every committed machine profile: the main job and a chaos sample.
@@ -110,6 +111,7 @@ pub fn on_machine(names: &[String], m: &crate::machine::Machine) -> Result<Vec<S
     base.push(crate::demo::drain(true));
     base.push(crate::demo::drain(false));
     base.push(crate::demo::handoff());
+    base.push(crate::demo::handoff_fast_first());
     base.push(crate::demo::stream());
     let mut out = Vec::new();
     for n in names {

@@ -52,8 +52,17 @@ pub fn render(reports: &[RunReport], qemu_version: &str, jobs: usize, wall: Dura
                         .join(" ")
                 })
                 .unwrap_or_default(),
-            Verdict::Fail(why) | Verdict::Error(why) => why.clone(),
+            Verdict::Fail(why) | Verdict::Error(why) | Verdict::Inconclusive(why) => why.clone(),
             Verdict::Timeout => "killed at the timeout".to_string(),
+        };
+        let detail = if r.attempts > 1 {
+            format!(
+                "[run {} of {}] {detail}",
+                r.attempts,
+                crate::runner::ATTEMPTS
+            )
+        } else {
+            detail
         };
         let _ = writeln!(
             s,
@@ -173,6 +182,7 @@ mod tests {
                 exit: Some(33),
                 accel: "tcg",
                 output: None,
+                attempts: 1,
             },
             RunReport {
                 name: "pci-discovery".into(),
@@ -181,6 +191,7 @@ mod tests {
                 exit: Some(35),
                 accel: "tcg",
                 output: None,
+                attempts: 1,
             },
             RunReport {
                 name: "hang".into(),
@@ -189,6 +200,7 @@ mod tests {
                 exit: None,
                 accel: "tcg",
                 output: None,
+                attempts: 1,
             },
         ];
         let t = render(&reports, "7.2.19", 2, Duration::from_secs(31));
@@ -224,6 +236,7 @@ mod tests {
                 exit: Some(33),
                 machine: crate::machine::Machine::standard(),
             }),
+            attempts: 1,
         }
     }
 

@@ -6,11 +6,12 @@
 //! at a time (`PARANOID_QEMU_JOBS=1`), so neither always gets the warmer host.
 //! From each run's result line (`tests/out/<scenario>/serial.log`):
 //!
-//! - `handoff`: the same NVMe controller brought up from the state the dump
-//!   left it in (the any-state path, `nvme_any_state_us`) and, after an orderly
+//! - `handoff`: the same NVMe controller brought up from enabled with queues
+//!   live (the any-state path, `nvme_any_state_us`) and, after an orderly
 //!   shutdown, from quiet (`nvme_fast_us`), and their ratio per run. Inside one
-//!   boot the order is fixed: the fast path needs the shutdown that ends the
-//!   any-state measurement;
+//!   boot the order alternates too: `handoff` measures the any-state path
+//!   first, `handoff-fast-first` the fast path first (rounds take them in
+//!   turn, and every four rounds cover each order of scenarios and of paths);
 //! - `crash-recovery`: crash to dump complete (`crash_to_dump_ms`) and the dump
 //!   rate (`mib_s`).
 //!
@@ -19,8 +20,22 @@
 use std::fs;
 use std::path::Path;
 
-/// The scenarios, in the order of even rounds.
-const SCENARIOS: [&str; 2] = ["handoff", "crash-recovery"];
+/// The handoff scenarios: the any-state path first, and the fast path first.
+const HANDOFFS: [&str; 2] = ["handoff", "handoff-fast-first"];
+/// The main job.
+const MAIN_JOB: &str = "crash-recovery";
+
+/// The scenarios of round `round`: the handoff of that round's path order,
+/// then the main job, or the other way round (every four rounds hold each
+/// combination once).
+fn round_order(round: usize) -> [&'static str; 2] {
+    let handoff = HANDOFFS[round % 2];
+    if round % 4 < 2 {
+        [handoff, MAIN_JOB]
+    } else {
+        [MAIN_JOB, handoff]
+    }
+}
 
 /// The values of `keys` on the `PARANOID-RESULT` line of a serial log (read
 /// with the schema the kernels write it with).
@@ -83,12 +98,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let (mut any, mut fast, mut ratio, mut dump_ms, mut mib_s) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut ratio_by_order: [Vec<f64>; 2] = [vec![], vec![]];
     for round in 0..runs {
-        let mut order = SCENARIOS;
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for name in order {
+        for name in round_order(round) {
             println!("bench-qemu: round {}/{runs}: {name}", round + 1);
             let mut c = crate::cargo();
             c.env("PARANOID_QEMU_JOBS", "1").args([
@@ -106,11 +118,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             let serial = root.join("tests").join("out").join(name).join("serial.log");
             let text =
                 fs::read_to_string(&serial).map_err(|e| format!("{}: {e}", serial.display()))?;
-            if name == "handoff" {
+            if let Some(k) = HANDOFFS.iter().position(|h| *h == name) {
                 let v = fields(&text, &["nvme_any_state_us", "nvme_fast_us"])?;
                 any.push(v[0] / 1000.0);
                 fast.push(v[1] / 1000.0);
                 ratio.push(v[0] / v[1]);
+                ratio_by_order[k].push(v[0] / v[1]);
             } else {
                 let v = fields(&text, &["crash_to_dump_ms", "mib_s"])?;
                 dump_ms.push(v[0] / 1000.0);
@@ -123,6 +136,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     row("handoff: NVMe any-state init", "ms", &any);
     row("handoff: NVMe init after shutdown", "ms", &fast);
     row("handoff: ratio any-state / fast", "", &ratio);
+    for (k, order) in ["any-state first", "fast first"].iter().enumerate() {
+        if !ratio_by_order[k].is_empty() {
+            row(&format!("  ratio, {order}"), "", &ratio_by_order[k]);
+        }
+    }
     row("crash-recovery: crash to dump done", "s", &dump_ms);
     row("crash-recovery: dump rate", "MiB/s", &mib_s);
     Ok(())
@@ -143,5 +161,14 @@ mod tests {
         assert!(fields("no line", &["mib_s"]).is_err());
         assert_eq!(stats(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    }
+
+    #[test]
+    fn four_rounds_cover_every_order() {
+        let rounds: Vec<_> = (0..4).map(round_order).collect();
+        for handoff in HANDOFFS {
+            assert!(rounds.contains(&[handoff, MAIN_JOB]));
+            assert!(rounds.contains(&[MAIN_JOB, handoff]));
+        }
     }
 }

@@ -403,7 +403,9 @@ fn arm_edu<P: ConfigAccess>(
     regs.write64(EDU_DMA_DST, at);
     regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
     regs.write64(EDU_DMA_CMD, EDU_CMD_RUN | EDU_CMD_TO_RAM);
+    let armed_tsc = paranoid::arch::x86_64::rdtsc();
     crate::crash::update(|n| {
+        n.armed_tsc = armed_tsc;
         n.armed_dma = paranoid_dump::Range {
             start: at,
             len: EDU_LEN as u64,

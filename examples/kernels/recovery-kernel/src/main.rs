@@ -194,6 +194,10 @@ pub struct Recovery<'r> {
     /// The armed DMA's source (QEMU's edu, found by its ids) and the stale
     /// faults the IOMMU recorded from it.
     pub armed_source: Option<(u16, u32)>,
+    /// The time-stamp counter when the fence (translation blocked, or bus
+    /// mastering off without an IOMMU) was in place: with the crash note's
+    /// `armed_tsc` it tells whether the armed DMA could still be stopped.
+    pub fenced_tsc: Option<u64>,
     /// The dump target as found: its address, block size, and the extent's
     /// first byte.
     pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
@@ -205,19 +209,16 @@ pub struct Recovery<'r> {
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     let clock = boot.clock();
     let t = clock.now_ns();
+    // Nothing is printed before the IOMMU is taken over: each byte on the
+    // serial port is an I/O exit, and stale DMA runs on the dead kernel's
+    // translation until the takeover.
     let config = Config::parse(boot.cmdline().as_str()).map_err(|e| fail("config", e))?;
-    println!("recovery: settings: {config}");
     let note = read_note(boot).map_err(|e| fail("crash note", e))?;
     report.step(
         "crash note",
         t,
         clock.now_ns(),
         format_args!("`{}`: {}", note.point(), note.reason()),
-    );
-    println!(
-        "recovery: crashed kernel died at `{}`: {}",
-        note.point(),
-        note.reason()
     );
     let frames = boot
         .take_frames()
@@ -251,11 +252,18 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         nic: "absent",
         target: None,
         armed_source: None,
+        fenced_tsc: None,
     };
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
     // kernel's translation.
     let mut translation = r.take_iommu()?;
+    println!("recovery: settings: {}", r.config);
+    println!(
+        "recovery: crashed kernel died at `{}`: {}",
+        r.note.point(),
+        r.note.reason()
+    );
     r.beats.tick(&clock);
     let t = clock.now_ns();
     // SAFETY: the canary region is inside the reserved region this kernel owns
@@ -327,6 +335,7 @@ impl Recovery<'_> {
         let t = self.clock.now_ns();
         let mut cf8 = paranoid_boot::platform::cf8();
         let f = fence::bus_masters_off(&mut cf8);
+        self.fenced_tsc = Some(paranoid::arch::x86_64::rdtsc());
         println!(
             "recovery: {why}: bus mastering off on {} of {} functions",
             f.were_mastering, f.functions
@@ -386,6 +395,9 @@ impl Recovery<'_> {
         let mut rmrrs = [(0, 0); 8];
         let (mut unit, taken) =
             iommu::take_over(self.boot, vtd_policy, &mut self.frames, &mut rmrrs)?;
+        if vtd_policy == VtdPolicy::Fence {
+            self.fenced_tsc = Some(paranoid::arch::x86_64::rdtsc());
+        }
         println!("recovery: {taken}");
         self.report.step(
             "iommu takeover",
@@ -493,6 +505,7 @@ impl Recovery<'_> {
             nvme_init: self.nvme_init,
             nvme_paths: self.nvme_paths,
             streamed: self.streamed,
+            armed_fenced_ms: self.armed_fenced_ms(),
         };
         println!(
             "recovery: crash to dump complete {} ms, dump {} MiB in {} ms ({} MiB/s)",
@@ -504,6 +517,15 @@ impl Recovery<'_> {
         let mut fields = Fields::new();
         result.write(&mut fields);
         fields
+    }
+
+    /// Milliseconds from the crashed kernel arming its DMA to this kernel's
+    /// fence (`None`: nothing armed, or no fence: adopt, drain).
+    fn armed_fenced_ms(&self) -> Option<u64> {
+        let armed = self.note.armed_tsc;
+        let fenced = self.fenced_tsc?;
+        (armed != 0 && self.note.armed_dma.len != 0)
+            .then(|| fenced.saturating_sub(armed) / self.clock.khz().max(1))
     }
 }
 

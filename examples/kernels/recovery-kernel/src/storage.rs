@@ -12,6 +12,7 @@ use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
 use paranoid_nvme::{Nvme, WritePipeline};
+use paranoid_recovery::config::HandoffOrder;
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
 use paranoid_recovery::dump::{
     write_dump, write_transfer, Buffers, DumpJob, DumpStats, WRITE_DEPTH,
@@ -377,30 +378,76 @@ fn describe(regs: &mut impl RegisterIo) -> Line {
 }
 
 /// After a planned handoff, compares the two bring-up paths on the same
-/// controller, both with warm caches: first from the state the dump left it in
-/// (enabled, I/O queues live: the any-state path a crash forces), then, after
-/// an orderly shutdown, from quiet (the fast path a clean handoff gives).
+/// controller, both with warm caches, in the order the settings name
+/// (`handoff_order=`): the any-state path from the state the last bring-up
+/// left the controller in (enabled, I/O queues live: what a crash forces),
+/// and the fast path from quiet, after an orderly shutdown (what a clean
+/// handoff gives). Fast first needs a driver to shut the controller down
+/// with, so it starts with one bring-up that is not measured.
 /// Returns (any-state, fast) init times.
 pub fn compare_paths<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
 ) -> Result<(core::time::Duration, core::time::Duration), Failed> {
-    let any = bring_up_again(r, arena, "nvme any-state init")?;
-    let fast = bring_up_again(r, arena, "nvme init after shutdown")?;
-    Ok((any, fast))
+    match r.config.handoff_order {
+        HandoffOrder::AnyStateFirst => {
+            let any = bring_up_again(r, arena, BringUp::AnyState)?;
+            let fast = bring_up_again(r, arena, BringUp::Fast)?;
+            Ok((any, fast))
+        }
+        HandoffOrder::FastFirst => {
+            bring_up_again(r, arena, BringUp::ForShutdown)?;
+            let fast = bring_up_again(r, arena, BringUp::Fast)?;
+            let any = bring_up_again(r, arena, BringUp::AnyState)?;
+            Ok((any, fast))
+        }
+    }
 }
 
-/// One more bring-up of the controller; shuts it down in order afterwards
-/// when the fast-path measurement follows.
+/// Which bring-up [`compare_paths`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BringUp {
+    /// From enabled, queues live (left enabled).
+    AnyState,
+    /// From quiet, after an orderly shutdown (left enabled).
+    Fast,
+    /// Not measured: a driver to shut the controller down with, so the fast
+    /// path can go first.
+    ForShutdown,
+}
+
+impl BringUp {
+    /// The report step's name.
+    const fn step(self) -> &'static str {
+        match self {
+            Self::AnyState => "nvme any-state init",
+            Self::Fast => "nvme init after shutdown",
+            Self::ForShutdown => "nvme init to shut down",
+        }
+    }
+
+    /// Whether the fast path is measured next: shut the controller down in
+    /// order.
+    fn shut_down_after(self, order: HandoffOrder) -> bool {
+        match self {
+            Self::AnyState => order == HandoffOrder::AnyStateFirst,
+            Self::Fast => false,
+            Self::ForShutdown => true,
+        }
+    }
+}
+
+/// One more bring-up of the controller, timed; shuts it down in order
+/// afterwards when the fast path is measured next.
 fn bring_up_again<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
-    step: &'static str,
+    path: BringUp,
 ) -> Result<core::time::Duration, Failed> {
     let t = r.clock.now_ns();
-    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, step)?;
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, path.step())?;
     r.report.step(
-        step,
+        path.step(),
         t,
         r.clock.now_ns(),
         format_args!(
@@ -408,8 +455,7 @@ fn bring_up_again<W: Window>(
             found.as_str()
         ),
     );
-    if step == "nvme any-state init" {
-        // Leave it quiet for the fast-path measurement that follows.
+    if path.shut_down_after(r.config.handoff_order) {
         nvme.shutdown().map_err(|e| fail("nvme shutdown", e))?;
     }
     Ok(took)
