@@ -7,7 +7,7 @@ use core::time::Duration;
 use paranoid::time::duration_ns;
 
 /// Devices one call drains and reports on individually; further devices are
-/// fenced at once, without a drain (counted in [`DrainReport::excess`]).
+/// fenced at once, without a drain (counted in [`DrainReport::excess`](super::DrainReport::excess)).
 pub const MAX_DRAIN_DEVICES: usize = 32;
 /// The longest drain window honoured; longer windows are clamped.
 pub const MAX_DRAIN_WINDOW: Duration = Duration::from_secs(5);

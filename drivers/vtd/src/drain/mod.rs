@@ -15,7 +15,7 @@
 //! # How idleness is decided
 //!
 //! Each pass of the wait services the fault log once through the caller's
-//! [`FaultPolicy`] (so faults are classified, counted and quarantined as
+//! [`FaultPolicy`](crate::policy::FaultPolicy) (so faults are classified, counted and quarantined as
 //! usual) while attributing every record to its source, then asks each
 //! unsettled device:
 //!

@@ -146,7 +146,7 @@ impl DeviceReport {
     };
 }
 
-/// What [`drain_then_fence`] saw and did.
+/// What [`drain_then_fence`](super::drain_then_fence) saw and did.
 #[derive(Debug, Clone)]
 #[must_use = "the report says which devices drained and whether the fence held"]
 pub struct DrainReport<E> {

@@ -101,7 +101,7 @@ impl<I: RecoveryIommu> RecoveryIommu for Tap<'_, I> {
 
 /// Lets the listed devices' in-flight DMA finish under the adopted
 /// translation, each for at most its window and all before `deadline`, then
-/// fences them; see the [module docs](self) for how idleness is decided.
+/// fences them; see the [module docs](super) for how idleness is decided.
 ///
 /// Precondition: the takeover adopted the old tables
 /// ([`Policy::Adopt`](crate::takeover::Policy::Adopt)), or kept a device's old
