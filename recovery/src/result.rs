@@ -78,17 +78,81 @@ pub struct ArmedSource {
     pub stale_faults: u32,
 }
 
+/// What became of the NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nic {
+    /// Brought up.
+    Up,
+    /// Not a supported part: left alone.
+    Refused,
+    /// Its bring-up failed: fenced.
+    Fenced,
+    /// None on the bus.
+    Absent,
+    /// Not used (`nic=off`).
+    Off,
+}
+
+impl Nic {
+    /// The `nic=` value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Refused => "refused",
+            Self::Fenced => "fenced",
+            Self::Absent => "absent",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// What the recovery steps found and did, as they go (the parts of the
+/// result that are not the dump, the canaries or the fault counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Findings {
+    /// What translates DMA.
+    pub iommu: Iommu,
+    /// What became of the NIC.
+    pub nic: Nic,
+    /// The dump target (`None` before it is found).
+    pub target: Option<Target>,
+    /// The armed DMA's source, when found.
+    pub armed_source: Option<ArmedSource>,
+    /// The drain (`iommu=drain` only).
+    pub drain: Option<Drain>,
+    /// NVMe bring-up: time and escalations (the fast path after a clean
+    /// handoff shows none).
+    pub nvme_init: Option<(Duration, usize)>,
+    /// After a planned handoff: the any-state and the fast bring-up times of
+    /// the same controller, both warm.
+    pub nvme_paths: Option<(Duration, Duration)>,
+    /// Datagrams of the dump stream sent and failed (`stream=on`).
+    pub streamed: Option<(u64, u64)>,
+}
+
+impl Findings {
+    /// Before any step: translation by `iommu`, no NIC, nothing found.
+    pub const fn new(iommu: Iommu) -> Self {
+        Self {
+            iommu,
+            nic: Nic::Absent,
+            target: None,
+            armed_source: None,
+            drain: None,
+            nvme_init: None,
+            nvme_paths: None,
+            streamed: None,
+        }
+    }
+}
+
 /// A successful recovery, as typed values.
 #[derive(Debug, Clone, Copy)]
 pub struct RecoveryResult<'a> {
     /// The crash point the crashed kernel named.
     pub point: &'a str,
-    /// What translated DMA.
-    pub iommu: Iommu,
-    /// What became of the NIC: `up`, `refused`, `fenced`, `absent`, `off`.
-    pub nic: &'static str,
-    /// The dump target (`None` before it is found).
-    pub target: Option<Target>,
+    /// What the steps found.
+    pub found: Findings,
     /// The dump.
     pub dump: DumpStats,
     /// Crash to dump complete (both read the same TSC).
@@ -100,20 +164,10 @@ pub struct RecoveryResult<'a> {
     pub armed_dma: &'static str,
     /// Fault counts.
     pub faults: FaultCounts,
-    /// The armed DMA's source, when found.
-    pub armed_source: Option<ArmedSource>,
     /// Heartbeat rounds sent.
     pub heartbeats: u64,
     /// The longest gap between two heartbeat rounds, ns.
     pub max_heartbeat_gap_ns: u64,
-    /// The drain (`iommu=drain` only).
-    pub drain: Option<Drain>,
-    /// NVMe bring-up: time and escalations.
-    pub nvme_init: Option<(Duration, usize)>,
-    /// After a planned handoff: the any-state and the fast bring-up times.
-    pub nvme_paths: Option<(Duration, Duration)>,
-    /// Datagrams of the dump stream sent and failed (`stream=on`).
-    pub streamed: Option<(u64, u64)>,
     /// Milliseconds from the crashed kernel arming its DMA to this kernel's
     /// fence (`None`: nothing armed, or no fence: adopt, drain).
     pub armed_fenced_ms: Option<u64>,
@@ -135,14 +189,15 @@ impl RecoveryResult<'_> {
     /// Appends the result line's pairs, in the order the harness has always
     /// seen them.
     pub fn write<const N: usize>(&self, f: &mut Fields<N>) {
+        let found = &self.found;
         let fc = &self.faults;
         f.add("point", self.point)
-            .add("policy", self.iommu.policy())
-            .add("iommu", self.iommu.name())
-            .add("nic", self.nic)
-            .add("target", OrNone(self.target.map(|t| t.address)))
-            .add("block_size", self.target.map_or(0, |t| t.block_size))
-            .add("dump_offset", self.target.map_or(0, |t| t.offset))
+            .add("policy", found.iommu.policy())
+            .add("iommu", found.iommu.name())
+            .add("nic", found.nic.name())
+            .add("target", OrNone(found.target.map(|t| t.address)))
+            .add("block_size", found.target.map_or(0, |t| t.block_size))
+            .add("dump_offset", found.target.map_or(0, |t| t.offset))
             .add("dump_bytes", self.dump.bytes)
             .add("dump_end", self.dump.extent_end)
             .add("chunks", self.dump.chunks)
@@ -157,35 +212,35 @@ impl RecoveryResult<'_> {
             .add("quarantined", fc.quarantined)
             .add(
                 "armed_source",
-                OrNone(self.armed_source.map(|s| SourceId(s.source_id))),
+                OrNone(found.armed_source.map(|s| SourceId(s.source_id))),
             )
             .add(
                 "armed_source_stale",
-                self.armed_source.map_or(0, |s| s.stale_faults),
+                found.armed_source.map_or(0, |s| s.stale_faults),
             )
             .add("heartbeats", self.heartbeats)
             .add(
                 "max_heartbeat_gap_ms",
                 self.max_heartbeat_gap_ns / 1_000_000,
             )
-            .add("drain", DrainField(self.drain))
+            .add("drain", DrainField(found.drain))
             .add(
                 "nvme_init_us",
-                self.nvme_init.map_or(0, |(d, _)| d.as_micros()),
+                found.nvme_init.map_or(0, |(d, _)| d.as_micros()),
             )
-            .add("nvme_escalations", self.nvme_init.map_or(0, |(_, e)| e))
+            .add("nvme_escalations", found.nvme_init.map_or(0, |(_, e)| e))
             .add(
                 "nvme_any_state_us",
-                self.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
+                found.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
             )
             .add(
                 "nvme_fast_us",
-                self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
+                found.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
             )
-            .add("stream_sent", self.streamed.map_or(0, |(sent, _)| sent))
+            .add("stream_sent", found.streamed.map_or(0, |(sent, _)| sent))
             .add(
                 "stream_failed",
-                self.streamed.map_or(0, |(_, failed)| failed),
+                found.streamed.map_or(0, |(_, failed)| failed),
             )
             .add("armed_fenced_ms", OrNone(self.armed_fenced_ms));
     }
@@ -273,13 +328,25 @@ mod tests {
     fn sample() -> RecoveryResult<'static> {
         RecoveryResult {
             point: "during-io",
-            iommu: Iommu::Vtd("adopt"),
-            nic: "up",
-            target: Some(Target {
-                address: PciAddress::new(0, 0, 4, 0).unwrap(),
-                block_size: 512,
-                offset: 1 << 20,
-            }),
+            found: Findings {
+                nic: Nic::Up,
+                target: Some(Target {
+                    address: PciAddress::new(0, 0, 4, 0).unwrap(),
+                    block_size: 512,
+                    offset: 1 << 20,
+                }),
+                armed_source: Some(ArmedSource {
+                    source_id: 0x20,
+                    stale_faults: 3,
+                }),
+                drain: Some(Drain {
+                    drained: 2,
+                    busy: 0,
+                    faulted: 1,
+                }),
+                nvme_init: Some((Duration::from_micros(1890), 2)),
+                ..Findings::new(Iommu::Vtd("adopt"))
+            },
             dump: stats(),
             crash_to_dump_ms: 2100,
             canary: CanaryCheck {
@@ -295,20 +362,8 @@ mod tests {
                 lost: 1,
                 quarantined: 1,
             },
-            armed_source: Some(ArmedSource {
-                source_id: 0x20,
-                stale_faults: 3,
-            }),
             heartbeats: 7,
             max_heartbeat_gap_ns: 12_000_000,
-            drain: Some(Drain {
-                drained: 2,
-                busy: 0,
-                faulted: 1,
-            }),
-            nvme_init: Some((Duration::from_micros(1890), 2)),
-            nvme_paths: None,
-            streamed: None,
             armed_fenced_ms: None,
         }
     }
@@ -322,12 +377,12 @@ mod tests {
              mib_s={} canary_changed={} armed_dma={} stale_faults={} own_faults={} lost_faults={} quarantined={} \
              armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={}",
             r.point,
-            r.iommu.policy(),
-            r.iommu.name(),
-            r.nic,
-            OrNone(r.target.map(|t| t.address)),
-            r.target.map_or(0, |t| t.block_size),
-            r.target.map_or(0, |t| t.offset),
+            r.found.iommu.policy(),
+            r.found.iommu.name(),
+            r.found.nic.name(),
+            OrNone(r.found.target.map(|t| t.address)),
+            r.found.target.map_or(0, |t| t.block_size),
+            r.found.target.map_or(0, |t| t.offset),
             r.dump.bytes,
             r.dump.extent_end,
             r.dump.chunks,
@@ -340,17 +395,17 @@ mod tests {
             f.own,
             f.lost,
             f.quarantined,
-            OrNone(r.armed_source.map(|s| SourceId(s.source_id))),
-            r.armed_source.map_or(0, |s| s.stale_faults),
+            OrNone(r.found.armed_source.map(|s| SourceId(s.source_id))),
+            r.found.armed_source.map_or(0, |s| s.stale_faults),
             r.heartbeats,
             r.max_heartbeat_gap_ns / 1_000_000,
-            DrainField(r.drain),
-            r.nvme_init.map_or(0, |(d, _)| d.as_micros()),
-            r.nvme_init.map_or(0, |(_, e)| e),
-            r.nvme_paths.map_or(0, |(a, _)| a.as_micros()),
-            r.nvme_paths.map_or(0, |(_, b)| b.as_micros()),
-            r.streamed.map_or(0, |(s, _)| s),
-            r.streamed.map_or(0, |(_, b)| b),
+            DrainField(r.found.drain),
+            r.found.nvme_init.map_or(0, |(d, _)| d.as_micros()),
+            r.found.nvme_init.map_or(0, |(_, e)| e),
+            r.found.nvme_paths.map_or(0, |(a, _)| a.as_micros()),
+            r.found.nvme_paths.map_or(0, |(_, b)| b.as_micros()),
+            r.found.streamed.map_or(0, |(s, _)| s),
+            r.found.streamed.map_or(0, |(_, b)| b),
             OrNone(r.armed_fenced_ms),
         )
     }
@@ -360,13 +415,12 @@ mod tests {
         for r in [
             sample(),
             RecoveryResult {
-                iommu: Iommu::Off,
-                target: None,
-                armed_source: None,
-                drain: None,
-                nvme_init: None,
-                nvme_paths: Some((Duration::from_micros(1890), Duration::from_micros(1360))),
-                streamed: Some((24_065, 0)),
+                found: Findings {
+                    nic: Nic::Off,
+                    nvme_paths: Some((Duration::from_micros(1890), Duration::from_micros(1360))),
+                    streamed: Some((24_065, 0)),
+                    ..Findings::new(Iommu::Off)
+                },
                 armed_fenced_ms: Some(12),
                 ..sample()
             },

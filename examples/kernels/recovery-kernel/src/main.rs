@@ -32,7 +32,7 @@ use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
 use paranoid_recovery::note::{CrashNote, NOTE_LEN};
 use paranoid_recovery::report::Report;
 use paranoid_recovery::result::{
-    self, ArmedSource, Iommu, RecoveryFailure, RecoveryResult, Target,
+    self, ArmedSource, Findings, Iommu, Nic, RecoveryFailure, RecoveryResult,
 };
 use paranoid_vtd::policy::FaultPolicy;
 use paranoid_vtd::takeover::Policy as VtdPolicy;
@@ -178,32 +178,12 @@ pub struct Recovery<'r> {
     pub frames: FrameAllocator,
     /// Heartbeats.
     pub beats: Beats,
-    /// How the drain went (`iommu=drain` only).
-    pub drain: Option<drain::DrainCounts>,
-    /// NVMe bring-up: time and escalations (the fast path after a clean
-    /// handoff shows none).
-    pub nvme_init: Option<(core::time::Duration, usize)>,
-    /// Datagrams of the dump stream sent and failed (`stream=on`).
-    pub streamed: Option<(u64, u64)>,
-    /// What translates DMA: VT-d under the configured policy, nothing
-    /// (no DMAR table) or nothing by choice (`iommu=none`).
-    pub iommu: Iommu,
-    /// What became of the NIC: `up`, `refused` (not a supported part),
-    /// `fenced` (init failed), `absent`, `off` (`nic=off`).
-    pub nic: &'static str,
-    /// The armed DMA's source (QEMU's edu, found by its ids) and the stale
-    /// faults the IOMMU recorded from it.
-    pub armed_source: Option<(u16, u32)>,
+    /// What the steps found and did (the result line reports it).
+    pub found: Findings,
     /// The time-stamp counter when the fence (translation blocked, or bus
     /// mastering off without an IOMMU) was in place: with the crash note's
     /// `armed_tsc` it tells whether the armed DMA could still be stopped.
     pub fenced_tsc: Option<u64>,
-    /// The dump target as found: its address, block size, and the extent's
-    /// first byte.
-    pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
-    /// After a planned handoff: the any-state and the fast bring-up times of
-    /// the same controller, both warm.
-    pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
 }
 
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
@@ -244,14 +224,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         report,
         frames,
         beats,
-        drain: None,
-        nvme_init: None,
-        nvme_paths: None,
-        streamed: None,
-        iommu: Iommu::Vtd(config_policy),
-        nic: "absent",
-        target: None,
-        armed_source: None,
+        found: Findings::new(Iommu::Vtd(config_policy)),
         fenced_tsc: None,
     };
 
@@ -294,9 +267,12 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         // identifies it (not as the crashed kernel claims).
         let mut cf8 = paranoid_boot::platform::cf8();
         let edu = paranoid_boot::platform::find(&mut cf8, (0x1234, 0x11e8)).ok();
-        r.armed_source = edu.map(|f| {
-            let sid = f.requester_id();
-            (sid, faults.source(sid).map_or(0, |s| s.stale))
+        r.found.armed_source = edu.map(|f| {
+            let source_id = f.requester_id();
+            ArmedSource {
+                source_id,
+                stale_faults: faults.source(source_id).map_or(0, |s| s.stale),
+            }
         });
     }
     r.report.step(
@@ -374,14 +350,14 @@ impl Recovery<'_> {
     fn take_iommu(&mut self) -> Result<Translation, Failed> {
         let policy = self.config.policy;
         if policy == Policy::None {
-            self.iommu = Iommu::Off;
+            self.found.iommu = Iommu::Off;
             self.fence_without_iommu("iommu=none: no translation");
             return Ok(None);
         }
         if let Err(paranoid_boot::platform::PlatformError::NoDmar) =
             paranoid_boot::platform::dmar(self.boot)
         {
-            self.iommu = Iommu::Absent;
+            self.found.iommu = Iommu::Absent;
             self.fence_without_iommu("no IOMMU on this machine (no DMAR table)");
             return Ok(None);
         }
@@ -417,7 +393,12 @@ impl Recovery<'_> {
             self.config.halt_on_own_fault,
         ));
         if policy == Policy::DrainThenFence {
-            self.drain = Some(drain::run(self, &mut unit, &mut faults)?);
+            let c = drain::run(self, &mut unit, &mut faults)?;
+            self.found.drain = Some(result::Drain {
+                drained: c.drained,
+                busy: c.busy,
+                faulted: c.faulted,
+            });
         } else {
             iommu::service(&mut unit, &mut faults, self.report)?;
         }
@@ -427,7 +408,7 @@ impl Recovery<'_> {
     /// What happened to each device the crashed kernel left with DMA live and
     /// this kernel does not drive: kept on its old translation, or blocked.
     fn report_sources(&mut self, unit: &iommu::Unit) {
-        if self.drain.is_some() {
+        if self.found.drain.is_some() {
             return; // the drain reported every device already
         }
         for &sid in self.note.live_sources() {
@@ -477,34 +458,14 @@ impl Recovery<'_> {
         let hb = &self.beats.schedule;
         let result = RecoveryResult {
             point: self.note.point(),
-            iommu: self.iommu,
-            nic: self.nic,
-            target: self.target.map(|(address, block_size, offset)| Target {
-                address,
-                block_size,
-                offset,
-            }),
+            found: self.found,
             dump: *stats,
             crash_to_dump_ms: ms_since_crash(&self.note, &self.clock),
             canary: *canary,
             armed_dma: armed,
             faults: self.report.faults,
-            armed_source: self
-                .armed_source
-                .map(|(source_id, stale_faults)| ArmedSource {
-                    source_id,
-                    stale_faults,
-                }),
             heartbeats: hb.beats,
             max_heartbeat_gap_ns: hb.max_gap_ns,
-            drain: self.drain.map(|c| result::Drain {
-                drained: c.drained,
-                busy: c.busy,
-                faulted: c.faulted,
-            }),
-            nvme_init: self.nvme_init,
-            nvme_paths: self.nvme_paths,
-            streamed: self.streamed,
             armed_fenced_ms: self.armed_fenced_ms(),
         };
         println!(
@@ -594,7 +555,7 @@ fn devices<W: Window>(
     let nic = if r.config.nic {
         nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
     } else {
-        r.nic = "off";
+        r.found.nic = Nic::Off;
         None
     };
     r.beats.tick(&r.clock);
@@ -623,12 +584,12 @@ fn devices<W: Window>(
             r.clock.now_ns(),
             format_args!("{} datagrams sent, {} failed", s.sent, s.failed),
         );
-        r.streamed = Some((s.sent, s.failed));
+        r.found.streamed = Some((s.sent, s.failed));
     }
     if r.note.point() == "handoff" {
         // The comparison of a planned handoff: the same controller, now left
         // enabled with live queues, brought up again by the any-state path.
-        r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
+        r.found.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
     }
     Ok(stats)
 }
