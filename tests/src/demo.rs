@@ -4,7 +4,7 @@
 //!
 //! Every run is checked three ways beyond its result line:
 //!
-//! 1. `paranoid dump verify` (the reader in `examples/dump`, run as a program:
+//! 1. `paranoid dump verify` (the `paranoid` command in `cli/`, run as a program:
 //!    the harness links no example) verifies the dump in the extent: every
 //!    record and CRC, coverage of the crashed kernel's memory, and each word of
 //!    its memory pattern;
@@ -960,12 +960,12 @@ pub fn dump_reader() -> Result<PathBuf, String> {
                     "--quiet",
                     "--release",
                     "-p",
-                    "paranoid-dump",
+                    "paranoid-cli",
                     "--bin",
                     "paranoid",
                 ])
                 .status()
-                .map_err(|e| format!("cargo build paranoid-dump: {e}"))?;
+                .map_err(|e| format!("cargo build paranoid-cli: {e}"))?;
             if !status.success() {
                 return Err("building the dump reader failed".into());
             }

@@ -1,15 +1,19 @@
 //! Parsing `PARANOID-RESULT test=NAME verdict=pass key=value key="a b" ...`.
+//!
+//! The format is `paranoid-result-line`'s (the kernels write it with the same
+//! crate); this module keeps the harness's owned, lenient view of a line: a
+//! run's log is judged even when its line is cut short (the verdict decides),
+//! and [`ResultLine::check`] gives the strict reading with its typed error.
 
-/// The marker that starts a result line.
-pub const MARKER: &str = "PARANOID-RESULT";
-/// The marker of a kernel panic line.
-pub const PANIC_MARKER: &str = "PARANOID-PANIC";
+pub use paranoid_result_line::{LogError, ParseError, ValueError, MARKER, PANIC_MARKER};
 
 /// A parsed result line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultLine {
     /// All key=value pairs in order (`test` and `verdict` included).
     pub fields: Vec<(String, String)>,
+    /// The text after the marker, as printed.
+    pub raw: String,
 }
 
 impl ResultLine {
@@ -21,6 +25,13 @@ impl ResultLine {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value of `key` as a `T`: a typed error when it is missing or does
+    /// not parse.
+    pub fn value<'a, T: std::str::FromStr>(&'a self, key: &'a str) -> Result<T, ValueError<'a>> {
+        let value = self.get(key).ok_or(ValueError::Missing { key })?;
+        value.parse().map_err(|_| ValueError::Bad { key, value })
+    }
+
     /// The `test=` field.
     pub fn test(&self) -> Option<&str> {
         self.get("test")
@@ -30,44 +41,30 @@ impl ResultLine {
     pub fn passed(&self) -> bool {
         self.get("verdict") == Some("pass")
     }
+
+    /// The strict reading of the line (cut short, truncated by the kernel, no
+    /// test or verdict, a key twice: each a [`ParseError`]).
+    pub fn check(&self) -> Result<(), String> {
+        let line = format!("{MARKER} {}", self.raw);
+        paranoid_result_line::parse(&line)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Splits `key=value key="quoted value"` into pairs; a bare word has an empty value.
 pub fn parse_pairs(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = s.trim_start();
-    while !rest.is_empty() {
-        let key_end = rest.find(['=', ' ']).unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        rest = &rest[key_end..];
-        let value = if let Some(after_eq) = rest.strip_prefix('=') {
-            if let Some(quoted) = after_eq.strip_prefix('"') {
-                let end = quoted.find('"').unwrap_or(quoted.len());
-                rest = quoted.get(end + 1..).unwrap_or("");
-                &quoted[..end]
-            } else {
-                let end = after_eq.find(' ').unwrap_or(after_eq.len());
-                rest = &after_eq[end..];
-                &after_eq[..end]
-            }
-        } else {
-            ""
-        };
-        if !key.is_empty() {
-            out.push((key.to_string(), value.to_string()));
-        }
-        rest = rest.trim_start();
-    }
-    out
+    paranoid_result_line::pairs(s)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Parses one line, if it is a result line.
 pub fn parse(line: &str) -> Option<ResultLine> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    let start = line.find(MARKER)?;
-    let rest = line[start + MARKER.len()..].strip_prefix(' ')?;
+    let rest = paranoid_result_line::body(line)?;
     Some(ResultLine {
         fields: parse_pairs(rest),
+        raw: rest.to_string(),
     })
 }
 
@@ -124,6 +121,25 @@ mod tests {
         let r = parse("PARANOID-RESULT test=x reason=\"oops").unwrap();
         assert_eq!(r.get("reason"), Some("oops"));
         assert!(!r.passed());
+    }
+
+    #[test]
+    fn strict_reading_and_typed_values() {
+        let r = parse("PARANOID-RESULT test=x verdict=pass n=7 m=x1").unwrap();
+        assert_eq!(r.check(), Ok(()));
+        assert_eq!(r.value::<u64>("n"), Ok(7));
+        assert_eq!(
+            r.value::<u64>("m"),
+            Err(ValueError::Bad {
+                key: "m",
+                value: "x1"
+            })
+        );
+        assert_eq!(r.value::<u64>("k"), Err(ValueError::Missing { key: "k" }));
+        let cut = parse("PARANOID-RESULT test=x verdict=fail reason=\"oops").unwrap();
+        assert!(cut.check().unwrap_err().contains("never closed"));
+        let full = parse("PARANOID-RESULT test=x verdict=pass a=1 truncated=1").unwrap();
+        assert!(full.check().unwrap_err().contains("truncated"));
     }
 
     #[test]

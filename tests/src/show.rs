@@ -51,7 +51,7 @@ pub fn demo(machine: Option<&Machine>) -> Result<(), String> {
     let version = ensure_qemu_prereqs()?;
     println!("building the kernels (examples/kernels, x86_64-unknown-none)...");
     kernels::build()?;
-    println!("building the dump reader (examples/dump)...");
+    println!("building the dump reader (cli/, the `paranoid` command)...");
     let reader = demo::dump_reader()?;
     let accel = qemu::accelerator();
     let mut reports = Vec::new();

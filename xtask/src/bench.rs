@@ -37,18 +37,18 @@ fn round_order(round: usize) -> [&'static str; 2] {
     }
 }
 
-/// The values of `keys` on the `PARANOID-RESULT` line of a serial log.
+/// The values of `keys` on the `PARANOID-RESULT` line of a serial log (read
+/// with the schema the kernels write it with).
 fn fields(serial: &str, keys: &[&str]) -> Result<Vec<f64>, String> {
     let line = serial
         .lines()
-        .find_map(|l| l.split("PARANOID-RESULT ").nth(1))
+        .find(|l| paranoid_result_line::body(l).is_some())
         .ok_or("no result line")?;
+    let line = paranoid_result_line::parse(line).map_err(|e| format!("result line: {e}"))?;
     keys.iter()
         .map(|k| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{k}=")))
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("no numeric {k}= on the result line"))
+            line.value::<f64>(k)
+                .map_err(|e| format!("no numeric {k}= on the result line ({e})"))
         })
         .collect()
 }

@@ -74,7 +74,7 @@ pub fn all() -> Vec<Step> {
         },
         Step {
             name: "package",
-            what: "cargo package (verified) of the library crates: paranoid, paranoid-macros, the drivers, cargo-paranoid",
+            what: "cargo package (verified) of the published crates: paranoid, paranoid-macros, the drivers, paranoid-result-line, paranoid-dump, paranoid-recovery, paranoid-cli, cargo-paranoid",
             run: package,
         },
         Step {
@@ -268,6 +268,10 @@ const PUBLISHED: &[&str] = &[
     "paranoid-e1000",
     "paranoid-vtd",
     "paranoid-i6300esb",
+    "paranoid-result-line",
+    "paranoid-dump",
+    "paranoid-recovery",
+    "paranoid-cli",
     "cargo-paranoid",
 ];
 

@@ -6,7 +6,7 @@
 //!
 //! - [`acpi`]: find the RSDP, walk the RSDT/XSDT and parse the DMAR table
 //!   (DRHD, RMRR, ATSR, device scopes), every length and offset checked.
-//! - [`regs`], [`unit`], [`invalidate`], [`fault`]: one remapping unit: CAP/ECAP
+//! - [`regs`], [`unit`](mod@unit), [`invalidate`], [`fault`]: one remapping unit: CAP/ECAP
 //!   decoding, the GCMD/GSTS protocol with bounded waits, context and IOTLB
 //!   invalidation (register-based or queued), fault recording registers.
 //! - [`tables`]: root and context tables, second-level page tables (3 or 4
@@ -76,8 +76,9 @@ pub mod regs;
 pub mod tables;
 pub mod takeover;
 pub mod unit;
+mod vtd;
 pub mod window;
 
 pub use domain::DomainIds;
 pub use error::VtdError;
-pub use takeover::Vtd;
+pub use vtd::Vtd;

@@ -13,6 +13,8 @@
 //! - serial output on COM1 ([`println!`]), [`exit`] through `isa-debug-exit`, a
 //!   panic handler that prints `PARANOID-PANIC` and exits with
 //!   [`ExitCode::Failure`];
+//! - [`result`]: the one writer of the `PARANOID-RESULT` line every kernel
+//!   ends with (format: `paranoid-result-line`, which the harness parses with);
 //! - [`frames::FrameAllocator`], a bump allocator of physical pages;
 //! - [`acpi`]: finding firmware tables (MCFG for ECAM, DMAR for VT-d);
 //! - [`handoff`]: loading another PVH kernel and jumping to it in 32-bit mode.
@@ -56,6 +58,7 @@ pub mod exit;
 pub mod frames;
 pub mod handoff;
 pub mod platform;
+pub mod result;
 pub mod serial;
 pub mod start_info;
 

@@ -34,6 +34,7 @@ use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use paranoid::time::Clock;
+use paranoid_boot::result::{self, Fields, Text, Verdict};
 use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_boot::{println, BootInfo, ExitCode};
 use paranoid_dump::PAGE;
@@ -109,25 +110,16 @@ static ALLOC: Bump = Bump {
 
 fn main(boot: &'static BootInfo) -> ExitCode {
     println!("codec-bench: entered at {:#x}", boot.kernel_image().start);
-    match run(boot) {
-        Ok(line) => {
-            println!(
-                "PARANOID-RESULT test=recovery verdict=pass {}",
-                line.as_str()
-            );
-            ExitCode::Success
-        }
+    let (verdict, fields) = match run(boot) {
+        Ok(fields) => (Verdict::Pass, fields),
         Err(why) => {
-            println!(
-                "PARANOID-RESULT test=recovery verdict=fail reason=\"{}\"",
-                why.0.as_str()
-            );
-            ExitCode::Failure
+            let mut fields = Fields::new();
+            fields.quoted("reason", why.0.as_str());
+            (Verdict::Fail, fields)
         }
-    }
+    };
+    result::finish("recovery", verdict, &fields)
 }
-
-type Line = paranoid_recovery::text::Line<512>;
 
 /// A failure, as text for the result line.
 struct Why(paranoid::init::Note);
@@ -143,7 +135,7 @@ struct Totals {
     ns: u64,
 }
 
-fn run(boot: &'static BootInfo) -> Result<Line, Why> {
+fn run(boot: &'static BootInfo) -> Result<Fields, Why> {
     let clock = boot.clock();
     let note = read_note(boot)?;
     let mut frames = boot
@@ -261,15 +253,19 @@ fn run(boot: &'static BootInfo) -> Result<Line, Why> {
             }
         }
     }
-    let mut line = Line::new();
-    let _ = write!(
-        line,
-        "ram_bytes={ram} nonzero_bytes={nonzero} chunks={chunks} gather_ns={gather_ns}"
-    );
+    let mut fields = Fields::new();
+    fields
+        .add("ram_bytes", ram)
+        .add("nonzero_bytes", nonzero)
+        .add("chunks", chunks)
+        .add("gather_ns", gather_ns);
     for (name, t) in ["lz4", "deflate1", "zstd1"].iter().zip(totals) {
-        let _ = write!(line, " {name}_out={} {name}_ns={}", t.out, t.ns);
+        let (mut out, mut ns) = (Text::<32>::new(), Text::<32>::new());
+        let _ = write!(out, "{name}_out");
+        let _ = write!(ns, "{name}_ns");
+        fields.add(out.as_str(), t.out).add(ns.as_str(), t.ns);
     }
-    Ok(line)
+    Ok(fields)
 }
 
 fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Why> {

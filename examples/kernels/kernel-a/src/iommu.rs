@@ -13,8 +13,8 @@ use paranoid_vtd::takeover::{Policy, TakeoverConfig};
 use paranoid_vtd::unit::Command;
 use paranoid_vtd::Vtd;
 
+use crate::error::{Context, Why};
 use crate::layout::{ARENA_BASE, ARENA_LEN};
-use crate::Why;
 
 /// Pages for kernel A's translation tables.
 const TABLE_PAGES: usize = 64;
@@ -30,22 +30,22 @@ pub fn enable(
 ) -> Result<Unit, Why> {
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
-    let table = platform::dmar(boot).map_err(|_| "no DMAR")?;
-    let dmar = Dmar::parse(table.bytes()).map_err(|_| "bad DMAR")?;
+    let table = platform::dmar(boot).context("no DMAR")?;
+    let dmar = Dmar::parse(table.bytes()).context("bad DMAR")?;
     let drhd = dmar.drhds().next().ok_or("no DRHD")?;
     // SAFETY: the DRHD's register block; kernel A maps it once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
-        .map_err(|_| "DRHD registers")?;
+        .context("DRHD registers")?;
     let pool_base = frames
         .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
-        .map_err(|_| "table frames")?;
+        .context("table frames")?;
     let mut map = MemoryMap::new();
     for r in boot
         .memory_map()
         .iter()
         .filter(|r| r.kind == MemoryKind::Ram)
     {
-        map.add(r.start, r.size).map_err(|_| "memory map")?;
+        map.add(r.start, r.size).context("memory map")?;
     }
     // SAFETY: the boot page tables identity-map the first 4 GiB; the tables are
     // built in frames this kernel allocated for them.
@@ -66,12 +66,12 @@ pub fn enable(
         &config,
         deadline,
     )
-    .map_err(|_| "translation on")?;
+    .context("translation on")?;
     for &s in sources {
-        vtd.attach(s, deadline).map_err(|_| "attach")?;
+        vtd.attach(s, deadline).context("attach")?;
     }
     vtd.map_range(ARENA_BASE, ARENA_BASE, ARENA_LEN, deadline)
-        .map_err(|_| "map arena")?;
+        .context("map arena")?;
     // Translation stays on with these tables until the crash and after it.
     Ok(vtd)
 }
@@ -85,16 +85,16 @@ pub fn leave(vtd: &mut Unit, clock: &paranoid_boot::TscClock) -> Result<(), Why>
         paranoid_vtd::policy::FaultPolicy::new(paranoid_vtd::policy::PolicyConfig::default());
     faults
         .service(vtd, &mut |_| {}, deadline)
-        .map_err(|_| "fault log")?;
+        .context("fault log")?;
     let unit = vtd.unit();
     unit.command(Command::DisableTranslation, deadline)
-        .map_err(|_| "translation off")?;
+        .context("translation off")?;
     if unit
         .status()
         .is_ok_and(|g| g.contains(paranoid_vtd::regs::Global::QIE))
     {
         unit.command(Command::DisableQueuedInvalidation, deadline)
-            .map_err(|_| "queued invalidation off")?;
+            .context("queued invalidation off")?;
     }
     Ok(())
 }

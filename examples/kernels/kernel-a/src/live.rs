@@ -20,8 +20,8 @@ use paranoid_boot::{println, BootInfo};
 use paranoid_nvme::{Config, Nvme};
 
 use crate::disks::Found;
+use crate::error::{Context, Why};
 use crate::layout::{ARENA_BASE, ARENA_LEN, SCRATCH_OFFSET};
-use crate::Why;
 
 paranoid::dma_windows! {
     address_width = 39;
@@ -172,7 +172,7 @@ pub fn start(
             println!("kernel-a: no IOMMU on this machine (no DMAR table): DMA untranslated");
             None
         }
-        Err(_) => return Err("DMAR table unreadable"),
+        Err(e) => return Err(Why::with("DMAR table unreadable", e)),
     };
     let cpu = NonNull::new(ARENA_BASE as *mut u8).ok_or("arena")?;
     // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
@@ -233,16 +233,15 @@ fn start_nvme(
     buffers: &mut [Option<paranoid::dma::DmaBuffer<KernelAWindow, ToDevice>>; 2],
 ) -> Result<(KernelANvme, u64, u32), Why> {
     let address = node.address();
-    let (regs, _) = platform::map_bar0(&mut cfg, address).map_err(|_| "nvme bar")?;
+    let (regs, _) = platform::map_bar0(&mut cfg, address).context("nvme bar")?;
     let config = Config {
         nsid,
         ..Config::default()
     };
-    let nvme =
-        Nvme::new(regs, cfg, address, boot.clock(), arena, config).map_err(|_| "nvme new")?;
+    let nvme = Nvme::new(regs, cfg, address, boot.clock(), arena, config).context("nvme new")?;
     let ready = nvme
         .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
-        .map_err(|_| "nvme init")?;
+        .context("nvme init")?;
     println!("kernel-a: nvme ready in {:?}", ready.trace.total());
     let mut nvme = ready.device.into_inner();
     let block = u64::from(
@@ -259,13 +258,13 @@ fn start_nvme(
     const CHUNK: u64 = 64 * 1024;
     let mut buf = arena
         .alloc::<ToDevice>(CHUNK as usize, 4096)
-        .map_err(|_| "dma buffer")?;
+        .context("dma buffer")?;
     buf.write_bytes(0, &[0x4b; CHUNK as usize])
-        .map_err(|_| "fill")?;
+        .context("fill")?;
     let mut written = 0;
     for i in 0..8u64 {
         nvme.write_blocks((SCRATCH_OFFSET + i * CHUNK) / block, CHUNK / block, &buf, 0)
-            .map_err(|_| "scratch write")?;
+            .context("scratch write")?;
         written += CHUNK;
     }
     // Last: writes submitted and never reaped, in flight across the crash.
@@ -274,12 +273,10 @@ fn start_nvme(
     if let Some(c) = chaos {
         let ns = nvme.namespace_info().ok_or("namespace")?;
         for i in 0..c.in_flight {
-            let mut one = arena
-                .alloc::<ToDevice>(4096, 4096)
-                .map_err(|_| "dma buffer")?;
-            one.write_bytes(0, &[0x4b; 4096]).map_err(|_| "fill")?;
+            let mut one = arena.alloc::<ToDevice>(4096, 4096).context("dma buffer")?;
+            one.write_bytes(0, &[0x4b; 4096]).context("fill")?;
             let at = SCRATCH_OFFSET + 8 * CHUNK + i * 4096;
-            let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).map_err(|_| "extent")?;
+            let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).context("extent")?;
             if nvme.submit_write(lba, blocks, one, 0).is_ok() {
                 outstanding += 1;
             }
@@ -306,11 +303,11 @@ impl Devices {
     /// fault log drained).
     pub fn shut_down(&mut self, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
         if let Some(nvme) = self.nvme.as_mut() {
-            nvme.shutdown().map_err(|_| "nvme shutdown")?;
+            nvme.shutdown().context("nvme shutdown")?;
         }
         if let Some(nic) = self.nic.as_mut() {
             nic.shutdown(Deadline::after(clock, Duration::from_millis(100)))
-                .map_err(|_| "e1000 shutdown")?;
+                .context("e1000 shutdown")?;
         }
         match self.iommu.as_mut() {
             Some(unit) => crate::iommu::leave(unit, clock),
@@ -359,25 +356,25 @@ fn arm_edu<P: ConfigAccess>(
     arena: &mut DmaArena<KernelAWindow>,
 ) -> Result<u64, Why> {
     let address = found.address();
-    let (mut regs, _) = platform::map_bar0(cfg, address).map_err(|_| "edu bar")?;
+    let (mut regs, _) = platform::map_bar0(cfg, address).context("edu bar")?;
     command::update(
         cfg,
         address,
         Command::BUS_MASTER | Command::MEMORY_SPACE,
         Command::empty(),
     )
-    .map_err(|_| "edu bus master")?;
+    .context("edu bus master")?;
     let mut source = arena
         .alloc::<Bidirectional>(EDU_LEN, 4096)
-        .map_err(|_| "edu source")?;
+        .context("edu source")?;
     for i in 0..EDU_LEN / 8 {
         source
             .write(8 * i, EDU_WORD0 | i as u64)
-            .map_err(|_| "edu fill")?;
+            .context("edu fill")?;
     }
     let landing = arena
         .alloc::<FromDevice>(EDU_LEN, 4096)
-        .map_err(|_| "edu landing")?;
+        .context("edu landing")?;
     regs.write64(EDU_DMA_SRC, source.iova().get());
     regs.write64(EDU_DMA_DST, EDU_BUFFER);
     regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
@@ -391,7 +388,7 @@ fn arm_edu<P: ConfigAccess>(
         |c| !c.bit(0),
     );
     done.map(|_| ())
-        .map_err(|_| "edu priming DMA never completed (or edu is gone)")?;
+        .context("edu priming DMA never completed (or edu is gone)")?;
     // The canaries' negative control (`negative_control=stale-dma`, a machine
     // without an IOMMU, so an IOVA is a physical address): the transfer is
     // aimed at the recovery kernel's canary region instead of kernel A's own
@@ -430,12 +427,12 @@ fn arm_edu<P: ConfigAccess>(
 pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     let mut cf8 = platform::cf8();
     let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
-        .map_err(|_| "watchdog_ms= given but no i6300esb")?;
-    let (regs, _) = platform::map_bar0(&mut cf8, esb.address()).map_err(|_| "i6300esb bar")?;
+        .context("watchdog_ms= given but no i6300esb")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, esb.address()).context("i6300esb bar")?;
     let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
     wdt.set_period(Duration::from_millis(period_ms))
-        .map_err(|_| "watchdog period")?;
-    paranoid_i6300esb::enable(&mut cf8, esb.address()).map_err(|_| "watchdog enable")?;
+        .context("watchdog period")?;
+    paranoid_i6300esb::enable(&mut cf8, esb.address()).context("watchdog enable")?;
     wdt.pet();
     Ok(())
 }
@@ -450,7 +447,7 @@ fn start_nic(
 ) -> Result<(KernelANic, u32), Why> {
     let address = found.address();
     let mut cf8 = platform::cf8();
-    let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(|_| "e1000 bar")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, address).context("e1000 bar")?;
     let clock = boot.clock();
     let nic = paranoid_e1000::E1000::new(
         regs,
@@ -460,8 +457,8 @@ fn start_nic(
         arena,
         paranoid_e1000::Config::default(),
     )
-    .map_err(|_| "e1000 new")?;
-    let ready = paranoid_e1000::init::init(nic, &clock).map_err(|_| "e1000 init")?;
+    .context("e1000 new")?;
+    let ready = paranoid_e1000::init::init(nic, &clock).context("e1000 init")?;
     let mut nic = ready.device.into_inner();
     // Wait (bounded) until the outside network's frames arrive: from here on the
     // NIC keeps writing them into kernel A's ring, crash or not.

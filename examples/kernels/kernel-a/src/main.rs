@@ -13,6 +13,7 @@
 mod crash;
 mod describe;
 mod disks;
+mod error;
 mod iommu;
 mod layout;
 mod live;
@@ -22,6 +23,7 @@ use core::fmt::Write as _;
 use paranoid::time::Clock;
 use paranoid_boot::frames::{PhysRange, FRAME_SIZE};
 use paranoid_boot::handoff::{self, KernelImage};
+use paranoid_boot::result::{self, Fields, Verdict};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, MemoryRegion};
 use paranoid_dump::{pattern_word, Range, MAX_RANGES};
 use paranoid_recovery::config::Config as RecoveryConfig;
@@ -44,10 +46,11 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     let cmd = boot.cmdline();
     let point = cmd.get("crash").unwrap_or("during-io");
     if !POINTS.contains(&point) {
-        println!(
-            "PARANOID-RESULT test=kernel-a verdict=fail reason=unknown-crash-point point={point}"
-        );
-        return ExitCode::Failure;
+        let mut fields = Fields::new();
+        fields
+            .add("reason", "unknown-crash-point")
+            .add("point", point);
+        return result::finish("kernel-a", Verdict::Fail, &fields);
     }
     let seed = cmd
         .get("seed")
@@ -71,20 +74,25 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     match run(boot, point, seed) {
         Ok(never) => match never {},
         Err(why) => {
-            println!("PARANOID-RESULT test=kernel-a verdict=fail reason=\"{why}\"");
-            ExitCode::Failure
+            // `reason=` names the step; `error=` keeps what the step got.
+            let mut fields = Fields::new();
+            fields.quoted("reason", why.step);
+            if let Some(cause) = &why.cause {
+                fields.quoted("error", cause.as_str());
+            }
+            result::finish("kernel-a", Verdict::Fail, &fields)
         }
     }
 }
 
-/// A short failure reason (kernel A fails only before the crash is armed).
-type Why = &'static str;
+use error::Context;
+pub use error::Why;
 
 fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert::Infallible, Why> {
     let mut frames = boot
         .take_frames()
         .ok_or("frames taken")?
-        .map_err(|_| "frame allocator")?;
+        .context("frame allocator")?;
     for r in [
         (PATTERN_BASE, PATTERN_LEN),
         (RECOVERY_BASE, RECOVERY_LEN),
@@ -95,12 +103,11 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
                 start: r.0,
                 end: r.0 + r.1,
             })
-            .map_err(|_| "reserve")?;
+            .context("reserve")?;
     }
     // Its own disk, named like the recovery kernel's dump target (the same
     // settings: kernel A passes them through).
-    let settings =
-        RecoveryConfig::parse(boot.cmdline().as_str()).map_err(|_| "recovery settings")?;
+    let settings = RecoveryConfig::parse(boot.cmdline().as_str()).context("recovery settings")?;
     let nsid = settings.target.nsid;
     let disk = disks::find(boot, settings.target.serial, nsid);
     let (entry, start_info) = preload_recovery(boot, disk)?;
@@ -217,10 +224,12 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
     // SAFETY: the module is loader memory; the frame allocator excludes it and
     // nothing in kernel A writes it.
     let bytes = unsafe { module.bytes() };
-    let image = KernelImage::parse(bytes).map_err(|_| "recovery kernel ELF")?;
+    let image = KernelImage::parse(bytes).context("recovery kernel ELF")?;
     let at = image.footprint();
     if at.start < RECOVERY_BASE || at.end > CANARY_START {
-        return Err("recovery kernel not linked inside the reserved region");
+        return Err(Why::new(
+            "recovery kernel not linked inside the reserved region",
+        ));
     }
     let module_range = PhysRange {
         start: module.start,
@@ -230,7 +239,7 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
     // reserved region (reserved above); the segments land inside the reserved
     // region (checked above), which nothing uses yet.
     unsafe { image.load(boot.memory_map(), &[boot.kernel_image(), module_range]) }
-        .map_err(|_| "recovery load")?;
+        .context("recovery load")?;
 
     let mut cmdline = Line::new();
     let _ = write!(
@@ -270,7 +279,7 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
             &[],
         )
     }
-    .map_err(|_| "recovery start info")?;
+    .context("recovery start info")?;
     Ok((image.pvh_entry(), ebx))
 }
 

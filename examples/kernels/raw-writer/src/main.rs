@@ -27,6 +27,7 @@ use core::fmt;
 
 use paranoid::dma::{DmaArena, Window};
 use paranoid::time::Clock;
+use paranoid_boot::result::{self, Fields, Verdict};
 use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_boot::{platform, println, BootInfo, ExitCode};
 use paranoid_nvme::{Nvme, WritePipeline};
@@ -51,16 +52,18 @@ const _: () = assert!(DirectWindow::BASE == ARENA_PHYS);
 
 fn main(boot: &'static BootInfo) -> ExitCode {
     println!("raw-writer: entered at {:#x}", boot.kernel_image().start);
-    match run(boot) {
+    let mut fields = Fields::new();
+    let verdict = match run(boot) {
         Ok(done) => {
-            println!("PARANOID-RESULT test=recovery verdict=pass {done}");
-            ExitCode::Success
+            done.write(&mut fields);
+            Verdict::Pass
         }
         Err(why) => {
-            println!("PARANOID-RESULT test=recovery verdict=fail reason=\"{why}\"");
-            ExitCode::Failure
+            fields.quoted("reason", why);
+            Verdict::Fail
         }
-    }
+    };
+    result::finish("recovery", verdict, &fields)
 }
 
 /// What the copy took.
@@ -71,15 +74,17 @@ struct Done {
     transfer: usize,
 }
 
-impl fmt::Display for Done {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Done {
+    /// The result line's pairs.
+    fn write(&self, f: &mut Fields) {
         let ms = self.ns / 1_000_000;
         let mib_s = ((self.bytes >> 20) * 1000).checked_div(ms).unwrap_or(0);
-        write!(
-            f,
-            "dump_bytes={} dump_ms={ms} mib_s={mib_s} writes={} depth={WRITE_DEPTH} transfer={}",
-            self.bytes, self.writes, self.transfer
-        )
+        f.add("dump_bytes", self.bytes)
+            .add("dump_ms", ms)
+            .add("mib_s", mib_s)
+            .add("writes", self.writes)
+            .add("depth", WRITE_DEPTH)
+            .add("transfer", self.transfer);
     }
 }
 

@@ -17,11 +17,12 @@ mod memory;
 mod nic;
 mod storage;
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use paranoid::dma::Window;
 use paranoid::time::Clock;
 use paranoid_boot::frames::FrameAllocator;
+use paranoid_boot::result::{Fields, Verdict};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, TscClock};
 use paranoid_dump::Policy;
 use paranoid_recovery::canary::{self, CanaryCheck};
@@ -30,6 +31,9 @@ use paranoid_recovery::dump::DumpStats;
 use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
 use paranoid_recovery::note::{CrashNote, NOTE_LEN};
 use paranoid_recovery::report::Report;
+use paranoid_recovery::result::{
+    self, ArmedSource, Findings, Iommu, Nic, RecoveryFailure, RecoveryResult,
+};
 use paranoid_vtd::policy::FaultPolicy;
 use paranoid_vtd::takeover::Policy as VtdPolicy;
 
@@ -94,30 +98,23 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     let mut report = Report::new();
     let outcome = run(boot, &mut report);
     let _ = report.render(&mut Out);
-    match outcome {
-        Ok(line) => {
-            println!(
-                "PARANOID-RESULT test=recovery verdict=pass {}",
-                line.as_str()
-            );
-            ExitCode::Success
+    let mut fields = Fields::new();
+    let verdict = match outcome {
+        Ok(pass) => {
+            fields = pass;
+            Verdict::Pass
         }
         Err(f) => {
-            match f.refused {
-                Some(name) => println!(
-                    "PARANOID-RESULT test=recovery verdict=fail dump_refused={name} step=\"{}\" reason=\"{}\"",
-                    f.step,
-                    f.why.as_str()
-                ),
-                None => println!(
-                    "PARANOID-RESULT test=recovery verdict=fail step=\"{}\" reason=\"{}\"",
-                    f.step,
-                    f.why.as_str()
-                ),
+            RecoveryFailure {
+                step: f.step,
+                reason: f.why.as_str(),
+                refused: f.refused,
             }
-            ExitCode::Failure
+            .write(&mut fields);
+            Verdict::Fail
         }
-    }
+    };
+    paranoid_boot::result::finish("recovery", verdict, &fields)
 }
 
 /// Serial output as a `fmt::Write`.
@@ -130,8 +127,7 @@ impl fmt::Write for Out {
     }
 }
 
-/// A line of text being built (fixed capacity): the result line, a device's
-/// found state.
+/// A line of text being built (fixed capacity): a device's found state.
 pub type Line = paranoid_recovery::text::Line<768>;
 
 /// Heartbeats and their schedule.
@@ -182,35 +178,15 @@ pub struct Recovery<'r> {
     pub frames: FrameAllocator,
     /// Heartbeats.
     pub beats: Beats,
-    /// How the drain went (`iommu=drain` only).
-    pub drain: Option<drain::DrainCounts>,
-    /// NVMe bring-up: time and escalations (the fast path after a clean
-    /// handoff shows none).
-    pub nvme_init: Option<(core::time::Duration, usize)>,
-    /// Datagrams of the dump stream sent and failed (`stream=on`).
-    pub streamed: Option<(u64, u64)>,
-    /// What translates DMA: `vtd`, `absent` (no DMAR table) or `off`
-    /// (`iommu=none`).
-    pub iommu: &'static str,
-    /// What became of the NIC: `up`, `refused` (not a supported part),
-    /// `fenced` (init failed), `absent`, `off` (`nic=off`).
-    pub nic: &'static str,
-    /// The armed DMA's source (QEMU's edu, found by its ids) and the stale
-    /// faults the IOMMU recorded from it.
-    pub armed_source: Option<(u16, u32)>,
+    /// What the steps found and did (the result line reports it).
+    pub found: Findings,
     /// The time-stamp counter when the fence (translation blocked, or bus
     /// mastering off without an IOMMU) was in place: with the crash note's
     /// `armed_tsc` it tells whether the armed DMA could still be stopped.
     pub fenced_tsc: Option<u64>,
-    /// The dump target as found: its address, block size, and the extent's
-    /// first byte.
-    pub target: Option<(paranoid::pci::PciAddress, u32, u64)>,
-    /// After a planned handoff: the any-state and the fast bring-up times of
-    /// the same controller, both warm.
-    pub nvme_paths: Option<(core::time::Duration, core::time::Duration)>,
 }
 
-fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
+fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     let clock = boot.clock();
     let t = clock.now_ns();
     // Nothing is printed before the IOMMU is taken over: each byte on the
@@ -239,6 +215,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
     };
     // First beat now: the crashed kernel's last one may be a period old.
     beats.with(None, |hb, s| s.beat_now(&clock, hb));
+    let config_policy = config.policy.name();
     let mut r = Recovery {
         boot,
         clock,
@@ -247,14 +224,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         report,
         frames,
         beats,
-        drain: None,
-        nvme_init: None,
-        nvme_paths: None,
-        streamed: None,
-        iommu: "vtd",
-        nic: "absent",
-        target: None,
-        armed_source: None,
+        found: Findings::new(Iommu::Vtd(config_policy)),
         fenced_tsc: None,
     };
 
@@ -297,9 +267,12 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Line, Failed> {
         // identifies it (not as the crashed kernel claims).
         let mut cf8 = paranoid_boot::platform::cf8();
         let edu = paranoid_boot::platform::find(&mut cf8, (0x1234, 0x11e8)).ok();
-        r.armed_source = edu.map(|f| {
-            let sid = f.requester_id();
-            (sid, faults.source(sid).map_or(0, |s| s.stale))
+        r.found.armed_source = edu.map(|f| {
+            let source_id = f.requester_id();
+            ArmedSource {
+                source_id,
+                stale_faults: faults.source(source_id).map_or(0, |s| s.stale),
+            }
         });
     }
     r.report.step(
@@ -377,14 +350,14 @@ impl Recovery<'_> {
     fn take_iommu(&mut self) -> Result<Translation, Failed> {
         let policy = self.config.policy;
         if policy == Policy::None {
-            self.iommu = "off";
+            self.found.iommu = Iommu::Off;
             self.fence_without_iommu("iommu=none: no translation");
             return Ok(None);
         }
         if let Err(paranoid_boot::platform::PlatformError::NoDmar) =
             paranoid_boot::platform::dmar(self.boot)
         {
-            self.iommu = "absent";
+            self.found.iommu = Iommu::Absent;
             self.fence_without_iommu("no IOMMU on this machine (no DMAR table)");
             return Ok(None);
         }
@@ -420,7 +393,12 @@ impl Recovery<'_> {
             self.config.halt_on_own_fault,
         ));
         if policy == Policy::DrainThenFence {
-            self.drain = Some(drain::run(self, &mut unit, &mut faults)?);
+            let c = drain::run(self, &mut unit, &mut faults)?;
+            self.found.drain = Some(result::Drain {
+                drained: c.drained,
+                busy: c.busy,
+                faulted: c.faulted,
+            });
         } else {
             iommu::service(&mut unit, &mut faults, self.report)?;
         }
@@ -430,7 +408,7 @@ impl Recovery<'_> {
     /// What happened to each device the crashed kernel left with DMA live and
     /// this kernel does not drive: kept on its old translation, or blocked.
     fn report_sources(&mut self, unit: &iommu::Unit) {
-        if self.drain.is_some() {
+        if self.found.drain.is_some() {
             return; // the drain reported every device already
         }
         for &sid in self.note.live_sources() {
@@ -474,57 +452,32 @@ impl Recovery<'_> {
         Ok(canary)
     }
 
-    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &str) -> Line {
-        let crash_to_dump_ms = ms_since_crash(&self.note, &self.clock);
-        let dump_ms = (stats.end_ns - stats.start_ns) / 1_000_000;
-        let mib_s = ((stats.bytes >> 20) * 1000)
-            .checked_div(dump_ms)
-            .unwrap_or(0);
-        println!(
-            "recovery: crash to dump complete {crash_to_dump_ms} ms, dump {} MiB in {dump_ms} ms ({mib_s} MiB/s)",
-            stats.bytes >> 20
-        );
+    /// The typed result of a successful run, rendered as the result line's
+    /// pairs.
+    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &'static str) -> Fields {
         let hb = &self.beats.schedule;
-        let f = &self.report.faults;
-        let mut line = Line::new();
-        let _ = write!(
-            line,
-            "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={crash_to_dump_ms} dump_ms={dump_ms} \
-             mib_s={mib_s} canary_changed={} armed_dma={armed} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={}",
-            self.note.point(),
-            if self.iommu == "vtd" {
-                self.config.policy.name()
-            } else {
-                "none"
-            },
-            self.iommu,
-            self.nic,
-            TargetField(self.target.map(|(a, _, _)| a)),
-            self.target.map_or(0, |(_, bs, _)| bs),
-            self.target.map_or(0, |(_, _, at)| at),
-            stats.bytes,
-            stats.extent_end,
-            stats.chunks,
-            canary.changed,
-            f.stale,
-            f.own,
-            f.lost,
-            f.quarantined,
-            SourceField(self.armed_source.map(|(sid, _)| sid)),
-            self.armed_source.map_or(0, |(_, n)| n),
-            hb.beats,
-            hb.max_gap_ns / 1_000_000,
-            DrainField(self.drain),
-            self.nvme_init.map_or(0, |(d, _)| d.as_micros()),
-            self.nvme_init.map_or(0, |(_, e)| e),
-            self.nvme_paths.map_or(0, |(any, _)| any.as_micros()),
-            self.nvme_paths.map_or(0, |(_, fast)| fast.as_micros()),
-            self.streamed.map_or(0, |(sent, _)| sent),
-            self.streamed.map_or(0, |(_, failed)| failed),
-            FencedField(self.armed_fenced_ms()),
+        let result = RecoveryResult {
+            point: self.note.point(),
+            found: self.found,
+            dump: *stats,
+            crash_to_dump_ms: ms_since_crash(&self.note, &self.clock),
+            canary: *canary,
+            armed_dma: armed,
+            faults: self.report.faults,
+            heartbeats: hb.beats,
+            max_heartbeat_gap_ns: hb.max_gap_ns,
+            armed_fenced_ms: self.armed_fenced_ms(),
+        };
+        println!(
+            "recovery: crash to dump complete {} ms, dump {} MiB in {} ms ({} MiB/s)",
+            result.crash_to_dump_ms,
+            stats.bytes >> 20,
+            result.dump_ms(),
+            result.mib_s()
         );
-        line
+        let mut fields = Fields::new();
+        result.write(&mut fields);
+        fields
     }
 
     /// Milliseconds from the crashed kernel arming its DMA to this kernel's
@@ -602,7 +555,7 @@ fn devices<W: Window>(
     let nic = if r.config.nic {
         nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
     } else {
-        r.nic = "off";
+        r.found.nic = Nic::Off;
         None
     };
     r.beats.tick(&r.clock);
@@ -631,64 +584,14 @@ fn devices<W: Window>(
             r.clock.now_ns(),
             format_args!("{} datagrams sent, {} failed", s.sent, s.failed),
         );
-        r.streamed = Some((s.sent, s.failed));
+        r.found.streamed = Some((s.sent, s.failed));
     }
     if r.note.point() == "handoff" {
         // The comparison of a planned handoff: the same controller, now left
         // enabled with live queues, brought up again by the any-state path.
-        r.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
+        r.found.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);
     }
     Ok(stats)
-}
-
-/// A source id on the result line (`none` when absent).
-struct SourceField(Option<u16>);
-
-impl fmt::Display for SourceField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "none"),
-            Some(sid) => write!(f, "{sid:#06x}"),
-        }
-    }
-}
-
-/// Milliseconds from arming to the fence on the result line (`none`: no
-/// armed DMA, or no fence).
-struct FencedField(Option<u64>);
-
-impl fmt::Display for FencedField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "none"),
-            Some(ms) => write!(f, "{ms}"),
-        }
-    }
-}
-
-/// The target's address on the result line (`none` before it is found).
-struct TargetField(Option<paranoid::pci::PciAddress>);
-
-impl fmt::Display for TargetField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "none"),
-            Some(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// The drain outcome on the result line: `off`, or `D/B/F` (drained, busy at
-/// the deadline, faulted).
-struct DrainField(Option<drain::DrainCounts>);
-
-impl fmt::Display for DrainField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => write!(f, "off"),
-            Some(c) => write!(f, "{}/{}/{}", c.drained, c.busy, c.faulted),
-        }
-    }
 }
 
 /// The crashed kernel's RAM, as `[start, end)`: the regions it typed

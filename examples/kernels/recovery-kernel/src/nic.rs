@@ -14,6 +14,7 @@ use paranoid_dump::stream::{encode_data, encode_end, DATA_HEADER, DATA_PER_RECOR
 use paranoid_dump::{ChunkHeader, Range};
 use paranoid_e1000::{E1000Error, E1000};
 use paranoid_recovery::heartbeat::Heartbeat;
+use paranoid_recovery::result::Nic as NicState;
 
 use crate::{fail, iommu, Failed, Line, Recovery};
 
@@ -49,7 +50,7 @@ pub fn bring_up<W: Window>(
             Ok(_) => {}
             Err(e) => {
                 paranoid::pci::command::fence(&mut cf8, f.address());
-                r.nic = "refused";
+                r.found.nic = NicState::Refused;
                 r.report.device(
                     format_args!("nic {} ({vendor:04x}:{device:04x})", f.address()),
                     format_args!("not driven"),
@@ -100,7 +101,7 @@ pub fn bring_up<W: Window>(
             );
             r.report
                 .step("e1000 init", t, r.clock.now_ns(), format_args!("ready"));
-            r.nic = "up";
+            r.found.nic = NicState::Up;
             Ok(Some(nic))
         }
         Err(failure) => {
@@ -116,7 +117,7 @@ pub fn bring_up<W: Window>(
                 r.clock.now_ns(),
                 format_args!("fenced, continuing without network"),
             );
-            r.nic = "fenced";
+            r.found.nic = NicState::Fenced;
             Ok(None)
         }
     }

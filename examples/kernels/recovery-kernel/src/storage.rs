@@ -21,6 +21,7 @@ use paranoid_recovery::dump_settings::DumpSettings;
 use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_recovery::nvme_sink::{pipeline_buffers, NvmeSink};
 use paranoid_recovery::plan::Plan;
+use paranoid_recovery::result::Target;
 use paranoid_vtd::policy::FaultPolicy;
 
 use paranoid_recovery::target;
@@ -130,7 +131,7 @@ pub fn dump<W: Window>(
     );
     r.report
         .step("nvme init", t, clock.now_ns(), format_args!("ready"));
-    r.nvme_init = Some((took, escalations));
+    r.found.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
     let ns = nvme
         .namespace_info()
@@ -139,7 +140,11 @@ pub fn dump<W: Window>(
         }))?;
     let extent = target::resolve_extent(r.config.extent, ns.block_size.bytes(), ns.blocks)
         .map_err(refuse)?;
-    r.target = Some((nvme.address(), ns.block_size.bytes(), extent.offset_bytes()));
+    r.found.target = Some(Target {
+        address: nvme.address(),
+        block_size: ns.block_size.bytes(),
+        offset: extent.offset_bytes(),
+    });
     println!(
         "recovery: dump target {} serial {} namespace {}: {} blocks of {} bytes, extent bytes {}..{}",
         nvme.address(),

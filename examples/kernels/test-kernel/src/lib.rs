@@ -35,8 +35,13 @@ use paranoid_boot::{println, BootInfo, ExitCode};
 pub fn main(boot: &'static BootInfo) -> ExitCode {
     let cmdline = boot.cmdline();
     let Some(name) = cmdline.get("test") else {
-        println!("PARANOID-RESULT test=none verdict=fail reason=no-test-on-cmdline");
-        return ExitCode::Failure;
+        let mut fields = report::Fields::new();
+        fields.add("reason", "no-test-on-cmdline");
+        return paranoid_boot::result::finish(
+            "none",
+            paranoid_boot::result::Verdict::Fail,
+            &fields,
+        );
     };
     if dispatch::find(scenarios::ALL, name).is_some() {
         println!(

@@ -23,5 +23,6 @@ pub mod note;
 pub mod nvme_sink;
 pub mod plan;
 pub mod report;
+pub mod result;
 pub mod target;
 pub mod text;
