@@ -69,6 +69,7 @@ pub use paranoid::arch::x86_64::{TscClock, TscError};
 pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
 
 use frames::{FrameAllocator, FrameError, PhysRange};
+use paranoid::phys::IdentityMap;
 
 core::arch::global_asm!(include_str!("entry.S"), options(att_syntax));
 
@@ -78,6 +79,7 @@ pub struct BootInfo {
     clock: TscClock,
     kernel: PhysRange,
     frames_taken: AtomicBool,
+    ram: IdentityMap,
 }
 
 impl BootInfo {
@@ -114,6 +116,14 @@ impl BootInfo {
     /// Physical range of this kernel's image, `.bss` (stack, page tables) included.
     pub fn kernel_image(&self) -> PhysRange {
         self.kernel
+    }
+
+    /// Every RAM range of the memory map (RAM, ACPI memory, persistent memory
+    /// and the kinds another kernel marks its own RAM with), as the identity
+    /// map reaches it: the reader of memory this kernel does not own, and of
+    /// its own image. Never device memory (the 2..4 GiB hole is cut out).
+    pub fn ram(&self) -> &IdentityMap {
+        &self.ram
     }
 
     /// The frame allocator over free RAM; `None` after the first call, so frames
@@ -203,11 +213,24 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         start: (&raw const __paranoid_kernel_start) as u64,
         end: (&raw const __paranoid_kernel_end) as u64,
     };
+    let ranges = start
+        .memory_map()
+        .iter()
+        .filter(|r| readable(r.kind))
+        .flat_map(|r| identity_parts(r.start, r.end()));
+    // SAFETY:
+    // - the boot page tables identity-map everything below IDENTITY_LIMIT,
+    //   and `identity_parts` keeps each range below it;
+    // - the kinds kept are memory (RAM, ACPI, persistent, another kernel's
+    //   RAM), never device registers; the 2..4 GiB part the tables map
+    //   uncached for MMIO is cut out.
+    let ram = unsafe { IdentityMap::new(ranges) };
     let info = BootInfo {
         start,
         clock,
         kernel,
         frames_taken: AtomicBool::new(false),
+        ram,
     };
     // SAFETY: this is the only write to BOOT, before any reader exists; the
     // shared reference handed out afterwards is never aliased by a write.
@@ -215,6 +238,26 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     // SAFETY: `entry!` defines the symbol with exactly this signature.
     let code = unsafe { __paranoid_boot_main(boot) };
     exit(code)
+}
+
+/// Memory-map kinds that are memory: reading them has no side effect.
+fn readable(kind: MemoryKind) -> bool {
+    matches!(
+        kind,
+        MemoryKind::Ram
+            | MemoryKind::AcpiReclaimable
+            | MemoryKind::AcpiNvs
+            | MemoryKind::Persistent
+            | MemoryKind::Other(_)
+    )
+}
+
+/// `start..end` cut to what the identity map reaches as memory: below
+/// [`start_info::IDENTITY_LIMIT`], without the uncached MMIO part (2..4 GiB).
+fn identity_parts(start: u64, end: u64) -> [(u64, u64); 2] {
+    let end = end.min(start_info::IDENTITY_LIMIT);
+    let (hole, above) = (platform::UNCACHED_FROM, start_info::ADDRESSABLE_LIMIT);
+    [(start, end.min(hole)), (start.max(above), end)]
 }
 
 /// A kernel's own panic path, set with [`set_panic_hook`].

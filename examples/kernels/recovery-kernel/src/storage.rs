@@ -168,14 +168,9 @@ pub fn dump<W: Window>(
     let settings =
         DumpSettings::parse(r.boot.cmdline().as_str()).map_err(|e| fail("dump settings", e))?;
     let mut take = |bytes: usize| -> Result<&'static mut [u8], Failed> {
-        let at = r
-            .frames
-            .alloc(bytes as u64, 4096)
-            .map_err(|e| fail("dump buffers", e))?;
-        // SAFETY: the frame allocator handed out these bytes from this kernel's
-        // own RAM (the reserved region); nothing else refers to them, ever
-        // (the bump allocator never frees).
-        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes) })
+        r.frames
+            .alloc_bytes(bytes, 4096)
+            .map_err(|e| fail("dump buffers", e))
     };
     let buffers = Buffers {
         bounce: take(chunk as usize)?,
@@ -185,7 +180,7 @@ pub fn dump<W: Window>(
     };
     let note = &r.note;
     let crashed: [Range; 16] = crashed_ram(r.boot);
-    let (plan, descriptor) = plan(note, &crashed, settings.exclude_free);
+    let (plan, descriptor) = plan(note, &crashed, r.boot.ram(), settings.exclude_free);
     let mut header = Header::new(r.config.policy, chunk);
     header.crash_ns = note.crash_ns;
     header.crash_point = note.point;
@@ -237,7 +232,7 @@ pub fn dump<W: Window>(
         extent_blocks: extent.blocks,
         raw_crc: stream.is_some(),
     };
-    let memory = memory::CrashedMemory::new(note.ranges());
+    let memory = memory::CrashedMemory::new(note.ranges(), r.boot.ram());
     let report = &mut *r.report;
     let mut service_error = None;
     let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
@@ -314,9 +309,10 @@ fn crashed_ram(boot: &paranoid_boot::BootInfo) -> [Range; 16] {
 fn plan(
     note: &paranoid_recovery::note::CrashNote,
     crashed: &[Range],
+    ram: &paranoid::phys::IdentityMap,
     exclude_free: bool,
 ) -> (Plan, Result<Descriptor, DescriptorError>) {
-    let descriptor = read_descriptor(note, crashed);
+    let descriptor = read_descriptor(note, crashed, ram);
     let plain = || Plan::plain(note.ranges()).unwrap_or_else(|_| Plan::plain(&[]).unwrap_or(EMPTY));
     match descriptor {
         Ok(d) => match Plan::guided(note.ranges(), &d, exclude_free) {
@@ -344,10 +340,11 @@ const EMPTY: Plan = Plan {
 fn read_descriptor(
     note: &paranoid_recovery::note::CrashNote,
     crashed: &[Range],
+    ram: &paranoid::phys::IdentityMap,
 ) -> Result<Descriptor, DescriptorError> {
     let at = descriptor::locate(note.descriptor, crashed)?;
     let mut bytes = [0u8; DESCRIPTOR_LEN];
-    memory::CrashedMemory::new(crashed)
+    memory::CrashedMemory::new(crashed, ram)
         .read_into(at.start, &mut bytes)
         .map_err(|_| DescriptorError::OutOfBounds {
             start: at.start,
