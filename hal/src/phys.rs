@@ -196,8 +196,10 @@ impl IdentityMap {
     /// Ranges kept at most (more are dropped: reads there fail).
     pub const MAX_RANGES: usize = 32;
 
-    /// The map of `ranges` (`(start, end)`, end exclusive; empty and
-    /// address-0 ranges are skipped).
+    /// The map of `ranges` (`(start, end)`, end exclusive; empty ranges are
+    /// skipped). Physical page 0 may be in a range: it is read with the
+    /// architecture's load instruction, never through a null Rust pointer
+    /// (off x86_64 address 0 is refused).
     ///
     /// # Safety
     ///
@@ -212,7 +214,6 @@ impl IdentityMap {
             count: 0,
         };
         for (start, end) in ranges {
-            let start = start.max(1);
             if start < end {
                 if let Some(slot) = map.ranges.get_mut(map.count) {
                     *slot = (start, end);
@@ -236,7 +237,7 @@ impl IdentityMap {
 
     fn check(&self, pa: u64, len: usize) -> Result<(), PhysError> {
         let n = len as u64;
-        if pa == 0 {
+        if pa == 0 && !cfg!(target_arch = "x86_64") {
             return Err(PhysError::Null);
         }
         pa.checked_add(n)
@@ -270,24 +271,46 @@ impl IdentityMap {
         // SAFETY:
         // - `pa..pa + 8` lies in one range (checked), identity-mapped RAM with
         //   no read side effect (`new`'s contract), and is 8-aligned;
-        // - a volatile read of an integer forms no reference, any bits valid.
-        Ok(unsafe { core::ptr::read_volatile(pa as usize as *const u64) })
+        // - one load instruction of an integer (the arch primitive: a `mov`
+        //   on x86_64, so address 0 is no null Rust pointer; refused above
+        //   elsewhere) forms no reference, and any bits are valid.
+        Ok(unsafe { crate::arch::read64(pa as usize as *const u64) })
     }
 }
+
+/// Below this, bytes are copied one load instruction at a time (physical
+/// page 0 is a null pointer to Rust).
+const LOW_PAGE: u64 = 4096;
 
 impl PhysRead for IdentityMap {
     fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
         self.check(pa, out.len())?;
+        let low = usize::try_from(LOW_PAGE.saturating_sub(pa))
+            .unwrap_or(usize::MAX)
+            .min(out.len());
+        let (head, rest) = out.split_at_mut(low);
+        for (i, b) in head.iter_mut().enumerate() {
+            // SAFETY:
+            // - the byte lies in a checked range: identity-mapped memory with
+            //   no read side effect (`new`'s contract);
+            // - the arch load is one instruction through a register (address 0
+            //   included on x86_64; refused by `check` elsewhere), forming no
+            //   Rust reference.
+            *b = unsafe { crate::arch::read8((pa as usize).wrapping_add(i) as *const u8) };
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let from = (pa as usize).wrapping_add(low);
         // SAFETY:
-        // - `pa..pa + out.len()` lies in one range (checked): identity-mapped
-        //   RAM or tables with no read side effect (`new`'s contract);
-        // - `out` is ordinary memory of ours, disjoint from memory we do not
+        // - `from..from + rest.len()` is the tail of a checked range, at or
+        //   above page 1 (never null): identity-mapped RAM or tables with no
+        //   read side effect (`new`'s contract);
+        // - `rest` is ordinary memory of ours, disjoint from memory we do not
         //   own; a byte copy needs no alignment and forms no reference to the
         //   source (a device may be writing it: the copy is then mixed, never
         //   unsound for plain bytes).
-        unsafe {
-            core::ptr::copy_nonoverlapping(pa as usize as *const u8, out.as_mut_ptr(), out.len())
-        };
+        unsafe { core::ptr::copy_nonoverlapping(from as *const u8, rest.as_mut_ptr(), rest.len()) };
         Ok(())
     }
 }
@@ -587,7 +610,7 @@ mod tests {
         // SAFETY: the host process maps `buf` at its own address (identity
         // for this range) and reading it has no side effect.
         let map = unsafe { IdentityMap::new([(at, at + 16), (0, 0x1000), (at + 24, at + 24)]) };
-        assert_eq!(map.ranges(), &[(at, at + 16), (1, 0x1000)]);
+        assert_eq!(map.ranges(), &[(at, at + 16), (0, 0x1000)]);
         assert_eq!(map.read_u64(at + 8), Ok(0x2233_4455_6677_8899));
         assert_eq!(map.read_u64_volatile(at + 8), Ok(0x2233_4455_6677_8899));
         assert!(matches!(
@@ -602,7 +625,6 @@ mod tests {
             matches!(map.read_u64(at + 12), Err(PhysError::OutOfRange { .. })),
             "straddles the end"
         );
-        assert_eq!(map.read_u8(0), Err(PhysError::Null));
         assert!(matches!(
             map.read(u64::MAX, &mut [0; 2]),
             Err(PhysError::Overflow { .. })

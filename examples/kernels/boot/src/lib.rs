@@ -118,10 +118,11 @@ impl BootInfo {
         self.kernel
     }
 
-    /// Every RAM range of the memory map (RAM, ACPI memory, persistent memory
-    /// and the kinds another kernel marks its own RAM with), as the identity
-    /// map reaches it: the reader of memory this kernel does not own, and of
-    /// its own image. Never device memory (the 2..4 GiB hole is cut out).
+    /// The memory of the memory map (RAM, ACPI memory, persistent memory, the
+    /// kinds another kernel marks its own RAM with, reserved ranges below
+    /// 2 GiB), as the identity map reaches it: the reader of memory this
+    /// kernel does not own, and of its own image. Never device memory (the
+    /// 2..4 GiB hole is cut out).
     pub fn ram(&self) -> &IdentityMap {
         &self.ram
     }
@@ -216,14 +217,13 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     let ranges = start
         .memory_map()
         .iter()
-        .filter(|r| readable(r.kind))
-        .flat_map(|r| identity_parts(r.start, r.end()));
+        .flat_map(|r| identity_parts(r.kind, r.start, r.end()));
     // SAFETY:
     // - the boot page tables identity-map everything below IDENTITY_LIMIT,
     //   and `identity_parts` keeps each range below it;
     // - the kinds kept are memory (RAM, ACPI, persistent, another kernel's
-    //   RAM), never device registers; the 2..4 GiB part the tables map
-    //   uncached for MMIO is cut out.
+    //   RAM, reserved firmware data below 2 GiB), never device registers;
+    //   the 2..4 GiB part the tables map uncached for MMIO is cut out.
     let ram = unsafe { IdentityMap::new(ranges) };
     let info = BootInfo {
         start,
@@ -240,23 +240,25 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     exit(code)
 }
 
-/// Memory-map kinds that are memory: reading them has no side effect.
-fn readable(kind: MemoryKind) -> bool {
-    matches!(
-        kind,
+/// `start..end` of kind `kind`, cut to what the identity map reaches as
+/// memory: below [`start_info::IDENTITY_LIMIT`], without the uncached MMIO
+/// part (2..4 GiB). RAM, ACPI, persistent memory and the kinds another kernel
+/// marks its own RAM with count wherever they are; reserved ranges only below
+/// 2 GiB (firmware data, the pages a crashed kernel hands over outside its
+/// RAM: its note, the start info), where no device registers live; unusable
+/// and disabled ranges never.
+fn identity_parts(kind: MemoryKind, start: u64, end: u64) -> [(u64, u64); 2] {
+    let hole = platform::UNCACHED_FROM;
+    let above = start_info::ADDRESSABLE_LIMIT;
+    let end = match kind {
         MemoryKind::Ram
-            | MemoryKind::AcpiReclaimable
-            | MemoryKind::AcpiNvs
-            | MemoryKind::Persistent
-            | MemoryKind::Other(_)
-    )
-}
-
-/// `start..end` cut to what the identity map reaches as memory: below
-/// [`start_info::IDENTITY_LIMIT`], without the uncached MMIO part (2..4 GiB).
-fn identity_parts(start: u64, end: u64) -> [(u64, u64); 2] {
-    let end = end.min(start_info::IDENTITY_LIMIT);
-    let (hole, above) = (platform::UNCACHED_FROM, start_info::ADDRESSABLE_LIMIT);
+        | MemoryKind::AcpiReclaimable
+        | MemoryKind::AcpiNvs
+        | MemoryKind::Persistent
+        | MemoryKind::Other(_) => end.min(start_info::IDENTITY_LIMIT),
+        MemoryKind::Reserved => end.min(hole),
+        MemoryKind::Unusable | MemoryKind::Disabled => start,
+    };
     [(start, end.min(hole)), (start.max(above), end)]
 }
 
