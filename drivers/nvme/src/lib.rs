@@ -50,6 +50,7 @@ pub mod command;
 pub mod controller;
 pub mod error;
 pub mod identify;
+pub mod inherited;
 pub mod init;
 pub mod io;
 pub mod pipeline;
@@ -68,3 +69,4 @@ pub use identify::{ActiveNamespaces, BlockSize, ControllerInfo, FormatProblem, N
 pub use init::{init, DEFAULT_INIT_BUDGET, MAX_INIT_BUDGET};
 pub use io::{Refused, Written};
 pub use pipeline::WritePipeline;
+pub use inherited::InheritedState;

@@ -52,6 +52,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod acpi;
+pub mod edu;
 pub mod exit;
 pub mod frames;
 pub mod handoff;

@@ -5,13 +5,12 @@
 use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, Window};
-use paranoid::mmio::RegisterIo;
 use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
 use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
-use paranoid_nvme::{Nvme, WritePipeline};
+use paranoid_nvme::{InheritedState, Nvme, WritePipeline};
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
 use paranoid_recovery::dump::{
     write_dump, write_transfer, Buffers, DumpJob, DumpStats, WRITE_DEPTH,
@@ -36,6 +35,35 @@ pub const DEPTH: usize = WRITE_DEPTH;
 type RecoveryNvme<W> =
     Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, paranoid_boot::TscClock, W>;
 
+/// Which bring-up of the dump controller a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BringUp {
+    /// The first: from whatever the crashed kernel left.
+    Dump,
+    /// After a planned handoff, from the state the dump left it in (enabled,
+    /// I/O queues live): the any-state path a crash forces.
+    AnyState,
+    /// After an orderly shutdown: the fast path a clean handoff gives.
+    AfterShutdown,
+}
+
+impl BringUp {
+    /// The step's name in the report and on a failure line.
+    pub const fn step(self) -> &'static str {
+        match self {
+            Self::Dump => "nvme init",
+            Self::AnyState => "nvme any-state init",
+            Self::AfterShutdown => "nvme init after shutdown",
+        }
+    }
+
+    /// Whether the controller is shut down in order afterwards (so the next
+    /// bring-up starts from quiet).
+    const fn shuts_down_after(self) -> bool {
+        matches!(self, Self::AnyState)
+    }
+}
+
 /// Finds the controller, records the state it was left in, gives it the
 /// recovery domain (when an IOMMU translates) and brings it up in window `W`.
 /// Returns the ready driver, the state it was found in, its init time and
@@ -44,8 +72,8 @@ fn bring_up<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
     unit: Option<&mut iommu::Unit>,
-    step: &'static str,
-) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
+    which: BringUp,
+) -> Result<(RecoveryNvme<W>, InheritedState, core::time::Duration, usize), Failed> {
     let mut cfg = platform::config(r.boot);
     let nvmes = platform::find_nvme(&mut cfg);
     let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
@@ -64,7 +92,7 @@ fn bring_up<W: Window>(
         .copied()
         .ok_or(fail("nvme", "chosen controller not in the topology"))?;
     let (mut regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| fail("nvme bar", e))?;
-    let found = describe(&mut regs);
+    let found = InheritedState::read(&mut regs);
     if let Some(unit) = unit {
         iommu::attach(unit, node.requester_id())?;
     }
@@ -88,7 +116,7 @@ fn bring_up<W: Window>(
                 paranoid::pci::command::fence(&mut cf8, address);
                 r.report.device(
                     format_args!("nvme {address}"),
-                    format_args!("{}", found.as_str()),
+                    format_args!("{found}"),
                     format_args!(
                         "not the target ({e}): shut down, bus mastering off, nothing written"
                     ),
@@ -101,10 +129,10 @@ fn bring_up<W: Window>(
             println!("{}", f.trace);
             r.report.device(
                 format_args!("nvme {address}"),
-                format_args!("{}", found.as_str()),
+                format_args!("{found}"),
                 format_args!("fenced: {}", f.cause),
             );
-            Err(fail(step, f.cause))
+            Err(fail(which.step(), f.cause))
         }
     }
 }
@@ -121,14 +149,14 @@ pub fn dump<W: Window>(
     let clock = r.clock;
     let t = clock.now_ns();
     let unit = translation.as_mut().map(|(u, _)| &mut **u);
-    let (mut nvme, found, took, escalations) = bring_up(r, arena, unit, "nvme init")?;
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, unit, BringUp::Dump)?;
     r.report.device(
         format_args!("nvme {}", nvme.address()),
-        format_args!("{}", found.as_str()),
+        format_args!("{found}"),
         format_args!("ready in {took:?}, {escalations} escalation(s)"),
     );
     r.report
-        .step("nvme init", t, clock.now_ns(), format_args!("ready"));
+        .step(BringUp::Dump.step(), t, clock.now_ns(), format_args!("ready"));
     r.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
     let ns = nvme
@@ -353,26 +381,6 @@ fn read_descriptor(
     Descriptor::decode(&bytes, note.ranges())
 }
 
-/// The NVMe controller's state as found, before anything touches it.
-fn describe(regs: &mut impl RegisterIo) -> Line {
-    let cc = regs.read32(0x14);
-    let csts = regs.read32(0x1c);
-    let mut line = Line::new();
-    if csts.is_all_ones() {
-        let _ = write!(line, "gone (CSTS reads all-ones)");
-    } else {
-        let _ = write!(
-            line,
-            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {})",
-            u8::from(cc.bit(0)),
-            u8::from(csts.bit(0)),
-            u8::from(csts.bit(1)),
-            if cc.bit(0) { "enabled" } else { "disabled" }
-        );
-    }
-    line
-}
-
 /// After a planned handoff, compares the two bring-up paths on the same
 /// controller, both with warm caches: first from the state the dump left it in
 /// (enabled, I/O queues live: the any-state path a crash forces), then, after
@@ -382,30 +390,30 @@ pub fn compare_paths<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
 ) -> Result<(core::time::Duration, core::time::Duration), Failed> {
-    let any = bring_up_again(r, arena, "nvme any-state init")?;
-    let fast = bring_up_again(r, arena, "nvme init after shutdown")?;
+    let any = bring_up_again(r, arena, BringUp::AnyState)?;
+    let fast = bring_up_again(r, arena, BringUp::AfterShutdown)?;
     Ok((any, fast))
 }
 
 /// One more bring-up of the controller; shuts it down in order afterwards
-/// when the fast-path measurement follows.
+/// when the fast-path measurement follows ([`BringUp::AnyState`]).
 fn bring_up_again<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
-    step: &'static str,
+    which: BringUp,
 ) -> Result<core::time::Duration, Failed> {
     let t = r.clock.now_ns();
-    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, step)?;
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, which)?;
     r.report.step(
-        step,
+        which.step(),
         t,
         r.clock.now_ns(),
         format_args!(
             "{took:?}, {escalations} escalations; found {}",
-            found.as_str()
+            found
         ),
     );
-    if step == "nvme any-state init" {
+    if which.shuts_down_after() {
         // Leave it quiet for the fast-path measurement that follows.
         nvme.shutdown().map_err(|e| fail("nvme shutdown", e))?;
     }
