@@ -109,8 +109,8 @@ impl TxActivity {
 mod tests {
     extern crate std;
     use super::*;
-    use std::string::ToString;
     use paranoid::sim::{RegisterFile, SimClock, SimMmio};
+    use std::string::ToString;
 
     fn regs(values: &[(usize, u32)]) -> SimMmio<RegisterFile> {
         let mut r = SimMmio::new(RegisterFile::new(0x4000), SimClock::new());
@@ -145,13 +145,25 @@ mod tests {
         );
         let mut gone = regs(&[(status::OFFSET, u32::MAX)]);
         assert_eq!(InheritedState::read(&mut gone), InheritedState::Gone);
-        assert_eq!(InheritedState::Gone.to_string(), "gone (STATUS reads all-ones)");
+        assert_eq!(
+            InheritedState::Gone.to_string(),
+            "gone (STATUS reads all-ones)"
+        );
     }
 
     #[test]
     fn tx_activity_compares_head_and_tail() {
-        assert_eq!(TxActivity::read(&mut regs(&[(tdh::OFFSET, 5), (tdt::OFFSET, 5)])), TxActivity::Idle);
-        assert_eq!(TxActivity::read(&mut regs(&[(tdh::OFFSET, 4), (tdt::OFFSET, 5)])), TxActivity::Busy);
-        assert_eq!(TxActivity::read(&mut regs(&[(tdt::OFFSET, u32::MAX)])), TxActivity::Unknown);
+        assert_eq!(
+            TxActivity::read(&mut regs(&[(tdh::OFFSET, 5), (tdt::OFFSET, 5)])),
+            TxActivity::Idle
+        );
+        assert_eq!(
+            TxActivity::read(&mut regs(&[(tdh::OFFSET, 4), (tdt::OFFSET, 5)])),
+            TxActivity::Busy
+        );
+        assert_eq!(
+            TxActivity::read(&mut regs(&[(tdt::OFFSET, u32::MAX)])),
+            TxActivity::Unknown
+        );
     }
 }

@@ -105,6 +105,9 @@ mod tests {
             fatal.to_string(),
             "CC.EN=0 CSTS.RDY=0 CSTS.CFS=1 (left disabled)"
         );
-        assert_eq!(InheritedState::Gone.to_string(), "gone (CSTS reads all-ones)");
+        assert_eq!(
+            InheritedState::Gone.to_string(),
+            "gone (CSTS reads all-ones)"
+        );
     }
 }

@@ -66,7 +66,7 @@ pub mod model;
 pub use controller::{Capabilities, Config, Nvme, State, Stats, MAX_IN_FLIGHT};
 pub use error::{CompletionProblem, NvmeError};
 pub use identify::{ActiveNamespaces, BlockSize, ControllerInfo, FormatProblem, NamespaceInfo};
+pub use inherited::InheritedState;
 pub use init::{init, DEFAULT_INIT_BUDGET, MAX_INIT_BUDGET};
 pub use io::{Refused, Written};
 pub use pipeline::WritePipeline;
-pub use inherited::InheritedState;

@@ -61,17 +61,19 @@ mod tests {
     fn detects_a_stale_write() {
         let mut mem = vec![0u64; 512];
         let at = mem.as_mut_ptr() as u64;
-        // SAFETY: `mem` is a live vector of 512 words at its own address (the
-        // host's identity), used only through the region until the write below.
-        let mut ram = unsafe { RamRegion::new(at, 512 * 8) };
-        fill(&mut ram);
-        assert_eq!(check(&ram).changed, 0);
-        assert_eq!(check(&ram).words, 512);
-        // A stale DMA write: the device side of the region.
-        assert!(ram.write_u32(800, 0xdead));
-        let c = check(&ram);
-        assert_eq!((c.changed, c.first_changed), (1, Some(at + 800)));
-        drop(ram);
+        {
+            // SAFETY: `mem` is a live vector of 512 words at its own address (the
+            // host's identity), used only through the region in this block.
+            let mut ram = unsafe { RamRegion::new(at, 512 * 8) };
+            fill(&mut ram);
+            assert_eq!(check(&ram).changed, 0);
+            assert_eq!(check(&ram).words, 512);
+            // A stale DMA write: the device side of the region.
+            assert!(ram.write_u32(800, 0xdead));
+            let c = check(&ram);
+            assert_eq!((c.changed, c.first_changed), (1, Some(at + 800)));
+        }
+        // The region is gone: the vector is ours again, with the stale write.
         assert_eq!(mem[100] as u32, 0xdead);
     }
 }
