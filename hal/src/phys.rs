@@ -178,6 +178,143 @@ impl PhysRead for Identity {
     }
 }
 
+/// Ranges of RAM (and firmware tables) a kernel reaches through its identity
+/// map, read by copy: the one reader of memory the kernel does not own (a
+/// crashed kernel's RAM, a note it left, its own image), made once at boot
+/// from the memory map.
+///
+/// Unlike [`Identity`], which covers everything below one limit, this covers
+/// only the ranges it was made with, so device memory between or above them
+/// (the MMIO hole, 64-bit BARs) is never read, whatever address is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityMap {
+    ranges: [(u64, u64); IdentityMap::MAX_RANGES],
+    count: usize,
+}
+
+impl IdentityMap {
+    /// Ranges kept at most (more are dropped: reads there fail).
+    pub const MAX_RANGES: usize = 32;
+
+    /// The map of `ranges` (`(start, end)`, end exclusive; empty ranges are
+    /// skipped). Physical page 0 may be in a range: it is read with the
+    /// architecture's load instruction, never through a null Rust pointer
+    /// (off x86_64 address 0 is refused).
+    ///
+    /// # Safety
+    ///
+    /// - every address of every range must be mapped 1:1 (virtual ==
+    ///   physical) for as long as the value (or a copy) lives;
+    /// - each range must be RAM or firmware tables: reading it has no side
+    ///   effect. Devices may be writing it (a copy then sees some mix of old
+    ///   and new bytes, never a fault).
+    pub unsafe fn new(ranges: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut map = Self {
+            ranges: [(0, 0); Self::MAX_RANGES],
+            count: 0,
+        };
+        for (start, end) in ranges {
+            if start < end {
+                if let Some(slot) = map.ranges.get_mut(map.count) {
+                    *slot = (start, end);
+                    map.count += 1;
+                }
+            }
+        }
+        map
+    }
+
+    /// The ranges, as made.
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        self.ranges.get(..self.count).unwrap_or(&[])
+    }
+
+    /// True when `pa..pa + len` lies inside one range.
+    pub fn contains(&self, pa: u64, len: u64) -> bool {
+        pa.checked_add(len)
+            .is_some_and(|end| self.ranges().iter().any(|&(s, e)| pa >= s && end <= e))
+    }
+
+    fn check(&self, pa: u64, len: usize) -> Result<(), PhysError> {
+        let n = len as u64;
+        if pa == 0 && !cfg!(target_arch = "x86_64") {
+            return Err(PhysError::Null);
+        }
+        pa.checked_add(n)
+            .ok_or(PhysError::Overflow { at: pa, len: n })?;
+        if !self.contains(pa, n) {
+            return Err(PhysError::OutOfRange {
+                at: pa,
+                len: n,
+                limit: self.ranges().iter().map(|r| r.1).max().unwrap_or(0),
+            });
+        }
+        Ok(())
+    }
+
+    /// One volatile load of the 8-aligned `u64` at `pa`: a word a device may
+    /// be writing (an armed DMA's target).
+    ///
+    /// # Errors
+    ///
+    /// [`PhysError`] outside the ranges; [`PhysError::OutOfRange`] (with
+    /// `limit` 0) when `pa` is not 8-aligned.
+    pub fn read_u64_volatile(&self, pa: u64) -> Result<u64, PhysError> {
+        self.check(pa, 8)?;
+        if pa % 8 != 0 {
+            return Err(PhysError::OutOfRange {
+                at: pa,
+                len: 8,
+                limit: 0,
+            });
+        }
+        // SAFETY:
+        // - `pa..pa + 8` lies in one range (checked), identity-mapped RAM with
+        //   no read side effect (`new`'s contract), and is 8-aligned;
+        // - one load instruction of an integer (the arch primitive: a `mov`
+        //   on x86_64, so address 0 is no null Rust pointer; refused above
+        //   elsewhere) forms no reference, and any bits are valid.
+        Ok(unsafe { crate::arch::read64(pa as usize as *const u64) })
+    }
+}
+
+/// Below this, bytes are copied one load instruction at a time (physical
+/// page 0 is a null pointer to Rust).
+const LOW_PAGE: u64 = 4096;
+
+impl PhysRead for IdentityMap {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
+        self.check(pa, out.len())?;
+        let low = usize::try_from(LOW_PAGE.saturating_sub(pa))
+            .unwrap_or(usize::MAX)
+            .min(out.len());
+        let (head, rest) = out.split_at_mut(low);
+        for (i, b) in head.iter_mut().enumerate() {
+            // SAFETY:
+            // - the byte lies in a checked range: identity-mapped memory with
+            //   no read side effect (`new`'s contract);
+            // - the arch load is one instruction through a register (address 0
+            //   included on x86_64; refused by `check` elsewhere), forming no
+            //   Rust reference.
+            *b = unsafe { crate::arch::read8((pa as usize).wrapping_add(i) as *const u8) };
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let from = (pa as usize).wrapping_add(low);
+        // SAFETY:
+        // - `from..from + rest.len()` is the tail of a checked range, at or
+        //   above page 1 (never null): identity-mapped RAM or tables with no
+        //   read side effect (`new`'s contract);
+        // - `rest` is ordinary memory of ours, disjoint from memory we do not
+        //   own; a byte copy needs no alignment and forms no reference to the
+        //   source (a device may be writing it: the copy is then mixed, never
+        //   unsound for plain bytes).
+        unsafe { core::ptr::copy_nonoverlapping(from as *const u8, rest.as_mut_ptr(), rest.len()) };
+        Ok(())
+    }
+}
+
 /// RAM a kernel owns outright, reached through its identity map: the one way
 /// kernels write plain memory (rings a test plays a dead kernel with, canary
 /// fills) without an `unsafe` block of their own.
@@ -228,7 +365,8 @@ impl RamRegion {
         (end <= self.len && pa % width == 0 && pa != 0).then_some(pa as usize)
     }
 
-    /// One volatile access of `T` (`u8` or `u32`: integers, any bits valid)
+    /// One volatile access of `T` (`u8`, `u32` or `u64`: integers, any bits
+    /// valid)
     /// at `offset`, if inside and aligned.
     fn load<T: Copy>(&self, offset: u64) -> Option<T> {
         let pa = self.at(offset, core::mem::size_of::<T>() as u64)?;
@@ -271,6 +409,12 @@ impl RamRegion {
     /// the region or misaligned.
     pub fn write_u32(&mut self, offset: u64, value: u32) -> bool {
         self.store(offset, value)
+    }
+
+    /// Reads the `u64` at `offset` (8-aligned) in one access; `None` outside
+    /// the region or misaligned.
+    pub fn read_u64(&self, offset: u64) -> Option<u64> {
+        self.load(offset)
     }
 
     /// Writes the `u64` at `offset` (4-aligned) as two `u32`s, low half
@@ -428,6 +572,9 @@ mod tests {
         assert!(!ram.write_u32(62, 1), "straddles the end");
         assert_eq!(ram.read_u32(61), None);
         assert!(ram.write_u64(8, 0x1122_3344_5566_7788));
+        assert_eq!(ram.read_u64(8), Some(0x1122_3344_5566_7788));
+        assert_eq!(ram.read_u64(4), None, "misaligned for one u64 access");
+        assert_eq!(ram.read_u64(64), None, "past the end");
         assert!(!ram.write_u64(60, 1), "second half past the end");
         assert_eq!(
             ram.read_u32(60),
@@ -454,5 +601,34 @@ mod tests {
         );
         assert_eq!(buf[0] as u32, 0xdead_beef);
         assert_eq!(buf[1], 0x1122_3344_5566_7788);
+    }
+
+    #[test]
+    fn identity_map_reads_only_its_ranges() {
+        let buf = [0x11u64, 0x2233_4455_6677_8899, 3, 4];
+        let at = buf.as_ptr() as u64;
+        // SAFETY: the host process maps `buf` at its own address (identity
+        // for this range) and reading it has no side effect.
+        let map = unsafe { IdentityMap::new([(at, at + 16), (0, 0x1000), (at + 24, at + 24)]) };
+        assert_eq!(map.ranges(), &[(at, at + 16), (0, 0x1000)]);
+        assert_eq!(map.read_u64(at + 8), Ok(0x2233_4455_6677_8899));
+        assert_eq!(map.read_u64_volatile(at + 8), Ok(0x2233_4455_6677_8899));
+        assert!(matches!(
+            map.read_u64_volatile(at + 4),
+            Err(PhysError::OutOfRange { limit: 0, .. })
+        ));
+        assert!(
+            matches!(map.read_u64(at + 16), Err(PhysError::OutOfRange { .. })),
+            "third word is outside"
+        );
+        assert!(
+            matches!(map.read_u64(at + 12), Err(PhysError::OutOfRange { .. })),
+            "straddles the end"
+        );
+        assert!(matches!(
+            map.read(u64::MAX, &mut [0; 2]),
+            Err(PhysError::Overflow { .. })
+        ));
+        assert!(!map.contains(at + 24, 1), "empty ranges are dropped");
     }
 }

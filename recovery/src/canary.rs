@@ -2,6 +2,7 @@
 //! boot and check it at the end, so stale DMA that landed in recovery memory is
 //! caught, not assumed away.
 
+use paranoid::phys::RamRegion;
 use paranoid_dump::pattern_word;
 
 /// The result of a canary check.
@@ -23,38 +24,28 @@ pub const fn canary_word(addr: u64) -> u64 {
     pattern_word(CANARY_SEED, addr)
 }
 
-/// Fills `words` 64-bit words at `base` (physical = virtual address `addr`).
-///
-/// # Safety
-///
-/// `base..base + words` must be writable memory owned by the caller, with no
-/// Rust references into it.
-pub unsafe fn fill(base: *mut u64, addr: u64, words: usize) {
-    for i in 0..words {
-        // SAFETY: `i < words`, inside the caller's region (see `# Safety`).
-        // paranoid:allow(raw_mmio): ordinary RAM (the recovery kernel's own free memory), not device memory
-        unsafe { base.add(i).write_volatile(canary_word(addr + 8 * i as u64)) };
+/// Fills `ram` with canary words (each 8-byte word at physical address `a`
+/// holds [`canary_word`]`(a)`); a trailing part shorter than a word is left.
+pub fn fill(ram: &mut RamRegion) {
+    let start = ram.start();
+    for offset in (0..ram.len() / 8).map(|i| i * 8) {
+        ram.write_u64(offset, canary_word(start + offset));
     }
 }
 
-/// Checks a region filled by [`fill`].
-///
-/// # Safety
-///
-/// `base..base + words` must be readable memory, with no Rust references into
-/// it (a device may still write it: that is what we check).
-pub unsafe fn check(base: *const u64, addr: u64, words: usize) -> CanaryCheck {
+/// Checks a region filled by [`fill`] (a device may have written it since:
+/// that is what we check).
+pub fn check(ram: &RamRegion) -> CanaryCheck {
+    let start = ram.start();
+    let words = ram.len() / 8;
     let mut out = CanaryCheck {
-        words: words as u64,
+        words,
         changed: 0,
         first_changed: None,
     };
-    for i in 0..words {
-        let a = addr + 8 * i as u64;
-        // SAFETY: `i < words`, inside the caller's region (see `# Safety`).
-        // paranoid:allow(raw_mmio): ordinary RAM that stale DMA might have hit, not device memory
-        let v = unsafe { base.add(i).read_volatile() };
-        if v != canary_word(a) {
+    for offset in (0..words).map(|i| i * 8) {
+        let a = start + offset;
+        if ram.read_u64(offset) != Some(canary_word(a)) {
             out.changed += 1;
             out.first_changed.get_or_insert(a);
         }
@@ -69,13 +60,20 @@ mod tests {
     #[test]
     fn detects_a_stale_write() {
         let mut mem = vec![0u64; 512];
-        // SAFETY: `mem` is a live vector of 512 words, used only through the pointer.
-        unsafe { fill(mem.as_mut_ptr(), 0x100_0000, 512) };
-        // SAFETY: as above.
-        assert_eq!(unsafe { check(mem.as_ptr(), 0x100_0000, 512) }.changed, 0);
-        mem[100] = 0xdead;
-        // SAFETY: as above.
-        let c = unsafe { check(mem.as_ptr(), 0x100_0000, 512) };
-        assert_eq!((c.changed, c.first_changed), (1, Some(0x100_0000 + 800)));
+        let at = mem.as_mut_ptr() as u64;
+        {
+            // SAFETY: `mem` is a live vector of 512 words at its own address (the
+            // host's identity), used only through the region in this block.
+            let mut ram = unsafe { RamRegion::new(at, 512 * 8) };
+            fill(&mut ram);
+            assert_eq!(check(&ram).changed, 0);
+            assert_eq!(check(&ram).words, 512);
+            // A stale DMA write: the device side of the region.
+            assert!(ram.write_u32(800, 0xdead));
+            let c = check(&ram);
+            assert_eq!((c.changed, c.first_changed), (1, Some(at + 800)));
+        }
+        // The region is gone: the vector is ours again, with the stale write.
+        assert_eq!(mem[100] as u32, 0xdead);
     }
 }

@@ -234,7 +234,11 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// IOVAs of the receive ring, the receive buffers and the transmit ring (for
     /// tests and reports).
     pub fn ring_iovas(&self) -> (u64, u64, u64) {
-        (self.rx.base(), self.rx.buffers_base(), self.tx.base())
+        (
+            self.rx.base().get(),
+            self.rx.buffers_base().get(),
+            self.tx.base().get(),
+        )
     }
 
     /// The register block (tests use it to inspect a model).

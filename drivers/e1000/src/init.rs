@@ -492,7 +492,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// once the receiver is on.
     fn setup_rx_ring(&mut self) -> Result<u16, E1000Error> {
         let tail = self.rx.arm_all()?;
-        let base = self.rx.base();
+        // The window address becomes register bytes here.
+        let base = self.rx.base().get();
         self.regs.rdbal().write(base as u32);
         self.regs.rdbah().write((base >> 32) as u32);
         self.regs.rdlen().write(RxRing::<W>::bytes());
@@ -505,7 +506,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// and tail zero, inter-packet gap (SDM 14.5).
     fn setup_tx_ring(&mut self) -> Result<(), E1000Error> {
         self.tx.clear()?;
-        let base = self.tx.base();
+        let base = self.tx.base().get();
         self.regs.tdbal().write(base as u32);
         self.regs.tdbah().write((base >> 32) as u32);
         self.regs.tdlen().write(TxRing::<W>::bytes());
@@ -519,8 +520,8 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
     /// before bus mastering is turned on, the device must point nowhere but
     /// into the window.
     fn verify_ring_registers(&mut self) -> Result<(), E1000Error> {
-        let rx = self.rx.base();
-        let tx = self.tx.base();
+        let rx = self.rx.base().get();
+        let tx = self.tx.base().get();
         let [a, b, c, d, e, f] = self.mac.0;
         let expected: [(RegisterSpec, u32); 14] = [
             (r::ral0::SPEC, u32::from_le_bytes([a, b, c, d])),

@@ -57,6 +57,7 @@ mod mutant;
 
 pub mod device;
 pub mod error;
+pub mod inherited;
 pub mod init;
 pub mod part;
 pub mod regs;
@@ -69,4 +70,5 @@ pub mod model;
 
 pub use device::{Config, Link, LinkPolicy, MacAddress, Stats, E1000};
 pub use error::{DescriptorProblem, E1000Error};
+pub use inherited::{InheritedState, TxActivity};
 pub use part::{EepromAccess, Part, SUPPORTED_IDS};

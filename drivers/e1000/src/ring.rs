@@ -19,7 +19,7 @@
 //! moves RDT past it, so a DD the device writes into the slot at RDT, which it
 //! does not own, is overwritten, never acted on.
 
-use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, FromDevice, ToDevice, Window};
+use paranoid::dma::{Bidirectional, DmaArena, DmaBuffer, FromDevice, Iova, ToDevice, Window};
 use paranoid::Untrusted;
 
 use crate::error::{DescriptorProblem, E1000Error};
@@ -123,13 +123,13 @@ impl<W: Window> RxRing<W> {
     }
 
     /// IOVA of the first descriptor (for RDBAL/RDBAH).
-    pub(crate) fn base(&self) -> u64 {
-        self.descs.iova().get()
+    pub(crate) fn base(&self) -> Iova<W> {
+        self.descs.iova()
     }
 
     /// IOVA of the first packet buffer.
-    pub(crate) fn buffers_base(&self) -> u64 {
-        self.bufs.iova().get()
+    pub(crate) fn buffers_base(&self) -> Iova<W> {
+        self.bufs.iova()
     }
 
     /// Bytes of descriptors (for RDLEN).
@@ -278,8 +278,8 @@ impl<W: Window> TxRing<W> {
     }
 
     /// IOVA of the first descriptor (for TDBAL/TDBAH).
-    pub(crate) fn base(&self) -> u64 {
-        self.descs.iova().get()
+    pub(crate) fn base(&self) -> Iova<W> {
+        self.descs.iova()
     }
 
     /// Bytes of descriptors (for TDLEN).

@@ -88,6 +88,21 @@ impl Command {
     /// Sets PRP entries 1 and 2 from window addresses (PRP2 zero when
     /// absent): the moment an [`Iova`](paranoid::dma::Iova) becomes bytes of
     /// the submission queue entry.
+    ///
+    /// Both entries come from one window: an address of another window is
+    /// rejected at compile time.
+    ///
+    /// ```compile_fail,E0308
+    /// use paranoid::dma::{Iova, Window};
+    /// use paranoid_nvme::command::Command;
+    /// struct Normal;
+    /// impl Window for Normal { const NAME: &'static str = "normal"; const BASE: u64 = 0x1000_0000; const SIZE: u64 = 0x10_0000; }
+    /// struct Recovery;
+    /// impl Window for Recovery { const NAME: &'static str = "recovery"; const BASE: u64 = 0x7f_fff0_0000; const SIZE: u64 = 0x10_0000; }
+    /// fn mixed(data: Iova<Recovery>, stale: Iova<Normal>) -> Command {
+    ///     Command::new(0x01).prps(data, Some(stale))
+    /// }
+    /// ```
     pub const fn prps<W: paranoid::dma::Window>(
         self,
         prp1: paranoid::dma::Iova<W>,

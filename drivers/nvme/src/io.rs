@@ -257,6 +257,72 @@ where
     /// [`Refused`], with the buffer: [`NvmeError::NotReady`],
     /// [`NvmeError::LbaOutOfRange`], [`NvmeError::BadBuffer`] (also above
     /// MDTS: split it), [`NvmeError::QueueFull`] (pipeline full: reap first).
+    ///
+    /// # Examples
+    ///
+    /// A buffer comes back with its completion and may then go out again:
+    ///
+    /// ```no_run
+    /// use paranoid::dma::{DmaBuffer, ToDevice, Window};
+    /// use paranoid::{mmio::RegisterIo, pci::ConfigAccess, time::Clock};
+    /// use paranoid_nvme::{Nvme, NvmeError};
+    /// fn twice<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window>(
+    ///     nvme: &mut Nvme<R, P, C, W>,
+    ///     buf: DmaBuffer<W, ToDevice>,
+    /// ) -> Result<(), NvmeError> {
+    ///     nvme.submit_write(0, 8, buf, 0).map_err(|r| r.error)?;
+    ///     let done = nvme.wait_write()?; // the controller no longer reads it
+    ///     nvme.submit_write(8, 8, done.buffer, 0).map_err(|r| r.error)?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// A buffer in flight cannot be submitted again, nor written, before its
+    /// completion hands it back:
+    ///
+    /// ```compile_fail,E0382
+    /// use paranoid::dma::{DmaBuffer, ToDevice, Window};
+    /// use paranoid::{mmio::RegisterIo, pci::ConfigAccess, time::Clock};
+    /// use paranoid_nvme::Nvme;
+    /// fn twice<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window>(
+    ///     nvme: &mut Nvme<R, P, C, W>,
+    ///     buf: DmaBuffer<W, ToDevice>,
+    /// ) {
+    ///     let _ = nvme.submit_write(0, 8, buf, 0);
+    ///     let _ = nvme.submit_write(8, 8, buf, 0); // the controller may still read it
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// use paranoid::dma::{DmaBuffer, ToDevice, Window};
+    /// use paranoid::{mmio::RegisterIo, pci::ConfigAccess, time::Clock};
+    /// use paranoid_nvme::Nvme;
+    /// fn refill<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window>(
+    ///     nvme: &mut Nvme<R, P, C, W>,
+    ///     mut buf: DmaBuffer<W, ToDevice>,
+    /// ) {
+    ///     let _ = nvme.submit_write(0, 8, buf, 0);
+    ///     let _ = buf.write_bytes(0, b"new data"); // while the device reads the old
+    /// }
+    /// ```
+    ///
+    /// And a buffer of another window is not this driver's:
+    ///
+    /// ```compile_fail,E0308
+    /// use paranoid::dma::{DmaBuffer, ToDevice, Window};
+    /// use paranoid::{mmio::RegisterIo, pci::ConfigAccess, time::Clock};
+    /// use paranoid_nvme::Nvme;
+    /// struct Normal;
+    /// impl Window for Normal { const NAME: &'static str = "normal"; const BASE: u64 = 0x1000_0000; const SIZE: u64 = 0x10_0000; }
+    /// struct Recovery;
+    /// impl Window for Recovery { const NAME: &'static str = "recovery"; const BASE: u64 = 0x7f_fff0_0000; const SIZE: u64 = 0x10_0000; }
+    /// fn wrong<R: RegisterIo, P: ConfigAccess, C: Clock>(
+    ///     nvme: &mut Nvme<R, P, C, Recovery>,
+    ///     buf: DmaBuffer<Normal, ToDevice>,
+    /// ) {
+    ///     let _ = nvme.submit_write(0, 8, buf, 0);
+    /// }
+    /// ```
     pub fn submit_write(
         &mut self,
         lba: u64,

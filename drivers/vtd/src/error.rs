@@ -93,6 +93,12 @@ pub enum VtdError {
         /// The IOVA.
         iova: u64,
     },
+    /// The IOVA belongs to a window mapping handed out
+    /// ([`Vtd::map_window`](crate::Vtd::map_window)): it stays mapped.
+    Pinned {
+        /// The IOVA.
+        iova: u64,
+    },
     /// A source-id the operation cannot apply to (a quarantined device being
     /// attached, say).
     BadSource {
@@ -151,6 +157,9 @@ impl fmt::Display for VtdError {
             Self::Misaligned { value } => write!(f, "{value:#x} is not 4 KiB aligned"),
             Self::AlreadyMapped { iova } => write!(f, "IOVA {iova:#x} is mapped already"),
             Self::NotMapped { iova } => write!(f, "IOVA {iova:#x} is not mapped"),
+            Self::Pinned { iova } => {
+                write!(f, "IOVA {iova:#x} backs a window mapping and stays mapped")
+            }
             Self::BadSource { source_id, reason } => {
                 write!(f, "source {source_id:#06x}: {reason}")
             }

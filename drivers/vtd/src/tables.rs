@@ -230,6 +230,9 @@ pub struct PageTable {
     pub levels: Levels,
     /// Whether the unit snoops caches (no flush needed).
     pub coherent: bool,
+    /// IOVAs pinned by a window mapping (`start..end`; empty when
+    /// `start == end`): [`unmap`](Self::unmap) refuses them.
+    pinned: (u64, u64),
 }
 
 impl PageTable {
@@ -249,6 +252,7 @@ impl PageTable {
             root,
             levels,
             coherent,
+            pinned: (0, 0),
         })
     }
 
@@ -322,8 +326,12 @@ impl PageTable {
     ///
     /// # Errors
     ///
+    /// [`VtdError::Pinned`] for a page a window mapping holds,
     /// [`VtdError::NotMapped`], [`VtdError::MemoryWrite`].
     pub fn unmap(&self, mem: &mut impl PhysMemory, iova: u64) -> Result<u64, VtdError> {
+        if self.is_pinned(iova) {
+            return Err(VtdError::Pinned { iova });
+        }
         let slot = self
             .leaf(mem, None, iova)?
             .ok_or(VtdError::NotMapped { iova })?;
@@ -335,6 +343,23 @@ impl PageTable {
         }
         write(mem, slot, 0, self.coherent)?;
         Ok(old & pte::ADDR)
+    }
+
+    /// Pins `iova..iova + len` (with whatever was pinned before: the smallest
+    /// range covering both): a window mapping handed out for it promises the
+    /// pages stay where they are.
+    pub(crate) fn pin(&mut self, iova: u64, len: u64) {
+        let end = iova.saturating_add(len);
+        self.pinned = if self.pinned.0 == self.pinned.1 {
+            (iova, end)
+        } else {
+            (self.pinned.0.min(iova), self.pinned.1.max(end))
+        };
+    }
+
+    /// True when `iova` lies in a pinned range.
+    pub fn is_pinned(&self, iova: u64) -> bool {
+        (self.pinned.0..self.pinned.1).contains(&iova)
     }
 
     /// The physical address `iova` maps to and whether it is writable.

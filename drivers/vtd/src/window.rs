@@ -6,6 +6,7 @@
 //! page by page with an invalidation each is what [`Vtd::unmap_page_now`] does,
 //! for comparison (the benchmark shows the difference).
 
+use paranoid::dma::{MapError, MapWindow, Window, WindowMapping};
 use paranoid::mmio::RegisterIo;
 use paranoid::time::{Clock, Deadline};
 
@@ -155,6 +156,33 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
         })
     }
 
+    /// Maps all of window `W` to physical `phys..phys + W::SIZE` in the
+    /// recovery domain (one batch, one invalidation) and returns the mapping
+    /// a `paranoid::dma::DmaArena` is built from. The pages stay mapped: an
+    /// unmap of any of them is refused ([`VtdError::Pinned`]).
+    ///
+    /// # Errors
+    ///
+    /// [`VtdError::OutsideWindow`] when `W` is not inside the recovery window
+    /// this unit was taken over with, [`VtdError::Window`] for a misaligned
+    /// `phys`, then as [`Batch::map`].
+    pub fn map_window<W: Window>(
+        &mut self,
+        phys: u64,
+        deadline: Deadline,
+    ) -> Result<WindowMapping<W>, VtdError> {
+        if !self.window.contains(W::BASE, W::SIZE) {
+            return Err(VtdError::OutsideWindow {
+                iova: W::BASE,
+                len: W::SIZE,
+            });
+        }
+        WindowMapping::map(self, phys, W::SIZE, deadline).map_err(|e| match e {
+            MapError::Request(e) => VtdError::Window(e),
+            MapError::Translator(e) => e,
+        })
+    }
+
     /// Unmaps `len` bytes of the window from `iova`, in one batch.
     ///
     /// # Errors
@@ -194,6 +222,33 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     pub fn translate_window(&mut self, iova: u64) -> Option<u64> {
         let t = self.recovery;
         t.translate(&mut self.mem, iova).map(|(pa, _)| pa)
+    }
+}
+
+// SAFETY:
+// - `map_range` maps each page of the range in the recovery domain's page
+//   table (refusing any page mapped already, so none points elsewhere) and
+//   commits with a write-buffer flush and IOTLB invalidation before it
+//   returns `Ok`: every device attached to the recovery domain then reaches
+//   `phys + x` at `iova + x`;
+// - it pins the range: `Batch::unmap` (the only unmapping path of the
+//   mapping API) refuses pinned pages, and `Batch::map` refuses mapped ones.
+//   The raw views `unit()` and `memory()` give register and table access
+//   for diagnosis; editing the recovery domain through them is outside what
+//   any mapping can vouch for.
+unsafe impl<R: RegisterIo, C: Clock, M: PhysMemory> MapWindow for Vtd<R, C, M> {
+    type Error = VtdError;
+
+    fn map_range(
+        &mut self,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        deadline: Deadline,
+    ) -> Result<(), VtdError> {
+        Vtd::map_range(self, iova, phys, len, deadline)?;
+        self.recovery.pin(iova, len);
+        Ok(())
     }
 }
 

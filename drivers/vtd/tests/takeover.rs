@@ -411,6 +411,69 @@ fn batched_unmap_invalidates_once_and_really_invalidates() {
     ));
 }
 
+/// The recovery window as a type, for `map_window`.
+enum Recovery {}
+impl paranoid::dma::Window for Recovery {
+    const NAME: &'static str = "recovery";
+    const BASE: u64 = WINDOW.base;
+    const SIZE: u64 = WINDOW.size;
+}
+
+/// A window this unit was not taken over with.
+enum Elsewhere {}
+impl paranoid::dma::Window for Elsewhere {
+    const NAME: &'static str = "elsewhere";
+    const BASE: u64 = 0x4000_0000;
+    const SIZE: u64 = 1 << 20;
+}
+
+#[test]
+fn a_window_mapping_carries_its_window_and_pins_its_pages() {
+    let h = Harness::qemu_like();
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    assert!(matches!(
+        vtd.map_window::<Elsewhere>(h.window_phys(), d),
+        Err(VtdError::OutsideWindow {
+            iova: 0x4000_0000,
+            ..
+        })
+    ));
+    assert!(matches!(
+        vtd.map_window::<Recovery>(h.window_phys() + 0x800, d),
+        Err(VtdError::Window(_))
+    ));
+    let mapping = vtd.map_window::<Recovery>(h.window_phys(), d).unwrap();
+    assert_eq!(
+        (mapping.phys(), mapping.len()),
+        (h.window_phys(), WINDOW.size)
+    );
+    // The device reaches the mapping's memory at the window's addresses.
+    let dma = h.dma();
+    dma.write(NVME, WINDOW.base + 0x3000, b"pinned").unwrap();
+    let mut got = [0u8; 6];
+    h.memory.read(mapping.phys() + 0x3000, &mut got);
+    assert_eq!(&got, b"pinned");
+    // And the pages stay: no unmap, no second mapping over them.
+    assert!(matches!(
+        vtd.unmap_page_now(WINDOW.base + 0x3000, d),
+        Err(VtdError::Pinned { .. })
+    ));
+    assert!(matches!(
+        vtd.unmap_range(WINDOW.base, WINDOW.size, d),
+        Err(VtdError::Pinned { .. })
+    ));
+    assert!(matches!(
+        vtd.map_page_now(WINDOW.base, 0x10_0000, d),
+        Err(VtdError::AlreadyMapped { .. })
+    ));
+    assert_eq!(
+        vtd.translate_window(WINDOW.base + 0x3000),
+        Some(h.window_phys() + 0x3000)
+    );
+}
+
 #[test]
 fn register_invalidation_and_old_queue_takeover() {
     for mode in [Mode::Register, Mode::Queued, Mode::Auto] {

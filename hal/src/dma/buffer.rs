@@ -7,7 +7,8 @@ use core::sync::atomic::{fence, Ordering};
 
 use volatile::VolatilePtr;
 
-use super::{DmaError, Iova, IovaAllocator, Window};
+use super::{DmaError, Iova, IovaAllocator, Window, WindowMapping};
+use crate::phys::RamRegion;
 use crate::Untrusted;
 
 /// Who writes a buffer.
@@ -54,6 +55,10 @@ impl DeviceWrites for Bidirectional {}
 /// Memory that backs window `W`: a physically contiguous region mapped at the
 /// window's base (by the IOMMU, or 1:1 without one), and the allocator for it.
 ///
+/// Built from the [`WindowMapping<W>`] the mapping step returned, so the
+/// physical address the device reaches and the memory the CPU fills are one
+/// value, never two that a comment says agree.
+///
 /// # Invariants
 ///
 /// `cpu..cpu + len` is memory the arena owns, device-visible at
@@ -63,24 +68,75 @@ pub struct DmaArena<W: Window, const N: usize = 256> {
     phys: u64,
     len: u64,
     iovas: IovaAllocator<W, N>,
+    /// The RAM the arena was made from, held so nothing else can own it.
+    _ram: Option<RamRegion>,
 }
 
 impl<W: Window, const N: usize> DmaArena<W, N> {
-    /// Takes `len` bytes at `cpu` (physical address `phys`) as the backing of
-    /// window `W`; `len` is clamped to the window size.
+    /// The arena over `ram`, which `mapping` makes device-visible in `W`; a
+    /// kernel's way, with no `unsafe` of its own: `ram`'s owner claimed the
+    /// memory once (a frame allocator), the translator vouched for the
+    /// mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`DmaError::BadRequest`] when `ram` is not the memory behind `mapping`
+    /// (another start, or shorter than the mapping).
+    ///
+    /// # Examples
+    ///
+    /// The window type travels from the mapping into the arena: a mapping of
+    /// one window cannot back another's arena.
+    ///
+    /// ```compile_fail,E0308
+    /// use paranoid::dma::{DmaArena, Window, WindowMapping};
+    /// use paranoid::phys::RamRegion;
+    /// struct Normal;
+    /// impl Window for Normal { const NAME: &'static str = "normal"; const BASE: u64 = 0x1000_0000; const SIZE: u64 = 0x10_0000; }
+    /// struct Recovery;
+    /// impl Window for Recovery { const NAME: &'static str = "recovery"; const BASE: u64 = 0x7f_fff0_0000; const SIZE: u64 = 0x10_0000; }
+    /// fn arena(m: WindowMapping<Normal>, ram: RamRegion) -> DmaArena<Recovery> {
+    ///     DmaArena::new(m, ram).unwrap()
+    /// }
+    /// ```
+    pub fn new(mapping: WindowMapping<W>, ram: RamRegion) -> Result<Self, DmaError> {
+        let bad = DmaError::BadRequest {
+            size: ram.len(),
+            align: mapping.len(),
+        };
+        if ram.start() != mapping.phys() || ram.len() < mapping.len() {
+            return Err(bad);
+        }
+        let cpu = usize::try_from(ram.start())
+            .ok()
+            .and_then(|a| NonNull::new(a as *mut u8))
+            .ok_or(bad)?;
+        Ok(Self {
+            cpu,
+            phys: mapping.phys(),
+            len: mapping.len(),
+            iovas: IovaAllocator::new(),
+            _ram: Some(ram),
+        })
+    }
+
+    /// The arena over `mapping`'s memory, seen by the CPU at `cpu`: for
+    /// memory the CPU does not reach at its physical address (host tests,
+    /// simulated memory).
     ///
     /// # Safety
     ///
-    /// - `cpu..cpu + len` must be valid, writable memory, page-aligned, owned by
-    ///   the arena for its lifetime and never referenced by Rust references;
-    /// - the platform must map IOVA `W::BASE + x` to physical `phys + x` for
-    ///   `x < len` before any buffer is handed to a device.
-    pub unsafe fn new(cpu: NonNull<u8>, phys: u64, len: u64) -> Self {
+    /// `cpu..cpu + mapping.len()` must be the CPU's view of physical
+    /// `mapping.phys()..`: valid, writable memory, page-aligned, owned by the
+    /// arena for its lifetime and never referenced by Rust references. (That
+    /// devices reach it is what `mapping` already vouches for.)
+    pub unsafe fn from_raw(cpu: NonNull<u8>, mapping: WindowMapping<W>) -> Self {
         Self {
             cpu,
-            phys,
-            len: len.min(W::SIZE),
+            phys: mapping.phys(),
+            len: mapping.len(),
             iovas: IovaAllocator::new(),
+            _ram: None,
         }
     }
 
@@ -312,11 +368,12 @@ mod tests {
     fn directions_bounds_and_brand() {
         let mut mem = Box::new(Pages([0xaa; 0x4000]));
         let cpu = NonNull::new(mem.0.as_mut_ptr()).unwrap();
+        let mapping = WindowMapping::<W>::identity(W::BASE, 0x4000).unwrap();
         // SAFETY: `mem` outlives the arena and is only used through it.
-        let mut arena = unsafe { DmaArena::<W, 4>::new(cpu, 0x80_0000, 0x4000) };
+        let mut arena = unsafe { DmaArena::<W, 4>::from_raw(cpu, mapping) };
         let mut tx = arena.alloc::<ToDevice>(100, 64).unwrap();
         assert_eq!(tx.iova().get(), 0x4000_0000);
-        assert_eq!(tx.phys(), 0x80_0000);
+        assert_eq!(tx.phys(), W::BASE);
         tx.write(4, 0xdead_beefu32).unwrap();
         assert_eq!(
             tx.write(100, 1u8),

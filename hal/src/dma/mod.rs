@@ -21,12 +21,14 @@ use core::fmt;
 
 mod alloc;
 mod buffer;
+mod mapping;
 mod window;
 
 pub use alloc::IovaAllocator;
 pub use buffer::{
     Bidirectional, CpuWrites, DeviceWrites, Direction, DmaArena, DmaBuffer, FromDevice, ToDevice,
 };
+pub use mapping::{MapError, MapWindow, WindowMapping};
 pub use window::{
     check_windows, Iova, Window, WindowSpec, DEFAULT_RECOVERY_WINDOW_SIZE, PAGE_SIZE,
 };

@@ -64,6 +64,76 @@ impl SimIommu {
     }
 }
 
+impl SimIommu {
+    /// The IOMMU as a [`MapWindow`](crate::dma::MapWindow) translator whose
+    /// mappings only `source` may use (as a VT-d domain holds one device).
+    pub fn for_source(&mut self, source: u16) -> SourceMapper<'_> {
+        SourceMapper {
+            iommu: self,
+            source: Some(source),
+        }
+    }
+
+    fn map_pinned(
+        &mut self,
+        source: Option<u16>,
+        iova: u64,
+        phys: u64,
+        len: u64,
+    ) -> Result<(), &'static str> {
+        let end = iova.checked_add(len).ok_or("range overflows")?;
+        phys.checked_add(len).ok_or("range overflows")?;
+        let taken = self
+            .mappings
+            .iter()
+            .any(|&(_, at, n, _, _)| iova < at.saturating_add(n) && at < end);
+        if taken {
+            return Err("range mapped already");
+        }
+        self.map(source, iova, len, phys, true);
+        Ok(())
+    }
+}
+
+/// [`SimIommu`] mapping for one source only ([`SimIommu::for_source`]).
+pub struct SourceMapper<'a> {
+    iommu: &'a mut SimIommu,
+    source: Option<u16>,
+}
+
+// SAFETY: a mapping made here is never removed, and `translate` takes the
+// first mapping that covers an access, so a range mapped after checking that
+// no earlier mapping covers any of it reaches `phys` for as long as the IOMMU
+// lives; `SimIommu::map` adds later mappings behind it, never before.
+unsafe impl crate::dma::MapWindow for SimIommu {
+    type Error = &'static str;
+
+    fn map_range(
+        &mut self,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        _deadline: crate::time::Deadline,
+    ) -> Result<(), &'static str> {
+        self.map_pinned(None, iova, phys, len)
+    }
+}
+
+// SAFETY: as for `SimIommu`, for the one source the mapping applies to.
+unsafe impl crate::dma::MapWindow for SourceMapper<'_> {
+    type Error = &'static str;
+
+    fn map_range(
+        &mut self,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        _deadline: crate::time::Deadline,
+    ) -> Result<(), &'static str> {
+        self.iommu.map_pinned(self.source, iova, phys, len)
+    }
+}
+
 impl Translate for SimIommu {
     fn translate(&mut self, a: DmaAccess) -> Result<u64, DmaFault> {
         let end = a.iova.checked_add(a.len);

@@ -21,7 +21,7 @@ mod pci;
 mod watch;
 
 pub use clock::SimClock;
-pub use dma::{DmaAccess, DmaFault, SimDma, SimIommu, Translate};
+pub use dma::{DmaAccess, DmaFault, SimDma, SimIommu, SourceMapper, Translate};
 pub use memory::SimMemory;
 pub use mmio::{MmioModel, RegisterFile, SimMmio, Width};
 pub use pci::{ConfigSpace, SimPci};

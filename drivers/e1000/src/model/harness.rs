@@ -5,12 +5,15 @@ use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use paranoid::dma::{DmaArena, Window};
+use core::time::Duration;
+
+use paranoid::dma::{DmaArena, Window, WindowMapping};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::{ConfigAccess, PciAddress};
 use paranoid::sim::{
     ConfigSpace, SimClock, SimDma, SimIommu, SimMemory, SimMmio, SimPci, Translate,
 };
+use paranoid::time::Deadline;
 
 use super::{Behaviour, E1000Model, Wire};
 use crate::device::{Config, E1000};
@@ -128,13 +131,13 @@ impl Harness {
         let address = PciAddress::new(0, 0, 3 + n, 0).expect("device 3 or 4 is a valid PCI device");
         let source = address.source_id();
         let iommu = Rc::new(RefCell::new(SimIommu::new()));
-        iommu.borrow_mut().map(
-            Some(source),
-            RecoveryWindow::BASE,
-            RecoveryWindow::SIZE,
+        let mapping = WindowMapping::<RecoveryWindow>::map(
+            &mut iommu.borrow_mut().for_source(source),
             base + REGION,
-            true,
-        );
+            BACKING,
+            Deadline::after(&clock, Duration::from_secs(1)),
+        )
+        .expect("an empty simulated IOMMU maps the window");
         let translate: Rc<RefCell<dyn Translate>> = iommu.clone();
         let dma = SimDma::with_iommu(memory.clone(), translate);
         let mut space = ConfigSpace::endpoint(
@@ -178,12 +181,12 @@ impl Harness {
             .host_ptr(base + REGION, BACKING as usize)
             .unwrap_or_else(NonNull::dangling);
         // SAFETY:
-        // - `cpu..cpu + BACKING` is all of `memory`, page-aligned (the
+        // - `cpu..cpu + BACKING` is the CPU's view of all of `memory`
+        //   (simulated physical `base + REGION..`), page-aligned (the
         //   allocation is 4 KiB-aligned), kept alive by the model's `SimDma`
         //   clone for as long as any buffer (whose driver holds the model)
-        //   lives, and only reached through raw pointers;
-        // - the IOMMU above maps the window's IOVAs to exactly this range.
-        let arena = unsafe { DmaArena::new(cpu, base + REGION, BACKING) };
+        //   lives, and only reached through raw pointers.
+        let arena = unsafe { DmaArena::from_raw(cpu, mapping) };
         Self {
             clock,
             memory,

@@ -5,9 +5,11 @@ use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use paranoid::dma::{DmaArena, Window};
+use core::time::Duration;
+use paranoid::dma::{DmaArena, Window, WindowMapping};
 use paranoid::pci::PciAddress;
 use paranoid::sim::{ConfigSpace, SimClock, SimDma, SimIommu, SimMemory, SimMmio, SimPci};
+use paranoid::time::Deadline;
 
 use super::NvmeModel;
 
@@ -93,9 +95,13 @@ impl Bench {
         );
         let clock = SimClock::new();
         let iommu = Rc::new(RefCell::new(SimIommu::new()));
-        iommu
-            .borrow_mut()
-            .map(None, SimWindow::BASE, WINDOW_BACKED, WINDOW_PHYS, true);
+        let mapping = WindowMapping::<SimWindow>::map(
+            &mut *iommu.borrow_mut(),
+            WINDOW_PHYS,
+            WINDOW_BACKED,
+            Deadline::after(&clock, Duration::from_secs(1)),
+        )
+        .expect("an empty simulated IOMMU maps the window");
         let dma = SimDma::with_iommu(memory.clone(), iommu.clone());
         let address = PciAddress::new(0, 0, 4, 0).expect("00:04.0 is a valid address");
         let mut pci = SimPci::new();
@@ -115,12 +121,12 @@ impl Bench {
             .host_ptr(WINDOW_PHYS, WINDOW_BACKED as usize)
             .unwrap_or(NonNull::dangling());
         // SAFETY:
-        // - `host..host + WINDOW_BACKED` is the start of the simulated memory,
-        //   page-aligned, alive as long as `memory` (the bench holds a clone);
+        // - `host..host + WINDOW_BACKED` is the CPU's view of simulated
+        //   physical `WINDOW_PHYS..`, page-aligned, alive as long as `memory`
+        //   (the bench holds a clone);
         // - only the arena's buffers (raw pointers) and the model's DMA
-        //   (copies through `SimMemory`) touch it, never a Rust reference;
-        // - the IOMMU maps `SimWindow::BASE + x` to `WINDOW_PHYS + x` above.
-        let arena = unsafe { DmaArena::new(host, WINDOW_PHYS, WINDOW_BACKED) };
+        //   (copies through `SimMemory`) touch it, never a Rust reference.
+        let arena = unsafe { DmaArena::from_raw(host, mapping) };
         Self {
             clock,
             memory,

@@ -13,8 +13,9 @@
 
 use std::ptr::NonNull;
 
-use paranoid::dma::{DmaArena, FromDevice, Window};
-use paranoid::sim::{RegisterFile, SimClock, SimMemory, SimMmio};
+use paranoid::dma::{DmaArena, FromDevice, Window, WindowMapping};
+use paranoid::sim::{RegisterFile, SimClock, SimIommu, SimMemory, SimMmio};
+use paranoid::time::Deadline;
 
 use super::oracle::{check_case, Outcome};
 use super::{Bench, CompletionFault, SimWindow};
@@ -27,13 +28,20 @@ use crate::regs::Registers;
 const PHYS: u64 = 0x0010_0000;
 const LEN: usize = 64 << 10;
 
-fn arena(memory: &SimMemory) -> DmaArena<SimWindow, 8> {
+/// An arena over all of `memory`, mapped at the window's base by `iommu`
+/// (which the caller keeps alive beside the arena).
+fn arena(memory: &SimMemory, iommu: &mut SimIommu) -> Result<DmaArena<SimWindow, 8>, String> {
+    let clock = SimClock::new();
+    let deadline = Deadline::after(&clock, core::time::Duration::from_secs(1));
+    let mapping = WindowMapping::<SimWindow>::map(iommu, PHYS, LEN as u64, deadline)
+        .map_err(|e| e.to_string())?;
     let host = memory.host_ptr(PHYS, LEN).unwrap_or(NonNull::dangling());
     // SAFETY:
-    // - `host..host + LEN` is all of `memory`, page-aligned, alive as long as
-    //   the caller's `memory`, which outlives the arena in each entry point;
+    // - `host..host + LEN` is the CPU's view of all of `memory` (simulated
+    //   physical `PHYS..`), page-aligned, alive as long as the caller's
+    //   `memory`, which outlives the arena in each entry point;
     // - only the arena's buffers and `SimMemory` copies touch it.
-    unsafe { DmaArena::new(host, PHYS, LEN as u64) }
+    Ok(unsafe { DmaArena::from_raw(host, mapping) })
 }
 
 /// Completion entries from `data` under a queue pair with commands outstanding.
@@ -47,7 +55,8 @@ pub fn completion_queue(data: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     let memory = SimMemory::new(PHYS, LEN);
-    let mut arena = arena(&memory);
+    let mut iommu = SimIommu::new();
+    let mut arena = arena(&memory, &mut iommu)?;
     let mut regs = Registers::new(SimMmio::new(RegisterFile::new(0x2000), SimClock::new()));
     let capacity = 2 + u16::from(a % 15);
     let mut q = QueuePair::new(&mut arena, 1, capacity).map_err(|e| e.to_string())?;
@@ -94,7 +103,8 @@ pub fn completion_queue(data: &[u8]) -> Result<(), String> {
 /// A description of an accepted geometry that is not sane.
 pub fn identify(data: &[u8]) -> Result<(), String> {
     let memory = SimMemory::new(PHYS, LEN);
-    let mut arena = arena(&memory);
+    let mut iommu = SimIommu::new();
+    let mut arena = arena(&memory, &mut iommu)?;
     let mut page = |bytes: &[u8]| -> Result<_, String> {
         let buf = arena
             .alloc::<FromDevice>(4096, 4096)

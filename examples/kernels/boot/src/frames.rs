@@ -227,12 +227,82 @@ impl FrameAllocator {
     /// As [`FrameAllocator::alloc`].
     pub fn alloc_ram(&mut self, bytes: u64, align: u64) -> Result<RamRegion, FrameError> {
         let at = self.alloc_zeroed(bytes, align)?;
+        Ok(Self::owned(at, bytes))
+    }
+
+    /// Allocates `bytes` as a byte slice the caller owns for the kernel's
+    /// life (staging and bounce buffers). The memory is not zeroed: it holds
+    /// whatever the RAM held.
+    ///
+    /// # Errors
+    ///
+    /// As [`FrameAllocator::alloc`].
+    pub fn alloc_bytes(
+        &mut self,
+        bytes: usize,
+        align: u64,
+    ) -> Result<&'static mut [u8], FrameError> {
+        let at = self.alloc(bytes as u64, align)?;
         // SAFETY:
         // - `at..at + bytes` is RAM from the memory map below the identity-map
-        //   limit (as `alloc_zeroed` states), so mapped 1:1, no side effects;
-        // - the bump allocator never hands it out again: the region's owner is
-        //   its only user.
-        Ok(unsafe { RamRegion::new(at, bytes) })
+        //   limit, so mapped 1:1; RAM holds initialized bytes, and any bits
+        //   are a valid `u8`;
+        // - the bump allocator never hands it out again and the slice is the
+        //   only reference to it, for `'static`.
+        Ok(unsafe { core::slice::from_raw_parts_mut(at as usize as *mut u8, bytes) })
+    }
+
+    /// Claims the fixed range `start..start + bytes` (a DMA arena or a canary
+    /// region a kernel places by address) as a [`RamRegion`]: it must be RAM
+    /// this allocator covers, never handed out and not reserved; it is
+    /// reserved from then on. Not zeroed.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::BadRequest`] for an empty or misaligned range,
+    /// [`FrameError::Exhausted`] when it is not free RAM of this allocator,
+    /// [`FrameError::TooManyReserved`].
+    pub fn claim_ram(&mut self, start: u64, bytes: u64) -> Result<RamRegion, FrameError> {
+        let bad = FrameError::BadRequest {
+            bytes,
+            align: FRAME_SIZE,
+        };
+        if bytes == 0 || start % FRAME_SIZE != 0 || bytes % FRAME_SIZE != 0 {
+            return Err(bad);
+        }
+        let end = start.checked_add(bytes).ok_or(bad)?;
+        let range = PhysRange { start, end };
+        let taken = FrameError::Exhausted {
+            bytes,
+            align: FRAME_SIZE,
+        };
+        let regions = self.ram.get(..self.ram_count).unwrap_or(&[]);
+        let region = regions
+            .iter()
+            .position(|r| r.start <= start && end <= r.end)
+            .ok_or(taken)?;
+        // Regions before the one being carved are used up (or skipped), and
+        // in that one everything below the bump pointer was handed out.
+        let untouched = region > self.region || (region == self.region && start >= self.next);
+        let reserved = self.reserved[..self.reserved_count]
+            .iter()
+            .any(|r| r.overlaps(&range));
+        if !untouched || reserved {
+            return Err(taken);
+        }
+        self.reserve(range)?;
+        Ok(Self::owned(start, bytes))
+    }
+
+    /// The region of `at..at + bytes`, handed out by this allocator once.
+    fn owned(at: u64, bytes: u64) -> RamRegion {
+        // SAFETY:
+        // - `at..at + bytes` is RAM from the memory map below the identity-map
+        //   limit (the callers took it from `ram`), so mapped 1:1, no side
+        //   effects;
+        // - it was handed out (or claimed and reserved) once and is never
+        //   handed out again: the region's owner is its only user.
+        unsafe { RamRegion::new(at, bytes) }
     }
 
     /// RAM never handed out nor skipped yet (the bump pointer onward, below

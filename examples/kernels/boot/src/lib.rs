@@ -54,6 +54,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod acpi;
+pub mod edu;
 pub mod exit;
 pub mod frames;
 pub mod handoff;
@@ -72,6 +73,7 @@ pub use paranoid::arch::x86_64::{TscClock, TscError};
 pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
 
 use frames::{FrameAllocator, FrameError, PhysRange};
+use paranoid::phys::IdentityMap;
 
 core::arch::global_asm!(include_str!("entry.S"), options(att_syntax));
 
@@ -81,6 +83,7 @@ pub struct BootInfo {
     clock: TscClock,
     kernel: PhysRange,
     frames_taken: AtomicBool,
+    ram: IdentityMap,
 }
 
 impl BootInfo {
@@ -117,6 +120,15 @@ impl BootInfo {
     /// Physical range of this kernel's image, `.bss` (stack, page tables) included.
     pub fn kernel_image(&self) -> PhysRange {
         self.kernel
+    }
+
+    /// The memory of the memory map (RAM, ACPI memory, persistent memory, the
+    /// kinds another kernel marks its own RAM with, reserved ranges below
+    /// 2 GiB), as the identity map reaches it: the reader of memory this
+    /// kernel does not own, and of its own image. Never device memory (the
+    /// 2..4 GiB hole is cut out).
+    pub fn ram(&self) -> &IdentityMap {
+        &self.ram
     }
 
     /// The frame allocator over free RAM; `None` after the first call, so frames
@@ -206,11 +218,23 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         start: (&raw const __paranoid_kernel_start) as u64,
         end: (&raw const __paranoid_kernel_end) as u64,
     };
+    let ranges = start
+        .memory_map()
+        .iter()
+        .flat_map(|r| identity_parts(r.kind, r.start, r.end()));
+    // SAFETY:
+    // - the boot page tables identity-map everything below IDENTITY_LIMIT,
+    //   and `identity_parts` keeps each range below it;
+    // - the kinds kept are memory (RAM, ACPI, persistent, another kernel's
+    //   RAM, reserved firmware data below 2 GiB), never device registers;
+    //   the 2..4 GiB part the tables map uncached for MMIO is cut out.
+    let ram = unsafe { IdentityMap::new(ranges) };
     let info = BootInfo {
         start,
         clock,
         kernel,
         frames_taken: AtomicBool::new(false),
+        ram,
     };
     // SAFETY: this is the only write to BOOT, before any reader exists; the
     // shared reference handed out afterwards is never aliased by a write.
@@ -218,6 +242,28 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     // SAFETY: `entry!` defines the symbol with exactly this signature.
     let code = unsafe { __paranoid_boot_main(boot) };
     exit(code)
+}
+
+/// `start..end` of kind `kind`, cut to what the identity map reaches as
+/// memory: below [`start_info::IDENTITY_LIMIT`], without the uncached MMIO
+/// part (2..4 GiB). RAM, ACPI, persistent memory and the kinds another kernel
+/// marks its own RAM with count wherever they are; reserved ranges only below
+/// 2 GiB (firmware data, the pages a crashed kernel hands over outside its
+/// RAM: its note, the start info), where no device registers live; unusable
+/// and disabled ranges never.
+fn identity_parts(kind: MemoryKind, start: u64, end: u64) -> [(u64, u64); 2] {
+    let hole = platform::UNCACHED_FROM;
+    let above = start_info::ADDRESSABLE_LIMIT;
+    let end = match kind {
+        MemoryKind::Ram
+        | MemoryKind::AcpiReclaimable
+        | MemoryKind::AcpiNvs
+        | MemoryKind::Persistent
+        | MemoryKind::Other(_) => end.min(start_info::IDENTITY_LIMIT),
+        MemoryKind::Reserved => end.min(hole),
+        MemoryKind::Unusable | MemoryKind::Disabled => start,
+    };
+    [(start, end.min(hole)), (start.max(above), end)]
 }
 
 /// A kernel's own panic path, set with [`set_panic_hook`].

@@ -143,10 +143,9 @@ fn run(boot: &'static BootInfo) -> Result<Fields, Why> {
         .ok_or(fail("frames", "taken"))?
         .map_err(|e| fail("frames", e))?;
     let mut take = |bytes: u64| -> Result<&'static mut [u8], Why> {
-        let at = frames.alloc(bytes, 4096).map_err(|e| fail("frames", e))?;
-        // SAFETY: the frame allocator handed out these bytes of this kernel's
-        // own RAM; nothing else refers to them (it never frees).
-        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes as usize) })
+        frames
+            .alloc_bytes(bytes as usize, 4096)
+            .map_err(|e| fail("frames", e))
     };
     let heap = take(HEAP)?;
     let start = heap.as_mut_ptr() as usize;
@@ -171,10 +170,8 @@ fn run(boot: &'static BootInfo) -> Result<Fields, Why> {
         while at < end {
             let len = ((end - at) as usize).min(CHUNK);
             let data = bounce.get_mut(..len).ok_or(fail("chunk", len))?;
-            // SAFETY: `at..at + len` lies in a range of the crash note (kernel
-            // A's RAM) below IDENTITY_LIMIT, identity-mapped by the boot page
-            // tables; not this kernel's memory; only copied out.
-            unsafe { core::ptr::copy_nonoverlapping(at as *const u8, data.as_mut_ptr(), len) };
+            paranoid::phys::PhysRead::read(boot.ram(), at, data)
+                .map_err(|e| fail("crashed memory", e))?;
             let t = clock.now_ns();
             let mut n = 0;
             for page in data.chunks(PAGE) {
@@ -279,8 +276,7 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Why> {
         return Err(fail("crash note", "not a page below 4 GiB"));
     }
     let mut page = [0u8; NOTE_LEN];
-    // SAFETY: a page below 4 GiB (checked), identity-mapped; the crashed kernel
-    // wrote it; we only copy it out.
-    unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, page.as_mut_ptr(), NOTE_LEN) };
+    paranoid::phys::PhysRead::read(boot.ram(), addr, &mut page)
+        .map_err(|e| fail("crash note", e))?;
     CrashNote::decode(&page).map_err(|e| fail("crash note", e))
 }

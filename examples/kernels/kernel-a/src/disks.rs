@@ -10,7 +10,7 @@
 
 use core::ptr::NonNull;
 
-use paranoid::dma::DmaArena;
+use paranoid::dma::{DmaArena, WindowMapping};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::topology::Node;
 use paranoid::pci::PciAddress;
@@ -69,11 +69,14 @@ fn identify(boot: &'static BootInfo, address: PciAddress, nsid: u32) -> Option<[
     let mut cfg = platform::config(boot);
     let (regs, _) = platform::map_bar0(&mut cfg, address).ok()?;
     let cpu = NonNull::new(ARENA_BASE as *mut u8)?;
-    // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
-    // identity-mapped, translation not yet on; this arena is the only user of
-    // it until it is dropped at the end of this function, and the controller
-    // is shut down (no DMA) before that.
-    let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
+    // Translation is not on yet: the window sits on the memory.
+    let mapping = WindowMapping::<KernelAWindow>::identity(ARENA_BASE, ARENA_LEN).ok()?;
+    // SAFETY: the arena's RAM is identity-mapped (so `cpu` is its CPU view),
+    // claimed from the frame allocator by main.rs and not used by it until
+    // `live::start`, after this function: this arena is its only user until
+    // it is dropped at the end of this function, and the controller is shut
+    // down (no DMA) before that.
+    let mut arena = unsafe { DmaArena::<KernelAWindow>::from_raw(cpu, mapping) };
     let config = Config {
         nsid,
         ..Config::default()

@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use paranoid::dma::WindowSpec;
+use paranoid::dma::{WindowMapping, WindowSpec};
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
 use paranoid_boot::{platform, BootInfo, MemoryKind};
@@ -15,6 +15,7 @@ use paranoid_vtd::Vtd;
 
 use crate::error::{Context, Why};
 use crate::layout::{ARENA_BASE, ARENA_LEN};
+use crate::live::KernelAWindow;
 
 /// Pages for kernel A's translation tables.
 const TABLE_PAGES: usize = 64;
@@ -22,12 +23,13 @@ const TABLE_PAGES: usize = 64;
 /// The VT-d unit as kernel A drives it.
 pub type Unit = Vtd<paranoid::mmio::Mmio, paranoid_boot::TscClock, IdentityMemory>;
 
-/// Enables translation; `sources` may DMA into the arena.
+/// Enables translation; `sources` may DMA into the arena, whose mapping
+/// comes back beside the unit.
 pub fn enable(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
     sources: &[u16],
-) -> Result<Unit, Why> {
+) -> Result<(Unit, WindowMapping<KernelAWindow>), Why> {
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
     let table = platform::dmar(boot).context("no DMAR")?;
@@ -70,10 +72,11 @@ pub fn enable(
     for &s in sources {
         vtd.attach(s, deadline).context("attach")?;
     }
-    vtd.map_range(ARENA_BASE, ARENA_BASE, ARENA_LEN, deadline)
+    let mapping = vtd
+        .map_window::<KernelAWindow>(ARENA_BASE, deadline)
         .context("map arena")?;
     // Translation stays on with these tables until the crash and after it.
-    Ok(vtd)
+    Ok((vtd, mapping))
 }
 
 /// The state a planned handoff leaves the IOMMU in (documented in the README):

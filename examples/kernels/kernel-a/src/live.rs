@@ -3,15 +3,15 @@
 //! A's memory 100 ms after the crash.
 
 use core::fmt;
-use core::ptr::NonNull;
 
 use core::time::Duration;
 use paranoid::dma::{Bidirectional, FromDevice};
-use paranoid::dma::{DmaArena, ToDevice, Window};
+use paranoid::dma::{DmaArena, ToDevice, Window, WindowMapping};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::topology::Node;
 use paranoid::pci::ConfigAccess;
+use paranoid::phys::RamRegion;
 use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::FrameAllocator;
@@ -138,6 +138,7 @@ impl Chaos {
 pub fn start(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
+    arena_ram: RamRegion,
     chaos: Option<Chaos>,
     disk: Found,
     nsid: u32,
@@ -159,26 +160,25 @@ pub fn start(
             n += 1;
         }
     }
-    let iommu = match platform::dmar(boot) {
+    let (iommu, mapping) = match platform::dmar(boot) {
         Ok(_) => {
-            let unit = crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
+            let (unit, mapping) =
+                crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
             crate::crash::update(|n| n.iommu_enabled = true);
             println!(
                 "kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)"
             );
-            Some(unit)
+            (Some(unit), mapping)
         }
         Err(platform::PlatformError::NoDmar) => {
             println!("kernel-a: no IOMMU on this machine (no DMAR table): DMA untranslated");
-            None
+            let mapping = WindowMapping::<KernelAWindow>::identity(ARENA_BASE, ARENA_LEN)
+                .context("arena mapping")?;
+            (None, mapping)
         }
         Err(e) => return Err(Why::with("DMAR table unreadable", e)),
     };
-    let cpu = NonNull::new(ARENA_BASE as *mut u8).ok_or("arena")?;
-    // SAFETY: the arena is RAM reserved from the frame allocator (main.rs),
-    // identity-mapped, and only used through this arena; kernel A's IOMMU domain
-    // (when on) maps it 1:1, which is what the window declares.
-    let mut arena = unsafe { DmaArena::<KernelAWindow>::new(cpu, ARENA_BASE, ARENA_LEN) };
+    let mut arena = DmaArena::new(mapping, arena_ram).context("arena")?;
     let mut buffers = [None, None];
     let (nvme, written, outstanding) = match nvme_fn {
         Some(node) => {

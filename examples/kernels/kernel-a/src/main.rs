@@ -93,11 +93,9 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         .take_frames()
         .ok_or("frames taken")?
         .context("frame allocator")?;
-    for r in [
-        (PATTERN_BASE, PATTERN_LEN),
-        (RECOVERY_BASE, RECOVERY_LEN),
-        (ARENA_BASE, ARENA_LEN),
-    ] {
+    // The DMA arena's RAM, claimed once: no frame is handed out inside it.
+    let arena_ram = frames.claim_ram(ARENA_BASE, ARENA_LEN).context("arena")?;
+    for r in [(PATTERN_BASE, PATTERN_LEN), (RECOVERY_BASE, RECOVERY_LEN)] {
         frames
             .reserve(PhysRange {
                 start: r.0,
@@ -158,7 +156,7 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     }
 
     let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
-    let mut live = live::start(boot, &mut frames, chaos, disk, nsid)?;
+    let mut live = live::start(boot, &mut frames, arena_ram, chaos, disk, nsid)?;
     // What kernel A allocated for its devices is no longer free.
     crash::publish(&describe::describe(
         boot,

@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use paranoid::dma::{DmaArena, Window};
+use paranoid::dma::{DmaArena, Window, WindowMapping};
 use paranoid::time::Clock;
 use paranoid_boot::result::{self, Fields, Verdict};
 use paranoid_boot::start_info::IDENTITY_LIMIT;
@@ -123,11 +123,20 @@ fn run(boot: &'static BootInfo) -> Result<Done, Why> {
     let address = target::choose(&config.target, found.get(..n).unwrap_or(&[]))
         .map_err(|e| why("target", e))?;
     let (regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| why("bar0", e))?;
-    let cpu = core::ptr::NonNull::new(ARENA_PHYS as *mut u8).ok_or(why("arena", "null"))?;
-    // SAFETY: the arena is RAM of the region kernel A reserved for the kernel
-    // it hands over to (this one), used only through this arena; no IOMMU
-    // translates (checked above: no DMAR table), so IOVA = physical address.
-    let mut arena = unsafe { DmaArena::<DirectWindow>::new(cpu, ARENA_PHYS, 1 << 20) };
+    // No IOMMU translates (checked above: no DMAR table), so the window sits
+    // on the memory itself: RAM of the region kernel A reserved for the
+    // kernel it hands over to (this one), claimed before anything else.
+    let mut frames = boot
+        .take_frames()
+        .ok_or(why("frames", "taken"))?
+        .map_err(|e| why("frames", e))?;
+    let ram = frames
+        .claim_ram(ARENA_PHYS, 1 << 20)
+        .map_err(|e| why("arena", e))?;
+    let mapping = WindowMapping::<DirectWindow>::identity(ARENA_PHYS, 1 << 20)
+        .map_err(|e| why("arena", e))?;
+    let mut arena: DmaArena<DirectWindow> =
+        DmaArena::new(mapping, ram).map_err(|e| why("arena", e))?;
     let nvme_config = paranoid_nvme::Config {
         nsid: config.target.nsid,
         max_in_flight: WRITE_DEPTH as u16,
@@ -207,8 +216,7 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, Why> {
         return Err(why("crash note", "not a page below 4 GiB"));
     }
     let mut page = [0u8; NOTE_LEN];
-    // SAFETY: a page below 4 GiB (checked), identity-mapped; the crashed kernel
-    // wrote it; we only copy it out.
-    unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, page.as_mut_ptr(), NOTE_LEN) };
+    paranoid::phys::PhysRead::read(boot.ram(), addr, &mut page)
+        .map_err(|e| why("crash note", e))?;
     CrashNote::decode(&page).map_err(|e| why("crash note", e))
 }

@@ -5,11 +5,12 @@
 use core::fmt::Write as _;
 use core::time::Duration;
 
-use paranoid::mmio::{Mmio, RegisterIo};
+use paranoid::mmio::Mmio;
 use paranoid::pci::command;
 use paranoid::pci::topology::Node;
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::{platform, println};
+use paranoid_boot::{edu, platform, println};
+use paranoid_e1000::TxActivity;
 use paranoid_vtd::drain::{
     drain_then_fence, Activity, DeviceClass, DrainConfig, DrainDevice, DrainOutcome, IdleProbe,
 };
@@ -19,12 +20,10 @@ use crate::{fail, iommu, Failed, Line, Recovery};
 
 /// Functions drained at most.
 const MAX_FUNCTIONS: usize = 8;
-/// QEMU's edu device (a test DMA engine).
-const EDU: (u16, u16) = (0x1234, 0x11e8);
-
-/// How a device's registers tell whether it is still moving data.
+/// How a device's registers tell whether it is still moving data (each
+/// reading is its driver's, or for edu its platform module's).
 enum Probe {
-    /// A NIC: transmit head reached tail.
+    /// An 8254x NIC: transmit head reached tail.
     TxRing(Mmio),
     /// edu: the DMA command's run bit cleared.
     EduDma(Mmio),
@@ -33,26 +32,16 @@ enum Probe {
 impl IdleProbe for Probe {
     fn activity(&mut self) -> Activity {
         match self {
-            Probe::TxRing(r) => {
-                let (head, tail) = (r.read32(0x3810), r.read32(0x3818));
-                if head.is_all_ones() || tail.is_all_ones() {
-                    Activity::Unknown
-                } else if head.is(tail.into_raw_for_report()) {
-                    Activity::Idle
-                } else {
-                    Activity::Busy
-                }
-            }
-            Probe::EduDma(r) => {
-                let cmd = r.read64(0x98);
-                if cmd.is_all_ones() {
-                    Activity::Unknown
-                } else if cmd.bit(0) {
-                    Activity::Busy
-                } else {
-                    Activity::Idle
-                }
-            }
+            Probe::TxRing(r) => match TxActivity::read(r) {
+                TxActivity::Idle => Activity::Idle,
+                TxActivity::Busy => Activity::Busy,
+                TxActivity::Unknown => Activity::Unknown,
+            },
+            Probe::EduDma(r) => match edu::dma_running(r) {
+                None => Activity::Unknown,
+                Some(true) => Activity::Busy,
+                Some(false) => Activity::Idle,
+            },
         }
     }
 }
@@ -94,9 +83,9 @@ pub fn run(
         let Some(f) = f else { continue };
         let ids = (f.info.vendor, f.info.device);
         // Every 8254x part the driver knows has the same TX ring registers.
-        if paranoid_e1000::SUPPORTED_IDS.contains(&ids) || ids == EDU {
+        if paranoid_e1000::SUPPORTED_IDS.contains(&ids) || ids == edu::IDS {
             if let Ok((regs, _)) = platform::map_bar0(&mut cf8, f.address()) {
-                *p = Some(if ids == EDU {
+                *p = Some(if ids == edu::IDS {
                     Probe::EduDma(regs)
                 } else {
                     Probe::TxRing(regs)

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use paranoid::dma::{Window, WindowSpec};
+use paranoid::dma::{Window, WindowMapping};
 use paranoid::mmio::Mmio;
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
@@ -74,12 +74,14 @@ pub fn take_over(
 }
 
 /// Maps the whole recovery window to `phys` in the recovery domain (one batch,
-/// one invalidation).
-pub fn map_window(unit: &mut Unit, phys: u64) -> Result<(), Failed> {
+/// one invalidation); the mapping the window's arena is built from.
+pub fn map_window(
+    unit: &mut Unit,
+    phys: u64,
+) -> Result<WindowMapping<crate::RecoveryWindow>, Failed> {
     let clock = *unit.unit().clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
-    let w: WindowSpec = crate::RecoveryWindow::spec();
-    unit.map_range(w.base, phys, w.size, deadline)
+    unit.map_window(phys, deadline)
         .map_err(|e| fail("map window", e))
 }
 

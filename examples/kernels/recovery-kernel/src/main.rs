@@ -19,7 +19,8 @@ mod storage;
 
 use core::fmt;
 
-use paranoid::dma::Window;
+use paranoid::dma::{DmaArena, Window, WindowMapping};
+use paranoid::phys::{PhysRead, RamRegion};
 use paranoid::time::Clock;
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::result::{Fields, Verdict};
@@ -162,6 +163,14 @@ impl Beats {
 /// The IOMMU (when one translates) and its fault policy.
 pub type Translation = Option<(iommu::Unit, FaultPolicy)>;
 
+/// The RAM this kernel places by address: the canaries and the memory behind
+/// the recovery window, claimed from the frame allocator before anything else
+/// is allocated (so no frame is ever handed out inside them).
+struct Fixed {
+    canary: RamRegion,
+    arena: RamRegion,
+}
+
 /// Everything the steps share.
 pub struct Recovery<'r> {
     /// Boot information.
@@ -200,10 +209,18 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         clock.now_ns(),
         format_args!("`{}`: {}", note.point(), note.reason()),
     );
-    let frames = boot
+    let mut frames = boot
         .take_frames()
         .ok_or(fail("frames", "taken"))?
         .map_err(|e| fail("frames", e))?;
+    let mut fixed = Fixed {
+        canary: frames
+            .claim_ram(CANARY_BASE, CANARY_LEN)
+            .map_err(|e| fail("canary region", e))?,
+        arena: frames
+            .claim_ram(ARENA_PHYS, WINDOW_LEN)
+            .map_err(|e| fail("window memory", e))?,
+    };
     let watchdog = if config.heartbeat.watchdog {
         Some(heartbeat::WatchdogBeat::find()?)
     } else {
@@ -230,7 +247,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
     // kernel's translation.
-    let mut translation = r.take_iommu()?;
+    let (mut translation, mapping) = r.take_iommu()?;
     println!("recovery: settings: {}", r.config);
     println!(
         "recovery: crashed kernel died at `{}`: {}",
@@ -239,15 +256,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     );
     r.beats.tick(&clock);
     let t = clock.now_ns();
-    // SAFETY: the canary region is inside the reserved region this kernel owns
-    // (RAM in its memory map, past its image), identity-mapped, unused otherwise.
-    unsafe {
-        canary::fill(
-            CANARY_BASE as *mut u64,
-            CANARY_BASE,
-            (CANARY_LEN / 8) as usize,
-        )
-    };
+    canary::fill(&mut fixed.canary);
     r.report.step(
         "canary fill",
         t,
@@ -256,9 +265,18 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     );
     r.beats.tick(&clock);
 
-    let stats = match translation.as_mut() {
-        None => devices::<DirectWindow>(&mut r, None)?,
-        Some((unit, faults)) => devices::<RecoveryWindow>(&mut r, Some((unit, faults)))?,
+    let stats = match (translation.as_mut(), mapping) {
+        (Some((unit, faults)), Some(mapping)) => {
+            let arena = DmaArena::new(mapping, fixed.arena).map_err(|e| fail("arena", e))?;
+            devices::<RecoveryWindow>(&mut r, arena, Some((unit, faults)))?
+        }
+        _ => {
+            // Nothing translates: the window sits on the memory itself.
+            let mapping = WindowMapping::<DirectWindow>::identity(ARENA_PHYS, WINDOW_LEN)
+                .map_err(|e| fail("arena", e))?;
+            let arena = DmaArena::new(mapping, fixed.arena).map_err(|e| fail("arena", e))?;
+            devices::<DirectWindow>(&mut r, arena, None)?
+        }
     };
     let armed = armed_dma(boot, &r.note, &clock);
     if let Some((unit, faults)) = translation.as_mut() {
@@ -284,7 +302,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     if let Some((unit, _)) = translation.as_ref() {
         r.report_sources(unit);
     }
-    let canary = r.check_canary()?;
+    let canary = r.check_canary(&fixed.canary)?;
     r.beats.schedule.finish(&clock);
     let hb = r.beats.schedule;
     if hb.beats > 0 {
@@ -347,22 +365,26 @@ impl Recovery<'_> {
         );
     }
 
-    fn take_iommu(&mut self) -> Result<Translation, Failed> {
+    /// Takes the IOMMU over (when one is to translate) and maps the recovery
+    /// window; the mapping comes back beside the unit.
+    fn take_iommu(
+        &mut self,
+    ) -> Result<(Translation, Option<WindowMapping<RecoveryWindow>>), Failed> {
         let policy = self.config.policy;
         if policy == Policy::None {
             self.found.iommu = Iommu::Off;
             self.fence_without_iommu("iommu=none: no translation");
-            return Ok(None);
+            return Ok((None, None));
         }
         if let Err(paranoid_boot::platform::PlatformError::NoDmar) =
             paranoid_boot::platform::dmar(self.boot)
         {
             self.found.iommu = Iommu::Absent;
             self.fence_without_iommu("no IOMMU on this machine (no DMAR table)");
-            return Ok(None);
+            return Ok((None, None));
         }
         let vtd_policy = match policy {
-            Policy::None => return Ok(None),
+            Policy::None => return Ok((None, None)),
             // Drain keeps the old translation while in-flight DMA completes.
             Policy::Adopt | Policy::DrainThenFence => VtdPolicy::Adopt,
             Policy::Fence => VtdPolicy::Fence,
@@ -387,7 +409,7 @@ impl Recovery<'_> {
                 ms_since_crash(&self.note, &self.clock)
             ),
         );
-        iommu::map_window(&mut unit, ARENA_PHYS)?;
+        let mapping = iommu::map_window(&mut unit, ARENA_PHYS)?;
         let mut faults = FaultPolicy::new(iommu::policy_config(
             self.config.quarantine_after,
             self.config.halt_on_own_fault,
@@ -402,7 +424,7 @@ impl Recovery<'_> {
         } else {
             iommu::service(&mut unit, &mut faults, self.report)?;
         }
-        Ok(Some((unit, faults)))
+        Ok((Some((unit, faults)), Some(mapping)))
     }
 
     /// What happened to each device the crashed kernel left with DMA live and
@@ -430,16 +452,9 @@ impl Recovery<'_> {
         }
     }
 
-    fn check_canary(&mut self) -> Result<CanaryCheck, Failed> {
+    fn check_canary(&mut self, region: &RamRegion) -> Result<CanaryCheck, Failed> {
         let t = self.clock.now_ns();
-        // SAFETY: our own canary region (see the fill in `run`).
-        let canary = unsafe {
-            canary::check(
-                CANARY_BASE as *const u64,
-                CANARY_BASE,
-                (CANARY_LEN / 8) as usize,
-            )
-        };
+        let canary = canary::check(region);
         self.report.step(
             "canary check",
             t,
@@ -501,9 +516,9 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, &'static str> {
         return Err("crash_note= is not a page below 4 GiB");
     }
     let mut page = [0u8; NOTE_LEN];
-    // SAFETY: a page below 4 GiB (checked), identity-mapped; the crashed kernel
-    // wrote it; we only copy it out.
-    unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, page.as_mut_ptr(), NOTE_LEN) };
+    boot.ram()
+        .read(addr, &mut page)
+        .map_err(|_| "crash_note= is not in RAM")?;
     CrashNote::decode(&page).map_err(|_| "crash note damaged or missing")
 }
 
@@ -530,10 +545,10 @@ fn armed_dma(boot: &BootInfo, note: &CrashNote, clock: &TscClock) -> &'static st
     if !crashed_ram(boot).any(|(start, end)| target.start >= start && target.start + 8 <= end) {
         return "outside-ram";
     }
-    // SAFETY: the target lies in the crashed kernel's RAM (checked against the
-    // memory map it handed over), which the boot page tables identity-map; a
-    // volatile read of one word.
-    let word = unsafe { core::ptr::read_volatile(target.start as *const u64) };
+    // One volatile read: the device may be writing it.
+    let Ok(word) = boot.ram().read_u64_volatile(target.start) else {
+        return "outside-ram";
+    };
     if word == note.armed_word {
         "landed"
     } else {
@@ -545,13 +560,9 @@ fn armed_dma(boot: &BootInfo, note: &CrashNote, clock: &TscClock) -> &'static st
 /// dump, with UDP heartbeats through the NIC when configured.
 fn devices<W: Window>(
     r: &mut Recovery<'_>,
+    mut arena: DmaArena<W>,
     mut translation: Option<(&mut iommu::Unit, &mut FaultPolicy)>,
 ) -> Result<DumpStats, Failed> {
-    let cpu = core::ptr::NonNull::new(ARENA_PHYS as *mut u8).ok_or(fail("arena", "null"))?;
-    // SAFETY: the arena is RAM of the reserved region, owned by this kernel and
-    // used only through this arena; W maps its IOVAs to it (1:1, or through the
-    // recovery domain that `take_iommu` mapped).
-    let mut arena = unsafe { paranoid::dma::DmaArena::<W>::new(cpu, ARENA_PHYS, WINDOW_LEN) };
     let nic = if r.config.nic {
         nic::bring_up(r, &mut arena, translation.as_mut().map(|(u, _)| &mut **u))?
     } else {

@@ -1,6 +1,7 @@
 //! The crashed kernel's memory, read in place (the boot page tables
 //! identity-map the first 64 GiB, RAM above the 4 GiB hole included).
 
+use paranoid::phys::{IdentityMap, PhysRead as _};
 use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_dump::Range;
 use paranoid_recovery::dump::{PhysMemory, Unreadable};
@@ -8,13 +9,15 @@ use paranoid_recovery::dump::{PhysMemory, Unreadable};
 /// Reads the ranges the crash note lists, and nothing else.
 pub struct CrashedMemory<'n> {
     ranges: &'n [Range],
+    ram: &'n IdentityMap,
 }
 
 impl<'n> CrashedMemory<'n> {
     /// Memory limited to `ranges` (below [`IDENTITY_LIMIT`], where the boot map
     /// reaches).
-    pub fn new(ranges: &'n [Range]) -> Self {
-        Self { ranges }
+    /// `ram` is the boot identity map's RAM reader ([`paranoid_boot::BootInfo::ram`]).
+    pub fn new(ranges: &'n [Range], ram: &'n IdentityMap) -> Self {
+        Self { ranges, ram }
     }
 }
 
@@ -41,13 +44,7 @@ impl PhysMemory for CrashedMemory<'_> {
         if !inside {
             return Err(Unreadable { phys });
         }
-        // SAFETY:
-        // - `phys..phys + len` lies in a range the crash note lists, below
-        //   IDENTITY_LIMIT,
-        //   which the boot page tables identity-map;
-        // - it is the crashed kernel's memory: no Rust reference of ours points
-        //   there, and a raw copy tolerates a device still writing it.
-        unsafe { core::ptr::copy_nonoverlapping(phys as *const u8, out.as_mut_ptr(), out.len()) };
+        self.ram.read(phys, out).map_err(|_| Unreadable { phys })?;
         Ok(())
     }
 }

@@ -3,20 +3,19 @@
 //! cluster and, with `stream=on`, to stream the dump.
 
 use core::cell::RefCell;
-use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, Window};
-use paranoid::mmio::{Mmio, RegisterIo};
+use paranoid::mmio::Mmio;
 use paranoid::pci::Cf8;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::{platform, println, TscClock};
 use paranoid_dump::stream::{encode_data, encode_end, DATA_HEADER, DATA_PER_RECORD, STREAM_PORT};
 use paranoid_dump::{ChunkHeader, Range};
-use paranoid_e1000::{E1000Error, E1000};
+use paranoid_e1000::{E1000Error, InheritedState, E1000};
 use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_recovery::result::Nic as NicState;
 
-use crate::{fail, iommu, Failed, Line, Recovery};
+use crate::{fail, iommu, Failed, Recovery};
 
 /// The NIC driver as the recovery kernel instantiates it.
 pub type Nic<W> = E1000<Mmio, Cf8, TscClock, W>;
@@ -71,7 +70,7 @@ pub fn bring_up<W: Window>(
     println!("recovery: NIC {} is an {}", f.address(), part.name());
     let (mut regs, _) =
         platform::map_bar0(&mut cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
-    let found = describe(&mut regs);
+    let found = InheritedState::read(&mut regs);
     if let Some(unit) = unit {
         iommu::attach(unit, f.requester_id())?;
     }
@@ -91,7 +90,7 @@ pub fn bring_up<W: Window>(
             let m = nic.mac().0;
             r.report.device(
                 format_args!("e1000 {}", f.address()),
-                format_args!("{}", found.as_str()),
+                format_args!("{found}"),
                 format_args!(
                     "ready in {:?}, {} escalation(s), mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
                     ready.trace.total(),
@@ -108,7 +107,7 @@ pub fn bring_up<W: Window>(
             println!("{}", failure.trace);
             r.report.device(
                 format_args!("e1000 {}", f.address()),
-                format_args!("{}", found.as_str()),
+                format_args!("{found}"),
                 format_args!("fenced: {}", failure.cause),
             );
             r.report.step(
@@ -121,36 +120,6 @@ pub fn bring_up<W: Window>(
             Ok(None)
         }
     }
-}
-
-/// The NIC's state as found.
-fn describe(regs: &mut impl RegisterIo) -> Line {
-    let status = regs.read32(0x08);
-    let mut line = Line::new();
-    if status.is_all_ones() {
-        let _ = write!(line, "gone (STATUS reads all-ones)");
-        return line;
-    }
-    let rctl = regs.read32(0x100);
-    let tctl = regs.read32(0x400);
-    let (rdh, rdt) = (regs.read32(0x2810), regs.read32(0x2818));
-    let (tdh, tdt) = (regs.read32(0x3810), regs.read32(0x3818));
-    let _ = write!(
-        line,
-        "RCTL.EN={} RDH={} RDT={} TCTL.EN={} TDH={} TDT={}{}",
-        u8::from(rctl.bit(1)),
-        rdh.clamp_max(0xffff),
-        rdt.clamp_max(0xffff),
-        u8::from(tctl.bit(1)),
-        tdh.clamp_max(0xffff),
-        tdt.clamp_max(0xffff),
-        if rctl.bit(1) {
-            " (RX into the old ring)"
-        } else {
-            ""
-        }
-    );
-    line
 }
 
 /// The ones'-complement checksum of an IPv4 header.

@@ -5,13 +5,12 @@
 use core::fmt::Write as _;
 
 use paranoid::dma::{DmaArena, Window};
-use paranoid::mmio::RegisterIo;
 use paranoid::pci::PciAddress;
 use paranoid::time::Clock;
 use paranoid_boot::platform;
 use paranoid_boot::println;
 use paranoid_dump::{codec, fixed, ExcludedKind, Header, Range};
-use paranoid_nvme::{Nvme, WritePipeline};
+use paranoid_nvme::{InheritedState, Nvme, WritePipeline};
 use paranoid_recovery::config::HandoffOrder;
 use paranoid_recovery::descriptor::{self, Descriptor, DescriptorError, DESCRIPTOR_LEN};
 use paranoid_recovery::dump::{
@@ -38,6 +37,43 @@ pub const DEPTH: usize = WRITE_DEPTH;
 type RecoveryNvme<W> =
     Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, paranoid_boot::TscClock, W>;
 
+/// Which bring-up of the dump controller a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BringUp {
+    /// The first: from whatever the crashed kernel left.
+    Dump,
+    /// After a planned handoff, from the state the dump left it in (enabled,
+    /// I/O queues live): the any-state path a crash forces.
+    AnyState,
+    /// After an orderly shutdown: the fast path a clean handoff gives.
+    AfterShutdown,
+    /// Not measured: a driver to shut the controller down with, so the fast
+    /// path can be measured first (`handoff_order=fast-first`).
+    ForShutdown,
+}
+
+impl BringUp {
+    /// The step's name in the report and on a failure line.
+    pub const fn step(self) -> &'static str {
+        match self {
+            Self::Dump => "nvme init",
+            Self::AnyState => "nvme any-state init",
+            Self::AfterShutdown => "nvme init after shutdown",
+            Self::ForShutdown => "nvme init to shut down",
+        }
+    }
+
+    /// Whether the controller is shut down in order afterwards, so the next
+    /// bring-up (the fast path) starts from quiet.
+    fn shuts_down_after(self, order: HandoffOrder) -> bool {
+        match self {
+            Self::AnyState => order == HandoffOrder::AnyStateFirst,
+            Self::Dump | Self::AfterShutdown => false,
+            Self::ForShutdown => true,
+        }
+    }
+}
+
 /// Finds the controller, records the state it was left in, gives it the
 /// recovery domain (when an IOMMU translates) and brings it up in window `W`.
 /// Returns the ready driver, the state it was found in, its init time and
@@ -46,8 +82,8 @@ fn bring_up<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
     unit: Option<&mut iommu::Unit>,
-    step: &'static str,
-) -> Result<(RecoveryNvme<W>, Line, core::time::Duration, usize), Failed> {
+    which: BringUp,
+) -> Result<(RecoveryNvme<W>, InheritedState, core::time::Duration, usize), Failed> {
     let mut cfg = platform::config(r.boot);
     let nvmes = platform::find_nvme(&mut cfg);
     let zero = PciAddress::new(0, 0, 0, 0).map_err(|e| fail("pci", e))?;
@@ -66,7 +102,7 @@ fn bring_up<W: Window>(
         .copied()
         .ok_or(fail("nvme", "chosen controller not in the topology"))?;
     let (mut regs, _) = platform::map_bar0(&mut cfg, address).map_err(|e| fail("nvme bar", e))?;
-    let found = describe(&mut regs);
+    let found = InheritedState::read(&mut regs);
     if let Some(unit) = unit {
         iommu::attach(unit, node.requester_id())?;
     }
@@ -90,7 +126,7 @@ fn bring_up<W: Window>(
                 paranoid::pci::command::fence(&mut cf8, address);
                 r.report.device(
                     format_args!("nvme {address}"),
-                    format_args!("{}", found.as_str()),
+                    format_args!("{found}"),
                     format_args!(
                         "not the target ({e}): shut down, bus mastering off, nothing written"
                     ),
@@ -103,10 +139,10 @@ fn bring_up<W: Window>(
             println!("{}", f.trace);
             r.report.device(
                 format_args!("nvme {address}"),
-                format_args!("{}", found.as_str()),
+                format_args!("{found}"),
                 format_args!("fenced: {}", f.cause),
             );
-            Err(fail(step, f.cause))
+            Err(fail(which.step(), f.cause))
         }
     }
 }
@@ -123,14 +159,18 @@ pub fn dump<W: Window>(
     let clock = r.clock;
     let t = clock.now_ns();
     let unit = translation.as_mut().map(|(u, _)| &mut **u);
-    let (mut nvme, found, took, escalations) = bring_up(r, arena, unit, "nvme init")?;
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, unit, BringUp::Dump)?;
     r.report.device(
         format_args!("nvme {}", nvme.address()),
-        format_args!("{}", found.as_str()),
+        format_args!("{found}"),
         format_args!("ready in {took:?}, {escalations} escalation(s)"),
     );
-    r.report
-        .step("nvme init", t, clock.now_ns(), format_args!("ready"));
+    r.report.step(
+        BringUp::Dump.step(),
+        t,
+        clock.now_ns(),
+        format_args!("ready"),
+    );
     r.found.nvme_init = Some((took, escalations));
     r.beats.tick(&clock);
     let ns = nvme
@@ -174,14 +214,9 @@ pub fn dump<W: Window>(
     let settings =
         DumpSettings::parse(r.boot.cmdline().as_str()).map_err(|e| fail("dump settings", e))?;
     let mut take = |bytes: usize| -> Result<&'static mut [u8], Failed> {
-        let at = r
-            .frames
-            .alloc(bytes as u64, 4096)
-            .map_err(|e| fail("dump buffers", e))?;
-        // SAFETY: the frame allocator handed out these bytes from this kernel's
-        // own RAM (the reserved region); nothing else refers to them, ever
-        // (the bump allocator never frees).
-        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes) })
+        r.frames
+            .alloc_bytes(bytes, 4096)
+            .map_err(|e| fail("dump buffers", e))
     };
     let buffers = Buffers {
         bounce: take(chunk as usize)?,
@@ -191,7 +226,7 @@ pub fn dump<W: Window>(
     };
     let note = &r.note;
     let crashed: [Range; 16] = crashed_ram(r.boot);
-    let (plan, descriptor) = plan(note, &crashed, settings.exclude_free);
+    let (plan, descriptor) = plan(note, &crashed, r.boot.ram(), settings.exclude_free);
     let mut header = Header::new(r.config.policy, chunk);
     header.crash_ns = note.crash_ns;
     header.crash_point = note.point;
@@ -243,7 +278,7 @@ pub fn dump<W: Window>(
         extent_blocks: extent.blocks,
         raw_crc: stream.is_some(),
     };
-    let memory = memory::CrashedMemory::new(note.ranges());
+    let memory = memory::CrashedMemory::new(note.ranges(), r.boot.ram());
     let report = &mut *r.report;
     let mut service_error = None;
     let mut on_chunk = |c: &paranoid_dump::ChunkHeader, data: &[u8]| {
@@ -320,9 +355,10 @@ fn crashed_ram(boot: &paranoid_boot::BootInfo) -> [Range; 16] {
 fn plan(
     note: &paranoid_recovery::note::CrashNote,
     crashed: &[Range],
+    ram: &paranoid::phys::IdentityMap,
     exclude_free: bool,
 ) -> (Plan, Result<Descriptor, DescriptorError>) {
-    let descriptor = read_descriptor(note, crashed);
+    let descriptor = read_descriptor(note, crashed, ram);
     let plain = || Plan::plain(note.ranges()).unwrap_or_else(|_| Plan::plain(&[]).unwrap_or(EMPTY));
     match descriptor {
         Ok(d) => match Plan::guided(note.ranges(), &d, exclude_free) {
@@ -350,36 +386,17 @@ const EMPTY: Plan = Plan {
 fn read_descriptor(
     note: &paranoid_recovery::note::CrashNote,
     crashed: &[Range],
+    ram: &paranoid::phys::IdentityMap,
 ) -> Result<Descriptor, DescriptorError> {
     let at = descriptor::locate(note.descriptor, crashed)?;
     let mut bytes = [0u8; DESCRIPTOR_LEN];
-    memory::CrashedMemory::new(crashed)
+    memory::CrashedMemory::new(crashed, ram)
         .read_into(at.start, &mut bytes)
         .map_err(|_| DescriptorError::OutOfBounds {
             start: at.start,
             len: at.len,
         })?;
     Descriptor::decode(&bytes, note.ranges())
-}
-
-/// The NVMe controller's state as found, before anything touches it.
-fn describe(regs: &mut impl RegisterIo) -> Line {
-    let cc = regs.read32(0x14);
-    let csts = regs.read32(0x1c);
-    let mut line = Line::new();
-    if csts.is_all_ones() {
-        let _ = write!(line, "gone (CSTS reads all-ones)");
-    } else {
-        let _ = write!(
-            line,
-            "CC.EN={} CSTS.RDY={} CSTS.CFS={} (left {})",
-            u8::from(cc.bit(0)),
-            u8::from(csts.bit(0)),
-            u8::from(csts.bit(1)),
-            if cc.bit(0) { "enabled" } else { "disabled" }
-        );
-    }
-    line
 }
 
 /// After a planned handoff, compares the two bring-up paths on the same
@@ -397,47 +414,14 @@ pub fn compare_paths<W: Window>(
     match r.config.handoff_order {
         HandoffOrder::AnyStateFirst => {
             let any = bring_up_again(r, arena, BringUp::AnyState)?;
-            let fast = bring_up_again(r, arena, BringUp::Fast)?;
+            let fast = bring_up_again(r, arena, BringUp::AfterShutdown)?;
             Ok((any, fast))
         }
         HandoffOrder::FastFirst => {
             bring_up_again(r, arena, BringUp::ForShutdown)?;
-            let fast = bring_up_again(r, arena, BringUp::Fast)?;
+            let fast = bring_up_again(r, arena, BringUp::AfterShutdown)?;
             let any = bring_up_again(r, arena, BringUp::AnyState)?;
             Ok((any, fast))
-        }
-    }
-}
-
-/// Which bring-up [`compare_paths`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BringUp {
-    /// From enabled, queues live (left enabled).
-    AnyState,
-    /// From quiet, after an orderly shutdown (left enabled).
-    Fast,
-    /// Not measured: a driver to shut the controller down with, so the fast
-    /// path can go first.
-    ForShutdown,
-}
-
-impl BringUp {
-    /// The report step's name.
-    const fn step(self) -> &'static str {
-        match self {
-            Self::AnyState => "nvme any-state init",
-            Self::Fast => "nvme init after shutdown",
-            Self::ForShutdown => "nvme init to shut down",
-        }
-    }
-
-    /// Whether the fast path is measured next: shut the controller down in
-    /// order.
-    fn shut_down_after(self, order: HandoffOrder) -> bool {
-        match self {
-            Self::AnyState => order == HandoffOrder::AnyStateFirst,
-            Self::Fast => false,
-            Self::ForShutdown => true,
         }
     }
 }
@@ -447,20 +431,17 @@ impl BringUp {
 fn bring_up_again<W: Window>(
     r: &mut Recovery<'_>,
     arena: &mut DmaArena<W>,
-    path: BringUp,
+    which: BringUp,
 ) -> Result<core::time::Duration, Failed> {
     let t = r.clock.now_ns();
-    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, path.step())?;
+    let (mut nvme, found, took, escalations) = bring_up(r, arena, None, which)?;
     r.report.step(
-        path.step(),
+        which.step(),
         t,
         r.clock.now_ns(),
-        format_args!(
-            "{took:?}, {escalations} escalations; found {}",
-            found.as_str()
-        ),
+        format_args!("{took:?}, {escalations} escalations; found {}", found),
     );
-    if path.shut_down_after(r.config.handoff_order) {
+    if which.shuts_down_after(r.config.handoff_order) {
         nvme.shutdown().map_err(|e| fail("nvme shutdown", e))?;
     }
     Ok(took)

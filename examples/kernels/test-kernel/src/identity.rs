@@ -6,9 +6,7 @@
 //! Also the BAR 0 mapping every such scenario needs, failing the scenario the
 //! same way everywhere.
 
-use core::ptr::NonNull;
-
-use paranoid::dma::{DmaArena, Window};
+use paranoid::dma::{DmaArena, Window, WindowMapping};
 use paranoid::mmio::Mmio;
 use paranoid::pci::PciAddress;
 use paranoid::phys::RamRegion;
@@ -55,7 +53,11 @@ pub fn reserve<W: Window>(
         r.start <= window.start && r.end() >= window.end && matches!(r.kind, MemoryKind::Ram)
     });
     ensure!(core::mem::take(f), in_ram, "window {window:x?} is not RAM");
-    check!(core::mem::take(f), frames.reserve(window), "reserve window");
+    let ram = check!(
+        core::mem::take(f),
+        frames.claim_ram(W::BASE, W::SIZE),
+        "reserve window"
+    );
     let old = check!(
         core::mem::take(f),
         frames.alloc_ram(old_size, 4096),
@@ -70,15 +72,13 @@ pub fn reserve<W: Window>(
         !old_range.overlaps(&window),
         "old memory inside the window"
     );
-    let Some(base) = NonNull::new(W::BASE as *mut u8) else {
-        return Err(fail(core::mem::take(f), "null window"));
-    };
-    // SAFETY:
-    // - `BASE..BASE + SIZE` is RAM (checked), identity-mapped and cached (DMA
-    //   is coherent on x86), reserved from the frame allocator so nothing else
-    //   uses it, and only reached through the arena's raw pointers;
-    // - without IOMMU translation, IOVA = physical: BASE maps to BASE.
-    let arena = unsafe { DmaArena::new(base, W::BASE, W::SIZE) };
+    // Without IOMMU translation the window sits on the memory: IOVA = physical.
+    let mapping = check!(
+        core::mem::take(f),
+        WindowMapping::<W>::identity(W::BASE, W::SIZE),
+        "window mapping"
+    );
+    let arena = check!(core::mem::take(f), DmaArena::new(mapping, ram), "arena");
     Ok(IdentityDma { arena, old })
 }
 
