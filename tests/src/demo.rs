@@ -172,9 +172,31 @@ fn traffic_interval(seed: u64) -> Duration {
 }
 
 /// Plays the outside network for 20 s: a broadcast frame every `interval`.
+/// A player still running on the same port (the earlier run of a scenario
+/// that is run again) is stopped first, so its socket is free.
 fn start_traffic(to_qemu: u16, from_qemu: u16, interval: Duration) -> Result<(), String> {
-    let socket = std::net::UdpSocket::bind(("127.0.0.1", from_qemu))
-        .map_err(|e| format!("traffic socket: {e}"))?;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    static PLAYERS: Mutex<Vec<(u16, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Ok(mut players) = PLAYERS.lock() {
+        for (_, old) in players.iter().filter(|(port, _)| *port == from_qemu) {
+            old.store(true, Ordering::Relaxed);
+        }
+        players.retain(|(port, _)| *port != from_qemu);
+        players.push((from_qemu, Arc::clone(&stop)));
+    }
+    // The stopped player notices within one interval (at most 20 ms).
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let socket = loop {
+        match std::net::UdpSocket::bind(("127.0.0.1", from_qemu)) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(format!("traffic socket: {e}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
     std::thread::spawn(move || {
         let mut frame = [0u8; 64];
         frame[..6].copy_from_slice(&[0xff; 6]);
@@ -183,6 +205,9 @@ fn start_traffic(to_qemu: u16, from_qemu: u16, interval: Duration) -> Result<(),
         frame[14..30].copy_from_slice(b"PARANOID-TRAFFIC");
         let frames = (20_000 / interval.as_millis().max(1)) as u32;
         for seq in 0..frames {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             frame[30..34].copy_from_slice(&seq.to_be_bytes());
             let _ = socket.send_to(&frame, ("127.0.0.1", to_qemu));
             std::thread::sleep(interval);
