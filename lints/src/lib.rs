@@ -4,22 +4,20 @@
 //!
 //! The engine reads each package's sources in parallel (rayon), summarises every file
 //! (functions, calls, register fields, reader wrappers), builds a per-crate view
-//! ([`callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
+//! ([`analysis::callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
 //! [`lints::LINTS`] on every file, applies suppressions ([`suppress`]) and levels, and
 //! returns [`Diagnostic`]s that [`render`] prints as rustc-style text, cargo JSON or SARIF.
 //! A file that does not parse yields a `parse_error` diagnostic; the linter never panics
 //! (each file is analysed under `catch_unwind`, and a failure there is reported as well).
 
-pub mod callgraph;
+pub mod analysis;
 pub mod cli;
 pub mod config;
-pub mod device;
 pub mod diagnostic;
 pub mod lints;
 pub mod render;
 pub mod source;
 pub mod suppress;
-pub mod taint;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -33,8 +31,8 @@ pub use config::Config;
 pub use diagnostic::{Diagnostic, Finding, Level, PackageInfo};
 pub use source::SourceFile;
 
-use callgraph::CrateInfo;
-use device::DeviceCx;
+use analysis::access::DeviceCx;
+use analysis::callgraph::{self, CrateInfo};
 use lints::LintCx;
 
 /// Configuration and effective lint levels for a run.

@@ -5,8 +5,8 @@ use syn::visit::Visit;
 use syn::Expr;
 
 use super::{declare_lint, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
+use crate::analysis::callgraph::for_each_fn;
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -120,7 +120,7 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
     }
     let mut reads = Vec::new();
     if let Some(c) = cond {
-        reads.extend(device::accesses_in_expr(dcx, c));
+        reads.extend(access::accesses_in_expr(dcx, c));
     }
     reads.extend(direct_accesses(dcx, body));
     let read = match reads.into_iter().find(|a| a.kind != AccessKind::Write) {
@@ -138,8 +138,8 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
 
 /// A call in the loop condition (or in the condition of an `if` of the body that leaves the
 /// loop) to a helper of the crate that reads the device.
-fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Option<device::Access> {
-    struct V<'h>(&'h [&'h str], Option<device::Access>);
+fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Option<access::Access> {
+    struct V<'h>(&'h [&'h str], Option<access::Access>);
     impl<'ast> Visit<'ast> for V<'_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
             if self.1.is_some()
@@ -152,16 +152,16 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
             }
             let called = match e {
                 Expr::Call(c) => {
-                    device::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e)))
+                    access::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e)))
                 }
                 Expr::MethodCall(m) => Some((m.method.to_string(), syn::spanned::Spanned::span(e))),
                 _ => None,
             };
             if let Some((n, span)) = called {
                 if self.0.contains(&n.as_str()) {
-                    self.1 = Some(device::Access {
+                    self.1 = Some(access::Access {
                         kind: AccessKind::Read,
-                        form: device::Form::Function,
+                        form: access::Form::Function,
                         span,
                         what: format!("{n}()"),
                     });
@@ -202,7 +202,7 @@ fn is_endless_iter(e: &Expr) -> bool {
             _ => is_endless_iter(&m.receiver),
         },
         Expr::Call(c) => matches!(
-            device::callee_name(&c.func).as_deref(),
+            access::callee_name(&c.func).as_deref(),
             Some("repeat" | "repeat_with" | "from_fn")
         ),
         _ => false,
@@ -229,7 +229,7 @@ fn examine_search(dcx: &DeviceCx, m: &syn::ExprMethodCall) -> Option<UnboundedLo
     let read = m
         .args
         .iter()
-        .flat_map(|a| device::accesses_in_expr(dcx, a))
+        .flat_map(|a| access::accesses_in_expr(dcx, a))
         .find(|a| a.kind != AccessKind::Write)?;
     let mut ids = Vec::new();
     for a in &m.args {
@@ -247,7 +247,7 @@ fn examine_search(dcx: &DeviceCx, m: &syn::ExprMethodCall) -> Option<UnboundedLo
 }
 
 fn is_bound_ident(i: &str) -> bool {
-    device::words(i)
+    access::words(i)
         .iter()
         .any(|w| BOUND_WORDS.contains(&w.as_str()))
 }
@@ -262,7 +262,7 @@ pub(crate) fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
     impl<'ast> Visit<'ast> for Set {
         fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
             if super::idents_of(&a.right).iter().any(|i| is_bound_ident(i)) {
-                if let Some(p) = crate::taint::place(&a.left) {
+                if let Some(p) = crate::analysis::taint::place(&a.left) {
                     self.0.push(p);
                 }
             }
@@ -348,10 +348,10 @@ pub(crate) fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
 }
 
 /// Device accesses in a loop body, not counting nested loops (they are judged on their own).
-fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<device::Access> {
+fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<access::Access> {
     struct V<'a> {
         dcx: &'a DeviceCx,
-        out: Vec<device::Access>,
+        out: Vec<access::Access>,
     }
     impl<'ast> Visit<'ast> for V<'_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
@@ -441,13 +441,13 @@ fn has_counter(cond: Option<&Expr>, body: &syn::Block) -> bool {
             use syn::BinOp::*;
             match b.op {
                 AddAssign(_) | SubAssign(_) => {
-                    if let Some(p) = crate::taint::place(&b.left) {
+                    if let Some(p) = crate::analysis::taint::place(&b.left) {
                         self.stepped.push(p);
                     }
                 }
                 Lt(_) | Le(_) | Gt(_) | Ge(_) | Eq(_) | Ne(_) => {
                     for side in [&b.left, &b.right] {
-                        if let Some(p) = crate::taint::place(side) {
+                        if let Some(p) = crate::analysis::taint::place(side) {
                             self.compared.push(p);
                         }
                     }
@@ -460,7 +460,7 @@ fn has_counter(cond: Option<&Expr>, body: &syn::Block) -> bool {
             if m.method.to_string().starts_with("checked_sub")
                 || m.method.to_string().starts_with("checked_add")
             {
-                if let Some(p) = crate::taint::place(&m.receiver) {
+                if let Some(p) = crate::analysis::taint::place(&m.receiver) {
                     self.stepped.push(p.clone());
                     self.compared.push(p);
                 }

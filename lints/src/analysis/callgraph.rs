@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use syn::visit::Visit;
 use syn::{Attribute, Block, Expr, Signature, Visibility};
 
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
 
 /// A function (free, inherent or trait method, nested) seen in a file.
 #[derive(Clone, Copy)]
@@ -315,7 +315,7 @@ fn constructed_type(e: &Expr, owner: Option<&str>) -> Option<String> {
                 && n.chars().any(|c| c.is_ascii_lowercase())
         }),
         Expr::Call(c) => {
-            let path = device::callee_path(&c.func);
+            let path = access::callee_path(&c.func);
             let (ty, ctor) = match path.as_slice() {
                 [.., t, f] => (t, f),
                 _ => return None,
@@ -411,8 +411,8 @@ fn calls_of(
         fn visit_expr(&mut self, e: &'ast Expr) {
             match e {
                 Expr::Call(c) => {
-                    if let Some(n) = device::callee_name(&c.func) {
-                        let path = device::callee_path(&c.func);
+                    if let Some(n) = access::callee_name(&c.func) {
+                        let path = access::callee_path(&c.func);
                         let target = path_target(&path, self.owner.as_ref());
                         self.push(target, n);
                     }
@@ -460,10 +460,10 @@ pub fn panic_hook_targets(block: &Block) -> Vec<String> {
     struct V(Vec<String>);
     impl<'ast> Visit<'ast> for V {
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-            if device::callee_name(&c.func).as_deref() == Some("set_hook") {
+            if access::callee_name(&c.func).as_deref() == Some("set_hook") {
                 for a in &c.args {
                     let mut ids = Vec::new();
-                    device::idents(quote::ToTokens::to_token_stream(a), &mut ids);
+                    access::idents(quote::ToTokens::to_token_stream(a), &mut ids);
                     self.0.extend(ids);
                 }
             }
@@ -540,7 +540,7 @@ fn pointer_statics_and_aliases(file: &syn::File) -> (Vec<String>, (Vec<String>, 
     struct V(Vec<String>, Vec<String>, Vec<String>);
     impl<'ast> Visit<'ast> for V {
         fn visit_item_static(&mut self, st: &'ast syn::ItemStatic) {
-            if device::int_cast_to_ptr(&st.expr) {
+            if access::int_cast_to_ptr(&st.expr) {
                 self.0.push(st.ident.to_string());
             }
             syn::visit::visit_item_static(self, st);
@@ -643,7 +643,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
     let mut s = FileSummary {
         ptr_statics,
         volatile_aliases,
-        reg_fields: device::register_fields(file),
+        reg_fields: access::register_fields(file),
         fields: struct_fields(file),
         imports: use_imports(file),
         mentions_toolkit: mentions_toolkit(file),
@@ -668,7 +668,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
             s.hooks.push((id.clone(), hook));
         }
         let fcx = cx.for_block(f.block);
-        let accesses = device::accesses_in_block(&fcx, f.block);
+        let accesses = access::accesses_in_block(&fcx, f.block);
         if !accesses.is_empty() {
             s.touches.push(id.clone());
         }
@@ -701,7 +701,7 @@ fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
 fn returns_value(sig: &Signature) -> bool {
     match &sig.output {
         syn::ReturnType::Default => false,
-        syn::ReturnType::Type(_, ty) => device::type_name(ty).is_some_and(|n| {
+        syn::ReturnType::Type(_, ty) => access::type_name(ty).is_some_and(|n| {
             matches!(
                 n.as_str(),
                 "u8" | "u16"
@@ -797,7 +797,7 @@ pub const BRING_UP_WORDS: &[&str] = &[
 /// `bring_up`/`bringUp`. `start`, `open`, `enable` and `new` are not (too common outside
 /// bring-up), and predicates (`is_reset`, `needs_init`, `has_…`) are not.
 pub fn is_bring_up_name(name: &str) -> bool {
-    let w = device::words(name);
+    let w = access::words(name);
     if w.first().is_some_and(|f| {
         matches!(
             f.as_str(),
