@@ -4,22 +4,21 @@
 //!
 //! The engine reads each package's sources in parallel (rayon), summarises every file
 //! (functions, calls, register fields, reader wrappers), builds a per-crate view
-//! ([`callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
+//! ([`analysis::callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
 //! [`lints::LINTS`] on every file, applies suppressions ([`suppress`]) and levels, and
 //! returns [`Diagnostic`]s that [`render`] prints as rustc-style text, cargo JSON or SARIF.
 //! A file that does not parse yields a `parse_error` diagnostic; the linter never panics
 //! (each file is analysed under `catch_unwind`, and a failure there is reported as well).
 
-pub mod callgraph;
+pub mod analysis;
+pub mod cache;
 pub mod cli;
 pub mod config;
-pub mod device;
 pub mod diagnostic;
 pub mod lints;
 pub mod render;
 pub mod source;
 pub mod suppress;
-pub mod taint;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -33,8 +32,8 @@ pub use config::Config;
 pub use diagnostic::{Diagnostic, Finding, Level, PackageInfo};
 pub use source::SourceFile;
 
-use callgraph::CrateInfo;
-use device::DeviceCx;
+use analysis::access::DeviceCx;
+use analysis::callgraph::{self, CrateInfo};
 use lints::LintCx;
 
 /// Configuration and effective lint levels for a run.
@@ -72,6 +71,14 @@ impl Session {
         Ok(Self { config, levels })
     }
 
+    /// Every input of a run besides the files: the configuration and the effective levels,
+    /// in a deterministic order (the cache key's session part, [`cache`]).
+    pub fn fingerprint(&self) -> String {
+        let mut levels: Vec<(&&str, &Level)> = self.levels.iter().collect();
+        levels.sort();
+        format!("{:?}\n{levels:?}", self.config)
+    }
+
     /// The effective level of `lint`.
     pub fn level(&self, lint: &str) -> Level {
         self.levels.get(lint).copied().unwrap_or(Level::Warn)
@@ -96,6 +103,8 @@ pub struct Stats {
     pub bytes: usize,
     /// Files that did not parse.
     pub parse_errors: usize,
+    /// Packages whose diagnostics came from the cache.
+    pub cached: usize,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -103,11 +112,12 @@ impl std::ops::AddAssign for Stats {
         self.files += o.files;
         self.bytes += o.bytes;
         self.parse_errors += o.parse_errors;
+        self.cached += o.cached;
     }
 }
 
 /// The thread pool: both cores, and a large stack so deeply nested code cannot overflow it.
-fn pool() -> &'static rayon::ThreadPool {
+pub(crate) fn pool() -> &'static rayon::ThreadPool {
     static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
@@ -125,6 +135,16 @@ fn pool() -> &'static rayon::ThreadPool {
 
 /// Lints one package.
 pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, Stats) {
+    lint_package_cached(session, pkg, None)
+}
+
+/// Lints one package, taking its diagnostics from `cache` when none of its inputs changed
+/// (and storing them there otherwise).
+pub fn lint_package_cached(
+    session: &Session,
+    pkg: &PackageInput,
+    cache: Option<&cache::Cache>,
+) -> (Vec<Diagnostic>, Stats) {
     let files: Vec<(PathBuf, PathBuf)> = pkg
         .files
         .iter()
@@ -133,17 +153,23 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
         .collect();
     let mut diags = Vec::new();
     let pkg_dir = std::path::Path::new(&pkg.info.manifest_path).parent();
-    let sources: Vec<Result<Arc<SourceFile>, Box<Diagnostic>>> = pool().install(|| {
+    type Read = Result<(Arc<SourceFile>, Option<cache::FileStamp>), Box<Diagnostic>>;
+    let sources: Vec<Read> = pool().install(|| {
         files
             .par_iter()
             .map(|(shown, disk)| match std::fs::read(disk) {
-                Ok(bytes) => Ok(Arc::new(
-                    SourceFile::new(shown.clone(), String::from_utf8_lossy(&bytes).into_owned())
-                        .with_aux(
-                            session.config.is_auxiliary(shown)
-                                || pkg_dir.is_some_and(|d| is_aux_target(d, disk)),
-                        ),
-                )),
+                Ok(bytes) => {
+                    let stamp = cache.map(|_| cache::FileStamp::new(shown, disk, &bytes));
+                    let file = SourceFile::new(
+                        shown.clone(),
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    )
+                    .with_aux(
+                        session.config.is_auxiliary(shown)
+                            || pkg_dir.is_some_and(|d| is_aux_target(d, disk)),
+                    );
+                    Ok((Arc::new(file), stamp))
+                }
                 Err(e) => Err(Box::new(
                     Finding::new(
                         "parse_error",
@@ -161,13 +187,28 @@ pub fn lint_package(session: &Session, pkg: &PackageInput) -> (Vec<Diagnostic>, 
             .collect()
     });
     let mut ok = Vec::new();
+    let mut stamps = Vec::new();
     for s in sources {
         match s {
-            Ok(s) => ok.push(s),
+            Ok((s, stamp)) => {
+                ok.push(s);
+                stamps.extend(stamp);
+            }
             Err(d) => diags.push(*d),
         }
     }
-    let (mut d, stats) = lint_sources(session, pkg.info.clone(), ok);
+    // Only a package whose every file was read is cached (a read error is not a result).
+    let cache = cache.filter(|_| diags.is_empty());
+    if let Some(c) = cache {
+        if let Some(hit) = c.load(&pkg.info, &stamps, &ok) {
+            return hit;
+        }
+    }
+    let (mut d, stats) = lint_sources(session, pkg.info.clone(), ok.clone());
+    d.retain(|d| d.level != Level::Allow);
+    if let Some(c) = cache {
+        c.store(&pkg.info, &stamps, &ok, &d, stats);
+    }
     diags.append(&mut d);
     diags.retain(|d| d.level != Level::Allow);
     (diags, stats)
@@ -253,7 +294,7 @@ pub fn lint_sources(
     let mut stats = Stats {
         files: files.len(),
         bytes: files.iter().map(|f| f.text.len()).sum(),
-        parse_errors: 0,
+        ..Stats::default()
     };
     let mut diags = Vec::new();
     for (d, failed) in results {

@@ -16,7 +16,19 @@ pub struct SourceFile {
 }
 
 /// A resolved region of a source file: byte offsets and 1-based line/column (columns in chars).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Span {
     /// Byte offset of the first byte.
     pub byte_start: usize,

@@ -44,6 +44,9 @@ commands:
                             (--separate: one build per bug)
   bench-qemu [--runs N]     the QEMU timings (handoff, crash to dump): N rounds
                             (default 10) in alternating order, median, min, max
+  lint-bench [--samples N] [--touch FILE]
+                            cargo paranoid vs cargo clippy on this workspace, cold
+                            and after a one-file edit (alternating, medians)
   help                      this text
 
 machine options (demo, qemu):
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
         "bench-qemu" => bench::run(&repo_root(), rest),
+        "lint-bench" => steps::lint_bench(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -164,6 +164,33 @@ fn lints(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask lint-bench [--samples N] [--touch FILE]`: the release `cargo-paranoid`
+/// binary against `cargo clippy` on this workspace (`lints/corpus/src/bench.rs`), editing
+/// `drivers/nvme/src/lib.rs` unless `--touch` names another file.
+pub fn lint_bench(args: &[String]) -> Result<(), String> {
+    let ctx = Ctx { root: repo_root() };
+    run(ctx.cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "cargo-paranoid",
+        "-p",
+        "paranoid-lint-corpus",
+    ]))?;
+    let release = target_dir(&ctx).join("release");
+    let mut c = Command::new(release.join(format!("lint-bench{}", std::env::consts::EXE_SUFFIX)));
+    c.current_dir(&ctx.root)
+        .arg(&ctx.root)
+        .arg("--bin")
+        .arg(release.join(format!("cargo-paranoid{}", std::env::consts::EXE_SUFFIX)));
+    if !args.iter().any(|a| a == "--touch") {
+        c.args(["--touch", "drivers/nvme/src/lib.rs"]);
+    }
+    c.args(args);
+    run(c)
+}
+
 /// Whether `lint-corpus` enforces the issue-14 thresholds (precision ≥ 0.9 and
 /// recall ≥ 0.7 overall, no lint below 0.5 recall); the table is printed either
 /// way.

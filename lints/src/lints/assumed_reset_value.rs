@@ -8,8 +8,8 @@ use syn::visit::Visit;
 use syn::{BinOp, Expr};
 
 use super::{declare_lint, idents_of, is_reset_name, is_wait_name, mentions_reset_bit, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
+use crate::analysis::callgraph::for_each_fn;
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -95,7 +95,7 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn is_read(&self, e: &Expr) -> bool {
-        if let Some(p) = crate::taint::place(e) {
+        if let Some(p) = crate::analysis::taint::place(e) {
             if self.read_locals.contains(&p) {
                 return true;
             }
@@ -129,7 +129,7 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             }
             Expr::Call(_) | Expr::MethodCall(_) => {
                 let name = match e {
-                    Expr::Call(c) => device::callee_name(&c.func).unwrap_or_default(),
+                    Expr::Call(c) => access::callee_name(&c.func).unwrap_or_default(),
                     Expr::MethodCall(m) => m.method.to_string(),
                     _ => String::new(),
                 };

@@ -7,10 +7,10 @@ use syn::visit::Visit;
 use syn::{Expr, Stmt};
 
 use super::{declare_lint, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device::{self, AccessKind};
+use crate::analysis::access::{self, AccessKind};
+use crate::analysis::callgraph::for_each_fn;
+use crate::analysis::taint::is_all_ones;
 use crate::diagnostic::Finding;
-use crate::taint::is_all_ones;
 
 declare_lint! {
     /// ### What it does
@@ -72,7 +72,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
             return;
         }
         let discarded = discarded_spans(f.block);
-        let reads: Vec<(Span2, String)> = device::accesses_in_block(&dcx, f.block)
+        let reads: Vec<(Span2, String)> = access::accesses_in_block(&dcx, f.block)
             .into_iter()
             .filter(|a| a.kind == AccessKind::Read)
             .filter(|a| !discarded.contains(&key(a.span)))
@@ -84,7 +84,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Unchecked> {
         let predicate = match &f.sig.output {
             syn::ReturnType::Type(_, ty) => {
                 let mut ids = Vec::new();
-                device::idents(quote::ToTokens::to_token_stream(ty), &mut ids);
+                access::idents(quote::ToTokens::to_token_stream(ty), &mut ids);
                 ids.iter().any(|i| i == "bool")
             }
             syn::ReturnType::Default => false,
@@ -111,7 +111,7 @@ fn key(s: Span2) -> (usize, usize, usize, usize) {
 }
 
 /// A function whose body only returns a device read (possibly in `unsafe`): a reader wrapper.
-fn is_wrapper(dcx: &device::DeviceCx, block: &syn::Block) -> bool {
+fn is_wrapper(dcx: &access::DeviceCx, block: &syn::Block) -> bool {
     match block.stmts.as_slice() {
         [Stmt::Expr(Expr::Unsafe(u), None)] => is_wrapper(dcx, &u.block),
         [Stmt::Expr(e, None)] => {
@@ -134,10 +134,10 @@ fn is_wrapper(dcx: &device::DeviceCx, block: &syn::Block) -> bool {
                                 .is_some_and(|a| a.kind == AccessKind::Read)
                         })
                 }
-                Stmt::Macro(m) => device::asm_outputs(&m.mac).contains(&id),
+                Stmt::Macro(m) => access::asm_outputs(&m.mac).contains(&id),
                 Stmt::Expr(Expr::Unsafe(u), _) => u.block.stmts.iter().any(|s| match s {
-                    Stmt::Macro(m) => device::asm_outputs(&m.mac).contains(&id),
-                    Stmt::Expr(Expr::Macro(m), _) => device::asm_outputs(&m.mac).contains(&id),
+                    Stmt::Macro(m) => access::asm_outputs(&m.mac).contains(&id),
+                    Stmt::Expr(Expr::Macro(m), _) => access::asm_outputs(&m.mac).contains(&id),
                     _ => false,
                 }),
                 _ => false,

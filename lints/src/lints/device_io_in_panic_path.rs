@@ -5,8 +5,8 @@ use syn::visit::Visit;
 use syn::Expr;
 
 use super::{declare_lint, reach_note, LintCx};
-use crate::callgraph::{for_each_fn, Reach};
-use crate::device::{self, Access};
+use crate::analysis::access::{self, Access};
+use crate::analysis::callgraph::{for_each_fn, Reach};
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -65,7 +65,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
             cx.krate
                 .panic_path_of(&f, &cx.file.path.to_string_lossy(), cx.file.aux)
         {
-            for access in device::accesses_in_block(&dcx, f.block) {
+            for access in access::accesses_in_block(&dcx, f.block) {
                 out.push(PanicPathIo {
                     access,
                     function: Some((name.clone(), reach.clone())),
@@ -75,14 +75,14 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicPathIo> {
         }
         // Closures passed to `set_hook` in other functions.
         struct V<'a> {
-            dcx: &'a device::DeviceCx,
+            dcx: &'a access::DeviceCx,
             out: &'a mut Vec<PanicPathIo>,
         }
         impl<'ast> Visit<'ast> for V<'_> {
             fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-                if device::callee_name(&c.func).as_deref() == Some("set_hook") {
+                if access::callee_name(&c.func).as_deref() == Some("set_hook") {
                     for a in &c.args {
-                        for access in device::accesses_in_expr(self.dcx, a) {
+                        for access in access::accesses_in_expr(self.dcx, a) {
                             self.out.push(PanicPathIo {
                                 access,
                                 function: None,

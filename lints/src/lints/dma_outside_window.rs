@@ -9,8 +9,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Type};
 
 use super::{declare_lint, idents_of, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device::{self, receiver_chain};
+use crate::analysis::access::{self, receiver_chain};
+use crate::analysis::callgraph::for_each_fn;
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -111,7 +111,7 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 
 fn any_word(ids: &[String], set: &[&str]) -> Option<String> {
     ids.iter()
-        .find(|i| device::words(i).iter().any(|w| set.contains(&w.as_str())))
+        .find(|i| access::words(i).iter().any(|w| set.contains(&w.as_str())))
         .cloned()
 }
 
@@ -128,7 +128,7 @@ pub fn is_raw_address(e: &Expr) -> bool {
             let to_int = matches!(&*c.ty, Type::Path(_));
             to_int && (is_pointer(&c.expr) || is_raw_address(&c.expr))
         }
-        Expr::Call(c) => device::callee_name(&c.func).is_some_and(|n| {
+        Expr::Call(c) => access::callee_name(&c.func).is_some_and(|n| {
             matches!(
                 n.as_str(),
                 "virt_to_phys" | "to_phys" | "virt_to_bus" | "physical_address" | "phys_addr"
@@ -159,7 +159,7 @@ fn is_translation(e: &Expr, translated: &HashSet<String>) -> bool {
             .get_ident()
             .is_some_and(|i| translated.contains(&i.to_string())),
         Expr::Call(c) => {
-            device::callee_name(&c.func).is_some_and(|n| TRANSLATIONS.contains(&n.as_str()))
+            access::callee_name(&c.func).is_some_and(|n| TRANSLATIONS.contains(&n.as_str()))
         }
         Expr::MethodCall(m) => {
             TRANSLATIONS.contains(&m.method.to_string().as_str())
@@ -233,7 +233,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                     let mut chain = Vec::new();
                     receiver_chain(&fl.base, &mut chain);
                     let m = member.to_string();
-                    let mw = device::words(&m);
+                    let mw = access::words(&m);
                     let addr_field = mw.iter().any(|w| FIELD_WORDS.contains(&w.as_str()));
                     let strong = mw
                         .iter()
@@ -257,7 +257,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                     .last()
                     .map(|x| x.ident.to_string())
                     .unwrap_or_default();
-                if device::words(&sname)
+                if access::words(&sname)
                     .iter()
                     .any(|w| DESC_WORDS.contains(&w.as_str()))
                 {
@@ -265,7 +265,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
                         let syn::Member::Named(n) = &fv.member else {
                             continue;
                         };
-                        let nw = device::words(&n.to_string());
+                        let nw = access::words(&n.to_string());
                         if nw.iter().any(|w| FIELD_WORDS.contains(&w.as_str()))
                             && is_raw_address(&fv.expr)
                         {
@@ -280,7 +280,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<RawDma> {
             }
             _ => {
                 let Some(acc) = dcx.classify(e) else { return };
-                if acc.kind == device::AccessKind::Read {
+                if acc.kind == access::AccessKind::Read {
                     return;
                 }
                 let (recv, args): (Option<&Expr>, Vec<&Expr>) = match e {

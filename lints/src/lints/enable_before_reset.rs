@@ -4,8 +4,8 @@ use proc_macro2::Span as Span2;
 use syn::Expr;
 
 use super::{declare_lint, idents_of, is_init_like, is_reset_name, mentions_reset_bit, LintCx};
-use crate::callgraph::{for_each_fn, FnRef};
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
+use crate::analysis::callgraph::{for_each_fn, FnRef};
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -117,7 +117,7 @@ fn is_true(e: Option<&Expr>) -> bool {
 
 fn enable_bits(ids: &[String]) -> Option<String> {
     for (i, id) in ids.iter().enumerate() {
-        let w = device::words(id);
+        let w = access::words(id);
         let lower = id.to_ascii_lowercase();
         if w.iter()
             .any(|w| matches!(w.as_str(), "master" | "busmaster" | "bme" | "mastering"))
@@ -141,7 +141,7 @@ fn classify(dcx: &DeviceCx, e: &Expr) -> Option<Event> {
     use syn::spanned::Spanned;
     let (name, args): (String, Vec<&Expr>) = match e {
         Expr::MethodCall(m) => (m.method.to_string(), m.args.iter().collect()),
-        Expr::Call(c) => (device::callee_name(&c.func)?, c.args.iter().collect()),
+        Expr::Call(c) => (access::callee_name(&c.func)?, c.args.iter().collect()),
         _ => return None,
     };
     let lname = name.to_ascii_lowercase();

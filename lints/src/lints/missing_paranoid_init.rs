@@ -3,8 +3,8 @@
 use proc_macro2::Span as Span2;
 
 use super::{declare_lint, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device;
+use crate::analysis::access;
+use crate::analysis::callgraph::for_each_fn;
 use crate::diagnostic::{Finding, Suggestion};
 
 declare_lint! {
@@ -71,7 +71,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<MissingInit> {
             return;
         }
         let dcx = cx.device_for(&f);
-        if let Some(a) = device::accesses_in_block(&dcx, f.block).first() {
+        if let Some(a) = access::accesses_in_block(&dcx, f.block).first() {
             out.push(MissingInit {
                 name,
                 ident: f.sig.ident.span(),

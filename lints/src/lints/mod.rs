@@ -4,9 +4,9 @@ use proc_macro2::Span as Span2;
 use syn::visit::Visit;
 use syn::Expr;
 
-use crate::callgraph::{CrateInfo, FnRef, Reach};
+use crate::analysis::access::{self, DeviceCx};
+use crate::analysis::callgraph::{CrateInfo, FnRef, Reach};
 use crate::config::Config;
-use crate::device::{self, DeviceCx};
 use crate::diagnostic::{Finding, Level};
 use crate::source::{SourceFile, Span};
 
@@ -176,7 +176,7 @@ impl LintCx<'_> {
 
 /// Whether a function name reads like device bring-up (`init`, `probe`, `bring_up`, `attach`, …).
 pub fn is_init_like(name: &str) -> bool {
-    let w = device::words(name);
+    let w = access::words(name);
     w.iter().any(|w| {
         matches!(
             w.as_str(),
@@ -197,7 +197,7 @@ pub fn is_init_like(name: &str) -> bool {
 
 /// Whether a called name is a reset or quiesce step.
 pub fn is_reset_name(name: &str) -> bool {
-    let w = device::words(name);
+    let w = access::words(name);
     if w.first()
         .is_some_and(|f| matches!(f.as_str(), "is" | "was" | "has" | "needs" | "get"))
     {
@@ -213,7 +213,7 @@ pub fn is_reset_name(name: &str) -> bool {
 
 /// Whether a called name waits (bounded poll, delay, sleep).
 pub fn is_wait_name(name: &str) -> bool {
-    device::words(name).iter().any(|w| {
+    access::words(name).iter().any(|w| {
         matches!(
             w.as_str(),
             "poll"
@@ -234,14 +234,14 @@ pub fn is_wait_name(name: &str) -> bool {
 /// Identifiers of an expression's tokens.
 pub fn idents_of(e: &Expr) -> Vec<String> {
     let mut v = Vec::new();
-    device::idents(quote::ToTokens::to_token_stream(e), &mut v);
+    access::idents(quote::ToTokens::to_token_stream(e), &mut v);
     v
 }
 
 /// Whether a device write's arguments mention a reset bit (`RST`, `RESET`, `SWRST`).
 pub fn mentions_reset_bit(idents: &[String]) -> bool {
     idents.iter().any(|i| {
-        device::words(i)
+        access::words(i)
             .iter()
             .any(|w| matches!(w.as_str(), "rst" | "reset" | "swrst" | "srst"))
     })

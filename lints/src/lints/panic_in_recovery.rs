@@ -8,7 +8,7 @@ use syn::visit::Visit;
 use syn::Expr;
 
 use super::{declare_lint, reach_note, LintCx};
-use crate::callgraph::{for_each_fn, FnRef, Reach};
+use crate::analysis::callgraph::{for_each_fn, FnRef, Reach};
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -166,7 +166,7 @@ impl ArrayLens {
         }
         F(&mut me, None).visit_file(file);
         let mut returns: HashMap<String, Option<u128>> = HashMap::new();
-        crate::callgraph::for_each_fn(file, |f| {
+        crate::analysis::callgraph::for_each_fn(file, |f| {
             let len = match &f.sig.output {
                 syn::ReturnType::Type(_, ty) => me.type_len(ty),
                 syn::ReturnType::Default => None,

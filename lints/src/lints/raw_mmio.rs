@@ -1,8 +1,8 @@
 //! `raw_mmio`: volatile, raw-pointer or port-assembly device access outside a HAL.
 
 use super::{declare_lint, LintCx};
-use crate::callgraph::for_each_fn;
-use crate::device::{self, Access, AccessKind, Form};
+use crate::analysis::access::{self, Access, AccessKind, Form};
+use crate::analysis::callgraph::for_each_fn;
 use crate::diagnostic::Finding;
 
 declare_lint! {
@@ -44,7 +44,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<Access> {
     for_each_fn(cx.ast, |f| {
         let dcx = cx.device_for(&f);
         out.extend(
-            device::accesses_in_block(&dcx, f.block)
+            access::accesses_in_block(&dcx, f.block)
                 .into_iter()
                 .filter(Access::is_raw),
         );

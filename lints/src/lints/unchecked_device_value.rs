@@ -1,9 +1,9 @@
 //! `unchecked_device_value`: a device-read value used as an index, size, shift or address unvalidated.
 
 use super::{declare_lint, LintCx};
-use crate::callgraph::for_each_fn;
+use crate::analysis::callgraph::for_each_fn;
+use crate::analysis::taint::{self, Flow};
 use crate::diagnostic::Finding;
-use crate::taint::{self, Flow};
 
 declare_lint! {
     /// ### What it does

@@ -21,7 +21,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{BinOp, Block, Expr, Pat, Stmt, Type};
 
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
 
 /// How a device value was used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +100,7 @@ const VALIDATING_WORDS: &[&str] = &["check", "valid", "clamp", "bound", "sanitiz
 /// Functions that map a physical address for access: `ioremap`, `map_mmio`,
 /// `phys_to_virt`, `map_physical_region`, `map_device_memory`.
 fn is_mapping_name(name: &str) -> bool {
-    let w = device::words(name);
+    let w = access::words(name);
     let has = |x: &str| w.iter().any(|v| v == x);
     has("ioremap")
         || (has("phys") && (has("virt") || has("to")))
@@ -405,9 +405,9 @@ impl Analysis<'_> {
     }
 
     fn mac(&mut self, mac: &syn::Macro, span: Span) -> Option<Taint> {
-        if let Some(kind) = device::asm_port_kind(mac) {
+        if let Some(kind) = access::asm_port_kind(mac) {
             if kind == AccessKind::Read {
-                for out in device::asm_outputs(mac) {
+                for out in access::asm_outputs(mac) {
                     self.set(
                         out.clone(),
                         Some(Taint {
@@ -782,7 +782,7 @@ impl Analysis<'_> {
     }
 
     fn call(&mut self, c: &syn::ExprCall) -> Option<Taint> {
-        let path = device::callee_path(&c.func);
+        let path = access::callee_path(&c.func);
         let name = path.last().cloned().unwrap_or_default();
         let args: Vec<Option<Taint>> = c.args.iter().map(|a| self.expr(a)).collect();
         let arg = |i: usize| args.get(i).cloned().flatten();

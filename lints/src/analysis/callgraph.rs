@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use syn::visit::Visit;
 use syn::{Attribute, Block, Expr, Signature, Visibility};
 
-use crate::device::{self, AccessKind, DeviceCx};
+use crate::analysis::access::{self, AccessKind, DeviceCx};
 
 /// A function (free, inherent or trait method, nested) seen in a file.
 #[derive(Clone, Copy)]
@@ -315,7 +315,7 @@ fn constructed_type(e: &Expr, owner: Option<&str>) -> Option<String> {
                 && n.chars().any(|c| c.is_ascii_lowercase())
         }),
         Expr::Call(c) => {
-            let path = device::callee_path(&c.func);
+            let path = access::callee_path(&c.func);
             let (ty, ctor) = match path.as_slice() {
                 [.., t, f] => (t, f),
                 _ => return None,
@@ -411,8 +411,8 @@ fn calls_of(
         fn visit_expr(&mut self, e: &'ast Expr) {
             match e {
                 Expr::Call(c) => {
-                    if let Some(n) = device::callee_name(&c.func) {
-                        let path = device::callee_path(&c.func);
+                    if let Some(n) = access::callee_name(&c.func) {
+                        let path = access::callee_path(&c.func);
                         let target = path_target(&path, self.owner.as_ref());
                         self.push(target, n);
                     }
@@ -460,10 +460,10 @@ pub fn panic_hook_targets(block: &Block) -> Vec<String> {
     struct V(Vec<String>);
     impl<'ast> Visit<'ast> for V {
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-            if device::callee_name(&c.func).as_deref() == Some("set_hook") {
+            if access::callee_name(&c.func).as_deref() == Some("set_hook") {
                 for a in &c.args {
                     let mut ids = Vec::new();
-                    device::idents(quote::ToTokens::to_token_stream(a), &mut ids);
+                    access::idents(quote::ToTokens::to_token_stream(a), &mut ids);
                     self.0.extend(ids);
                 }
             }
@@ -528,6 +528,10 @@ pub struct FileSummary {
     pub touches: Vec<FnId>,
     /// Names of functions whose body reads the device (any return type).
     pub reading_fns: Vec<String>,
+    /// Library functions that return a value (not `()`, `Result<()>`, `Option<()>`), with
+    /// the names they call: a predicate such as `is_done() -> bool` that answers through
+    /// another helper (`!self.channel.in_progress()`) reads the device too.
+    pub value_fns: Vec<(String, Vec<String>)>,
     /// Statics holding pointers made from integer addresses.
     pub ptr_statics: Vec<String>,
     /// Names `read_volatile` / `write_volatile` are imported under.
@@ -540,7 +544,7 @@ fn pointer_statics_and_aliases(file: &syn::File) -> (Vec<String>, (Vec<String>, 
     struct V(Vec<String>, Vec<String>, Vec<String>);
     impl<'ast> Visit<'ast> for V {
         fn visit_item_static(&mut self, st: &'ast syn::ItemStatic) {
-            if device::int_cast_to_ptr(&st.expr) {
+            if access::int_cast_to_ptr(&st.expr) {
                 self.0.push(st.ident.to_string());
             }
             syn::visit::visit_item_static(self, st);
@@ -643,7 +647,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
     let mut s = FileSummary {
         ptr_statics,
         volatile_aliases,
-        reg_fields: device::register_fields(file),
+        reg_fields: access::register_fields(file),
         fields: struct_fields(file),
         imports: use_imports(file),
         mentions_toolkit: mentions_toolkit(file),
@@ -668,12 +672,15 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
             s.hooks.push((id.clone(), hook));
         }
         let fcx = cx.for_block(f.block);
-        let accesses = device::accesses_in_block(&fcx, f.block);
+        let accesses = access::accesses_in_block(&fcx, f.block);
         if !accesses.is_empty() {
             s.touches.push(id.clone());
         }
         if !id.aux && accesses.iter().any(|a| a.kind == AccessKind::Read) {
             s.reading_fns.push(name.clone());
+        }
+        if !id.aux && returns_answer(f.sig) {
+            s.value_fns.push((name.clone(), calls_in(f.block)));
         }
         if returns_value(f.sig) && accesses.iter().any(|a| a.kind == AccessKind::Read) {
             s.derived_readers.push(name);
@@ -697,11 +704,59 @@ fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
     }
 }
 
+/// Whether a function answers something: it returns a type other than `()`,
+/// `Result<(), _>` and `Option<()>`.
+fn returns_answer(sig: &Signature) -> bool {
+    fn unit(ty: &syn::Type) -> bool {
+        matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
+    }
+    match &sig.output {
+        syn::ReturnType::Default => false,
+        syn::ReturnType::Type(_, ty) => match &**ty {
+            t if unit(t) => false,
+            syn::Type::Path(p) => p.path.segments.last().is_none_or(|seg| {
+                let first_unit = match &seg.arguments {
+                    syn::PathArguments::AngleBracketed(a) => {
+                        matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if unit(t))
+                    }
+                    _ => false,
+                };
+                !(matches!(seg.ident.to_string().as_str(), "Result" | "Option") && first_unit)
+            }),
+            _ => true,
+        },
+    }
+}
+
+/// The value-returning functions that read the device only through another function of
+/// the crate (`is_done` → `in_progress` → `isr`, which reads), by name, to a fixpoint; the
+/// functions that read directly are not included.
+fn answering_fns(summaries: &[FileSummary]) -> HashSet<String> {
+    let direct: HashSet<String> = summaries
+        .iter()
+        .flat_map(|s| s.reading_fns.iter().cloned())
+        .collect();
+    let mut reading = direct.clone();
+    let value_fns: Vec<&(String, Vec<String>)> =
+        summaries.iter().flat_map(|s| s.value_fns.iter()).collect();
+    loop {
+        let before = reading.len();
+        for (name, callees) in &value_fns {
+            if !reading.contains(name) && callees.iter().any(|c| c != name && reading.contains(c)) {
+                reading.insert(name.clone());
+            }
+        }
+        if reading.len() == before {
+            return reading.difference(&direct).cloned().collect();
+        }
+    }
+}
+
 /// Whether a signature returns an integer or `Untrusted<..>` (a device value).
 fn returns_value(sig: &Signature) -> bool {
     match &sig.output {
         syn::ReturnType::Default => false,
-        syn::ReturnType::Type(_, ty) => device::type_name(ty).is_some_and(|n| {
+        syn::ReturnType::Type(_, ty) => access::type_name(ty).is_some_and(|n| {
             matches!(
                 n.as_str(),
                 "u8" | "u16"
@@ -797,7 +852,7 @@ pub const BRING_UP_WORDS: &[&str] = &[
 /// `bring_up`/`bringUp`. `start`, `open`, `enable` and `new` are not (too common outside
 /// bring-up), and predicates (`is_reset`, `needs_init`, `has_…`) are not.
 pub fn is_bring_up_name(name: &str) -> bool {
-    let w = device::words(name);
+    let w = access::words(name);
     if w.first().is_some_and(|f| {
         matches!(
             f.as_str(),
@@ -835,6 +890,9 @@ pub struct CrateInfo {
     pub derived_readers: HashSet<String>,
     /// Names of the crate's functions that read the device (any return type).
     pub reading_fns: HashSet<String>,
+    /// Names of the crate's value-returning functions that read the device through another
+    /// of its functions (predicates like `is_done() -> bool`), not in `reading_fns`.
+    pub answering_fns: HashSet<String>,
 }
 
 /// Callees by caller.
@@ -986,6 +1044,7 @@ impl CrateInfo {
                 .iter()
                 .flat_map(|s| s.reading_fns.iter().cloned())
                 .collect(),
+            answering_fns: answering_fns(summaries),
             recovery,
             panic_path: reach(&graph, &defs, &panic_roots, None),
         }
