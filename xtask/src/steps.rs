@@ -169,15 +169,7 @@ fn lints(ctx: &Ctx) -> Result<(), String> {
 /// `drivers/nvme/src/lib.rs` unless `--touch` names another file.
 pub fn lint_bench(args: &[String]) -> Result<(), String> {
     let ctx = Ctx { root: repo_root() };
-    run(ctx.cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "cargo-paranoid",
-        "-p",
-        "paranoid-lint-corpus",
-    ]))?;
+    build_linter_and_corpus(&ctx)?;
     let release = target_dir(&ctx).join("release");
     let mut c = Command::new(release.join(format!("lint-bench{}", std::env::consts::EXE_SUFFIX)));
     c.current_dir(&ctx.root)
@@ -189,6 +181,19 @@ pub fn lint_bench(args: &[String]) -> Result<(), String> {
     }
     c.args(args);
     run(c)
+}
+
+/// The release `cargo-paranoid` and the corpus tools (scorer, lint-bench).
+fn build_linter_and_corpus(ctx: &Ctx) -> Result<(), String> {
+    run(ctx.cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "cargo-paranoid",
+        "-p",
+        "paranoid-lint-corpus",
+    ]))
 }
 
 /// Whether `lint-corpus` enforces the issue-14 thresholds (precision ≥ 0.9 and
@@ -218,15 +223,7 @@ fn lint_corpus(ctx: &Ctx) -> Result<(), String> {
         .arg("--manifest-path")
         .arg(&manifest);
     run(fetch)?;
-    run(ctx.cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "cargo-paranoid",
-        "-p",
-        "paranoid-lint-corpus",
-    ]))?;
+    build_linter_and_corpus(ctx)?;
     let target = target_dir(ctx);
     let npm_dir = target.join("npm");
     let exe = npm_dir

@@ -500,8 +500,7 @@ impl Recovery<'_> {
     fn armed_fenced_ms(&self) -> Option<u64> {
         let armed = self.note.armed_tsc;
         let fenced = self.fenced_tsc?;
-        (armed != 0 && self.note.armed_dma.len != 0)
-            .then(|| fenced.saturating_sub(armed) / self.clock.khz().max(1))
+        (armed != 0 && self.note.armed_dma.len != 0).then(|| self.clock.ms_between(armed, fenced))
     }
 }
 
@@ -524,8 +523,7 @@ fn read_note(boot: &'static BootInfo) -> Result<CrashNote, &'static str> {
 
 /// Milliseconds since the crashed kernel panicked (both read the same TSC).
 pub fn ms_since_crash(note: &CrashNote, clock: &TscClock) -> u64 {
-    let now = paranoid::arch::x86_64::rdtsc();
-    now.saturating_sub(note.crash_tsc) / clock.khz().max(1)
+    clock.ms_between(note.crash_tsc, paranoid::arch::x86_64::rdtsc())
 }
 
 /// How long after the crash an armed DMA (edu: 100 ms) has surely landed.

@@ -149,6 +149,13 @@ impl TscClock {
     pub fn khz(&self) -> u64 {
         self.khz
     }
+
+    /// Whole milliseconds from one raw counter reading ([`rdtsc`]) to a later
+    /// one, such as a reading another kernel took on this machine before
+    /// handing over; 0 when `to` is not after `from`.
+    pub fn ms_between(&self, from: u64, to: u64) -> u64 {
+        to.saturating_sub(from) / self.khz.max(1)
+    }
 }
 
 impl Clock for TscClock {
@@ -173,5 +180,17 @@ mod tests {
         let a = c.now_ns();
         let b = c.now_ns();
         assert!(b >= a);
+    }
+
+    #[test]
+    fn ms_between_counts_whole_milliseconds_forward_only() {
+        let c = TscClock::from_khz(2_000_000).unwrap();
+        assert_eq!(c.ms_between(1_000, 1_000 + 5 * 2_000_000), 5);
+        assert_eq!(c.ms_between(0, 2_000_000 - 1), 0);
+        assert_eq!(
+            c.ms_between(10, 5),
+            0,
+            "a reading before `from` is not negative time"
+        );
     }
 }
