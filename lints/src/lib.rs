@@ -2,7 +2,8 @@
 //! devices in any state (the recovery-kernel case: after a panic, every device is as the dead
 //! kernel left it).
 //!
-//! The engine reads each package's sources in parallel (rayon), summarises every file
+//! The engine reads each package's sources in parallel (rayon), parses each file once and
+//! summarises it
 //! (functions, calls, register fields, reader wrappers), builds a per-crate view
 //! ([`analysis::callgraph::CrateInfo`]: recovery code, panic path), then runs every lint of
 //! [`lints::LINTS`] on every file, applies suppressions ([`suppress`]) and levels, and
@@ -24,7 +25,7 @@ pub mod workspace;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 
 use rayon::prelude::*;
 
@@ -229,68 +230,17 @@ pub fn is_aux_target(pkg_dir: &std::path::Path, file: &std::path::Path) -> bool 
 }
 
 /// Lints in-memory files that form one crate.
+///
+/// Each file is parsed once. `syn`'s trees hold `proc-macro2` tokens, which may not cross
+/// threads, so the files are split into shards of about equal size and each shard stays on
+/// one thread for both passes: parse and summarise, then (once every summary is in and the
+/// crate view is built) run the lints on the trees it kept.
 pub fn lint_sources(
     session: &Session,
     info: Arc<PackageInfo>,
     files: Vec<Arc<SourceFile>>,
 ) -> (Vec<Diagnostic>, Stats) {
-    let base = DeviceCx::new(&session.config.readers, &session.config.writers);
-    let summaries: Vec<Option<callgraph::FileSummary>> = pool().install(|| {
-        files
-            .par_iter()
-            .map(|f| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    syn::parse_file(&f.text).ok().map(|ast| {
-                        callgraph::summarize(&ast, &f.path.to_string_lossy(), &base, f.aux)
-                    })
-                }))
-                .ok()
-                .flatten()
-            })
-            .collect()
-    });
-    let flat: Vec<callgraph::FileSummary> = summaries.into_iter().flatten().collect();
-    let krate = CrateInfo::build(
-        &info.name,
-        base.clone(),
-        &flat,
-        &callgraph::Roots {
-            recovery: &session.config.recovery,
-            not: &session.config.recovery_not,
-            panic: &session.config.panic_path,
-            // The toolkit (and configured HAL crates) mark their own recovery code.
-            toolkit: if info.name == workspace::TOOLKIT_PACKAGE
-                || session.config.hal_crates.contains(&info.name)
-            {
-                Some(true)
-            } else {
-                info.toolkit
-            },
-            by_name: session.config.recovery_by_name.unwrap_or(true),
-        },
-    );
-    let results: Vec<(Vec<Diagnostic>, bool)> = pool().install(|| {
-        files
-            .par_iter()
-            .map(|f| {
-                catch_unwind(AssertUnwindSafe(|| lint_file(session, &krate, &info, f)))
-                    .unwrap_or_else(|_| {
-                        let d = Finding::new(
-                            "parse_error",
-                            "internal error while linting this file (please report it)".to_string(),
-                            source::Span::default(),
-                            "",
-                        )
-                        .into_diagnostic(
-                            Level::Deny,
-                            f.clone(),
-                            info.clone(),
-                        );
-                        (vec![d], true)
-                    })
-            })
-            .collect()
-    });
+    let results = pool().install(|| two_passes(session, &info, &files));
     let mut stats = Stats {
         files: files.len(),
         bytes: files.iter().map(|f| f.text.len()).sum(),
@@ -320,16 +270,206 @@ pub fn lint_text(session: &Session, path: &str, text: &str) -> Vec<Diagnostic> {
     .0
 }
 
-/// Parses, runs every lint and applies suppressions to one file; `true` when it did not parse.
+/// The stack of each linting thread: deeply nested code must not overflow it.
+const STACK_BYTES: usize = 256 << 20;
+
+/// A file after the first pass, kept on the thread that parsed it.
+enum Parsed {
+    /// The syntax tree.
+    Tree(syn::File),
+    /// Why it did not parse.
+    Error(syn::Error),
+    /// Parsing or summarising it panicked.
+    Crashed,
+}
+
+/// A shard's first pass: parse and summarise each file, sending the summaries on.
+fn first_pass(
+    shard: &[usize],
+    files: &[Arc<SourceFile>],
+    base: &DeviceCx,
+    summaries: &mpsc::Sender<(usize, Option<callgraph::FileSummary>)>,
+) -> Vec<(usize, Parsed)> {
+    shard
+        .iter()
+        .map(|&i| {
+            let f = &files[i];
+            let (parsed, summary) =
+                catch_unwind(AssertUnwindSafe(|| match syn::parse_file(&f.text) {
+                    Ok(ast) => {
+                        let sum =
+                            callgraph::summarize(&ast, &f.path.to_string_lossy(), base, f.aux);
+                        (Parsed::Tree(ast), Some(sum))
+                    }
+                    Err(e) => (Parsed::Error(e), None),
+                }))
+                .unwrap_or((Parsed::Crashed, None));
+            // The receiver lives until every shard's first pass is done.
+            let _ = summaries.send((i, summary));
+            (i, parsed)
+        })
+        .collect()
+}
+
+/// A shard's second pass: lint each kept tree.
+fn second_pass(
+    session: &Session,
+    krate: &CrateInfo,
+    info: &Arc<PackageInfo>,
+    files: &[Arc<SourceFile>],
+    parsed: Vec<(usize, Parsed)>,
+) -> Vec<(usize, (Vec<Diagnostic>, bool))> {
+    parsed
+        .into_iter()
+        .map(|(i, p)| {
+            let f = &files[i];
+            let out = match p {
+                Parsed::Crashed => None,
+                p => catch_unwind(AssertUnwindSafe(|| lint_file(session, krate, info, f, p))).ok(),
+            };
+            (i, out.unwrap_or_else(|| internal_error(f, info)))
+        })
+        .collect()
+}
+
+/// The diagnostic for a file whose analysis panicked.
+fn internal_error(file: &Arc<SourceFile>, info: &Arc<PackageInfo>) -> (Vec<Diagnostic>, bool) {
+    let d = Finding::new(
+        "parse_error",
+        "internal error while linting this file (please report it)".to_string(),
+        source::Span::default(),
+        "",
+    )
+    .into_diagnostic(Level::Deny, file.clone(), info.clone());
+    (vec![d], true)
+}
+
+/// Splits file indices into at most `n` shards of about equal bytes (largest file first,
+/// each to the lightest shard).
+fn shards(files: &[Arc<SourceFile>], n: usize) -> Vec<Vec<usize>> {
+    let n = n.clamp(1, files.len().max(1));
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].text.len()));
+    let mut out: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); n];
+    for i in order {
+        if let Some(lightest) = out.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+            lightest.0 += files[i].text.len();
+            lightest.1.push(i);
+        }
+    }
+    out.into_iter()
+        .map(|(_, s)| s)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Both passes over a crate's files; the result for each file, in file order.
+fn two_passes(
+    session: &Session,
+    info: &Arc<PackageInfo>,
+    files: &[Arc<SourceFile>],
+) -> Vec<(Vec<Diagnostic>, bool)> {
+    let base = DeviceCx::new(&session.config.readers, &session.config.writers);
+    let mut shards = shards(files, pool().current_num_threads()).into_iter();
+    // This thread takes the first shard (and any a thread could not be started for).
+    let mut own: Vec<usize> = shards.next().unwrap_or_default();
+    let (sum_tx, sum_rx) = mpsc::channel();
+    let mut results: Vec<Option<(Vec<Diagnostic>, bool)>> =
+        (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let mut workers = Vec::new();
+        for shard in shards {
+            let (krate_tx, krate_rx) = mpsc::channel::<Arc<CrateInfo>>();
+            let sum_tx = sum_tx.clone();
+            let base = &base;
+            let spawned = std::thread::Builder::new()
+                .stack_size(STACK_BYTES)
+                .name("paranoid-shard".into())
+                .spawn_scoped(scope, {
+                    let shard = shard.clone();
+                    move || {
+                        let parsed = first_pass(&shard, files, base, &sum_tx);
+                        drop(sum_tx);
+                        match krate_rx.recv() {
+                            Ok(krate) => second_pass(session, &krate, info, files, parsed),
+                            Err(_) => Vec::new(),
+                        }
+                    }
+                });
+            match spawned {
+                Ok(handle) => workers.push((krate_tx, handle)),
+                Err(_) => own.extend(shard),
+            }
+        }
+        let mine = first_pass(&own, files, &base, &sum_tx);
+        drop(sum_tx);
+        let mut summaries: Vec<Option<callgraph::FileSummary>> =
+            (0..files.len()).map(|_| None).collect();
+        for (i, s) in sum_rx {
+            summaries[i] = s;
+        }
+        let flat: Vec<callgraph::FileSummary> = summaries.into_iter().flatten().collect();
+        let krate = Arc::new(crate_view(session, info, &base, &flat));
+        for (krate_tx, _) in &workers {
+            // A worker that is gone has panicked; its files are reported below.
+            let _ = krate_tx.send(krate.clone());
+        }
+        for (i, r) in second_pass(session, &krate, info, files, mine) {
+            results[i] = Some(r);
+        }
+        for (_, handle) in workers {
+            for (i, r) in handle.join().unwrap_or_default() {
+                results[i] = Some(r);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, f)| r.unwrap_or_else(|| internal_error(f, info)))
+        .collect()
+}
+
+/// The crate view (call graph, recovery code, panic path) from every file's summary.
+fn crate_view(
+    session: &Session,
+    info: &PackageInfo,
+    base: &DeviceCx,
+    summaries: &[callgraph::FileSummary],
+) -> CrateInfo {
+    CrateInfo::build(
+        &info.name,
+        base.clone(),
+        summaries,
+        &callgraph::Roots {
+            recovery: &session.config.recovery,
+            not: &session.config.recovery_not,
+            panic: &session.config.panic_path,
+            // The toolkit (and configured HAL crates) mark their own recovery code.
+            toolkit: if info.name == workspace::TOOLKIT_PACKAGE
+                || session.config.hal_crates.contains(&info.name)
+            {
+                Some(true)
+            } else {
+                info.toolkit
+            },
+            by_name: session.config.recovery_by_name.unwrap_or(true),
+        },
+    )
+}
+
+/// Runs every lint and applies suppressions to one parsed file; `true` when it did not parse.
 fn lint_file(
     session: &Session,
     krate: &CrateInfo,
     info: &Arc<PackageInfo>,
     file: &Arc<SourceFile>,
+    parsed: Parsed,
 ) -> (Vec<Diagnostic>, bool) {
-    let ast = match syn::parse_file(&file.text) {
-        Ok(ast) => ast,
-        Err(e) => {
+    let ast = match parsed {
+        Parsed::Tree(ast) => ast,
+        Parsed::Crashed => return internal_error(file, info),
+        Parsed::Error(e) => {
             let span = file.span(e.span());
             let d = Finding::new(
                 "parse_error",
@@ -468,5 +608,38 @@ mod tests {
         assert_eq!(s.level("raw_mmio"), Level::Deny);
         assert_eq!(s.level("unbounded_poll"), Level::Allow);
         assert!(Session::new(Config::default(), &[("nope".into(), Level::Deny)]).is_err());
+    }
+
+    #[test]
+    fn shards_cover_every_file_once_and_balance_bytes() {
+        let files: Vec<Arc<SourceFile>> = [900, 10, 500, 400, 20, 30, 0]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Arc::new(SourceFile::new(format!("f{i}.rs"), "x".repeat(*n))))
+            .collect();
+        let s = shards(&files, 2);
+        let mut all: Vec<usize> = s.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..files.len()).collect::<Vec<_>>());
+        let bytes: Vec<usize> = s
+            .iter()
+            .map(|sh| sh.iter().map(|&i| files[i].text.len()).sum())
+            .collect();
+        assert_eq!(bytes, vec![930, 930]);
+        assert_eq!(shards(&files, 64).len(), files.len());
+        assert!(shards(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_reported_beside_the_others() {
+        let s = Session::new(Config::default(), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let info = Arc::new(PackageInfo::default());
+        let files = vec![
+            Arc::new(SourceFile::new("ok.rs", "fn f() {}".to_string())),
+            Arc::new(SourceFile::new("bad.rs", "fn (".to_string())),
+        ];
+        let (d, stats) = lint_sources(&s, info, files);
+        assert_eq!(stats.parse_errors, 1);
+        assert!(d.iter().any(|d| d.lint == "parse_error"));
     }
 }
