@@ -161,11 +161,9 @@ pub fn lint_package_cached(
             .map(|(shown, disk)| match std::fs::read(disk) {
                 Ok(bytes) => {
                     let stamp = cache.map(|_| cache::FileStamp::new(shown, disk, &bytes));
-                    let file = SourceFile::new(
-                        shown.clone(),
-                        String::from_utf8_lossy(&bytes).into_owned(),
-                    )
-                    .with_aux(
+                    let text = String::from_utf8(bytes)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    let file = SourceFile::new(shown.clone(), text).with_aux(
                         session.config.is_auxiliary(shown)
                             || pkg_dir.is_some_and(|d| is_aux_target(d, disk)),
                     );

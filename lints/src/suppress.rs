@@ -150,15 +150,24 @@ struct AttrVisitor<'a> {
 }
 
 fn is_allow_path(p: &syn::Path) -> bool {
-    let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
-    segs == ["paranoid", "allow"]
+    let mut segs = p.segments.iter();
+    matches!(
+        (segs.next(), segs.next(), segs.next()),
+        (Some(a), Some(b), None) if a.ident == "paranoid" && b.ident == "allow"
+    )
 }
 
 impl AttrVisitor<'_> {
-    fn attrs(&mut self, attrs: &[Attribute], node: proc_macro2::Span) {
-        if attrs.is_empty() {
+    /// The suppressions among `attrs`, covering the lines of `node`. The node's span is
+    /// computed (from all its tokens) only when an attribute can suppress.
+    fn attrs<N: syn::spanned::Spanned>(&mut self, attrs: &[Attribute], node: &N) {
+        if !attrs
+            .iter()
+            .any(|a| is_allow_path(a.path()) || a.path().is_ident("cfg_attr"))
+        {
             return;
         }
+        let node = node.span();
         let (s, e) = (node.start(), node.end());
         for a in attrs {
             self.attr(a, (s.line, e.line.max(s.line)));
@@ -280,50 +289,50 @@ impl<'ast> Visit<'ast> for AttrVisitor<'_> {
             Union,
             Use
         );
-        self.attrs(attrs, syn::spanned::Spanned::span(i));
+        self.attrs(attrs, i);
         syn::visit::visit_item(self, i);
     }
     fn visit_impl_item_fn(&mut self, i: &'ast syn::ImplItemFn) {
-        self.attrs(&i.attrs, syn::spanned::Spanned::span(i));
+        self.attrs(&i.attrs, i);
         syn::visit::visit_impl_item_fn(self, i);
     }
     fn visit_impl_item_const(&mut self, i: &'ast syn::ImplItemConst) {
-        self.attrs(&i.attrs, syn::spanned::Spanned::span(i));
+        self.attrs(&i.attrs, i);
         syn::visit::visit_impl_item_const(self, i);
     }
     fn visit_trait_item_fn(&mut self, i: &'ast syn::TraitItemFn) {
-        self.attrs(&i.attrs, syn::spanned::Spanned::span(i));
+        self.attrs(&i.attrs, i);
         syn::visit::visit_trait_item_fn(self, i);
     }
     fn visit_local(&mut self, l: &'ast syn::Local) {
-        self.attrs(&l.attrs, syn::spanned::Spanned::span(l));
+        self.attrs(&l.attrs, l);
         syn::visit::visit_local(self, l);
     }
     fn visit_stmt_macro(&mut self, m: &'ast syn::StmtMacro) {
-        self.attrs(&m.attrs, syn::spanned::Spanned::span(m));
+        self.attrs(&m.attrs, m);
         syn::visit::visit_stmt_macro(self, m);
     }
     fn visit_expr(&mut self, e: &'ast Expr) {
         let attrs = attrs_of_expr(e);
         if !attrs.is_empty() {
-            self.attrs(attrs, syn::spanned::Spanned::span(e));
+            self.attrs(attrs, e);
         }
         syn::visit::visit_expr(self, e);
     }
     fn visit_field(&mut self, f: &'ast syn::Field) {
-        self.attrs(&f.attrs, syn::spanned::Spanned::span(f));
+        self.attrs(&f.attrs, f);
         syn::visit::visit_field(self, f);
     }
     fn visit_field_value(&mut self, f: &'ast syn::FieldValue) {
-        self.attrs(&f.attrs, syn::spanned::Spanned::span(f));
+        self.attrs(&f.attrs, f);
         syn::visit::visit_field_value(self, f);
     }
     fn visit_arm(&mut self, a: &'ast syn::Arm) {
-        self.attrs(&a.attrs, syn::spanned::Spanned::span(a));
+        self.attrs(&a.attrs, a);
         syn::visit::visit_arm(self, a);
     }
     fn visit_variant(&mut self, v: &'ast syn::Variant) {
-        self.attrs(&v.attrs, syn::spanned::Spanned::span(v));
+        self.attrs(&v.attrs, v);
         syn::visit::visit_variant(self, v);
     }
 }
