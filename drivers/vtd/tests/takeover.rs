@@ -7,6 +7,7 @@ use paranoid::dma::WindowSpec;
 use paranoid::sim::{SimClock, SimMemory, SimMmio};
 use paranoid::time::Deadline;
 use paranoid_vtd::invalidate::Mode;
+use paranoid_vtd::iommu::Quarantine;
 use paranoid_vtd::model::{Harness, VtdModel};
 use paranoid_vtd::policy::{Action, FaultClass, FaultPolicy, LogLine, PolicyConfig};
 use paranoid_vtd::regs::{self, Levels};
@@ -637,4 +638,27 @@ fn qemu_style_fault_collapsing_overflows_only_on_another_source() {
     assert_eq!((s.records, s.overflow), (1, true));
     let st = h.model.borrow().stats;
     assert_eq!((st.faults_collapsed, st.faults_lost), (254, 1));
+}
+
+/// Blocking an adopted device invalidates its cached context under the domain
+/// id its entry holds (read from the entry's high word): a request naming
+/// another domain would leave the cached translation usable.
+#[test]
+fn blocking_an_adopted_device_drops_its_cached_context() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let dma = h.dma();
+    let (nic, edu) = (old.mappings[0], old.mappings[1]);
+    // Both devices translate, so the unit caches their contexts.
+    dma.write(EDU, edu.iova, b"warm").unwrap();
+    dma.write(NIC, nic.iova, b"warm").unwrap();
+    assert_eq!(vtd.block(EDU, deadline(&h)).unwrap(), Quarantine::Blocked);
+    assert!(
+        dma.write(EDU, edu.iova + 0x40, b"late").is_err(),
+        "a blocked device still translated through its cached context"
+    );
+    dma.write(NIC, nic.iova, b"still").unwrap();
+    assert_protocol_clean(&h);
 }

@@ -346,8 +346,16 @@ impl VtdModel {
         match granularity {
             1 => self.context_cache.clear(),
             2 => self.context_cache.retain(|_, c| c.did != did),
+            // Device-selective (VT-d 6.5.1.1): the request names the domain id
+            // and the source id, and software must give the domain the entry
+            // held (Linux passes the old DID). QEMU ignores the DID here; the
+            // model is the stricter of the two: a request naming another
+            // domain leaves the cached entry usable, as a cache tagged by
+            // domain would.
             _ => {
-                self.context_cache.remove(&sid);
+                if self.context_cache.get(&sid).is_some_and(|c| c.did == did) {
+                    self.context_cache.remove(&sid);
+                }
             }
         }
     }
