@@ -96,6 +96,7 @@ fn power_on_controller_comes_up_and_round_trips_blocks() {
     let ns = nvme.namespace_info().unwrap();
     assert_eq!((ns.blocks, ns.block_size.bytes()), (2048, 512));
     assert_eq!(nvme.controller_info().unwrap().mdts, 7);
+    let (driver_before, model_before) = (nvme.stats().commands, b.model.borrow().commands);
     round_trip(&mut b, &mut nvme, 0, 1, 0, 1);
     round_trip(&mut b, &mut nvme, 7, 8, 0, 2);
     // Three pages at an offset: PRP1 mid-page plus a PRP list.
@@ -103,6 +104,11 @@ fn power_on_controller_comes_up_and_round_trips_blocks() {
     // Larger than one command: split at the transfer limit.
     round_trip(&mut b, &mut nvme, 1000, 700, 0, 4);
     nvme.flush().unwrap();
+    // Every command the controller executed succeeded, and the driver counted each once.
+    let executed = b.model.borrow().commands - model_before;
+    assert!(executed >= 9, "{executed} commands");
+    assert_eq!(nvme.stats().commands - driver_before, executed);
+    assert_eq!(nvme.stats().bad_completions, 0);
     clean(&b);
 }
 
