@@ -332,6 +332,10 @@ fn eight_writes_in_flight_complete_out_of_order_and_give_their_buffers_back() {
     for round in 0..3u8 {
         let cids = submit_round(&mut b, &mut nvme, round, 8);
         assert_eq!(nvme.in_flight(), 8);
+        let mut unique = cids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), cids.len(), "command ids in flight: {cids:?}");
         // The pipeline is full: a ninth is refused and handed back.
         let extra = filled(&mut b, &[0; 4096], 0);
         let refused = nvme.submit_write(1000, 8, extra, 0).unwrap_err();
