@@ -611,3 +611,33 @@ fn the_pipeline_refuses_one_write_past_its_depth() {
     );
     assert_eq!(nvme.in_flight(), depth);
 }
+
+/// A controller that reports more namespaces (NN) than it has and then answers
+/// Identify Namespace for a listed NSID with Invalid Namespace: the driver
+/// reports the namespace absent (a typed error naming NSID and NN), not a
+/// generic command failure.
+#[test]
+fn invalid_namespace_for_a_listed_nsid_is_namespace_absent() {
+    let mut s = healthy();
+    // The model has 256 NSIDs (as QEMU) and claims 1024.
+    s.faults.identify.nn = Some(1024);
+    let mut b = bench(&s);
+    let config = Config {
+        nsid: 300,
+        ..Config::default()
+    };
+    let failure = b
+        .driver(config)
+        .unwrap()
+        .init(DEFAULT_INIT_BUDGET)
+        .map(|_| ())
+        .unwrap_err();
+    match &failure.cause {
+        Cause::Device(NvmeError::NamespaceAbsent {
+            nsid: 300,
+            nn: 1024,
+        }) => {}
+        other => panic!("expected NamespaceAbsent {{ nsid: 300, nn: 1024 }}, got {other:?}"),
+    }
+    assert_eq!(b.escapes(), 0);
+}
