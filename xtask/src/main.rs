@@ -11,11 +11,13 @@
 //!   throughput against the raw writer, and the compressor candidates;
 //! - `cargo xtask bench-qemu [--runs N]`: the QEMU timings, median and spread;
 //! - `cargo xtask mutants [--only NAME]... [--list] [--separate]`: every deliberate bug in
-//!   `drivers/*/mutants.toml` must be caught by its check.
+//!   `drivers/*/mutants.toml` must be caught by its check;
+//! - `cargo xtask mutation-score [DIR]`: a cargo-mutants run's score per file.
 
 mod bench;
 mod counts;
 mod mutants;
+mod mutation_score;
 mod steps;
 
 use std::path::PathBuf;
@@ -42,6 +44,9 @@ commands:
                             its check fail (and the check pass without it); each check
                             is built once with every bug in, selected at run time
                             (--separate: one build per bug)
+  mutation-score [DIR]      a cargo-mutants run's caught / missed / timeout /
+                            unviable per file and its score, from the outcome lists
+                            in DIR (default drivers/mutation, the last run's lists)
   bench-qemu [--runs N]     the QEMU timings (handoff, crash to dump): N rounds
                             (default 10) in alternating order, median, min, max
   lint-bench [--samples N] [--touch FILE]
@@ -76,6 +81,10 @@ fn main() -> ExitCode {
         "counts" => counts::run(&repo_root()),
         "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
+        "mutation-score" => mutation_score::run(&rest.first().map_or_else(
+            || repo_root().join("drivers").join("mutation"),
+            std::path::PathBuf::from,
+        )),
         "bench-qemu" => bench::run(&repo_root(), rest),
         "lint-bench" => steps::lint_bench(rest),
         "help" | "-h" | "--help" => {
