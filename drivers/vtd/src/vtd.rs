@@ -283,9 +283,32 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
         self.entry(source_id).is_some_and(|(_, e)| e.present())
     }
 
-    /// The unit.
-    pub fn unit(&mut self) -> &mut Unit<R, C> {
-        &mut self.unit
+    /// The clock the unit's waits are measured with.
+    pub fn clock(&self) -> &C {
+        self.unit.clock()
+    }
+
+    /// Leaves the unit off for the next kernel: translation off, then queued
+    /// invalidation off when it is on. This is for a kernel that hands the
+    /// machine over in order (kernel A's clean shutdown); the recovery kernel
+    /// never turns translation off. It consumes the value, so nothing can map
+    /// or attach through tables the unit no longer uses.
+    ///
+    /// # Errors
+    ///
+    /// [`VtdError`] when a command is not acknowledged before `deadline`.
+    pub fn turn_off(mut self, deadline: Deadline) -> Result<(), VtdError> {
+        self.unit
+            .command(crate::unit::Command::DisableTranslation, deadline)?;
+        if self
+            .unit
+            .status()
+            .is_ok_and(|g| g.contains(crate::regs::Global::QIE))
+        {
+            self.unit
+                .command(crate::unit::Command::DisableQueuedInvalidation, deadline)?;
+        }
+        Ok(())
     }
 
     /// The recovery domain's id.
@@ -311,11 +334,6 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
     /// True when the dead kernel's tables had an entry for `source_id`.
     pub fn was_inherited(&self, source_id: u16) -> bool {
         self.old_sources.contains(source_id)
-    }
-
-    /// Physical memory (tests and the QEMU kernel inspect tables through it).
-    pub fn memory(&mut self) -> &mut M {
-        &mut self.mem
     }
 
     /// Forgets which sources the dead kernel had set up.

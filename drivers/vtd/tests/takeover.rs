@@ -662,3 +662,17 @@ fn blocking_an_adopted_device_drops_its_cached_context() {
     dma.write(NIC, nic.iova, b"still").unwrap();
     assert_protocol_clean(&h);
 }
+
+/// A kernel handing over in order leaves the unit off: translation, then queued
+/// invalidation (the unit is consumed, so nothing maps through it afterwards).
+#[test]
+fn turn_off_leaves_translation_and_queued_invalidation_off() {
+    let h = Harness::qemu_like();
+    let (vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    let on = h.model.borrow_mut().gsts();
+    assert!(on.contains(regs::Global::TE) && on.contains(regs::Global::QIE));
+    vtd.turn_off(deadline(&h)).unwrap();
+    let off = h.model.borrow_mut().gsts();
+    assert!(!off.contains(regs::Global::TE), "{off:?}");
+    assert!(!off.contains(regs::Global::QIE), "{off:?}");
+}

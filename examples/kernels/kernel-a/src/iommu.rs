@@ -10,7 +10,6 @@ use paranoid_boot::{platform, BootInfo, MemoryKind};
 use paranoid_vtd::acpi::Dmar;
 use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig};
-use paranoid_vtd::unit::Command;
 use paranoid_vtd::Vtd;
 
 use crate::error::{Context, Why};
@@ -82,22 +81,13 @@ pub fn enable(
 /// The state a planned handoff leaves the IOMMU in (documented in the README):
 /// translation off, queued invalidation off, fault log drained. Call it after
 /// every device is quiesced: from then on DMA is untranslated.
-pub fn leave(vtd: &mut Unit, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
+pub fn leave(mut vtd: Unit, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
     let deadline = Deadline::after(clock, Duration::from_millis(100));
     let mut faults =
         paranoid_vtd::policy::FaultPolicy::new(paranoid_vtd::policy::PolicyConfig::default());
     faults
-        .service(vtd, &mut |_| {}, deadline)
+        .service(&mut vtd, &mut |_| {}, deadline)
         .context("fault log")?;
-    let unit = vtd.unit();
-    unit.command(Command::DisableTranslation, deadline)
-        .context("translation off")?;
-    if unit
-        .status()
-        .is_ok_and(|g| g.contains(paranoid_vtd::regs::Global::QIE))
-    {
-        unit.command(Command::DisableQueuedInvalidation, deadline)
-            .context("queued invalidation off")?;
-    }
-    Ok(())
+    vtd.turn_off(deadline)
+        .context("translation and queued invalidation off")
 }

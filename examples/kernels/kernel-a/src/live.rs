@@ -309,7 +309,7 @@ impl Devices {
             nic.shutdown(Deadline::after(clock, Duration::from_millis(100)))
                 .context("e1000 shutdown")?;
         }
-        match self.iommu.as_mut() {
+        match self.iommu.take() {
             Some(unit) => crate::iommu::leave(unit, clock),
             None => Ok(()),
         }

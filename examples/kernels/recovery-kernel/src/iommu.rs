@@ -79,7 +79,7 @@ pub fn map_window(
     unit: &mut Unit,
     phys: u64,
 ) -> Result<WindowMapping<crate::RecoveryWindow>, Failed> {
-    let clock = *unit.unit().clock();
+    let clock = *unit.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
     unit.map_window(phys, deadline)
         .map_err(|e| fail("map window", e))
@@ -89,7 +89,7 @@ pub fn map_window(
 /// crashed kernel's IOVAs faults instead of landing, and its new DMA can reach
 /// the window.
 pub fn attach(unit: &mut Unit, source_id: u16) -> Result<(), Failed> {
-    let clock = *unit.unit().clock();
+    let clock = *unit.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(1));
     unit.attach(source_id, deadline)
         .map_err(|e| fail("iommu attach", e))
@@ -101,7 +101,7 @@ pub fn service(
     policy: &mut FaultPolicy,
     report: &mut Report,
 ) -> Result<(), Failed> {
-    let clock = *unit.unit().clock();
+    let clock = *unit.clock();
     let deadline = Deadline::after(&clock, Duration::from_millis(200));
     let mut log = |line: &LogLine| println!("recovery: iommu {line:?}");
     let summary = policy
