@@ -661,9 +661,18 @@ fn host_check_negative_controls(out: &RunOutput) -> Result<(), String> {
         ),
     );
     twice.result = crate::result_line::find(&twice.serial, &scenario.result_test);
+    // A pass line with a key twice (as a kernel bug writing one would).
+    let mut doubled = out.clone();
+    doubled.serial = out.serial.replace(&line, &format!("{line} verdict=pass"));
+    doubled.result = crate::result_line::find(&doubled.serial, &scenario.result_test);
     for (what, doctored, expect) in [
         ("the result line missing", &missing, "no result line"),
         ("two result lines", &twice, "2 result lines"),
+        (
+            "a key twice in the result line",
+            &doubled,
+            "`verdict` appears twice",
+        ),
     ] {
         let verdict = crate::runner::judge(&scenario, &ended, doctored);
         seen.push_str(&format!("{what}: {verdict:?}\n"));

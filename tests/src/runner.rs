@@ -194,6 +194,13 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
         };
         return Verdict::Fail(reason);
     }
+    // A pass is read strictly: a line cut short, truncated by the kernel or
+    // with a key twice does not say what passed.
+    if result.passed() {
+        if let Err(e) = result.check() {
+            return Verdict::Fail(format!("malformed result line: {e}"));
+        }
+    }
     if out.exit != Some(s.expected_exit) {
         return Verdict::Fail(format!(
             "exit status {:?}, expected {}",
