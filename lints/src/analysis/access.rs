@@ -505,10 +505,12 @@ impl DeviceCx {
                     // The other field readers of a PAC read: `.read().pvu().bit()`,
                     // `.read().cen().is_enabled()`, `.read().mode().variant()`, and the
                     // same on a local holding the read value (`sr1.af().bit_is_set()`).
+                    // An enumerated-value test (`is_<variant>()`) only on the read itself: on a
+                    // local, `value.untrusted().is_all_ones()` is any type's predicate.
                     n if m.args.is_empty()
                         && is_pac_field_reader(n)
                         && (pac_field_of_read(&m.receiver)
-                            || self.is_pac_value_field(&m.receiver)) =>
+                            || (is_pac_bit_reader(n) && self.is_pac_value_field(&m.receiver))) =>
                     {
                         acc(
                             AccessKind::Read,
@@ -720,16 +722,25 @@ fn reads_pac_register(e: &Expr) -> bool {
 /// Field-reader methods of svd2rust's `R` types: `bit`, `bit_is_set`, `bit_is_clear`,
 /// `bits`, `variant` and the enumerated-value tests `is_*` (`is_enabled`, `is_ready`).
 fn is_pac_field_reader(name: &str) -> bool {
-    matches!(
-        name,
-        "bit" | "bit_is_set" | "bit_is_clear" | "bits" | "variant"
-    ) || (name.starts_with("is_")
+    is_pac_bit_reader(name)
+        || (name.starts_with("is_")
             && name.len() > 3
             // Tests of collections, options and results, not of a register field.
             && !matches!(
                 name,
                 "is_empty" | "is_some" | "is_none" | "is_ok" | "is_err" | "is_null" | "is_full"
+                // An all-ones check is the test for a gone device, not a field.
+                | "is_all_ones"
             ))
+}
+
+/// The readers only svd2rust's field types have (`bit_is_set`, `bits`, `variant`), unlike
+/// `is_*`, which any type may define (`is_all_ones`, `is_enabled`).
+fn is_pac_bit_reader(name: &str) -> bool {
+    matches!(
+        name,
+        "bit" | "bit_is_set" | "bit_is_clear" | "bits" | "variant"
+    )
 }
 
 /// `x.reg().read().field()` (or `.field(n)`): a field accessor applied directly to a PAC
@@ -775,7 +786,7 @@ struct PacFieldUse(HashSet<String>);
 
 impl<'ast> syn::visit::Visit<'ast> for PacFieldUse {
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-        if m.args.is_empty() && is_pac_field_reader(&m.method.to_string()) {
+        if m.args.is_empty() && is_pac_bit_reader(&m.method.to_string()) {
             // `x.field().reader()`: a field accessor between the value and the reader.
             if let Expr::MethodCall(f) = &*m.receiver {
                 if let (true, Expr::Path(p)) = (f.args.len() <= 1, &*f.receiver) {

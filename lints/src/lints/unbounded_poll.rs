@@ -87,7 +87,12 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
 /// Matches unbounded polling loops in one file.
 pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
     let mut out = Vec::new();
-    for_each_fn(cx.ast, |f| {
+    find_in(cx, cx.ast, &mut out);
+    out
+}
+
+fn find_in(cx: &LintCx<'_>, file: &syn::File, out: &mut Vec<UnboundedLoop>) {
+    for_each_fn(file, |f| {
         let dcx = cx.device_for(&f);
         let me = f.name();
         let names = |set: &'_ std::collections::HashSet<String>| -> Vec<String> {
@@ -105,7 +110,6 @@ pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
             }
         });
     });
-    out
 }
 
 /// The crate's functions that read the device: directly (`reading_fns`), or through
@@ -234,8 +238,8 @@ fn helper_call(
     v.1
 }
 
-/// A local the loop tests (in the `while` condition, or in the condition of an `if` that
-/// leaves the loop) and sets in its body from a device read or a reading helper:
+/// A local the loop tests (in the `while` condition, or for a `loop` in the condition of
+/// an `if` that leaves it) and sets in its body from a device read or a reading helper:
 /// `speed = self.get_link_speed()`, `let sr1 = self.check_flags()?;`. The first such read.
 fn state_read(
     dcx: &DeviceCx,
@@ -336,7 +340,12 @@ fn state_read(
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    Exits(&mut tested).visit_block(body);
+    // A `while` goes on by its condition alone: state its body re-reads and tests to
+    // `return` early (`if let Ok(info) = probe(..) { return Some(info) }` in a scan) is not
+    // what the loop waits on. A `loop` waits on what its exits test.
+    if cond.is_none() {
+        Exits(&mut tested).visit_block(body);
+    }
     sets.out
         .into_iter()
         .find(|(name, _)| tested.contains(name))

@@ -212,6 +212,19 @@ impl Iwdg {
     fn drain(&self) {
         while !self.iwdg.queue.read().items().is_empty() {}
     }
+
+    // Look-alike: a value read once before the loop and tested with its own type's
+    // predicate (`untrusted().is_all_ones()` is no field reader on a PAC `.read()` chain):
+    // the loop drains a queue and polls nothing.
+    fn forward(&self, queue: &mut Frames) {
+        let value = self.iwdg.sr().read();
+        while let Some(frame) = queue.take_frame() {
+            if value.untrusted().is_all_ones() {
+                break;
+            }
+            transmit(frame);
+        }
+    }
 }
 
 // A read value kept in a local whose fields are tested (`sr1.tx_e().bit_is_clear()`), a
@@ -255,6 +268,19 @@ impl I2c {
             sleep_ms(100);
             speed = self.link_speed();
         }
+    }
+
+    // Look-alike: a scan whose `while` condition reads nothing from the device; what the
+    // body reads only returns early (`if let Ok(..) = found`), the loop ends by the count.
+    fn scan(&mut self, last: u16) -> Option<Sr1> {
+        while self.slot <= last {
+            let found = self.check_and_clear_error_flags();
+            self.next_slot();
+            if let Ok(sr1) = found {
+                return Some(sr1);
+            }
+        }
+        None
     }
 
     // Look-alike: the same wait with an iteration bound.
