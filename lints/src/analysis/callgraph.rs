@@ -686,6 +686,26 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
             s.derived_readers.push(name);
         }
     });
+    // Functions written in `macro_rules!` bodies (a HAL's per-instance `impl`s): only which
+    // of them read the device, so a wait on `self.tim.is_counter_enabled()` is seen; they
+    // join no call graph.
+    if !aux {
+        for body in super::macro_body::macro_bodies(file) {
+            for_each_fn(&body, |f| {
+                if f.name() == super::macro_body::STATEMENTS_FN {
+                    return;
+                }
+                let fcx = cx.for_block(f.block);
+                let accesses = access::accesses_in_block(&fcx, f.block);
+                if accesses.iter().any(|a| a.kind == AccessKind::Read) {
+                    s.reading_fns.push(f.name());
+                }
+                if returns_answer(f.sig) {
+                    s.value_fns.push((f.name(), calls_in(f.block)));
+                }
+            });
+        }
+    }
     s
 }
 

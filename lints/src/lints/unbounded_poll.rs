@@ -84,10 +84,14 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
     find(cx).into_iter().map(|m| report(cx, m)).collect()
 }
 
-/// Matches unbounded polling loops in one file.
+/// Matches unbounded polling loops in one file, including the functions written in its
+/// `macro_rules!` bodies (one implementation per peripheral, as HALs write them).
 pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
     let mut out = Vec::new();
     find_in(cx, cx.ast, &mut out);
+    for body in crate::analysis::macro_body::macro_bodies(cx.ast) {
+        find_in(cx, &body, &mut out);
+    }
     out
 }
 

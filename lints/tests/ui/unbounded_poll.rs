@@ -332,3 +332,54 @@ impl Transfer {
         }
     }
 }
+
+// Waits written in `macro_rules!` bodies: HALs implement each peripheral instance in one.
+macro_rules! capture {
+    ($($TIM:ty,)+) => {
+        $(
+            impl Capture<$TIM> {
+                fn wait_for_capture(&self) {
+                    while unsafe { (*<$TIM>::ptr()).sr().read().cc1if().bit_is_clear() } {} //~ unbounded_poll
+                }
+
+                // Look-alike: the same wait with a deadline.
+                fn wait_for_capture_within(&self, deadline: Deadline) -> Result<(), Error> {
+                    while unsafe { (*<$TIM>::ptr()).sr().read().cc1if().bit_is_clear() } {
+                        if deadline.expired() {
+                            return Err(Error::Timeout);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        )+
+    };
+}
+
+macro_rules! wait_ready {
+    ($regs:expr) => {
+        while $regs.status().read().ready().bit_is_clear() {} //~ unbounded_poll
+    };
+}
+
+// A reader defined in a `macro_rules!` body is a reader all the same.
+macro_rules! timer_regs {
+    ($TIM:ty) => {
+        impl Instance for $TIM {
+            fn is_counter_enabled(&self) -> bool {
+                self.cr1().read().cen().is_enabled()
+            }
+        }
+    };
+}
+
+struct Delay<TIM> {
+    tim: TIM,
+}
+
+impl<TIM: Instance> Delay<TIM> {
+    fn one_pulse(&mut self) {
+        self.tim.start_one_pulse();
+        while self.tim.is_counter_enabled() {} //~ unbounded_poll
+    }
+}
