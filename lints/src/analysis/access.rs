@@ -300,6 +300,9 @@ pub struct DeviceCx {
     /// Statics holding pointers made from integer addresses (`static mut LAPIC: *mut u32 =
     /// 0xfee0_0000 as *mut u32`), crate-wide.
     pub ptr_statics: Arc<HashSet<String>>,
+    /// Locals holding a PAC register's read value (`let sr1 = self.i2c.sr1().read();`
+    /// whose fields the function tests: `sr1.af().bit_is_set()`), in the current function.
+    pub pac_values: HashSet<String>,
     /// Names `read_volatile` is imported under (`use core::ptr::read_volatile as rd`).
     pub volatile_reads: Arc<HashSet<String>>,
     /// Names `write_volatile` is imported under.
@@ -334,8 +337,16 @@ impl DeviceCx {
         cx.locals.clear();
         cx.ptr_locals.clear();
         cx.int_ptr_locals.clear();
-        let mut v = LocalScan { cx: &mut cx };
+        cx.pac_values.clear();
+        let mut v = LocalScan {
+            cx: &mut cx,
+            pac_reads: HashSet::new(),
+        };
         syn::visit::Visit::visit_block(&mut v, block);
+        // A `.read()` value counts only when a field of it is tested like a PAC reader's.
+        let mut used = PacFieldUse(HashSet::new());
+        syn::visit::Visit::visit_block(&mut used, block);
+        cx.pac_values = v.pac_reads.intersection(&used.0).cloned().collect();
         cx
     }
 
@@ -491,6 +502,36 @@ impl DeviceCx {
                             format!(".read().{name}()"),
                         )
                     }
+                    // The other field readers of a PAC read: `.read().pvu().bit()`,
+                    // `.read().cen().is_enabled()`, `.read().mode().variant()`, and the
+                    // same on a local holding the read value (`sr1.af().bit_is_set()`).
+                    // An enumerated-value test (`is_<variant>()`) only on the read itself: on a
+                    // local, `value.untrusted().is_all_ones()` is any type's predicate.
+                    n if m.args.is_empty()
+                        && is_pac_field_reader(n)
+                        && (pac_field_of_read(&m.receiver)
+                            || (is_pac_bit_reader(n) && self.is_pac_value_field(&m.receiver))) =>
+                    {
+                        acc(
+                            AccessKind::Read,
+                            Form::Register,
+                            format!(".read().{name}()"),
+                        )
+                    }
+                    // A register block reached through the PAC's pointer:
+                    // `(*DMA::ptr()).isr().read()`, `(*pac::RCC::ptr()).cr.modify(..)`.
+                    "read" if m.args.is_empty() && roots_at_pac_block(&m.receiver) => {
+                        acc(AccessKind::Read, Form::Register, ".read()".into())
+                    }
+                    "write" | "modify" | "reset" if roots_at_pac_block(&m.receiver) => acc(
+                        if name == "modify" {
+                            AccessKind::Modify
+                        } else {
+                            AccessKind::Write
+                        },
+                        Form::Register,
+                        format!(".{name}()"),
+                    ),
                     "get" if !m.args.is_empty() => None,
                     "read" | "get" | "is_set" | "read_as_enum" | "matches_all" | "matches_any"
                     | "extract"
@@ -678,6 +719,99 @@ fn reads_pac_register(e: &Expr) -> bool {
     }
 }
 
+/// Field-reader methods of svd2rust's `R` types: `bit`, `bit_is_set`, `bit_is_clear`,
+/// `bits`, `variant` and the enumerated-value tests `is_*` (`is_enabled`, `is_ready`).
+fn is_pac_field_reader(name: &str) -> bool {
+    is_pac_bit_reader(name)
+        || (name.starts_with("is_")
+            && name.len() > 3
+            // Tests of collections, options and results, not of a register field.
+            && !matches!(
+                name,
+                "is_empty" | "is_some" | "is_none" | "is_ok" | "is_err" | "is_null" | "is_full"
+                // An all-ones check is the test for a gone device, not a field.
+                | "is_all_ones"
+            ))
+}
+
+/// The readers only svd2rust's field types have (`bit_is_set`, `bits`, `variant`), unlike
+/// `is_*`, which any type may define (`is_all_ones`, `is_enabled`).
+fn is_pac_bit_reader(name: &str) -> bool {
+    matches!(
+        name,
+        "bit" | "bit_is_set" | "bit_is_clear" | "bits" | "variant"
+    )
+}
+
+/// `x.reg().read().field()` (or `.field(n)`): a field accessor applied directly to a PAC
+/// register read.
+fn pac_field_of_read(e: &Expr) -> bool {
+    match e {
+        Expr::MethodCall(f) if f.args.len() <= 1 => match &*f.receiver {
+            r @ Expr::MethodCall(read) if read.method == "read" && read.args.is_empty() => {
+                reads_pac_register(r) || roots_at_pac_block(&read.receiver)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether a method/field chain starts at a PAC register block pointer: `(*X::ptr())`,
+/// `&(*X::ptr())`, `unsafe { &*X::ptr() }` (svd2rust's `ptr()` associated function).
+pub fn roots_at_pac_block(e: &Expr) -> bool {
+    match e {
+        Expr::MethodCall(m) => roots_at_pac_block(&m.receiver),
+        Expr::Field(f) => roots_at_pac_block(&f.base),
+        Expr::Paren(p) => roots_at_pac_block(&p.expr),
+        Expr::Reference(r) => roots_at_pac_block(&r.expr),
+        Expr::Unsafe(u) => {
+            u.block.stmts.len() == 1
+                && matches!(&u.block.stmts[0], syn::Stmt::Expr(e, None) if roots_at_pac_block(e))
+        }
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => match &*u.expr {
+            Expr::Call(c) => {
+                c.args.is_empty()
+                    && matches!(&*c.func, Expr::Path(p) if (p.qself.is_some() || p.path.segments.len() >= 2)
+                        && p.path.segments.last().is_some_and(|s| s.ident == "ptr"))
+            }
+            other => roots_at_pac_block(other),
+        },
+        _ => false,
+    }
+}
+
+/// Locals whose fields are tested like a PAC reader's: `x.f().bit_is_set()`, `x.bits()`.
+struct PacFieldUse(HashSet<String>);
+
+impl<'ast> syn::visit::Visit<'ast> for PacFieldUse {
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        if m.args.is_empty() && is_pac_bit_reader(&m.method.to_string()) {
+            // `x.field().reader()`: a field accessor between the value and the reader.
+            if let Expr::MethodCall(f) = &*m.receiver {
+                if let (true, Expr::Path(p)) = (f.args.len() <= 1, &*f.receiver) {
+                    if let Some(i) = p.path.get_ident() {
+                        self.0.insert(i.to_string());
+                    }
+                }
+            }
+        }
+        syn::visit::visit_expr_method_call(self, m);
+    }
+}
+
+impl DeviceCx {
+    /// `x.f()` (or `x.f(n)`) where `x` holds a PAC register read value.
+    fn is_pac_value_field(&self, e: &Expr) -> bool {
+        match e {
+            Expr::MethodCall(f) if f.args.len() <= 1 => {
+                matches!(&*f.receiver, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.pac_values.contains(&i.to_string())))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `addr_of!((*desc).status)`, `addr_of_mut!(..)`, `&raw const (*p).f`: the address of a
 /// field reached through a raw pointer (descriptors and registers laid out as structs).
 pub fn is_raw_field_address(e: &Expr) -> bool {
@@ -790,6 +924,8 @@ pub fn receiver_chain(e: &Expr, out: &mut Vec<String>) {
 
 struct LocalScan<'a> {
     cx: &'a mut DeviceCx,
+    /// Locals bound to a PAC-shaped `.read()` (kept when a field of them is tested).
+    pac_reads: HashSet<String>,
 }
 
 impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
@@ -815,6 +951,11 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
                 self.cx.ptr_locals.insert(name);
             } else if is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr) {
                 self.cx.ptr_locals.insert(name);
+            } else if matches!(&*init.expr, Expr::MethodCall(m) if m.method == "read" && m.args.is_empty())
+                && (reads_pac_register(&init.expr)
+                    || matches!(&*init.expr, Expr::MethodCall(m) if roots_at_pac_block(&m.receiver)))
+            {
+                self.pac_reads.insert(name);
             }
         }
         syn::visit::visit_local(self, l);

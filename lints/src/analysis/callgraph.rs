@@ -528,6 +528,10 @@ pub struct FileSummary {
     pub touches: Vec<FnId>,
     /// Names of functions whose body reads the device (any return type).
     pub reading_fns: Vec<String>,
+    /// Library functions that return a value (not `()`, `Result<()>`, `Option<()>`), with
+    /// the names they call: a predicate such as `is_done() -> bool` that answers through
+    /// another helper (`!self.channel.in_progress()`) reads the device too.
+    pub value_fns: Vec<(String, Vec<String>)>,
     /// Statics holding pointers made from integer addresses.
     pub ptr_statics: Vec<String>,
     /// Names `read_volatile` / `write_volatile` are imported under.
@@ -675,10 +679,33 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
         if !id.aux && accesses.iter().any(|a| a.kind == AccessKind::Read) {
             s.reading_fns.push(name.clone());
         }
+        if !id.aux && returns_answer(f.sig) {
+            s.value_fns.push((name.clone(), calls_in(f.block)));
+        }
         if returns_value(f.sig) && accesses.iter().any(|a| a.kind == AccessKind::Read) {
             s.derived_readers.push(name);
         }
     });
+    // Functions written in `macro_rules!` bodies (a HAL's per-instance `impl`s): only which
+    // of them read the device, so a wait on `self.tim.is_counter_enabled()` is seen; they
+    // join no call graph.
+    if !aux {
+        for body in super::macro_body::macro_bodies(file) {
+            for_each_fn(&body, |f| {
+                if f.name() == super::macro_body::STATEMENTS_FN {
+                    return;
+                }
+                let fcx = cx.for_block(f.block);
+                let accesses = access::accesses_in_block(&fcx, f.block);
+                if accesses.iter().any(|a| a.kind == AccessKind::Read) {
+                    s.reading_fns.push(f.name());
+                }
+                if returns_answer(f.sig) {
+                    s.value_fns.push((f.name(), calls_in(f.block)));
+                }
+            });
+        }
+    }
     s
 }
 
@@ -694,6 +721,54 @@ fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
     if !s.volatile_aliases.1.is_empty() {
         std::sync::Arc::make_mut(&mut cx.volatile_writes)
             .extend(s.volatile_aliases.1.iter().cloned());
+    }
+}
+
+/// Whether a function answers something: it returns a type other than `()`,
+/// `Result<(), _>` and `Option<()>`.
+fn returns_answer(sig: &Signature) -> bool {
+    fn unit(ty: &syn::Type) -> bool {
+        matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
+    }
+    match &sig.output {
+        syn::ReturnType::Default => false,
+        syn::ReturnType::Type(_, ty) => match &**ty {
+            t if unit(t) => false,
+            syn::Type::Path(p) => p.path.segments.last().is_none_or(|seg| {
+                let first_unit = match &seg.arguments {
+                    syn::PathArguments::AngleBracketed(a) => {
+                        matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if unit(t))
+                    }
+                    _ => false,
+                };
+                !(matches!(seg.ident.to_string().as_str(), "Result" | "Option") && first_unit)
+            }),
+            _ => true,
+        },
+    }
+}
+
+/// The value-returning functions that read the device only through another function of
+/// the crate (`is_done` → `in_progress` → `isr`, which reads), by name, to a fixpoint; the
+/// functions that read directly are not included.
+fn answering_fns(summaries: &[FileSummary]) -> HashSet<String> {
+    let direct: HashSet<String> = summaries
+        .iter()
+        .flat_map(|s| s.reading_fns.iter().cloned())
+        .collect();
+    let mut reading = direct.clone();
+    let value_fns: Vec<&(String, Vec<String>)> =
+        summaries.iter().flat_map(|s| s.value_fns.iter()).collect();
+    loop {
+        let before = reading.len();
+        for (name, callees) in &value_fns {
+            if !reading.contains(name) && callees.iter().any(|c| c != name && reading.contains(c)) {
+                reading.insert(name.clone());
+            }
+        }
+        if reading.len() == before {
+            return reading.difference(&direct).cloned().collect();
+        }
     }
 }
 
@@ -835,6 +910,9 @@ pub struct CrateInfo {
     pub derived_readers: HashSet<String>,
     /// Names of the crate's functions that read the device (any return type).
     pub reading_fns: HashSet<String>,
+    /// Names of the crate's value-returning functions that read the device through another
+    /// of its functions (predicates like `is_done() -> bool`), not in `reading_fns`.
+    pub answering_fns: HashSet<String>,
 }
 
 /// Callees by caller.
@@ -986,6 +1064,7 @@ impl CrateInfo {
                 .iter()
                 .flat_map(|s| s.reading_fns.iter().cloned())
                 .collect(),
+            answering_fns: answering_fns(summaries),
             recovery,
             panic_path: reach(&graph, &defs, &panic_roots, None),
         }

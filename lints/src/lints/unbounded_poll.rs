@@ -84,29 +84,69 @@ fn check(cx: &LintCx<'_>) -> Vec<Finding> {
     find(cx).into_iter().map(|m| report(cx, m)).collect()
 }
 
-/// Matches unbounded polling loops in one file.
+/// Matches unbounded polling loops in one file, including the functions written in its
+/// `macro_rules!` bodies (one implementation per peripheral, as HALs write them).
 pub fn find(cx: &LintCx<'_>) -> Vec<UnboundedLoop> {
     let mut out = Vec::new();
-    for_each_fn(cx.ast, |f| {
+    find_in(cx, cx.ast, &mut out);
+    for body in crate::analysis::macro_body::macro_bodies(cx.ast) {
+        find_in(cx, &body, &mut out);
+    }
+    out
+}
+
+fn find_in(cx: &LintCx<'_>, file: &syn::File, out: &mut Vec<UnboundedLoop>) {
+    for_each_fn(file, |f| {
         let dcx = cx.device_for(&f);
         let me = f.name();
-        let helpers: Vec<&str> = cx
-            .krate
-            .reading_fns
-            .iter()
-            .map(String::as_str)
-            .filter(|n| *n != me)
-            .collect();
+        let names = |set: &'_ std::collections::HashSet<String>| -> Vec<String> {
+            set.iter().filter(|n| n.as_str() != me).cloned().collect()
+        };
+        let direct = names(&cx.krate.reading_fns);
+        let answering = names(&cx.krate.answering_fns);
+        let helpers = Helpers {
+            direct: direct.iter().map(String::as_str).collect(),
+            answering: answering.iter().map(String::as_str).collect(),
+        };
         super::walk_exprs(f.block, &mut |e| {
             if let Some(m) = examine(&dcx, &helpers, e) {
                 out.push(m);
             }
         });
     });
-    out
 }
 
-fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> {
+/// The crate's functions that read the device: directly (`reading_fns`), or through
+/// another of them (`answering_fns`, matched only as free calls or methods of `self`: a
+/// `peek()` or `lock()` on some other value is most likely another type's method).
+pub(crate) struct Helpers<'a> {
+    direct: Vec<&'a str>,
+    answering: Vec<&'a str>,
+}
+
+impl Helpers<'_> {
+    /// Whether a call of `name` (a method when `receiver` is given) reads the device;
+    /// with `self_only`, a method of another value than `self` never does.
+    fn matches(&self, name: &str, receiver: Option<&Expr>, self_only: bool) -> bool {
+        let of_self = receiver.is_none_or(rooted_at_self);
+        (self.direct.contains(&name) && (of_self || !self_only))
+            || (self.answering.contains(&name) && of_self)
+    }
+}
+
+/// `self`, `self.a.b`, `self.a().b`: a receiver chain that starts at `self`.
+fn rooted_at_self(e: &Expr) -> bool {
+    match e {
+        Expr::Path(p) => p.path.is_ident("self"),
+        Expr::Field(f) => rooted_at_self(&f.base),
+        Expr::MethodCall(m) => rooted_at_self(&m.receiver),
+        Expr::Paren(p) => rooted_at_self(&p.expr),
+        Expr::Reference(r) => rooted_at_self(&r.expr),
+        _ => false,
+    }
+}
+
+fn examine(dcx: &DeviceCx, helpers: &Helpers<'_>, e: &Expr) -> Option<UnboundedLoop> {
     let (keyword, kind, body, cond) = match e {
         Expr::Loop(l) => (l.loop_token.span, "loop", &l.body, None),
         Expr::While(w) => (w.while_token.span, "while", &w.body, Some(&*w.cond)),
@@ -125,8 +165,11 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
     reads.extend(direct_accesses(dcx, body));
     let read = match reads.into_iter().find(|a| a.kind != AccessKind::Write) {
         Some(r) => r,
-        // `while !self.ready() {}` where `ready` is a helper of this crate that reads the device.
-        None => helper_call(helpers, cond, body)?,
+        // `while !self.ready() {}` where `ready` is a helper of this crate that reads the device,
+        // or `while speed == 0 { speed = self.link_speed(); }`: the state the loop tests is
+        // read again from the device in the body.
+        None => helper_call(helpers, cond, body, false)
+            .or_else(|| state_read(dcx, helpers, cond, body))?,
     };
     (!bounded(cond, body)).then_some(UnboundedLoop {
         keyword,
@@ -138,9 +181,14 @@ fn examine(dcx: &DeviceCx, helpers: &[&str], e: &Expr) -> Option<UnboundedLoop> 
 
 /// A call in the loop condition (or in the condition of an `if` of the body that leaves the
 /// loop) to a helper of the crate that reads the device.
-fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Option<access::Access> {
-    struct V<'h>(&'h [&'h str], Option<access::Access>);
-    impl<'ast> Visit<'ast> for V<'_> {
+fn helper_call(
+    helpers: &Helpers<'_>,
+    cond: Option<&Expr>,
+    body: &syn::Block,
+    self_only: bool,
+) -> Option<access::Access> {
+    struct V<'h, 'a>(&'h Helpers<'a>, Option<access::Access>, bool);
+    impl<'ast> Visit<'ast> for V<'_, '_> {
         fn visit_expr(&mut self, e: &'ast Expr) {
             if self.1.is_some()
                 || matches!(
@@ -152,13 +200,17 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
             }
             let called = match e {
                 Expr::Call(c) => {
-                    access::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e)))
+                    access::callee_name(&c.func).map(|n| (n, syn::spanned::Spanned::span(e), None))
                 }
-                Expr::MethodCall(m) => Some((m.method.to_string(), syn::spanned::Spanned::span(e))),
+                Expr::MethodCall(m) => Some((
+                    m.method.to_string(),
+                    syn::spanned::Spanned::span(e),
+                    Some(&*m.receiver),
+                )),
                 _ => None,
             };
-            if let Some((n, span)) = called {
-                if self.0.contains(&n.as_str()) {
+            if let Some((n, span, receiver)) = called {
+                if self.0.matches(&n, receiver, self.2) {
                     self.1 = Some(access::Access {
                         kind: AccessKind::Read,
                         form: access::Form::Function,
@@ -172,7 +224,7 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut v = V(helpers, None);
+    let mut v = V(helpers, None, self_only);
     if let Some(c) = cond {
         v.visit_expr(c);
     }
@@ -188,6 +240,120 @@ fn helper_call(helpers: &[&str], cond: Option<&Expr>, body: &syn::Block) -> Opti
         }
     }
     v.1
+}
+
+/// A local the loop tests (in the `while` condition, or for a `loop` in the condition of
+/// an `if` that leaves it) and sets in its body from a device read or a reading helper:
+/// `speed = self.get_link_speed()`, `let sr1 = self.check_flags()?;`. The first such read.
+fn state_read(
+    dcx: &DeviceCx,
+    helpers: &Helpers<'_>,
+    cond: Option<&Expr>,
+    body: &syn::Block,
+) -> Option<access::Access> {
+    /// Assignments and `let`s of the body (not in nested loops, closures or items), with
+    /// what they read.
+    struct Sets<'a, 'h> {
+        dcx: &'a DeviceCx,
+        helpers: &'a Helpers<'h>,
+        out: Vec<(String, access::Access)>,
+    }
+    impl Sets<'_, '_> {
+        fn read_in(&self, e: &Expr) -> Option<access::Access> {
+            access::accesses_in_expr(self.dcx, e)
+                .into_iter()
+                .find(|a| a.kind != AccessKind::Write)
+                .or_else(|| {
+                    let wrapped = syn::Block {
+                        brace_token: Default::default(),
+                        stmts: Vec::new(),
+                    };
+                    helper_call(self.helpers, Some(e), &wrapped, true)
+                })
+        }
+    }
+    impl<'ast> Visit<'ast> for Sets<'_, '_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if matches!(
+                e,
+                Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_)
+            ) {
+                return;
+            }
+            if let Expr::Assign(a) = e {
+                if let (Some(p), Some(r)) = (
+                    crate::analysis::taint::place(&a.left),
+                    self.read_in(&a.right),
+                ) {
+                    self.out.push((p, r));
+                }
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_local(&mut self, l: &'ast syn::Local) {
+            if let Some(init) = &l.init {
+                if let Some(r) = self.read_in(&init.expr) {
+                    let mut names = Vec::new();
+                    pat_names(&l.pat, &mut names);
+                    for n in names {
+                        self.out.push((n, r.clone()));
+                    }
+                }
+            }
+            syn::visit::visit_local(self, l);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    fn pat_names(p: &syn::Pat, out: &mut Vec<String>) {
+        match p {
+            syn::Pat::Ident(i) => out.push(i.ident.to_string()),
+            syn::Pat::Type(t) => pat_names(&t.pat, out),
+            syn::Pat::Tuple(t) => t.elems.iter().for_each(|e| pat_names(e, out)),
+            _ => {}
+        }
+    }
+    let mut sets = Sets {
+        dcx,
+        helpers,
+        out: Vec::new(),
+    };
+    sets.visit_block(body);
+    if sets.out.is_empty() {
+        return None;
+    }
+    // What decides whether the loop goes on.
+    let mut tested: Vec<String> = cond.map(super::idents_of).unwrap_or_default();
+    struct Exits<'t>(&'t mut Vec<String>);
+    impl<'ast> Visit<'ast> for Exits<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::If(i) => {
+                    let leaves = has_exit(&i.then_branch)
+                        || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
+                            Expr::Block(b) => has_exit(&b.block),
+                            _ => false,
+                        });
+                    if leaves {
+                        self.0.extend(super::idents_of(&i.cond));
+                    }
+                }
+                Expr::Closure(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) => return,
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    // A `while` goes on by its condition alone: state its body re-reads and tests to
+    // `return` early (`if let Ok(info) = probe(..) { return Some(info) }` in a scan) is not
+    // what the loop waits on. A `loop` waits on what its exits test.
+    if cond.is_none() {
+        Exits(&mut tested).visit_block(body);
+    }
+    sets.out
+        .into_iter()
+        .find(|(name, _)| tested.contains(name))
+        .map(|(_, r)| r)
 }
 
 /// An iterator that never ends by itself: `a..` (no end), `.cycle()`, `iter::repeat(..)`,

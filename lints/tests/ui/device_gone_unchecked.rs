@@ -27,6 +27,7 @@ fn probe(regs: &Regs) -> Result<(), Error> {
     logged(regs);
     checked_by_helper(regs)?;
     helper_checks_nothing(regs);
+    eeprom_present(regs)?;
     Ok(())
 }
 
@@ -231,6 +232,16 @@ fn helper_checks_nothing(regs: &Regs) -> bool {
         return true;
     }
     false
+}
+
+// A register value checked for all-ones through its own type's predicate: the check is no
+// PAC field read of its own.
+fn eeprom_present(regs: &Regs) -> Result<bool, Error> {
+    let value = regs.eecd().read();
+    if value.untrusted().is_all_ones() {
+        return Err(Error::Gone);
+    }
+    Ok(value.pres())
 }
 
 // Not recovery code: nothing that brings a device up calls it.

@@ -186,3 +186,200 @@ impl Tx {
         }
     }
 }
+
+// The other svd2rust field readers: `.bit()`, `.is_<variant>()`, directly and through a
+// helper predicate.
+struct Iwdg {
+    iwdg: IWDG,
+    tim: TIM2,
+}
+
+impl Iwdg {
+    fn is_pr_updating(&self) -> bool {
+        self.iwdg.sr().read().pvu().bit()
+    }
+
+    fn interval(&self) -> u32 {
+        while self.is_pr_updating() {} //~ unbounded_poll
+        self.iwdg.pr().read().pr().bits()
+    }
+
+    fn stop(&self) {
+        while self.tim.cr1().read().cen().is_enabled() {} //~ unbounded_poll
+    }
+
+    // Look-alike: `is_empty` of a collection behind a lock's `read()` is no register field.
+    fn drain(&self) {
+        while !self.iwdg.queue.read().items().is_empty() {}
+    }
+
+    // Look-alike: a value read once before the loop and tested with its own type's
+    // predicate (`untrusted().is_all_ones()` is no field reader on a PAC `.read()` chain):
+    // the loop drains a queue and polls nothing.
+    fn forward(&self, queue: &mut Frames) {
+        let value = self.iwdg.sr().read();
+        while let Some(frame) = queue.take_frame() {
+            if value.untrusted().is_all_ones() {
+                break;
+            }
+            transmit(frame);
+        }
+    }
+}
+
+// A read value kept in a local whose fields are tested (`sr1.tx_e().bit_is_clear()`), a
+// helper that fails on error flags with `?` (an error flag is the device answering, not a
+// bound), and state re-read from the device in the body.
+struct I2c {
+    i2c: I2C1,
+}
+
+impl I2c {
+    fn check_and_clear_error_flags(&self) -> Result<Sr1, Error> {
+        let sr1 = self.i2c.sr1().read();
+        if sr1.af().bit_is_set() {
+            return Err(Error::Nack);
+        }
+        Ok(sr1)
+    }
+
+    fn send_byte(&self) -> Result<(), Error> {
+        while self.check_and_clear_error_flags()?.tx_e().bit_is_clear() {} //~ unbounded_poll
+        loop { //~ unbounded_poll
+            let sr1 = self.check_and_clear_error_flags()?;
+            if sr1.addr().bit_is_set() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn link_speed(&self) -> u16 {
+        if self.i2c.sr2().read().busy().bit_is_set() {
+            0
+        } else {
+            100
+        }
+    }
+
+    fn wait_for_link(&self) {
+        let mut speed = self.link_speed();
+        while speed == 0 { //~ unbounded_poll
+            sleep_ms(100);
+            speed = self.link_speed();
+        }
+    }
+
+    // Look-alike: a scan whose `while` condition reads nothing from the device; what the
+    // body reads only returns early (`if let Ok(..) = found`), the loop ends by the count.
+    fn scan(&mut self, last: u16) -> Option<Sr1> {
+        while self.slot <= last {
+            let found = self.check_and_clear_error_flags();
+            self.next_slot();
+            if let Ok(sr1) = found {
+                return Some(sr1);
+            }
+        }
+        None
+    }
+
+    // Look-alike: the same wait with an iteration bound.
+    fn wait_for_link_bounded(&self) {
+        let mut speed = self.link_speed();
+        let mut tries = 0;
+        while speed == 0 && tries < 100 {
+            tries += 1;
+            speed = self.link_speed();
+        }
+    }
+}
+
+// The register block behind the PAC's `ptr()`, and a predicate that answers through
+// another function of the crate (`is_done` -> `in_progress` -> `isr`, which reads).
+struct Channel;
+
+impl Channel {
+    fn isr(&self) -> dma1::isr::R {
+        unsafe { (*DMA1::ptr()).isr().read() }
+    }
+
+    fn in_progress(&self) -> bool {
+        self.isr().tcif1().bit_is_clear()
+    }
+}
+
+struct Transfer {
+    channel: Channel,
+}
+
+impl Transfer {
+    fn is_done(&self) -> bool {
+        !self.channel.in_progress()
+    }
+
+    fn wait(self) {
+        while !self.is_done() {} //~ unbounded_poll
+    }
+
+    fn wait_for_capture(&self) {
+        while unsafe { (*<TIM3>::ptr()).sr().read().cc1if().bit_is_clear() } {} //~ unbounded_poll
+    }
+
+    // Look-alike: `is_done` of another value (a heap), not this crate's helper on `self`.
+    fn send_all(&self, queue: &mut BinaryHeap<u32>) {
+        while let Some(_frame) = queue.is_done() {
+            queue.pop();
+        }
+    }
+}
+
+// Waits written in `macro_rules!` bodies: HALs implement each peripheral instance in one.
+macro_rules! capture {
+    ($($TIM:ty,)+) => {
+        $(
+            impl Capture<$TIM> {
+                fn wait_for_capture(&self) {
+                    while unsafe { (*<$TIM>::ptr()).sr().read().cc1if().bit_is_clear() } {} //~ unbounded_poll
+                }
+
+                // Look-alike: the same wait with a deadline.
+                fn wait_for_capture_within(&self, deadline: Deadline) -> Result<(), Error> {
+                    while unsafe { (*<$TIM>::ptr()).sr().read().cc1if().bit_is_clear() } {
+                        if deadline.expired() {
+                            return Err(Error::Timeout);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        )+
+    };
+}
+
+macro_rules! wait_ready {
+    ($regs:expr) => {
+        while $regs.status().read().ready().bit_is_clear() {} //~ unbounded_poll
+    };
+}
+
+// A reader defined in a `macro_rules!` body is a reader all the same.
+macro_rules! timer_regs {
+    ($TIM:ty) => {
+        impl Instance for $TIM {
+            fn is_counter_enabled(&self) -> bool {
+                self.cr1().read().cen().is_enabled()
+            }
+        }
+    };
+}
+
+struct Delay<TIM> {
+    tim: TIM,
+}
+
+impl<TIM: Instance> Delay<TIM> {
+    fn one_pulse(&mut self) {
+        self.tim.start_one_pulse();
+        while self.tim.is_counter_enabled() {} //~ unbounded_poll
+    }
+}
