@@ -431,13 +431,18 @@ fn hung_io_command_is_aborted_or_the_controller_reset() {
         let mut b = bench(&healthy());
         b.clock.set_poll_step(Duration::from_micros(100));
         let mut nvme = init(&mut b).unwrap();
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        // A few commands first, so the hung one's identifier is not 0 (an
+        // Abort that loses the identifier's position would still name 0).
+        for _ in 0..3 {
+            nvme.write_blocks(0, 1, &buf, 0).unwrap();
+        }
         let next = b.model.borrow().completions_posted();
         {
             let mut m = b.model.borrow_mut();
             m.faults.completions = vec![(next, CompletionFault::Drop)];
             m.faults.abort_ineffective = ineffective;
         }
-        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
         let start = b.clock.now_ns();
         match nvme.write_blocks(0, 1, &buf, 0) {
             Err(NvmeError::CommandTimeout {
