@@ -646,3 +646,23 @@ fn invalid_namespace_for_a_listed_nsid_is_namespace_absent() {
     }
     assert_eq!(b.escapes(), 0);
 }
+
+/// MSI-X left enabled by the dead kernel is turned off during quiesce, so no
+/// message write can follow our enable to an address that kernel programmed.
+#[test]
+fn a_live_msix_capability_is_turned_off() {
+    let mut s = healthy();
+    s.inherited = Inherited::Firmware;
+    s.msix = true;
+    let mut b = bench(&s);
+    let mut pci = b.pci.clone();
+    let at = paranoid::pci::caps::find(&mut pci, b.address, 0x11)
+        .unwrap()
+        .expect("the model has an MSI-X capability");
+    let enable = |b: &Bench| b.config.borrow().peek16(at + 2) & 0x8000 != 0;
+    assert!(enable(&b), "the state enables MSI-X");
+    let nvme = init(&mut b).unwrap();
+    assert_eq!(nvme.state(), State::Ready);
+    assert!(!enable(&b), "MSI-X is still enabled after init");
+    clean(&b);
+}

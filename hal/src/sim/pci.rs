@@ -136,10 +136,18 @@ impl ConfigSpace {
         self
     }
 
-    /// Appends a capability with `id` and `len` bytes of body (zeroed).
+    /// Appends a capability with `id` and `len` bytes of body (zeroed; for MSI
+    /// and MSI-X the enable bits of Message Control are writable).
     pub fn with_capability(mut self, id: u8, len: u16) -> Self {
         let at = self.next_cap;
         self.append_cap(id, at);
+        // The control bits software writes (PCI 3.0 6.8.1.3, 6.8.2.3): MSI
+        // Enable and Multiple Message Enable; MSI-X Enable and Function Mask.
+        match id {
+            0x05 => self.mask16(usize::from(at) + 2, 0x0071),
+            0x11 => self.mask16(usize::from(at) + 2, 0xc000),
+            _ => {}
+        }
         self.next_cap = (at + 2 + len).next_multiple_of(4);
         self.initial = self.data.clone();
         self
