@@ -676,3 +676,26 @@ fn turn_off_leaves_translation_and_queued_invalidation_off() {
     assert!(!off.contains(regs::Global::TE), "{off:?}");
     assert!(!off.contains(regs::Global::QIE), "{off:?}");
 }
+
+/// Attaching a device whose entry was not present costs no invalidation when
+/// the unit does not cache not-present entries (CAP.CM clear, as on QEMU's
+/// default unit); replacing a present entry invalidates the old domain.
+#[test]
+fn attach_invalidates_only_what_the_unit_may_have_cached() {
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let before = vtd.invalidations();
+    vtd.attach(NVME, deadline(&h)).unwrap();
+    let fresh = vtd.invalidations();
+    assert_eq!(
+        (fresh.context, fresh.iotlb),
+        (before.context, before.iotlb),
+        "a not-present entry needs no invalidation without caching mode"
+    );
+    vtd.attach(EDU, deadline(&h)).unwrap();
+    let replaced = vtd.invalidations();
+    assert_eq!(replaced.context - fresh.context, 1, "the old context entry");
+    assert_eq!(replaced.iotlb - fresh.iotlb, 1, "the old domain's IOTLB");
+}
