@@ -102,6 +102,32 @@ impl BootInfo {
         self.start.modules()
     }
 
+    /// The bytes of the module at `index` in [`BootInfo::modules`] (another
+    /// kernel's image, say); `None` past the last module or when the module
+    /// does not lie below [`acpi::TABLE_LIMIT`] (loaders put modules in low
+    /// RAM; QEMU's may end a little past the last RAM range, in the reserved
+    /// range after it).
+    pub fn module_bytes(&self, index: usize) -> Option<&'static [u8]> {
+        let m = self.start.modules().get(index)?;
+        let len = usize::try_from(m.size).ok()?;
+        let end = m.start.checked_add(m.size)?;
+        if m.start == 0 || end > self.tables.limit() {
+            return None;
+        }
+        // SAFETY:
+        // - the module lies below TABLE_LIMIT (checked), which the boot page
+        //   tables identity-map as cacheable RAM and firmware data (the
+        //   `tables` reader's contract), so `start..start + size` is mapped
+        //   1:1, readable without side effect for the kernel's life, and not
+        //   address 0;
+        // - nothing writes it for the kernel's life: loader memory that the
+        //   frame allocator reserves at creation (so never hands out nor lets
+        //   a kernel claim as a `RamRegion`), and the boot crate gives no other
+        //   write access to it (`handoff::load` refuses to overlap its source);
+        // - memory holds initialized bytes, any bits are a valid `u8`.
+        Some(unsafe { core::slice::from_raw_parts(m.start as usize as *const u8, len) })
+    }
+
     /// Physical address of the ACPI RSDP.
     pub fn rsdp(&self) -> Option<u64> {
         self.start.rsdp()

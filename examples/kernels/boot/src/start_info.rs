@@ -405,20 +405,6 @@ impl Module {
     pub const fn end(&self) -> u64 {
         self.start + self.size
     }
-
-    /// The module's bytes.
-    ///
-    /// # Safety
-    ///
-    /// The module must still be in memory (nothing has reused its frames) and
-    /// nothing may write it while the slice lives.
-    pub unsafe fn bytes(&self) -> &[u8] {
-        // SAFETY:
-        // - parsing checked that the module lies inside the identity map and its
-        //   end does not overflow, so the pointer is valid for `size` bytes;
-        // - the caller guarantees the memory is unchanged and unwritten meanwhile.
-        unsafe { core::slice::from_raw_parts(self.start as *const u8, self.size as usize) }
-    }
 }
 
 /// The kernel command line: whitespace-separated words, `key=value` or `flag`.

@@ -221,13 +221,12 @@ fn preload_recovery(
     mut image_ram: RamRegion,
     mut start_info_page: RamRegion,
 ) -> Result<(u32, u32), Why> {
-    let module = *boot
-        .modules()
+    boot.modules()
         .first()
         .ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
-    // SAFETY: the module is loader memory; the frame allocator excludes it and
-    // nothing in kernel A writes it.
-    let bytes = unsafe { module.bytes() };
+    let bytes = boot
+        .module_bytes(0)
+        .ok_or("recovery kernel module outside RAM")?;
     let image = KernelImage::parse(bytes).context("recovery kernel ELF")?;
     let at = image.footprint();
     if at.start < RECOVERY_BASE || at.end > CANARY_START {

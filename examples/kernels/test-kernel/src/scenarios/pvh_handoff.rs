@@ -36,9 +36,9 @@ fn stage1(boot: &'static BootInfo) -> Outcome {
         "module",
         format_args!("{:#x}+{:#x}", module.start, module.size),
     );
-    // SAFETY: the module is loader memory that nothing in this kernel writes
-    // (the frame allocator excludes modules).
-    let bytes = unsafe { module.bytes() };
+    let Some(bytes) = boot.module_bytes(0) else {
+        return Err(fail(f, "module outside RAM"));
+    };
     let image = check!(f, KernelImage::parse(bytes), "module ELF");
     let target = image.footprint();
     f.add(
