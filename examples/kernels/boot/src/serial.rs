@@ -38,13 +38,9 @@ pub const THRE_SPINS: u32 = 100_000;
 
 /// Programs COM1 for 115200 baud, 8 data bits, no parity, 1 stop bit, FIFOs on,
 /// interrupts off.
-#[cfg_attr(
-    any(),
-    paranoid::allow(
-        missing_paranoid_init,
-        reason = "the test kernels' boot console, not a device taken over: fixed 16550 programming, writes to an absent UART go nowhere"
-    )
-)]
+///
+/// Not a `#[paranoid_init]`: the test kernels' boot console, not a device
+/// taken over (fixed 16550 programming; writes to an absent UART go nowhere).
 pub fn init() {
     out(reg::IER_DLM, 0x00);
     out(reg::LCR, 0x80); // DLAB on
