@@ -20,6 +20,7 @@
 //!   direction and branded by their window.
 //! - [`lifecycle`] and [`init`]: the `Unknown → Quiesced → Reset → Verified → Ready`
 //!   typestate, init traces and the escalation ladder used by `#[paranoid_init]`.
+//! - [`sync`]: a write-once cell and a never-waiting lock for statics.
 //! - [`sim`] (feature `std`): a simulated clock, physical memory, IOMMU and bus that
 //!   dispatches to device models, so the same driver code runs in host tests.
 //!
@@ -66,6 +67,7 @@ pub mod port;
 pub mod regs;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod sync;
 pub mod time;
 pub mod untrusted;
 

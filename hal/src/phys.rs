@@ -389,6 +389,70 @@ impl RamRegion {
         true
     }
 
+    /// Splits the region at `offset`: `start..start + offset` and the rest,
+    /// each owned on its own; the region back when `offset` is past its end.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when `offset > len`.
+    pub fn split_at(self, offset: u64) -> Result<(RamRegion, RamRegion), RamRegion> {
+        if offset > self.len {
+            return Err(self);
+        }
+        Ok((
+            RamRegion {
+                start: self.start,
+                len: offset,
+            },
+            RamRegion {
+                start: self.start + offset,
+                len: self.len - offset,
+            },
+        ))
+    }
+
+    /// Copies `bytes` to `offset..` with one bulk copy (loading an image, a
+    /// table built elsewhere); false (nothing written) when they do not fit.
+    pub fn copy_from_slice(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        let Some(pa) = self.bulk(offset, bytes.len() as u64) else {
+            return false;
+        };
+        // SAFETY:
+        // - `pa..pa + bytes.len()` lies inside the region (checked by `bulk`),
+        //   identity-mapped RAM we own (`new`'s contract), at or above page 1;
+        // - `bytes` is ours, and cannot overlap the region: nothing but this
+        //   value reaches the region (a device may write it; a byte copy into
+        //   plain RAM forms no reference to it).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+        true
+    }
+
+    /// Zeroes `offset..offset + len` with one bulk store; false (nothing
+    /// written) when the range does not fit.
+    pub fn zero(&mut self, offset: u64, len: u64) -> bool {
+        let Some(pa) = self.bulk(offset, len) else {
+            return false;
+        };
+        // SAFETY: as for `copy_from_slice`: inside the region, which we own.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, len as usize) };
+        true
+    }
+
+    /// The address of `offset..offset + len` for a bulk access: inside the
+    /// region, not at address 0, and addressable.
+    fn bulk(&self, offset: u64, len: u64) -> Option<usize> {
+        let end = offset.checked_add(len)?;
+        let pa = self.start.checked_add(offset)?;
+        let fits = end <= self.len && pa != 0 && usize::try_from(pa.checked_add(len)?).is_ok();
+        fits.then_some(pa as usize)
+    }
+
+    /// Writes the `u64` at `offset` (8-aligned) in one access; false outside
+    /// the region or misaligned.
+    pub fn write_u64_aligned(&mut self, offset: u64, value: u64) -> bool {
+        self.store(offset, value)
+    }
+
     /// Reads the byte at `offset`; `None` outside the region.
     pub fn read_u8(&self, offset: u64) -> Option<u8> {
         self.load(offset)
@@ -601,6 +665,29 @@ mod tests {
         );
         assert_eq!(buf[0] as u32, 0xdead_beef);
         assert_eq!(buf[1], 0x1122_3344_5566_7788);
+    }
+
+    #[test]
+    fn ram_region_splits_copies_and_zeroes_in_bounds() {
+        let mut buf = vec![u64::MAX; 8];
+        let start = buf.as_mut_ptr() as u64;
+        // SAFETY: as in `ram_region_checks_bounds_and_alignment`.
+        let ram = unsafe { RamRegion::new(start, 64) };
+        let ram = ram.split_at(65).unwrap_err();
+        let (mut low, mut high) = ram.split_at(16).unwrap();
+        assert_eq!((low.start(), low.len()), (start, 16));
+        assert_eq!((high.start(), high.len()), (start + 16, 48));
+        assert!(low.copy_from_slice(8, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        assert!(!low.copy_from_slice(9, &[0; 8]), "past the end of the part");
+        assert!(high.zero(0, 48));
+        assert!(!high.zero(1, 48));
+        assert!(high.write_u64_aligned(8, 0x55));
+        assert!(!high.write_u64_aligned(4, 1), "misaligned");
+        assert_eq!(buf[0], u64::MAX, "nothing written before offset 8");
+        assert_eq!(buf[1], 0x0807_0605_0403_0201);
+        assert_eq!(buf[2], 0);
+        assert_eq!(buf[3], 0x55);
+        assert!(buf[4..].iter().all(|&w| w == 0));
     }
 
     #[test]

@@ -133,6 +133,58 @@ port_width!(u8, inb, outb);
 port_width!(u16, inw, outw);
 port_width!(u32, inl, outl);
 
+/// A legacy device's I/O ports (`start..end`) that [`Port::inert`] hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InertRange {
+    /// First port.
+    pub start: u16,
+    /// One past the last port.
+    pub end: u16,
+    /// The device.
+    pub device: &'static str,
+}
+
+/// The legacy devices whose ports [`Port::inert`] claims without a contract:
+/// each is an ISA device with no path to memory (it cannot master the bus or
+/// decode memory), so nothing written to it can break memory safety.
+pub const INERT: [InertRange; 7] = [
+    InertRange {
+        start: 0x40,
+        end: 0x44,
+        device: "8254 PIT (counters 0-2, mode)",
+    },
+    InertRange {
+        start: 0x61,
+        end: 0x62,
+        device: "system control port B (PIT gate, speaker, NMI status)",
+    },
+    InertRange {
+        start: 0xf0,
+        end: 0x100,
+        device: "x87 error ports; QEMU's isa-debug-exit at 0xf4",
+    },
+    InertRange {
+        start: 0x2e8,
+        end: 0x2f0,
+        device: "16550 UART COM4",
+    },
+    InertRange {
+        start: 0x2f8,
+        end: 0x300,
+        device: "16550 UART COM2",
+    },
+    InertRange {
+        start: 0x3e8,
+        end: 0x3f0,
+        device: "16550 UART COM3",
+    },
+    InertRange {
+        start: 0x3f8,
+        end: 0x400,
+        device: "16550 UART COM1",
+    },
+];
+
 /// An owned I/O port of one width; reads are untrusted.
 #[derive(Debug)]
 pub struct Port<T: PortWidth> {
@@ -154,6 +206,34 @@ impl<T: PortWidth> Port<T> {
         }
     }
 
+    /// Claims `port` when it belongs to a legacy device that has no path to
+    /// memory ([`INERT`]): no DMA, no bus mastering, no memory decode. Any
+    /// access to such a port is memory-safe whoever else uses it (a second
+    /// user can only disturb the device, never memory), so no contract is
+    /// needed. `None` for any other port, or when the access would run past
+    /// the end of the device's range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use paranoid::port::Port;
+    ///
+    /// assert!(Port::<u8>::inert(0x3f8 + 7).is_some(), "COM1 scratch register");
+    /// assert!(Port::<u32>::inert(0xcf8).is_none(), "PCI configuration address");
+    /// assert!(Port::<u32>::inert(0x3fe).is_none(), "runs past COM1");
+    /// ```
+    pub fn inert(port: u16) -> Option<Self> {
+        let end = u32::from(port) + core::mem::size_of::<T>() as u32;
+        INERT
+            .iter()
+            .any(|r| u32::from(r.start) <= u32::from(port) && end <= u32::from(r.end))
+            // SAFETY: `port..end` lies inside one device of `INERT`, none of
+            // which can reach memory: accessing it cannot break memory safety,
+            // which is all `new` asks beyond ownership (an inert port's other
+            // users can only see the device disturbed).
+            .then(|| unsafe { Self::new(port) })
+    }
+
     /// Reads the port.
     #[inline(always)]
     pub fn read(&mut self) -> Untrusted<T> {
@@ -166,5 +246,38 @@ impl<T: PortWidth> Port<T> {
     pub fn write(&mut self, value: T) {
         // SAFETY: `new`'s contract: we own the port and its writes are sound.
         unsafe { T::write_port(self.port, value) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inert_claims_only_whole_accesses_inside_a_listed_device() {
+        assert!(Port::<u8>::inert(0x40).is_some());
+        assert!(Port::<u8>::inert(0x43).is_some());
+        assert!(Port::<u16>::inert(0x43).is_none(), "runs past the PIT");
+        assert!(Port::<u8>::inert(0x44).is_none());
+        assert!(Port::<u8>::inert(0x61).is_some());
+        assert!(Port::<u16>::inert(0x61).is_none());
+        assert!(Port::<u32>::inert(0xf4).is_some(), "debug-exit");
+        assert!(Port::<u32>::inert(0xfd).is_none(), "runs past 0xff");
+        assert!(Port::<u8>::inert(0x3ff).is_some());
+        assert!(Port::<u8>::inert(0x400).is_none());
+        assert!(Port::<u8>::inert(u16::MAX).is_none());
+        for dma in [0x00u16, 0x0d, 0x80, 0x87, 0xc0, 0xcf8, 0xcfc] {
+            assert!(
+                Port::<u8>::inert(dma).is_none(),
+                "{dma:#x} can reach memory"
+            );
+        }
+    }
+
+    #[test]
+    fn inert_ranges_are_sorted_and_disjoint() {
+        for w in INERT.windows(2) {
+            assert!(w[0].start < w[0].end && w[0].end <= w[1].start, "{w:?}");
+        }
     }
 }

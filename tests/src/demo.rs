@@ -216,38 +216,18 @@ fn start_traffic(to_qemu: u16, from_qemu: u16, interval: Duration) -> Result<(),
     Ok(())
 }
 
-/// Heartbeat frames from the recovery kernel in a pcap capture.
+/// The UDP port the recovery kernel sends heartbeats to.
+const HEARTBEAT_PORT: u16 = 7374;
+
+/// Heartbeat frames from the recovery kernel in a pcap capture: UDP
+/// payloads to [`HEARTBEAT_PORT`] that start with `PARANOID-HEARTBEAT`, read
+/// by the dump reader's pcap walker (the one the streamed dump uses).
 pub fn heartbeats_in_pcap(pcap: &[u8]) -> Result<u64, String> {
-    let magic = pcap.get(..4).ok_or("pcap too short")?;
-    let little = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] => false,
-        _ => return Err("not a pcap file".into()),
-    };
-    let word = |b: &[u8]| {
-        let a: [u8; 4] = b.try_into().unwrap_or([0; 4]);
-        if little {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    let mut at = 24;
-    let mut beats = 0;
-    while let Some(rec) = pcap.get(at..at + 16) {
-        let len = word(&rec[8..12]) as usize;
-        let frame = pcap
-            .get(at + 16..at + 16 + len)
-            .ok_or("truncated pcap record")?;
-        let is_udp_beat = frame.len() >= 60
-            && frame[12..14] == [0x08, 0x00]
-            && frame[23] == 17
-            && frame[36..38] == 7374u16.to_be_bytes()
-            && frame[42..].starts_with(b"PARANOID-HEARTBEAT");
-        beats += u64::from(is_udp_beat);
-        at += 16 + len;
-    }
-    Ok(beats)
+    let payloads = paranoid_dump::reader::udp_payloads(pcap, HEARTBEAT_PORT)?;
+    Ok(payloads
+        .iter()
+        .filter(|p| p.starts_with(b"PARANOID-HEARTBEAT"))
+        .count() as u64)
 }
 
 /// What QEMU prints on stderr when the i6300esb expires under
@@ -1314,6 +1294,44 @@ mod tests {
         assert_eq!(g[1].0, 401 << 20);
         assert_eq!(g[2], (464 << 20, DISK_SIZE));
         assert_ne!(marker(1), marker(2));
+    }
+
+    /// An Ethernet/IPv4/UDP frame to `port` carrying `payload`, padded to 60.
+    fn udp_frame(port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17]);
+        f.extend_from_slice(&[0; 10]);
+        f.extend_from_slice(&1234u16.to_be_bytes());
+        f.extend_from_slice(&port.to_be_bytes());
+        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    #[test]
+    fn heartbeats_are_counted_by_port_and_prefix() {
+        let frames = [
+            udp_frame(HEARTBEAT_PORT, b"PARANOID-HEARTBEAT step=1"),
+            udp_frame(HEARTBEAT_PORT + 1, b"PARANOID-HEARTBEAT step=2"),
+            udp_frame(HEARTBEAT_PORT, b"something else"),
+            udp_frame(HEARTBEAT_PORT, b"PARANOID-HEARTBEAT step=3"),
+        ];
+        let mut pcap = vec![
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
+            0,
+        ];
+        for f in &frames {
+            pcap.extend_from_slice(&[0; 8]);
+            pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(f);
+        }
+        assert_eq!(heartbeats_in_pcap(&pcap), Ok(2));
+        assert!(heartbeats_in_pcap(b"not a pcap").is_err());
+        pcap.truncate(pcap.len() - 1);
+        assert!(heartbeats_in_pcap(&pcap).is_err(), "truncated record");
     }
 
     #[test]

@@ -102,18 +102,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     for round in 0..runs {
         for name in round_order(round) {
             println!("bench-qemu: round {}/{runs}: {name}", round + 1);
-            let mut c = crate::cargo();
-            c.env("PARANOID_QEMU_JOBS", "1").args([
-                "run",
-                "--quiet",
-                "-p",
-                "paranoid-harness",
-                "--bin",
-                "paranoid-harness",
-                "--",
-                "qemu",
-                name,
-            ]);
+            let mut c = crate::harness_command(&["qemu", name]);
+            c.env("PARANOID_QEMU_JOBS", "1");
             crate::run(c)?;
             let serial = root.join("tests").join("out").join(name).join("serial.log");
             let text =

@@ -145,6 +145,12 @@ pub fn run(mut cmd: Command) -> Result<(), String> {
 ///
 /// Its failure.
 pub fn harness(args: &[&str]) -> Result<(), String> {
+    run(harness_command(args))
+}
+
+/// The command that runs the QEMU harness with `args` (for a caller that
+/// adds to its environment first).
+pub fn harness_command(args: &[&str]) -> Command {
     let mut c = cargo();
     c.args([
         "run",
@@ -156,7 +162,7 @@ pub fn harness(args: &[&str]) -> Result<(), String> {
         "--",
     ])
     .args(args);
-    run(c)
+    c
 }
 
 /// [`harness`] with a subcommand and more arguments.

@@ -16,10 +16,14 @@ use core::fmt;
 use crate::phys::PhysError;
 
 pub mod mcfg;
+#[cfg(target_arch = "x86_64")]
+pub mod pm_timer;
 pub mod rsdp;
 pub mod sdt;
 
 pub use mcfg::{EcamRegion, Mcfg, MAX_MCFG_ALLOCATIONS};
+#[cfg(target_arch = "x86_64")]
+pub use pm_timer::{PmTimer, PM_TIMER_HZ};
 pub use rsdp::{find_rsdp, Rsdp, RsdpSource};
 pub use sdt::{
     find_table, OwnedTable, Root, SdtHeader, TableRef, MAX_ROOT_ENTRIES, MAX_TABLE_LEN,

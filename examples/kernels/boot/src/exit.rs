@@ -5,7 +5,7 @@
 //! `-no-reboot` ends it with status 0, so the harness requires the expected
 //! status *and* a result line on serial.
 
-use paranoid::port::outl;
+use paranoid::port::Port;
 
 /// The debug-exit port.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -37,12 +37,15 @@ pub fn exit(code: ExitCode) -> ! {
 
 /// Ends the VM with a raw debug-exit value (QEMU status `(value << 1) | 1`).
 pub fn exit_raw(value: u32) -> ! {
-    // SAFETY:
-    // - port 0xF4 is the debug-exit device in every VM the harness starts; on a
-    //   machine without it the write goes nowhere;
-    // - the write does not touch memory.
-    // paranoid:allow(device_io_in_panic_path): isa-debug-exit is how a test kernel reports its result (and a panic) to the harness; it has no state to corrupt
-    unsafe { outl(DEBUG_EXIT_PORT, value) };
+    // Port 0xF4 is the debug-exit device in every VM the harness starts (an
+    // inert port to the HAL: it cannot reach memory); on a machine without
+    // it the write goes nowhere.
+    if let Some(mut port) = Port::<u32>::inert(DEBUG_EXIT_PORT) {
+        // Device I/O on the panic path on purpose: isa-debug-exit is how a
+        // test kernel reports its result (and a panic) to the harness; it has
+        // no state to corrupt.
+        port.write(value);
+    }
     halt()
 }
 

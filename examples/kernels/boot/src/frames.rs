@@ -211,11 +211,8 @@ impl FrameAllocator {
     /// As [`FrameAllocator::alloc`].
     pub fn alloc_zeroed(&mut self, bytes: u64, align: u64) -> Result<u64, FrameError> {
         let at = self.alloc(bytes, align)?;
-        // SAFETY:
-        // - `at..at + bytes` is RAM from the memory map, below the identity-map
-        //   limit, outside the kernel image and modules;
-        // - the bump allocator never hands it out again, so nothing else uses it.
-        unsafe { core::ptr::write_bytes(at as *mut u8, 0, bytes as usize) };
+        // Handed out once: the region is its only user while it zeroes it.
+        Self::owned(at, bytes).zero(0, bytes);
         Ok(at)
     }
 

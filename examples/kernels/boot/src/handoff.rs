@@ -9,15 +9,17 @@
 //!    program headers inside the image) and finds the PVH entry in its
 //!    `XEN_ELFNOTE_PHYS32_ENTRY` note;
 //! 2. [`KernelImage::load`] copies its `PT_LOAD` segments to their physical
-//!    addresses after checking each lies in RAM and overlaps nothing the caller
-//!    forbids (the running kernel, the image itself, the start info);
+//!    addresses after checking each lies in RAM the caller owns (a
+//!    [`RamRegion`] from its frame allocator) and off the image itself;
 //! 3. [`write_start_info`] builds an `hvm_start_info` (command line, memory map,
-//!    RSDP, modules) in memory the caller allocated below 4 GiB;
+//!    RSDP, modules) in a [`RamRegion`] the caller owns below 4 GiB;
 //! 4. [`jump`] leaves long mode (compatibility mode, CR0.PG off, EFER.LME off,
 //!    CR4 = 0) and enters the target with `ebx` = the start info, exactly as a
 //!    PVH loader would.
 
 use core::fmt;
+
+use paranoid::phys::RamRegion;
 
 use crate::frames::PhysRange;
 use crate::start_info::{
@@ -55,7 +57,8 @@ pub enum HandoffError {
         /// Program header index.
         index: usize,
     },
-    /// A segment would land outside RAM below 4 GiB or on a forbidden range.
+    /// A segment would land outside RAM below 4 GiB, outside the RAM the
+    /// caller gave to load into, or on the image bytes.
     SegmentNotAllowed {
         /// Program header index.
         index: usize,
@@ -252,29 +255,25 @@ impl<'a> KernelImage<'a> {
         PhysRange { start, end }
     }
 
-    /// Checks every segment destination, then copies the segments and zeroes
-    /// their tails.
+    /// Checks every segment destination, then copies the segments into
+    /// `dest` and zeroes their tails.
     ///
-    /// A destination must lie inside one [`MemoryKind::Ram`] region of `ram`,
-    /// below 4 GiB, and overlap none of `forbidden` nor the image bytes.
-    ///
-    /// # Safety
-    ///
-    /// `forbidden` must list every range in use by the running kernel (its image,
-    /// stack, page tables, the frames it allocated, the start-info block): the
-    /// loader writes any other RAM in `ram` that the segments cover.
+    /// A destination must lie inside `dest` (RAM the caller owns: claimed
+    /// from its frame allocator, so nothing the running kernel uses), inside
+    /// one [`MemoryKind::Ram`] region of `ram`, below 4 GiB, and must not
+    /// overlap the image bytes.
     ///
     /// # Errors
     ///
     /// [`HandoffError::SegmentNotAllowed`] before anything was written.
-    pub unsafe fn load(
-        &self,
-        ram: &[MemoryRegion],
-        forbidden: &[PhysRange],
-    ) -> Result<(), HandoffError> {
+    pub fn load(&self, dest: &mut RamRegion, ram: &[MemoryRegion]) -> Result<(), HandoffError> {
         let source = PhysRange {
             start: self.bytes.as_ptr() as u64,
             end: self.bytes.as_ptr() as u64 + self.bytes.len() as u64,
+        };
+        let owned = PhysRange {
+            start: dest.start(),
+            end: dest.start() + dest.len(),
         };
         for (index, s) in self.segments().iter().enumerate() {
             let range = PhysRange {
@@ -284,32 +283,28 @@ impl<'a> KernelImage<'a> {
             let in_ram = ram.iter().any(|r| {
                 r.kind == MemoryKind::Ram && r.start <= range.start && range.end <= r.end()
             });
-            let clash = forbidden
-                .iter()
-                .chain(core::iter::once(&source))
-                .any(|f| f.overlaps(&range));
-            if !in_ram || clash || range.end > ADDRESSABLE_LIMIT {
+            let inside = owned.start <= range.start && range.end <= owned.end;
+            if !in_ram || !inside || source.overlaps(&range) || range.end > ADDRESSABLE_LIMIT {
                 return Err(HandoffError::SegmentNotAllowed { index, range });
             }
         }
-        for s in self.segments() {
+        for (index, s) in self.segments().iter().enumerate() {
             let from = self
                 .bytes
                 .get(s.file_offset as usize..(s.file_offset + s.file_size) as usize)
                 .unwrap_or(&[]);
-            // SAFETY:
-            // - the destination lies in RAM below 4 GiB (identity mapped), checked
-            //   above for every segment before any write;
-            // - it overlaps neither the source image nor anything the caller
-            //   listed as in use (contract of `load`);
-            // - `from` is inside the image (checked by `parse`).
-            unsafe {
-                core::ptr::copy_nonoverlapping(from.as_ptr(), s.paddr as *mut u8, from.len());
-                core::ptr::write_bytes(
-                    (s.paddr + s.file_size) as *mut u8,
-                    0,
-                    (s.mem_size - s.file_size) as usize,
-                );
+            let at = s.paddr - owned.start;
+            let written = dest.copy_from_slice(at, from)
+                && dest.zero(at + s.file_size, s.mem_size - s.file_size);
+            if !written {
+                // Checked above for every segment: not reached.
+                return Err(HandoffError::SegmentNotAllowed {
+                    index,
+                    range: PhysRange {
+                        start: s.paddr,
+                        end: s.paddr.saturating_add(s.mem_size),
+                    },
+                });
             }
         }
         Ok(())
@@ -343,79 +338,79 @@ fn find_pvh_note(bytes: &[u8], offset: u64, size: u64) -> Option<u32> {
 }
 
 /// Writes an `hvm_start_info` with its module list, memory map and command
-/// line into `block` (physical address, `len` bytes); returns the address to
+/// line at the start of `block` (RAM the caller owns below 4 GiB, kept
+/// unused until the target kernel has parsed it); returns the address to
 /// hand over in `ebx`.
-///
-/// # Safety
-///
-/// `block..block + len` must be RAM below 4 GiB that nothing else uses until the
-/// target kernel has parsed it.
 ///
 /// # Errors
 ///
 /// [`HandoffError::StartInfoOutOfRange`] or [`HandoffError::StartInfoTooLarge`].
-pub unsafe fn write_start_info(
-    block: u64,
-    len: u64,
+pub fn write_start_info(
+    block: &mut RamRegion,
     cmdline: &str,
     memory_map: &[MemoryRegion],
     rsdp: Option<u64>,
     modules: &[Module],
 ) -> Result<u32, HandoffError> {
-    let header = size_of::<HvmStartInfo>() as u64;
-    let modlist_at = block + header;
-    let memmap_at = modlist_at + (size_of::<HvmModlistEntry>() * modules.len()) as u64;
-    let cmdline_at = memmap_at + (size_of::<HvmMemmapEntry>() * memory_map.len()) as u64;
-    let needed = cmdline_at + cmdline.len() as u64 + 1 - block;
+    let (at, len) = (block.start(), block.len());
+    let header = HvmStartInfo::LEN as u64;
+    let modlist = header;
+    let memmap = modlist + (HvmModlistEntry::LEN * modules.len()) as u64;
+    let line = memmap + (HvmMemmapEntry::LEN * memory_map.len()) as u64;
+    let needed = line + cmdline.len() as u64 + 1;
     if needed > len {
         return Err(HandoffError::StartInfoTooLarge {
             needed,
             available: len,
         });
     }
-    let ebx = u32::try_from(block).map_err(|_| HandoffError::StartInfoOutOfRange { at: block })?;
-    if block + needed > ADDRESSABLE_LIMIT {
-        return Err(HandoffError::StartInfoOutOfRange { at: block });
+    let ebx = u32::try_from(at).map_err(|_| HandoffError::StartInfoOutOfRange { at })?;
+    if at + needed > ADDRESSABLE_LIMIT {
+        return Err(HandoffError::StartInfoOutOfRange { at });
     }
     let info = HvmStartInfo {
         magic: START_INFO_MAGIC,
         version: 1,
         flags: 0,
         nr_modules: modules.len() as u32,
-        modlist_paddr: if modules.is_empty() { 0 } else { modlist_at },
-        cmdline_paddr: cmdline_at,
+        modlist_paddr: if modules.is_empty() { 0 } else { at + modlist },
+        cmdline_paddr: at + line,
         rsdp_paddr: rsdp.unwrap_or(0),
-        memmap_paddr: memmap_at,
+        memmap_paddr: at + memmap,
         memmap_entries: memory_map.len() as u32,
         reserved: 0,
     };
-    // SAFETY:
-    // - every write below lies in `block..block + needed`, which is inside the
-    //   caller's block (checked against `len`) and below 4 GiB;
-    // - the caller guarantees nothing else uses that memory;
-    // - the structures are `repr(C)` plain data, written unaligned.
-    unsafe {
-        core::ptr::write_unaligned(block as *mut HvmStartInfo, info);
-        for (i, m) in modules.iter().enumerate() {
-            let e = HvmModlistEntry {
-                paddr: m.start,
-                size: m.size,
-                cmdline_paddr: 0,
-                reserved: 0,
-            };
-            core::ptr::write_unaligned((modlist_at as *mut HvmModlistEntry).add(i), e);
-        }
-        for (i, r) in memory_map.iter().enumerate() {
-            let e = HvmMemmapEntry {
-                addr: r.start,
-                size: r.size,
-                kind: r.kind.raw(),
-                reserved: 0,
-            };
-            core::ptr::write_unaligned((memmap_at as *mut HvmMemmapEntry).add(i), e);
-        }
-        core::ptr::copy_nonoverlapping(cmdline.as_ptr(), cmdline_at as *mut u8, cmdline.len());
-        core::ptr::write((cmdline_at + cmdline.len() as u64) as *mut u8, 0);
+    // Every write lies in `0..needed`, inside the block (checked above).
+    let mut ok = block.copy_from_slice(0, &info.to_le_bytes());
+    for (i, m) in modules.iter().enumerate() {
+        let e = HvmModlistEntry {
+            paddr: m.start,
+            size: m.size,
+            cmdline_paddr: 0,
+            reserved: 0,
+        };
+        ok &= block.copy_from_slice(
+            modlist + (HvmModlistEntry::LEN * i) as u64,
+            &e.to_le_bytes(),
+        );
+    }
+    for (i, r) in memory_map.iter().enumerate() {
+        let e = HvmMemmapEntry {
+            addr: r.start,
+            size: r.size,
+            kind: r.kind.raw(),
+            reserved: 0,
+        };
+        ok &= block.copy_from_slice(memmap + (HvmMemmapEntry::LEN * i) as u64, &e.to_le_bytes());
+    }
+    ok &= block.copy_from_slice(line, cmdline.as_bytes());
+    ok &= block.write_u8(line + cmdline.len() as u64, 0);
+    if !ok {
+        // Not reached: `needed <= len` was checked.
+        return Err(HandoffError::StartInfoTooLarge {
+            needed,
+            available: len,
+        });
     }
     Ok(ebx)
 }

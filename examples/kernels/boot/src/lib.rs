@@ -63,17 +63,16 @@ pub mod result;
 pub mod serial;
 pub mod start_info;
 
-use core::cell::UnsafeCell;
-use core::mem::MaybeUninit;
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 pub use exit::{exit, exit_raw, halt, ExitCode};
 pub use paranoid::arch::x86_64::{TscClock, TscError};
 pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
 
 use frames::{FrameAllocator, FrameError, PhysRange};
-use paranoid::phys::IdentityMap;
+use paranoid::phys::{Identity, IdentityMap};
+use paranoid::sync::{OnceCell, TryLock};
 
 core::arch::global_asm!(include_str!("entry.S"), options(att_syntax));
 
@@ -84,6 +83,7 @@ pub struct BootInfo {
     kernel: PhysRange,
     frames_taken: AtomicBool,
     ram: IdentityMap,
+    tables: Identity,
 }
 
 impl BootInfo {
@@ -100,6 +100,32 @@ impl BootInfo {
     /// Modules the loader placed in memory.
     pub fn modules(&self) -> &[Module] {
         self.start.modules()
+    }
+
+    /// The bytes of the module at `index` in [`BootInfo::modules`] (another
+    /// kernel's image, say); `None` past the last module or when the module
+    /// does not lie below [`acpi::TABLE_LIMIT`] (loaders put modules in low
+    /// RAM; QEMU's may end a little past the last RAM range, in the reserved
+    /// range after it).
+    pub fn module_bytes(&self, index: usize) -> Option<&'static [u8]> {
+        let m = self.start.modules().get(index)?;
+        let len = usize::try_from(m.size).ok()?;
+        let end = m.start.checked_add(m.size)?;
+        if m.start == 0 || end > self.tables.limit() {
+            return None;
+        }
+        // SAFETY:
+        // - the module lies below TABLE_LIMIT (checked), which the boot page
+        //   tables identity-map as cacheable RAM and firmware data (the
+        //   `tables` reader's contract), so `start..start + size` is mapped
+        //   1:1, readable without side effect for the kernel's life, and not
+        //   address 0;
+        // - nothing writes it for the kernel's life: loader memory that the
+        //   frame allocator reserves at creation (so never hands out nor lets
+        //   a kernel claim as a `RamRegion`), and the boot crate gives no other
+        //   write access to it (`handoff::load` refuses to overlap its source);
+        // - memory holds initialized bytes, any bits are a valid `u8`.
+        Some(unsafe { core::slice::from_raw_parts(m.start as usize as *const u8, len) })
     }
 
     /// Physical address of the ACPI RSDP.
@@ -131,6 +157,14 @@ impl BootInfo {
         &self.ram
     }
 
+    /// RAM and firmware tables below [`acpi::TABLE_LIMIT`] (the cacheable
+    /// part of the identity map below 4 GiB, where loaders put the start info
+    /// and firmware its tables), as one limit: what ACPI table pointers and
+    /// the start info are followed through. Never device memory.
+    pub fn tables(&self) -> Identity {
+        self.tables
+    }
+
     /// The frame allocator over free RAM; `None` after the first call, so frames
     /// are never handed out twice.
     ///
@@ -146,13 +180,7 @@ impl BootInfo {
 }
 
 /// The one `BootInfo`, written once before `main` runs.
-struct BootCell(UnsafeCell<MaybeUninit<BootInfo>>);
-
-// SAFETY: written once by the boot CPU before anything can read it; the kernels
-// are single-threaded.
-unsafe impl Sync for BootCell {}
-
-static BOOT: BootCell = BootCell(UnsafeCell::new(MaybeUninit::uninit()));
+static BOOT: OnceCell<BootInfo> = OnceCell::new();
 
 unsafe extern "C" {
     static __paranoid_kernel_start: u8;
@@ -184,10 +212,12 @@ macro_rules! entry {
 extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     serial::init();
     // SAFETY:
-    // - the boot page tables identity-map the first 4 GiB;
-    // - the loader passes ordinary memory (its start info, command line and
-    //   tables); their contents are validated by `parse`.
-    let start = match unsafe { StartInfo::parse(start_info.into()) } {
+    // - the boot page tables identity-map the first 4 GiB (entry.S), so every
+    //   address below TABLE_LIMIT (2 GiB) is mapped 1:1 for the kernel's life;
+    // - below 2 GiB the map is cacheable RAM and firmware tables (MMIO lives in
+    //   the uncached 2..4 GiB part), so reading it has no side effect.
+    let tables = unsafe { Identity::new(acpi::TABLE_LIMIT) };
+    let start = match StartInfo::parse(&tables, start_info.into()) {
         Ok(s) => s,
         Err(e) => {
             println!("PARANOID-BOOT error=start-info detail=\"{e}\"");
@@ -204,8 +234,8 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         .map(TscClock::from_khz);
     let clock = match told {
         Some(Ok(c)) => Ok(c),
-        // SAFETY: nothing else in the kernel uses the PIT or port 0x61 at this point.
-        _ => unsafe { TscClock::calibrate_with_pit() },
+        // Nothing else in the kernel uses the PIT or port 0x61 at this point.
+        _ => TscClock::calibrate_with_pit(),
     };
     let clock = match clock {
         Ok(c) => c,
@@ -235,10 +265,12 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         kernel,
         frames_taken: AtomicBool::new(false),
         ram,
+        tables,
     };
-    // SAFETY: this is the only write to BOOT, before any reader exists; the
-    // shared reference handed out afterwards is never aliased by a write.
-    let boot: &'static BootInfo = unsafe { (*BOOT.0.get()).write(info) };
+    let Ok(boot) = BOOT.set(info) else {
+        println!("PARANOID-BOOT error=entered-twice");
+        exit(ExitCode::Failure)
+    };
     // SAFETY: `entry!` defines the symbol with exactly this signature.
     let code = unsafe { __paranoid_boot_main(boot) };
     exit(code)
@@ -269,8 +301,8 @@ fn identity_parts(kind: MemoryKind, start: u64, end: u64) -> [(u64, u64); 2] {
 /// A kernel's own panic path, set with [`set_panic_hook`].
 pub type PanicHook = fn(&PanicInfo<'_>) -> !;
 
-/// The hook, as a function pointer (0: none).
-static PANIC_HOOK: AtomicUsize = AtomicUsize::new(0);
+/// The hook (`None`: the default path).
+static PANIC_HOOK: TryLock<Option<PanicHook>> = TryLock::new(None);
 
 /// Replaces the default panic path (print `PARANOID-PANIC`, exit with
 /// [`ExitCode::Failure`]) with `hook`.
@@ -279,16 +311,14 @@ static PANIC_HOOK: AtomicUsize = AtomicUsize::new(0);
 /// kernel without touching any device: the default path writes to the serial
 /// port, which is device I/O.
 pub fn set_panic_hook(hook: PanicHook) {
-    PANIC_HOOK.store(hook as usize, Ordering::Release);
+    // Only `set_panic_hook` and the panic handler take the lock, each for one
+    // copy: it is never found taken on a single-CPU kernel.
+    let _ = PANIC_HOOK.with(|h| *h = Some(hook));
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    let hook = PANIC_HOOK.load(Ordering::Acquire);
-    if hook != 0 {
-        // SAFETY: the only non-zero value ever stored is a `PanicHook` cast to
-        // `usize` by `set_panic_hook`; function pointers round-trip through usize.
-        let hook: PanicHook = unsafe { core::mem::transmute::<usize, PanicHook>(hook) };
+    if let Some(hook) = PANIC_HOOK.with(|h| *h).flatten() {
         hook(info)
     }
     println!("PARANOID-PANIC {info}");

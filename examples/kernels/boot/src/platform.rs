@@ -100,7 +100,7 @@ pub const MAX_MATCHES: usize = 8;
 /// The MCFG table of the machine, copied.
 fn mcfg_table(boot: &BootInfo) -> Result<acpi::OwnedTable<1024>, PlatformError> {
     let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
-    let root = acpi::root(rsdp)?;
+    let root = acpi::root(boot, rsdp)?;
     match root.copy_owned::<1024>(*b"MCFG") {
         Ok(t) => Ok(t),
         Err(AcpiError::TableNotFound { .. }) => Err(PlatformError::NoEcam),
@@ -440,7 +440,7 @@ pub fn map_bar0<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(Mmio, Ba
 /// machine has no DMAR (no `-device intel-iommu`).
 pub fn dmar(boot: &BootInfo) -> Result<acpi::OwnedTable<DMAR_MAX>, PlatformError> {
     let rsdp = boot.rsdp().ok_or(PlatformError::NoRsdp)?;
-    let root = acpi::root(rsdp)?;
+    let root = acpi::root(boot, rsdp)?;
     match root.copy_owned::<DMAR_MAX>(*b"DMAR") {
         Ok(t) => Ok(t),
         Err(AcpiError::TableNotFound { .. }) => Err(PlatformError::NoDmar),

@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use paranoid::port::{inb, outb};
+use paranoid::port::Port;
 
 /// COM1 base port.
 pub const COM1: u16 = 0x3f8;
@@ -30,48 +30,45 @@ mod reg {
     pub const LSR: u16 = 5;
 }
 
-/// LSR.THRE: the transmit holding register is empty.
-const LSR_THRE: u8 = 1 << 5;
+/// LSR.THRE (bit 5): the transmit holding register is empty.
+const LSR_THRE_BIT: u32 = 5;
 
 /// How many LSR reads to wait for THRE before writing anyway.
 pub const THRE_SPINS: u32 = 100_000;
 
 /// Programs COM1 for 115200 baud, 8 data bits, no parity, 1 stop bit, FIFOs on,
 /// interrupts off.
-#[cfg_attr(
-    any(),
-    paranoid::allow(
-        missing_paranoid_init,
-        reason = "the test kernels' boot console, not a device taken over: fixed 16550 programming, writes to an absent UART go nowhere"
-    )
-)]
+///
+/// Not a `#[paranoid_init]`: the test kernels' boot console, not a device
+/// taken over (fixed 16550 programming; writes to an absent UART go nowhere).
 pub fn init() {
-    // SAFETY:
-    // - ports COM1..COM1+7 belong to this module: nothing else in a paranoid
-    //   kernel touches the UART;
-    // - programming a UART has no effect on memory.
-    unsafe {
-        outb(COM1 + reg::IER_DLM, 0x00);
-        outb(COM1 + reg::LCR, 0x80); // DLAB on
-        outb(COM1 + reg::THR_DLL, 0x01); // divisor 1: 115200 baud
-        outb(COM1 + reg::IER_DLM, 0x00);
-        outb(COM1 + reg::LCR, 0x03); // 8N1, DLAB off
-        outb(COM1 + reg::FCR, 0xc7); // FIFO on, cleared, 14-byte threshold
-        outb(COM1 + reg::MCR, 0x03); // DTR, RTS
-    }
+    out(reg::IER_DLM, 0x00);
+    out(reg::LCR, 0x80); // DLAB on
+    out(reg::THR_DLL, 0x01); // divisor 1: 115200 baud
+    out(reg::IER_DLM, 0x00);
+    out(reg::LCR, 0x03); // 8N1, DLAB off
+    out(reg::FCR, 0xc7); // FIFO on, cleared, 14-byte threshold
+    out(reg::MCR, 0x03); // DTR, RTS
 }
 
 /// Writes one byte, waiting a bounded time for room in the transmitter.
 pub fn write_byte(byte: u8) {
-    // SAFETY: as in `init`: the UART ports are ours and only affect the UART.
-    unsafe {
+    if let Some(mut lsr) = Port::<u8>::inert(COM1 + reg::LSR) {
         for _ in 0..THRE_SPINS {
-            if inb(COM1 + reg::LSR) & LSR_THRE != 0 {
+            if lsr.read().bit(LSR_THRE_BIT) {
                 break;
             }
             core::hint::spin_loop();
         }
-        outb(COM1 + reg::THR_DLL, byte);
+    }
+    out(reg::THR_DLL, byte);
+}
+
+/// Writes `value` to the UART register at `offset`: a port of COM1, which
+/// the HAL hands out as [`Port::inert`] (a UART cannot reach memory).
+fn out(offset: u16, value: u8) {
+    if let Some(mut port) = Port::<u8>::inert(COM1 + offset) {
+        port.write(value);
     }
 }
 

@@ -2,12 +2,14 @@
 //!
 //! Layout from Xen's `xen/include/public/arch-x86/hvm/start_info.h`. The loader
 //! (QEMU's PVH option ROM, or a kernel handing over with
-//! [`crate::handoff`]) writes it; the parser reads it through raw pointers into
-//! identity-mapped memory, bounds every count and length, and copies what it
+//! [`crate::handoff`]) writes it; the parser reads it by copy through a
+//! [`PhysRead`] (the boot identity map), bounds every count and length, and copies what it
 //! keeps into fixed-size arrays, so nothing the loader wrote is trusted to be
 //! well formed and nothing points back into it afterwards.
 
 use core::fmt;
+
+use paranoid::phys::PhysRead;
 
 /// `hvm_start_info.magic`.
 pub const START_INFO_MAGIC: u32 = 0x336e_c578;
@@ -79,6 +81,152 @@ pub struct HvmMemmapEntry {
     /// Must be zero.
     pub reserved: u32,
 }
+
+/// Little-endian fields of a loader structure, in declaration order: the
+/// one layout the parser reads and [`crate::handoff`] writes.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Fields<'_> {
+    fn u32(&mut self) -> u32 {
+        let v = self
+            .bytes
+            .get(self.at..self.at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes);
+        self.at += 4;
+        v
+    }
+
+    fn u64(&mut self) -> u64 {
+        let v = self
+            .bytes
+            .get(self.at..self.at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+        self.at += 8;
+        v
+    }
+}
+
+/// Writes little-endian fields in declaration order.
+struct Out<const N: usize> {
+    bytes: [u8; N],
+    at: usize,
+}
+
+impl<const N: usize> Out<N> {
+    const fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            at: 0,
+        }
+    }
+
+    fn put(mut self, le: &[u8]) -> Self {
+        if let Some(slot) = self.bytes.get_mut(self.at..self.at + le.len()) {
+            slot.copy_from_slice(le);
+        }
+        self.at += le.len();
+        self
+    }
+}
+
+impl HvmStartInfo {
+    /// Bytes of the structure (`repr(C)`, no padding).
+    pub const LEN: usize = 56;
+
+    /// The structure from its little-endian bytes.
+    pub fn from_le_bytes(b: &[u8; Self::LEN]) -> Self {
+        let mut f = Fields { bytes: b, at: 0 };
+        Self {
+            magic: f.u32(),
+            version: f.u32(),
+            flags: f.u32(),
+            nr_modules: f.u32(),
+            modlist_paddr: f.u64(),
+            cmdline_paddr: f.u64(),
+            rsdp_paddr: f.u64(),
+            memmap_paddr: f.u64(),
+            memmap_entries: f.u32(),
+            reserved: f.u32(),
+        }
+    }
+
+    /// The structure's little-endian bytes.
+    pub fn to_le_bytes(&self) -> [u8; Self::LEN] {
+        Out::<{ Self::LEN }>::new()
+            .put(&self.magic.to_le_bytes())
+            .put(&self.version.to_le_bytes())
+            .put(&self.flags.to_le_bytes())
+            .put(&self.nr_modules.to_le_bytes())
+            .put(&self.modlist_paddr.to_le_bytes())
+            .put(&self.cmdline_paddr.to_le_bytes())
+            .put(&self.rsdp_paddr.to_le_bytes())
+            .put(&self.memmap_paddr.to_le_bytes())
+            .put(&self.memmap_entries.to_le_bytes())
+            .put(&self.reserved.to_le_bytes())
+            .bytes
+    }
+}
+
+impl HvmModlistEntry {
+    /// Bytes of the structure.
+    pub const LEN: usize = 32;
+
+    /// The structure from its little-endian bytes.
+    pub fn from_le_bytes(b: &[u8; Self::LEN]) -> Self {
+        let mut f = Fields { bytes: b, at: 0 };
+        Self {
+            paddr: f.u64(),
+            size: f.u64(),
+            cmdline_paddr: f.u64(),
+            reserved: f.u64(),
+        }
+    }
+
+    /// The structure's little-endian bytes.
+    pub fn to_le_bytes(&self) -> [u8; Self::LEN] {
+        Out::<{ Self::LEN }>::new()
+            .put(&self.paddr.to_le_bytes())
+            .put(&self.size.to_le_bytes())
+            .put(&self.cmdline_paddr.to_le_bytes())
+            .put(&self.reserved.to_le_bytes())
+            .bytes
+    }
+}
+
+impl HvmMemmapEntry {
+    /// Bytes of the structure.
+    pub const LEN: usize = 24;
+
+    /// The structure from its little-endian bytes.
+    pub fn from_le_bytes(b: &[u8; Self::LEN]) -> Self {
+        let mut f = Fields { bytes: b, at: 0 };
+        Self {
+            addr: f.u64(),
+            size: f.u64(),
+            kind: f.u32(),
+            reserved: f.u32(),
+        }
+    }
+
+    /// The structure's little-endian bytes.
+    pub fn to_le_bytes(&self) -> [u8; Self::LEN] {
+        Out::<{ Self::LEN }>::new()
+            .put(&self.addr.to_le_bytes())
+            .put(&self.size.to_le_bytes())
+            .put(&self.kind.to_le_bytes())
+            .put(&self.reserved.to_le_bytes())
+            .bytes
+    }
+}
+
+const _: () = assert!(HvmStartInfo::LEN == size_of::<HvmStartInfo>());
+const _: () = assert!(HvmModlistEntry::LEN == size_of::<HvmModlistEntry>());
+const _: () = assert!(HvmMemmapEntry::LEN == size_of::<HvmMemmapEntry>());
 
 /// Why the start info was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,20 +405,6 @@ impl Module {
     pub const fn end(&self) -> u64 {
         self.start + self.size
     }
-
-    /// The module's bytes.
-    ///
-    /// # Safety
-    ///
-    /// The module must still be in memory (nothing has reused its frames) and
-    /// nothing may write it while the slice lives.
-    pub unsafe fn bytes(&self) -> &[u8] {
-        // SAFETY:
-        // - parsing checked that the module lies inside the identity map and its
-        //   end does not overflow, so the pointer is valid for `size` bytes;
-        // - the caller guarantees the memory is unchanged and unwritten meanwhile.
-        unsafe { core::slice::from_raw_parts(self.start as *const u8, self.size as usize) }
-    }
 }
 
 /// The kernel command line: whitespace-separated words, `key=value` or `flag`.
@@ -334,68 +468,39 @@ fn addressable(what: &'static str, addr: u64, len: u64) -> Result<(), StartInfoE
     }
 }
 
-/// Types every bit pattern of which is a valid value (integers and `repr(C)`
-/// structs of them, without padding).
-///
-/// # Safety
-///
-/// An implementation promises exactly that.
-unsafe trait Plain: Copy {}
-// SAFETY: an integer: any bits are a value.
-unsafe impl Plain for u8 {}
-// SAFETY: `repr(C)`, u32 and u64 fields only, no padding (4 × 4 + 4 × 8 + 2 × 4).
-unsafe impl Plain for HvmStartInfo {}
-// SAFETY: `repr(C)`, four u64 fields, no padding.
-unsafe impl Plain for HvmModlistEntry {}
-// SAFETY: `repr(C)`, two u64 then two u32 fields, no padding.
-unsafe impl Plain for HvmMemmapEntry {}
-
-/// The memory the start info lies in and points at, as the caller of
-/// [`StartInfo::parse`] vouches for it: one token, made once, so each read
-/// needs no `unsafe` of its own.
-struct Vouched(());
-
-impl Vouched {
-    /// # Safety
-    ///
-    /// As [`StartInfo::parse`]: every address below [`ADDRESSABLE_LIMIT`] is
-    /// identity-mapped, and what the start info points at is ordinary memory.
-    const unsafe fn new() -> Self {
-        Self(())
-    }
-
-    /// Reads a `T` at physical `addr`, checked to lie below the limit.
-    fn read<T: Plain>(&self, what: &'static str, addr: u64) -> Result<T, StartInfoError> {
-        addressable(what, addr, size_of::<T>() as u64)?;
-        // SAFETY:
-        // - `addr..addr + size_of::<T>()` is non-zero and below
-        //   ADDRESSABLE_LIMIT (checked), so identity-mapped, and it is memory the
-        //   start info names: ordinary memory (this token's contract);
-        // - `T: Plain`: any bytes are a valid `T`; `read_unaligned` assumes no
-        //   alignment and forms no reference.
-        Ok(unsafe { core::ptr::read_unaligned(addr as usize as *const T) })
-    }
+/// Reads `N` bytes at `addr` through `mem`, after checking they lie in
+/// addressable memory; a range `mem` cannot read is the same
+/// [`StartInfoError::OutOfRange`].
+fn read_bytes<const N: usize>(
+    mem: &impl PhysRead,
+    what: &'static str,
+    addr: u64,
+) -> Result<[u8; N], StartInfoError> {
+    let len = N as u64;
+    addressable(what, addr, len)?;
+    let mut b = [0u8; N];
+    mem.read(addr, &mut b)
+        .map_err(|_| StartInfoError::OutOfRange { what, addr, len })?;
+    Ok(b)
 }
 
 impl StartInfo {
     /// Parses the start info at physical address `address`.
     ///
-    /// # Safety
-    ///
-    /// Every address below 4 GiB must be identity-mapped, and the memory the
-    /// start info points at must be ordinary memory (reading it has no side
-    /// effects). Its *contents* may be anything: they are validated.
+    /// Everything is read through `mem` (the boot identity map of RAM and
+    /// firmware tables; a byte buffer in tests), and must also lie below
+    /// [`ADDRESSABLE_LIMIT`]. The *contents* may be anything: they are
+    /// validated.
     ///
     /// # Errors
     ///
-    /// A [`StartInfoError`] naming the first field that is out of bounds.
-    pub unsafe fn parse(address: u64) -> Result<Self, StartInfoError> {
+    /// A [`StartInfoError`] naming the first field that is out of bounds (or
+    /// that `mem` cannot read).
+    pub fn parse(mem: &impl PhysRead, address: u64) -> Result<Self, StartInfoError> {
         if address == 0 {
             return Err(StartInfoError::Null);
         }
-        // SAFETY: this function's contract is the token's.
-        let mem = unsafe { Vouched::new() };
-        let raw: HvmStartInfo = mem.read("start info", address)?;
+        let raw = HvmStartInfo::from_le_bytes(&read_bytes(mem, "start info", address)?);
         if raw.magic != START_INFO_MAGIC {
             return Err(StartInfoError::BadMagic { found: raw.magic });
         }
@@ -415,16 +520,16 @@ impl StartInfo {
             }; MAX_MEMORY_REGIONS],
             region_count: 0,
         };
-        info.copy_cmdline(&mem, raw.cmdline_paddr)?;
-        info.copy_modules(&mem, raw.modlist_paddr, raw.nr_modules)?;
+        info.copy_cmdline(mem, raw.cmdline_paddr)?;
+        info.copy_modules(mem, raw.modlist_paddr, raw.nr_modules)?;
         if raw.version >= 1 {
-            info.copy_memmap(&mem, raw.memmap_paddr, raw.memmap_entries)?;
+            info.copy_memmap(mem, raw.memmap_paddr, raw.memmap_entries)?;
         }
         Ok(info)
     }
 
     /// The command line at `paddr`, copied.
-    fn copy_cmdline(&mut self, mem: &Vouched, paddr: u64) -> Result<(), StartInfoError> {
+    fn copy_cmdline(&mut self, mem: &impl PhysRead, paddr: u64) -> Result<(), StartInfoError> {
         if paddr == 0 {
             return Ok(());
         }
@@ -436,7 +541,7 @@ impl StartInfo {
         addressable("command line", paddr, limit.max(1))?;
         let mut len = None;
         for i in 0..limit {
-            let b: u8 = mem.read("command line", paddr + i)?;
+            let [b] = read_bytes::<1>(mem, "command line", paddr + i)?;
             if b == 0 {
                 len = Some(i as usize);
                 break;
@@ -462,7 +567,7 @@ impl StartInfo {
     /// The module list at `paddr`, copied.
     fn copy_modules(
         &mut self,
-        mem: &Vouched,
+        mem: &impl PhysRead,
         paddr: u64,
         count: u32,
     ) -> Result<(), StartInfoError> {
@@ -475,7 +580,11 @@ impl StartInfo {
         let entry = size_of::<HvmModlistEntry>() as u64;
         addressable("module list", paddr, entry * u64::from(count))?;
         for (i, slot) in self.modules.iter_mut().take(count as usize).enumerate() {
-            let m: HvmModlistEntry = mem.read("module list", paddr + entry * i as u64)?;
+            let m = HvmModlistEntry::from_le_bytes(&read_bytes(
+                mem,
+                "module list",
+                paddr + entry * i as u64,
+            )?);
             addressable("module", m.paddr, m.size)?;
             *slot = Module {
                 start: m.paddr,
@@ -487,7 +596,12 @@ impl StartInfo {
     }
 
     /// The memory map at `paddr`, copied.
-    fn copy_memmap(&mut self, mem: &Vouched, paddr: u64, count: u32) -> Result<(), StartInfoError> {
+    fn copy_memmap(
+        &mut self,
+        mem: &impl PhysRead,
+        paddr: u64,
+        count: u32,
+    ) -> Result<(), StartInfoError> {
         if count == 0 {
             return Ok(());
         }
@@ -497,7 +611,11 @@ impl StartInfo {
         let entry = size_of::<HvmMemmapEntry>() as u64;
         addressable("memory map", paddr, entry * u64::from(count))?;
         for (i, slot) in self.regions.iter_mut().take(count as usize).enumerate() {
-            let e: HvmMemmapEntry = mem.read("memory map", paddr + entry * i as u64)?;
+            let e = HvmMemmapEntry::from_le_bytes(&read_bytes(
+                mem,
+                "memory map",
+                paddr + entry * i as u64,
+            )?);
             if e.addr.checked_add(e.size).is_none() {
                 return Err(StartInfoError::RegionOverflow {
                     addr: e.addr,

@@ -2,6 +2,7 @@
 //! for the recovery kernel): its stack and the descriptor first, its image,
 //! its DMA arena and pattern, and the RAM it never used marked free.
 
+use paranoid::phys::{IdentityMap, PhysRead};
 use paranoid_boot::frames::{FrameAllocator, PhysRange};
 use paranoid_boot::{BootInfo, MemoryKind};
 use paranoid_dump::{Range, BUILD_ID_LEN};
@@ -58,18 +59,28 @@ fn push_minus(d: &mut Descriptor, r: Range, holes: &[Range], kind: RegionKind, p
 
 /// A build id: FNV-1a over the first 64 KiB of kernel A's image (its code,
 /// which the same build loads identically every boot), twice with two seeds.
-fn build_id(image: PhysRange) -> [u8; BUILD_ID_LEN] {
-    let len = (image.end - image.start).min(64 * 1024) as usize;
-    // SAFETY: kernel A's own image, identity-mapped, read only.
-    let bytes = unsafe { core::slice::from_raw_parts(image.start as *const u8, len) };
-    let fnv = |seed: u64| {
-        bytes.iter().fold(seed, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-    };
+fn build_id(ram: &IdentityMap, image: PhysRange) -> [u8; BUILD_ID_LEN] {
+    let len = (image.end - image.start).min(64 * 1024);
+    // Read by copy through the identity map (the image is in its ranges), a
+    // page at a time; both hashes run over the same bytes.
+    let (mut h0, mut h1) = (0xcbf2_9ce4_8422_2325u64, 0x6c62_272e_07bb_0142u64);
+    let mut page = [0u8; 4096];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(page.len() as u64) as usize;
+        let chunk = &mut page[..n];
+        if ram.read(image.start + at, chunk).is_err() {
+            chunk.fill(0);
+        }
+        for &b in chunk.iter() {
+            h0 = (h0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            h1 = (h1 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        at += n as u64;
+    }
     let mut id = [0u8; BUILD_ID_LEN];
-    id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_le_bytes());
-    id[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_le_bytes());
+    id[..8].copy_from_slice(&h0.to_le_bytes());
+    id[8..].copy_from_slice(&h1.to_le_bytes());
     id
 }
 
@@ -77,7 +88,7 @@ fn build_id(image: PhysRange) -> [u8; BUILD_ID_LEN] {
 pub fn describe(boot: &BootInfo, frames: &FrameAllocator, descriptor: Range) -> Descriptor {
     let mut d = Descriptor::new();
     let image = boot.kernel_image();
-    d.build_id = build_id(image);
+    d.build_id = build_id(boot.ram(), image);
     let stack = stack();
     d.push(descriptor, RegionKind::Descriptor, 0);
     d.push(stack, RegionKind::Stack, 0);

@@ -20,8 +20,9 @@ mod live;
 
 use core::fmt::Write as _;
 
+use paranoid::phys::RamRegion;
 use paranoid::time::Clock;
-use paranoid_boot::frames::{PhysRange, FRAME_SIZE};
+use paranoid_boot::frames::FRAME_SIZE;
 use paranoid_boot::handoff::{self, KernelImage};
 use paranoid_boot::result::{self, Fields, Verdict};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, MemoryRegion};
@@ -95,20 +96,20 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         .context("frame allocator")?;
     // The DMA arena's RAM, claimed once: no frame is handed out inside it.
     let arena_ram = frames.claim_ram(ARENA_BASE, ARENA_LEN).context("arena")?;
-    for r in [(PATTERN_BASE, PATTERN_LEN), (RECOVERY_BASE, RECOVERY_LEN)] {
-        frames
-            .reserve(PhysRange {
-                start: r.0,
-                end: r.0 + r.1,
-            })
-            .context("reserve")?;
-    }
+    // The pattern region and the recovery region, claimed the same way.
+    let mut pattern_ram = frames
+        .claim_ram(PATTERN_BASE, PATTERN_LEN)
+        .context("reserve")?;
+    let recovery_ram = frames
+        .claim_ram(RECOVERY_BASE, RECOVERY_LEN)
+        .context("reserve")?;
+    let recovery = RecoveryParts::split(recovery_ram).ok_or("recovery region layout")?;
     // Its own disk, named like the recovery kernel's dump target (the same
     // settings: kernel A passes them through).
     let settings = RecoveryConfig::parse(boot.cmdline().as_str()).context("recovery settings")?;
     let nsid = settings.target.nsid;
     let disk = disks::find(boot, settings.target.serial, nsid);
-    let (entry, start_info) = preload_recovery(boot, disk)?;
+    let (entry, start_info) = preload_recovery(boot, disk, recovery.image, recovery.start_info)?;
     let mut note = CrashNote::new();
     note.pattern_seed = seed;
     note.pattern = Range {
@@ -130,7 +131,7 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         start: RECOVERY_BASE,
         len: RECOVERY_LEN,
     };
-    crash::arm(entry, start_info, boot.clock(), note);
+    crash::arm(entry, start_info, boot.clock(), note, recovery.note);
     crash::publish(&describe::describe(
         boot,
         &frames,
@@ -144,7 +145,7 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
     );
 
     let t = boot.clock().now_ns();
-    fill_pattern(seed);
+    fill_pattern(&mut pattern_ram, seed);
     println!(
         "kernel-a: {} MiB at {PATTERN_BASE:#x} patterned in {} ms",
         PATTERN_LEN >> 20,
@@ -214,14 +215,18 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
 /// writes its start info; returns its entry and the start info address. The
 /// recovery kernel's command line is kernel A's recovery settings, plus where
 /// kernel A saw its disk (`dump_seen_at=`).
-fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32, u32), Why> {
-    let module = *boot
-        .modules()
+fn preload_recovery(
+    boot: &'static BootInfo,
+    disk: disks::Found,
+    mut image_ram: RamRegion,
+    mut start_info_page: RamRegion,
+) -> Result<(u32, u32), Why> {
+    boot.modules()
         .first()
         .ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
-    // SAFETY: the module is loader memory; the frame allocator excludes it and
-    // nothing in kernel A writes it.
-    let bytes = unsafe { module.bytes() };
+    let bytes = boot
+        .module_bytes(0)
+        .ok_or("recovery kernel module outside RAM")?;
     let image = KernelImage::parse(bytes).context("recovery kernel ELF")?;
     let at = image.footprint();
     if at.start < RECOVERY_BASE || at.end > CANARY_START {
@@ -229,14 +234,10 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
             "recovery kernel not linked inside the reserved region",
         ));
     }
-    let module_range = PhysRange {
-        start: module.start,
-        end: module.end(),
-    };
-    // SAFETY: kernel A uses its image, the module, and frames outside the
-    // reserved region (reserved above); the segments land inside the reserved
-    // region (checked above), which nothing uses yet.
-    unsafe { image.load(boot.memory_map(), &[boot.kernel_image(), module_range]) }
+    // The segments land in the image part of the reserved region (checked by
+    // `load`), claimed from the frame allocator: nothing kernel A uses.
+    image
+        .load(&mut image_ram, boot.memory_map())
         .context("recovery load")?;
 
     let mut cmdline = Line::new();
@@ -265,18 +266,15 @@ fn preload_recovery(boot: &'static BootInfo, disk: disks::Found) -> Result<(u32,
         kind: MemoryKind::Reserved,
     }; 64];
     let n = recovery_memory_map(boot.memory_map(), &mut map);
-    // SAFETY: RECOVERY_START_INFO is a page of the reserved region set aside for
-    // it (layout.rs), below 4 GiB, unused by anything else.
-    let ebx = unsafe {
-        handoff::write_start_info(
-            RECOVERY_START_INFO,
-            FRAME_SIZE,
-            cmdline.as_str(),
-            map.get(..n).unwrap_or(&[]),
-            boot.rsdp(),
-            &[],
-        )
-    }
+    // RECOVERY_START_INFO is the page of the reserved region set aside for
+    // it (layout.rs), below 4 GiB.
+    let ebx = handoff::write_start_info(
+        &mut start_info_page,
+        cmdline.as_str(),
+        map.get(..n).unwrap_or(&[]),
+        boot.rsdp(),
+        &[],
+    )
     .context("recovery start info")?;
     Ok((image.pvh_entry(), ebx))
 }
@@ -361,15 +359,41 @@ fn dump_ranges(map: &[MemoryRegion], out: &mut [Range; MAX_RANGES]) -> u32 {
     n as u32
 }
 
-fn fill_pattern(seed: u64) {
-    let words = (PATTERN_LEN / 8) as usize;
-    let base = PATTERN_BASE as *mut u64;
+fn fill_pattern(ram: &mut RamRegion, seed: u64) {
+    let words = ram.len() / 8;
     for i in 0..words {
-        let addr = PATTERN_BASE + 8 * i as u64;
-        // SAFETY: the pattern region is RAM reserved for it (no frames are handed
-        // out there) and identity-mapped; `i < words` keeps us inside it.
-        // paranoid:allow(raw_mmio): ordinary RAM (kernel A's pattern region), not device memory
-        unsafe { base.add(i).write_volatile(pattern_word(seed, addr)) };
+        let addr = ram.start() + 8 * i;
+        // Inside the region and 8-aligned: always written.
+        ram.write_u64_aligned(8 * i, pattern_word(seed, addr));
+    }
+}
+
+/// The reserved recovery region, split by use (layout.rs).
+struct RecoveryParts {
+    /// Where the recovery kernel's image is loaded, up to its canary region.
+    image: RamRegion,
+    /// [`RECOVERY_START_INFO`]'s page.
+    start_info: RamRegion,
+    /// [`CRASH_NOTE`]'s page.
+    note: RamRegion,
+}
+
+impl RecoveryParts {
+    /// The parts of the claimed region `RECOVERY_BASE..+RECOVERY_LEN`;
+    /// `None` when the layout constants do not fit inside it.
+    fn split(region: RamRegion) -> Option<Self> {
+        let (image, rest) = region.split_at(CANARY_START - RECOVERY_BASE).ok()?;
+        let (_, rest) = rest.split_at(RECOVERY_START_INFO - CANARY_START).ok()?;
+        let (start_info, rest) = rest.split_at(FRAME_SIZE).ok()?;
+        let (_, rest) = rest
+            .split_at(CRASH_NOTE - RECOVERY_START_INFO - FRAME_SIZE)
+            .ok()?;
+        let (note, _) = rest.split_at(FRAME_SIZE).ok()?;
+        Some(Self {
+            image,
+            start_info,
+            note,
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 use core::time::Duration;
 
 use paranoid::mmio::{Mmio, RegisterIo};
+use paranoid::phys::RamRegion;
 use paranoid::poll::poll;
 use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
@@ -139,6 +140,11 @@ pub enum NvmeError {
     },
     /// The command completed with an error status.
     Status(u32),
+    /// The window's backing RAM is shorter than the three pages needed.
+    WindowTooSmall {
+        /// Its length in bytes.
+        len: u64,
+    },
 }
 
 /// What Identify Controller returned.
@@ -149,43 +155,15 @@ pub struct Identity {
     pub serial: [u8; 8],
 }
 
-/// Reads a little-endian value from identity-mapped window memory.
-#[cfg_attr(
-    any(),
-    paranoid::allow(
-        raw_mmio,
-        device_gone_unchecked,
-        reason = "identity-mapped RAM of the DMA window (what the device wrote), not MMIO; the value stays Untrusted"
-    )
-)]
-fn peek32(pa: u64) -> Untrusted<u32> {
-    // SAFETY:
-    // - `pa` is in the window backing the caller allocated (identity-mapped RAM);
-    // - the device wrote it by DMA; a volatile read of RAM forms no reference.
-    Untrusted::new(unsafe { core::ptr::read_volatile(pa as usize as *const u32) })
-}
-
-#[cfg_attr(
-    any(),
-    paranoid::allow(raw_mmio, reason = "identity-mapped RAM of the DMA window, not MMIO")
-)]
-fn poke32(pa: u64, v: u32) {
-    // SAFETY: as for `peek32`; the page is owned by the scenario.
-    unsafe { core::ptr::write_volatile(pa as usize as *mut u32, v) }
-}
-
-#[cfg_attr(
-    any(),
-    paranoid::allow(raw_mmio, reason = "identity-mapped RAM of the DMA window, not MMIO")
-)]
-fn poke64(pa: u64, v: u64) {
-    // SAFETY: as for `peek32`.
-    unsafe { core::ptr::write_volatile(pa as usize as *mut u64, v) }
+/// Reads the `u32` at `offset` of the window's backing RAM (what the device
+/// wrote); all-ones outside it. The value stays untrusted.
+fn peek32(ram: &RamRegion, offset: u64) -> Untrusted<u32> {
+    Untrusted::new(ram.read_u32(offset).unwrap_or(u32::MAX))
 }
 
 /// Resets the controller and sends Identify Controller with its queues and
-/// data buffer in the recovery window: `iova` (window) ↔ `pa` (backing), three
-/// pages from there.
+/// data buffer in the recovery window: `iova` (window) ↔ `ram` (its backing,
+/// owned by the scenario), the three pages from there.
 ///
 /// # Errors
 ///
@@ -194,7 +172,7 @@ pub fn identify(
     regs: &mut Mmio,
     clock: &impl Clock,
     iova: u64,
-    pa: u64,
+    ram: &mut RamRegion,
 ) -> Result<Identity, NvmeError> {
     let cap = regs.read64(0x00);
     let cap_raw = cap.into_raw_for_report();
@@ -213,11 +191,9 @@ pub fn identify(
     };
     regs.write32(0x14, 0);
     ready(regs, false)?;
-    let (sq, cq, data) = (pa, pa + 0x1000, pa + 0x2000);
-    for page in [sq, cq, data] {
-        for off in (0..4096).step_by(8) {
-            poke64(page + off, 0);
-        }
+    let (sq, cq, data) = (0, 0x1000, 0x2000);
+    if !ram.zero(0, 0x3000) {
+        return Err(NvmeError::WindowTooSmall { len: ram.len() });
     }
     regs.write32(0x24, 3 << 16 | 3); // AQA: 4-entry admin queues
     regs.write64(0x28, iova); // ASQ
@@ -225,12 +201,13 @@ pub fn identify(
     regs.write32(0x14, 1 | 6 << 16 | 4 << 20); // CC: EN, IOSQES 64 B, IOCQES 16 B
     ready(regs, true)?;
     // Identify (opcode 0x06), CID 1, PRP1 = data page, CDW10.CNS = 1.
-    poke32(sq, 0x06 | 1 << 16);
-    poke64(sq + 24, iova + 0x2000);
-    poke32(sq + 40, 1);
+    // Inside the three pages checked above, and aligned: always written.
+    ram.write_u32(sq, 0x06 | 1 << 16);
+    ram.write_u64_aligned(sq + 24, iova + 0x2000);
+    ram.write_u32(sq + 40, 1);
     regs.write32(0x1000, 1); // SQ0 tail doorbell
     let deadline = Deadline::after(clock, Duration::from_secs(1));
-    let dw3 = poll(clock, deadline, || peek32(cq + 12), |d| d.bit(16)).map_err(|t| {
+    let dw3 = poll(clock, deadline, || peek32(ram, cq + 12), |d| d.bit(16)).map_err(|t| {
         NvmeError::NoCompletion {
             dw3: t.last.into_raw_for_report(),
         }
@@ -240,10 +217,10 @@ pub fn identify(
     if !status.is(0) {
         return Err(NvmeError::Status(status.into_raw_for_report()));
     }
-    let vid = peek32(data).into_raw_for_report() as u16;
+    let vid = peek32(ram, data).into_raw_for_report() as u16;
     let mut serial = [0u8; 8];
-    let lo = peek32(data + 4).into_raw_for_report().to_le_bytes();
-    let hi = peek32(data + 8).into_raw_for_report().to_le_bytes();
+    let lo = peek32(ram, data + 4).into_raw_for_report().to_le_bytes();
+    let hi = peek32(ram, data + 8).into_raw_for_report().to_le_bytes();
     serial[..4].copy_from_slice(&lo);
     serial[4..].copy_from_slice(&hi);
     // Leave it disabled: nothing of ours stays in flight.

@@ -12,6 +12,7 @@ use paranoid::mmio::Mmio;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::topology::Node;
 use paranoid::pci::ConfigAccess;
+use paranoid::phys::RamRegion;
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform::{self, E1000, NVME};
@@ -270,9 +271,15 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
     let (mut nvme_regs, _) = check!(f, platform::map_bar0(&mut cfg, nvme_a), "nvme bar");
 
     // The recovery kernel's reservation, set aside before the crash.
-    let reservation = check!(f, frames.alloc_zeroed(5 << 20, 1 << 21), "reservation");
+    let reserved = check!(f, frames.alloc_ram(5 << 20, 1 << 21), "reservation");
+    let reservation = reserved.start();
     let pool = FramePool::new(reservation, 1024);
-    let window_phys = reservation + (4 << 20);
+    // The last MiB backs the window; the pool's 4 MiB stay owned (the IOMMU
+    // tables are written there through `identity()`), unused otherwise.
+    let Ok((_pool_ram, mut window_ram)) = reserved.split_at(4 << 20) else {
+        return Err(fail(f, "reservation shorter than 4 MiB"));
+    };
+    let window_phys = window_ram.start();
     let map = old_memory_map(boot, (reservation, reservation + (5 << 20)));
 
     // ---- The dying kernel ----
@@ -349,7 +356,7 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
     );
     let id = check!(
         f,
-        devices::identify(&mut nvme_regs, &clock, WINDOW.base, window_phys),
+        devices::identify(&mut nvme_regs, &clock, WINDOW.base, &mut window_ram),
         "nvme identify"
     );
     f.add("nvme_vid", format_args!("{:#06x}", id.vid));
@@ -420,7 +427,7 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
                 nic_n,
                 clock,
                 &mut nvme_regs,
-                window_phys,
+                &mut window_ram,
             )
         }
     }
@@ -442,7 +449,7 @@ fn storm<V: paranoid_vtd::iommu::RecoveryIommu<Error = VtdError>, C: ConfigAcces
     nic: Node,
     clock: TscClock,
     nvme: &mut Mmio,
-    window_phys: u64,
+    window_ram: &mut RamRegion,
 ) -> Outcome {
     let (nic_regs, _) = check!(f, platform::map_bar0(cfg, nic.address()), "e1000 bar");
     let mut tx = TxStorm::new(nic_regs, UNMAPPED_IOVA);
@@ -513,7 +520,7 @@ fn storm<V: paranoid_vtd::iommu::RecoveryIommu<Error = VtdError>, C: ConfigAcces
     // ...and recovery DMA still works.
     let id = check!(
         f,
-        devices::identify(nvme, &clock, WINDOW.base, window_phys),
+        devices::identify(nvme, &clock, WINDOW.base, window_ram),
         "nvme identify after storm"
     );
     ensure!(f, id.vid == 0x1b36, "identify after the storm failed");

@@ -5,6 +5,6 @@ pub mod cpu;
 mod mmio;
 mod tsc;
 
-pub use self::cpu::{disable_interrupts, flush_lines, halt, rdtsc};
+pub use self::cpu::{capture_registers, disable_interrupts, flush_lines, halt, rdtsc, Registers};
 pub use self::mmio::{read16, read32, read64, read8, write16, write32, write64, write8};
 pub use self::tsc::{TscClock, TscError};

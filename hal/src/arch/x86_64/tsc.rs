@@ -1,7 +1,7 @@
 //! A clock from the time-stamp counter, calibrated against the legacy PIT.
 
 use super::cpu::rdtsc;
-use crate::port::{inb, outb};
+use crate::port::Port;
 use crate::time::Clock;
 
 /// Why TSC calibration failed.
@@ -45,49 +45,58 @@ const CH2_MODE0: u8 = 0b1011_0000;
 /// Counter latch command for channel 2.
 const CH2_LATCH: u8 = 0b1000_0000;
 
-/// One bracketed reading: (TSC at the middle of the bracket, PIT counter, bracket width).
-///
-/// # Safety
-///
-/// The caller owns PIT channel 2 and its mode port.
-unsafe fn sample() -> (u64, u16, u64) {
-    let mut best = (0, 0, u64::MAX);
-    for _ in 0..SAMPLE_TRIES {
-        let before = rdtsc();
-        // SAFETY: the caller owns PIT channel 2 (latch, then low and high byte).
-        let count = unsafe {
-            outb(PIT_MODE, CH2_LATCH);
-            let lo = inb(PIT_CH2);
-            let hi = inb(PIT_CH2);
-            u16::from_le_bytes([lo, hi])
-        };
-        let after = rdtsc();
-        let width = after.wrapping_sub(before);
-        if width < best.2 {
-            best = (before + width / 2, count, width);
-        }
-    }
-    best
+/// The PIT ports calibration uses, claimed as [`Port::inert`] (the PIT and
+/// port B cannot reach memory, so no contract is needed).
+struct Pit {
+    ch2: Port<u8>,
+    mode: Port<u8>,
+    port_b: Port<u8>,
 }
 
-/// Measures one interval; returns TSC kHz.
-///
-/// # Safety
-///
-/// The caller owns PIT channel 2, the mode port and port 0x61.
-unsafe fn interval() -> Result<u64, TscError> {
-    // SAFETY: forwarded ownership of the PIT ports and port 0x61.
-    unsafe {
+impl Pit {
+    /// The three ports, or [`TscError::PitSilent`] if one were not inert
+    /// (never: all are in [`crate::port::INERT`]).
+    fn claim() -> Result<Self, TscError> {
+        Ok(Self {
+            ch2: Port::inert(PIT_CH2).ok_or(TscError::PitSilent)?,
+            mode: Port::inert(PIT_MODE).ok_or(TscError::PitSilent)?,
+            port_b: Port::inert(PORT_B).ok_or(TscError::PitSilent)?,
+        })
+    }
+
+    /// One bracketed reading: (TSC at the middle of the bracket, PIT counter,
+    /// bracket width).
+    fn sample(&mut self) -> (u64, u16, u64) {
+        let mut best = (0, 0, u64::MAX);
+        for _ in 0..SAMPLE_TRIES {
+            let before = rdtsc();
+            // Latch, then low and high byte. The counter is only timed, never
+            // used to index or size anything.
+            self.mode.write(CH2_LATCH);
+            let lo = self.ch2.read().into_raw_for_report();
+            let hi = self.ch2.read().into_raw_for_report();
+            let count = u16::from_le_bytes([lo, hi]);
+            let after = rdtsc();
+            let width = after.wrapping_sub(before);
+            if width < best.2 {
+                best = (before + width / 2, count, width);
+            }
+        }
+        best
+    }
+
+    /// Measures one interval; returns TSC kHz.
+    fn interval(&mut self) -> Result<u64, TscError> {
         // Gate channel 2 on, speaker off; count down from 0xffff (55 ms).
-        let gate = inb(PORT_B);
-        outb(PORT_B, (gate & !0x02) | 0x01);
-        outb(PIT_MODE, CH2_MODE0);
-        outb(PIT_CH2, 0xff);
-        outb(PIT_CH2, 0xff);
-        let (t0, c0, _) = sample();
+        let gate = self.port_b.read().into_raw_for_report();
+        self.port_b.write((gate & !0x02) | 0x01);
+        self.mode.write(CH2_MODE0);
+        self.ch2.write(0xff);
+        self.ch2.write(0xff);
+        let (t0, c0, _) = self.sample();
         let mut end = None;
         for _ in 0..MAX_WAIT_READS {
-            let (t1, c1, _) = sample();
+            let (t1, c1, _) = self.sample();
             // Mode 0 counts down; stop once the interval has passed (well before
             // the counter wraps at 0).
             if c0.saturating_sub(c1) >= INTERVAL_PIT_TICKS {
@@ -95,7 +104,7 @@ unsafe fn interval() -> Result<u64, TscError> {
                 break;
             }
         }
-        outb(PORT_B, gate);
+        self.port_b.write(gate);
         let (t1, pit_ticks) = end.ok_or(TscError::PitSilent)?;
         let tsc_ticks = t1.wrapping_sub(t0);
         Ok(u64::try_from(
@@ -126,20 +135,20 @@ impl TscClock {
     /// approach of Linux's `pit_calibrate_tsc` / `tsc_read_refs`
     /// (arch/x86/kernel/tsc.c).
     ///
-    /// # Safety
-    ///
-    /// The caller owns the PIT (ports 0x42, 0x43) and port 0x61, and nothing else
-    /// uses PIT channel 2 meanwhile.
+    /// Nothing else may use PIT channel 2 (ports 0x42, 0x43) or port 0x61
+    /// meanwhile, or the measurement is wrong (and likely refused as
+    /// implausible); memory safety does not depend on it, since the PIT cannot
+    /// reach memory.
     ///
     /// # Errors
     ///
     /// [`TscError::PitSilent`] when the PIT counter does not move (bounded by a
     /// read count), [`TscError::Implausible`] for a nonsense measurement.
-    pub unsafe fn calibrate_with_pit() -> Result<Self, TscError> {
+    pub fn calibrate_with_pit() -> Result<Self, TscError> {
+        let mut pit = Pit::claim()?;
         let mut khz = [0u64; INTERVALS];
         for slot in &mut khz {
-            // SAFETY: forwarded contract.
-            *slot = unsafe { interval()? };
+            *slot = pit.interval()?;
         }
         khz.sort_unstable();
         Self::from_khz(khz[INTERVALS / 2])

@@ -1,6 +1,7 @@
 //! `boot`: the kernel came up and reports what the loader told it; the start
 //! info parser and the frame allocator reject bad input with typed errors.
 
+use paranoid::phys::SliceMemory;
 use paranoid_boot::frames::{FrameError, PhysRange, FRAME_SIZE};
 use paranoid_boot::start_info::{HvmStartInfo, StartInfoError, START_INFO_MAGIC};
 use paranoid_boot::{acpi, println, BootInfo, MemoryKind, StartInfo};
@@ -39,7 +40,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         None => return Err(crate::report::fail(f, "no RSDP")),
     };
     f.add("rsdp", format_args!("{rsdp:#x}"));
-    let root = check!(f, acpi::root(rsdp), "ACPI root");
+    let root = check!(f, acpi::root(boot, rsdp), "ACPI root");
     f.add("acpi_tables", root.entries().count());
     let mcfg = check!(f, root.find(*b"MCFG"), "MCFG");
     ensure!(f, mcfg.is_some(), "no MCFG table");
@@ -112,31 +113,30 @@ fn check_frames(boot: &'static BootInfo, f: &mut Fields) -> Result<(), &'static 
     Ok(())
 }
 
-/// A scratch start info the parser is fed with bad values.
-#[repr(C, align(4096))]
-struct Scratch([u8; 8192]);
-static mut SCRATCH: Scratch = Scratch([0; 8192]);
+/// Where the scratch start info the parser is fed with bad values pretends
+/// to lie (it is a byte buffer served as physical memory).
+const SCRATCH_BASE: u64 = 0x0010_0000;
+/// Bytes of scratch memory: the header and the longest tail below (2 KiB).
+const SCRATCH_LEN: usize = 4096;
 
 fn parse_scratch(info: HvmStartInfo, tail: &[u8]) -> Result<StartInfo, StartInfoError> {
-    let base = (&raw mut SCRATCH) as *mut u8;
-    let header = size_of::<HvmStartInfo>();
-    // SAFETY:
-    // - SCRATCH is only used here, by this single-threaded kernel;
-    // - header + tail fit in its 8 KiB (tails below are at most 2 KiB);
-    // - the parser reads identity-mapped ordinary memory (the kernel's .bss).
-    unsafe {
-        core::ptr::write_unaligned(base.cast::<HvmStartInfo>(), info);
-        let n = tail.len().min(8192 - header);
-        core::ptr::copy_nonoverlapping(tail.as_ptr(), base.add(header), n);
-        StartInfo::parse(base as u64)
-    }
+    let mut scratch = [0u8; SCRATCH_LEN];
+    let (header, rest) = scratch.split_at_mut(HvmStartInfo::LEN);
+    header.copy_from_slice(&info.to_le_bytes());
+    let n = tail.len().min(rest.len());
+    rest[..n].copy_from_slice(&tail[..n]);
+    let mem = SliceMemory {
+        base: SCRATCH_BASE,
+        bytes: &scratch,
+    };
+    StartInfo::parse(&mem, SCRATCH_BASE)
 }
 
 /// Bad magic, too many modules, a command line without end and a memory map
 /// past 4 GiB are each refused with their own error.
 fn check_bad_start_infos() -> Result<(), &'static str> {
-    let base = (&raw const SCRATCH) as u64;
-    let header = size_of::<HvmStartInfo>() as u64;
+    let base = SCRATCH_BASE;
+    let header = HvmStartInfo::LEN as u64;
     let good = HvmStartInfo {
         magic: START_INFO_MAGIC,
         version: 1,

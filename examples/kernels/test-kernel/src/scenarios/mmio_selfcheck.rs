@@ -14,7 +14,7 @@ use paranoid::port::Port;
 use paranoid_boot::BootInfo;
 
 use crate::platform::{self, NVME};
-use crate::report::{Fields, Outcome};
+use crate::report::{fail, Fields, Outcome};
 use crate::{check, ensure};
 
 /// NVMe CAP (64 bits) and VS.
@@ -103,8 +103,11 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
         }
     }
     // A read/write port: the 16550 scratch register of COM1.
-    // SAFETY: the scratch register (COM1 + 7) holds no state the UART uses.
-    let mut scratch = unsafe { Port::<u8>::new(paranoid_boot::serial::COM1 + 7) };
+    // The scratch register (COM1 + 7) holds no state the UART uses; the HAL
+    // hands UART ports out as inert (a UART cannot reach memory).
+    let Some(mut scratch) = Port::<u8>::inert(paranoid_boot::serial::COM1 + 7) else {
+        return Err(fail(f, "COM1 scratch register not an inert port"));
+    };
     scratch.write(0x5a);
     let back = scratch.read().into_raw_for_report();
     ensure!(f, back == 0x5a, "COM1 scratch read back {back:#x}");

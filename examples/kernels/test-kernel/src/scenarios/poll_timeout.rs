@@ -44,7 +44,7 @@ pub fn run(boot: &'static BootInfo) -> Outcome {
     );
 
     let rsdp = boot.rsdp().unwrap_or(0);
-    let root = check!(f, acpi::root(rsdp), "ACPI");
+    let root = check!(f, acpi::root(boot, rsdp), "ACPI");
     let pm = check!(f, PmTimer::from_root(&root), "FADT");
     let Some(pm) = pm else {
         return Err(fail(f, "no ACPI PM timer"));

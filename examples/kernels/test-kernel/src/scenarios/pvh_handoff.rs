@@ -6,7 +6,7 @@
 //! Stage 1 (`test=pvh-handoff`) prints `PARANOID-HANDOFF ...` and never
 //! returns; stage 2 (`test=pvh-handoff stage=2 ...`) prints the result line.
 
-use paranoid_boot::frames::{PhysRange, FRAME_SIZE};
+use paranoid_boot::frames::FRAME_SIZE;
 use paranoid_boot::handoff::{self, KernelImage};
 use paranoid_boot::{println, BootInfo};
 
@@ -36,9 +36,9 @@ fn stage1(boot: &'static BootInfo) -> Outcome {
         "module",
         format_args!("{:#x}+{:#x}", module.start, module.size),
     );
-    // SAFETY: the module is loader memory that nothing in this kernel writes
-    // (the frame allocator excludes modules).
-    let bytes = unsafe { module.bytes() };
+    let Some(bytes) = boot.module_bytes(0) else {
+        return Err(fail(f, "module outside RAM"));
+    };
     let image = check!(f, KernelImage::parse(bytes), "module ELF");
     let target = image.footprint();
     f.add(
@@ -57,26 +57,20 @@ fn stage1(boot: &'static BootInfo) -> Outcome {
         Some(Ok(a)) => a,
         _ => return Err(fail(f, "frame allocator unavailable")),
     };
-    // The target's image must not be handed out as frames meanwhile.
-    check!(f, frames.reserve(target), "reserve target");
-    let block = check!(
+    // The target's image, claimed (never handed out as frames meanwhile, and
+    // nothing this kernel uses: its image, its frames, the module).
+    let target_len = (target.end - target.start).next_multiple_of(FRAME_SIZE);
+    let mut target_ram = check!(
         f,
-        frames.alloc_zeroed(FRAME_SIZE, FRAME_SIZE),
+        frames.claim_ram(target.start, target_len),
+        "claim target"
+    );
+    let mut block = check!(
+        f,
+        frames.alloc_ram(FRAME_SIZE, FRAME_SIZE),
         "start info frame"
     );
-    let block_range = PhysRange {
-        start: block,
-        end: block + FRAME_SIZE,
-    };
-    let module_range = PhysRange {
-        start: module.start,
-        end: module.end(),
-    };
-    let forbidden = [boot.kernel_image(), block_range, module_range];
-    // SAFETY: `forbidden` lists everything this kernel still uses: its image
-    // (code, data, stack, page tables in .bss), the start-info frame and the
-    // module; the target lies in RAM elsewhere (checked by `load`).
-    let loaded = unsafe { image.load(boot.memory_map(), &forbidden) };
+    let loaded = image.load(&mut target_ram, boot.memory_map());
     check!(f, loaded, "load");
 
     let mut cmdline = crate::report::Fields::new();
@@ -84,17 +78,13 @@ fn stage1(boot: &'static BootInfo) -> Outcome {
         .add("test", "pvh-handoff")
         .add("stage", 2)
         .add("from", format_args!("{:#x}", boot.kernel_image().start));
-    // SAFETY: `block` is a zeroed frame of RAM below 4 GiB that nothing else uses.
-    let written = unsafe {
-        handoff::write_start_info(
-            block,
-            FRAME_SIZE,
-            cmdline.as_str(),
-            boot.memory_map(),
-            boot.rsdp(),
-            &[],
-        )
-    };
+    let written = handoff::write_start_info(
+        &mut block,
+        cmdline.as_str(),
+        boot.memory_map(),
+        boot.rsdp(),
+        &[],
+    );
     let ebx = check!(f, written, "start info");
     f.add("start_info", format_args!("{ebx:#x}"));
     println!("PARANOID-HANDOFF {f}");
