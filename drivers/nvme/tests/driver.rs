@@ -666,3 +666,18 @@ fn a_live_msix_capability_is_turned_off() {
     assert!(!enable(&b), "MSI-X is still enabled after init");
     clean(&b);
 }
+
+/// VS without a major version (0.x) is not an NVMe controller the driver
+/// knows; VS reading all-ones is a device gone. Both are typed errors, and
+/// the device ends with bus mastering off.
+#[test]
+fn a_version_without_a_major_number_or_all_ones_is_refused() {
+    for (vs, class) in [(0x0000_0300, "bad capability"), (u32::MAX, "device gone")] {
+        let mut s = healthy();
+        s.vs = Some(vs);
+        let mut b = bench(&s);
+        let failure = init(&mut b).map(|_| ()).unwrap_err();
+        assert_eq!(failure_class(&failure), class, "VS {vs:#x}: {failure}");
+        assert_eq!(b.escapes(), 0);
+    }
+}
