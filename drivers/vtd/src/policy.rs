@@ -360,6 +360,8 @@ impl FaultPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iommu::Drained;
+    use paranoid::dma::WindowSpec;
 
     /// Every (source, window) pair: only the recovery kernel's own device
     /// faulting inside its window is its own fault; the same device outside
@@ -381,6 +383,77 @@ mod tests {
                 class,
                 "{kind:?} in_window={in_window}"
             );
+        }
+    }
+
+    /// A unit whose faults are a fixed list, drained once per service.
+    struct Faulting {
+        pending: Vec<Fault>,
+        kind: SourceKind,
+        quarantined: Vec<u16>,
+    }
+
+    impl RecoveryIommu for Faulting {
+        type Error = ();
+        fn window(&self) -> WindowSpec {
+            WindowSpec {
+                name: "recovery",
+                base: 0x10_0000,
+                size: 0x1_0000,
+                page_size: 4096,
+            }
+        }
+        fn now_ns(&self) -> u64 {
+            0
+        }
+        fn source_kind(&self, _: u16) -> SourceKind {
+            self.kind
+        }
+        fn drain_faults(&mut self, sink: &mut dyn FnMut(Fault)) -> Result<Drained, ()> {
+            let n = self.pending.len();
+            self.pending.drain(..).for_each(sink);
+            Ok(Drained {
+                faults: u32::try_from(n).unwrap_or(u32::MAX),
+                overflow: false,
+            })
+        }
+        fn quarantine(&mut self, source_id: u16, _: Deadline) -> Result<Quarantine, ()> {
+            self.quarantined.push(source_id);
+            Ok(Quarantine::Blocked)
+        }
+    }
+
+    /// The recovery kernel's own device is never quarantined by the policy,
+    /// however often it faults: inside its window (halting off) it is reported,
+    /// outside it its driver's reset stops it. Found by cargo-mutants: without
+    /// those two arms, both went through the threshold and were blocked.
+    #[test]
+    fn the_recovery_device_is_reported_not_quarantined() {
+        let clock = paranoid::sim::SimClock::new();
+        let deadline = Deadline::after(&clock, core::time::Duration::from_secs(1));
+        for address in [0x10_0000, 0x4000_0000] {
+            let fault = Fault {
+                source_id: 0x18,
+                address,
+                write: true,
+                reason: 5,
+            };
+            let mut unit = Faulting {
+                pending: vec![fault; 40],
+                kind: SourceKind::Recovery,
+                quarantined: Vec::new(),
+            };
+            let mut policy = FaultPolicy::new(PolicyConfig {
+                halt_on_window_fault: false,
+                ..PolicyConfig::default()
+            });
+            let summary = policy
+                .service(&mut unit, &mut |_| {}, deadline)
+                .unwrap_or_else(|()| panic!("drain failed"));
+            assert_eq!(summary.records, 40, "{address:#x}");
+            assert_eq!(summary.quarantined, 0, "{address:#x}");
+            assert!(unit.quarantined.is_empty(), "{address:#x}");
+            assert!(summary.halt.is_none(), "{address:#x}");
         }
     }
 }
