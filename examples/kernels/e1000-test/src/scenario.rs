@@ -544,8 +544,11 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
         rdh_after == rdh_before && rctl & regs::rctl::EN == 0,
         "the stopped NIC received"
     );
-    // The next kernel (here: a second init) takes the NIC over from that state.
+    // The next kernel (here: a second init) takes the NIC over from that state;
+    // its figures go under `reinit_` keys (a key appears once).
+    f.set_prefix("reinit_");
     let mut na = bring_up(na, &m.clock, "A", &mut f)?;
+    f.set_prefix("");
     exchange(&mut nb, &mut na, &m.clock, 12, &mut seen, &mut f)?;
     exchange(&mut na, &mut nb, &m.clock, 12, &mut seen, &mut f)?;
     f.add("frames_after_reinit", 24)

@@ -732,8 +732,10 @@ pub fn handoff(boot: &'static BootInfo) -> Outcome {
     );
     // The first driver is done (shut down and fenced); a new one takes over.
     let _ = nvme;
+    // The second driver's figures go under `second_` keys (a key appears once).
+    f.set_prefix("second_");
     let second = driver(&mut m, &mut f)?;
-    let mut second = bring_up(second, "second_init_us", &mut f)?;
+    let mut second = bring_up(second, "init_us", &mut f)?;
     // The blocks written before the handoff are still there.
     let mut back = check!(
         core::mem::take(&mut f),
