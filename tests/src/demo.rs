@@ -311,6 +311,14 @@ pub fn drain(with: bool) -> Scenario {
                 Ok(())
             }
             (false, Some("off"), Some("blocked")) => Ok(()),
+            // The fence came after the edu transfer (a slow host): `check_run`
+            // marked the run inconclusive and the runner runs it again; the
+            // fence was not tested, so this is neither a pass nor a failure.
+            (false, Some("off"), Some("landed"))
+                if out.dir.file(crate::runner::INCONCLUSIVE_FILE).exists() =>
+            {
+                Ok(())
+            }
             (_, d, a) => Err(format!("drain={d:?} armed_dma={a:?}")),
         }
     })
