@@ -321,11 +321,9 @@ fn second_pass(
         .into_iter()
         .map(|(i, p)| {
             let f = &files[i];
-            let out = match p {
-                Parsed::Crashed => None,
-                p => catch_unwind(AssertUnwindSafe(|| lint_file(session, krate, info, f, p))).ok(),
-            };
-            (i, out.unwrap_or_else(|| internal_error(f, info)))
+            let out = catch_unwind(AssertUnwindSafe(|| lint_file(session, krate, info, f, p)))
+                .unwrap_or_else(|_| internal_error(f, info));
+            (i, out)
         })
         .collect()
 }

@@ -328,11 +328,7 @@ fn state_read(
         fn visit_expr(&mut self, e: &'ast Expr) {
             match e {
                 Expr::If(i) => {
-                    let leaves = has_exit(&i.then_branch)
-                        || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
-                            Expr::Block(b) => has_exit(&b.block),
-                            _ => false,
-                        });
+                    let leaves = if_leaves(i);
                     if leaves {
                         self.0.extend(super::idents_of(&i.cond));
                     }
@@ -462,11 +458,7 @@ pub(crate) fn bounded(cond: Option<&Expr>, body: &syn::Block) -> bool {
         fn visit_expr(&mut self, e: &'ast Expr) {
             match e {
                 Expr::If(i) => {
-                    let leaves = has_exit(&i.then_branch)
-                        || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
-                            Expr::Block(b) => has_exit(&b.block),
-                            _ => false,
-                        });
+                    let leaves = if_leaves(i);
                     if leaves && (self.1)(&i.cond) {
                         self.0 = true;
                     }
@@ -545,6 +537,16 @@ fn direct_accesses(dcx: &DeviceCx, body: &syn::Block) -> Vec<access::Access> {
     };
     v.visit_block(body);
     v.out
+}
+
+/// Whether either branch of `i` leaves the loop (an `else if` chain counts
+/// only through its block branches).
+fn if_leaves(i: &syn::ExprIf) -> bool {
+    has_exit(&i.then_branch)
+        || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
+            Expr::Block(b) => has_exit(&b.block),
+            _ => false,
+        })
 }
 
 /// Whether the loop body can leave the loop (`break`, `return`, `?`), outside nested loops and closures.
