@@ -124,6 +124,8 @@ fn completion_fault() -> impl Strategy<Value = CompletionFault> {
         Just(CompletionFault::UnknownCid),
         Just(CompletionFault::WrongPhase),
         Just(CompletionFault::SqHeadOutOfRange),
+        Just(CompletionFault::SqHeadAtQueueSize),
+        Just(CompletionFault::SqHeadPastTail),
         Just(CompletionFault::WrongSqId),
         Just(CompletionFault::ReservedStatus),
         Just(CompletionFault::Drop),

@@ -404,6 +404,16 @@ fn malicious_completion_during_io_is_an_error_then_the_driver_recovers() {
             CompletionFault::SqHeadOutOfRange,
             CompletionProblem::SqHeadOutOfRange,
         ),
+        // The first value outside the queue (the driver's head is 0 here).
+        (
+            CompletionFault::SqHeadAtQueueSize,
+            CompletionProblem::SqHeadOutOfRange,
+        ),
+        // Inside the queue, but ahead of the one entry the driver submitted.
+        (
+            CompletionFault::SqHeadPastTail,
+            CompletionProblem::SqHeadOutOfRange,
+        ),
         (
             CompletionFault::ReservedStatus,
             CompletionProblem::ReservedStatus,
@@ -680,4 +690,129 @@ fn a_version_without_a_major_number_or_all_ones_is_refused() {
         assert_eq!(failure_class(&failure), class, "VS {vs:#x}: {failure}");
         assert_eq!(b.escapes(), 0);
     }
+}
+
+/// Admin and I/O queues wrap around: more commands than either queue has
+/// entries, each answered and counted once. The controller sizes its queues
+/// from what the driver programmed (AQA, Create I/O SQ/CQ), so a size the
+/// driver announces but does not have shows up at the first wrap.
+#[test]
+fn admin_and_io_queues_wrap_around() {
+    let mut b = bench(&healthy());
+    let config = Config {
+        io_queue_depth: 4,
+        ..Config::default()
+    };
+    let nvme = b.driver(config).unwrap();
+    let mut nvme = nvme
+        .init(DEFAULT_INIT_BUDGET)
+        .map_err(|f| f.to_string())
+        .unwrap()
+        .device
+        .into_inner();
+    let first = nvme.namespace(1).unwrap();
+    // The admin queue has 16 entries, the I/O queue 4.
+    for _ in 0..48 {
+        assert_eq!(nvme.namespace(1).unwrap(), first);
+    }
+    for i in 0..13u64 {
+        round_trip(&mut b, &mut nvme, 10 * i, 1, 0, i as u8);
+    }
+    assert_eq!(nvme.stats().bad_completions, 0);
+    assert_eq!(nvme.stats().commands, b.model.borrow().commands);
+    clean(&b);
+}
+
+/// Set Features, Number of Queues carries the configured count, 0's based,
+/// in both halves of CDW11 (NSQR and NCQR).
+#[test]
+fn the_number_of_queues_requested_is_the_configured_one() {
+    for (asked, cdw11) in [(1, 0x0000_0000), (8, 0x0007_0007)] {
+        let mut b = bench(&healthy());
+        let config = Config {
+            io_queues_requested: asked,
+            ..Config::default()
+        };
+        let nvme = b.driver(config).unwrap();
+        nvme.init(DEFAULT_INIT_BUDGET)
+            .map_err(|f| f.to_string())
+            .unwrap();
+        assert_eq!(b.model.borrow().queues_requested, Some(cdw11), "{asked} asked");
+    }
+}
+
+/// After a bad completion resets the controller, the writes that were in
+/// flight come back `Abandoned`, each with its buffer. Until they are reaped
+/// their pipeline slots stay taken: a new write is refused (buffer handed
+/// back), never put in an abandoned write's place, whose buffer would be lost.
+#[test]
+fn abandoned_writes_keep_their_slots_until_reaped() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    let next = b.model.borrow().completions_posted();
+    b.model.borrow_mut().faults.completions = vec![(next, CompletionFault::UnknownCid)];
+    for i in 0..2u64 {
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        nvme.submit_write(8 * i, 8, buf, 0).unwrap();
+    }
+    assert!(matches!(
+        nvme.reap_write(),
+        Err(NvmeError::BadCompletion { .. })
+    ));
+    assert!(nvme.is_ready(), "recovered by a controller reset");
+    assert_eq!(nvme.in_flight(), 2);
+    let late = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    let refused = nvme.submit_write(64, 8, late, 0).unwrap_err();
+    assert!(
+        matches!(refused.error, NvmeError::QueueFull { .. }),
+        "{:?}",
+        refused.error
+    );
+    b.arena.free(refused.buffer).unwrap();
+    for _ in 0..2 {
+        let w = nvme.reap_write().unwrap().expect("an abandoned write");
+        assert!(matches!(w.result, Err(NvmeError::Abandoned)));
+        b.arena.free(w.buffer).unwrap();
+    }
+    assert_eq!(nvme.in_flight(), 0);
+    assert_eq!(nvme.stats().bad_completions, 1);
+    clean(&b);
+}
+
+/// `wait_write` counts what it sees: one timeout for a write the controller
+/// never completes, one bad completion for a lying entry.
+#[test]
+fn wait_write_counts_timeouts_and_bad_completions() {
+    for fault in [CompletionFault::Drop, CompletionFault::WrongSqId] {
+        let mut b = bench(&healthy());
+        let mut nvme = init(&mut b).unwrap();
+        let next = b.model.borrow().completions_posted();
+        b.model.borrow_mut().faults.completions = vec![(next, fault)];
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        nvme.submit_write(0, 8, buf, 0).unwrap();
+        let outcome = nvme.wait_write();
+        let stats = nvme.stats();
+        match fault {
+            CompletionFault::Drop => {
+                let w = outcome.unwrap();
+                assert!(matches!(w.result, Err(NvmeError::Abandoned)));
+                assert_eq!((stats.timeouts, stats.bad_completions), (1, 0));
+            }
+            _ => {
+                assert!(matches!(outcome, Err(NvmeError::BadCompletion { .. })));
+                assert_eq!((stats.timeouts, stats.bad_completions), (0, 1));
+            }
+        }
+    }
+}
+
+/// Nothing in flight and the controller not ready (shut down): reaping is
+/// `NotReady`, not an endless "nothing yet".
+#[test]
+fn reaping_a_stopped_controller_with_nothing_in_flight_is_not_ready() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    nvme.shutdown().unwrap();
+    assert!(matches!(nvme.reap_write(), Err(NvmeError::NotReady)));
+    assert!(matches!(nvme.wait_write(), Err(NvmeError::NotReady)));
 }

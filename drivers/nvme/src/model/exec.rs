@@ -179,6 +179,12 @@ impl NvmeModel {
             Some(CompletionFault::ReservedStatus) => p.status = (5 << 8) | 0x11,
             Some(CompletionFault::WrongPhase) => wrong_phase = true,
             Some(CompletionFault::SqHeadOutOfRange) => sq_head_override = Some(0xfff0),
+            Some(CompletionFault::SqHeadAtQueueSize) => {
+                sq_head_override = self.sq(sqid).map(|s| s.size);
+            }
+            Some(CompletionFault::SqHeadPastTail) => {
+                sq_head_override = self.sq(sqid).map(|s| (s.tail + 1) % s.size);
+            }
             Some(CompletionFault::Duplicate) => twice = true,
             Some(CompletionFault::Raw { dw, keep_phase }) => {
                 self.post_raw(cqid, dw, keep_phase);
@@ -191,6 +197,11 @@ impl NvmeModel {
         }
     }
 
+    /// Submission queue `sqid` as the controller knows it.
+    fn sq(&self, sqid: u16) -> Option<SubQueue> {
+        self.sqs.get(usize::from(sqid)).copied().flatten()
+    }
+
     fn post(&mut self, p: Posting, wrong_phase: bool, sq_head: Option<u16>) {
         let Some(Some(cq)) = self.cqs.get(usize::from(p.cqid)).copied() else {
             return;
@@ -199,13 +210,7 @@ impl NvmeModel {
             self.overflow.push_back(p);
             return;
         }
-        let head = sq_head.unwrap_or_else(|| {
-            self.sqs
-                .get(usize::from(p.sqid))
-                .copied()
-                .flatten()
-                .map_or(0, |s| s.head)
-        });
+        let head = sq_head.unwrap_or_else(|| self.sq(p.sqid).map_or(0, |s| s.head));
         let phase = cq.phase != wrong_phase;
         let entry = RawCompletion::build(p.dw0, head, p.sqid, p.cid, phase, p.status);
         let at = cq.base + u64::from(cq.tail) * 16;
@@ -356,6 +361,7 @@ impl NvmeModel {
         match cmd.dword(10) & 0xff {
             0x07 => {
                 let dw11 = cmd.dword(11);
+                self.queues_requested = Some(dw11);
                 if dw11 & 0xffff == 0xffff || dw11 >> 16 == 0xffff {
                     return generic(sc::INVALID_FIELD);
                 }

@@ -116,6 +116,9 @@ pub struct NvmeModel {
     pub(crate) violations: Vec<String>,
     /// Commands executed (all queues).
     pub commands: u64,
+    /// The last Set Features, Number of Queues request as the host sent it
+    /// (CDW11: NSQR in bits 15:0, NCQR in bits 31:16, both 0's based).
+    pub queues_requested: Option<u32>,
 }
 
 impl NvmeModel {
@@ -148,6 +151,7 @@ impl NvmeModel {
             held: Vec::new(),
             overflow: VecDeque::new(),
             storage: HashMap::new(),
+            queues_requested: None,
             stash: Vec::new(),
             posted: 0,
             flr_seen,

@@ -220,6 +220,12 @@ pub enum CompletionFault {
     WrongPhase,
     /// An SQ head pointer past the end of the queue.
     SqHeadOutOfRange,
+    /// An SQ head pointer equal to the queue size: one past the last entry,
+    /// the first value outside the queue.
+    SqHeadAtQueueSize,
+    /// An SQ head pointer inside the queue but past the host's tail: the
+    /// controller claims to have fetched entries the host never submitted.
+    SqHeadPastTail,
     /// Another queue's SQ identifier.
     WrongSqId,
     /// A reserved status code type.
