@@ -350,9 +350,10 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
         pace(),
         pace(),
         malice(),
+        prop::bool::weighted(0.01),
     )
         .prop_map(
-            |(reset, link, autoneg_ns, slu_required, eeprom_present, eerd, eerd_delay_ns, tx_desc_ns, rx_frame_ns, malice)| Behaviour {
+            |(reset, link, autoneg_ns, slu_required, eeprom_present, eerd, eerd_delay_ns, tx_desc_ns, rx_frame_ns, malice, ring_base_stuck)| Behaviour {
                 reset,
                 link,
                 autoneg_ns,
@@ -363,6 +364,7 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
                 tx_desc_ns,
                 rx_frame_ns,
                 malice,
+                ring_base_stuck,
             },
         )
 }
@@ -494,12 +496,14 @@ pub enum Fault {
     /// Write-backs and head registers that lie (lengths past the buffer,
     /// reserved status bits, EOP missing, DD unowned, heads out of range).
     LyingDescriptors,
+    /// RDBAL and TDBAL ignore writes.
+    RingBaseStuck,
 }
 
 /// Error kinds ([`E1000Error::class`], and `"budget"` when the init wrapper's
 /// budget ran out) each fault may explain. The oracle fails a typed error that
 /// no injected fault explains.
-const ALLOWED: [(Fault, &[&str]); 9] = [
+const ALLOWED: [(Fault, &[&str]); 10] = [
     // Gone mid-I/O: doorbells are lost, heads read all-ones (out of range),
     // STATUS reads all-ones.
     (
@@ -546,11 +550,14 @@ const ALLOWED: [(Fault, &[&str]); 9] = [
             "tx-timeout",
         ],
     ),
+    // Ring bases that do not take the driver's writes fail the read-back
+    // before bus mastering goes on.
+    (Fault::RingBaseStuck, &["readback"]),
 ];
 
 impl Fault {
     /// Every fault class, in table order.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Gone,
         Fault::StuckReset,
         Fault::SlowReset,
@@ -560,6 +567,7 @@ impl Fault {
         Fault::LinkDown,
         Fault::LinkLate,
         Fault::LyingDescriptors,
+        Fault::RingBaseStuck,
     ];
 
     /// Short name for the fault-class table.
@@ -574,6 +582,7 @@ impl Fault {
             Fault::LinkDown => "link down",
             Fault::LinkLate => "link late/flapping",
             Fault::LyingDescriptors => "lying descriptors",
+            Fault::RingBaseStuck => "ring base stuck",
         }
     }
 
@@ -614,6 +623,7 @@ impl AnyState {
                 eeprom_present: true,
                 eerd: EerdBehaviour::Normal,
                 malice: Malice::default(),
+                ring_base_stuck: false,
                 ..b
             },
             gone_after: None,
@@ -660,6 +670,7 @@ impl AnyState {
             Fault::LinkLate,
         );
         add(!b.malice.is_honest(), Fault::LyingDescriptors);
+        add(b.ring_base_stuck, Fault::RingBaseStuck);
         set
     }
 }

@@ -609,3 +609,46 @@ fn settle_times_are_waited() {
         "shutdown did not drain"
     );
 }
+
+/// Ring base registers that do not take the driver's writes: the read-back
+/// before bus mastering names the register, what was written and what it
+/// holds, and bus mastering stays off (the rings would be wherever the old
+/// values point).
+#[test]
+fn ring_bases_that_ignore_writes_fail_the_read_back_and_fence() {
+    let mut state = AnyState::clean();
+    state.behaviour.ring_base_stuck = true;
+    let mut h = state.harness();
+    let e = failed(&mut h, Config::default());
+    match e {
+        E1000Error::RegisterReadback {
+            register: "RDBAL",
+            wrote,
+            read,
+        } => assert_ne!(wrote, read),
+        other => panic!("expected a RDBAL read-back error, got {other:?}"),
+    }
+    assert!(h.model.borrow().records().escapes.is_empty());
+}
+
+/// CTRL after init is the dead kernel's CTRL with the bits that hold the PHY
+/// or the link in reset, or force speed, duplex, loss-of-signal or VLAN mode,
+/// cleared, and link-up with auto-speed detection set; every other bit as the
+/// dead kernel left it (QEMU's reset keeps CTRL, so nothing else clears it).
+#[test]
+fn ctrl_keeps_the_dead_kernels_bits_except_those_holding_the_link_down() {
+    use paranoid_e1000::regs::ctrl;
+    let clear = ctrl::PHY_RST | ctrl::LRST | ctrl::FRCSPD | ctrl::FRCDPLX | ctrl::ILOS | ctrl::VME;
+    let kept = ctrl::FD | 1 << 20;
+    let mut state = AnyState::clean();
+    state.behaviour = Behaviour::qemu();
+    let mut h = state.harness();
+    h.model.borrow_mut().regs.ctrl = clear | kept;
+    let mut nic = ready(&mut h, Config::default());
+    assert_eq!(
+        h.model.borrow().regs.ctrl,
+        kept | ctrl::SLU | ctrl::ASDE,
+        "CTRL after init"
+    );
+    check_frames(&mut nic, &h);
+}

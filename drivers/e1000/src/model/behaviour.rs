@@ -102,6 +102,9 @@ pub struct Behaviour {
     pub rx_frame_ns: u64,
     /// Lies.
     pub malice: Malice,
+    /// RDBAL and TDBAL ignore writes and keep what they held (a wedged
+    /// register file): the rings would be wherever the old values point.
+    pub ring_base_stuck: bool,
 }
 
 impl Behaviour {
@@ -127,6 +130,7 @@ impl Behaviour {
                 tx_reserved_status: 0,
                 head_out_of_range: 0,
             },
+            ring_base_stuck: false,
         }
     }
 
@@ -182,6 +186,12 @@ pub enum Violation {
     BusMasterBeforeReset {
         /// When the model saw it (ns).
         at_ns: u64,
+    },
+    /// EECD.FWE (flash write enable, bits 5:4) changed to 00 or 11, the two
+    /// values the 8254x SDM marks "not allowed" in its EECD description.
+    FlashWriteEnableInvalid {
+        /// The EECD value written.
+        value: u32,
     },
 }
 

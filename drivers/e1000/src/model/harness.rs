@@ -23,9 +23,10 @@ use crate::regs::id;
 
 paranoid::dma_windows! {
     address_width = 39;
-    /// The recovery kernel's DMA window (IOVA), 1 MiB: the only range the
+    /// The recovery kernel's DMA window (IOVA), 1 MiB above 4 GiB (so the
+    /// high halves of ring bases are not zero): the only range the
     /// simulated IOMMU maps for the NIC.
-    pub RecoveryWindow = 0xff00_0000;
+    pub RecoveryWindow = 0x7f_ff00_0000;
 }
 
 /// IO-virtual base of the dead kernel's DMA memory for the NIC on port 0

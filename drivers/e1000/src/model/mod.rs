@@ -556,6 +556,12 @@ impl E1000Model {
     /// word's bits from the MSB (QEMU `set_eecd`).
     fn write_eecd(&mut self, v: u32) {
         let old = self.regs.eecd;
+        let fwe = |x: u32| (x >> 4) & 0b11;
+        if fwe(v) != fwe(old) && matches!(fwe(v), 0b00 | 0b11) {
+            self.records
+                .violations
+                .push(Violation::FlashWriteEnableInvalid { value: v });
+        }
         self.regs.eecd = v & EECD_WRITABLE;
         if v & eecd::CS == 0 {
             return;
@@ -639,6 +645,7 @@ impl E1000Model {
             0x0100 => r.rctl = v,
             0x0400 => r.tctl = v,
             0x0410 => r.tipg = v,
+            0x2800 | 0x3800 if self.behaviour.ring_base_stuck => {}
             0x2800 => r.rdbal = v,
             0x2804 => r.rdbah = v,
             0x2808 => r.rdlen = v & 0xfff80,
