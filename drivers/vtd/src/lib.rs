@@ -81,4 +81,4 @@ pub mod window;
 
 pub use domain::DomainIds;
 pub use error::VtdError;
-pub use vtd::Vtd;
+pub use vtd::{Vtd, BLOCK_BATCH, MAX_ATTACHED};

@@ -259,6 +259,24 @@ fn window_collision_with_old_mapping_or_rmrr_is_refused() {
     );
 }
 
+/// RMRRs that end right below the window or start right at its end (the
+/// firmware's reserved ranges beside it) do not collide: the takeover goes on
+/// (a unit found off comes up fresh).
+#[test]
+fn rmrrs_beside_the_window_are_accepted() {
+    let end = WINDOW.base + WINDOW.size;
+    for rmrr in [(WINDOW.base - 0x1_0000, WINDOW.base - 1), (end, end + 0xffff)] {
+        let h = Harness::qemu_like();
+        let rmrrs = [rmrr];
+        let config = TakeoverConfig {
+            rmrrs: &rmrrs,
+            ..TakeoverConfig::new(Policy::Fence, WINDOW)
+        };
+        let (_, r) = take_over(&h, &config);
+        assert_eq!(r.outcome, Outcome::Fresh, "RMRR {rmrr:x?}: {r}");
+    }
+}
+
 #[test]
 fn overrides_block_under_adopt_and_keep_under_fence() {
     let h = Harness::qemu_like();
@@ -698,4 +716,72 @@ fn attach_invalidates_only_what_the_unit_may_have_cached() {
     let replaced = vtd.invalidations();
     assert_eq!(replaced.context - fresh.context, 1, "the old context entry");
     assert_eq!(replaced.iotlb - fresh.iotlb, 1, "the old domain's IOTLB");
+}
+
+/// Blocking an attached device detaches it: it is no longer reported
+/// attached, its slot is free again (all `MAX_ATTACHED` can be used after
+/// it), and attaching it again translates its DMA once more.
+#[test]
+fn blocking_an_attached_device_detaches_it() {
+    let h = Harness::qemu_like();
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    vtd.attach(NVME, deadline(&h)).unwrap();
+    assert!(vtd.is_attached(NVME) && vtd.translates(NVME));
+    assert_eq!(vtd.block(NVME, deadline(&h)).unwrap(), Quarantine::Blocked);
+    assert!(!vtd.is_attached(NVME), "still listed as attached");
+    assert!(!vtd.translates(NVME));
+    // The freed slot is usable: MAX_ATTACHED other devices fit.
+    for n in 0..paranoid_vtd::MAX_ATTACHED as u16 {
+        vtd.attach(0x0100 + n, deadline(&h)).unwrap();
+    }
+    assert!(vtd.attach(NVME, deadline(&h)).is_err(), "one past MAX_ATTACHED");
+    vtd.block(0x0100, deadline(&h)).unwrap();
+    vtd.attach(NVME, deadline(&h)).unwrap();
+    assert!(vtd.is_attached(NVME) && vtd.translates(NVME));
+    assert_protocol_clean(&h);
+}
+
+/// A source with no present entry is skipped without any invalidation round
+/// trip: blocking it again, or blocking a source that never had an entry,
+/// leaves the invalidation counters as they were.
+#[test]
+fn blocking_what_is_already_blocked_costs_no_invalidation() {
+    let h = Harness::qemu_like();
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    vtd.attach(NVME, deadline(&h)).unwrap();
+    assert_eq!(vtd.block(NVME, deadline(&h)).unwrap(), Quarantine::Blocked);
+    let before = vtd.invalidations();
+    assert_eq!(
+        vtd.block(NVME, deadline(&h)).unwrap(),
+        Quarantine::AlreadyBlocked
+    );
+    assert_eq!(vtd.block_many(&[EDU, NIC], deadline(&h)).unwrap(), 0);
+    assert_eq!(vtd.invalidations(), before);
+}
+
+/// The recovery domain reported is the domain id the unit finds in an
+/// attached device's context entry.
+#[test]
+fn the_recovery_domain_is_the_one_attached_devices_use() {
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    vtd.attach(NVME, deadline(&h)).unwrap();
+    let did = h.model.borrow().context_did(NVME);
+    assert_eq!(did, Some(vtd.recovery_domain()));
+    assert_ne!(vtd.recovery_domain(), 7, "not the dead kernel's domain");
+}
+
+/// The dead kernel's sources are remembered until the caller forgets them.
+#[test]
+fn inherited_sources_are_remembered_until_forgotten() {
+    let h = Harness::qemu_like();
+    h.old_kernel_tables(&[(NIC, 1), (EDU, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert_eq!(report.outcome, Outcome::Fenced, "{report}");
+    assert!(vtd.was_inherited(NIC) && vtd.was_inherited(EDU));
+    assert!(!vtd.was_inherited(NVME));
+    vtd.forget_inherited();
+    assert!(!vtd.was_inherited(NIC) && !vtd.was_inherited(EDU));
 }

@@ -488,6 +488,20 @@ impl VtdModel {
         self.stats.faults_recorded += 1;
     }
 
+    /// The domain id in `sid`'s context entry as the tables in memory hold
+    /// it now (not the context cache); `None` when its root or context entry
+    /// is not present.
+    pub fn context_did(&self, sid: u16) -> Option<u16> {
+        let root = self.memory.read_u64(self.root + u64::from(sid >> 8) * 16)?;
+        if root & 1 == 0 {
+            return None;
+        }
+        let at = (root & !0xfff) + u64::from(sid & 0xff) * 16;
+        let lo = self.memory.read_u64(at)?;
+        let hi = self.memory.read_u64(at + 8)?;
+        (lo & 1 == 1).then_some((hi >> 8) as u16)
+    }
+
     fn context(&mut self, sid: u16) -> Result<CachedContext, u8> {
         if let Some(c) = self.context_cache.get(&sid) {
             return Ok(*c);
