@@ -28,7 +28,7 @@ use paranoid::time::{Clock, Deadline};
 use crate::domain::DomainIds;
 use crate::invalidate::{ContextScope, Invalidator, IotlbScope, Mode, Request, SetupReport};
 use crate::mem::{FramePool, MemoryMap, PhysMemory};
-use crate::regs::{self, Fsts, Global, Levels, RTADDR_TTM_MASK};
+use crate::regs::{self, Global, Levels, RTADDR_TTM_MASK};
 use crate::tables::{
     first_old_mapping, ram_pointer, write_entry, CheckedContext, ContextEntry, EntryProblem,
     PageTable, RootEntry, TranslationType, WalkProblem, ADDR_MASK,
@@ -618,9 +618,4 @@ impl<M: PhysMemory> PhysMemory for CheckedReader<'_, M> {
 /// `vtd_skip_pointer_check` mutant).
 fn pointer_check() -> bool {
     !mutant!("vtd_skip_pointer_check")
-}
-
-/// FSTS bits that say faults were pending.
-pub fn faults_pending(fsts: u32) -> bool {
-    Fsts::from_bits_truncate(fsts).intersects(Fsts::PPF | Fsts::PFO)
 }

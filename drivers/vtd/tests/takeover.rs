@@ -265,7 +265,10 @@ fn window_collision_with_old_mapping_or_rmrr_is_refused() {
 #[test]
 fn rmrrs_beside_the_window_are_accepted() {
     let end = WINDOW.base + WINDOW.size;
-    for rmrr in [(WINDOW.base - 0x1_0000, WINDOW.base - 1), (end, end + 0xffff)] {
+    for rmrr in [
+        (WINDOW.base - 0x1_0000, WINDOW.base - 1),
+        (end, end + 0xffff),
+    ] {
         let h = Harness::qemu_like();
         let rmrrs = [rmrr];
         let config = TakeoverConfig {
@@ -352,6 +355,7 @@ fn stale_source_is_quarantined_after_threshold_and_own_faults_halt() {
     );
     assert!(dma.write(EDU, edu.iova, b"y").is_err(), "quarantined");
     assert!(policy.source(EDU).unwrap().quarantined);
+    assert_eq!(policy.totals().quarantines, 1);
     // That fault occupies QEMU's single record: drain it first.
     let s = policy.service(&mut vtd, &mut |_| {}, d).unwrap();
     assert_eq!(s.records, 1);
@@ -734,7 +738,10 @@ fn blocking_an_attached_device_detaches_it() {
     for n in 0..paranoid_vtd::MAX_ATTACHED as u16 {
         vtd.attach(0x0100 + n, deadline(&h)).unwrap();
     }
-    assert!(vtd.attach(NVME, deadline(&h)).is_err(), "one past MAX_ATTACHED");
+    assert!(
+        vtd.attach(NVME, deadline(&h)).is_err(),
+        "one past MAX_ATTACHED"
+    );
     vtd.block(0x0100, deadline(&h)).unwrap();
     vtd.attach(NVME, deadline(&h)).unwrap();
     assert!(vtd.is_attached(NVME) && vtd.translates(NVME));
