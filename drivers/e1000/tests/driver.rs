@@ -91,6 +91,7 @@ fn qemu_reset_semantics_garbage_everywhere() {
     state.garbage = Some((42, GarbageKind::Enables));
     let mut h = state.harness();
     let mut nic = ready(&mut h, Config::default());
+    assert_eq!(paranoid::lifecycle::Lifecycle::name(&nic), "e1000");
     {
         let m = h.model.borrow();
         assert!(m.mta.iter().all(|&w| w == 0), "multicast table cleared");
@@ -99,6 +100,17 @@ fn qemu_reset_semantics_garbage_everywhere() {
             "other receive addresses invalid"
         );
         assert_eq!(m.regs.ims, 0, "interrupts masked");
+        // Write-backs are not held back by a timer the dead kernel set, and
+        // no cause it left pending survives init.
+        let timers = [
+            m.regs.itr,
+            m.regs.rdtr,
+            m.regs.radv,
+            m.regs.tidv,
+            m.regs.tadv,
+        ];
+        assert_eq!(timers, [0; 5], "ITR, RDTR, RADV, TIDV, TADV");
+        assert_eq!(m.regs.icr, 0, "causes the dead kernel left pending");
     }
     check_frames(&mut nic, &h);
     // A frame to another station is filtered out (no promiscuous mode left on).

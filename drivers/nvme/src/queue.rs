@@ -88,11 +88,6 @@ impl<W: Window> QueuePair<W> {
         })
     }
 
-    /// Queue identifier.
-    pub fn qid(&self) -> u16 {
-        self.qid
-    }
-
     /// Entries in use (≤ capacity).
     pub fn depth(&self) -> u16 {
         self.depth

@@ -741,7 +741,11 @@ fn the_number_of_queues_requested_is_the_configured_one() {
         nvme.init(DEFAULT_INIT_BUDGET)
             .map_err(|f| f.to_string())
             .unwrap();
-        assert_eq!(b.model.borrow().queues_requested, Some(cdw11), "{asked} asked");
+        assert_eq!(
+            b.model.borrow().queues_requested,
+            Some(cdw11),
+            "{asked} asked"
+        );
     }
 }
 
@@ -819,4 +823,38 @@ fn reaping_a_stopped_controller_with_nothing_in_flight_is_not_ready() {
     nvme.shutdown().unwrap();
     assert!(matches!(nvme.reap_write(), Err(NvmeError::NotReady)));
     assert!(matches!(nvme.wait_write(), Err(NvmeError::NotReady)));
+}
+
+/// A controller with exactly one namespace (NN = 1) has NSID 1: the highest
+/// NSID is a namespace, one past it is not.
+#[test]
+fn the_highest_nsid_the_controller_reports_is_a_namespace() {
+    let mut s = healthy();
+    s.faults.identify.nn = Some(1);
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    assert_eq!(nvme.state(), State::Ready);
+    assert!(matches!(
+        nvme.namespace(2),
+        Err(NvmeError::NamespaceAbsent { nsid: 2, nn: 1 })
+    ));
+}
+
+/// The driver names itself in its init trace, and a refused submission shows
+/// its error and where its buffer is when printed.
+#[test]
+fn the_trace_names_the_driver_and_a_refusal_prints_its_error() {
+    use paranoid::lifecycle::Lifecycle;
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    assert_eq!(nvme.name(), "nvme");
+    let big = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    let at = big.iova().get();
+    let refused = nvme.submit_write(0, 40, big, 0).unwrap_err();
+    let shown = format!("{refused:?}");
+    assert!(shown.starts_with("Refused { error: BadBuffer"), "{shown}");
+    assert!(
+        shown.contains(&format!("{at:#x}")) || shown.contains(&format!("{at}")),
+        "{shown}"
+    );
 }
