@@ -39,6 +39,7 @@ use crate::model::{
     fix_checksum, Behaviour, E1000Model, EerdBehaviour, Harness, LinkBehaviour, MacRegs, Malice,
     RecoveryWindow, ResetBehaviour, Stream, Wire, OLD_KERNEL_BASE,
 };
+use crate::part::Part;
 use crate::regs::{rctl, tctl};
 use paranoid::lifecycle::Cause;
 use paranoid::pci::command::{self, Command};
@@ -120,6 +121,8 @@ pub struct AnyState {
     /// Time from the crash to the recovery kernel's first access, during which
     /// whatever DMA was running goes on.
     pub crash_to_init_ns: u64,
+    /// The 8254x part (EEPROM through EERD or by clocking Microwire, PHY id).
+    pub part: Part,
 }
 
 impl AnyState {
@@ -139,6 +142,7 @@ impl AnyState {
             eeprom: EepromFault::None,
             link_policy: LinkPolicy::AllowDown,
             crash_to_init_ns: 0,
+            part: Part::I82540Em,
         }
     }
 
@@ -159,7 +163,14 @@ impl AnyState {
     /// Builds a simulated NIC (loopback wire) in this state.
     pub fn harness(&self) -> Harness {
         let clock = SimClock::new();
-        let mut h = Harness::build(clock, Wire::loopback(), 0, self.behaviour, self.flr);
+        let mut h = Harness::build_part(
+            clock,
+            Wire::loopback(),
+            0,
+            self.behaviour,
+            self.flr,
+            self.part,
+        );
         self.apply(&mut h);
         h
     }
@@ -200,7 +211,9 @@ impl AnyState {
                     eecd: word() & 0x7f,
                     eerd: word(),
                 };
+                let eecd = r.eecd;
                 m.regs = r;
+                m.inherit_eecd(eecd);
                 for e in m.ra.iter_mut() {
                     *e = word();
                 }
@@ -430,6 +443,7 @@ pub fn any_state() -> impl Strategy<Value = AnyState> {
             // kernel's state only): the oracle requires those to reach Ready
             // and pass the frame round trip.
             prop::bool::weighted(0.25),
+            prop::sample::select(Part::ALL.to_vec()),
         ),
     )
         .prop_map(
@@ -445,7 +459,7 @@ pub fn any_state() -> impl Strategy<Value = AnyState> {
                 reset_in_progress,
                 gone_after,
                 eeprom,
-                (link_policy, crash_to_init_ns, healthy),
+                (link_policy, crash_to_init_ns, healthy, part),
             )| {
                 let state = AnyState {
                     behaviour,
@@ -461,6 +475,7 @@ pub fn any_state() -> impl Strategy<Value = AnyState> {
                     eeprom,
                     link_policy,
                     crash_to_init_ns,
+                    part,
                 };
                 if healthy {
                     state.healthy()

@@ -348,6 +348,9 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
             });
         }
         let idle = self.eecd_idle()?;
+        // Deselect first: a dead kernel stopped mid-read leaves CS high and
+        // the EEPROM mid-command; only a CS rising edge starts a new one.
+        self.eecd_write(idle);
         self.eecd_write(idle | eecd::CS);
         let command = eecd::READ_OPCODE << eecd::ADDRESS_BITS | u32::from(word) & 0x3f;
         let bits = eecd::OPCODE_BITS + eecd::ADDRESS_BITS;

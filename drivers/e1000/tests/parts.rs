@@ -132,3 +132,31 @@ fn unsupported_ids_are_refused_by_id_fenced_and_their_registers_untouched() {
     }
     assert_eq!(SUPPORTED_IDS.len(), Part::ALL.len());
 }
+
+/// The dead kernel stopped in the middle of a Microwire read: CS, SK and DI
+/// high, three bits of a command shifted in, flash writes disabled
+/// (FWE = 01). The driver drops the lines it owns, starts its own command
+/// with CS rising alone (the EEPROM's setup time), reads the right address,
+/// and leaves FWE as it found it.
+#[test]
+fn a_microwire_read_left_mid_command_is_restarted() {
+    use paranoid_e1000::regs::eecd;
+    let fwe_disabled = 0b01 << 4;
+    let mut h = harness(Part::I82544Gc);
+    h.model
+        .borrow_mut()
+        .inherit_eecd(eecd::SK | eecd::CS | eecd::DI | fwe_disabled);
+    let driver = h.driver(Config::default()).unwrap();
+    let nic = match init(driver, &h.clock) {
+        Ok(ok) => ok.device.into_inner(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(nic.mac().0, h.mac, "address from the EEPROM");
+    let m = h.model.borrow();
+    assert_eq!(
+        m.regs.eecd & (0b11 << 4 | eecd::SK | eecd::CS | eecd::DI),
+        fwe_disabled,
+        "EECD after init: lines low, FWE as found"
+    );
+    assert!(m.records().violations.is_empty(), "{:?}", m.records());
+}

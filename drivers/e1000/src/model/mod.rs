@@ -568,7 +568,11 @@ impl E1000Model {
         }
         let m = &mut self.microwire;
         if (v ^ old) & eecd::CS != 0 {
+            // CS rising starts a command. The EEPROM needs CS high for a setup
+            // time before SK rises (93C46: tCSS), so an SK edge in the same
+            // write is not clocked. QEMU clocks it; the part does not.
             *m = Microwire::default();
+            return;
         }
         if (v ^ old) & eecd::SK == 0 {
             return;
@@ -585,6 +589,22 @@ impl E1000Model {
             m.bit_out = (address << 4).wrapping_sub(1);
             m.reading = (m.shifted_in >> eecd::ADDRESS_BITS) & 0b111 == eecd::READ_OPCODE;
         }
+    }
+
+    /// EECD's software bits as the dead kernel left them. With CS high the
+    /// EEPROM is mid-command: three bits of a READ shifted in, as a kernel
+    /// stopped in the middle of a Microwire read leaves it.
+    pub fn inherit_eecd(&mut self, eecd: u32) {
+        self.regs.eecd = eecd & EECD_WRITABLE;
+        self.microwire = if eecd & eecd::CS != 0 {
+            Microwire {
+                shifted_in: eecd::READ_OPCODE,
+                count_in: eecd::OPCODE_BITS,
+                ..Microwire::default()
+            }
+        } else {
+            Microwire::default()
+        };
     }
 
     /// MDIC: a read of the internal PHY returns PHY_ID1/PHY_ID2 (other
