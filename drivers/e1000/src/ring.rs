@@ -383,6 +383,8 @@ mod tests {
             check_rx(ok, Untrusted::new(13)),
             Err(DescriptorProblem::Runt)
         );
+        // An Ethernet header alone is the shortest frame taken.
+        assert_eq!(check_rx(ok, Untrusted::new(14)), Ok(14));
         assert_eq!(
             check_rx(Untrusted::new(0b1), Untrusted::new(60)),
             Err(DescriptorProblem::MissingEop)

@@ -664,3 +664,112 @@ fn ctrl_keeps_the_dead_kernels_bits_except_those_holding_the_link_down() {
     );
     check_frames(&mut nic, &h);
 }
+
+/// More frames than the transmit ring has descriptors, queued without
+/// waiting: written-back descriptors are reclaimed as the ring goes round, so
+/// none is refused as a full ring, and every frame reaches the wire.
+#[test]
+fn the_transmit_ring_goes_round_many_times() {
+    let mut h = Harness::loopback();
+    let mut nic = ready(&mut h, Config::default());
+    let mac = nic.mac().0;
+    let sent = 3 * usize::from(paranoid_e1000::ring::TX_RING_LEN);
+    for i in 0..sent {
+        let f = frame(mac, mac, i as u64, 60);
+        nic.transmit(&f).unwrap();
+        if i % 8 == 7 {
+            nic.flush_tx(Deadline::after(&h.clock, Duration::from_millis(10)))
+                .unwrap();
+            drain(&mut nic);
+        }
+    }
+    nic.flush_tx(Deadline::after(&h.clock, Duration::from_millis(10)))
+        .unwrap();
+    assert_eq!(h.model.borrow().records().tx_frames, sent as u64);
+    assert_eq!(nic.stats().tx_failed, 0);
+    assert!(h.model.borrow().records().violations.is_empty());
+}
+
+/// Frames the MAC gives up on (excess collisions on a jammed half-duplex
+/// segment) are counted as failed sends, one each, and only those.
+#[test]
+fn failed_sends_are_counted() {
+    let mut h = Harness::loopback();
+    let mut nic = ready(&mut h, Config::default());
+    let mac = nic.mac().0;
+    h.model.borrow_mut().tx_collisions = 2;
+    for i in 0..5 {
+        let f = frame(mac, mac, i, 60);
+        nic.send(&f, Deadline::after(&h.clock, Duration::from_millis(10)))
+            .unwrap();
+    }
+    // Reclaimed on the next send.
+    let f = frame(mac, mac, 9, 60);
+    nic.send(&f, Deadline::after(&h.clock, Duration::from_millis(10)))
+        .unwrap();
+    assert_eq!(nic.stats().tx_failed, 2);
+    assert_eq!(h.model.borrow().records().tx_frames, 4);
+}
+
+/// A transmit timeout names the oldest frame still in flight: after five
+/// frames went out, a stalled transmitter holds slot 5.
+#[test]
+fn a_transmit_timeout_names_the_oldest_slot_in_flight() {
+    let mut h = Harness::loopback();
+    let mut nic = ready(&mut h, Config::default());
+    let mac = nic.mac().0;
+    for i in 0..5 {
+        let f = frame(mac, mac, i, 60);
+        nic.send(&f, Deadline::after(&h.clock, Duration::from_millis(10)))
+            .unwrap();
+    }
+    let mut b = *h.model.borrow().behaviour();
+    b.tx_desc_ns = u64::MAX;
+    h.model.borrow_mut().set_behaviour(b);
+    nic.transmit(&frame(mac, mac, 5, 60)).unwrap();
+    nic.transmit(&frame(mac, mac, 6, 60)).unwrap();
+    match nic.flush_tx(Deadline::after(&h.clock, Duration::from_millis(1))) {
+        Err(E1000Error::TxTimeout { slot, .. }) => assert_eq!(slot, 5),
+        other => panic!("expected a transmit timeout, got {other:?}"),
+    }
+}
+
+/// Init again on a NIC that has been sending: the transmit ring starts over
+/// with the hardware's head and tail at 0, so no frame sent before goes out
+/// a second time.
+#[test]
+fn a_second_init_sends_no_old_frame_again() {
+    let mut h = Harness::loopback();
+    let mut nic = ready(&mut h, Config::default());
+    let mac = nic.mac().0;
+    for i in 0..5 {
+        round_trip(&mut nic, &h, &frame(mac, mac, i, 60)).unwrap();
+    }
+    let again = init(nic, &h.clock).map_err(|e| e.to_string()).unwrap();
+    let mut nic = again.device.into_inner();
+    let before = h.model.borrow().records().tx_frames;
+    let f = frame(mac, mac, 99, 60);
+    assert_eq!(round_trip(&mut nic, &h, &f).unwrap(), f);
+    assert_eq!(h.model.borrow().records().tx_frames - before, 1);
+}
+
+/// RCTL and TCTL after init are exactly the documented configuration,
+/// whatever the dead kernel left (promiscuous, loopback, long packets...):
+/// receiver on with broadcasts, 2048-byte buffers and CRC stripped;
+/// transmitter on, short frames padded, collision threshold 15, distance 63.
+#[test]
+fn receive_and_transmit_control_are_the_documented_configuration() {
+    use paranoid_e1000::regs::{rctl, tctl};
+    let mut state = AnyState::clean();
+    state.behaviour = Behaviour::qemu();
+    state.garbage = Some((7, GarbageKind::AllOnes));
+    let mut h = state.harness();
+    let _nic = ready(&mut h, Config::default());
+    let m = h.model.borrow();
+    assert_eq!(m.regs.rctl, rctl::EN | rctl::BAM | rctl::SECRC, "RCTL");
+    assert_eq!(
+        m.regs.tctl,
+        tctl::EN | tctl::PSP | tctl::RTLC | 0x0f << 4 | 0x3f << 12,
+        "TCTL"
+    );
+}

@@ -187,6 +187,12 @@ pub enum Violation {
         /// When the model saw it (ns).
         at_ns: u64,
     },
+    /// A frame handed over without CMD.IFCS: the MAC sends it without a
+    /// frame check sequence, and every receiver drops it.
+    TxWithoutFcs {
+        /// The ring slot.
+        slot: u32,
+    },
     /// EECD.FWE (flash write enable, bits 5:4) changed to 00 or 11, the two
     /// values the 8254x SDM marks "not allowed" in its EECD description.
     FlashWriteEnableInvalid {

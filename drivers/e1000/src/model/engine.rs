@@ -16,7 +16,10 @@ const RX_IXSM: u8 = 1 << 2;
 /// TX status: DD; EC, LC, TU cleared on write-back.
 const TX_DD: u8 = 1 << 0;
 const TX_CMD_EOP: u32 = 1 << 24;
+const TX_CMD_IFCS: u32 = 1 << 25;
 const TX_CMD_RS: u32 = 1 << 27;
+/// TX status: excess collisions.
+const TX_EC: u8 = 1 << 1;
 const TX_CMD_DEXT: u32 = 1 << 29;
 const TX_DTYP_D: u32 = 1 << 20;
 
@@ -89,6 +92,7 @@ impl E1000Model {
         let lower = u32::from_le_bytes([l0, l1, l2, l3]);
         let upper = u32::from_le_bytes([u0, u1, u2, u3]);
         let context = lower & TX_CMD_DEXT != 0 && lower & TX_DTYP_D == 0;
+        let mut collided = false;
         if !context {
             let n = lower & 0xffff;
             if self.in_window(at) && (n == 0 || n > TX_MAX_LEN) && lower & TX_CMD_EOP != 0 {
@@ -102,8 +106,16 @@ impl E1000Model {
                 self.tx_packet.extend_from_slice(&buf);
             }
             if lower & TX_CMD_EOP != 0 {
+                if self.in_window(at) && lower & TX_CMD_IFCS == 0 {
+                    self.records
+                        .violations
+                        .push(Violation::TxWithoutFcs { slot });
+                }
                 let frame = std::mem::take(&mut self.tx_packet);
-                if link_up && !frame.is_empty() {
+                collided = self.tx_collisions > 0;
+                if collided {
+                    self.tx_collisions -= 1;
+                } else if link_up && !frame.is_empty() {
                     self.records.tx_frames += 1;
                     self.wire.transmit(self.port, frame);
                 }
@@ -111,6 +123,9 @@ impl E1000Model {
         }
         if lower & TX_CMD_RS != 0 {
             let mut status = (upper as u8 | TX_DD) & !0b1110;
+            if collided {
+                status |= TX_EC;
+            }
             if self.chance(self.behaviour.malice.tx_reserved_status) {
                 status |= 0x10 << (self.next_random() % 4);
                 self.records.lies.push(Lie::TxReservedStatus { slot });

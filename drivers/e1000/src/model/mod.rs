@@ -150,6 +150,9 @@ pub struct E1000Model {
     pub mta: [u32; 128],
     /// EEPROM words.
     pub eeprom: [u16; 64],
+    /// The next this many frames fail with excess collisions (a half-duplex
+    /// segment jammed): written back with STA.EC, not sent.
+    pub tx_collisions: u32,
     eerd_done_at: u64,
     reset_until: Option<u64>,
     flr_seen: u32,
@@ -203,6 +206,7 @@ impl E1000Model {
             ra: [0; 32],
             mta: [0; 128],
             eeprom: eeprom_image(mac),
+            tx_collisions: 0,
             eerd_done_at: 0,
             reset_until: None,
             flr_seen,
