@@ -858,3 +858,18 @@ fn the_trace_names_the_driver_and_a_refusal_prints_its_error() {
         "{shown}"
     );
 }
+
+/// The dead kernel set CC.EN and the controller is still coming up: the
+/// driver lets the enable finish (bounded by CAP.TO) before clearing CC.EN,
+/// never interrupting it (undefined behaviour, NVMe 1.4, 3.1.5).
+#[test]
+fn an_enable_in_progress_is_let_finish_before_the_reset() {
+    let mut s = healthy();
+    s.inherited = Inherited::EnableInProgress;
+    s.faults.ready_delay = Duration::from_millis(300);
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    assert_eq!(b.model.borrow().enables_interrupted, 0);
+    round_trip(&mut b, &mut nvme, 0, 1, 0, 8);
+    clean(&b);
+}

@@ -119,6 +119,10 @@ pub struct NvmeModel {
     /// The last Set Features, Number of Queues request as the host sent it
     /// (CDW11: NSQR in bits 15:0, NCQR in bits 31:16, both 0's based).
     pub queues_requested: Option<u32>,
+    /// CC.EN cleared while an enable was still in progress (CC.EN 1, CSTS.RDY
+    /// not yet 1): undefined behaviour (NVMe 1.4, 3.1.5) that a driver avoids
+    /// by waiting (bounded) for the enable to finish first.
+    pub enables_interrupted: u32,
 }
 
 impl NvmeModel {
@@ -152,6 +156,7 @@ impl NvmeModel {
             overflow: VecDeque::new(),
             storage: HashMap::new(),
             queues_requested: None,
+            enables_interrupted: 0,
             stash: Vec::new(),
             posted: 0,
             flr_seen,
@@ -326,6 +331,9 @@ impl NvmeModel {
         if en_new && !en_old {
             self.start();
         } else if !en_new && en_old {
+            if matches!(self.rdy_at, Some((_, true))) {
+                self.enables_interrupted += 1;
+            }
             self.controller_reset();
         }
     }
