@@ -340,6 +340,25 @@ fn nonsense_capabilities_are_rejected() {
     }
 }
 
+/// CAP.DSTRD against the 16 KiB BAR: with a stride of 4 << 9 bytes the
+/// doorbells the driver rings (up to CQ 1 head) end inside the BAR, with
+/// 4 << 10 they would not, and the controller is refused.
+#[test]
+fn the_doorbell_stride_must_keep_the_doorbells_inside_the_bar() {
+    let mut s = healthy();
+    s.cap_dstrd = Some(9);
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    round_trip(&mut b, &mut nvme, 0, 1, 0, 9);
+    clean(&b);
+    let mut s = healthy();
+    s.cap_dstrd = Some(10);
+    let mut b = bench(&s);
+    let f = init(&mut b).err().unwrap();
+    assert_eq!(failure_class(&f), "bad capability", "{f}");
+    assert!(!b.bus_master());
+}
+
 #[test]
 fn nonsense_identify_data_is_rejected() {
     let cases: [(fn(&mut Faults), &str); 6] = [
