@@ -476,6 +476,17 @@ impl NvmeModel {
         if cmd.dword(11) & 1 == 0 || base == 0 || base % PAGE != 0 {
             return generic(sc::INVALID_FIELD);
         }
+        // CC.IOCQES / CC.IOSQES must be the entry sizes Identify Controller
+        // allows (CQES and SQES: 16 and 64 bytes here); QEMU checked them at
+        // enable, later versions when the queue is created.
+        let (field, want) = if kind == "CQ" { (20, 4) } else { (16, 6) };
+        let size = (self.cc >> field) & 0xf;
+        if size != want {
+            self.flag(format!(
+                "Create I/O {kind} with CC entry size 2^{size} (Identify allows 2^{want})"
+            ));
+            return generic(sc::INVALID_FIELD);
+        }
         None
     }
 
