@@ -604,6 +604,17 @@ fn pipelined_writes_complete_and_are_reaped() {
     }
     assert_eq!(reaped, 4);
     assert_eq!(nvme.in_flight(), 0);
+    // A handed-back write prints what it was.
+    let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    nvme.submit_write(240, 8, buf, 0).unwrap();
+    let w = nvme.wait_write().unwrap();
+    let shown = format!("{w:?}");
+    assert!(
+        shown.starts_with("Written { cid: ")
+            && shown.contains("lba: 240, blocks: 8, result: Ok(())"),
+        "{shown}"
+    );
+    b.arena.free(w.buffer).unwrap();
     for i in 0..4u8 {
         assert!(b
             .model
@@ -891,4 +902,57 @@ fn an_enable_in_progress_is_let_finish_before_the_reset() {
     assert_eq!(b.model.borrow().enables_interrupted, 0);
     round_trip(&mut b, &mut nvme, 0, 1, 0, 8);
     clean(&b);
+}
+
+/// NSID 0 and NSIDs above NN are refused before any command is sent.
+#[test]
+fn nsids_outside_one_to_nn_are_refused_without_a_command() {
+    let mut s = healthy();
+    s.faults.identify.nn = Some(4);
+    let mut b = bench(&s);
+    let mut nvme = init(&mut b).unwrap();
+    let before = b.model.borrow().commands;
+    for nsid in [0, 5, u32::MAX] {
+        assert!(
+            matches!(
+                nvme.namespace(nsid),
+                Err(NvmeError::NamespaceAbsent { nsid: n, nn: 4 }) if n == nsid
+            ),
+            "NSID {nsid}"
+        );
+    }
+    assert_eq!(b.model.borrow().commands, before);
+}
+
+/// Identify Namespace failing for another reason than Invalid Namespace (a
+/// data transfer error; a command-specific status that happens to share
+/// Invalid Namespace's code) is a command failure, not an absent namespace.
+#[test]
+fn other_identify_failures_are_command_failures() {
+    let data_transfer_error = 0x04;
+    let specific_0b = 1 << 8 | 0x0b;
+    for status in [data_transfer_error, specific_0b] {
+        let mut b = bench(&healthy());
+        let mut nvme = init(&mut b).unwrap();
+        let next = b.model.borrow().completions_posted();
+        b.model.borrow_mut().faults.completions = vec![(next, CompletionFault::Status(status))];
+        match nvme.namespace(1) {
+            Err(NvmeError::CommandFailed { .. }) => {}
+            other => panic!("status {status:#x}: {other:?}"),
+        }
+    }
+}
+
+/// The benchmark's unchecked baseline still writes what it is given (it
+/// drops the validation, not the work).
+#[cfg(feature = "unchecked-bench")]
+#[test]
+fn the_unchecked_bench_path_writes_the_blocks() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    let mut out = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    out.write_bytes(0, &[0x5a; 4096]).unwrap();
+    nvme.write_blocks_unchecked_for_bench(300, 8, &out, 0)
+        .unwrap();
+    assert!(b.model.borrow().block(307).iter().all(|&x| x == 0x5a));
 }

@@ -115,6 +115,20 @@ fn four_kib_blocks_round_trip_with_data_checked() {
     let buf = filled(&mut b, &pattern(8192, 4), 0);
     nvme.write_at(20 * 4096, 8192, &buf, 0).unwrap();
     assert_eq!(b.model.borrow().block(21), pattern(8192, 4)[4096..]);
+    let mut back = b.arena.alloc::<FromDevice>(8192 + 512, 4096).unwrap();
+    nvme.read_at(20 * 4096, 8192, &mut back, 512).unwrap();
+    let mut got = vec![0u8; 8192];
+    back.read_bytes(512, &mut got).unwrap();
+    assert_eq!(
+        got,
+        pattern(8192, 4),
+        "read_at gives back what write_at wrote"
+    );
+    assert!(matches!(
+        nvme.read_at(20 * 4096 + 512, 4096, &mut back, 0),
+        Err(NvmeError::Misaligned { .. })
+    ));
+    b.arena.free(back).unwrap();
     assert!(matches!(
         nvme.write_at(512, 4096, &buf, 0),
         Err(NvmeError::Misaligned {

@@ -177,6 +177,7 @@ impl NvmeModel {
             Some(CompletionFault::UnknownCid) => p.cid = cid.wrapping_add(0x5a5a),
             Some(CompletionFault::WrongSqId) => p.sqid = sqid.wrapping_add(7),
             Some(CompletionFault::ReservedStatus) => p.status = (5 << 8) | 0x11,
+            Some(CompletionFault::Status(status)) => p.status = status,
             Some(CompletionFault::WrongPhase) => wrong_phase = true,
             Some(CompletionFault::SqHeadOutOfRange) => sq_head_override = Some(0xfff0),
             Some(CompletionFault::SqHeadAtQueueSize) => {

@@ -232,6 +232,9 @@ pub enum CompletionFault {
     ReservedStatus,
     /// The command is never completed (held until aborted or reset).
     Drop,
+    /// The command fails with this status (SCT in bits 10:8, SC in bits
+    /// 7:0): a device-side failure, not a lie (targeted tests only).
+    Status(u16),
     /// The completion is posted twice.
     Duplicate,
     /// The entry is replaced by these four dwords (fuzzing); with
