@@ -850,6 +850,12 @@ fn wait_write_counts_timeouts_and_bad_completions() {
 fn reaping_a_stopped_controller_with_nothing_in_flight_is_not_ready() {
     let mut b = bench(&healthy());
     let mut nvme = init(&mut b).unwrap();
+    // Ready, nothing in flight: nothing to wait for, answered at once (no
+    // timeout, no controller reset).
+    let now = b.clock.now_ns();
+    assert!(matches!(nvme.wait_write(), Err(NvmeError::NotReady)));
+    assert_eq!(b.clock.now_ns(), now, "waited");
+    assert_eq!(nvme.stats().timeouts, 0);
     nvme.shutdown().unwrap();
     assert!(matches!(nvme.reap_write(), Err(NvmeError::NotReady)));
     assert!(matches!(nvme.wait_write(), Err(NvmeError::NotReady)));
@@ -955,4 +961,26 @@ fn the_unchecked_bench_path_writes_the_blocks() {
     nvme.write_blocks_unchecked_for_bench(300, 8, &out, 0)
         .unwrap();
     assert!(b.model.borrow().block(307).iter().all(|&x| x == 0x5a));
+}
+
+/// A pipelined write of exactly the namespace's transfer limit (MDTS) is
+/// taken; one block more is refused with the buffer handed back.
+#[test]
+fn a_pipelined_write_may_be_as_large_as_mdts_and_no_larger() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    let ns = nvme.namespace_info().unwrap();
+    let max = u64::from(ns.max_transfer_blocks);
+    let bytes = (max + 1) as usize * ns.block_size.bytes() as usize;
+    let buf = b.arena.alloc::<ToDevice>(bytes, 4096).unwrap();
+    let refused = nvme.submit_write(0, max + 1, buf, 0).unwrap_err();
+    assert!(
+        matches!(refused.error, NvmeError::BadBuffer { .. }),
+        "{:?}",
+        refused.error
+    );
+    nvme.submit_write(0, max, refused.buffer, 0).unwrap();
+    let w = nvme.wait_write().unwrap();
+    w.result.unwrap();
+    clean(&b);
 }
