@@ -481,7 +481,7 @@ pub fn write_dump<S: BlockSink, M: PhysRead, C: Clock>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use paranoid::phys::PhysError;
     use paranoid::sim::SimClock;
@@ -521,8 +521,10 @@ mod tests {
         }
     }
 
-    struct Patterned {
-        seed: u64,
+    /// The crashed kernel's memory as tests play it: `pattern_word(seed, …)`
+    /// at every address (the NVMe sink's tests read it too).
+    pub(crate) struct Patterned {
+        pub(crate) seed: u64,
     }
 
     impl PhysRead for Patterned {
