@@ -2,7 +2,7 @@
 //!
 //! The writer is generic over where blocks go ([`BlockSink`]: the NVMe driver in
 //! the recovery kernel, a vector in tests) and where memory comes from
-//! ([`PhysMemory`]). Every write goes through one bounds check against the
+//! (the HAL's [`PhysRead`]). Every write goes through one bounds check against the
 //! extent: a bug in the chunk arithmetic becomes [`DumpWriteError::OutsideExtent`],
 //! never a write to someone else's blocks (cluster safety).
 //!
@@ -15,6 +15,7 @@
 use core::fmt;
 
 use paranoid::init::Note;
+use paranoid::phys::PhysRead;
 use paranoid::time::Clock;
 use paranoid_dump::codec;
 use paranoid_dump::{
@@ -62,23 +63,6 @@ pub trait BlockSink {
     ///
     /// The driver's error.
     fn flush(&mut self) -> Result<(), Self::Error>;
-}
-
-/// A physical range that is not readable memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unreadable {
-    /// First address of the read.
-    pub phys: u64,
-}
-
-/// Where the crashed kernel's memory is read from.
-pub trait PhysMemory {
-    /// Copies `out.len()` bytes at `phys` into `out`.
-    ///
-    /// # Errors
-    ///
-    /// [`Unreadable`] when the range is not readable memory.
-    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable>;
 }
 
 /// Why a dump could not be written.
@@ -313,7 +297,7 @@ pub fn extent_needed(chunks: u64, stored: u64) -> u64 {
     clippy::too_many_arguments,
     reason = "the dump's inputs, each a different thing"
 )]
-pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
+pub fn write_dump<S: BlockSink, M: PhysRead, C: Clock>(
     job: DumpJob<'_>,
     sink: &mut S,
     memory: &M,
@@ -425,7 +409,7 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
                 .ok_or(DumpWriteError::BounceTooSmall)?;
             memory
                 .read(phys, data)
-                .map_err(|e| DumpWriteError::Memory { phys: e.phys })?;
+                .map_err(|_| DumpWriteError::Memory { phys })?;
             let t = clock.now_ns();
             let rec = codec::encode(stats.chunks, phys, data, job.codec, plain, encoded)
                 .map_err(DumpWriteError::Encode)?;
@@ -497,8 +481,9 @@ pub fn write_dump<S: BlockSink, M: PhysMemory, C: Clock>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use paranoid::phys::PhysError;
     use paranoid::sim::SimClock;
     use paranoid_dump::{pattern_word, reader, Policy};
     use std::io::Write;
@@ -536,15 +521,21 @@ mod tests {
         }
     }
 
-    struct Patterned {
-        seed: u64,
+    /// The crashed kernel's memory as tests play it: `pattern_word(seed, …)`
+    /// at every address (the NVMe sink's tests read it too).
+    pub(crate) struct Patterned {
+        pub(crate) seed: u64,
     }
 
-    impl PhysMemory for Patterned {
-        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
+    impl PhysRead for Patterned {
+        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), PhysError> {
+            let bad = PhysError::Overflow {
+                at: phys,
+                len: out.len() as u64,
+            };
             for (i, w) in out.chunks_mut(8).enumerate() {
                 let v = pattern_word(self.seed, phys + 8 * i as u64).to_le_bytes();
-                w.copy_from_slice(v.get(..w.len()).ok_or(Unreadable { phys })?);
+                w.copy_from_slice(v.get(..w.len()).ok_or(bad)?);
             }
             Ok(())
         }

@@ -4,7 +4,7 @@
 //! landed in its own memory, and report.
 //!
 //! Everything here is `no_std`, generic over small traits ([`dump::BlockSink`],
-//! [`dump::PhysMemory`], [`heartbeat::Heartbeat`]) and runs unchanged against the
+//! the HAL's [`paranoid::phys::PhysRead`], [`heartbeat::Heartbeat`]) and runs unchanged against the
 //! simulated clock in host tests; the bare-metal kernel in `examples/kernels`
 //! plugs the NVMe driver, identity-mapped memory, the i6300esb watchdog and the
 //! e1000 into them.

@@ -22,6 +22,49 @@ pub const MAX_SOURCES: usize = 8;
 /// dump ("PRNA" in ASCII).
 pub const CRASHED_RAM_KIND: u32 = 0x414e_5250;
 
+/// Where kernel A crashes (or hands over), as its `crash=` word names it and
+/// the crash note records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Memory patterned, no DMA live yet.
+    Early,
+    /// NVMe commands and NIC traffic in flight.
+    DuringIo,
+    /// Inside an interrupt-free critical section.
+    Critical,
+    /// A panicking index past the end of a table.
+    IndexOob,
+    /// No crash: the devices shut down in order, then the same jump.
+    Handoff,
+}
+
+impl CrashPoint {
+    /// Every crash point, in the order kernel A documents them.
+    pub const ALL: [Self; 5] = [
+        Self::Early,
+        Self::DuringIo,
+        Self::Critical,
+        Self::IndexOob,
+        Self::Handoff,
+    ];
+
+    /// The name on the command line, in the note and on the result line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Early => "early",
+            Self::DuringIo => "during-io",
+            Self::Critical => "critical",
+            Self::IndexOob => "index-oob",
+            Self::Handoff => "handoff",
+        }
+    }
+
+    /// The point called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// Why a crash note was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteError {
@@ -134,6 +177,12 @@ impl CrashNote {
     /// The crash point name.
     pub fn point(&self) -> &str {
         text(&self.point)
+    }
+
+    /// The crash point, when the name is one of [`CrashPoint`]'s (`None`: a
+    /// crash before kernel A named one, `unplanned`, or a damaged name).
+    pub fn crash_point(&self) -> Option<CrashPoint> {
+        CrashPoint::from_name(self.point())
     }
 
     /// The panic message.
@@ -283,6 +332,24 @@ impl Default for CrashNote {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn crash_points_round_trip_through_their_names_and_the_note() {
+        let names: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names,
+            ["early", "during-io", "critical", "index-oob", "handoff"]
+        );
+        for p in CrashPoint::ALL {
+            assert_eq!(CrashPoint::from_name(p.name()), Some(p));
+            let mut note = CrashNote::new();
+            note.set_point(p.name());
+            assert_eq!(note.crash_point(), Some(p));
+        }
+        assert_eq!(CrashPoint::from_name("unplanned"), None);
+        assert_eq!(CrashPoint::from_name("Handoff"), None);
+        assert_eq!(CrashNote::new().crash_point(), None);
+    }
 
     #[test]
     fn round_trip_and_damage() {

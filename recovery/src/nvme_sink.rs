@@ -104,27 +104,16 @@ const _: () = assert!(WRITE_DEPTH == 8, "pipeline_buffers allocates eight");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::{write_dump, write_transfer, Buffers, DumpJob, PhysMemory, Unreadable};
+    use crate::dump::tests::Patterned;
+    use crate::dump::{write_dump, write_transfer, Buffers, DumpJob};
     use crate::heartbeat::Schedule;
-    use paranoid_dump::{codec, pattern_word, reader, Encoding, Header, Policy, Range};
+    use paranoid_dump::{codec, reader, Encoding, Header, Policy, Range};
     use paranoid_nvme::model::{Bench, SimNvme};
     use paranoid_nvme::{Config, DEFAULT_INIT_BUDGET};
     use std::io::Write as _;
     use std::time::Duration;
 
     const NAMESPACE_BLOCKS: u64 = 16384;
-
-    struct Patterned;
-
-    impl PhysMemory for Patterned {
-        fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
-            for (i, w) in out.chunks_mut(8).enumerate() {
-                let v = pattern_word(7, phys + 8 * i as u64).to_le_bytes();
-                w.copy_from_slice(v.get(..w.len()).ok_or(Unreadable { phys })?);
-            }
-            Ok(())
-        }
-    }
 
     /// The sink, recording how many writes were in flight at most.
     struct Watched<'a, 'n>(
@@ -213,7 +202,7 @@ mod tests {
         write_dump(
             job,
             &mut sink,
-            &Patterned,
+            &Patterned { seed: 7 },
             &clock,
             Buffers {
                 bounce: &mut bounce,

@@ -10,10 +10,15 @@
 //! Files are those `git ls-files` lists, ending in `.rs`; test fixtures under
 //! `lints/corpus`, `lints/tests/ui` and `macros/tests/ui` count under `lints` and
 //! `macros` like the rest (they are source the tree carries).
+//!
+//! `cargo xtask counts --at REV` counts the tree of commit `REV` instead, with
+//! this same code (the "before" columns of README's table): the files
+//! `git ls-tree` lists at `REV`, exported with `git archive` into
+//! `$TMPDIR/paranoid-counts-REV/` so `duplicates` reads exactly that tree.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::spanned::Spanned;
@@ -22,18 +27,34 @@ use syn::visit::Visit;
 /// How many of the largest files and functions are listed.
 const TOP: usize = 12;
 
-/// Prints the counts for the repository at `root`.
+/// Prints the counts for the repository at `root`: its working tree, or with
+/// `--at REV` the tree of commit `REV`.
 ///
 /// # Errors
 ///
-/// When git cannot list the files.
-pub fn run(root: &Path) -> Result<(), String> {
-    let files = tracked_rust_files(root)?;
+/// An unknown argument, or when git cannot list or export the files.
+pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    match args {
+        [] => {
+            let files = tracked_rust_files(root)?;
+            count(root, &files)
+        }
+        [flag, rev] if flag == "--at" => {
+            let (dir, files) = export(root, rev)?;
+            println!("tree of {rev} (exported to {})", dir.display());
+            count(&dir, &files)
+        }
+        _ => Err("usage: cargo xtask counts [--at REV]".to_string()),
+    }
+}
+
+/// Prints the counts for `files` (relative to `root`).
+fn count(root: &Path, files: &[String]) -> Result<(), String> {
     let mut unsafe_by_folder: BTreeMap<String, usize> = BTreeMap::new();
     let mut sizes: Vec<(usize, String)> = Vec::new();
     let mut functions: Vec<(usize, String)> = Vec::new();
     let mut unparsed = Vec::new();
-    for rel in &files {
+    for rel in files {
         let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
             unparsed.push(rel.clone());
             continue;
@@ -91,6 +112,67 @@ pub fn run(root: &Path) -> Result<(), String> {
         println!("not lexed: {}", unparsed.join(", "));
     }
     Ok(())
+}
+
+/// Exports the tree of commit `rev` into `$TMPDIR/paranoid-counts-<rev>/`
+/// (emptied first) and lists its `.rs` files.
+fn export(root: &Path, rev: &str) -> Result<(PathBuf, Vec<String>), String> {
+    if rev.is_empty()
+        || !rev
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/~^".contains(c))
+    {
+        return Err(format!("`{rev}` is not a revision name this command takes"));
+    }
+    let listing = Command::new("git")
+        .current_dir(root)
+        .args(["ls-tree", "-r", "-z", "--name-only", rev])
+        .output()
+        .map_err(|e| format!("cannot run git ls-tree: {e}"))?;
+    if !listing.status.success() {
+        return Err(format!(
+            "git ls-tree {rev} failed: {}",
+            String::from_utf8_lossy(&listing.stderr).trim()
+        ));
+    }
+    let files = String::from_utf8_lossy(&listing.stdout)
+        .split('\0')
+        .filter(|s| s.ends_with(".rs"))
+        .map(str::to_string)
+        .collect();
+    // Outside the checkout: inside it, git (and so `duplicates`) would see
+    // the export as ignored files.
+    let dir = std::env::temp_dir().join(format!("paranoid-counts-{}", rev.replace('/', "_")));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut archive = Command::new("git")
+        .current_dir(root)
+        .args(["archive", "--format=tar", rev])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git archive: {e}"))?;
+    let tar = archive
+        .stdout
+        .take()
+        .ok_or("git archive gave no output pipe")?;
+    let untar = Command::new("tar")
+        .current_dir(&dir)
+        .args(["-x", "-f", "-"])
+        .stdin(tar)
+        .status()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let archived = archive
+        .wait()
+        .map_err(|e| format!("git archive did not finish: {e}"))?;
+    if !archived.success() || !untar.success() {
+        return Err(format!(
+            "exporting {rev} failed (git archive: {archived}, tar: {untar})"
+        ));
+    }
+    Ok((dir, files))
 }
 
 /// The `.rs` files git tracks, relative to `root`.

@@ -5,8 +5,9 @@
 //!   (prerequisites, fmt, clippy, host tests, codegen, QEMU scenarios), with a
 //!   summary of steps and timings; nonzero exit when any step fails;
 //! - `cargo xtask qemu [SCENARIO...]`: build the kernels and run QEMU scenarios;
-//! - `cargo xtask counts`: unsafe blocks per folder, `duplicates` pairs, the
-//!   largest files and functions (issue 16's numbers);
+//! - `cargo xtask counts [--at REV]`: unsafe blocks per folder, `duplicates`
+//!   pairs, the largest files and functions (issue 16's numbers), of the working
+//!   tree or of commit `REV`;
 //! - `cargo xtask dump-bench [--rounds N] [--codecs|--throughput]`: the dump's
 //!   throughput against the raw writer, and the compressor candidates;
 //! - `cargo xtask bench-qemu [--runs N]`: the QEMU timings, median and spread;
@@ -34,8 +35,8 @@ commands:
   qemu [MACHINE OPTIONS] [SCENARIO...]
                             build the kernels and run QEMU scenarios (all by default)
   machines                  the machine profiles (tests/machines.toml)
-  counts                    unsafe blocks per folder, duplicates pairs, largest
-                            files and functions
+  counts [--at REV]         unsafe blocks per folder, duplicates pairs, largest
+                            files and functions (of commit REV's tree with --at)
   dump-bench [--rounds N] [--codecs|--throughput]
                             the dump against the raw-writer kernel at 256 MiB and
                             2 GiB (alternated, medians), and the compressor table
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
         "test" => steps::run_test(rest),
         "qemu" => harness_with("qemu", rest),
         "machines" => harness(&["machines"]),
-        "counts" => counts::run(&repo_root()),
+        "counts" => counts::run(&repo_root(), rest),
         "dump-bench" => harness_with("dump-bench", rest),
         "mutants" => mutants::run(&repo_root(), rest),
         "mutation-score" => mutation_score::run(&rest.first().map_or_else(

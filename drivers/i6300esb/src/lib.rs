@@ -41,7 +41,7 @@
 use core::time::Duration;
 
 use paranoid::mmio::RegisterIo;
-use paranoid::pci::{ConfigAccess, PciAddress};
+use paranoid::pci::{ConfigAccess, Function, PciAddress};
 
 #[cfg(feature = "model")]
 pub mod model;
@@ -154,18 +154,18 @@ impl<R: RegisterIo> Watchdog<R> {
 /// # Errors
 ///
 /// [`WatchdogError::Gone`] or [`WatchdogError::Locked`].
-pub fn enable<C: ConfigAccess + ?Sized>(cfg: &mut C, a: PciAddress) -> Result<(), WatchdogError> {
-    let lock = cfg.read8(a, regs::LOCK);
+pub fn enable<C: ConfigAccess>(function: &mut Function<C>) -> Result<(), WatchdogError> {
+    let lock = function.read8(regs::LOCK);
     if lock.is_all_ones() {
-        return Err(WatchdogError::Gone(a));
+        return Err(WatchdogError::Gone(function.address()));
     }
     if lock.bit(0) {
         return Err(WatchdogError::Locked {
             lock: lock.into_raw_for_report(),
         });
     }
-    cfg.write16(a, regs::CONFIG, regs::CONFIG_INT_NONE);
-    cfg.write8(a, regs::LOCK, regs::LOCK_ENABLE);
+    function.write16(regs::CONFIG, regs::CONFIG_INT_NONE);
+    function.write8(regs::LOCK, regs::LOCK_ENABLE);
     Ok(())
 }
 
@@ -174,13 +174,10 @@ pub fn enable<C: ConfigAccess + ?Sized>(cfg: &mut C, a: PciAddress) -> Result<()
 /// # Errors
 ///
 /// [`WatchdogError::Gone`].
-pub fn is_enabled<C: ConfigAccess + ?Sized>(
-    cfg: &mut C,
-    a: PciAddress,
-) -> Result<bool, WatchdogError> {
-    let lock = cfg.read8(a, regs::LOCK);
+pub fn is_enabled<C: ConfigAccess>(function: &mut Function<C>) -> Result<bool, WatchdogError> {
+    let lock = function.read8(regs::LOCK);
     if lock.is_all_ones() {
-        return Err(WatchdogError::Gone(a));
+        return Err(WatchdogError::Gone(function.address()));
     }
     Ok(lock.bit(1))
 }
@@ -188,6 +185,108 @@ pub fn is_enabled<C: ConfigAccess + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paranoid::Untrusted;
+
+    /// One function's 256-byte configuration space (every byte writable), or
+    /// none: a missing function reads all-ones and drops writes.
+    struct Space {
+        bytes: Option<[u8; 256]>,
+        writes: u32,
+    }
+
+    impl Space {
+        fn new(lock: u8) -> Self {
+            let mut bytes = [0; 256];
+            bytes[usize::from(regs::LOCK)] = lock;
+            Self {
+                bytes: Some(bytes),
+                writes: 0,
+            }
+        }
+
+        fn byte(&self, offset: u16) -> u8 {
+            self.bytes.map_or(0xff, |b| b[usize::from(offset)])
+        }
+    }
+
+    impl ConfigAccess for Space {
+        fn read8(&mut self, _: PciAddress, o: u16) -> Untrusted<u8> {
+            Untrusted::new(self.byte(o))
+        }
+        fn read16(&mut self, _: PciAddress, o: u16) -> Untrusted<u16> {
+            Untrusted::new(u16::from_le_bytes([self.byte(o), self.byte(o + 1)]))
+        }
+        fn read32(&mut self, a: PciAddress, o: u16) -> Untrusted<u32> {
+            let lo = u32::from(self.read16(a, o).into_raw_for_report());
+            let hi = u32::from(self.read16(a, o + 2).into_raw_for_report());
+            Untrusted::new(lo | hi << 16)
+        }
+        fn write8(&mut self, _: PciAddress, o: u16, v: u8) {
+            self.writes += 1;
+            if let Some(b) = self.bytes.as_mut() {
+                b[usize::from(o)] = v;
+            }
+        }
+        fn write16(&mut self, a: PciAddress, o: u16, v: u16) {
+            let [lo, hi] = v.to_le_bytes();
+            self.write8(a, o, lo);
+            self.write8(a, o + 1, hi);
+        }
+        fn write32(&mut self, a: PciAddress, o: u16, v: u32) {
+            self.write16(a, o, v as u16);
+            self.write16(a, o + 2, (v >> 16) as u16);
+        }
+        fn space_size(&self) -> u16 {
+            256
+        }
+    }
+
+    fn address() -> PciAddress {
+        PciAddress::new(0, 0, 4, 0).unwrap()
+    }
+
+    #[test]
+    fn enable_sets_config_and_lock_and_reads_back_enabled() {
+        let mut space = Space::new(0);
+        {
+            let mut f = Function::new(&mut space, address());
+            assert_eq!(is_enabled(&mut f), Ok(false));
+            enable(&mut f).unwrap();
+            assert_eq!(is_enabled(&mut f), Ok(true));
+        }
+        assert_eq!(space.byte(regs::CONFIG), regs::CONFIG_INT_NONE as u8);
+        assert_eq!(space.byte(regs::CONFIG + 1), 0, "1 kHz, reboot enabled");
+        assert_eq!(
+            space.byte(regs::LOCK),
+            regs::LOCK_ENABLE,
+            "enabled, not locked"
+        );
+    }
+
+    #[test]
+    fn a_locked_watchdog_is_refused_untouched() {
+        let mut space = Space::new(regs::LOCK_LOCKED | regs::LOCK_ENABLE);
+        {
+            let mut f = Function::new(&mut space, address());
+            assert_eq!(enable(&mut f), Err(WatchdogError::Locked { lock: 0b11 }));
+            assert_eq!(is_enabled(&mut f), Ok(true));
+        }
+        assert_eq!(space.writes, 0);
+    }
+
+    #[test]
+    fn a_missing_watchdog_is_gone() {
+        let mut space = Space {
+            bytes: None,
+            writes: 0,
+        };
+        {
+            let mut f = Function::new(&mut space, address());
+            assert_eq!(enable(&mut f), Err(WatchdogError::Gone(address())));
+            assert_eq!(is_enabled(&mut f), Err(WatchdogError::Gone(address())));
+        }
+        assert_eq!(space.writes, 0);
+    }
 
     #[test]
     fn periods_outside_the_preload_range_are_refused() {

@@ -93,6 +93,11 @@ impl<P: ConfigAccess> Function<P> {
         self.config
     }
 
+    /// Reads 8 bits at `offset` of this function's configuration space.
+    pub fn read8(&mut self, offset: u16) -> Untrusted<u8> {
+        self.config.read8(self.address, offset)
+    }
+
     /// Reads 16 bits at `offset` of this function's configuration space.
     pub fn read16(&mut self, offset: u16) -> Untrusted<u16> {
         self.config.read16(self.address, offset)
@@ -101,6 +106,11 @@ impl<P: ConfigAccess> Function<P> {
     /// Reads 32 bits at `offset` of this function's configuration space.
     pub fn read32(&mut self, offset: u16) -> Untrusted<u32> {
         self.config.read32(self.address, offset)
+    }
+
+    /// Writes 8 bits at `offset` of this function's configuration space.
+    pub fn write8(&mut self, offset: u16, value: u8) {
+        self.config.write8(self.address, offset, value);
     }
 
     /// Writes 16 bits at `offset` of this function's configuration space.

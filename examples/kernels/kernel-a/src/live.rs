@@ -10,7 +10,7 @@ use paranoid::dma::{DmaArena, ToDevice, Window, WindowMapping};
 use paranoid::mmio::RegisterIo;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::topology::Node;
-use paranoid::pci::ConfigAccess;
+use paranoid::pci::{ConfigAccess, Function};
 use paranoid::phys::RamRegion;
 use paranoid::poll::try_poll;
 use paranoid::time::Deadline;
@@ -432,7 +432,8 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
     wdt.set_period(Duration::from_millis(period_ms))
         .context("watchdog period")?;
-    paranoid_i6300esb::enable(&mut cf8, esb.address()).context("watchdog enable")?;
+    paranoid_i6300esb::enable(&mut Function::new(&mut cf8, esb.address()))
+        .context("watchdog enable")?;
     wdt.pet();
     Ok(())
 }

@@ -28,7 +28,7 @@ use paranoid_boot::result::{self, Fields, Verdict};
 use paranoid_boot::{println, BootInfo, ExitCode, MemoryKind, MemoryRegion};
 use paranoid_dump::{pattern_word, Range, MAX_RANGES};
 use paranoid_recovery::config::Config as RecoveryConfig;
-use paranoid_recovery::note::{CrashNote, CRASHED_RAM_KIND};
+use paranoid_recovery::note::{CrashNote, CrashPoint, CRASHED_RAM_KIND};
 
 use layout::*;
 
@@ -37,22 +37,19 @@ paranoid_boot::entry!(main);
 /// The debugger check's marker is this XOR the seed (`KERNEL_A_MARKER`).
 const MARKER_BASE: u64 = 0x6b65_726e_656c_4100;
 
-/// Crash points kernel A knows.
-const POINTS: [&str; 5] = ["early", "during-io", "critical", "index-oob", "handoff"];
-
 /// Command-line words kernel A keeps for itself; all others go to the recovery kernel.
 const OWN_KEYS: [&str; 5] = ["crash", "seed", "dump", "watchdog_ms", "dump_seen_at"];
 
 fn main(boot: &'static BootInfo) -> ExitCode {
     let cmd = boot.cmdline();
-    let point = cmd.get("crash").unwrap_or("during-io");
-    if !POINTS.contains(&point) {
+    let name = cmd.get("crash").unwrap_or(CrashPoint::DuringIo.name());
+    let Some(point) = CrashPoint::from_name(name) else {
         let mut fields = Fields::new();
         fields
             .add("reason", "unknown-crash-point")
-            .add("point", point);
+            .add("point", name);
         return result::finish("kernel-a", Verdict::Fail, &fields);
-    }
+    };
     let seed = cmd
         .get("seed")
         .and_then(|s| s.parse::<u64>().ok())
@@ -69,7 +66,8 @@ fn main(boot: &'static BootInfo) -> ExitCode {
         println!("kernel-a: memory map {:#x}+{:#x} {kind}", r.start, r.size);
     }
     println!(
-        "kernel-a: up, crash point `{point}`, pattern seed {seed}, tsc {} kHz",
+        "kernel-a: up, crash point `{}`, pattern seed {seed}, tsc {} kHz",
+        point.name(),
         clock.khz()
     );
     match run(boot, point, seed) {
@@ -89,7 +87,11 @@ fn main(boot: &'static BootInfo) -> ExitCode {
 use error::Context;
 pub use error::Why;
 
-fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert::Infallible, Why> {
+fn run(
+    boot: &'static BootInfo,
+    point: CrashPoint,
+    seed: u64,
+) -> Result<core::convert::Infallible, Why> {
     let mut frames = boot
         .take_frames()
         .ok_or("frames taken")?
@@ -151,12 +153,12 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
         PATTERN_LEN >> 20,
         (boot.clock().now_ns() - t) / 1_000_000
     );
-    if point == "early" {
-        crash::at("early");
+    if point == CrashPoint::Early {
+        crash::at(point.name());
         panic!("crash point `early`: memory patterned, no DMA live yet");
     }
 
-    let chaos = (point != "handoff").then(|| live::Chaos::from_seed(seed));
+    let chaos = (point != CrashPoint::Handoff).then(|| live::Chaos::from_seed(seed));
     let mut live = live::start(boot, &mut frames, arena_ram, chaos, disk, nsid)?;
     // What kernel A allocated for its devices is no longer free.
     crash::publish(&describe::describe(
@@ -180,28 +182,29 @@ fn run(boot: &'static BootInfo, point: &str, seed: u64) -> Result<core::convert:
             .delay(core::time::Duration::from_millis(c.settle_ms));
     }
     match point {
-        "handoff" => {
+        CrashPoint::Handoff => {
             // The orderly path: no crash, devices shut down in order, then the
             // same jump. The next kernel must find everything quiet.
             live.devices.shut_down(&boot.clock())?;
             println!("kernel-a: devices shut down, IOMMU translation off; handing over");
-            crash::at("handoff");
+            crash::at(point.name());
             crash::hand_over(format_args!(
                 "planned handoff: devices shut down in order, IOMMU left off"
             ))
         }
-        "during-io" => {
-            crash::at("during-io");
+        CrashPoint::DuringIo => {
+            crash::at(point.name());
             panic!("crash point `during-io`: {live}");
         }
-        "critical" => {
+        CrashPoint::Critical => {
             // Kernel A never unmasks them again (the crash follows).
             paranoid::arch::x86_64::disable_interrupts();
-            crash::at("critical");
+            crash::at(point.name());
             panic!("crash point `critical`: inside an interrupt-free critical section");
         }
-        _ => {
-            crash::at("index-oob");
+        // Early panicked above, before any DMA was live.
+        CrashPoint::IndexOob | CrashPoint::Early => {
+            crash::at(CrashPoint::IndexOob.name());
             let table = [0u8; 4];
             let i = core::hint::black_box(table.len() + live.outstanding as usize);
             // The bug being simulated: an index past the end (a panicking index).

@@ -20,6 +20,10 @@ use crate::{fail, iommu, Failed, Line, Recovery};
 
 /// Functions drained at most.
 const MAX_FUNCTIONS: usize = 8;
+/// PCI base class of bridges (host, ISA, PCI-to-PCI; PCI 3.0 appendix D):
+/// their bus-master bit forwards the DMA of the functions behind them, which
+/// are drained themselves.
+const BRIDGE_CLASS: u8 = 0x06;
 /// How a device's registers tell whether it is still moving data (each
 /// reading is its driver's, or for edu its platform module's).
 enum Probe {
@@ -71,7 +75,7 @@ pub fn run(
     for f in topology.nodes() {
         let masters = command::read(&mut cf8, f.address())
             .is_ok_and(|c| c.contains(command::Command::BUS_MASTER));
-        if masters && f.info.class[0] != 0x06 {
+        if masters && f.info.class[0] != BRIDGE_CLASS {
             if let Some(slot) = found.get_mut(n) {
                 *slot = Some(*f);
                 n += 1;

@@ -2,6 +2,7 @@
 //! hardware watchdog (armed by the crashed kernel).
 
 use paranoid::mmio::Mmio;
+use paranoid::pci::Function;
 use paranoid_boot::platform;
 use paranoid_i6300esb::Watchdog;
 use paranoid_recovery::heartbeat::Heartbeat;
@@ -19,7 +20,7 @@ impl WatchdogBeat {
         let mut cf8 = platform::cf8();
         let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
             .map_err(|e| fail("heartbeat=watchdog: no i6300esb", e))?;
-        let enabled = paranoid_i6300esb::is_enabled(&mut cf8, esb.address())
+        let enabled = paranoid_i6300esb::is_enabled(&mut Function::new(&mut cf8, esb.address()))
             .map_err(|e| fail("i6300esb", e))?;
         if !enabled {
             return Err(fail("heartbeat=watchdog", "the i6300esb is not armed"));

@@ -30,7 +30,7 @@ use paranoid_recovery::canary::{self, CanaryCheck};
 use paranoid_recovery::config::Config;
 use paranoid_recovery::dump::DumpStats;
 use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
-use paranoid_recovery::note::{CrashNote, NOTE_LEN};
+use paranoid_recovery::note::{CrashNote, CrashPoint, NOTE_LEN};
 use paranoid_recovery::report::Report;
 use paranoid_recovery::result::{
     self, ArmedSource, Findings, Iommu, Nic, RecoveryFailure, RecoveryResult,
@@ -595,7 +595,7 @@ fn devices<W: Window>(
         );
         r.found.streamed = Some((s.sent, s.failed));
     }
-    if r.note.point() == "handoff" {
+    if r.note.crash_point() == Some(CrashPoint::Handoff) {
         // The comparison of a planned handoff: the same controller, now left
         // enabled with live queues, brought up again by the any-state path.
         r.found.nvme_paths = Some(storage::compare_paths(r, &mut arena)?);

@@ -1,10 +1,9 @@
 //! The crashed kernel's memory, read in place (the boot page tables
 //! identity-map the first 64 GiB, RAM above the 4 GiB hole included).
 
-use paranoid::phys::{IdentityMap, PhysRead as _};
+use paranoid::phys::{IdentityMap, PhysError, PhysRead};
 use paranoid_boot::start_info::IDENTITY_LIMIT;
 use paranoid_dump::Range;
-use paranoid_recovery::dump::{PhysMemory, Unreadable};
 
 /// Reads the ranges the crash note lists, and nothing else.
 pub struct CrashedMemory<'n> {
@@ -26,14 +25,21 @@ impl CrashedMemory<'_> {
     ///
     /// # Errors
     ///
-    /// [`Unreadable`] outside the ranges.
-    pub fn read_into(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
-        PhysMemory::read(self, phys, out)
+    /// As [`PhysRead::read`].
+    pub fn read_into(&self, phys: u64, out: &mut [u8]) -> Result<(), PhysError> {
+        PhysRead::read(self, phys, out)
     }
 }
 
-impl PhysMemory for CrashedMemory<'_> {
-    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), Unreadable> {
+impl PhysRead for CrashedMemory<'_> {
+    /// Copies `out.len()` bytes at `phys` into `out` when all of them lie in
+    /// one of the ranges, below [`IDENTITY_LIMIT`].
+    ///
+    /// # Errors
+    ///
+    /// [`PhysError::OutOfRange`] when the read is not inside one range (its
+    /// limit is `phys`: the ranges are not one span), then the identity map's.
+    fn read(&self, phys: u64, out: &mut [u8]) -> Result<(), PhysError> {
         let len = out.len() as u64;
         let inside = self.ranges.iter().any(|r| {
             phys >= r.start
@@ -42,9 +48,12 @@ impl PhysMemory for CrashedMemory<'_> {
                     .is_some_and(|e| e <= r.start + r.len && e <= IDENTITY_LIMIT)
         });
         if !inside {
-            return Err(Unreadable { phys });
+            return Err(PhysError::OutOfRange {
+                at: phys,
+                len,
+                limit: phys,
+            });
         }
-        self.ram.read(phys, out).map_err(|_| Unreadable { phys })?;
-        Ok(())
+        self.ram.read(phys, out)
     }
 }

@@ -132,38 +132,9 @@ fn describe(info: &FunctionInfo) -> &'static str {
     }
 }
 
-/// A short text buffer for a capability list.
-struct CapLine {
-    buf: [u8; 192],
-    len: usize,
-}
-
-impl Default for CapLine {
-    fn default() -> Self {
-        Self {
-            buf: [0; 192],
-            len: 0,
-        }
-    }
-}
-
-impl CapLine {
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
-    }
-}
-
-impl Write for CapLine {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+/// A short text buffer for a capability list: the result line's text buffer
+/// (a write that does not fit fails and writes nothing).
+type CapLine = paranoid_boot::result::Text<192>;
 
 /// The raw BAR registers, to check sizing restores them.
 fn raw_bars<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> [u32; 6] {
