@@ -353,4 +353,44 @@ mod tests {
         q.next_cid = u16::MAX;
         assert_eq!(q.allocate_cid(), 0, "wraps past the outstanding 65535");
     }
+
+    /// One entry stays empty: with the tail one behind the head (wrapping)
+    /// the queue is full even though command slots are free.
+    #[test]
+    fn a_full_submission_queue_has_no_free_slot() {
+        let mut bench = Bench::qemu_like();
+        let mut q = QueuePair::new(&mut bench.arena, 1, 8).unwrap();
+        q.restart(4).unwrap();
+        assert_eq!(q.free_slot(), Some(0));
+        (q.sq_head, q.sq_tail) = (0, 3);
+        assert_eq!(q.free_slot(), None);
+        (q.sq_head, q.sq_tail) = (2, 1);
+        assert_eq!(q.free_slot(), None);
+        (q.sq_head, q.sq_tail) = (2, 2);
+        assert_eq!(q.free_slot(), Some(0));
+    }
+
+    /// A restart zeroes every completion entry of the capacity (no stale
+    /// entry keeps phase 1) and forgets what was outstanding, as does
+    /// `forget_all` after a controller reset.
+    #[test]
+    fn restart_and_forget_all_leave_nothing_behind() {
+        let mut bench = Bench::qemu_like();
+        let mut q = QueuePair::new(&mut bench.arena, 1, 8).unwrap();
+        let ones = [0xffu8; CQE_SIZE];
+        for i in 0..8 {
+            q.cq.write_bytes(i * CQE_SIZE, &ones).unwrap();
+        }
+        q.outstanding[3] = Some(Pending { cid: 3, opcode: 1 });
+        q.restart(8).unwrap();
+        for i in 0..8 {
+            let dw3 = q.cq.read::<u32>(i * CQE_SIZE + 12).unwrap();
+            assert!(dw3.is(0), "entry {i} not zeroed");
+        }
+        assert_eq!(q.outstanding(), 0);
+        q.outstanding[5] = Some(Pending { cid: 9, opcode: 2 });
+        q.forget_all();
+        assert_eq!(q.outstanding(), 0);
+        assert_eq!(q.free_slot(), Some(0));
+    }
 }
