@@ -345,8 +345,9 @@ impl HandleNames {
     }
 
     /// The renames, aliases and shadowing definitions of one file. A `struct Port` (or
-    /// `PortReadOnly`, …) with no `u16` field, or an `enum Port`, is a type of the crate's own
-    /// (a wire's port, a switch port): no port number, so no port I/O.
+    /// `PortReadOnly`, …) with no `u16` field is a type of the crate's own (a wire's port, a
+    /// switch port): no port number, so no port I/O; an enum of a handle type's name
+    /// (`enum Register { Rax, .. }`, `enum Port { A, B }`) is never a handle.
     pub fn of_file(file: &syn::File) -> Self {
         struct V(HandleNames);
         impl<'ast> syn::visit::Visit<'ast> for V {
@@ -387,8 +388,10 @@ impl HandleNames {
                 syn::visit::visit_item_struct(self, s);
             }
             fn visit_item_enum(&mut self, e: &'ast syn::ItemEnum) {
+                // An `enum Register { Rax, .. }` or `enum Port { A, B }` names things; no
+                // handle type is an enum.
                 let name = e.ident.to_string();
-                if PORT_TYPES.contains(&name.as_str()) {
+                if REGISTER_TYPES.contains(&name.as_str()) {
                     self.0.shadowed.insert(name);
                 }
                 syn::visit::visit_item_enum(self, e);
@@ -1512,11 +1515,13 @@ mod tests {
             "use x86_64::instructions::port::Port as IoPort;\n\
              type Com = PortWriteOnly<u8>;\n\
              struct Port { inbox: Vec<u8> }\n\
-             struct PortGeneric { port: u16 }",
+             struct PortGeneric { port: u16 }\n\
+             enum Register { Rax, Rbx }",
         )
         .unwrap();
         let n = HandleNames::of_file(&file);
         assert!(n.contains("IoPort") && n.contains("Com") && n.contains("PortGeneric"));
+        assert!(!n.contains("Register"), "an enum of CPU registers");
         assert!(!n.contains("Port"), "a wire's port holds no port number");
         let mut cx = DeviceCx::new(&[], &[]);
         cx.handle_names = Arc::new(n);
