@@ -1285,7 +1285,8 @@ fn is_pointer_expr(e: &Expr) -> bool {
     }
 }
 
-/// Collects struct fields (and `register_structs!`-style macro fields) of register types.
+/// Collects struct fields (and `register_structs!`-style macro fields) of register types, and
+/// the fields struct literals initialise with a handle constructor.
 pub fn register_fields(file: &syn::File, names: &HandleNames) -> Vec<String> {
     struct V<'n>(Vec<String>, &'n HandleNames);
     impl<'ast> syn::visit::Visit<'ast> for V<'_> {
@@ -1298,6 +1299,18 @@ pub fn register_fields(file: &syn::File, names: &HandleNames) -> Vec<String> {
                 }
             }
             syn::visit::visit_field(self, f);
+        }
+        /// A field initialised by a handle constructor (`Serial { data: Port::new(base) }`),
+        /// whatever its declared type (a generic `P`, a type of another crate).
+        fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
+            for fv in &e.fields {
+                if let (syn::Member::Named(id), true) =
+                    (&fv.member, is_handle_ctor(&fv.expr, self.1))
+                {
+                    self.0.push(id.to_string());
+                }
+            }
+            syn::visit::visit_expr_struct(self, e);
         }
         fn visit_macro(&mut self, m: &'ast Macro) {
             scan_macro_fields(m.tokens.clone(), &mut self.0);
@@ -1493,6 +1506,18 @@ mod tests {
         assert!(accesses("CONFIG.read().port").is_empty());
         assert!(accesses("LOG.lock().write(1)").is_empty());
         assert!(accesses("let port: u16 = 0x3f8; self.socket.write(port)").is_empty());
+    }
+
+    #[test]
+    fn fields_initialised_by_port_constructors() {
+        let file: syn::File = syn::parse_str(
+            "struct Serial<P> { data: P, baud: u32 }\n\
+             fn new(base: u16) -> Serial<Port<u8>> {\n\
+                 Serial { data: unsafe { Port::new(base) }, baud: 115_200 }\n\
+             }",
+        )
+        .unwrap();
+        assert_eq!(register_fields(&file, &HandleNames::default()), ["data"]);
     }
 
     #[test]

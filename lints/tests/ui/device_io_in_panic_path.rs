@@ -107,6 +107,22 @@ fn port_forms(port: &mut Port<u8>, pics: &mut ChainedPics) {
     };
     let _ = lsr.read(); //~ device_io_in_panic_path
     pics.mask_all();
+    com1().emit_byte(b'?');
+}
+
+// A generic field initialised by a port constructor in a struct literal.
+struct Uart16550<P> {
+    thr: P,
+}
+
+fn com1() -> Uart16550<Port<u8>> {
+    Uart16550 { thr: Port::new(0x3f8) }
+}
+
+impl<P> Uart16550<P> {
+    fn emit_byte(&mut self, b: u8) {
+        unsafe { self.thr.write(b) }; //~ device_io_in_panic_path
+    }
 }
 
 struct ChainedPics {
