@@ -322,7 +322,8 @@ const PORT_TYPES: &[&str] = &["Port", "PortReadOnly", "PortWriteOnly", "PortGene
 pub struct HandleNames {
     /// Renames and aliases of handle types.
     pub extra: HashSet<String>,
-    /// Port type names the crate defines as types that hold no port number.
+    /// Handle type names the crate defines for something else: a `struct Port` (or
+    /// `PortReadOnly`, …) holding no port number, an enum of any handle type's name.
     pub shadowed: HashSet<String>,
     /// Handle type names the crate imports from another crate (`use x86_64::…::Port`): a
     /// definition of its own elsewhere in the crate does not hide those.
