@@ -5,8 +5,11 @@
 //!   method form) on a pointer that looks like device memory;
 //! - dereferences of integers cast to raw pointers (`*(0xfee0_0000 as *const u32)`);
 //! - `asm!` with `in`/`out`/`ins`/`outs` port instructions;
-//! - the `volatile` crate (`Volatile`, `VolatilePtr`, `VolatileRef`) and
-//!   `x86_64::instructions::port::Port*` handles: `.read()`/`.write()`/`.update()`;
+//! - the `volatile` crate (`Volatile`, `VolatilePtr`, `VolatileRef`) and port handles
+//!   (`x86_64::instructions::port::Port*`, `paranoid::port::Port`): `.read()`/`.write()`/
+//!   `.update()` on a receiver tied to such a type by a field or parameter type, a typed
+//!   `let`, a binding of a constructor call (`let`, `let … else`, `if let`, `match`), a
+//!   static, or the constructor call itself (`Port::new(0xf4).write(..)`);
 //! - tock-registers style fields (`ReadWrite`, `ReadOnly`, `WriteOnly`, …):
 //!   `.get()/.set()/.read()/.write()/.modify()/.is_set()/.matches_all()`;
 //! - our HAL (`paranoid`): `read8/16/32/64`, `write8/16/32/64` and generated accessors
@@ -163,6 +166,31 @@ pub const REGISTER_TYPES: &[&str] = &[
     "SharedMmioPointer",
 ];
 
+/// Types that hold a register handle without changing how it is accessed: a field, static
+/// or parameter of type `Mutex<Port<u8>>`, `Option<Port<u8>>` or `&mut [Port<u32>; 4]` is a
+/// handle, reached through the methods of [`GUARD_METHODS`].
+const HANDLE_WRAPPERS: &[&str] = &[
+    "Mutex",
+    "SpinMutex",
+    "TicketMutex",
+    "RefCell",
+    "Option",
+    "Box",
+    "Lazy",
+    "LazyLock",
+];
+
+/// Methods that reach the handle inside a wrapper of [`HANDLE_WRAPPERS`]
+/// (`CONSOLE.lock().write(b)`, `self.port.as_mut().unwrap().read()`).
+const GUARD_METHODS: &[&str] = &[
+    "lock",
+    "borrow_mut",
+    "get_mut",
+    "as_mut",
+    "unwrap",
+    "expect",
+];
+
 /// Identifier words that mark a receiver chain as a register block.
 const REG_WORDS: &[&str] = &[
     "regs",
@@ -282,6 +310,191 @@ pub fn type_name(ty: &Type) -> Option<String> {
     }
 }
 
+/// Port handle type names a crate may define for itself without meaning port I/O (a
+/// switch's or a hub's `struct Port`): see [`HandleNames::of_file`].
+const PORT_TYPES: &[&str] = &["Port", "PortReadOnly", "PortWriteOnly", "PortGeneric"];
+
+/// The register handle type names in force in a crate: [`REGISTER_TYPES`], plus the names
+/// they are imported or aliased under (`use x86_64::instructions::port::Port as IoPort`,
+/// `type Com = Port<u8>`), minus the port type names the crate defines for something else
+/// and never imports from another crate.
+#[derive(Debug, Default, Clone)]
+pub struct HandleNames {
+    /// Renames and aliases of handle types.
+    pub extra: HashSet<String>,
+    /// Handle type names the crate defines for something else: a `struct Port` (or
+    /// `PortReadOnly`, …) holding no port number, an enum of any handle type's name.
+    pub shadowed: HashSet<String>,
+    /// Handle type names the crate imports from another crate (`use x86_64::…::Port`): a
+    /// definition of its own elsewhere in the crate does not hide those.
+    pub imported: HashSet<String>,
+}
+
+impl HandleNames {
+    /// Whether `name` (a type's last identifier) is a handle type.
+    pub fn contains(&self, name: &str) -> bool {
+        self.extra.contains(name)
+            || (REGISTER_TYPES.contains(&name)
+                && (!self.shadowed.contains(name) || self.imported.contains(name)))
+    }
+
+    /// Adds another file's names.
+    pub fn merge(&mut self, other: &HandleNames) {
+        self.extra.extend(other.extra.iter().cloned());
+        self.shadowed.extend(other.shadowed.iter().cloned());
+        self.imported.extend(other.imported.iter().cloned());
+    }
+
+    /// The renames, aliases and shadowing definitions of one file. A `struct Port` (or
+    /// `PortReadOnly`, …) with no `u16` field is a type of the crate's own (a wire's port, a
+    /// switch port): no port number, so no port I/O; an enum of a handle type's name
+    /// (`enum Register { Rax, .. }`, `enum Port { A, B }`) is never a handle.
+    pub fn of_file(file: &syn::File) -> Self {
+        struct V(HandleNames);
+        impl<'ast> syn::visit::Visit<'ast> for V {
+            fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+                // A path from another crate: not `crate::`, `self::` or `super::`.
+                let local = matches!(&u.tree, syn::UseTree::Path(p)
+                    if p.ident == "crate" || p.ident == "self" || p.ident == "super");
+                if !local {
+                    let mut leaves = Vec::new();
+                    use_leaves(&u.tree, &mut leaves);
+                    self.0.imported.extend(
+                        leaves
+                            .into_iter()
+                            .filter(|l| REGISTER_TYPES.contains(&l.as_str())),
+                    );
+                }
+                syn::visit::visit_item_use(self, u);
+            }
+            fn visit_use_rename(&mut self, r: &'ast syn::UseRename) {
+                if REGISTER_TYPES.contains(&r.ident.to_string().as_str()) {
+                    self.0.extra.insert(r.rename.to_string());
+                }
+            }
+            fn visit_item_type(&mut self, t: &'ast syn::ItemType) {
+                if type_name(&t.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                    self.0.extra.insert(t.ident.to_string());
+                }
+            }
+            fn visit_item_struct(&mut self, s: &'ast syn::ItemStruct) {
+                let name = s.ident.to_string();
+                let holds_port = s
+                    .fields
+                    .iter()
+                    .any(|f| matches!(&f.ty, Type::Path(p) if p.path.is_ident("u16")));
+                if PORT_TYPES.contains(&name.as_str()) && !holds_port {
+                    self.0.shadowed.insert(name);
+                }
+                syn::visit::visit_item_struct(self, s);
+            }
+            fn visit_item_enum(&mut self, e: &'ast syn::ItemEnum) {
+                // An `enum Register { Rax, .. }` or `enum Port { A, B }` names things; no
+                // handle type is an enum.
+                let name = e.ident.to_string();
+                if REGISTER_TYPES.contains(&name.as_str()) {
+                    self.0.shadowed.insert(name);
+                }
+                syn::visit::visit_item_enum(self, e);
+            }
+        }
+        let mut v = V(HandleNames::default());
+        syn::visit::Visit::visit_file(&mut v, file);
+        v.0
+    }
+}
+
+/// The names a `use` tree brings into scope unrenamed (renames are [`HandleNames::extra`]).
+fn use_leaves(t: &syn::UseTree, out: &mut Vec<String>) {
+    match t {
+        syn::UseTree::Path(p) => use_leaves(&p.tree, out),
+        syn::UseTree::Name(n) => out.push(n.ident.to_string()),
+        syn::UseTree::Group(g) => g.items.iter().for_each(|i| use_leaves(i, out)),
+        syn::UseTree::Rename(_) | syn::UseTree::Glob(_) => {}
+    }
+}
+
+/// Whether `ty` is a register handle type (`Port<u8>`, `&mut PortWriteOnly<u16>`), also
+/// inside arrays, slices and the wrappers of [`HANDLE_WRAPPERS`] (`Mutex<Port<u8>>`).
+pub fn is_handle_type(ty: &Type, names: &HandleNames) -> bool {
+    match ty {
+        Type::Array(a) => is_handle_type(&a.elem, names),
+        Type::Slice(s) => is_handle_type(&s.elem, names),
+        Type::Reference(r) => is_handle_type(&r.elem, names),
+        Type::Paren(p) => is_handle_type(&p.elem, names),
+        Type::Group(g) => is_handle_type(&g.elem, names),
+        Type::Path(p) => p.path.segments.last().is_some_and(|seg| {
+            let name = seg.ident.to_string();
+            if names.contains(&name) {
+                return true;
+            }
+            HANDLE_WRAPPERS.contains(&name.as_str())
+                && matches!(&seg.arguments, syn::PathArguments::AngleBracketed(a)
+                    if a.args.iter().any(|g| matches!(g, syn::GenericArgument::Type(t) if is_handle_type(t, names))))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `e` constructs a register handle: `Port::new(0x3f8)`, `Port::<u8>::inert(p)`,
+/// also under `unsafe { … }`, `?`, `.unwrap()`, `.expect(..)`, `.ok_or(..)`, `.ok()`.
+pub fn is_handle_ctor(e: &Expr, names: &HandleNames) -> bool {
+    match e {
+        Expr::Call(c) => {
+            let p = callee_path(&c.func);
+            p.len() >= 2 && names.contains(&p[p.len() - 2])
+        }
+        Expr::Unsafe(u) => u.block.stmts.last().is_some_and(|s| match s {
+            syn::Stmt::Expr(e, None) => is_handle_ctor(e, names),
+            _ => false,
+        }),
+        Expr::Try(t) => is_handle_ctor(&t.expr, names),
+        Expr::Paren(p) => is_handle_ctor(&p.expr, names),
+        Expr::Group(g) => is_handle_ctor(&g.expr, names),
+        Expr::MethodCall(m) => {
+            matches!(
+                m.method.to_string().as_str(),
+                "unwrap" | "expect" | "ok_or" | "ok_or_else" | "ok"
+            ) && is_handle_ctor(&m.receiver, names)
+        }
+        _ => false,
+    }
+}
+
+/// `e` without the guard methods, `?` and parentheses that reach a wrapped handle:
+/// `CONSOLE.lock()` → `CONSOLE`, `self.port.as_mut().unwrap()` → `self.port`.
+fn peel_guards(e: &Expr) -> &Expr {
+    match e {
+        Expr::MethodCall(m) if GUARD_METHODS.contains(&m.method.to_string().as_str()) => {
+            peel_guards(&m.receiver)
+        }
+        Expr::Try(t) => peel_guards(&t.expr),
+        Expr::Paren(p) => peel_guards(&p.expr),
+        Expr::Group(g) => peel_guards(&g.expr),
+        _ => e,
+    }
+}
+
+/// The names a pattern binds to the whole matched value or to the `Some`/`Ok` payload:
+/// `mut port`, `port: Port<u8>`, `Some(mut port)`, `Ok(port)`.
+fn bound_names(pat: &syn::Pat, out: &mut Vec<String>) {
+    match pat {
+        syn::Pat::Ident(p) if p.subpat.is_none() => out.push(p.ident.to_string()),
+        syn::Pat::Type(t) => bound_names(&t.pat, out),
+        syn::Pat::Paren(p) => bound_names(&p.pat, out),
+        syn::Pat::TupleStruct(t)
+            if t.elems.len() == 1
+                && t.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "Some" || s.ident == "Ok") =>
+        {
+            bound_names(&t.elems[0], out)
+        }
+        _ => {}
+    }
+}
+
 /// Names the surrounding crate and function give to device access.
 #[derive(Debug, Default, Clone)]
 pub struct DeviceCx {
@@ -303,6 +516,10 @@ pub struct DeviceCx {
     /// Locals holding a PAC register's read value (`let sr1 = self.i2c.sr1().read();`
     /// whose fields the function tests: `sr1.af().bit_is_set()`), in the current function.
     pub pac_values: HashSet<String>,
+    /// Statics holding register handles (`static COM1: Mutex<Port<u8>>`), crate-wide.
+    pub handle_statics: Arc<HashSet<String>>,
+    /// The handle type names in force in the crate.
+    pub handle_names: Arc<HandleNames>,
     /// Names `read_volatile` is imported under (`use core::ptr::read_volatile as rd`).
     pub volatile_reads: Arc<HashSet<String>>,
     /// Names `write_volatile` is imported under.
@@ -350,8 +567,35 @@ impl DeviceCx {
         cx
     }
 
+    /// [`for_block`](Self::for_block) of a function body, with the parameters of
+    /// register handle types (`port: &mut Port<u8>`) as handle locals.
+    pub fn for_fn(&self, sig: &syn::Signature, block: &syn::Block) -> Self {
+        let mut cx = self.for_block(block);
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(t) = input {
+                if is_handle_type(&t.ty, &self.handle_names) {
+                    let mut names = Vec::new();
+                    bound_names(&t.pat, &mut names);
+                    cx.locals.extend(names);
+                }
+            }
+        }
+        cx
+    }
+
+    /// Whether `e` (a method receiver, guard methods peeled) is a handle itself: a
+    /// constructor call (`Port::new(0xf4)`) or a static holding one.
+    fn is_direct_handle(&self, e: &Expr) -> bool {
+        is_handle_ctor(e, &self.handle_names)
+            || matches!(e, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.handle_statics.contains(&i.to_string())))
+    }
+
     /// Whether `e` (a method receiver) names a register handle.
     pub fn is_register_receiver(&self, e: &Expr) -> bool {
+        let e = peel_guards(e);
+        if self.is_direct_handle(e) {
+            return true;
+        }
         let mut chain = Vec::new();
         receiver_chain(e, &mut chain);
         if chain.is_empty() {
@@ -371,6 +615,10 @@ impl DeviceCx {
     /// Whether `e` (a method receiver) is a typed register handle: a local bound to one, or
     /// a field declared with a register type (`ReadWrite<u32>`, `Volatile<u32>`).
     pub fn is_handle_receiver(&self, e: &Expr) -> bool {
+        let e = peel_guards(e);
+        if self.is_direct_handle(e) {
+            return true;
+        }
         let mut chain = Vec::new();
         receiver_chain(e, &mut chain);
         match e {
@@ -934,7 +1182,7 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
             syn::Pat::Ident(p) => Some(p.ident.to_string()),
             syn::Pat::Type(t) => match &*t.pat {
                 syn::Pat::Ident(p) => {
-                    if type_name(&t.ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                    if is_handle_type(&t.ty, &self.cx.handle_names) {
                         self.cx.locals.insert(p.ident.to_string());
                     }
                     Some(p.ident.to_string())
@@ -943,10 +1191,17 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
             },
             _ => None,
         };
-        if let (Some(name), Some(init)) = (name, &l.init) {
-            if self.is_handle_ctor(&init.expr) {
-                self.cx.locals.insert(name);
-            } else if int_cast_to_ptr(&init.expr) {
+        // `let mut p = Port::new(..)`, `let Some(mut p) = Port::inert(..) else { .. }`,
+        // `let p = &mut self.data` (a handle field borrowed).
+        let handle = l
+            .init
+            .as_ref()
+            .is_some_and(|i| self.is_handle_source(&i.expr));
+        if handle {
+            self.bind(&l.pat);
+        }
+        if let (Some(name), Some(init), false) = (name, &l.init, handle) {
+            if int_cast_to_ptr(&init.expr) {
                 self.cx.int_ptr_locals.insert(name.clone());
                 self.cx.ptr_locals.insert(name);
             } else if is_pointer_expr(&init.expr) && self.cx.is_device_pointer(&init.expr) {
@@ -960,25 +1215,61 @@ impl<'ast> syn::visit::Visit<'ast> for LocalScan<'_> {
         }
         syn::visit::visit_local(self, l);
     }
+
+    /// `if let Some(mut port) = Port::inert(..)`, `while let ..`.
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        if self.is_handle_source(&l.expr) {
+            self.bind(&l.pat);
+        }
+        syn::visit::visit_expr_let(self, l);
+    }
+
+    /// `match Port::inert(..) { Some(mut port) => .., None => .. }`.
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        if self.is_handle_source(&m.expr) {
+            for arm in &m.arms {
+                self.bind(&arm.pat);
+            }
+        }
+        syn::visit::visit_expr_match(self, m);
+    }
+
+    /// Closure parameters of handle types (`|port: &mut Port<u8>| ..`).
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        for input in &c.inputs {
+            if let syn::Pat::Type(t) = input {
+                if is_handle_type(&t.ty, &self.cx.handle_names) {
+                    self.bind(&t.pat);
+                }
+            }
+        }
+        syn::visit::visit_expr_closure(self, c);
+    }
 }
 
 impl LocalScan<'_> {
-    fn is_handle_ctor(&self, e: &Expr) -> bool {
-        match e {
-            Expr::Call(c) => {
-                let p = callee_path(&c.func);
-                p.len() >= 2 && REGISTER_TYPES.contains(&p[p.len() - 2].as_str())
-            }
-            Expr::Unsafe(u) => u.block.stmts.last().is_some_and(|s| match s {
-                syn::Stmt::Expr(e, None) => self.is_handle_ctor(e),
-                _ => false,
-            }),
-            Expr::MethodCall(m) => {
-                matches!(m.method.to_string().as_str(), "unwrap" | "expect")
-                    && self.is_handle_ctor(&m.receiver)
-            }
+    /// Whether a binding's value is a register handle: a constructor call, or a borrow or
+    /// copy of a handle field or local (`&mut self.cmd`, `&mut self.tx_cmd[i]`).
+    fn is_handle_source(&self, e: &Expr) -> bool {
+        if is_handle_ctor(e, &self.cx.handle_names) {
+            return true;
+        }
+        let e = match e {
+            Expr::Reference(r) => &*r.expr,
+            e => e,
+        };
+        match peel_guards(e) {
+            Expr::Index(i) => self.cx.is_handle_receiver(&i.expr),
+            e @ (Expr::Field(_) | Expr::Path(_)) => self.cx.is_handle_receiver(e),
             _ => false,
         }
+    }
+
+    /// Records the names `pat` binds as handle locals.
+    fn bind(&mut self, pat: &syn::Pat) {
+        let mut names = Vec::new();
+        bound_names(pat, &mut names);
+        self.cx.locals.extend(names);
     }
 }
 
@@ -995,37 +1286,54 @@ fn is_pointer_expr(e: &Expr) -> bool {
     }
 }
 
-/// Collects struct fields (and `register_structs!`-style macro fields) of register types.
-pub fn register_fields(file: &syn::File) -> Vec<String> {
-    struct V(Vec<String>);
-    impl<'ast> syn::visit::Visit<'ast> for V {
+/// Collects struct fields (and `register_structs!`-style macro fields) of register types, and
+/// the fields struct literals initialise with a handle constructor.
+pub fn register_fields(file: &syn::File, names: &HandleNames) -> Vec<String> {
+    struct V<'n>(Vec<String>, &'n HandleNames);
+    impl<'ast> syn::visit::Visit<'ast> for V<'_> {
         fn visit_field(&mut self, f: &'ast syn::Field) {
             if let Some(id) = &f.ident {
-                // Also arrays and slices of handles (`tx_cmd: [Port<u32>; 4]`).
-                let mut ty = &f.ty;
-                loop {
-                    match ty {
-                        Type::Array(a) => ty = &a.elem,
-                        Type::Slice(s) => ty = &s.elem,
-                        Type::Reference(r)
-                            if matches!(&*r.elem, Type::Array(_) | Type::Slice(_)) =>
-                        {
-                            ty = &r.elem
-                        }
-                        _ => break,
-                    }
-                }
-                if type_name(ty).is_some_and(|n| REGISTER_TYPES.contains(&n.as_str())) {
+                // Also arrays and slices of handles (`tx_cmd: [Port<u32>; 4]`) and handles
+                // behind a lock or an `Option` (`data: Mutex<Port<u8>>`).
+                if is_handle_type(&f.ty, self.1) {
                     self.0.push(id.to_string());
                 }
             }
             syn::visit::visit_field(self, f);
         }
+        /// A field initialised by a handle constructor (`Serial { data: Port::new(base) }`),
+        /// whatever its declared type (a generic `P`, a type of another crate).
+        fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
+            for fv in &e.fields {
+                if let (syn::Member::Named(id), true) =
+                    (&fv.member, is_handle_ctor(&fv.expr, self.1))
+                {
+                    self.0.push(id.to_string());
+                }
+            }
+            syn::visit::visit_expr_struct(self, e);
+        }
         fn visit_macro(&mut self, m: &'ast Macro) {
             scan_macro_fields(m.tokens.clone(), &mut self.0);
         }
     }
-    let mut v = V(Vec::new());
+    let mut v = V(Vec::new(), names);
+    syn::visit::Visit::visit_file(&mut v, file);
+    v.0
+}
+
+/// Statics of register handle types (`static COM1: Mutex<Port<u8>>`, `static mut PIT:
+/// Port<u8>`).
+pub fn handle_statics(file: &syn::File, names: &HandleNames) -> Vec<String> {
+    struct V<'n>(Vec<String>, &'n HandleNames);
+    impl<'ast> syn::visit::Visit<'ast> for V<'_> {
+        fn visit_item_static(&mut self, st: &'ast syn::ItemStatic) {
+            if is_handle_type(&st.ty, self.1) {
+                self.0.push(st.ident.to_string());
+            }
+        }
+    }
+    let mut v = V(Vec::new(), names);
     syn::visit::Visit::visit_file(&mut v, file);
     v.0
 }
@@ -1145,6 +1453,116 @@ mod tests {
         assert_eq!(classify("file.read(&mut buf)"), None);
         assert_eq!(classify("*(&x as *const u32)"), None);
         assert_eq!(classify("asm!(\"nop\")"), None);
+    }
+
+    fn accesses_with(cx: &DeviceCx, body: &str) -> Vec<String> {
+        let block: syn::Block = syn::parse_str(&format!("{{ {body} }}")).unwrap();
+        accesses_in_block(&cx.for_block(&block), &block)
+            .into_iter()
+            .map(|a| a.what)
+            .collect()
+    }
+
+    fn accesses(body: &str) -> Vec<String> {
+        let mut cx = DeviceCx::new(&[], &[]);
+        Arc::make_mut(&mut cx.reg_fields).insert("data".into());
+        Arc::make_mut(&mut cx.handle_statics).insert("COM1".into());
+        accesses_with(&cx, body)
+    }
+
+    #[test]
+    fn port_handles_bound_from_constructors() {
+        let w = [".write()".to_string()];
+        let r = [".read()".to_string()];
+        assert_eq!(
+            accesses("if let Some(mut p) = Port::<u32>::inert(0xf4) { p.write(1) }"),
+            w
+        );
+        assert_eq!(
+            accesses("let Some(mut p) = Port::<u8>::inert(0x3fd) else { return }; p.read()"),
+            r
+        );
+        assert_eq!(
+            accesses("match Port::<u8>::inert(1) { Some(mut p) => p.write(1), None => {} }"),
+            w
+        );
+        assert_eq!(
+            accesses("let mut p = Port::<u8>::inert(0x61).ok_or(Error::Pit)?; p.write(2)"),
+            w
+        );
+        assert_eq!(
+            accesses("unsafe { PortWriteOnly::<u8>::new(0x80).write(0) }"),
+            w
+        );
+        assert_eq!(accesses("let p = &mut self.data; p.write(1)"), w);
+        assert_eq!(accesses("unsafe { COM1.lock().write(b'x') }"), w);
+        assert_eq!(accesses("self.data.lock().read()"), r);
+    }
+
+    #[test]
+    fn port_look_alikes_are_not_handles() {
+        assert!(accesses("let g = lock.read(); g.write(1)").is_empty());
+        assert!(accesses("if let Some(c) = self.conn.take() { c.write(b) }").is_empty());
+        assert!(accesses("std::io::stdout().write(b\"x\")").is_empty());
+        assert!(accesses("CONFIG.read().port").is_empty());
+        assert!(accesses("LOG.lock().write(1)").is_empty());
+        assert!(accesses("let port: u16 = 0x3f8; self.socket.write(port)").is_empty());
+    }
+
+    #[test]
+    fn fields_initialised_by_port_constructors() {
+        let file: syn::File = syn::parse_str(
+            "struct Serial<P> { data: P, baud: u32 }\n\
+             fn new(base: u16) -> Serial<Port<u8>> {\n\
+                 Serial { data: unsafe { Port::new(base) }, baud: 115_200 }\n\
+             }",
+        )
+        .unwrap();
+        assert_eq!(register_fields(&file, &HandleNames::default()), ["data"]);
+    }
+
+    #[test]
+    fn port_handle_parameters() {
+        let f: syn::ItemFn = syn::parse_str(
+            "fn f(port: &mut Port<u8>, out: &mut Vec<u8>) { port.write(1); out.write(2); }",
+        )
+        .unwrap();
+        let cx = DeviceCx::new(&[], &[]).for_fn(&f.sig, &f.block);
+        let found: Vec<String> = accesses_in_block(&cx, &f.block)
+            .into_iter()
+            .map(|a| a.what)
+            .collect();
+        assert_eq!(found, [".write()"]);
+    }
+
+    #[test]
+    fn handle_names_follow_renames_aliases_and_shadowing() {
+        let file: syn::File = syn::parse_str(
+            "use x86_64::instructions::port::Port as IoPort;\n\
+             type Com = PortWriteOnly<u8>;\n\
+             struct Port { inbox: Vec<u8> }\n\
+             struct PortGeneric { port: u16 }\n\
+             enum Register { Rax, Rbx }",
+        )
+        .unwrap();
+        let n = HandleNames::of_file(&file);
+        assert!(n.contains("IoPort") && n.contains("Com") && n.contains("PortGeneric"));
+        assert!(!n.contains("Register"), "an enum of CPU registers");
+        assert!(!n.contains("Port"), "a wire's port holds no port number");
+        let mut cx = DeviceCx::new(&[], &[]);
+        cx.handle_names = Arc::new(n);
+        assert_eq!(
+            accesses_with(
+                &cx,
+                "let mut p = IoPort::new(0xf4); unsafe { p.write(1u32) }"
+            ),
+            [".write()"]
+        );
+        assert!(accesses_with(&cx, "let mut p = Port::default(); p.write(1)").is_empty());
+        let imported: syn::File =
+            syn::parse_str("use x86_64::instructions::port::Port; struct Port { a: Vec<u8> }")
+                .unwrap();
+        assert!(HandleNames::of_file(&imported).contains("Port"));
     }
 
     #[test]

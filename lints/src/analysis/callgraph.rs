@@ -534,6 +534,10 @@ pub struct FileSummary {
     pub value_fns: Vec<(String, Vec<String>)>,
     /// Statics holding pointers made from integer addresses.
     pub ptr_statics: Vec<String>,
+    /// Statics holding register handles (`static COM1: Mutex<Port<u8>>`).
+    pub handle_statics: Vec<String>,
+    /// Handle type names the file renames, aliases or shadows.
+    pub handle_names: access::HandleNames,
     /// Names `read_volatile` / `write_volatile` are imported under.
     pub volatile_aliases: (Vec<String>, Vec<String>),
 }
@@ -644,10 +648,15 @@ fn mentions_toolkit(file: &syn::File) -> bool {
 /// bench or example target.
 pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> FileSummary {
     let (ptr_statics, volatile_aliases) = pointer_statics_and_aliases(file);
+    let file_names = access::HandleNames::of_file(file);
+    let mut names = (*base.handle_names).clone();
+    names.merge(&file_names);
     let mut s = FileSummary {
         ptr_statics,
         volatile_aliases,
-        reg_fields: access::register_fields(file),
+        reg_fields: access::register_fields(file, &names),
+        handle_statics: access::handle_statics(file, &names),
+        handle_names: file_names,
         fields: struct_fields(file),
         imports: use_imports(file),
         mentions_toolkit: mentions_toolkit(file),
@@ -671,7 +680,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
         if !hook.is_empty() {
             s.hooks.push((id.clone(), hook));
         }
-        let fcx = cx.for_block(f.block);
+        let fcx = cx.for_fn(f.sig, f.block);
         let accesses = access::accesses_in_block(&fcx, f.block);
         if !accesses.is_empty() {
             s.touches.push(id.clone());
@@ -695,7 +704,7 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
                 if f.name() == super::macro_body::STATEMENTS_FN {
                     return;
                 }
-                let fcx = cx.for_block(f.block);
+                let fcx = cx.for_fn(f.sig, f.block);
                 let accesses = access::accesses_in_block(&fcx, f.block);
                 if accesses.iter().any(|a| a.kind == AccessKind::Read) {
                     s.reading_fns.push(f.name());
@@ -709,10 +718,17 @@ pub fn summarize(file: &syn::File, path: &str, base: &DeviceCx, aux: bool) -> Fi
     s
 }
 
-/// Adds a file's pointer statics and volatile aliases to `cx`.
+/// Adds a file's pointer and handle statics and volatile aliases to `cx`.
 fn add_pointer_names(cx: &mut DeviceCx, s: &FileSummary) {
     if !s.ptr_statics.is_empty() {
         std::sync::Arc::make_mut(&mut cx.ptr_statics).extend(s.ptr_statics.iter().cloned());
+    }
+    let n = &s.handle_names;
+    if !n.extra.is_empty() || !n.shadowed.is_empty() || !n.imported.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.handle_names).merge(&s.handle_names);
+    }
+    if !s.handle_statics.is_empty() {
+        std::sync::Arc::make_mut(&mut cx.handle_statics).extend(s.handle_statics.iter().cloned());
     }
     if !s.volatile_aliases.0.is_empty() {
         std::sync::Arc::make_mut(&mut cx.volatile_reads)

@@ -170,7 +170,7 @@ impl LintCx<'_> {
 
     /// Device names for one function body.
     pub fn device_for(&self, f: &FnRef<'_>) -> DeviceCx {
-        self.krate.device.for_block(f.block)
+        self.krate.device.for_fn(f.sig, f.block)
     }
 }
 

@@ -383,3 +383,25 @@ impl<TIM: Instance> Delay<TIM> {
         while self.tim.is_counter_enabled() {} //~ unbounded_poll
     }
 }
+
+// Port handles: a wait on a `Port::inert` bound by `if let` is a device wait; the same wait
+// bounded by a count is not, and neither is a loop on a lock's `read`.
+fn wait_thre() {
+    if let Some(mut lsr) = Port::<u8>::inert(0x3fd) {
+        while lsr.read() & 0x20 == 0 {} //~ unbounded_poll
+    }
+}
+
+fn wait_thre_bounded() {
+    if let Some(mut lsr) = Port::<u8>::inert(0x3fd) {
+        for _ in 0..100_000 {
+            if lsr.read() & 0x20 != 0 {
+                break;
+            }
+        }
+    }
+}
+
+fn wait_config(cfg: &RwLock<Config>) {
+    while !cfg.read().ready {}
+}

@@ -152,3 +152,15 @@ fn upper_bound(regs: &Regs, ring: &[u8]) -> u8 {
     }
     0
 }
+
+// A port handle parameter: the value read indexes a table unchecked; the same read through
+// a lock guard is not device data.
+fn scancode(data: &mut Port<u8>, keymap: &[char; 128]) -> char {
+    let code = unsafe { data.read() };
+    keymap[code as usize] //~ unchecked_device_value
+}
+
+fn from_lock(table: &RwLock<[u8; 4]>, ring: &[u8]) -> u8 {
+    let i = table.read()[0];
+    ring[i as usize]
+}

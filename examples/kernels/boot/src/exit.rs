@@ -41,9 +41,7 @@ pub fn exit_raw(value: u32) -> ! {
     // inert port to the HAL: it cannot reach memory); on a machine without
     // it the write goes nowhere.
     if let Some(mut port) = Port::<u32>::inert(DEBUG_EXIT_PORT) {
-        // Device I/O on the panic path on purpose: isa-debug-exit is how a
-        // test kernel reports its result (and a panic) to the harness; it has
-        // no state to corrupt.
+        // paranoid:allow(device_io_in_panic_path): isa-debug-exit is how a test kernel reports its result (and a panic) to the harness; it has no state to corrupt
         port.write(value);
     }
     halt()
