@@ -347,7 +347,8 @@ fn stale_source_is_quarantined_after_threshold_and_own_faults_halt() {
                 actions.push(e.action)
             }
         };
-        policy.service(&mut vtd, &mut log, d).unwrap();
+        let s = policy.service(&mut vtd, &mut log, d).unwrap();
+        assert_eq!(s.quarantined, u32::from(i == 2), "round {i}");
     }
     assert_eq!(
         actions,
@@ -791,4 +792,107 @@ fn inherited_sources_are_remembered_until_forgotten() {
     assert!(!vtd.was_inherited(NVME));
     vtd.forget_inherited();
     assert!(!vtd.was_inherited(NIC) && !vtd.was_inherited(EDU));
+}
+
+/// The policy's totals count each fault once by class; a source past the
+/// table's `MAX_SOURCES` is counted as untracked; a line the rate limit held
+/// back is reported as suppressed before the next line that gets through.
+#[test]
+fn the_policy_counts_by_class_and_reports_what_it_suppressed() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(EDU, 7)]);
+    let (mut vtd, _) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    let d = deadline(&h);
+    let dma = h.dma();
+    let mut policy = FaultPolicy::new(PolicyConfig {
+        quarantine_after: 1_000,
+        log_burst: 1,
+        log_interval_ns: 1_000_000,
+        ..PolicyConfig::default()
+    });
+    let mut lines = Vec::new();
+    let mut round =
+        |policy: &mut FaultPolicy, vtd: &mut SimVtd, sid: u16, lines: &mut Vec<LogLine>| {
+            let _ = dma.write(sid, old.mappings[0].iova, b"x");
+            policy
+                .service(vtd, &mut |l: &LogLine| lines.push(*l), d)
+                .unwrap();
+        };
+    // Stale: the dead kernel set EDU up. Unknown: nobody set 02:00.0 up.
+    for _ in 0..3 {
+        round(&mut policy, &mut vtd, EDU, &mut lines);
+    }
+    h.clock.advance(Duration::from_millis(2));
+    round(&mut policy, &mut vtd, 0x0200, &mut lines);
+    round(&mut policy, &mut vtd, 0x0200, &mut lines);
+    let t = policy.totals();
+    assert_eq!((t.stale, t.unknown, t.untracked), (3, 2, 0));
+    // One line per interval: the first EDU fault; then, after the interval,
+    // the two held back, then the first unknown fault.
+    let kinds: Vec<_> = lines
+        .iter()
+        .map(|l| match l {
+            LogLine::Fault(_) => "fault".to_string(),
+            LogLine::Suppressed(n) => format!("suppressed {n}"),
+            LogLine::Overflow { .. } => "overflow".to_string(),
+        })
+        .collect();
+    assert_eq!(kinds, ["fault", "suppressed 2", "fault"]);
+    // Sources beyond the table: 63 more distinct ones fill it (EDU and 02:00.0
+    // hold two slots), the next is untracked.
+    for n in 0..(paranoid_vtd::policy::MAX_SOURCES as u16 - 1) {
+        round(&mut policy, &mut vtd, 0x0300 + n, &mut lines);
+    }
+    assert_eq!(policy.totals().untracked, 1);
+}
+
+/// A root entry whose high word has reserved bits set is not adopted: the
+/// takeover falls back to the fence.
+#[test]
+fn a_root_entry_with_reserved_high_bits_fails_adopt() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1)]);
+    h.memory.write_u64(old.root + 8, 1 << 40);
+    let (_, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::FencedAfterAdoptFailed(AdoptError::RootEntry { bus: 0, .. })
+        ),
+        "{report}"
+    );
+}
+
+/// A device on another bus than 0 is adopted under its own source id (bus in
+/// the high byte): it keeps translating, and it alone is inherited.
+#[test]
+fn a_device_on_bus_one_is_adopted_under_its_own_source_id() {
+    let h = Harness::qemu_like();
+    let sid = 0x0110; // 01:02.0
+    let old = h.old_kernel_tables(&[(sid, 3)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    assert!(vtd.was_inherited(sid) && !vtd.was_inherited(sid & 0xff));
+    assert!(vtd.translates(sid));
+    h.dma().write(sid, old.mappings[0].iova, b"still").unwrap();
+}
+
+/// The takeover report and an adopt error print what they are about.
+#[test]
+fn the_report_and_adopt_errors_print_their_contents() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(NIC, 1)]);
+    h.memory.write_u64(old.root + 8, 1 << 40);
+    let (_, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    let shown = report.to_string();
+    assert!(shown.starts_with("vtd takeover: outcome="), "{shown}");
+    assert!(shown.contains("requested=Adopt"), "{shown}");
+    let Outcome::FencedAfterAdoptFailed(e) = report.outcome else {
+        panic!("{shown}");
+    };
+    assert!(!e.to_string().is_empty());
+    assert!(
+        e.to_string().contains("bus 0") || e.to_string().contains("bus=0"),
+        "{e}"
+    );
 }
