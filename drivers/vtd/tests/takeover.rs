@@ -811,13 +811,12 @@ fn the_policy_counts_by_class_and_reports_what_it_suppressed() {
         ..PolicyConfig::default()
     });
     let mut lines = Vec::new();
-    let mut round =
-        |policy: &mut FaultPolicy, vtd: &mut SimVtd, sid: u16, lines: &mut Vec<LogLine>| {
-            let _ = dma.write(sid, old.mappings[0].iova, b"x");
-            policy
-                .service(vtd, &mut |l: &LogLine| lines.push(*l), d)
-                .unwrap();
-        };
+    let round = |policy: &mut FaultPolicy, vtd: &mut SimVtd, sid: u16, lines: &mut Vec<LogLine>| {
+        let _ = dma.write(sid, old.mappings[0].iova, b"x");
+        policy
+            .service(vtd, &mut |l: &LogLine| lines.push(*l), d)
+            .unwrap();
+    };
     // Stale: the dead kernel set EDU up. Unknown: nobody set 02:00.0 up.
     for _ in 0..3 {
         round(&mut policy, &mut vtd, EDU, &mut lines);
