@@ -895,3 +895,35 @@ fn the_report_and_adopt_errors_print_their_contents() {
         "{e}"
     );
 }
+
+/// Adopt copies bus by bus; when a later bus's entry is garbage, every bus
+/// already copied is discarded too: after the fall-back to the fence, the
+/// device on the bus copied first no longer translates.
+#[test]
+fn a_failed_adopt_discards_every_bus_it_had_copied() {
+    let h = Harness::qemu_like();
+    let (first, second) = (0x0110, 0x0210); // 01:02.0 and 02:02.0
+    let old = h.old_kernel_tables(&[(first, 3), (second, 4)]);
+    let ctx = old
+        .context_tables
+        .iter()
+        .find(|(bus, _)| *bus == 2)
+        .map(|(_, at)| *at)
+        .unwrap();
+    h.memory
+        .write_u64(ctx + u64::from(second & 0xff) * 16, 0xdead_beef_0000_0ff1);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::FencedAfterAdoptFailed(AdoptError::ContextEntry { source_id, .. }) if source_id == second
+        ),
+        "{report}"
+    );
+    assert!(
+        !vtd.translates(first),
+        "bus 1's copied entry survived the discard"
+    );
+    assert!(h.dma().write(first, old.mappings[0].iova, b"x").is_err());
+    assert_protocol_clean(&h);
+}
