@@ -772,13 +772,17 @@ fn blocking_what_is_already_blocked_costs_no_invalidation() {
 #[test]
 fn the_recovery_domain_is_the_one_attached_devices_use() {
     let h = Harness::qemu_like();
-    h.old_kernel_tables(&[(EDU, 7)]);
+    // The dead kernel used domains 1 and 7: the recovery domain is another.
+    h.old_kernel_tables(&[(EDU, 7), (NIC, 1)]);
     let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
     assert_eq!(report.outcome, Outcome::Adopted, "{report}");
     vtd.attach(NVME, deadline(&h)).unwrap();
     let did = h.model.borrow().context_did(NVME);
     assert_eq!(did, Some(vtd.recovery_domain()));
-    assert_ne!(vtd.recovery_domain(), 7, "not the dead kernel's domain");
+    assert!(
+        ![1, 7].contains(&vtd.recovery_domain()),
+        "not one of the dead kernel's domains"
+    );
 }
 
 /// The dead kernel's sources are remembered until the caller forgets them.
@@ -925,5 +929,51 @@ fn a_failed_adopt_discards_every_bus_it_had_copied() {
         "bus 1's copied entry survived the discard"
     );
     assert!(h.dma().write(first, old.mappings[0].iova, b"x").is_err());
+    assert_protocol_clean(&h);
+}
+
+/// One batch blocks up to `BLOCK_BATCH` sources: a device-selective context
+/// invalidation per source and one domain-selective IOTLB invalidation per
+/// old domain, all in one round trip; a full batch of sources, each in its
+/// own domain, needs twice `BLOCK_BATCH` requests and gets them all.
+#[test]
+fn a_full_block_batch_invalidates_every_source_and_domain() {
+    let h = Harness::qemu_like();
+    // Three devices in two domains first.
+    h.old_kernel_tables(&[(NIC, 1), (EDU, 7), (NVME, 7)]);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let before = vtd.invalidations();
+    assert_eq!(vtd.block_many(&[NIC, EDU, NVME], deadline(&h)).unwrap(), 3);
+    let after = vtd.invalidations();
+    assert_eq!(after.context - before.context, 3, "one per source");
+    assert_eq!(after.iotlb - before.iotlb, 2, "one per old domain");
+
+    let h = Harness::qemu_like();
+    let batch = paranoid_vtd::BLOCK_BATCH as u16;
+    let devices: Vec<(u16, u16)> = (0..batch).map(|n| (0x0100 + n * 8, 10 + n)).collect();
+    let old = h.old_kernel_tables(&devices);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let dma = h.dma();
+    for (i, &(sid, _)) in devices.iter().enumerate() {
+        dma.write(sid, old.mappings[i].iova, b"warm").unwrap();
+    }
+    let sources: Vec<u16> = devices.iter().map(|&(s, _)| s).collect();
+    let before = vtd.invalidations();
+    assert_eq!(
+        vtd.block_many(&sources, deadline(&h)).unwrap(),
+        u32::from(batch)
+    );
+    let after = vtd.invalidations();
+    assert_eq!(after.context - before.context, u64::from(batch));
+    assert_eq!(after.iotlb - before.iotlb, u64::from(batch));
+    for (i, &(sid, _)) in devices.iter().enumerate() {
+        assert!(
+            dma.write(sid, old.mappings[i].iova + 0x40, b"late")
+                .is_err(),
+            "{sid:#06x} still translates"
+        );
+    }
     assert_protocol_clean(&h);
 }
