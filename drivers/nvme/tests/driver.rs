@@ -489,6 +489,7 @@ fn hung_io_command_is_aborted_or_the_controller_reset() {
         let spent = Duration::from_nanos(b.clock.now_ns() - start);
         assert!(spent < Duration::from_secs(20), "{spent:?}");
         assert_eq!(nvme.stats().recoveries, u64::from(ineffective));
+        assert_eq!(nvme.stats().timeouts, 1);
         nvme.write_blocks(0, 1, &buf, 0).unwrap();
         clean(&b);
     }
