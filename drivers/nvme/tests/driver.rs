@@ -962,6 +962,15 @@ fn the_unchecked_bench_path_writes_the_blocks() {
     nvme.write_blocks_unchecked_for_bench(300, 8, &out, 0)
         .unwrap();
     assert!(b.model.borrow().block(307).iter().all(|&x| x == 0x5a));
+    // A failure keeps its status type and code (command specific, 0x80).
+    let next = b.model.borrow().completions_posted();
+    b.model.borrow_mut().faults.completions = vec![(next, CompletionFault::Status(1 << 8 | 0x80))];
+    match nvme.write_blocks_unchecked_for_bench(300, 8, &out, 0) {
+        Err(NvmeError::CommandFailed { status, .. }) => {
+            assert_eq!((status.sct(), status.sc()), (1, 0x80));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A pipelined write of exactly the namespace's transfer limit (MDTS) is
