@@ -994,3 +994,38 @@ fn a_pipelined_write_may_be_as_large_as_mdts_and_no_larger() {
     w.result.unwrap();
     clean(&b);
 }
+
+/// Pipelined writes each large enough for a PRP list (four pages): every
+/// write in flight has its own list page, so none is overwritten by the next
+/// submission, and each lands with its own data; the driver counts each.
+#[test]
+fn pipelined_writes_with_prp_lists_keep_their_own_lists() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    let commands = nvme.stats().commands;
+    for i in 0..3u8 {
+        let mut buf = b.arena.alloc::<ToDevice>(4 * 4096, 4096).unwrap();
+        buf.write_bytes(0, &[0x70 | i; 4 * 4096]).unwrap();
+        nvme.submit_write(500 + 32 * u64::from(i), 32, buf, 0)
+            .unwrap();
+    }
+    for _ in 0..3 {
+        let w = nvme.wait_write().unwrap();
+        w.result.unwrap();
+        b.arena.free(w.buffer).unwrap();
+    }
+    for i in 0..3u64 {
+        for lba in [500 + 32 * i, 500 + 32 * i + 31] {
+            assert!(
+                b.model
+                    .borrow()
+                    .block(lba)
+                    .iter()
+                    .all(|&x| x == 0x70 | i as u8),
+                "LBA {lba}"
+            );
+        }
+    }
+    assert_eq!(nvme.stats().commands - commands, 3);
+    clean(&b);
+}
