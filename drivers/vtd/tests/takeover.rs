@@ -977,3 +977,23 @@ fn a_full_block_batch_invalidates_every_source_and_domain() {
     }
     assert_protocol_clean(&h);
 }
+
+/// Under caching mode (CAP.CM, as QEMU's `caching-mode=on`) the unit may
+/// cache a not-present context entry: a device that faulted before it was
+/// attached translates after `attach` only because attach invalidates the
+/// context cache.
+#[test]
+fn under_caching_mode_attach_drops_a_cached_not_present_entry() {
+    let h = Harness::with_caps(regs::QEMU_CAP | 1 << 7, regs::QEMU_ECAP);
+    let (mut vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Fence, WINDOW));
+    assert!(report.to_string().contains("qi="), "{report}");
+    let d = deadline(&h);
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, d)
+        .unwrap();
+    let dma = h.dma();
+    // Before attach: not present, and now cached as such.
+    assert!(dma.write(NVME, WINDOW.base, b"early").is_err());
+    vtd.attach(NVME, d).unwrap();
+    dma.write(NVME, WINDOW.base, b"ok").unwrap();
+    assert_protocol_clean(&h);
+}

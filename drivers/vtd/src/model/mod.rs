@@ -120,6 +120,10 @@ pub struct VtdModel {
     frcd: Vec<(u64, u64)>,
     next_frcd: usize,
     context_cache: HashMap<u16, CachedContext>,
+    /// Sources whose context entry was found not present while CAP.CM is
+    /// set: caching mode lets the unit cache not-present entries (VT-d 6.1,
+    /// tagged with domain 0), so making one present needs an invalidation.
+    not_present_cache: std::collections::HashSet<u16>,
     iotlb_cache: HashMap<(u16, u64), (u64, bool, bool)>,
     /// Misbehaviour switches.
     pub quirks: Quirks,
@@ -161,6 +165,7 @@ impl VtdModel {
             frcd: vec![(0, 0); nfr],
             next_frcd: 0,
             context_cache: HashMap::new(),
+            not_present_cache: std::collections::HashSet::new(),
             iotlb_cache: HashMap::new(),
             quirks: Quirks::default(),
             stats: Stats::default(),
@@ -344,8 +349,16 @@ impl VtdModel {
     fn invalidate_context(&mut self, granularity: u64, did: u16, sid: u16) {
         self.stats.context_invalidations += 1;
         match granularity {
-            1 => self.context_cache.clear(),
-            2 => self.context_cache.retain(|_, c| c.did != did),
+            1 => {
+                self.context_cache.clear();
+                self.not_present_cache.clear();
+            }
+            2 => {
+                self.context_cache.retain(|_, c| c.did != did);
+                if did == 0 {
+                    self.not_present_cache.clear();
+                }
+            }
             // Device-selective (VT-d 6.5.1.1): the request names the domain id
             // and the source id, and software must give the domain the entry
             // held (Linux passes the old DID). QEMU ignores the DID here; the
@@ -355,6 +368,9 @@ impl VtdModel {
             _ => {
                 if self.context_cache.get(&sid).is_some_and(|c| c.did == did) {
                     self.context_cache.remove(&sid);
+                }
+                if did == 0 {
+                    self.not_present_cache.remove(&sid);
                 }
             }
         }
@@ -506,6 +522,9 @@ impl VtdModel {
         if let Some(c) = self.context_cache.get(&sid) {
             return Ok(*c);
         }
+        if self.not_present_cache.contains(&sid) {
+            return Err(0x2);
+        }
         let bus = u64::from(sid >> 8);
         let devfn = u64::from(sid & 0xff);
         let re = self.root + bus * 16;
@@ -514,6 +533,9 @@ impl VtdModel {
             return Err(0x8);
         };
         if rlo & 1 == 0 {
+            if self.cap & (1 << 7) != 0 {
+                self.not_present_cache.insert(sid);
+            }
             return Err(0x1);
         }
         if rlo & 0xffe != 0 || rhi != 0 {
@@ -524,6 +546,9 @@ impl VtdModel {
             return Err(0x9);
         };
         if lo & 1 == 0 {
+            if self.cap & (1 << 7) != 0 {
+                self.not_present_cache.insert(sid);
+            }
             return Err(0x2);
         }
         if lo & 0xff0 != 0 || hi & 0xffff_ffff_ff00_0080 != 0 {
