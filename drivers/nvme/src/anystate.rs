@@ -459,9 +459,13 @@ const ALLOWED: [(Fault, &[&str]); 10] = [
     // A namespace claimed larger than the controller's own: the controller
     // fails the I/O past its real end (LBA Out of Range). A metadata size or a
     // block size the driver cannot write is refused as an unsupported format.
+    // The garbage persists across resets, so the driver escalates, and each
+    // attempt repeats the reset and enable waits: with slow (in-spec) timing
+    // the init budget runs out before the ladder does.
     (
         Fault::IdentifyGarbage,
         &[
+            "init budget",
             "bad identify",
             "unsupported",
             "unsupported format",

@@ -184,7 +184,17 @@ impl NvmeModel {
                 sq_head_override = self.sq(sqid).map(|s| s.size);
             }
             Some(CompletionFault::SqHeadPastTail) => {
-                sq_head_override = self.sq(sqid).map(|s| (s.tail + 1) % s.size);
+                // One past the tail, inside the queue. In a 2-entry queue with
+                // a command in flight that wraps onto the host's own head, a
+                // value it must accept (the head did not move): there, one
+                // past the end instead.
+                sq_head_override = self.sq(sqid).map(|s| {
+                    if s.size <= 2 {
+                        s.size
+                    } else {
+                        (s.tail + 1) % s.size
+                    }
+                });
             }
             Some(CompletionFault::Duplicate) => twice = true,
             Some(CompletionFault::Raw { dw, keep_phase }) => {

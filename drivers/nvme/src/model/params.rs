@@ -224,7 +224,9 @@ pub enum CompletionFault {
     /// the first value outside the queue.
     SqHeadAtQueueSize,
     /// An SQ head pointer inside the queue but past the host's tail: the
-    /// controller claims to have fetched entries the host never submitted.
+    /// controller claims to have fetched entries the host never submitted
+    /// (in a 2-entry queue, where that value is the host's own head, the
+    /// queue size instead).
     SqHeadPastTail,
     /// Another queue's SQ identifier.
     WrongSqId,
