@@ -304,12 +304,49 @@ const PUBLISHED: &[&str] = &[
 /// temporary local registry holding the others, so unpublished path
 /// dependencies are checked as crates.io would see them. `--allow-dirty`: a
 /// local run with uncommitted edits checks those edits.
+///
+/// Cargo unpacks each `.crate` it verifies under
+/// `$CARGO_HOME/registry/src/<hash of the temporary registry's path>/` and
+/// reuses an unpacked name and version it finds there, so a second run from
+/// the same clone would verify against the first run's sources of our own
+/// crates (same version, older code). Those unpacked copies are removed first.
 fn package(ctx: &Ctx) -> Result<(), String> {
+    forget_unpacked_own_crates();
     let mut args = vec!["package", "--allow-dirty", "--quiet"];
     for c in PUBLISHED {
         args.extend(["-p", c]);
     }
     run(ctx.cargo(&args))
+}
+
+/// Removes `$CARGO_HOME/registry/src/*/<published crate>-<version>/` (see
+/// [`package`]); registries' other crates are left alone.
+fn forget_unpacked_own_crates() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for unpacked in crates.flatten() {
+            let name = unpacked.file_name().to_string_lossy().into_owned();
+            let own = PUBLISHED.iter().any(|c| {
+                name.strip_prefix(c)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|v| v.starts_with(|ch: char| ch.is_ascii_digit()))
+            });
+            if own {
+                let _ = std::fs::remove_dir_all(unpacked.path());
+            }
+        }
+    }
 }
 
 fn e1000_campaign(ctx: &Ctx) -> Result<(), String> {
