@@ -41,7 +41,11 @@ fn bench(state: &AnyState) -> Bench {
 }
 
 fn init(b: &mut Bench) -> Result<SimNvme, InitFailure<SimNvme>> {
-    let nvme = b.driver(Config::default()).unwrap();
+    init_with(b, Config::default())
+}
+
+fn init_with(b: &mut Bench, config: Config) -> Result<SimNvme, InitFailure<SimNvme>> {
+    let nvme = b.driver(config).unwrap();
     nvme.init(DEFAULT_INIT_BUDGET).map(|ok| {
         println!("{}", ok.trace);
         ok.device.into_inner()
@@ -738,13 +742,7 @@ fn admin_and_io_queues_wrap_around() {
         io_queue_depth: 4,
         ..Config::default()
     };
-    let nvme = b.driver(config).unwrap();
-    let mut nvme = nvme
-        .init(DEFAULT_INIT_BUDGET)
-        .map_err(|f| f.to_string())
-        .unwrap()
-        .device
-        .into_inner();
+    let mut nvme = init_with(&mut b, config).unwrap();
     let first = nvme.namespace(1).unwrap();
     // The admin queue has 16 entries, the I/O queue 4.
     for _ in 0..48 {
@@ -768,10 +766,7 @@ fn the_number_of_queues_requested_is_the_configured_one() {
             io_queues_requested: asked,
             ..Config::default()
         };
-        let nvme = b.driver(config).unwrap();
-        nvme.init(DEFAULT_INIT_BUDGET)
-            .map_err(|f| f.to_string())
-            .unwrap();
+        init_with(&mut b, config).unwrap();
         assert_eq!(
             b.model.borrow().queues_requested,
             Some(cdw11),

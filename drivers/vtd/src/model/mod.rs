@@ -504,6 +504,14 @@ impl VtdModel {
         self.stats.faults_recorded += 1;
     }
 
+    /// Under caching mode (CAP.CM) the unit may keep a not-present entry in
+    /// its context cache; without it, nothing is cached.
+    fn remember_not_present(&mut self, sid: u16) {
+        if self.cap & (1 << 7) != 0 {
+            self.not_present_cache.insert(sid);
+        }
+    }
+
     /// The domain id in `sid`'s context entry as the tables in memory hold
     /// it now (not the context cache); `None` when its root or context entry
     /// is not present.
@@ -533,9 +541,7 @@ impl VtdModel {
             return Err(0x8);
         };
         if rlo & 1 == 0 {
-            if self.cap & (1 << 7) != 0 {
-                self.not_present_cache.insert(sid);
-            }
+            self.remember_not_present(sid);
             return Err(0x1);
         }
         if rlo & 0xffe != 0 || rhi != 0 {
@@ -546,9 +552,7 @@ impl VtdModel {
             return Err(0x9);
         };
         if lo & 1 == 0 {
-            if self.cap & (1 << 7) != 0 {
-                self.not_present_cache.insert(sid);
-            }
+            self.remember_not_present(sid);
             return Err(0x2);
         }
         if lo & 0xff0 != 0 || hi & 0xffff_ffff_ff00_0080 != 0 {
