@@ -24,18 +24,28 @@ pub const fn canary_word(addr: u64) -> u64 {
     pattern_word(CANARY_SEED, addr)
 }
 
+/// Bytes filled or checked between two calls of the `between_chunks`
+/// callback: a 16 MiB region under QEMU's TCG takes over 100 ms, longer than
+/// a heartbeat period, so the caller keeps its heartbeats going in between.
+pub const CHUNK: u64 = 1 << 20;
+
 /// Fills `ram` with canary words (each 8-byte word at physical address `a`
 /// holds [`canary_word`]`(a)`); a trailing part shorter than a word is left.
-pub fn fill(ram: &mut RamRegion) {
+/// Calls `between_chunks` after every [`CHUNK`] bytes.
+pub fn fill(ram: &mut RamRegion, mut between_chunks: impl FnMut()) {
     let start = ram.start();
     for offset in (0..ram.len() / 8).map(|i| i * 8) {
         ram.write_u64(offset, canary_word(start + offset));
+        if (offset + 8) % CHUNK == 0 {
+            between_chunks();
+        }
     }
 }
 
 /// Checks a region filled by [`fill`] (a device may have written it since:
-/// that is what we check).
-pub fn check(ram: &RamRegion) -> CanaryCheck {
+/// that is what we check). Calls `between_chunks` after every [`CHUNK`]
+/// bytes.
+pub fn check(ram: &RamRegion, mut between_chunks: impl FnMut()) -> CanaryCheck {
     let start = ram.start();
     let words = ram.len() / 8;
     let mut out = CanaryCheck {
@@ -48,6 +58,9 @@ pub fn check(ram: &RamRegion) -> CanaryCheck {
         if ram.read_u64(offset) != Some(canary_word(a)) {
             out.changed += 1;
             out.first_changed.get_or_insert(a);
+        }
+        if (offset + 8) % CHUNK == 0 {
+            between_chunks();
         }
     }
     out
@@ -65,15 +78,31 @@ mod tests {
             // SAFETY: `mem` is a live vector of 512 words at its own address (the
             // host's identity), used only through the region in this block.
             let mut ram = unsafe { RamRegion::new(at, 512 * 8) };
-            fill(&mut ram);
-            assert_eq!(check(&ram).changed, 0);
-            assert_eq!(check(&ram).words, 512);
+            fill(&mut ram, || {});
+            assert_eq!(check(&ram, || {}).changed, 0);
+            assert_eq!(check(&ram, || {}).words, 512);
             // A stale DMA write: the device side of the region.
             assert!(ram.write_u32(800, 0xdead));
-            let c = check(&ram);
+            let c = check(&ram, || {});
             assert_eq!((c.changed, c.first_changed), (1, Some(at + 800)));
         }
         // The region is gone: the vector is ours again, with the stale write.
         assert_eq!(mem[100] as u32, 0xdead);
+    }
+
+    #[test]
+    fn the_callback_runs_once_per_chunk() {
+        let words = (3 * CHUNK / 8 + 5) as usize;
+        let mut mem = vec![0u64; words];
+        let at = mem.as_mut_ptr() as u64;
+        // SAFETY: `mem` is a live vector of `words` words at its own address,
+        // used only through the region in this test.
+        let mut ram = unsafe { RamRegion::new(at, words as u64 * 8) };
+        let mut calls = 0;
+        fill(&mut ram, || calls += 1);
+        assert_eq!(calls, 3, "three whole chunks filled, the tail is shorter");
+        calls = 0;
+        assert_eq!(check(&ram, || calls += 1).changed, 0);
+        assert_eq!(calls, 3);
     }
 }

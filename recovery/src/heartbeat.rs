@@ -34,6 +34,9 @@ pub struct Schedule {
     pub failures: u64,
     /// The longest gap seen between two rounds (or since the start).
     pub max_gap_ns: u64,
+    /// When (the clock's nanoseconds) the longest gap ended: which step it
+    /// was in, for the report.
+    pub max_gap_end_ns: u64,
 }
 
 impl Schedule {
@@ -45,6 +48,7 @@ impl Schedule {
             beats: 0,
             failures: 0,
             max_gap_ns: 0,
+            max_gap_end_ns: 0,
         }
     }
 
@@ -78,14 +82,63 @@ impl Schedule {
                 Err(_) => self.failures += 1,
             }
         }
-        self.max_gap_ns = self.max_gap_ns.max(gap);
+        self.note_gap(gap, now);
         self.last_ns = now;
     }
 
     /// Records the gap up to now without beating (call at the end).
     pub fn finish<C: Clock + ?Sized>(&mut self, clock: &C) {
-        self.max_gap_ns = self
-            .max_gap_ns
-            .max(clock.now_ns().saturating_sub(self.last_ns));
+        let now = clock.now_ns();
+        self.note_gap(now.saturating_sub(self.last_ns), now);
+    }
+
+    fn note_gap(&mut self, gap: u64, end_ns: u64) {
+        if gap > self.max_gap_ns {
+            self.max_gap_ns = gap;
+            self.max_gap_end_ns = end_ns;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paranoid::sim::SimClock;
+
+    struct Count(u32);
+
+    impl Heartbeat for Count {
+        fn name(&self) -> &'static str {
+            "count"
+        }
+        fn beat(&mut self) -> Result<(), &'static str> {
+            self.0 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn beats_at_half_a_period_and_remembers_where_the_longest_gap_ended() {
+        let clock = SimClock::new();
+        let mut schedule = Schedule::new(&clock, Duration::from_millis(100));
+        let mut beat = Count(0);
+        clock.advance(Duration::from_millis(40));
+        assert!(
+            !schedule.tick(&clock, &mut [&mut beat]),
+            "not yet half a period"
+        );
+        clock.advance(Duration::from_millis(10));
+        assert!(schedule.tick(&clock, &mut [&mut beat]));
+        // A long step without a tick: the gap and where it ended are kept.
+        clock.advance(Duration::from_millis(300));
+        assert!(schedule.tick(&clock, &mut [&mut beat]));
+        let long_end = clock.now_ns();
+        clock.advance(Duration::from_millis(60));
+        assert!(schedule.tick(&clock, &mut [&mut beat]));
+        clock.advance(Duration::from_millis(20));
+        schedule.finish(&clock);
+        assert_eq!((beat.0, schedule.beats), (3, 3));
+        assert_eq!(schedule.max_gap_ns, 300_000_000);
+        assert_eq!(schedule.max_gap_end_ns, long_end);
     }
 }

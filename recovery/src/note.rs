@@ -130,6 +130,10 @@ pub struct CrashNote {
     pub descriptor: Range,
     /// The memory reserved for the recovery kernel (not dumped: it runs there).
     pub reserved: Range,
+    /// The raw time-stamp counter when the crashed kernel last pet the node's
+    /// watchdog (0: it kept none). The recovery kernel's first beat must come
+    /// within the watchdog's period of this.
+    pub watchdog_tsc: u64,
 }
 
 const RANGES_AT: usize = 256;
@@ -141,8 +145,10 @@ const CPU_AT: usize = 1536;
 const CPU_VALID_AT: usize = CPU_AT + paranoid_dump::CPU_STATE_LEN;
 const DESCRIPTOR_AT: usize = 1792;
 const RESERVED_AT: usize = 1808;
+const WATCHDOG_TSC_AT: usize = RESERVED_AT + 16;
 const _: () = assert!(SOURCES_AT + 2 * MAX_SOURCES + 16 <= CPU_AT);
 const _: () = assert!(CPU_VALID_AT + 4 <= DESCRIPTOR_AT);
+const _: () = assert!(WATCHDOG_TSC_AT + 8 <= NOTE_LEN - 4);
 
 impl CrashNote {
     /// An empty note.
@@ -166,6 +172,7 @@ impl CrashNote {
             cpu: CpuState::empty(),
             descriptor: Range { start: 0, len: 0 },
             reserved: Range { start: 0, len: 0 },
+            watchdog_tsc: 0,
         }
     }
 
@@ -243,6 +250,7 @@ impl CrashNote {
         put(out, DESCRIPTOR_AT + 8, &self.descriptor.len.to_le_bytes());
         put(out, RESERVED_AT, &self.reserved.start.to_le_bytes());
         put(out, RESERVED_AT + 8, &self.reserved.len.to_le_bytes());
+        put(out, WATCHDOG_TSC_AT, &self.watchdog_tsc.to_le_bytes());
         let crc = paranoid_dump::data_crc(out.get(..NOTE_LEN - 4).unwrap_or(&[]));
         put(out, NOTE_LEN - 4, &crc.to_le_bytes());
     }
@@ -309,6 +317,7 @@ impl CrashNote {
             start: u64_at(bytes, RESERVED_AT),
             len: u64_at(bytes, RESERVED_AT + 8),
         };
+        n.watchdog_tsc = u64_at(bytes, WATCHDOG_TSC_AT);
         for r in n
             .ranges()
             .iter()
@@ -371,6 +380,7 @@ mod tests {
         };
         n.armed_word = 0xfeed;
         n.armed_tsc = 0x1234_5600_0000;
+        n.watchdog_tsc = 0x1234_5700_0000;
         n.cpu.regs[paranoid_dump::REG_RIP] = 0x10_2030;
         n.cpu.cr3 = 0x1000;
         n.cpu.valid = true;

@@ -128,6 +128,10 @@ pub struct Findings {
     pub nvme_paths: Option<(Duration, Duration)>,
     /// Datagrams of the dump stream sent and failed (`stream=on`).
     pub streamed: Option<(u64, u64)>,
+    /// Milliseconds from the crashed kernel's last watchdog pet (its crash
+    /// note says when) to this kernel's first beat: the silence the watchdog
+    /// saw across the handover (`None`: no watchdog kept, or no time noted).
+    pub watchdog_handover_ms: Option<u64>,
 }
 
 impl Findings {
@@ -142,6 +146,7 @@ impl Findings {
             nvme_init: None,
             nvme_paths: None,
             streamed: None,
+            watchdog_handover_ms: None,
         }
     }
 }
@@ -242,7 +247,8 @@ impl RecoveryResult<'_> {
                 "stream_failed",
                 found.streamed.map_or(0, |(_, failed)| failed),
             )
-            .add("armed_fenced_ms", OrNone(self.armed_fenced_ms));
+            .add("armed_fenced_ms", OrNone(self.armed_fenced_ms))
+            .add("watchdog_handover_ms", OrNone(found.watchdog_handover_ms));
     }
 }
 
@@ -375,7 +381,7 @@ mod tests {
         format!(
             "point={} policy={} iommu={} nic={} target={} block_size={} dump_offset={} dump_bytes={} dump_end={} chunks={} crash_to_dump_ms={} dump_ms={} \
              mib_s={} canary_changed={} armed_dma={} stale_faults={} own_faults={} lost_faults={} quarantined={} \
-             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={}",
+             armed_source={} armed_source_stale={} heartbeats={} max_heartbeat_gap_ms={} drain={} nvme_init_us={} nvme_escalations={} nvme_any_state_us={} nvme_fast_us={} stream_sent={} stream_failed={} armed_fenced_ms={} watchdog_handover_ms={}",
             r.point,
             r.found.iommu.policy(),
             r.found.iommu.name(),
@@ -407,6 +413,7 @@ mod tests {
             r.found.streamed.map_or(0, |(s, _)| s),
             r.found.streamed.map_or(0, |(_, b)| b),
             OrNone(r.armed_fenced_ms),
+            OrNone(r.found.watchdog_handover_ms),
         )
     }
 
@@ -440,8 +447,9 @@ mod tests {
         assert_eq!(parsed.get("target"), Some("0000:00:04.0"));
         assert_eq!(parsed.get("armed_source"), Some("0x0020"));
         assert_eq!(parsed.get("drain"), Some("2/0/1"));
-        assert_eq!(parsed.pairs().count(), 33);
+        assert_eq!(parsed.pairs().count(), 34);
         assert_eq!(parsed.get("armed_fenced_ms"), Some("none"));
+        assert_eq!(parsed.get("watchdog_handover_ms"), Some("none"));
     }
 
     #[test]

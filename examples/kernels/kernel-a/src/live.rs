@@ -435,6 +435,8 @@ pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
     paranoid_i6300esb::enable(&mut Function::new(&mut cf8, esb.address()))
         .context("watchdog enable")?;
     wdt.pet();
+    let pet_tsc = paranoid::arch::x86_64::rdtsc();
+    crate::crash::update(|n| n.watchdog_tsc = pet_tsc);
     Ok(())
 }
 

@@ -118,6 +118,19 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     paranoid_boot::result::finish("recovery", verdict, &fields)
 }
 
+/// The watchdog's silence across the handover, for the report: nothing when
+/// the crashed kernel noted no pet.
+struct Handover(Option<u64>);
+
+impl fmt::Display for Handover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ms) => write!(f, ", handover {ms} ms"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Serial output as a `fmt::Write`.
 struct Out;
 
@@ -232,6 +245,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     };
     // First beat now: the crashed kernel's last one may be a period old.
     beats.with(None, |hb, s| s.beat_now(&clock, hb));
+    let first_beat_tsc = paranoid::arch::x86_64::rdtsc();
     let config_policy = config.policy.name();
     let mut r = Recovery {
         boot,
@@ -244,6 +258,11 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         found: Findings::new(Iommu::Vtd(config_policy)),
         fenced_tsc: None,
     };
+    // The silence the watchdog saw across the handover: from the crashed
+    // kernel's last pet (its note says when) to the beat above.
+    if r.beats.watchdog.is_some() && r.note.watchdog_tsc != 0 {
+        r.found.watchdog_handover_ms = Some(clock.ms_between(r.note.watchdog_tsc, first_beat_tsc));
+    }
 
     // The IOMMU first: every millisecond before it, stale DMA runs on the dead
     // kernel's translation.
@@ -256,7 +275,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     );
     r.beats.tick(&clock);
     let t = clock.now_ns();
-    canary::fill(&mut fixed.canary);
+    canary::fill(&mut fixed.canary, || r.beats.tick(&clock));
     r.report.step(
         "canary fill",
         t,
@@ -311,10 +330,12 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
             clock.now_ns(),
             clock.now_ns(),
             format_args!(
-                "{} sent, longest gap {} ms (period {:?})",
+                "{} sent, longest gap {} ms (until {} ms){}, period {:?}",
                 hb.beats,
                 hb.max_gap_ns / 1_000_000,
-                r.config.heartbeat_period
+                hb.max_gap_end_ns / 1_000_000,
+                Handover(r.found.watchdog_handover_ms),
+                r.config.heartbeat_period,
             ),
         );
     }
@@ -454,7 +475,8 @@ impl Recovery<'_> {
 
     fn check_canary(&mut self, region: &RamRegion) -> Result<CanaryCheck, Failed> {
         let t = self.clock.now_ns();
-        let canary = canary::check(region);
+        let (clock, beats) = (&self.clock, &mut self.beats);
+        let canary = canary::check(region, || beats.tick(clock));
         self.report.step(
             "canary check",
             t,
