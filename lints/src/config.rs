@@ -128,10 +128,11 @@ struct RawFiles {
 }
 
 impl Config {
-    /// The defaults: our HAL crate `paranoid` is a HAL, UI-test fixtures are not linted.
+    /// The defaults: our HAL crate (package `paranoid-hal`, library `paranoid`) is a HAL,
+    /// UI-test fixtures are not linted.
     pub fn with_defaults() -> Self {
         Self {
-            hal_crates: vec!["paranoid".into()],
+            hal_crates: vec!["paranoid-hal".into()],
             exclude: vec!["tests/ui/".into(), "/target/".into()],
             ..Self::default()
         }

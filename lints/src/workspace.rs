@@ -15,7 +15,7 @@
 //! Each package's files are every `.rs` file under its directory except those of nested
 //! packages (this covers `src/lib.rs`, `src/main.rs`, `src/bin/*.rs`, `tests/`, `benches/`,
 //! `examples/`, `build.rs`), plus the directories of `[lib] path` and `[[bin]] path` targets
-//! that lie outside it. Whether the package is a *toolkit crate* (it depends on `paranoid`) is
+//! that lie outside it. Whether the package is a *toolkit crate* (it depends on `paranoid-hal`) is
 //! read from its dependency tables.
 
 use std::collections::BTreeSet;
@@ -26,7 +26,7 @@ use crate::diagnostic::PackageInfo;
 use crate::PackageInput;
 
 /// The package that makes a crate a *toolkit crate* when it is a dependency.
-pub const TOOLKIT_PACKAGE: &str = "paranoid";
+pub const TOOLKIT_PACKAGE: &str = "paranoid-hal";
 
 /// A package read from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,7 +45,7 @@ fn fixture(tag: &str) -> PathBuf {
     write(
         &root,
         "drivers/disk/Cargo.toml",
-        "[package]\nname = \"disk\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nparanoid = { path = \"../../hal\" }\n",
+        "[package]\nname = \"disk\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nparanoid-hal = { path = \"../../hal\" }\n",
     );
     write(
         &root,
@@ -165,7 +165,7 @@ fn toolkit_is_read_from_the_manifest() {
         .lines()
         .filter(|l| l.contains("paranoid::missing_paranoid_init\""))
         .collect();
-    // `disk` depends on `paranoid`: its `init` is reported; `nic` does not: nothing there.
+    // `disk` depends on `paranoid-hal`: its `init` is reported; `nic` does not: nothing there.
     assert_eq!(missing.len(), 1, "{out}");
     assert!(missing[0].contains("drivers/disk/src/lib.rs"));
     let _ = std::fs::remove_dir_all(&root);

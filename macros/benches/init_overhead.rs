@@ -8,7 +8,7 @@
 //! - `hand`: the transitions called directly on an `InitContext` built by hand,
 //!   with the same trace and budget, and no wrapper.
 //!
-//! `cargo bench -p paranoid-macros --bench init_overhead` prints the median
+//! `cargo bench -p paranoid-hal-macros --bench init_overhead` prints the median
 //! time per init of each and their ratio. Under `cargo test` it only runs a few
 //! rounds to check that both paths work.
 

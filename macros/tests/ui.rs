@@ -39,7 +39,7 @@ fn check_pin() {
         "\nthe UI snapshots were blessed with `{pinned}` but this is `{current}`.\n\
          rustc's messages differ between versions, so the comparison would fail\n\
          on wording alone. To move the snapshots to this toolchain:\n\
-         \n    TRYBUILD=overwrite cargo test -p paranoid-macros --test ui\n\n\
+         \n    TRYBUILD=overwrite cargo test -p paranoid-hal-macros --test ui\n\n\
          then review every changed `macros/tests/ui/*.stderr` (our messages must\n\
          still name the problem and point at the right token) and commit them\n\
          with the updated `{PIN}`. To compare anyway, set PARANOID_UI_ANY_RUSTC=1.\n"

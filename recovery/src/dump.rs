@@ -51,18 +51,22 @@ pub trait BlockSink {
     fn block_size(&self) -> u32;
     /// Largest single write in bytes (a multiple of the block size).
     fn max_transfer(&self) -> usize;
-    /// Writes `data` (a multiple of the block size) at block `lba`.
+    /// Writes `data` (a multiple of the block size) at block `lba`. A sink
+    /// that waits (for a free buffer, for the device) calls `during` while it
+    /// does: the writer's heartbeats.
     ///
     /// # Errors
     ///
     /// The driver's error.
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), Self::Error>;
-    /// Makes previous writes durable.
+    fn write(&mut self, lba: u64, data: &[u8], during: &mut dyn FnMut())
+        -> Result<(), Self::Error>;
+    /// Makes previous writes durable, calling `during` while it waits (a
+    /// flush of a large write-back cache can take seconds).
     ///
     /// # Errors
     ///
     /// The driver's error.
-    fn flush(&mut self) -> Result<(), Self::Error>;
+    fn flush(&mut self, during: &mut dyn FnMut()) -> Result<(), Self::Error>;
 }
 
 /// Why a dump could not be written.
@@ -145,7 +149,12 @@ struct Extent<'s, S: BlockSink> {
 }
 
 impl<S: BlockSink> Extent<'_, S> {
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DumpWriteError> {
+    fn write(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        during: &mut dyn FnMut(),
+    ) -> Result<(), DumpWriteError> {
         let len = data.len() as u64;
         let inside = offset % self.block == 0
             && len % self.block == 0
@@ -155,16 +164,16 @@ impl<S: BlockSink> Extent<'_, S> {
         }
         let lba = self.first_lba + offset / self.block;
         self.sink
-            .write(lba, data)
+            .write(lba, data, during)
             .map_err(|e| DumpWriteError::Sink(Note::format(format_args!("{e:?}"))))?;
         self.written += len;
         self.end = self.end.max(offset + len);
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), DumpWriteError> {
+    fn flush(&mut self, during: &mut dyn FnMut()) -> Result<(), DumpWriteError> {
         self.sink
-            .flush()
+            .flush(during)
             .map_err(|e| DumpWriteError::Sink(Note::format(format_args!("{e:?}"))))
     }
 }
@@ -220,7 +229,7 @@ impl Packer<'_> {
                 .stage
                 .get(off..off + n)
                 .ok_or(DumpWriteError::BounceTooSmall)?;
-            extent.write(RECORD as u64 + self.flushed + off as u64, piece)?;
+            extent.write(RECORD as u64 + self.flushed + off as u64, piece, on_write)?;
             on_write();
             off += n;
         }
@@ -367,7 +376,7 @@ pub fn write_dump<S: BlockSink, M: PhysRead, C: Clock>(
     // The crash note and CPU state reach the disk before any memory does.
     let mut record = [0u8; RECORD];
     header.encode(&mut record);
-    extent.write(0, &record)?;
+    extent.write(0, &record, &mut || {})?;
 
     let max_io = (extent.sink.max_transfer() as u64 / block * block) as usize;
     let mut packer = Packer {
@@ -459,7 +468,7 @@ pub fn write_dump<S: BlockSink, M: PhysRead, C: Clock>(
         }
     }
     packer.finish(&mut extent, &mut tick)?;
-    extent.flush()?;
+    extent.flush(&mut tick)?;
     header.chunk_count = stats.chunks;
     header.total_bytes = stats.bytes;
     header.stream_bytes = packer.len();
@@ -470,8 +479,8 @@ pub fn write_dump<S: BlockSink, M: PhysRead, C: Clock>(
     let end_ns = clock.now_ns();
     header.dump_end_ns = end_ns;
     header.encode(&mut record);
-    extent.write(0, &record)?;
-    extent.flush()?;
+    extent.write(0, &record, &mut tick)?;
+    extent.flush(&mut tick)?;
     schedule.finish(clock);
     stats.end_ns = end_ns;
     stats.written = extent.written;
@@ -495,6 +504,9 @@ pub(crate) mod tests {
         clock: SimClock,
         ns_per_kib: u64,
         writes: Vec<(u64, usize)>,
+        /// How long a flush takes (the device's write-back cache going out),
+        /// in 1 ms steps that each call `during`.
+        flush_ns: u64,
     }
 
     impl BlockSink for Disk {
@@ -505,7 +517,12 @@ pub(crate) mod tests {
         fn max_transfer(&self) -> usize {
             64 * 1024
         }
-        fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), &'static str> {
+        fn write(
+            &mut self,
+            lba: u64,
+            data: &[u8],
+            _: &mut dyn FnMut(),
+        ) -> Result<(), &'static str> {
             let at = lba as usize * 512;
             self.blocks
                 .get_mut(at..at + data.len())
@@ -516,7 +533,11 @@ pub(crate) mod tests {
             self.writes.push((lba, data.len()));
             Ok(())
         }
-        fn flush(&mut self) -> Result<(), &'static str> {
+        fn flush(&mut self, during: &mut dyn FnMut()) -> Result<(), &'static str> {
+            for _ in 0..self.flush_ns / 1_000_000 {
+                self.clock.advance_ns(1_000_000);
+                during();
+            }
             Ok(())
         }
     }
@@ -604,6 +625,8 @@ pub(crate) mod tests {
             clock: clock.clone(),
             ns_per_kib: 60_000,
             writes: vec![],
+            // Two seconds per flush: longer than any heartbeat period.
+            flush_ns: 2_000_000_000,
         };
         let ranges = [
             Range {
@@ -642,7 +665,8 @@ pub(crate) mod tests {
             .writes
             .iter()
             .all(|&(lba, len)| lba >= 100 && lba * 512 + len as u64 <= 4100 * 512));
-        // Heartbeats: no gap longer than the period on the simulated clock.
+        // Heartbeats: no gap longer than the period on the simulated clock,
+        // the two slow flushes included.
         assert!(
             stats.heartbeat.beats >= 3,
             "beats {}",
@@ -674,6 +698,7 @@ pub(crate) mod tests {
             clock: clock.clone(),
             ns_per_kib: 0,
             writes: vec![],
+            flush_ns: 0,
         };
         let ranges = [
             Range {
@@ -740,6 +765,7 @@ pub(crate) mod tests {
             clock: clock.clone(),
             ns_per_kib: 0,
             writes: vec![],
+            flush_ns: 0,
         };
         let ranges = [Range {
             start: 0,
@@ -768,6 +794,7 @@ pub(crate) mod tests {
             clock: clock.clone(),
             ns_per_kib: 50_000,
             writes: vec![],
+            flush_ns: 0,
         };
         let ranges = [Range {
             start: 0x20_0000,

@@ -38,20 +38,21 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> BlockSink for NvmeSink
         self.pipeline.max_write()
     }
 
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), NvmeError> {
-        write(&mut self.pipeline, self.nvme, lba, data)
+    fn write(&mut self, lba: u64, data: &[u8], during: &mut dyn FnMut()) -> Result<(), NvmeError> {
+        write(&mut self.pipeline, self.nvme, lba, data, during)
     }
 
-    fn flush(&mut self) -> Result<(), NvmeError> {
-        self.pipeline.drain(self.nvme)?;
-        self.nvme.flush()
+    fn flush(&mut self, during: &mut dyn FnMut()) -> Result<(), NvmeError> {
+        self.pipeline.drain_while(self.nvme, during)?;
+        self.nvme.flush_while(during)
     }
 }
 
-/// One pipelined write of `data` at block `lba`. A controller that granted a
-/// shallower queue than [`WRITE_DEPTH`] refuses a submission with
-/// [`NvmeError::QueueFull`] while buffers are still free: then what is in
-/// flight is waited for and the write submitted again, once.
+/// One pipelined write of `data` at block `lba`, calling `during` while it
+/// waits. A controller that granted a shallower queue than [`WRITE_DEPTH`]
+/// refuses a submission with [`NvmeError::QueueFull`] while buffers are still
+/// free: then what is in flight is waited for and the write submitted again,
+/// once.
 ///
 /// # Errors
 ///
@@ -61,6 +62,7 @@ pub fn write<R, P, C, W>(
     nvme: &mut Nvme<R, P, C, W>,
     lba: u64,
     data: &[u8],
+    during: &mut dyn FnMut(),
 ) -> Result<(), NvmeError>
 where
     R: RegisterIo,
@@ -68,10 +70,10 @@ where
     C: Clock,
     W: Window,
 {
-    match pipeline.write(nvme, lba, data) {
+    match pipeline.write_while(nvme, lba, data, during) {
         Err(NvmeError::QueueFull { .. }) => {
-            pipeline.drain(nvme)?;
-            pipeline.write(nvme, lba, data)
+            pipeline.drain_while(nvme, during)?;
+            pipeline.write_while(nvme, lba, data, during)
         }
         other => other,
     }
@@ -135,13 +137,18 @@ mod tests {
         fn max_transfer(&self) -> usize {
             self.0.max_transfer()
         }
-        fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), NvmeError> {
-            self.0.write(lba, data)?;
+        fn write(
+            &mut self,
+            lba: u64,
+            data: &[u8],
+            during: &mut dyn FnMut(),
+        ) -> Result<(), NvmeError> {
+            self.0.write(lba, data, during)?;
             *self.1 = (*self.1).max(self.0.nvme.in_flight());
             Ok(())
         }
-        fn flush(&mut self) -> Result<(), NvmeError> {
-            self.0.flush()?;
+        fn flush(&mut self, during: &mut dyn FnMut()) -> Result<(), NvmeError> {
+            self.0.flush(during)?;
             assert_eq!(
                 self.0.nvme.in_flight(),
                 0,
@@ -285,7 +292,7 @@ mod tests {
         assert!(results[..3].iter().all(Result::is_ok));
         assert!(matches!(results[3], Err(NvmeError::QueueFull { .. })));
         // Through `write`, the fourth goes out after a drain.
-        assert_eq!(write(&mut pipe, &mut nvme, 24, &data), Ok(()));
+        assert_eq!(write(&mut pipe, &mut nvme, 24, &data, &mut || {}), Ok(()));
         pipe.drain(&mut nvme).expect("drain");
         assert_eq!(b.model.borrow().block(24), vec![0x5a; 512]);
     }

@@ -74,7 +74,7 @@ pub fn all() -> Vec<Step> {
         },
         Step {
             name: "package",
-            what: "cargo package (verified) of the published crates: paranoid, paranoid-macros, the drivers, paranoid-result-line, paranoid-dump, paranoid-recovery, paranoid-cli, cargo-paranoid",
+            what: "cargo package (verified) of the published crates: paranoid-hal, paranoid-hal-macros, the drivers, paranoid-result-line, paranoid-dump, paranoid-recovery, paranoid-cli, cargo-paranoid",
             run: package,
         },
         Step {
@@ -286,8 +286,8 @@ fn test_host(ctx: &Ctx) -> Result<(), String> {
 
 /// The crates meant for crates.io.
 const PUBLISHED: &[&str] = &[
-    "paranoid",
-    "paranoid-macros",
+    "paranoid-hal",
+    "paranoid-hal-macros",
     "paranoid-nvme",
     "paranoid-e1000",
     "paranoid-vtd",

@@ -334,16 +334,18 @@ where
         cid: u16,
         deadline: Deadline,
     ) -> Result<Option<Completion>, NvmeError> {
-        self.wait_for_with::<true>(which, cid, deadline)
+        self.wait_for_with::<true>(which, cid, deadline, &mut || {})
     }
 
     /// [`wait_for`](Self::wait_for), completions unvalidated when `CHECKED` is
-    /// false (benchmark baseline only).
+    /// false (benchmark baseline only), and `during` called on every poll
+    /// (the caller's heartbeats: a wait may last up to its deadline).
     pub(crate) fn wait_for_with<const CHECKED: bool>(
         &mut self,
         which: Which,
         cid: u16,
         deadline: Deadline,
+        during: &mut dyn FnMut(),
     ) -> Result<Option<Completion>, NvmeError> {
         let clock = &self.clock;
         let regs = &mut self.regs;
@@ -354,9 +356,12 @@ where
         let seen = try_poll(
             clock,
             deadline,
-            || match queue.poll_once_with::<R, CHECKED>(regs)? {
-                Some(c) if c.cid == cid => Ok(Some(c)),
-                _ => Ok(None),
+            || {
+                during();
+                match queue.poll_once_with::<R, CHECKED>(regs)? {
+                    Some(c) if c.cid == cid => Ok(Some(c)),
+                    _ => Ok(None),
+                }
             },
             Option::is_some,
         );

@@ -432,6 +432,16 @@ where
     /// As [`reap_write`](Self::reap_write); [`NvmeError::NotReady`] when
     /// nothing is in flight.
     pub fn wait_write(&mut self) -> Result<Written<W>, NvmeError> {
+        self.wait_write_while(&mut || {})
+    }
+
+    /// [`wait_write`](Self::wait_write), calling `during` on every poll (the
+    /// caller's heartbeats; short, and not touching this controller).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_write`](Self::wait_write).
+    pub fn wait_write_while(&mut self, during: &mut dyn FnMut()) -> Result<Written<W>, NvmeError> {
         if let Some(w) = self.take_done() {
             return Ok(w);
         }
@@ -442,8 +452,15 @@ where
         let clock = &self.clock;
         let regs = &mut self.regs;
         let io = &mut self.io;
-        let seen =
-            paranoid::poll::try_poll(clock, deadline, || io.poll_once(regs), Option::is_some);
+        let seen = paranoid::poll::try_poll(
+            clock,
+            deadline,
+            || {
+                during();
+                io.poll_once(regs)
+            },
+            Option::is_some,
+        );
         match seen {
             Ok(Some(c)) => self.complete_write(c).ok_or(NvmeError::NotReady),
             Ok(None) | Err(paranoid::poll::PollError::Timeout(_)) => {
@@ -516,9 +533,22 @@ where
     ///
     /// [`NvmeError::NotReady`] or a command error (with recovery as for writes).
     pub fn flush(&mut self) -> Result<(), NvmeError> {
+        self.flush_while(&mut || {})
+    }
+
+    /// [`flush`](Self::flush), calling `during` on every poll of its
+    /// completion. A flush of a large write-back cache can take seconds (under
+    /// QEMU it is the host's `fsync` of the image): `during` keeps the
+    /// caller's heartbeats going, as between its own I/Os. It must be short
+    /// and must not touch this controller.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush).
+    pub fn flush_while(&mut self, during: &mut dyn FnMut()) -> Result<(), NvmeError> {
         let ns = self.ready_namespace()?;
         self.not_busy()?;
-        self.io_command::<true>(Command::new(nvm::FLUSH).nsid(ns.nsid))
+        self.io_command_while::<true>(Command::new(nvm::FLUSH).nsid(ns.nsid), during)
     }
 
     pub(crate) fn ready_namespace(&self) -> Result<NamespaceInfo, NvmeError> {
@@ -616,13 +646,21 @@ where
     /// when the abort does not take, or a completion was bad, resets and
     /// re-initializes the controller.
     fn io_command<const CHECKED: bool>(&mut self, cmd: Command) -> Result<(), NvmeError> {
+        self.io_command_while::<CHECKED>(cmd, &mut || {})
+    }
+
+    fn io_command_while<const CHECKED: bool>(
+        &mut self,
+        cmd: Command,
+        during: &mut dyn FnMut(),
+    ) -> Result<(), NvmeError> {
         let start = self.clock.now_ns();
         let deadline = Deadline::after(&self.clock, self.config.io_timeout);
         let cid = match self.io.submit(&mut self.regs, cmd) {
             Ok(cid) => cid,
             Err(e) => return Err(self.recover_after(e)),
         };
-        match self.wait_for_with::<CHECKED>(Which::Io, cid, deadline) {
+        match self.wait_for_with::<CHECKED>(Which::Io, cid, deadline, during) {
             Ok(Some(c)) if c.status.is_success() => {
                 self.stats.commands += 1;
                 Ok(())

@@ -68,6 +68,28 @@ impl<W: Window, const N: usize> WritePipeline<W, N> {
         P: ConfigAccess,
         C: Clock,
     {
+        self.write_while(nvme, lba, data, &mut || {})
+    }
+
+    /// [`write`](Self::write), calling `during` on every poll while it waits
+    /// for a buffer to come back (the caller's heartbeats; see
+    /// [`Nvme::wait_write_while`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    pub fn write_while<R, P, C>(
+        &mut self,
+        nvme: &mut Nvme<R, P, C, W>,
+        lba: u64,
+        data: &[u8],
+        during: &mut dyn FnMut(),
+    ) -> Result<(), NvmeError>
+    where
+        R: RegisterIo,
+        P: ConfigAccess,
+        C: Clock,
+    {
         self.check_failed()?;
         let ns = nvme.ready_namespace()?;
         let blocks = ns
@@ -83,7 +105,7 @@ impl<W: Window, const N: usize> WritePipeline<W, N> {
             if self.free.iter().any(Option::is_some) || nvme.in_flight() == 0 {
                 break;
             }
-            let done = nvme.wait_write()?;
+            let done = nvme.wait_write_while(during)?;
             self.give_back(done);
             self.check_failed()?;
         }
@@ -126,12 +148,31 @@ impl<W: Window, const N: usize> WritePipeline<W, N> {
         P: ConfigAccess,
         C: Clock,
     {
+        self.drain_while(nvme, &mut || {})
+    }
+
+    /// [`drain`](Self::drain), calling `during` on every poll (the caller's
+    /// heartbeats; see [`Nvme::wait_write_while`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`drain`](Self::drain).
+    pub fn drain_while<R, P, C>(
+        &mut self,
+        nvme: &mut Nvme<R, P, C, W>,
+        during: &mut dyn FnMut(),
+    ) -> Result<(), NvmeError>
+    where
+        R: RegisterIo,
+        P: ConfigAccess,
+        C: Clock,
+    {
         // Bounded: each pass hands back one write (or ends on an error).
         for _ in 0..=N {
             if nvme.in_flight() == 0 {
                 break;
             }
-            let done = nvme.wait_write()?;
+            let done = nvme.wait_write_while(during)?;
             self.give_back(done);
         }
         self.check_failed()

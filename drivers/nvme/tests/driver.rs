@@ -1024,3 +1024,62 @@ fn pipelined_writes_with_prp_lists_keep_their_own_lists() {
     assert_eq!(nvme.stats().commands - commands, 3);
     clean(&b);
 }
+
+/// Gaps (simulated ns) between the calls of a `during` callback, and their
+/// count, over one wait.
+fn gaps_during(clock: &paranoid::sim::SimClock, wait: impl FnOnce(&mut dyn FnMut())) -> (u64, u64) {
+    let start = clock.now_ns();
+    let (mut last, mut calls, mut max_gap) = (start, 0u64, 0u64);
+    wait(&mut || {
+        let now = clock.now_ns();
+        max_gap = max_gap.max(now - last);
+        last = now;
+        calls += 1;
+    });
+    (calls, max_gap.max(clock.now_ns() - last))
+}
+
+#[test]
+fn a_flush_and_a_write_wait_call_the_heartbeat_all_along() {
+    let mut b = bench(&healthy());
+    b.clock.set_poll_step(Duration::from_micros(100));
+    let mut nvme = init(&mut b).unwrap();
+    let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    // The flush's completion never comes: the driver waits its whole I/O
+    // timeout, and the callback runs every poll of it.
+    let next = b.model.borrow().completions_posted();
+    b.model.borrow_mut().faults.completions = vec![(next, CompletionFault::Drop)];
+    let clock = b.clock.clone();
+    let mut result = Ok(());
+    let (calls, gap) = gaps_during(&clock, |during| result = nvme.flush_while(during));
+    assert!(
+        matches!(result, Err(NvmeError::CommandTimeout { .. })),
+        "{result:?}"
+    );
+    assert!(calls > 1000, "{calls} calls over a 5 s timeout");
+    assert!(gap <= 10_000_000, "longest silence {gap} ns");
+    // A pipelined write whose completion never comes: the same.
+    let next = b.model.borrow().completions_posted();
+    b.model.borrow_mut().faults.completions = vec![(next, CompletionFault::Drop)];
+    nvme.submit_write(0, 8, buf, 0)
+        .map_err(|r| r.error)
+        .unwrap();
+    let mut written = None;
+    let (calls, gap) = gaps_during(&clock, |during| {
+        written = Some(nvme.wait_write_while(during))
+    });
+    let back = written.unwrap().unwrap();
+    assert!(
+        matches!(back.result, Err(NvmeError::Abandoned)),
+        "{:?}",
+        back.result
+    );
+    // The reset after the timeout is the one stretch without calls (1 ms
+    // here).
+    assert!(
+        calls > 1000 && gap <= 10_000_000,
+        "{calls} calls, silence {gap} ns"
+    );
+    // And a healthy flush still completes.
+    nvme.flush_while(&mut || {}).unwrap();
+}

@@ -193,7 +193,7 @@ fn run(boot: &'static BootInfo) -> Result<Done, Why> {
             let data = unsafe { core::slice::from_raw_parts(at as *const u8, len as usize) };
             let slot = done.writes % slots;
             let lba = extent.lba + slot * (transfer as u64 / block);
-            write(&mut pipeline, &mut nvme, lba, data).map_err(|e| why("write", e))?;
+            write(&mut pipeline, &mut nvme, lba, data, &mut || {}).map_err(|e| why("write", e))?;
             done.writes += 1;
             done.bytes += len;
             at += len;
