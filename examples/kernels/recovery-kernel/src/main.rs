@@ -19,6 +19,7 @@ mod storage;
 
 use core::fmt;
 
+use heartbeat::RecoveryClock;
 use paranoid::dma::{DmaArena, Window, WindowMapping};
 use paranoid::phys::{PhysRead, RamRegion};
 use paranoid::time::Clock;
@@ -29,7 +30,7 @@ use paranoid_dump::Policy;
 use paranoid_recovery::canary::{self, CanaryCheck};
 use paranoid_recovery::config::Config;
 use paranoid_recovery::dump::DumpStats;
-use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
+use paranoid_recovery::heartbeat::Schedule;
 use paranoid_recovery::note::{CrashNote, CrashPoint, NOTE_LEN};
 use paranoid_recovery::report::Report;
 use paranoid_recovery::result::{
@@ -144,35 +145,6 @@ impl fmt::Write for Out {
 /// A line of text being built (fixed capacity): a device's found state.
 pub type Line = paranoid_recovery::text::Line<768>;
 
-/// Heartbeats and their schedule.
-pub struct Beats {
-    watchdog: Option<heartbeat::WatchdogBeat>,
-    /// When beats are due, and what was sent.
-    pub schedule: Schedule,
-}
-
-impl Beats {
-    /// Runs `f` with the configured heartbeats (the watchdog, and `extra`: the
-    /// NIC's) and the schedule.
-    pub fn with<R>(
-        &mut self,
-        extra: Option<&mut dyn Heartbeat>,
-        f: impl FnOnce(&mut [&mut dyn Heartbeat], &mut Schedule) -> R,
-    ) -> R {
-        match (self.watchdog.as_mut(), extra) {
-            (Some(w), Some(e)) => f(&mut [w, e], &mut self.schedule),
-            (Some(w), None) => f(&mut [w], &mut self.schedule),
-            (None, Some(e)) => f(&mut [e], &mut self.schedule),
-            (None, None) => f(&mut [], &mut self.schedule),
-        }
-    }
-
-    /// Beats if one is due (call between steps).
-    pub fn tick(&mut self, clock: &TscClock) {
-        self.with(None, |hb, s| s.tick(clock, hb));
-    }
-}
-
 /// The IOMMU (when one translates) and its fault policy.
 pub type Translation = Option<(iommu::Unit, FaultPolicy)>;
 
@@ -188,8 +160,8 @@ struct Fixed {
 pub struct Recovery<'r> {
     /// Boot information.
     pub boot: &'static BootInfo,
-    /// The clock.
-    pub clock: TscClock,
+    /// The clock (every poll through it also beats).
+    pub clock: RecoveryClock,
     /// Settings.
     pub config: Config,
     /// What the crashed kernel left.
@@ -198,8 +170,6 @@ pub struct Recovery<'r> {
     pub report: &'r mut Report,
     /// This kernel's page frames (inside the reserved region).
     pub frames: FrameAllocator,
-    /// Heartbeats.
-    pub beats: Beats,
     /// What the steps found and did (the result line reports it).
     pub found: Findings,
     /// The time-stamp counter when the fence (translation blocked, or bus
@@ -239,28 +209,21 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
     } else {
         None
     };
-    let mut beats = Beats {
-        watchdog,
-        schedule: Schedule::new(&clock, config.heartbeat_period),
-    };
-    // First beat now: the crashed kernel's last one may be a period old.
-    beats.with(None, |hb, s| s.beat_now(&clock, hb));
-    let first_beat_tsc = paranoid::arch::x86_64::rdtsc();
+    let first_beat_tsc = heartbeat::start(watchdog, &clock, config.heartbeat_period);
     let config_policy = config.policy.name();
     let mut r = Recovery {
         boot,
-        clock,
+        clock: RecoveryClock::new(clock),
         config,
         note,
         report,
         frames,
-        beats,
         found: Findings::new(Iommu::Vtd(config_policy)),
         fenced_tsc: None,
     };
     // The silence the watchdog saw across the handover: from the crashed
     // kernel's last pet (its note says when) to the beat above.
-    if r.beats.watchdog.is_some() && r.note.watchdog_tsc != 0 {
+    if heartbeat::keeps_watchdog() && r.note.watchdog_tsc != 0 {
         r.found.watchdog_handover_ms = Some(clock.ms_between(r.note.watchdog_tsc, first_beat_tsc));
     }
 
@@ -273,16 +236,16 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         r.note.point(),
         r.note.reason()
     );
-    r.beats.tick(&clock);
+    heartbeat::tick(&clock);
     let t = clock.now_ns();
-    canary::fill(&mut fixed.canary, || r.beats.tick(&clock));
+    canary::fill(&mut fixed.canary, || heartbeat::tick(&clock));
     r.report.step(
         "canary fill",
         t,
         clock.now_ns(),
         format_args!("{} MiB at {CANARY_BASE:#x}", CANARY_LEN >> 20),
     );
-    r.beats.tick(&clock);
+    heartbeat::tick(&clock);
 
     let stats = match (translation.as_mut(), mapping) {
         (Some((unit, faults)), Some(mapping)) => {
@@ -322,8 +285,8 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
         r.report_sources(unit);
     }
     let canary = r.check_canary(&fixed.canary)?;
-    r.beats.schedule.finish(&clock);
-    let hb = r.beats.schedule;
+    let hb = heartbeat::finish(&clock)
+        .unwrap_or_else(|| Schedule::new(&clock, r.config.heartbeat_period));
     if hb.beats > 0 {
         r.report.step(
             "heartbeats",
@@ -339,7 +302,7 @@ fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
             ),
         );
     }
-    Ok(r.result_line(&stats, &canary, armed))
+    Ok(r.result_line(&stats, &canary, armed, &hb))
 }
 
 impl Recovery<'_> {
@@ -381,7 +344,7 @@ impl Recovery<'_> {
                 f.were_mastering,
                 f.functions,
                 f.failed,
-                ms_since_crash(&self.note, &self.clock)
+                ms_since_crash(&self.note, self.clock.tsc())
             ),
         );
     }
@@ -427,7 +390,7 @@ impl Recovery<'_> {
                 taken.outcome,
                 taken.old_contexts,
                 taken.contexts_adopted,
-                ms_since_crash(&self.note, &self.clock)
+                ms_since_crash(&self.note, self.clock.tsc())
             ),
         );
         let mapping = iommu::map_window(&mut unit, ARENA_PHYS)?;
@@ -475,8 +438,7 @@ impl Recovery<'_> {
 
     fn check_canary(&mut self, region: &RamRegion) -> Result<CanaryCheck, Failed> {
         let t = self.clock.now_ns();
-        let (clock, beats) = (&self.clock, &mut self.beats);
-        let canary = canary::check(region, || beats.tick(clock));
+        let canary = canary::check(region, || heartbeat::tick(&self.clock));
         self.report.step(
             "canary check",
             t,
@@ -491,13 +453,18 @@ impl Recovery<'_> {
 
     /// The typed result of a successful run, rendered as the result line's
     /// pairs.
-    fn result_line(&self, stats: &DumpStats, canary: &CanaryCheck, armed: &'static str) -> Fields {
-        let hb = &self.beats.schedule;
+    fn result_line(
+        &self,
+        stats: &DumpStats,
+        canary: &CanaryCheck,
+        armed: &'static str,
+        hb: &Schedule,
+    ) -> Fields {
         let result = RecoveryResult {
             point: self.note.point(),
             found: self.found,
             dump: *stats,
-            crash_to_dump_ms: ms_since_crash(&self.note, &self.clock),
+            crash_to_dump_ms: ms_since_crash(&self.note, self.clock.tsc()),
             canary: *canary,
             armed_dma: armed,
             faults: self.report.faults,
@@ -522,7 +489,8 @@ impl Recovery<'_> {
     fn armed_fenced_ms(&self) -> Option<u64> {
         let armed = self.note.armed_tsc;
         let fenced = self.fenced_tsc?;
-        (armed != 0 && self.note.armed_dma.len != 0).then(|| self.clock.ms_between(armed, fenced))
+        (armed != 0 && self.note.armed_dma.len != 0)
+            .then(|| self.clock.tsc().ms_between(armed, fenced))
     }
 }
 
@@ -589,7 +557,7 @@ fn devices<W: Window>(
         r.found.nic = Nic::Off;
         None
     };
-    r.beats.tick(&r.clock);
+    heartbeat::tick(&r.clock);
     // The NIC serves the heartbeats and the dump stream in turn.
     let nic = nic.map(core::cell::RefCell::new);
     let mut udp = match nic.as_ref() {
@@ -600,7 +568,9 @@ fn devices<W: Window>(
         Some(n) if r.config.stream => Some(nic::Streamer::new(n, r.clock)),
         _ => None,
     };
-    let beat = udp.as_mut().map(|u| u as &mut dyn Heartbeat);
+    let beat = udp
+        .as_mut()
+        .map(|u| u as &mut dyn paranoid_recovery::heartbeat::Heartbeat);
     let stats = storage::dump(r, &mut arena, translation, beat, streamer.as_mut())?;
     if let Some(s) = streamer.as_mut() {
         s.end(

@@ -8,17 +8,18 @@ use paranoid::dma::{DmaArena, Window};
 use paranoid::mmio::Mmio;
 use paranoid::pci::Cf8;
 use paranoid::time::{Clock, Deadline};
-use paranoid_boot::{platform, println, TscClock};
+use paranoid_boot::{platform, println};
 use paranoid_dump::stream::{encode_data, encode_end, DATA_HEADER, DATA_PER_RECORD, STREAM_PORT};
 use paranoid_dump::{ChunkHeader, Range};
 use paranoid_e1000::{E1000Error, InheritedState, E1000};
 use paranoid_recovery::heartbeat::Heartbeat;
 use paranoid_recovery::result::Nic as NicState;
 
+use crate::heartbeat::RecoveryClock;
 use crate::{fail, iommu, Failed, Recovery};
 
 /// The NIC driver as the recovery kernel instantiates it.
-pub type Nic<W> = E1000<Mmio, Cf8, TscClock, W>;
+pub type Nic<W> = E1000<Mmio, Cf8, RecoveryClock, W>;
 
 /// UDP port heartbeats are sent to.
 pub const HEARTBEAT_PORT: u16 = 7374;
@@ -167,7 +168,11 @@ fn udp_frame(out: &mut [u8], mac: [u8; 6], port: u16, payload: &[u8]) -> usize {
 }
 
 /// Transmits `frame`, waiting (bounded) for ring space once if it is full.
-fn send<W: Window>(nic: &mut Nic<W>, frame: &[u8], clock: &TscClock) -> Result<(), E1000Error> {
+fn send<W: Window>(
+    nic: &mut Nic<W>,
+    frame: &[u8],
+    clock: &RecoveryClock,
+) -> Result<(), E1000Error> {
     match nic.transmit(frame) {
         Err(E1000Error::TxRingFull) => {
             nic.flush_tx(Deadline::after(
@@ -183,13 +188,13 @@ fn send<W: Window>(nic: &mut Nic<W>, frame: &[u8], clock: &TscClock) -> Result<(
 /// A heartbeat frame to the cluster: IPv4/UDP broadcast to [`HEARTBEAT_PORT`].
 pub struct UdpBeat<'n, W: Window> {
     nic: &'n RefCell<Nic<W>>,
-    clock: TscClock,
+    clock: RecoveryClock,
     seq: u32,
 }
 
 impl<'n, W: Window> UdpBeat<'n, W> {
     /// Heartbeats through `nic` (shared with the dump stream).
-    pub fn new(nic: &'n RefCell<Nic<W>>, clock: TscClock) -> Self {
+    pub fn new(nic: &'n RefCell<Nic<W>>, clock: RecoveryClock) -> Self {
         Self { nic, clock, seq: 0 }
     }
 }
@@ -216,7 +221,7 @@ impl<W: Window> Heartbeat for UdpBeat<'_, W> {
 /// then an end record (`paranoid_dump::stream`).
 pub struct Streamer<'n, W: Window> {
     nic: &'n RefCell<Nic<W>>,
-    clock: TscClock,
+    clock: RecoveryClock,
     /// Datagrams sent.
     pub sent: u64,
     /// Datagrams that could not be sent.
@@ -225,7 +230,7 @@ pub struct Streamer<'n, W: Window> {
 
 impl<'n, W: Window> Streamer<'n, W> {
     /// A stream through `nic` (shared with the heartbeats).
-    pub fn new(nic: &'n RefCell<Nic<W>>, clock: TscClock) -> Self {
+    pub fn new(nic: &'n RefCell<Nic<W>>, clock: RecoveryClock) -> Self {
         Self {
             nic,
             clock,

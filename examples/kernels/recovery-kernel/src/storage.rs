@@ -35,7 +35,7 @@ pub const DEPTH: usize = WRITE_DEPTH;
 
 /// The NVMe driver as the recovery kernel instantiates it.
 type RecoveryNvme<W> =
-    Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, paranoid_boot::TscClock, W>;
+    Nvme<paranoid::mmio::Mmio, platform::PlatformConfig, crate::heartbeat::RecoveryClock, W>;
 
 /// Which bring-up of the dump controller a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +172,7 @@ pub fn dump<W: Window>(
         format_args!("ready"),
     );
     r.found.nvme_init = Some((took, escalations));
-    r.beats.tick(&clock);
+    crate::heartbeat::tick(&clock);
     let ns = nvme
         .namespace_info()
         .ok_or(refuse(target::TargetError::NamespaceAbsent {
@@ -294,21 +294,20 @@ pub fn dump<W: Window>(
             }
         }
     };
-    let stats = r
-        .beats
-        .with(extra, |hb, schedule| {
-            write_dump(
-                job,
-                &mut sink,
-                &memory,
-                &clock,
-                buffers,
-                hb,
-                schedule,
-                &mut on_chunk,
-            )
-        })
-        .map_err(|e| fail("dump", e));
+    let stats = crate::heartbeat::with(extra, |hb, schedule| {
+        write_dump(
+            job,
+            &mut sink,
+            &memory,
+            &clock,
+            buffers,
+            hb,
+            schedule,
+            &mut on_chunk,
+        )
+    })
+    .ok_or(fail("dump", "the heartbeats are in use further up"))
+    .and_then(|written| written.map_err(|e| fail("dump", e)));
     // Every write was drained by the writer's last flush (or the controller
     // was reset, which hands the buffers back too): the window's buffers go
     // back to the arena for a later bring-up.
