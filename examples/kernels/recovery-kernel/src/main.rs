@@ -156,26 +156,27 @@ struct Fixed {
     arena: RamRegion,
 }
 
-/// Everything the steps share.
+/// Everything the steps share. The steps are this crate root's child
+/// modules, which see these private fields; nothing outside the kernel does.
 pub struct Recovery<'r> {
     /// Boot information.
-    pub boot: &'static BootInfo,
+    boot: &'static BootInfo,
     /// The clock (every poll through it also beats).
-    pub clock: RecoveryClock,
+    clock: RecoveryClock,
     /// Settings.
-    pub config: Config,
+    config: Config,
     /// What the crashed kernel left.
-    pub note: CrashNote,
+    note: CrashNote,
     /// The report being written.
-    pub report: &'r mut Report,
+    report: &'r mut Report,
     /// This kernel's page frames (inside the reserved region).
-    pub frames: FrameAllocator,
+    frames: FrameAllocator,
     /// What the steps found and did (the result line reports it).
-    pub found: Findings,
+    found: Findings,
     /// The time-stamp counter when the fence (translation blocked, or bus
     /// mastering off without an IOMMU) was in place: with the crash note's
     /// `armed_tsc` it tells whether the armed DMA could still be stopped.
-    pub fenced_tsc: Option<u64>,
+    fenced_tsc: Option<u64>,
 }
 
 fn run(boot: &'static BootInfo, report: &mut Report) -> Result<Fields, Failed> {
