@@ -79,6 +79,12 @@ pub enum KernelAError {
     ArenaMapping(MapError<Infallible>),
     /// The arena could not be built over its RAM and mapping.
     Arena(DmaError),
+    /// A disk probe kept buffers in the arena, so its RAM could not be taken
+    /// back for the devices kernel A keeps.
+    ArenaBusy {
+        /// Buffers not given back.
+        live: usize,
+    },
     /// The NVMe controller's BAR 0 could not be mapped.
     NvmeBar(PlatformError),
     /// The NVMe driver could not be set up in the arena.
@@ -216,6 +222,7 @@ impl KernelAError {
             Self::TranslationOff(_) => "translation and queued invalidation off",
             Self::DmarUnreadable(_) => "DMAR table unreadable",
             Self::ArenaMapping(_) => "arena mapping",
+            Self::ArenaBusy { .. } => "arena after disk probe",
             Self::NvmeBar(_) => "nvme bar",
             Self::NvmeNew(_) => "nvme new",
             Self::NvmeInit(_) => "nvme init",
@@ -286,6 +293,10 @@ impl fmt::Display for CauseText<'_> {
             | K::EduSource(e)
             | K::EduFill(e)
             | K::EduLanding(e) => write!(f, "{e}"),
+            K::ArenaBusy { live } => write!(
+                f,
+                "{live} DMA buffers of a disk probe were never given back, so the arena's RAM stays with them"
+            ),
             K::NvmeNew(e) | K::ScratchWrite(e) | K::Extent(e) | K::NvmeShutdown(e) => {
                 write!(f, "{e}")
             }

@@ -115,7 +115,8 @@ fn run(
     let settings =
         RecoveryConfig::parse(boot.cmdline().as_str()).map_err(KernelAError::RecoverySettings)?;
     let nsid = settings.target.nsid;
-    let disk = disks::find(boot, settings.target.serial, nsid);
+    // The arena's RAM is lent to the disk probes and comes back for `live`.
+    let (disk, arena_ram) = disks::find(boot, settings.target.serial, nsid, arena_ram)?;
     let (entry, start_info) = preload_recovery(boot, disk, recovery.image, recovery.start_info)?;
     let mut note = CrashNote::new();
     note.pattern_seed = seed;
