@@ -40,6 +40,15 @@ pub enum PollError<T, E> {
     Failed(E),
 }
 
+impl<T: fmt::Debug, E: fmt::Display> fmt::Display for PollError<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(t) => write!(f, "{t}"),
+            Self::Failed(e) => write!(f, "a read failed: {e}"),
+        }
+    }
+}
+
 /// Reads with `read` until `done` holds or `deadline` passes.
 ///
 /// # Errors
@@ -203,6 +212,28 @@ mod tests {
         fn relax(&self) {
             self.now.set(self.now.get() + self.step);
         }
+    }
+
+    #[test]
+    fn poll_errors_read_as_words() {
+        extern crate std;
+        use std::string::ToString;
+        let timeout: PollError<u32, crate::untrusted::UntrustedError> =
+            PollError::Timeout(Timeout {
+                last: 7,
+                waited: Duration::from_millis(3),
+                reads: 2,
+            });
+        assert_eq!(
+            timeout.to_string(),
+            "timed out after 3ms (2 reads), last seen 7"
+        );
+        let failed: PollError<u32, _> =
+            PollError::Failed(crate::untrusted::UntrustedError::AllOnes { bits: 32 });
+        assert_eq!(
+            failed.to_string(),
+            "a read failed: device value reads all-ones (32 bits): device gone"
+        );
     }
 
     #[test]

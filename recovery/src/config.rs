@@ -47,6 +47,19 @@ pub enum ConfigError {
     BadValue(&'static str),
 }
 
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadValue(key) => {
+                write!(
+                    f,
+                    "`{key}=` has a value that does not parse or is out of range"
+                )
+            }
+        }
+    }
+}
+
 /// Settings, with the defaults of [`Config::default`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -330,6 +343,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let e = Config::parse("iommu=sometimes").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`iommu=` has a value that does not parse or is out of range"
+        );
+    }
 
     #[test]
     fn defaults_and_overrides() {

@@ -102,6 +102,22 @@ pub enum WatchdogError {
     },
 }
 
+impl core::fmt::Display for WatchdogError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::BadPeriod { period } => write!(
+                f,
+                "a period of {period:?} is under 2 ms or too long for the 20-bit preloads"
+            ),
+            Self::Gone(at) => write!(f, "{at} reads all-ones: the watchdog is gone"),
+            Self::Locked { lock } => write!(
+                f,
+                "the configuration is locked with another setting (lock register {lock:#04x})"
+            ),
+        }
+    }
+}
+
 /// The watchdog's timers and reload register.
 pub struct Watchdog<R: RegisterIo> {
     regs: R,
@@ -186,6 +202,24 @@ pub fn is_enabled<C: ConfigAccess>(function: &mut Function<C>) -> Result<bool, W
 mod tests {
     use super::*;
     use paranoid::Untrusted;
+
+    #[test]
+    fn errors_read_as_words_with_their_values() {
+        let period = Duration::from_millis(1);
+        assert_eq!(
+            WatchdogError::BadPeriod { period }.to_string(),
+            "a period of 1ms is under 2 ms or too long for the 20-bit preloads"
+        );
+        assert_eq!(
+            WatchdogError::Locked { lock: 0x02 }.to_string(),
+            "the configuration is locked with another setting (lock register 0x02)"
+        );
+        let at = PciAddress::new(0, 0, 0x1d, 4).unwrap();
+        assert_eq!(
+            WatchdogError::Gone(at).to_string(),
+            "0000:00:1d.4 reads all-ones: the watchdog is gone"
+        );
+    }
 
     /// One function's 256-byte configuration space (every byte writable), or
     /// none: a missing function reads all-ones and drops writes.

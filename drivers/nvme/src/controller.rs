@@ -203,6 +203,51 @@ where
         })
     }
 
+    /// Fences the controller (unless it is fenced already: after
+    /// [`shutdown`](Self::shutdown) or a failed init) and gives every DMA
+    /// buffer the driver holds back to `arena`: both queue pairs, the
+    /// identify page, the PRP lists and the writes still in flight. For a
+    /// driver that only came up to identify its controller (a probe), so the
+    /// arena's memory can go to its next user
+    /// ([`DmaArena::into_ram`](paranoid::dma::DmaArena::into_ram)).
+    ///
+    /// # Errors
+    ///
+    /// The first [`NvmeError::Dma`] for a buffer `arena` did not hand out
+    /// (the driver was made over another arena); every other buffer is still
+    /// given back.
+    pub fn release<const N: usize>(mut self, arena: &mut DmaArena<W, N>) -> Result<(), NvmeError> {
+        if self.state != State::Fenced {
+            self.fence_now();
+        }
+        let Self {
+            admin,
+            io,
+            identify,
+            prp_lists,
+            in_flight,
+            ..
+        } = self;
+        let (admin_sq, admin_cq) = admin.into_buffers();
+        let (io_sq, io_cq) = io.into_buffers();
+        let mut first = Ok(());
+        let mut keep_first = |freed: Result<(), paranoid::dma::DmaError>| {
+            if first.is_ok() {
+                first = freed;
+            }
+        };
+        keep_first(arena.free(admin_sq));
+        keep_first(arena.free(admin_cq));
+        keep_first(arena.free(io_sq));
+        keep_first(arena.free(io_cq));
+        keep_first(arena.free(identify));
+        keep_first(arena.free(prp_lists));
+        for write in in_flight.into_iter().flatten() {
+            keep_first(arena.free(write.buffer));
+        }
+        first.map_err(NvmeError::Dma)
+    }
+
     /// Where the driver stands.
     pub fn state(&self) -> State {
         self.state

@@ -60,6 +60,12 @@ pub struct QueuePair<W: Window> {
 }
 
 impl<W: Window> QueuePair<W> {
+    /// The submission and completion queue memory, for giving back to the
+    /// arena once the controller no longer uses them.
+    pub(crate) fn into_buffers(self) -> (DmaBuffer<W, ToDevice>, DmaBuffer<W, Bidirectional>) {
+        (self.sq, self.cq)
+    }
+
     /// Allocates a pair of `capacity` entries from `arena`.
     ///
     /// # Errors

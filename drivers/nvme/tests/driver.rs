@@ -549,6 +549,49 @@ fn shutdown_that_never_completes_is_a_typed_error_and_fenced() {
 }
 
 #[test]
+fn release_after_shutdown_gives_every_buffer_back() {
+    let mut b = bench(&healthy());
+    let before = b.arena.live();
+    let mut nvme = init(&mut b).unwrap();
+    assert!(b.arena.live() > before);
+    nvme.shutdown().unwrap();
+    nvme.release(&mut b.arena).unwrap();
+    assert_eq!(b.arena.live(), before, "a buffer of the driver was kept");
+    clean(&b);
+}
+
+#[test]
+fn release_of_a_ready_controller_fences_it_and_takes_the_writes_in_flight_back() {
+    let mut b = bench(&healthy());
+    let before = b.arena.live();
+    let mut nvme = init(&mut b).unwrap();
+    for i in 0..3u64 {
+        let buf = b.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+        nvme.submit_write(200 + 8 * i, 8, buf, 0).unwrap();
+    }
+    nvme.release(&mut b.arena).unwrap();
+    assert!(!b.bus_master(), "released without the fence");
+    assert_eq!(b.model.borrow().cc() & 1, 0, "released while enabled");
+    assert_eq!(b.arena.live(), before, "a buffer of the driver was kept");
+}
+
+#[test]
+fn release_into_another_arena_is_refused_and_frees_nothing_of_it() {
+    let mut b = bench(&healthy());
+    let mut nvme = init(&mut b).unwrap();
+    nvme.shutdown().unwrap();
+    let mut other = bench(&healthy());
+    let held = other.arena.alloc::<ToDevice>(4096, 4096).unwrap();
+    let live = other.arena.live();
+    assert!(matches!(
+        nvme.release(&mut other.arena),
+        Err(NvmeError::Dma(paranoid::dma::DmaError::NotAllocated { .. }))
+    ));
+    assert_eq!(other.arena.live(), live);
+    other.arena.free(held).unwrap();
+}
+
+#[test]
 fn inherited_controller_gets_no_shutdown_notification() {
     let mut s = healthy();
     s.inherited = Inherited::Firmware;

@@ -68,8 +68,9 @@ pub struct DmaArena<W: Window, const N: usize = 256> {
     phys: u64,
     len: u64,
     iovas: IovaAllocator<W, N>,
-    /// The RAM the arena was made from, held so nothing else can own it.
-    _ram: Option<RamRegion>,
+    /// The RAM the arena was made from, held so nothing else can own it
+    /// (given back by [`DmaArena::into_ram`] once no buffer is live).
+    ram: Option<RamRegion>,
 }
 
 impl<W: Window, const N: usize> DmaArena<W, N> {
@@ -116,7 +117,7 @@ impl<W: Window, const N: usize> DmaArena<W, N> {
             phys: mapping.phys(),
             len: mapping.len(),
             iovas: IovaAllocator::new(),
-            _ram: Some(ram),
+            ram: Some(ram),
         })
     }
 
@@ -136,7 +137,7 @@ impl<W: Window, const N: usize> DmaArena<W, N> {
             phys: mapping.phys(),
             len: mapping.len(),
             iovas: IovaAllocator::new(),
-            _ram: None,
+            ram: None,
         }
     }
 
@@ -202,14 +203,58 @@ impl<W: Window, const N: usize> DmaArena<W, N> {
     ///
     /// # Errors
     ///
-    /// [`DmaError::NotAllocated`] if the buffer did not come from this arena.
+    /// [`DmaError::NotAllocated`] if the buffer did not come from this arena
+    /// (another arena's buffer at the same IOVA is refused too: its memory
+    /// is not this arena's, so [`live`](Self::live) counts only this arena's
+    /// buffers, which [`into_ram`](Self::into_ram) relies on).
     pub fn free<D: Direction>(&mut self, buffer: DmaBuffer<W, D>) -> Result<(), DmaError> {
-        self.iovas.free(buffer.iova.get(), buffer.reserved as u64)
+        let (iova, len) = (buffer.iova.get(), buffer.reserved as u64);
+        let offset = iova.wrapping_sub(W::BASE);
+        let ours = usize::try_from(offset).is_ok_and(|o| {
+            buffer.phys == self.phys.wrapping_add(offset)
+                && buffer.cpu.as_ptr() == self.cpu.as_ptr().wrapping_add(o)
+        });
+        if !ours {
+            return Err(DmaError::NotAllocated { iova, len });
+        }
+        self.iovas.free(iova, len)
     }
 
     /// Live buffers.
     pub fn live(&self) -> usize {
         self.iovas.live()
+    }
+
+    /// The arena's RAM back, for another arena over the same memory (a probe
+    /// that identifies devices, then the arena the devices keep), once every
+    /// buffer came back through [`free`](Self::free): no buffer of this
+    /// arena can reach the memory any more.
+    ///
+    /// Devices must not DMA into it either: give the buffers back after the
+    /// device is disabled or fenced.
+    ///
+    /// # Errors
+    ///
+    /// The arena back (`Err(self)`) while buffers are live, or when it owns
+    /// no [`RamRegion`] (made with [`from_raw`](Self::from_raw)).
+    pub fn into_ram(self) -> Result<RamRegion, Self> {
+        if self.live() != 0 {
+            return Err(self);
+        }
+        let Self {
+            cpu,
+            phys,
+            len,
+            iovas,
+            ram,
+        } = self;
+        ram.ok_or(Self {
+            cpu,
+            phys,
+            len,
+            iovas,
+            ram: None,
+        })
     }
 }
 
@@ -409,5 +454,76 @@ mod tests {
         assert_eq!(arena.live(), 3);
         arena.free(tx).unwrap();
         assert_eq!(arena.live(), 2);
+    }
+
+    /// Maps whatever it is asked to; no device sees its mappings.
+    struct Untranslated;
+
+    // SAFETY: a test translator for arenas no device is given: there is no
+    // DMA whose target could differ from `phys`.
+    unsafe impl super::super::MapWindow for Untranslated {
+        type Error = core::convert::Infallible;
+        fn map_range(
+            &mut self,
+            _: u64,
+            _: u64,
+            _: u64,
+            _: crate::time::Deadline,
+        ) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    struct Still;
+    impl crate::time::Clock for Still {
+        fn now_ns(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn ram_comes_back_only_when_every_buffer_did() {
+        let mut owned = Box::new(Pages([0; 0x4000]));
+        let at = owned.0.as_mut_ptr() as u64;
+        let deadline = crate::time::Deadline::after(&Still, core::time::Duration::from_secs(1));
+        let mapping = WindowMapping::<W>::map(&mut Untranslated, at, 0x4000, deadline).unwrap();
+        // SAFETY: `owned` is host memory, "mapped 1:1" in the sense `RamRegion`
+        // needs (its address is its pointer); it outlives the region and is
+        // used only through it.
+        let ram = unsafe { RamRegion::new(at, 0x4000) };
+        let mut arena = DmaArena::<W, 4>::new(mapping, ram).unwrap();
+
+        // Another arena of the same window, over other memory: its buffer has
+        // the same IOVA as ours but is not ours to free.
+        let mut other_mem = Box::new(Pages([0; 0x4000]));
+        let other_cpu = NonNull::new(other_mem.0.as_mut_ptr()).unwrap();
+        let other_mapping = WindowMapping::<W>::identity(W::BASE, 0x4000).unwrap();
+        // SAFETY: `other_mem` outlives the arena and is only used through it.
+        let mut other = unsafe { DmaArena::<W, 4>::from_raw(other_cpu, other_mapping) };
+
+        let ours = arena.alloc::<ToDevice>(64, 64).unwrap();
+        let theirs = other.alloc::<ToDevice>(64, 64).unwrap();
+        assert_eq!(ours.iova(), theirs.iova());
+        assert_eq!(
+            arena.free(theirs),
+            Err(DmaError::NotAllocated {
+                iova: W::BASE,
+                len: 0x1000
+            })
+        );
+        assert_eq!(arena.live(), 1, "another arena's buffer freed ours");
+
+        let mut arena = match arena.into_ram() {
+            Ok(_) => panic!("RAM given back with a buffer live"),
+            Err(arena) => arena,
+        };
+        arena.free(ours).unwrap();
+        let ram = arena.into_ram().ok().unwrap();
+        assert_eq!((ram.start(), ram.len()), (at, 0x4000));
+
+        // The other arena still counts the buffer it never got back (and,
+        // made over raw memory, owns no RAM to give back anyway).
+        assert_eq!(other.live(), 1);
+        assert!(other.into_ram().is_err());
     }
 }

@@ -190,6 +190,48 @@ impl From<UntrustedError> for PciError {
     }
 }
 
+impl fmt::Display for PciError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BadAddress { device, function } => write!(
+                f,
+                "no such PCI address: device {device} (0..=31), function {function} (0..=7)"
+            ),
+            Self::NotPresent(a) => write!(f, "{a} reads all-ones: nothing there, or gone"),
+            Self::BadBarIndex(i) => write!(f, "BAR {i} is past the header's BARs"),
+            Self::BadBar { index, reason, raw } => {
+                write!(f, "BAR {index} is nonsense ({reason}, read {raw:#x})")
+            }
+            Self::CapabilityLoop { at } => {
+                write!(f, "the capability list loops (pointer {at:#x} seen twice)")
+            }
+            Self::CapabilityOutOfRange { pointer } => write!(
+                f,
+                "capability pointer {pointer:#x} is outside the capability area or misaligned"
+            ),
+            Self::MissingCapability { id } => write!(f, "no capability {id:#x}"),
+            Self::FlrUnsupported(a) => write!(f, "{a} does not offer function-level reset"),
+            Self::ResetTimeout {
+                address,
+                waited,
+                last_vendor,
+            } => write!(
+                f,
+                "{address} not back {waited:?} after a reset (vendor id read {last_vendor:#06x})"
+            ),
+            Self::ResetDeadline {
+                address,
+                waited,
+                deadline_ns,
+            } => write!(
+                f,
+                "the deadline ({deadline_ns} ns) passed {waited:?} into {address}'s reset recovery time"
+            ),
+            Self::Untrusted(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Ways a BAR can be nonsense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BarProblem {
@@ -205,6 +247,19 @@ pub enum BarProblem {
     Misaligned,
     /// The sizing read all-ones: the device vanished while we sized it.
     Vanished,
+}
+
+impl fmt::Display for BarProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ReservedType => "reserved memory type 0b11",
+            Self::NoUpperHalf => "a 64-bit BAR in the last slot",
+            Self::NonContiguousMask => "size mask with holes",
+            Self::Overflow => "base plus size overflows",
+            Self::Misaligned => "base not aligned to the size",
+            Self::Vanished => "sizing read all-ones",
+        })
+    }
 }
 
 /// Configuration-space access at 8, 16 and 32 bits.
@@ -259,4 +314,43 @@ impl<C: ConfigAccess + ?Sized> ConfigAccess for &mut C {
 #[inline]
 pub(crate) const fn config_access_ok(offset: u16, width: u16, size: u16) -> bool {
     offset % width == 0 && (offset as u32 + width as u32) <= size as u32
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn errors_read_as_words_with_their_values() {
+        let a = PciAddress::new(0, 1, 2, 3).unwrap();
+        assert_eq!(
+            PciError::NotPresent(a).to_string(),
+            "0000:01:02.3 reads all-ones: nothing there, or gone"
+        );
+        assert_eq!(
+            PciError::BadBar {
+                index: 5,
+                reason: BarProblem::NoUpperHalf,
+                raw: 0xfff0_000c,
+            }
+            .to_string(),
+            "BAR 5 is nonsense (a 64-bit BAR in the last slot, read 0xfff0000c)"
+        );
+        assert_eq!(
+            PciError::ResetTimeout {
+                address: a,
+                waited: Duration::from_millis(1000),
+                last_vendor: 0x0001,
+            }
+            .to_string(),
+            "0000:01:02.3 not back 1s after a reset (vendor id read 0x0001)"
+        );
+        assert_eq!(
+            PciAddress::new(0, 0, 32, 0).unwrap_err().to_string(),
+            "no such PCI address: device 32 (0..=31), function 0 (0..=7)"
+        );
+    }
 }

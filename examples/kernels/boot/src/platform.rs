@@ -75,7 +75,21 @@ impl From<AcpiError> for PlatformError {
 
 impl fmt::Display for PlatformError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        match *self {
+            Self::NoRsdp => write!(f, "the loader gave no RSDP"),
+            Self::Acpi(e) => write!(f, "ACPI: {e}"),
+            Self::NoEcam => write!(f, "no MCFG table, or none for segment 0"),
+            Self::NoDmar => write!(f, "no DMAR table: the machine has no VT-d unit"),
+            Self::Unmapped { base, size } => write!(
+                f,
+                "{base:#x}+{size:#x} is outside the uncached identity map (from {UNCACHED_FROM:#x})"
+            ),
+            Self::DeviceMissing { vendor, device } => {
+                write!(f, "no PCI function {vendor:04x}:{device:04x} on any bus")
+            }
+            Self::NotMemoryBar(bar) => write!(f, "BAR 0 is not a memory BAR ({bar:?})"),
+            Self::Pci(e) => write!(f, "PCI: {e}"),
+        }
     }
 }
 

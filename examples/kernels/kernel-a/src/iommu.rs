@@ -12,7 +12,7 @@ use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig};
 use paranoid_vtd::Vtd;
 
-use crate::error::{Context, Why};
+use crate::error::{Check, KernelAError};
 use crate::layout::{ARENA_BASE, ARENA_LEN};
 use crate::live::KernelAWindow;
 
@@ -28,25 +28,25 @@ pub fn enable(
     boot: &'static BootInfo,
     frames: &mut FrameAllocator,
     sources: &[u16],
-) -> Result<(Unit, WindowMapping<KernelAWindow>), Why> {
+) -> Result<(Unit, WindowMapping<KernelAWindow>), KernelAError> {
     let clock = boot.clock();
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
-    let table = platform::dmar(boot).context("no DMAR")?;
-    let dmar = Dmar::parse(table.bytes()).context("bad DMAR")?;
-    let drhd = dmar.drhds().next().ok_or("no DRHD")?;
+    let table = platform::dmar(boot).map_err(KernelAError::NoDmar)?;
+    let dmar = Dmar::parse(table.bytes()).map_err(KernelAError::BadDmar)?;
+    let drhd = dmar.drhds().next().ok_or(Check::NoDrhd)?;
     // SAFETY: the DRHD's register block; kernel A maps it once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
-        .context("DRHD registers")?;
+        .map_err(KernelAError::DrhdRegisters)?;
     let pool_base = frames
         .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
-        .context("table frames")?;
+        .map_err(KernelAError::TableFrames)?;
     let mut map = MemoryMap::new();
     for r in boot
         .memory_map()
         .iter()
         .filter(|r| r.kind == MemoryKind::Ram)
     {
-        map.add(r.start, r.size).context("memory map")?;
+        map.add(r.start, r.size).map_err(KernelAError::MemoryMap)?;
     }
     // SAFETY: the boot page tables identity-map the first 4 GiB; the tables are
     // built in frames this kernel allocated for them.
@@ -67,13 +67,14 @@ pub fn enable(
         &config,
         deadline,
     )
-    .context("translation on")?;
-    for &s in sources {
-        vtd.attach(s, deadline).context("attach")?;
+    .map_err(KernelAError::TranslationOn)?;
+    for &source in sources {
+        vtd.attach(source, deadline)
+            .map_err(|error| KernelAError::Attach { source, error })?;
     }
     let mapping = vtd
         .map_window::<KernelAWindow>(ARENA_BASE, deadline)
-        .context("map arena")?;
+        .map_err(KernelAError::MapArena)?;
     // Translation stays on with these tables until the crash and after it.
     Ok((vtd, mapping))
 }
@@ -81,13 +82,12 @@ pub fn enable(
 /// The state a planned handoff leaves the IOMMU in (documented in the README):
 /// translation off, queued invalidation off, fault log drained. Call it after
 /// every device is quiesced: from then on DMA is untranslated.
-pub fn leave(mut vtd: Unit, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
+pub fn leave(mut vtd: Unit, clock: &paranoid_boot::TscClock) -> Result<(), KernelAError> {
     let deadline = Deadline::after(clock, Duration::from_millis(100));
     let mut faults =
         paranoid_vtd::policy::FaultPolicy::new(paranoid_vtd::policy::PolicyConfig::default());
     faults
         .service(&mut vtd, &mut |_| {}, deadline)
-        .context("fault log")?;
-    vtd.turn_off(deadline)
-        .context("translation and queued invalidation off")
+        .map_err(KernelAError::FaultLog)?;
+    vtd.turn_off(deadline).map_err(KernelAError::TranslationOff)
 }

@@ -20,7 +20,7 @@ use paranoid_boot::{println, BootInfo};
 use paranoid_nvme::{Config, Nvme};
 
 use crate::disks::Found;
-use crate::error::{Context, Why};
+use crate::error::{Check, InitFailed, KernelAError};
 use crate::layout::{ARENA_BASE, ARENA_LEN, SCRATCH_OFFSET};
 
 paranoid::dma_windows! {
@@ -142,7 +142,7 @@ pub fn start(
     chaos: Option<Chaos>,
     disk: Found,
     nsid: u32,
-) -> Result<Live, Why> {
+) -> Result<Live, KernelAError> {
     let arm_dma = chaos.is_some();
     let mut cfg = platform::config(boot);
     let nvme_fn = match disk {
@@ -173,12 +173,12 @@ pub fn start(
         Err(platform::PlatformError::NoDmar) => {
             println!("kernel-a: no IOMMU on this machine (no DMAR table): DMA untranslated");
             let mapping = WindowMapping::<KernelAWindow>::identity(ARENA_BASE, ARENA_LEN)
-                .context("arena mapping")?;
+                .map_err(KernelAError::ArenaMapping)?;
             (None, mapping)
         }
-        Err(e) => return Err(Why::with("DMAR table unreadable", e)),
+        Err(e) => return Err(KernelAError::DmarUnreadable(e)),
     };
-    let mut arena = DmaArena::new(mapping, arena_ram).context("arena")?;
+    let mut arena = DmaArena::new(mapping, arena_ram).map_err(KernelAError::Arena)?;
     let mut buffers = [None, None];
     let (nvme, written, outstanding) = match nvme_fn {
         Some(node) => {
@@ -231,24 +231,22 @@ fn start_nvme(
     arena: &mut DmaArena<KernelAWindow>,
     chaos: Option<Chaos>,
     buffers: &mut [Option<paranoid::dma::DmaBuffer<KernelAWindow, ToDevice>>; 2],
-) -> Result<(KernelANvme, u64, u32), Why> {
+) -> Result<(KernelANvme, u64, u32), KernelAError> {
     let address = node.address();
-    let (regs, _) = platform::map_bar0(&mut cfg, address).context("nvme bar")?;
+    let (regs, _) = platform::map_bar0(&mut cfg, address).map_err(KernelAError::NvmeBar)?;
     let config = Config {
         nsid,
         ..Config::default()
     };
-    let nvme = Nvme::new(regs, cfg, address, boot.clock(), arena, config).context("nvme new")?;
+    let nvme = Nvme::new(regs, cfg, address, boot.clock(), arena, config)
+        .map_err(KernelAError::NvmeNew)?;
     let ready = nvme
         .init(paranoid_nvme::DEFAULT_INIT_BUDGET)
-        .context("nvme init")?;
+        .map_err(|f| KernelAError::NvmeInit(InitFailed::logged(f)))?;
     println!("kernel-a: nvme ready in {:?}", ready.trace.total());
     let mut nvme = ready.device.into_inner();
-    let block = u64::from(
-        nvme.namespace_info()
-            .map(|ns| ns.block_size)
-            .ok_or("nvme namespace")?,
-    );
+    let ns = nvme.namespace_info().ok_or(Check::NoNamespace { nsid })?;
+    let block = u64::from(ns.block_size);
     crate::crash::update(|n| {
         if let Some(slot) = n.live_sources.get_mut(n.live_count as usize) {
             *slot = node.requester_id();
@@ -258,25 +256,29 @@ fn start_nvme(
     const CHUNK: u64 = 64 * 1024;
     let mut buf = arena
         .alloc::<ToDevice>(CHUNK as usize, 4096)
-        .context("dma buffer")?;
+        .map_err(KernelAError::DmaBuffer)?;
     buf.write_bytes(0, &[0x4b; CHUNK as usize])
-        .context("fill")?;
+        .map_err(KernelAError::Fill)?;
     let mut written = 0;
     for i in 0..8u64 {
         nvme.write_blocks((SCRATCH_OFFSET + i * CHUNK) / block, CHUNK / block, &buf, 0)
-            .context("scratch write")?;
+            .map_err(KernelAError::ScratchWrite)?;
         written += CHUNK;
     }
     // Last: writes submitted and never reaped, in flight across the crash.
     // Each owns its buffer (moved into the driver) until the crash.
     let mut outstanding = 0;
     if let Some(c) = chaos {
-        let ns = nvme.namespace_info().ok_or("namespace")?;
         for i in 0..c.in_flight {
-            let mut one = arena.alloc::<ToDevice>(4096, 4096).context("dma buffer")?;
-            one.write_bytes(0, &[0x4b; 4096]).context("fill")?;
+            let mut one = arena
+                .alloc::<ToDevice>(4096, 4096)
+                .map_err(KernelAError::DmaBuffer)?;
+            one.write_bytes(0, &[0x4b; 4096])
+                .map_err(KernelAError::Fill)?;
             let at = SCRATCH_OFFSET + 8 * CHUNK + i * 4096;
-            let (lba, blocks) = ns.byte_extent_to_blocks(at, 4096).context("extent")?;
+            let (lba, blocks) = ns
+                .byte_extent_to_blocks(at, 4096)
+                .map_err(KernelAError::Extent)?;
             if nvme.submit_write(lba, blocks, one, 0).is_ok() {
                 outstanding += 1;
             }
@@ -301,13 +303,13 @@ impl Devices {
     /// RX/TX, mask interrupts, reset), bus mastering goes off, then the IOMMU is
     /// left in the documented state (translation and queued invalidation off,
     /// fault log drained).
-    pub fn shut_down(&mut self, clock: &paranoid_boot::TscClock) -> Result<(), Why> {
+    pub fn shut_down(&mut self, clock: &paranoid_boot::TscClock) -> Result<(), KernelAError> {
         if let Some(nvme) = self.nvme.as_mut() {
-            nvme.shutdown().context("nvme shutdown")?;
+            nvme.shutdown().map_err(KernelAError::NvmeShutdown)?;
         }
         if let Some(nic) = self.nic.as_mut() {
             nic.shutdown(Deadline::after(clock, Duration::from_millis(100)))
-                .context("e1000 shutdown")?;
+                .map_err(KernelAError::E1000Shutdown)?;
         }
         match self.iommu.take() {
             Some(unit) => crate::iommu::leave(unit, clock),
@@ -354,27 +356,27 @@ fn arm_edu<P: ConfigAccess>(
     cfg: &mut P,
     found: Node,
     arena: &mut DmaArena<KernelAWindow>,
-) -> Result<u64, Why> {
+) -> Result<u64, KernelAError> {
     let address = found.address();
-    let (mut regs, _) = platform::map_bar0(cfg, address).context("edu bar")?;
+    let (mut regs, _) = platform::map_bar0(cfg, address).map_err(KernelAError::EduBar)?;
     command::update(
         cfg,
         address,
         Command::BUS_MASTER | Command::MEMORY_SPACE,
         Command::empty(),
     )
-    .context("edu bus master")?;
+    .map_err(KernelAError::EduBusMaster)?;
     let mut source = arena
         .alloc::<Bidirectional>(EDU_LEN, 4096)
-        .context("edu source")?;
+        .map_err(KernelAError::EduSource)?;
     for i in 0..EDU_LEN / 8 {
         source
             .write(8 * i, EDU_WORD0 | i as u64)
-            .context("edu fill")?;
+            .map_err(KernelAError::EduFill)?;
     }
     let landing = arena
         .alloc::<FromDevice>(EDU_LEN, 4096)
-        .context("edu landing")?;
+        .map_err(KernelAError::EduLanding)?;
     regs.write64(EDU_DMA_SRC, source.iova().get());
     regs.write64(EDU_DMA_DST, EDU_BUFFER);
     regs.write64(EDU_DMA_COUNT, EDU_LEN as u64);
@@ -387,8 +389,7 @@ fn arm_edu<P: ConfigAccess>(
         || regs.read64(EDU_DMA_CMD).not_all_ones(),
         |c| !c.bit(0),
     );
-    done.map(|_| ())
-        .context("edu priming DMA never completed (or edu is gone)")?;
+    done.map(|_| ()).map_err(KernelAError::EduPriming)?;
     // The canaries' negative control (`negative_control=stale-dma`, a machine
     // without an IOMMU, so an IOVA is a physical address): the transfer is
     // aimed at the recovery kernel's canary region instead of kernel A's own
@@ -424,16 +425,16 @@ fn arm_edu<P: ConfigAccess>(
 
 /// Arms the i6300esb watchdog (a cluster's node watchdog): the machine resets
 /// `period_ms` after the last pet unless the recovery kernel keeps petting it.
-pub fn arm_watchdog(period_ms: u64) -> Result<(), Why> {
+pub fn arm_watchdog(period_ms: u64) -> Result<(), KernelAError> {
     let mut cf8 = platform::cf8();
-    let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS)
-        .context("watchdog_ms= given but no i6300esb")?;
-    let (regs, _) = platform::map_bar0(&mut cf8, esb.address()).context("i6300esb bar")?;
+    let esb = platform::find(&mut cf8, paranoid_i6300esb::IDS).map_err(KernelAError::NoWatchdog)?;
+    let (regs, _) =
+        platform::map_bar0(&mut cf8, esb.address()).map_err(KernelAError::WatchdogBar)?;
     let mut wdt = paranoid_i6300esb::Watchdog::new(regs);
     wdt.set_period(Duration::from_millis(period_ms))
-        .context("watchdog period")?;
+        .map_err(KernelAError::WatchdogPeriod)?;
     paranoid_i6300esb::enable(&mut Function::new(&mut cf8, esb.address()))
-        .context("watchdog enable")?;
+        .map_err(KernelAError::WatchdogEnable)?;
     wdt.pet();
     let pet_tsc = paranoid::arch::x86_64::rdtsc();
     crate::crash::update(|n| n.watchdog_tsc = pet_tsc);
@@ -447,10 +448,10 @@ fn start_nic(
     found: Node,
     arena: &mut DmaArena<KernelAWindow>,
     burst: u32,
-) -> Result<(KernelANic, u32), Why> {
+) -> Result<(KernelANic, u32), KernelAError> {
     let address = found.address();
     let mut cf8 = platform::cf8();
-    let (regs, _) = platform::map_bar0(&mut cf8, address).context("e1000 bar")?;
+    let (regs, _) = platform::map_bar0(&mut cf8, address).map_err(KernelAError::E1000Bar)?;
     let clock = boot.clock();
     let nic = paranoid_e1000::E1000::new(
         regs,
@@ -460,8 +461,9 @@ fn start_nic(
         arena,
         paranoid_e1000::Config::default(),
     )
-    .context("e1000 new")?;
-    let ready = paranoid_e1000::init::init(nic, &clock).context("e1000 init")?;
+    .map_err(KernelAError::E1000New)?;
+    let ready = paranoid_e1000::init::init(nic, &clock)
+        .map_err(|f| KernelAError::E1000Init(InitFailed::logged(f)))?;
     let mut nic = ready.device.into_inner();
     // Wait (bounded) until the outside network's frames arrive: from here on the
     // NIC keeps writing them into kernel A's ring, crash or not.

@@ -72,45 +72,51 @@ fn main(boot: &'static BootInfo) -> ExitCode {
     );
     match run(boot, point, seed) {
         Ok(never) => match never {},
-        Err(why) => {
+        Err(error) => {
             // `reason=` names the step; `error=` keeps what the step got.
             let mut fields = Fields::new();
-            fields.quoted("reason", why.step);
-            if let Some(cause) = &why.cause {
-                fields.quoted("error", cause.as_str());
+            fields.quoted("reason", error.step());
+            if let Some(cause) = error.cause() {
+                fields.quoted("error", cause);
             }
             result::finish("kernel-a", Verdict::Fail, &fields)
         }
     }
 }
 
-use error::Context;
-pub use error::Why;
+use error::{Check, KernelAError};
 
 fn run(
     boot: &'static BootInfo,
     point: CrashPoint,
     seed: u64,
-) -> Result<core::convert::Infallible, Why> {
+) -> Result<core::convert::Infallible, KernelAError> {
     let mut frames = boot
         .take_frames()
-        .ok_or("frames taken")?
-        .context("frame allocator")?;
+        .ok_or(KernelAError::FramesTaken)?
+        .map_err(KernelAError::FrameAllocator)?;
     // The DMA arena's RAM, claimed once: no frame is handed out inside it.
-    let arena_ram = frames.claim_ram(ARENA_BASE, ARENA_LEN).context("arena")?;
+    let arena_ram = frames
+        .claim_ram(ARENA_BASE, ARENA_LEN)
+        .map_err(KernelAError::ArenaRam)?;
     // The pattern region and the recovery region, claimed the same way.
     let mut pattern_ram = frames
         .claim_ram(PATTERN_BASE, PATTERN_LEN)
-        .context("reserve")?;
+        .map_err(KernelAError::Reserve)?;
     let recovery_ram = frames
         .claim_ram(RECOVERY_BASE, RECOVERY_LEN)
-        .context("reserve")?;
-    let recovery = RecoveryParts::split(recovery_ram).ok_or("recovery region layout")?;
+        .map_err(KernelAError::Reserve)?;
+    let recovery = RecoveryParts::split(recovery_ram).ok_or(Check::RecoveryLayout {
+        start: RECOVERY_BASE,
+        len: RECOVERY_LEN,
+    })?;
     // Its own disk, named like the recovery kernel's dump target (the same
     // settings: kernel A passes them through).
-    let settings = RecoveryConfig::parse(boot.cmdline().as_str()).context("recovery settings")?;
+    let settings =
+        RecoveryConfig::parse(boot.cmdline().as_str()).map_err(KernelAError::RecoverySettings)?;
     let nsid = settings.target.nsid;
-    let disk = disks::find(boot, settings.target.serial, nsid);
+    // The arena's RAM is lent to the disk probes and comes back for `live`.
+    let (disk, arena_ram) = disks::find(boot, settings.target.serial, nsid, arena_ram)?;
     let (entry, start_info) = preload_recovery(boot, disk, recovery.image, recovery.start_info)?;
     let mut note = CrashNote::new();
     note.pattern_seed = seed;
@@ -223,25 +229,28 @@ fn preload_recovery(
     disk: disks::Found,
     mut image_ram: RamRegion,
     mut start_info_page: RamRegion,
-) -> Result<(u32, u32), Why> {
-    boot.modules()
-        .first()
-        .ok_or("no recovery kernel: start QEMU with -initrd recovery-kernel")?;
-    let bytes = boot
-        .module_bytes(0)
-        .ok_or("recovery kernel module outside RAM")?;
-    let image = KernelImage::parse(bytes).context("recovery kernel ELF")?;
+) -> Result<(u32, u32), KernelAError> {
+    let module = boot.modules().first().ok_or(Check::NoRecoveryKernel)?;
+    let bytes = boot.module_bytes(0).ok_or(Check::ModuleOutsideRam {
+        start: module.start,
+        size: module.size,
+    })?;
+    let image = KernelImage::parse(bytes).map_err(KernelAError::RecoveryElf)?;
     let at = image.footprint();
     if at.start < RECOVERY_BASE || at.end > CANARY_START {
-        return Err(Why::new(
-            "recovery kernel not linked inside the reserved region",
-        ));
+        return Err(Check::RecoveryNotInReserved {
+            start: at.start,
+            end: at.end,
+            base: RECOVERY_BASE,
+            limit: CANARY_START,
+        }
+        .into());
     }
     // The segments land in the image part of the reserved region (checked by
     // `load`), claimed from the frame allocator: nothing kernel A uses.
     image
         .load(&mut image_ram, boot.memory_map())
-        .context("recovery load")?;
+        .map_err(KernelAError::RecoveryLoad)?;
 
     let mut cmdline = Line::new();
     let _ = write!(
@@ -278,7 +287,7 @@ fn preload_recovery(
         boot.rsdp(),
         &[],
     )
-    .context("recovery start info")?;
+    .map_err(KernelAError::RecoveryStartInfo)?;
     Ok((image.pvh_entry(), ebx))
 }
 
