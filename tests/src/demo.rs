@@ -220,7 +220,7 @@ fn start_traffic(to_qemu: u16, from_qemu: u16, interval: Duration) -> Result<(),
 const HEARTBEAT_PORT: u16 = 7374;
 
 /// Heartbeat frames from the recovery kernel in a pcap capture: UDP
-/// payloads to [`HEARTBEAT_PORT`] that start with `PARANOID-HEARTBEAT`, read
+/// payloads to the heartbeat port (7374) that start with `PARANOID-HEARTBEAT`, read
 /// by the dump reader's pcap walker (the one the streamed dump uses).
 pub fn heartbeats_in_pcap(pcap: &[u8]) -> Result<u64, String> {
     let payloads = paranoid_dump::reader::udp_payloads(pcap, HEARTBEAT_PORT)?;

@@ -16,7 +16,7 @@
 //! - [`kernels::build`]: `cargo build --release` of the kernels workspace;
 //! - [`qemu`]: prerequisites, the QEMU command line, one run;
 //! - [`runner::run_all`]: runs scenarios in parallel, [`summary`] prints the table;
-//! - [`bench`]: `cargo xtask dump-bench`, the dump against the raw writer and the codecs;
+//! - [`bench`](mod@bench): `cargo xtask dump-bench`, the dump against the raw writer and the codecs;
 //! - [`codegen`]: the "one `mov` per register access" check on the release build.
 #![deny(missing_docs)]
 

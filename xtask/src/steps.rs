@@ -73,6 +73,11 @@ pub fn all() -> Vec<Step> {
             run: test_host,
         },
         Step {
+            name: "doc",
+            what: "cargo doc -D warnings (broken and private intra-doc links), host workspace, all features",
+            run: doc,
+        },
+        Step {
             name: "package",
             what: "cargo package (verified) of the published crates: paranoid-hal, paranoid-hal-macros, the drivers, paranoid-result-line, paranoid-dump, paranoid-recovery, paranoid-cli, cargo-paranoid",
             run: package,
@@ -278,6 +283,18 @@ fn target_dir(ctx: &Ctx) -> PathBuf {
         .map(PathBuf::from)
         .map(|t| if t.is_absolute() { t } else { ctx.root.join(t) })
         .unwrap_or_else(|| ctx.root.join("target"))
+}
+
+fn doc(ctx: &Ctx) -> Result<(), String> {
+    let mut c = ctx.cargo(&[
+        "doc",
+        "--no-deps",
+        "--workspace",
+        "--all-features",
+        "--quiet",
+    ]);
+    c.env("RUSTDOCFLAGS", "-D warnings");
+    run(c)
 }
 
 fn test_host(ctx: &Ctx) -> Result<(), String> {

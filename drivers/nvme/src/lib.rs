@@ -2,7 +2,7 @@
 //! state a crashed kernel left the controller in.
 //!
 //! - [`regs`]: controller registers and fields, apart from the logic.
-//! - [`init`]: paranoid init, one step per function in spec order (quiesce,
+//! - [`init`](mod@init): paranoid init, one step per function in spec order (quiesce,
 //!   controller reset without shutdown notification, verify CAP/VS/CSTS, admin
 //!   queues from the window, enable, Identify, one I/O queue pair), run through
 //!   [`paranoid::init::run`] with its escalation to FLR and its trace.

@@ -1,7 +1,7 @@
 //! Controller registers (NVMe 1.4, 3.1), declared apart from the logic.
 //!
 //! [`Registers`] wraps a [`RegisterIo`] with one small typed accessor per
-//! register; every read comes back [`Untrusted`]. Fields are [`Field`]s named as
+//! register; every read comes back [`Untrusted`]. Fields are [`paranoid::regs::Field`]s named as
 //! in the spec (`cap::TO` is CAP.TO). 64-bit registers are written low dword
 //! first, then high, as the spec allows and as Linux does (`lo_hi_writeq`).
 

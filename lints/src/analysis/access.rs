@@ -415,7 +415,7 @@ fn use_leaves(t: &syn::UseTree, out: &mut Vec<String>) {
 }
 
 /// Whether `ty` is a register handle type (`Port<u8>`, `&mut PortWriteOnly<u16>`), also
-/// inside arrays, slices and the wrappers of [`HANDLE_WRAPPERS`] (`Mutex<Port<u8>>`).
+/// inside arrays, slices and the usual wrappers (`Mutex<Port<u8>>`).
 pub fn is_handle_type(ty: &Type, names: &HandleNames) -> bool {
     match ty {
         Type::Array(a) => is_handle_type(&a.elem, names),
