@@ -502,12 +502,35 @@ pub fn select(
         },
     };
     if !extra.is_empty() {
-        m.post.extend(extra.iter().cloned());
-        if m.is_standard() {
+        let standard = m.is_standard();
+        // `-m` sets the machine's memory (so the RAM backend the ground-truth
+        // check keeps, and the layout check, are sized to match) rather than
+        // overriding it behind the harness's back.
+        let mut words = extra.iter();
+        while let Some(w) = words.next() {
+            if w == "-m" {
+                let size = words.next().ok_or("`-m` needs a size")?;
+                if !is_memory_size(size) {
+                    return Err(format!(
+                        "`-m {size}`: give the size as a whole number of MiB or GiB (`-m 512M`, `-m 2G`)"
+                    ));
+                }
+                m.memory = Some(size.clone());
+            } else {
+                m.post.push(w.clone());
+            }
+        }
+        if standard {
             m.name = "custom".to_string();
         }
     }
     Ok(m)
+}
+
+/// `N M` or `N G` (whole numbers), the sizes the harness reads back.
+fn is_memory_size(size: &str) -> bool {
+    let (n, unit) = size.split_at(size.len().saturating_sub(1));
+    matches!(unit, "M" | "G") && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits `--machine-args` text into words (single and double quotes group).
@@ -755,6 +778,21 @@ mod tests {
         fs::copy(&twin.path, &img.path).unwrap();
         assert!(check_untouched(std::slice::from_ref(&img)).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_m_in_machine_args_sets_the_memory() {
+        let extra = |s: &str| split_args(s);
+        let m = select(None, None, &extra("-m 2G -smp 2")).unwrap();
+        assert_eq!(
+            (m.memory.as_deref(), m.name.as_str()),
+            (Some("2G"), "custom")
+        );
+        assert_eq!(m.post, vec!["-smp", "2"]);
+        assert!(select(None, None, &extra("-m")).is_err());
+        assert!(select(None, None, &extra("-m 1.5G"))
+            .unwrap_err()
+            .contains("whole number"));
     }
 
     #[test]

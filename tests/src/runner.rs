@@ -175,8 +175,22 @@ pub fn judge(s: &Scenario, ended: &Ended, out: &RunOutput) -> Verdict {
         } else {
             ""
         };
+        // Another kernel of the run that failed first (kernel A before it
+        // could crash) says why in its own line.
+        let earlier = result_line::all(&out.serial)
+            .into_iter()
+            .find(|l| !l.passed() && l.test() != Some(s.result_test.as_str()))
+            .map(|l| {
+                format!(
+                    "; {} failed first: {} {}",
+                    l.test().unwrap_or("a kernel"),
+                    l.get("reason").unwrap_or("?"),
+                    l.get("error").unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
         return Verdict::Fail(format!(
-            "no result line for test={} (exit {:?}){reset}{}",
+            "no result line for test={} (exit {:?}){reset}{earlier}{}",
             s.result_test,
             out.exit,
             if hint.is_empty() {
@@ -344,6 +358,12 @@ mod tests {
         let twice = "PARANOID-RESULT test=boot verdict=fail reason=x\nPARANOID-RESULT test=boot verdict=pass\n";
         assert!(
             matches!(judge(&s, &exited(33), &out(twice, Some(33))), Verdict::Fail(m) if m.contains("2 result lines"))
+        );
+        // The kernel before it failed first: its reason is in the verdict.
+        let first =
+            "PARANOID-RESULT test=kernel-a verdict=fail reason=\"ram size\" error=\"128 MiB\"\n";
+        assert!(
+            matches!(judge(&s, &exited(35), &out(first, Some(35))), Verdict::Fail(m) if m.contains("kernel-a failed first: ram size 128 MiB"))
         );
         let panic = "PARANOID-PANIC boom\nPARANOID-RESULT test=boot verdict=pass\n";
         assert!(

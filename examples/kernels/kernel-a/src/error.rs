@@ -171,6 +171,14 @@ pub enum Check {
     },
     /// The DMAR table lists no DRHD (no remapping unit).
     NoDrhd,
+    /// The machine's RAM does not reach the end of kernel A's fixed layout
+    /// (the DMA arena is the highest part).
+    TooLittleRam {
+        /// One past the layout's last byte.
+        needed: u64,
+        /// One past the last RAM byte below that.
+        ram_end: u64,
+    },
 }
 
 /// A driver init that gave up: the step that failed last and why (the
@@ -323,6 +331,7 @@ impl Check {
             }
             Self::NoNamespace { .. } => "nvme namespace",
             Self::NoDrhd => "no DRHD",
+            Self::TooLittleRam { .. } => "ram size",
         }
     }
 }
@@ -351,6 +360,14 @@ impl fmt::Display for Check {
                 write!(f, "the controller came up without namespace {nsid}")
             }
             Self::NoDrhd => write!(f, "the DMAR table lists no remapping unit"),
+            Self::TooLittleRam { needed, ram_end } => write!(
+                f,
+                "kernel A's layout needs RAM up to {needed:#x} ({} MiB: its DMA arena sits above \
+                 the recovery kernel's reserved region); this machine's RAM ends at {ram_end:#x} \
+                 ({} MiB): give QEMU -m 256M or more",
+                needed >> 20,
+                ram_end >> 20
+            ),
         }
     }
 }

@@ -91,6 +91,23 @@ fn run(
     point: CrashPoint,
     seed: u64,
 ) -> Result<core::convert::Infallible, KernelAError> {
+    // The fixed layout's highest part is the DMA arena: a machine whose RAM
+    // stops short of it is told so in words (QEMU's default is 128 MiB).
+    let needed = ARENA_BASE + ARENA_LEN;
+    let covered = boot
+        .memory_map()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Ram && r.start <= ARENA_BASE)
+        .map(|r| r.start.saturating_add(r.size).min(needed))
+        .max()
+        .unwrap_or(0);
+    if covered < needed {
+        return Err(Check::TooLittleRam {
+            needed,
+            ram_end: covered,
+        }
+        .into());
+    }
     let mut frames = boot
         .take_frames()
         .ok_or(KernelAError::FramesTaken)?
