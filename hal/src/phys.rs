@@ -670,14 +670,11 @@ impl PhysRead for OwnedRam<'_> {
 
 impl PhysWrite for OwnedRam<'_> {
     fn write_u64(&mut self, pa: u64, value: u64) -> Result<(), PhysError> {
-        let offset = self
-            .ram
-            .offset_of(pa, WORD)
-            .ok_or(PhysError::OutOfRange {
-                at: pa,
-                len: WORD,
-                limit: self.ram.start().saturating_add(self.ram.len()),
-            })?;
+        let offset = self.ram.offset_of(pa, WORD).ok_or(PhysError::OutOfRange {
+            at: pa,
+            len: WORD,
+            limit: self.ram.start().saturating_add(self.ram.len()),
+        })?;
         if self.ram.write_u64_aligned(offset, value) {
             Ok(())
         } else if pa == 0 {
