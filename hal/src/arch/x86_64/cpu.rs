@@ -6,7 +6,7 @@
 use core::arch::asm;
 
 /// Bytes in a cache line on every x86_64 CPU paranoid runs on (CPUID leaf 1,
-/// EBX[15:8] × 8 is 64 on all of them; a larger line only flushes more).
+/// EBX\[15:8\] × 8 is 64 on all of them; a larger line only flushes more).
 pub const CACHE_LINE: u64 = 64;
 
 /// Reads the time-stamp counter (`rdtsc`).
