@@ -15,7 +15,10 @@
 //!   ([`pci::topology`]), BAR sizing, bounded capability walks, function-level
 //!   reset.
 //! - [`acpi`] and [`phys`]: the one firmware-table walker (RSDP, XSDT/RSDT,
-//!   MCFG) reading physical memory through a bounds-checked seam.
+//!   MCFG) reading physical memory through a bounds-checked seam; physical
+//!   memory read and write ([`phys::PhysRead`], [`phys::PhysWrite`]), the
+//!   memory map, and the one identity-map type a kernel makes once at boot
+//!   ([`phys::IdentityMap`]).
 //! - [`dma`]: IOVA windows, a window-confined allocator, and DMA buffers typed by
 //!   direction and branded by their window.
 //! - [`lifecycle`] and [`init`]: the `Unknown → Quiesced → Reset → Verified → Ready`

@@ -1,12 +1,24 @@
-//! Physical memory read by copy: the seam firmware-table walkers read through.
+//! Physical memory: reading and writing it, the memory map, and the one
+//! identity map a kernel reaches it through.
 //!
 //! A recovery kernel reads memory it did not write (ACPI tables, the dead
-//! kernel's structures), so every read names its physical range and is checked
-//! against what the reader can reach before a byte is touched; a range outside
-//! it is a [`PhysError`], never a fault. [`PhysRead`] is the trait; [`Identity`]
-//! reads through a kernel's identity map (the one place that map becomes a safe
-//! reader: its creation is `unsafe`), and [`SliceMemory`] serves a byte buffer
-//! as physical memory (host tests, fuzzing, a table a kernel copied already).
+//! kernel's structures), so every access names its physical range and is
+//! checked against what the accessor can reach before a byte is touched; a
+//! range outside it is a [`PhysError`], never a fault.
+//!
+//! - [`PhysRead`] and [`PhysWrite`]: the one trait family every reader and
+//!   writer of physical memory implements (firmware-table walkers, IOMMU table
+//!   builders, the simulated memory of host tests);
+//! - [`MemoryMap`]: the RAM ranges of the machine, which a pointer read from
+//!   untrusted memory must land in before it is followed;
+//! - [`IdentityMap`]: the kernel's identity map, made once at boot (its
+//!   creation is `unsafe`), then shared by reference: the one safe reader of
+//!   memory the kernel does not own;
+//! - [`RamRegion`]: RAM a kernel owns outright, and [`OwnedRam`], the writer
+//!   that pairs one with the identity map (a driver writes its own tables and
+//!   reads everything else);
+//! - [`SliceMemory`]: a byte buffer served as physical memory (host tests,
+//!   fuzzing, a table a kernel copied already).
 
 use core::fmt;
 
@@ -100,92 +112,82 @@ impl<T: PhysRead + ?Sized> PhysRead for &T {
     fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
         (**self).read(pa, out)
     }
-}
-
-/// Checks `at..at + len` against `limit`; returns the end.
-fn check(at: u64, len: usize, limit: u64) -> Result<u64, PhysError> {
-    let len = len as u64;
-    let end = at.checked_add(len).ok_or(PhysError::Overflow { at, len })?;
-    if at == 0 {
-        return Err(PhysError::Null);
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        (**self).read_u64(pa)
     }
-    if end > limit {
-        return Err(PhysError::OutOfRange { at, len, limit });
+}
+
+impl<T: PhysRead + ?Sized> PhysRead for &mut T {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
+        (**self).read(pa, out)
     }
-    Ok(end)
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        (**self).read_u64(pa)
+    }
 }
 
-/// Physical memory below a limit, read through the kernel's 1:1 identity map.
-#[derive(Debug, Clone, Copy)]
-pub struct Identity {
-    limit: u64,
-}
-
-impl Identity {
-    /// Reads physical addresses `1..limit` through the identity map.
+/// Writes physical memory, bounds-checked like [`PhysRead`]: the seam a driver
+/// builds device-visible structures through (IOMMU tables, queues).
+///
+/// Implementations guarantee that a write returning `Ok` stored the whole
+/// value with one access (a unit reading it concurrently sees the old or the
+/// new value, never a mix), and that a write outside the memory they own
+/// returns an error without touching memory.
+pub trait PhysWrite: PhysRead {
+    /// Writes the little-endian `u64` at the 8-aligned physical address `pa`
+    /// in one access.
     ///
-    /// # Safety
+    /// # Errors
     ///
-    /// - every physical address in `1..limit` must be mapped 1:1 (virtual ==
-    ///   physical) for as long as the value (or a copy) lives;
-    /// - reading any of it must have no side effect: RAM and firmware tables,
-    ///   not device registers (map device memory with [`crate::mmio::Mmio`]).
-    pub const unsafe fn new(limit: u64) -> Self {
-        Self { limit }
-    }
+    /// [`PhysError`] when `pa..pa + 8` is not memory the writer owns, or
+    /// [`PhysError::OutOfRange`] with `limit` 0 when `pa` is not 8-aligned;
+    /// nothing is written then.
+    fn write_u64(&mut self, pa: u64, value: u64) -> Result<(), PhysError>;
 
-    /// The first address this reader cannot reach.
-    pub const fn limit(&self) -> u64 {
-        self.limit
-    }
-
-    /// Writes back the cache lines of `pa..pa + len` (cut at the limit), so a
-    /// unit that does not snoop the caches (an IOMMU with ECAP.C = 0) sees what
-    /// the CPU wrote there. Off x86_64 this does nothing.
-    pub fn flush(&self, pa: u64, len: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use crate::arch::x86_64::cpu::{clflush, CACHE_LINE};
-            let mut line = pa & !(CACHE_LINE - 1);
-            let end = pa.saturating_add(len).min(self.limit);
-            while line < end {
-                if line != 0 {
-                    // SAFETY: `line` is below `limit`, so identity-mapped
-                    // (`new`'s contract); clflush changes no memory contents.
-                    unsafe { clflush(line as usize as *const u8) };
-                }
-                line += CACHE_LINE;
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
+    /// Makes writes to `pa..pa + len` visible to a unit that does not snoop
+    /// the caches (an IOMMU with ECAP.C = 0): the cache lines are written back.
+    /// The default does nothing (memory every reader sees coherently, such as
+    /// simulated memory).
+    fn flush(&mut self, pa: u64, len: u64) {
         let _ = (pa, len);
     }
 }
 
-impl PhysRead for Identity {
-    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
-        check(pa, out.len(), self.limit)?;
-        for (i, b) in out.iter_mut().enumerate() {
-            let at = (pa as usize).wrapping_add(i);
-            // SAFETY:
-            // - `pa..pa + out.len()` is non-zero and below `limit` (checked), so
-            //   `at` is identity-mapped (`new`'s contract);
-            // - the memory is RAM or firmware tables: a volatile byte read has no
-            //   side effect, needs no alignment and forms no reference.
-            *b = unsafe { core::ptr::read_volatile(at as *const u8) };
-        }
-        Ok(())
+impl<T: PhysWrite + ?Sized> PhysWrite for &mut T {
+    fn write_u64(&mut self, pa: u64, value: u64) -> Result<(), PhysError> {
+        (**self).write_u64(pa, value)
+    }
+    fn flush(&mut self, pa: u64, len: u64) {
+        (**self).flush(pa, len)
+    }
+}
+
+/// Bytes a `u64` access covers.
+const WORD: u64 = 8;
+
+/// The error of a misaligned `u64` access at `pa` (`limit` 0 marks it).
+const fn misaligned(pa: u64) -> PhysError {
+    PhysError::OutOfRange {
+        at: pa,
+        len: WORD,
+        limit: 0,
     }
 }
 
 /// Ranges of RAM (and firmware tables) a kernel reaches through its identity
 /// map, read by copy: the one reader of memory the kernel does not own (a
-/// crashed kernel's RAM, a note it left, its own image), made once at boot
-/// from the memory map.
+/// crashed kernel's RAM, a note it left, firmware tables, its own image).
 ///
-/// Unlike [`Identity`], which covers everything below one limit, this covers
+/// A kernel makes it at boot (the boot crate does, and hands it out by
+/// reference), the one place its `unsafe` duty is discharged; whoever needs to
+/// read physical memory then borrows it, or a narrower map made from it with
+/// [`IdentityMap::restrict`] (safe: a part of what was promised). It covers
 /// only the ranges it was made with, so device memory between or above them
 /// (the MMIO hole, 64-bit BARs) is never read, whatever address is asked for.
+///
+/// It never writes: memory a kernel writes is memory it owns, a
+/// [`RamRegion`] (written through [`OwnedRam`] where a [`PhysWrite`] is
+/// needed).
 #[derive(Debug, Clone, Copy)]
 pub struct IdentityMap {
     ranges: [(u64, u64); IdentityMap::MAX_RANGES],
@@ -229,6 +231,31 @@ impl IdentityMap {
         self.ranges.get(..self.count).unwrap_or(&[])
     }
 
+    /// The part of this map inside `ranges` (`(start, end)`, end exclusive):
+    /// each of them cut to each range of this map. Safe, because every address
+    /// of the result was in this map already; pieces past
+    /// [`Self::MAX_RANGES`] are dropped (reads there fail).
+    #[must_use]
+    pub fn restrict(&self, ranges: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut out = Self {
+            ranges: [(0, 0); Self::MAX_RANGES],
+            count: 0,
+        };
+        for (start, end) in ranges {
+            for &(s, e) in self.ranges() {
+                let piece = (start.max(s), end.min(e));
+                if piece.0 >= piece.1 {
+                    continue;
+                }
+                if let Some(slot) = out.ranges.get_mut(out.count) {
+                    *slot = piece;
+                    out.count += 1;
+                }
+            }
+        }
+        out
+    }
+
     /// True when `pa..pa + len` lies inside one range.
     pub fn contains(&self, pa: u64, len: u64) -> bool {
         pa.checked_add(len)
@@ -243,6 +270,9 @@ impl IdentityMap {
         pa.checked_add(n)
             .ok_or(PhysError::Overflow { at: pa, len: n })?;
         if !self.contains(pa, n) {
+            if pa == 0 {
+                return Err(PhysError::Null);
+            }
             return Err(PhysError::OutOfRange {
                 at: pa,
                 len: n,
@@ -261,12 +291,8 @@ impl IdentityMap {
     /// `limit` 0) when `pa` is not 8-aligned.
     pub fn read_u64_volatile(&self, pa: u64) -> Result<u64, PhysError> {
         self.check(pa, 8)?;
-        if pa % 8 != 0 {
-            return Err(PhysError::OutOfRange {
-                at: pa,
-                len: 8,
-                limit: 0,
-            });
+        if pa % WORD != 0 {
+            return Err(misaligned(pa));
         }
         // SAFETY:
         // - `pa..pa + 8` lies in one range (checked), identity-mapped RAM with
@@ -312,6 +338,18 @@ impl PhysRead for IdentityMap {
         //   unsound for plain bytes).
         unsafe { core::ptr::copy_nonoverlapping(from as *const u8, rest.as_mut_ptr(), rest.len()) };
         Ok(())
+    }
+
+    /// Reads the `u64` at `pa`: one load when `pa` is 8-aligned (a table
+    /// entry a unit may be writing is never seen half old, half new), a byte
+    /// copy otherwise.
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        if pa % WORD == 0 {
+            return self.read_u64_volatile(pa);
+        }
+        let mut b = [0u8; 8];
+        self.read(pa, &mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
 }
 
@@ -453,6 +491,44 @@ impl RamRegion {
         self.store(offset, value)
     }
 
+    /// The offset of physical `pa..pa + len` in the region, when it lies
+    /// inside.
+    pub fn offset_of(&self, pa: u64, len: u64) -> Option<u64> {
+        let offset = pa.checked_sub(self.start)?;
+        let end = offset.checked_add(len)?;
+        (end <= self.len).then_some(offset)
+    }
+
+    /// Writes back the cache lines of `offset..offset + len` (cut at the end
+    /// of the region), so a unit that does not snoop the caches (an IOMMU with
+    /// ECAP.C = 0) sees what the CPU wrote there. Off x86_64 this does nothing.
+    pub fn flush(&self, offset: u64, len: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::arch::x86_64::cpu::{clflush, CACHE_LINE};
+            let Some(first) = self.start.checked_add(offset) else {
+                return;
+            };
+            let end = first
+                .saturating_add(len)
+                .min(self.start.saturating_add(self.len));
+            let mut line = first & !(CACHE_LINE - 1);
+            while line < end {
+                if line != 0 {
+                    // SAFETY: the line holds a byte of the region (it starts
+                    // at or before `first` and below `end`, inside the region,
+                    // and a line never straddles a page), which `new`'s
+                    // contract says is mapped 1:1; clflush changes no memory
+                    // contents.
+                    unsafe { clflush(line as usize as *const u8) };
+                }
+                line += CACHE_LINE;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (offset, len);
+    }
+
     /// Reads the byte at `offset`; `None` outside the region.
     pub fn read_u8(&self, offset: u64) -> Option<u8> {
         self.load(offset)
@@ -530,6 +606,175 @@ impl RamRegion {
     }
 }
 
+/// RAM a driver owns (a [`RamRegion`]) beside the kernel's identity map: the
+/// [`PhysWrite`] a kernel hands a driver that builds structures in its own
+/// pages and reads everything else (the VT-d driver writes its tables in the
+/// region and reads the dead kernel's tables through the map).
+///
+/// Writes land only in the region; reads are served from the region when they
+/// lie in it, through the map otherwise. Making one needs no `unsafe`: both
+/// halves discharged their duty when they were made.
+#[derive(Debug)]
+pub struct OwnedRam<'m> {
+    map: &'m IdentityMap,
+    ram: RamRegion,
+}
+
+impl<'m> OwnedRam<'m> {
+    /// Writes into `ram`, reads the rest through `map`.
+    pub fn new(map: &'m IdentityMap, ram: RamRegion) -> Self {
+        Self { map, ram }
+    }
+
+    /// The region writes go to.
+    pub fn region(&self) -> &RamRegion {
+        &self.ram
+    }
+
+    /// The identity map reads outside the region go through.
+    pub fn map(&self) -> &'m IdentityMap {
+        self.map
+    }
+
+    /// The region back, when the writer is done.
+    pub fn into_region(self) -> RamRegion {
+        self.ram
+    }
+}
+
+impl PhysRead for OwnedRam<'_> {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
+        let Some(offset) = self.ram.offset_of(pa, out.len() as u64) else {
+            return self.map.read(pa, out);
+        };
+        for (o, b) in (offset..).zip(out.iter_mut()) {
+            *b = self.ram.read_u8(o).ok_or(PhysError::Null)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the `u64` at `pa`: one load when `pa` is 8-aligned, a byte copy
+    /// otherwise.
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        match self.ram.offset_of(pa, WORD) {
+            Some(offset) if pa % WORD == 0 => self.ram.read_u64(offset).ok_or(PhysError::Null),
+            Some(_) => {
+                let mut b = [0u8; 8];
+                self.read(pa, &mut b)?;
+                Ok(u64::from_le_bytes(b))
+            }
+            None => self.map.read_u64(pa),
+        }
+    }
+}
+
+impl PhysWrite for OwnedRam<'_> {
+    fn write_u64(&mut self, pa: u64, value: u64) -> Result<(), PhysError> {
+        let offset = self.ram.offset_of(pa, WORD).ok_or(PhysError::OutOfRange {
+            at: pa,
+            len: WORD,
+            limit: self.ram.start().saturating_add(self.ram.len()),
+        })?;
+        if self.ram.write_u64_aligned(offset, value) {
+            Ok(())
+        } else if pa == 0 {
+            Err(PhysError::Null)
+        } else {
+            Err(misaligned(pa))
+        }
+    }
+
+    fn flush(&mut self, pa: u64, len: u64) {
+        let start = pa.max(self.ram.start());
+        let end = pa.saturating_add(len);
+        if let Some(offset) = start.checked_sub(self.ram.start()) {
+            self.ram.flush(offset, end.saturating_sub(start));
+        }
+    }
+}
+
+/// One range of RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemRange {
+    /// First byte.
+    pub base: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl MemRange {
+    /// One past the last byte (saturating).
+    pub const fn end(&self) -> u64 {
+        self.base.saturating_add(self.len)
+    }
+}
+
+/// The RAM ranges of the machine (from the boot information's memory map):
+/// every pointer read from untrusted memory (a dead kernel's tables) must
+/// land inside one before it is followed.
+///
+/// A list of facts, not a way in: reading goes through a [`PhysRead`] such as
+/// the [`IdentityMap`], which checks its own ranges again.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryMap {
+    ranges: [MemRange; Self::CAPACITY],
+    count: usize,
+}
+
+impl Default for MemoryMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryMap {
+    /// Ranges held at most.
+    pub const CAPACITY: usize = 64;
+
+    /// An empty map.
+    pub const fn new() -> Self {
+        Self {
+            ranges: [MemRange { base: 0, len: 0 }; Self::CAPACITY],
+            count: 0,
+        }
+    }
+
+    /// Adds a RAM range.
+    ///
+    /// # Errors
+    ///
+    /// [`MapFull`] when [`Self::CAPACITY`] ranges are held already.
+    pub fn add(&mut self, base: u64, len: u64) -> Result<(), MapFull> {
+        let slot = self.ranges.get_mut(self.count).ok_or(MapFull)?;
+        *slot = MemRange { base, len };
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The ranges.
+    pub fn ranges(&self) -> &[MemRange] {
+        self.ranges.get(..self.count).unwrap_or(&[])
+    }
+
+    /// True when `pa..pa + len` lies inside one RAM range.
+    pub fn contains(&self, pa: u64, len: u64) -> bool {
+        let Some(end) = pa.checked_add(len) else {
+            return false;
+        };
+        self.ranges().iter().any(|r| pa >= r.base && end <= r.end())
+    }
+}
+
+/// The memory map has no room left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapFull;
+
+impl fmt::Display for MapFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "memory map full ({} ranges)", MemoryMap::CAPACITY)
+    }
+}
+
 /// A byte slice seen as physical memory starting at `base`.
 #[derive(Debug, Clone, Copy)]
 pub struct SliceMemory<'a> {
@@ -600,8 +845,8 @@ mod tests {
 
     #[test]
     fn identity_checks_before_touching_memory() {
-        // SAFETY: no read below is inside the limit, so nothing is dereferenced.
-        let id = unsafe { Identity::new(0x1000) };
+        // SAFETY: no read below is inside the range, so nothing is dereferenced.
+        let id = unsafe { IdentityMap::new([(1, 0x1000)]) };
         assert_eq!(id.read_u8(0), Err(PhysError::Null));
         assert!(matches!(
             id.read_u32(0xffe),
@@ -616,7 +861,7 @@ mod tests {
         let at = buf.as_ptr() as u64;
         // SAFETY: the host process maps `buf` at its own address (identity for
         // this range) and reading it has no side effect.
-        let id = unsafe { Identity::new(at + 4) };
+        let id = unsafe { IdentityMap::new([(1, at + 4)]) };
         assert_eq!(id.read_u32(at), Ok(0x2211_5aa5));
         assert!(id.read_u32(at + 1).is_err());
     }
@@ -688,6 +933,68 @@ mod tests {
         assert_eq!(buf[2], 0);
         assert_eq!(buf[3], 0x55);
         assert!(buf[4..].iter().all(|&w| w == 0));
+    }
+
+    #[test]
+    fn map_contains_checks_whole_range_and_overflow() {
+        let mut m = MemoryMap::new();
+        m.add(0x1000, 0x1000).unwrap();
+        m.add(0x10_0000, 0x10_0000).unwrap();
+        assert!(m.contains(0x1ff8, 8));
+        assert!(!m.contains(0x1ffc, 8));
+        assert!(!m.contains(u64::MAX - 3, 8));
+        assert!(m.contains(0x10_0000, 0x10_0000));
+        for _ in 2..MemoryMap::CAPACITY {
+            m.add(0, 0).unwrap();
+        }
+        assert_eq!(m.add(0, 0), Err(MapFull));
+    }
+
+    #[test]
+    fn restrict_keeps_only_what_both_cover() {
+        // SAFETY: nothing is read through these maps.
+        let map = unsafe { IdentityMap::new([(0x1000, 0x3000), (0x8000, 0x9000)]) };
+        let part = map.restrict([(0x2000, 0x8800), (0xa000, 0xb000)]);
+        assert_eq!(part.ranges(), &[(0x2000, 0x3000), (0x8000, 0x8800)]);
+        assert!(!part.contains(0x1000, 8), "cut away");
+        assert!(
+            map.restrict([(0, 0x1000)]).ranges().is_empty(),
+            "nothing outside the map is added"
+        );
+    }
+
+    #[test]
+    fn owned_ram_writes_only_its_region_and_reads_both() {
+        let mut owned = vec![0u64; 8];
+        let other = [0x5555_aaaa_u64, 7];
+        let start = owned.as_mut_ptr() as u64;
+        let at = other.as_ptr() as u64;
+        // SAFETY: the host process maps `other` at its own address and reading
+        // it has no side effect.
+        let map = unsafe { IdentityMap::new([(at, at + 16)]) };
+        // SAFETY: `owned` is 64 live bytes at its address, touched only through
+        // the region until the last use below.
+        let ram = unsafe { RamRegion::new(start, 64) };
+        let mut mem = OwnedRam::new(&map, ram);
+        assert_eq!(mem.write_u64(start + 8, 0x1122), Ok(()));
+        assert_eq!(mem.read_u64(start + 8), Ok(0x1122));
+        assert_eq!(mem.read_u64(at), Ok(0x5555_aaaa), "read through the map");
+        assert!(
+            matches!(
+                mem.write_u64(at, 1),
+                Err(PhysError::OutOfRange { limit, .. }) if limit == start + 64
+            ),
+            "the map is never written"
+        );
+        assert_eq!(mem.write_u64(start + 4, 1), Err(misaligned(start + 4)));
+        assert!(mem.write_u64(start + 64, 1).is_err(), "past the end");
+        mem.flush(start, 64);
+        mem.flush(0, u64::MAX);
+        let ram = mem.into_region();
+        assert_eq!(ram.offset_of(start + 8, 8), Some(8));
+        assert_eq!(ram.offset_of(start + 60, 8), None);
+        assert_eq!(other[0], 0x5555_aaaa);
+        assert_eq!(owned[1], 0x1122);
     }
 
     #[test]

@@ -12,10 +12,11 @@ use paranoid::mmio::RegisterIo;
 use paranoid::poll::{poll, try_poll, PollError};
 use paranoid::time::{Clock, Deadline};
 
-use crate::mem::{FramePool, PhysMemory};
+use crate::mem::FramePool;
 use crate::regs::{self, ccmd, iotlb, Fsts, Global};
 use crate::unit::{Command, Unit};
 use crate::VtdError;
+use paranoid::phys::PhysWrite;
 
 /// Which context-cache entries to invalidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +128,7 @@ impl Invalidator {
     /// [`VtdError::OutOfFrames`]; GCMD timeouts.
     pub fn setup<R: RegisterIo, C: Clock>(
         unit: &mut Unit<R, C>,
-        mem: &mut impl PhysMemory,
+        mem: &mut impl PhysWrite,
         pool: &mut FramePool,
         mode: Mode,
         deadline: Deadline,
@@ -210,7 +211,7 @@ impl Invalidator {
     pub fn run<R: RegisterIo, C: Clock>(
         &mut self,
         unit: &mut Unit<R, C>,
-        mem: &mut impl PhysMemory,
+        mem: &mut impl PhysWrite,
         requests: &[Request],
         deadline: Deadline,
     ) -> Result<(), VtdError> {
@@ -378,7 +379,7 @@ fn descriptor(r: Request, psi: bool, mamv: u8, drain: u64) -> (u64, u64) {
 /// invalidation-wait descriptor whose status write we poll for.
 fn queued<R: RegisterIo, C: Clock>(
     unit: &mut Unit<R, C>,
-    mem: &mut impl PhysMemory,
+    mem: &mut impl PhysWrite,
     q: &mut Queue,
     requests: &[Request],
     deadline: Deadline,
@@ -483,13 +484,13 @@ fn wait_room<R: RegisterIo, C: Clock>(
 }
 
 fn write_descriptor(
-    mem: &mut impl PhysMemory,
+    mem: &mut impl PhysWrite,
     q: &mut Queue,
     lo: u64,
     hi: u64,
 ) -> Result<(), VtdError> {
     let at = q.base + q.tail * 16;
-    if !mem.write_u64(at, lo) || !mem.write_u64(at + 8, hi) {
+    if mem.write_u64(at, lo).is_err() || mem.write_u64(at + 8, hi).is_err() {
         return Err(VtdError::MemoryWrite { pa: at });
     }
     q.tail = (q.tail + 1) % QUEUE_ENTRIES;

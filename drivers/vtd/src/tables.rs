@@ -5,9 +5,10 @@
 //! device/function; a context entry names a domain id and the root of its
 //! second-level page table, 3 or 4 levels deep.
 
-use crate::mem::{FramePool, MemoryMap, PhysMemory};
+use crate::mem::FramePool;
 use crate::regs::{Capabilities, Levels};
 use crate::VtdError;
+use paranoid::phys::{MemoryMap, PhysRead, PhysWrite};
 
 /// Bits 63:12 of a table pointer.
 pub const ADDR_MASK: u64 = !0xfff;
@@ -192,8 +193,8 @@ pub const fn entry_span(level: u32) -> u64 {
     1u64 << (12 + 9 * (level - 1))
 }
 
-fn write(mem: &mut impl PhysMemory, pa: u64, v: u64, coherent: bool) -> Result<(), VtdError> {
-    if !mem.write_u64(pa, v) {
+fn write(mem: &mut impl PhysWrite, pa: u64, v: u64, coherent: bool) -> Result<(), VtdError> {
+    if mem.write_u64(pa, v).is_err() {
         return Err(VtdError::MemoryWrite { pa });
     }
     if !coherent {
@@ -205,7 +206,7 @@ fn write(mem: &mut impl PhysMemory, pa: u64, v: u64, coherent: bool) -> Result<(
 /// Writes a 128-bit table entry, high half first so the unit never sees a
 /// present low half with a stale high half.
 pub fn write_entry(
-    mem: &mut impl PhysMemory,
+    mem: &mut impl PhysWrite,
     pa: u64,
     lo: u64,
     hi: u64,
@@ -242,7 +243,7 @@ impl PageTable {
     ///
     /// [`VtdError::OutOfFrames`].
     pub fn new(
-        mem: &mut impl PhysMemory,
+        mem: &mut impl PhysWrite,
         pool: &mut FramePool,
         levels: Levels,
         coherent: bool,
@@ -260,7 +261,7 @@ impl PageTable {
     /// `pool` is given.
     fn leaf(
         &self,
-        mem: &mut impl PhysMemory,
+        mem: &mut impl PhysWrite,
         mut pool: Option<&mut FramePool>,
         iova: u64,
     ) -> Result<Option<u64>, VtdError> {
@@ -270,7 +271,7 @@ impl PageTable {
             let slot = table + index(iova, level) * 8;
             let e = mem
                 .read_u64(slot)
-                .ok_or(VtdError::MemoryWrite { pa: slot })?;
+                .map_err(|_| VtdError::MemoryWrite { pa: slot })?;
             if e & (pte::R | pte::W) == 0 {
                 let Some(p) = pool.as_deref_mut() else {
                     return Ok(None);
@@ -297,7 +298,7 @@ impl PageTable {
     /// [`VtdError::OutOfFrames`], [`VtdError::MemoryWrite`].
     pub fn map(
         &self,
-        mem: &mut impl PhysMemory,
+        mem: &mut impl PhysWrite,
         pool: &mut FramePool,
         iova: u64,
         pa: u64,
@@ -313,7 +314,7 @@ impl PageTable {
             .ok_or(VtdError::OutOfFrames)?;
         let old = mem
             .read_u64(slot)
-            .ok_or(VtdError::MemoryWrite { pa: slot })?;
+            .map_err(|_| VtdError::MemoryWrite { pa: slot })?;
         if old & (pte::R | pte::W) != 0 {
             return Err(VtdError::AlreadyMapped { iova });
         }
@@ -328,7 +329,7 @@ impl PageTable {
     ///
     /// [`VtdError::Pinned`] for a page a window mapping holds,
     /// [`VtdError::NotMapped`], [`VtdError::MemoryWrite`].
-    pub fn unmap(&self, mem: &mut impl PhysMemory, iova: u64) -> Result<u64, VtdError> {
+    pub fn unmap(&self, mem: &mut impl PhysWrite, iova: u64) -> Result<u64, VtdError> {
         if self.is_pinned(iova) {
             return Err(VtdError::Pinned { iova });
         }
@@ -337,7 +338,7 @@ impl PageTable {
             .ok_or(VtdError::NotMapped { iova })?;
         let old = mem
             .read_u64(slot)
-            .ok_or(VtdError::MemoryWrite { pa: slot })?;
+            .map_err(|_| VtdError::MemoryWrite { pa: slot })?;
         if old & (pte::R | pte::W) == 0 {
             return Err(VtdError::NotMapped { iova });
         }
@@ -363,9 +364,9 @@ impl PageTable {
     }
 
     /// The physical address `iova` maps to and whether it is writable.
-    pub fn translate(&self, mem: &mut impl PhysMemory, iova: u64) -> Option<(u64, bool)> {
+    pub fn translate(&self, mem: &mut impl PhysWrite, iova: u64) -> Option<(u64, bool)> {
         let slot = self.leaf(mem, None, iova).ok()??;
-        let e = mem.read_u64(slot)?;
+        let e = mem.read_u64(slot).ok()?;
         (e & (pte::R | pte::W) != 0).then_some(((e & pte::ADDR) | (iova & 0xfff), e & pte::W != 0))
     }
 }
@@ -394,7 +395,7 @@ pub enum WalkProblem {
     reason = "the walk's inputs are all independent facts"
 )]
 pub fn first_old_mapping(
-    mem: &mut impl PhysMemory,
+    mem: &impl PhysRead,
     map: &MemoryMap,
     haw: u8,
     root: u64,
@@ -420,7 +421,7 @@ pub fn first_old_mapping(
     reason = "a recursive walk carries its context"
 )]
 fn walk(
-    mem: &mut impl PhysMemory,
+    mem: &impl PhysRead,
     map: &MemoryMap,
     haw: u8,
     table: u64,
@@ -439,7 +440,7 @@ fn walk(
         let slot = table + index(iova, level) * 8;
         let e = mem
             .read_u64(slot)
-            .ok_or(WalkProblem::PointerOutsideRam { pa: slot })?;
+            .map_err(|_| WalkProblem::PointerOutsideRam { pa: slot })?;
         let entry_end = (iova | (span - 1)).saturating_add(1);
         let sub_end = entry_end.min(end);
         if e & (pte::R | pte::W) != 0 {

@@ -27,7 +27,7 @@ use paranoid::time::{Clock, Deadline};
 
 use crate::domain::DomainIds;
 use crate::invalidate::{ContextScope, Invalidator, IotlbScope, Mode, Request, SetupReport};
-use crate::mem::{FramePool, MemoryMap, PhysMemory};
+use crate::mem::FramePool;
 use crate::regs::{self, Global, Levels, RTADDR_TTM_MASK};
 use crate::tables::{
     first_old_mapping, ram_pointer, write_entry, CheckedContext, ContextEntry, EntryProblem,
@@ -35,6 +35,7 @@ use crate::tables::{
 };
 use crate::unit::{Command, Unit};
 use crate::VtdError;
+use paranoid::phys::{MemoryMap, PhysError, PhysRead, PhysWrite};
 
 use crate::vtd::SourceSet;
 pub use crate::vtd::{Vtd, BLOCK_BATCH, MAX_ATTACHED};
@@ -302,7 +303,7 @@ struct CopyStats {
     blocked: u32,
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> Vtd<R, C, M> {
     /// Takes the unit at `regs` over.
     ///
     /// `map` lists the memory the dead kernel's tables may live in (RAM minus
@@ -424,7 +425,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
         if !self.map.contains(pa, 8) {
             return None;
         }
-        self.mem.read_u64(pa)
+        self.mem.read_u64(pa).ok()
     }
 
     /// Copies the old root and context tables: every entry under adopt, only
@@ -525,8 +526,8 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
         let mut budget = WALK_BUDGET;
         let (window, map, haw) = (self.window, self.map, self.haw);
         let hit = first_old_mapping(
-            &mut CheckedReader {
-                mem: &mut self.mem,
+            &CheckedReader {
+                mem: &self.mem,
                 map: &map,
             },
             &map,
@@ -596,21 +597,35 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
 }
 
 /// Reads old memory through the map check.
-struct CheckedReader<'a, M: PhysMemory> {
-    mem: &'a mut M,
+struct CheckedReader<'a, M: PhysRead> {
+    mem: &'a M,
     map: &'a MemoryMap,
 }
 
-impl<M: PhysMemory> PhysMemory for CheckedReader<'_, M> {
-    fn read_u64(&mut self, pa: u64) -> Option<u64> {
-        if !self.map.contains(pa, 8) {
-            return None;
+impl<M: PhysRead> CheckedReader<'_, M> {
+    /// Refuses `pa..pa + len` unless the map lists it as RAM.
+    fn check(&self, pa: u64, len: u64) -> Result<(), PhysError> {
+        if self.map.contains(pa, len) {
+            Ok(())
+        } else {
+            Err(PhysError::OutOfRange {
+                at: pa,
+                len,
+                limit: 0,
+            })
         }
-        self.mem.read_u64(pa)
     }
-    fn write_u64(&mut self, _pa: u64, _value: u64) -> bool {
-        // Old memory is never written.
-        false
+}
+
+// Read-only: old memory is never written.
+impl<M: PhysRead> PhysRead for CheckedReader<'_, M> {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
+        self.check(pa, out.len() as u64)?;
+        self.mem.read(pa, out)
+    }
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        self.check(pa, 8)?;
+        self.mem.read_u64(pa)
     }
 }
 

@@ -14,10 +14,11 @@ use crate::domain::DomainIds;
 use crate::fault;
 use crate::invalidate::{ContextScope, Invalidator, IotlbScope, Request};
 use crate::iommu::{Drained, Fault, Fencing, Quarantine, RecoveryIommu, SourceKind};
-use crate::mem::{FramePool, MemoryMap, PhysMemory};
+use crate::mem::FramePool;
 use crate::tables::{write_entry, ContextEntry, PageTable, RootEntry};
 use crate::unit::Unit;
 use crate::VtdError;
+use paranoid::phys::{MemoryMap, PhysWrite};
 
 /// A set of source-ids.
 #[derive(Clone)]
@@ -49,7 +50,7 @@ pub const BLOCK_BATCH: usize = 32;
 
 /// A remapping unit taken over by the recovery kernel: the tables it uses now,
 /// the recovery domain mapping the window, and the invalidation path.
-pub struct Vtd<R: RegisterIo, C: Clock, M: PhysMemory> {
+pub struct Vtd<R: RegisterIo, C: Clock, M: PhysWrite> {
     pub(crate) unit: Unit<R, C>,
     pub(crate) mem: M,
     pub(crate) pool: FramePool,
@@ -67,7 +68,7 @@ pub struct Vtd<R: RegisterIo, C: Clock, M: PhysMemory> {
     pub(crate) attached_count: usize,
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> Vtd<R, C, M> {
     /// Writes a context entry into our tables, creating the bus's context
     /// table on first use.
     pub(crate) fn install_entry(
@@ -109,8 +110,8 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
             return None;
         }
         let at = ctx + u64::from(sid & 0xff) * 16;
-        let lo = self.mem.read_u64(at)?;
-        let hi = self.mem.read_u64(at + 8)?;
+        let lo = self.mem.read_u64(at).ok()?;
+        let hi = self.mem.read_u64(at + 8).ok()?;
         Some((at, ContextEntry { lo, hi }))
     }
 
@@ -351,7 +352,7 @@ fn push_request(requests: &mut [Request], n: &mut usize, r: Request) {
     }
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> RecoveryIommu for Vtd<R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> RecoveryIommu for Vtd<R, C, M> {
     type Error = VtdError;
 
     fn window(&self) -> WindowSpec {
@@ -392,7 +393,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> RecoveryIommu for Vtd<R, C, M> {
     }
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> Fencing for Vtd<R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> Fencing for Vtd<R, C, M> {
     fn translates(&mut self, source_id: u16) -> bool {
         Vtd::translates(self, source_id)
     }

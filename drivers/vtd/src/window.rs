@@ -11,12 +11,12 @@ use paranoid::mmio::RegisterIo;
 use paranoid::time::{Clock, Deadline};
 
 use crate::invalidate::{IotlbScope, Request};
-use crate::mem::PhysMemory;
 use crate::takeover::Vtd;
 use crate::VtdError;
+use paranoid::phys::PhysWrite;
 
 /// Pending page-table changes awaiting one invalidation.
-pub struct Batch<'v, R: RegisterIo, C: Clock, M: PhysMemory> {
+pub struct Batch<'v, R: RegisterIo, C: Clock, M: PhysWrite> {
     vtd: &'v mut Vtd<R, C, M>,
     lowest: u64,
     highest: u64,
@@ -24,7 +24,7 @@ pub struct Batch<'v, R: RegisterIo, C: Clock, M: PhysMemory> {
     mapped: u32,
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> Batch<'_, R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> Batch<'_, R, C, M> {
     fn check(&self, iova: u64) -> Result<(), VtdError> {
         if iova % 4096 != 0 {
             return Err(VtdError::Misaligned { value: iova });
@@ -103,7 +103,7 @@ fn covering(did: u16, lowest: u64, highest: u64) -> IotlbScope {
     }
 }
 
-impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
+impl<R: RegisterIo, C: Clock, M: PhysWrite> Vtd<R, C, M> {
     /// Runs `edit` on a batch and commits it with one invalidation, also when
     /// `edit` fails part-way (what it changed is invalidated either way).
     ///
@@ -236,7 +236,7 @@ impl<R: RegisterIo, C: Clock, M: PhysMemory> Vtd<R, C, M> {
 //   The raw views `unit()` and `memory()` give register and table access
 //   for diagnosis; editing the recovery domain through them is outside what
 //   any mapping can vouch for.
-unsafe impl<R: RegisterIo, C: Clock, M: PhysMemory> MapWindow for Vtd<R, C, M> {
+unsafe impl<R: RegisterIo, C: Clock, M: PhysWrite> MapWindow for Vtd<R, C, M> {
     type Error = VtdError;
 
     fn map_range(

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use paranoid::dma::WindowSpec;
 use paranoid::mmio::RegisterIo;
+use paranoid::phys::{MemoryMap, PhysError, PhysRead, PhysWrite};
 use paranoid::sim::SimMemory;
 use paranoid::time::Deadline;
-use paranoid_vtd::mem::{MemoryMap, PhysMemory};
 use paranoid_vtd::model::harness::{POOL, RECOVERY, RECOVERY_LEN};
 use paranoid_vtd::model::{Harness, OldState};
 use paranoid_vtd::policy::{FaultPolicy, PolicyConfig};
@@ -56,19 +56,28 @@ impl Spy {
     }
 }
 
-impl PhysMemory for Spy {
-    fn read_u64(&mut self, pa: u64) -> Option<u64> {
+impl PhysRead for Spy {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
         if !self.allowed(pa) {
             self.violations.set(self.violations.get() + 1);
         }
-        self.inner.read_u64(pa)
+        PhysRead::read(&self.inner, pa, out)
     }
-    fn write_u64(&mut self, pa: u64, v: u64) -> bool {
+    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
+        if !self.allowed(pa) {
+            self.violations.set(self.violations.get() + 1);
+        }
+        PhysRead::read_u64(&self.inner, pa)
+    }
+}
+
+impl PhysWrite for Spy {
+    fn write_u64(&mut self, pa: u64, v: u64) -> Result<(), PhysError> {
         // Writes only ever go to the pool.
         if !(POOL..POOL + (4 << 20)).contains(&pa) {
             self.violations.set(self.violations.get() + 1);
         }
-        self.inner.write_u64(pa, v)
+        PhysWrite::write_u64(&mut self.inner, pa, v)
     }
 }
 

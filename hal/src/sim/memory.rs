@@ -106,3 +106,82 @@ impl SimMemory {
         self.write(pa, &v.to_le_bytes())
     }
 }
+
+impl SimMemory {
+    /// The error of an access at `pa..pa + len` outside the memory.
+    fn outside(&self, pa: u64, len: u64) -> crate::phys::PhysError {
+        match pa.checked_add(len) {
+            None => crate::phys::PhysError::Overflow { at: pa, len },
+            Some(_) => crate::phys::PhysError::OutOfRange {
+                at: pa,
+                len,
+                limit: self.inner.base.saturating_add(self.len() as u64),
+            },
+        }
+    }
+}
+
+/// The HAL's reader over simulated memory: what a driver's generic code reads
+/// through on the host.
+impl crate::phys::PhysRead for SimMemory {
+    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), crate::phys::PhysError> {
+        if SimMemory::read(self, pa, out) {
+            Ok(())
+        } else {
+            Err(self.outside(pa, out.len() as u64))
+        }
+    }
+}
+
+/// The HAL's writer over simulated memory. Simulated device models read it
+/// coherently, so [`PhysWrite::flush`](crate::phys::PhysWrite::flush) keeps
+/// its default (nothing to write back).
+impl crate::phys::PhysWrite for SimMemory {
+    fn write_u64(&mut self, pa: u64, value: u64) -> Result<(), crate::phys::PhysError> {
+        if pa % 8 != 0 {
+            return Err(crate::phys::PhysError::OutOfRange {
+                at: pa,
+                len: 8,
+                limit: 0,
+            });
+        }
+        if SimMemory::write_u64(self, pa, value) {
+            Ok(())
+        } else {
+            Err(self.outside(pa, 8))
+        }
+    }
+}
+
+#[cfg(test)]
+mod phys_tests {
+    use super::SimMemory;
+    use crate::phys::{PhysError, PhysRead, PhysWrite};
+
+    #[test]
+    fn hal_traits_check_bounds_and_alignment() {
+        let mut m = SimMemory::new(0x1000, 0x1000);
+        assert_eq!(PhysWrite::write_u64(&mut m, 0x1ff8, 0xabcd), Ok(()));
+        assert_eq!(PhysRead::read_u64(&m, 0x1ff8), Ok(0xabcd));
+        assert_eq!(
+            PhysWrite::write_u64(&mut m, 0x1ffc, 1),
+            Err(PhysError::OutOfRange {
+                at: 0x1ffc,
+                len: 8,
+                limit: 0
+            })
+        );
+        assert_eq!(
+            PhysWrite::write_u64(&mut m, 0x2000, 1),
+            Err(PhysError::OutOfRange {
+                at: 0x2000,
+                len: 8,
+                limit: 0x2000
+            })
+        );
+        assert!(matches!(
+            PhysRead::read_u64(&m, u64::MAX - 3),
+            Err(PhysError::Overflow { .. })
+        ));
+    }
+}

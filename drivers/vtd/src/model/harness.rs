@@ -7,9 +7,10 @@ use paranoid::mmio::RegisterIo;
 use paranoid::sim::{SimClock, SimDma, SimMemory, SimMmio, Translate};
 
 use super::VtdModel;
-use crate::mem::{FramePool, MemoryMap};
+use crate::mem::FramePool;
 use crate::regs::{self, Global, Levels};
 use crate::tables::{write_entry, ContextEntry, PageTable, RootEntry};
+use paranoid::phys::MemoryMap;
 
 /// Simulated RAM: 48 MiB from 0.
 pub const RAM: u64 = 0x0300_0000;

@@ -11,7 +11,7 @@ pub use paranoid::acpi::{
     find_rsdp, AcpiError, EcamRegion, Mcfg, OwnedTable, PmTimer, Root, Rsdp, SdtHeader, TableRef,
     PM_TIMER_HZ,
 };
-use paranoid::phys::Identity;
+use paranoid::phys::IdentityMap;
 
 use crate::BootInfo;
 
@@ -23,7 +23,7 @@ pub const TABLE_LIMIT: u64 = UNCACHED_FROM;
 
 /// The tables as the kernels read them: through the identity map, below
 /// [`TABLE_LIMIT`] ([`BootInfo::tables`]).
-pub fn memory(boot: &BootInfo) -> Identity {
+pub fn memory(boot: &BootInfo) -> &IdentityMap {
     boot.tables()
 }
 
@@ -33,8 +33,8 @@ pub fn memory(boot: &BootInfo) -> Identity {
 /// # Errors
 ///
 /// The [`AcpiError`] of the RSDP or the root table.
-pub fn root(boot: &BootInfo, rsdp: u64) -> Result<Root<Identity>, AcpiError> {
+pub fn root(boot: &BootInfo, rsdp: u64) -> Result<Root<&IdentityMap>, AcpiError> {
     let mem = memory(boot);
-    let rsdp = find_rsdp(&mem, Some(rsdp))?;
+    let rsdp = find_rsdp(mem, Some(rsdp))?;
     Root::new(mem, &rsdp)
 }

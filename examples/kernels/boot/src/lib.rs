@@ -71,7 +71,7 @@ pub use paranoid::arch::x86_64::{TscClock, TscError};
 pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
 
 use frames::{FrameAllocator, FrameError, PhysRange};
-use paranoid::phys::{Identity, IdentityMap};
+use paranoid::phys::IdentityMap;
 use paranoid::sync::{OnceCell, TryLock};
 
 core::arch::global_asm!(include_str!("entry.S"), options(att_syntax));
@@ -83,7 +83,7 @@ pub struct BootInfo {
     kernel: PhysRange,
     frames_taken: AtomicBool,
     ram: IdentityMap,
-    tables: Identity,
+    tables: IdentityMap,
 }
 
 impl BootInfo {
@@ -110,12 +110,11 @@ impl BootInfo {
     pub fn module_bytes(&self, index: usize) -> Option<&'static [u8]> {
         let m = self.start.modules().get(index)?;
         let len = usize::try_from(m.size).ok()?;
-        let end = m.start.checked_add(m.size)?;
-        if m.start == 0 || end > self.tables.limit() {
+        if m.start == 0 || !self.tables.contains(m.start, m.size) {
             return None;
         }
         // SAFETY:
-        // - the module lies below TABLE_LIMIT (checked), which the boot page
+        // - the module lies inside `tables` (checked): below TABLE_LIMIT, which the boot page
         //   tables identity-map as cacheable RAM and firmware data (the
         //   `tables` reader's contract), so `start..start + size` is mapped
         //   1:1, readable without side effect for the kernel's life, and not
@@ -159,10 +158,14 @@ impl BootInfo {
 
     /// RAM and firmware tables below [`acpi::TABLE_LIMIT`] (the cacheable
     /// part of the identity map below 4 GiB, where loaders put the start info
-    /// and firmware its tables), as one limit: what ACPI table pointers and
+    /// and firmware its tables), as one range: what ACPI table pointers and
     /// the start info are followed through. Never device memory.
-    pub fn tables(&self) -> Identity {
-        self.tables
+    ///
+    /// Made once at boot, like [`BootInfo::ram`]: a kernel borrows it (or a
+    /// [`IdentityMap::restrict`]ed part) and never makes an identity map of
+    /// its own.
+    pub fn tables(&self) -> &IdentityMap {
+        &self.tables
     }
 
     /// The frame allocator over free RAM; `None` after the first call, so frames
@@ -216,7 +219,7 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     //   address below TABLE_LIMIT (2 GiB) is mapped 1:1 for the kernel's life;
     // - below 2 GiB the map is cacheable RAM and firmware tables (MMIO lives in
     //   the uncached 2..4 GiB part), so reading it has no side effect.
-    let tables = unsafe { Identity::new(acpi::TABLE_LIMIT) };
+    let tables = unsafe { IdentityMap::new([(1, acpi::TABLE_LIMIT)]) };
     let start = match StartInfo::parse(&tables, start_info.into()) {
         Ok(s) => s,
         Err(e) => {

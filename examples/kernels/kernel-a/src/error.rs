@@ -14,6 +14,7 @@ use paranoid::dma::{DmaError, MapError};
 use paranoid::init::InitFailure;
 use paranoid::lifecycle::{Cause, Lifecycle};
 use paranoid::pci::PciError;
+use paranoid::phys::MapFull;
 use paranoid::poll::PollError;
 use paranoid::untrusted::UntrustedError;
 use paranoid::Untrusted;
@@ -25,7 +26,6 @@ use paranoid_e1000::E1000Error;
 use paranoid_i6300esb::WatchdogError;
 use paranoid_nvme::NvmeError;
 use paranoid_recovery::config::ConfigError;
-use paranoid_vtd::mem::MapFull;
 use paranoid_vtd::VtdError;
 
 /// A step of kernel A that failed, with the error it got.

@@ -4,11 +4,12 @@
 use core::time::Duration;
 
 use paranoid::dma::{WindowMapping, WindowSpec};
+use paranoid::phys::{MemoryMap, OwnedRam};
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
 use paranoid_boot::{platform, BootInfo, MemoryKind};
 use paranoid_vtd::acpi::Dmar;
-use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
+use paranoid_vtd::mem::FramePool;
 use paranoid_vtd::takeover::{Policy, TakeoverConfig};
 use paranoid_vtd::Vtd;
 
@@ -20,7 +21,7 @@ use crate::live::KernelAWindow;
 const TABLE_PAGES: usize = 64;
 
 /// The VT-d unit as kernel A drives it.
-pub type Unit = Vtd<paranoid::mmio::Mmio, paranoid_boot::TscClock, IdentityMemory>;
+pub type Unit = Vtd<paranoid::mmio::Mmio, paranoid_boot::TscClock, OwnedRam<'static>>;
 
 /// Enables translation; `sources` may DMA into the arena, whose mapping
 /// comes back beside the unit.
@@ -37,9 +38,10 @@ pub fn enable(
     // SAFETY: the DRHD's register block; kernel A maps it once, here.
     let regs = unsafe { platform::map_registers(drhd.register_base, drhd.register_size()) }
         .map_err(KernelAError::DrhdRegisters)?;
-    let pool_base = frames
-        .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
+    let pool = frames
+        .alloc_ram(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
         .map_err(KernelAError::TableFrames)?;
+    let pool_base = pool.start();
     let mut map = MemoryMap::new();
     for r in boot
         .memory_map()
@@ -48,9 +50,8 @@ pub fn enable(
     {
         map.add(r.start, r.size).map_err(KernelAError::MemoryMap)?;
     }
-    // SAFETY: the boot page tables identity-map the first 4 GiB; the tables are
-    // built in frames this kernel allocated for them.
-    let memory = unsafe { IdentityMemory::new(1 << 32) };
+    // The tables are written only in the frames allocated for them above.
+    let memory = OwnedRam::new(boot.ram(), pool);
     let window = WindowSpec {
         name: "kernel-a",
         base: ARENA_BASE,

@@ -4,12 +4,13 @@ use core::time::Duration;
 
 use paranoid::dma::{Window, WindowMapping};
 use paranoid::mmio::Mmio;
+use paranoid::phys::{MemoryMap, OwnedRam};
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
 use paranoid_boot::{platform, println, BootInfo, TscClock};
 use paranoid_recovery::report::{FaultCounts, Report};
 use paranoid_vtd::acpi::Dmar;
-use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap};
+use paranoid_vtd::mem::FramePool;
 use paranoid_vtd::policy::{FaultPolicy, LogLine, PolicyConfig};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig, TakeoverReport};
 use paranoid_vtd::Vtd;
@@ -17,7 +18,7 @@ use paranoid_vtd::Vtd;
 use crate::{fail, Failed};
 
 /// The VT-d unit as the recovery kernel drives it.
-pub type Unit = Vtd<Mmio, TscClock, IdentityMemory>;
+pub type Unit = Vtd<Mmio, TscClock, OwnedRam<'static>>;
 
 /// Pages for the recovery kernel's tables (root, copied context tables, the
 /// recovery domain's page tables).
@@ -53,12 +54,13 @@ pub fn take_over(
         map.add(start, end - start)
             .map_err(|e| fail("memory map", e))?;
     }
-    let pool_base = frames
-        .alloc_zeroed(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
+    let pool = frames
+        .alloc_ram(TABLE_PAGES as u64 * FRAME_SIZE, FRAME_SIZE)
         .map_err(|e| fail("table frames", e))?;
-    // SAFETY: the boot page tables identity-map the first 4 GiB; new tables are
-    // built only in frames allocated above; old tables are read, validated first.
-    let memory = unsafe { IdentityMemory::new(1 << 32) };
+    let pool_base = pool.start();
+    // New tables are written only in the frames allocated above; old tables
+    // are read through the boot identity map, validated first.
+    let memory = OwnedRam::new(boot.ram(), pool);
     let mut config = TakeoverConfig::new(policy, crate::RecoveryWindow::spec());
     config.rmrrs = rmrrs.get(..n_rmrr).unwrap_or(&[]);
     Vtd::take_over(

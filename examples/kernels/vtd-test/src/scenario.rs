@@ -12,7 +12,7 @@ use paranoid::mmio::Mmio;
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::topology::Node;
 use paranoid::pci::ConfigAccess;
-use paranoid::phys::RamRegion;
+use paranoid::phys::{IdentityMap, MemoryMap, OwnedRam, PhysRead, PhysWrite, RamRegion};
 use paranoid::time::{Clock, Deadline};
 use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform::{self, E1000, NVME};
@@ -21,7 +21,7 @@ use paranoid_test_kernel::report::{fail, Fields, Outcome};
 use paranoid_test_kernel::{check, ensure};
 use paranoid_vtd::acpi::{find_rsdp, find_table, Dmar};
 use paranoid_vtd::invalidate::{ContextScope, Invalidator, IotlbScope, Mode, Request};
-use paranoid_vtd::mem::{FramePool, IdentityMemory, MemoryMap, PhysMemory};
+use paranoid_vtd::mem::FramePool;
 use paranoid_vtd::policy::{Action, FaultClass, FaultPolicy, LogLine, PolicyConfig};
 use paranoid_vtd::tables::{write_entry, ContextEntry, PageTable, RootEntry};
 use paranoid_vtd::takeover::{Outcome as Takeover, Policy, TakeoverConfig};
@@ -61,16 +61,18 @@ const WINDOW: WindowSpec = WindowSpec {
     size: 1 << 20,
     page_size: 4096,
 };
-/// Identity-mapped physical memory.
-const IDENTITY_LIMIT: u64 = 1 << 32;
 /// The VT-d register block.
 const REGISTER_BLOCK: u64 = 0x1000;
 
 /// What the dead kernel left.
 struct Dead {
-    buffer: u64,
+    /// Edu's DMA buffer (16 pages mapped at [`OLD_IOVA`]).
+    buffer: RamRegion,
     /// The context table of edu's bus (the first source).
     context_table: u64,
+    /// The pages its tables live in, still writable (the fallback scenario
+    /// corrupts them).
+    memory: OwnedRam<'static>,
 }
 
 /// The VT-d unit's registers at `base`.
@@ -80,29 +82,24 @@ fn unit_registers(base: u64) -> Result<Mmio, platform::PlatformError> {
     unsafe { platform::map_registers(base, REGISTER_BLOCK) }
 }
 
-fn identity() -> IdentityMemory {
-    // SAFETY: paranoid-boot identity-maps the first 4 GiB; the pages written are
-    // frames this scenario allocated, never referenced by Rust references.
-    unsafe { IdentityMemory::new(IDENTITY_LIMIT) }
-}
-
 /// The dying kernel: its own tables (edu and the e1000 in separate domains,
 /// sharing one page table that maps 16 pages at [`OLD_IOVA`]), queued
 /// invalidation, translation on.
 fn dead_kernel(
+    ram: &'static IdentityMap,
     unit_base: u64,
     clock: TscClock,
     frames: &mut FrameAllocator,
     edu: u16,
     nic: u16,
 ) -> Result<Dead, VtdError> {
-    let mut mem = identity();
     let area = frames
-        .alloc_zeroed(1 << 20, 4096)
+        .alloc_ram(1 << 20, 4096)
         .map_err(|_| VtdError::OutOfFrames)?;
-    let mut pool = FramePool::new(area, 256);
+    let mut pool = FramePool::new(area.start(), 256);
+    let mut mem = OwnedRam::new(ram, area);
     let buffer = frames
-        .alloc_zeroed(16 * 4096, 4096)
+        .alloc_ram(16 * 4096, 4096)
         .map_err(|_| VtdError::OutOfFrames)?;
     let regs = unit_registers(unit_base).map_err(|_| VtdError::RegisterGone {
         register: "DRHD base",
@@ -119,7 +116,7 @@ fn dead_kernel(
             &mut mem,
             &mut pool,
             OLD_IOVA + i * 4096,
-            buffer + i * 4096,
+            buffer.start() + i * 4096,
             true,
         )?;
     }
@@ -172,6 +169,7 @@ fn dead_kernel(
     Ok(Dead {
         buffer,
         context_table: tables[0].map_or(0, |(_, ctx)| ctx),
+        memory: mem,
     })
 }
 
@@ -220,11 +218,6 @@ fn outcome_name(o: Takeover) -> &'static str {
     }
 }
 
-/// Reads a `u64` of identity-mapped RAM.
-fn peek64(pa: u64) -> u64 {
-    identity().read_u64(pa).unwrap_or(u64::MAX)
-}
-
 /// Runs one scenario.
 pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
     let mut f = Fields::new();
@@ -234,10 +227,10 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
         _ => return Err(fail(f, "no frame allocator")),
     };
     // ACPI: the DMAR through paranoid-vtd's own parser.
-    let phys = identity();
-    let rsdp = check!(f, find_rsdp(&phys, boot.rsdp()), "rsdp");
+    let phys = boot.tables();
+    let rsdp = check!(f, find_rsdp(phys, boot.rsdp()), "rsdp");
     let mut buf = [0u8; 4096];
-    let table = check!(f, find_table(&phys, &rsdp, *b"DMAR", &mut buf), "dmar");
+    let table = check!(f, find_table(phys, &rsdp, *b"DMAR", &mut buf), "dmar");
     let dmar = check!(f, Dmar::parse(table), "dmar parse");
     let Some(drhd) = dmar.drhds().next() else {
         return Err(fail(f, "no DRHD"));
@@ -274,23 +267,23 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
     let reserved = check!(f, frames.alloc_ram(5 << 20, 1 << 21), "reservation");
     let reservation = reserved.start();
     let pool = FramePool::new(reservation, 1024);
-    // The last MiB backs the window; the pool's 4 MiB stay owned (the IOMMU
-    // tables are written there through `identity()`), unused otherwise.
-    let Ok((_pool_ram, mut window_ram)) = reserved.split_at(4 << 20) else {
+    // The last MiB backs the window; the pool's 4 MiB are where the IOMMU
+    // tables are written (through `OwnedRam`).
+    let Ok((pool_ram, mut window_ram)) = reserved.split_at(4 << 20) else {
         return Err(fail(f, "reservation shorter than 4 MiB"));
     };
     let window_phys = window_ram.start();
     let map = old_memory_map(boot, (reservation, reservation + (5 << 20)));
 
     // ---- The dying kernel ----
-    let dead = check!(
+    let mut dead = check!(
         f,
-        dead_kernel(unit_base, clock, &mut frames, edu_sid, nic_sid),
+        dead_kernel(boot.ram(), unit_base, clock, &mut frames, edu_sid, nic_sid),
         "dead kernel"
     );
     // Prime edu's buffer with the pattern through the old mapping, and check
     // the old translation works at all.
-    poke(dead.buffer, PATTERN);
+    let _ = dead.buffer.write_u64_aligned(0, PATTERN);
     edu.arm(OLD_IOVA, 8, false);
     check!(f, edu.wait(&clock), "edu prime");
     // The DMA in flight across the "crash": lands 100 ms from now.
@@ -300,9 +293,9 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
         // Memory corruption in the dead kernel's context table: reserved bits
         // in edu's entry.
         let at = dead.context_table + u64::from(edu_sid & 0xff) * 16 + 8;
-        let mut m = identity();
+        let m = &mut dead.memory;
         let hi = m.read_u64(at).unwrap_or(0);
-        m.write_u64(at, hi | 1 << 40);
+        let _ = m.write_u64(at, hi | 1 << 40);
     }
 
     // ---- The recovery kernel ----
@@ -321,7 +314,15 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
     let start = clock.now_ns();
     let (mut vtd, report) = check!(
         f,
-        Vtd::take_over(regs, clock, identity(), pool, map, &config, deadline),
+        Vtd::take_over(
+            regs,
+            clock,
+            OwnedRam::new(boot.ram(), pool_ram),
+            pool,
+            map,
+            &config,
+            deadline
+        ),
         "takeover"
     );
     let takeover_us = (clock.now_ns() - start) / 1000;
@@ -369,7 +370,7 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
 
     // The stale DMA arrives.
     check!(f, edu.wait(&clock), "edu stale");
-    let landed = peek64(dead.buffer + STALE_OFFSET);
+    let landed = dead.buffer.read_u64(STALE_OFFSET).unwrap_or(u64::MAX);
     let mut policy = FaultPolicy::new(PolicyConfig::default());
     let mut first: Option<(u16, u64, FaultClass, u8, bool)> = None;
     let mut log =
@@ -432,10 +433,6 @@ pub fn run(boot: &'static BootInfo, kind: Kind) -> Outcome {
         }
     }
     Ok(f)
-}
-
-fn poke(pa: u64, v: u64) {
-    identity().write_u64(pa, v);
 }
 
 /// Rounds of (255 e1000 descriptor fetches + one edu fault), a drain after each.
