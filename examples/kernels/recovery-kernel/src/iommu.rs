@@ -7,7 +7,7 @@ use paranoid::mmio::Mmio;
 use paranoid::phys::{MemoryMap, OwnedRam};
 use paranoid::time::Deadline;
 use paranoid_boot::frames::{FrameAllocator, FRAME_SIZE};
-use paranoid_boot::{platform, println, BootInfo, TscClock};
+use paranoid_boot::{platform, println, BootInfo};
 use paranoid_recovery::report::{FaultCounts, Report};
 use paranoid_vtd::acpi::Dmar;
 use paranoid_vtd::mem::FramePool;
@@ -15,10 +15,11 @@ use paranoid_vtd::policy::{FaultPolicy, LogLine, PolicyConfig};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig, TakeoverReport};
 use paranoid_vtd::Vtd;
 
+use crate::heartbeat::RecoveryClock;
 use crate::{fail, Failed};
 
 /// The VT-d unit as the recovery kernel drives it.
-pub type Unit = Vtd<Mmio, TscClock, OwnedRam<'static>>;
+pub type Unit = Vtd<Mmio, RecoveryClock, OwnedRam<'static>>;
 
 /// Pages for the recovery kernel's tables (root, copied context tables, the
 /// recovery domain's page tables).
@@ -31,7 +32,8 @@ pub fn take_over(
     frames: &mut FrameAllocator,
     rmrrs: &mut [(u64, u64); 8],
 ) -> Result<(Unit, TakeoverReport), Failed> {
-    let clock = boot.clock();
+    // The unit's waits (invalidations, the drain's windows) beat too.
+    let clock = RecoveryClock::new(boot.clock());
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
     let table = platform::dmar(boot).map_err(|e| fail("dmar", e))?;
     let dmar = Dmar::parse(table.bytes()).map_err(|e| fail("dmar", e))?;
