@@ -297,21 +297,51 @@ pub fn read_package(manifest: &Path) -> Result<Option<Package>, String> {
         lib,
         bins,
         edition,
-        toolkit: depends_on(&t, TOOLKIT_PACKAGE),
+        toolkit: depends_on_in(&t, TOOLKIT_PACKAGE, workspace_dependencies(dir).as_ref()),
     }))
+}
+
+/// The `[workspace.dependencies]` of the workspace `dir` belongs to: the first
+/// manifest with a `[workspace]` table in `dir` or above it, as cargo finds it.
+fn workspace_dependencies(dir: &Path) -> Option<toml::Table> {
+    let dir = absolute(dir);
+    dir.ancestors().find_map(|d| {
+        let t = read_manifest(&d.join("Cargo.toml")).ok()?;
+        let ws = t.get("workspace")?.as_table()?;
+        Some(
+            ws.get("dependencies")
+                .and_then(toml::Value::as_table)
+                .cloned()
+                .unwrap_or_default(),
+        )
+    })
 }
 
 /// Whether a manifest depends on package `wanted` (renames through `package = ".."` count)
 /// in `[dependencies]`, `[build-dependencies]` or their `[target.'..']` forms. Dev-dependencies
 /// do not make the library a toolkit crate.
 pub fn depends_on(t: &toml::Table, wanted: &str) -> bool {
+    depends_on_in(t, wanted, None)
+}
+
+/// [`depends_on`], with `workspace = true` entries resolved in the workspace's
+/// `[workspace.dependencies]` (where a rename's `package = ".."` then lives).
+pub fn depends_on_in(t: &toml::Table, wanted: &str, workspace: Option<&toml::Table>) -> bool {
+    let package_of = |k: &str, v: &toml::Value| -> String {
+        let inherited = v.get("workspace").and_then(toml::Value::as_bool) == Some(true);
+        let from = if inherited {
+            workspace.and_then(|w| w.get(k)).unwrap_or(v)
+        } else {
+            v
+        };
+        from.get("package")
+            .and_then(toml::Value::as_str)
+            .unwrap_or(k)
+            .to_string()
+    };
     let in_table = |deps: Option<&toml::Value>| {
-        deps.and_then(toml::Value::as_table).is_some_and(|d| {
-            d.iter().any(|(k, v)| {
-                let real = v.get("package").and_then(toml::Value::as_str).unwrap_or(k);
-                real == wanted
-            })
-        })
+        deps.and_then(toml::Value::as_table)
+            .is_some_and(|d| d.iter().any(|(k, v)| package_of(k, v) == wanted))
     };
     let tables =
         |t: &toml::Table| in_table(t.get("dependencies")) || in_table(t.get("build-dependencies"));
@@ -481,5 +511,11 @@ mod tests {
             &t("[dependencies]\nparanoid-macros = \"1\""),
             "paranoid"
         ));
+        // `workspace = true`: the package (a rename) is in the workspace's table.
+        let ws = t("paranoid = { package = \"paranoid-hal\", path = \"hal\" }");
+        let member = t("[dependencies]\nparanoid = { workspace = true }");
+        assert!(depends_on_in(&member, "paranoid-hal", Some(&ws)));
+        assert!(!depends_on_in(&member, "paranoid", Some(&ws)));
+        assert!(!depends_on(&member, "paranoid-hal"));
     }
 }
