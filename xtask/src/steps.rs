@@ -326,9 +326,13 @@ const PUBLISHED: &[&str] = &[
 /// `$CARGO_HOME/registry/src/<hash of the temporary registry's path>/` and
 /// reuses an unpacked name and version it finds there, so a second run from
 /// the same clone would verify against the first run's sources of our own
-/// crates (same version, older code). Those unpacked copies are removed first.
+/// crates (same version, older code). Those unpacked copies are removed first,
+/// and so are the fingerprints of what the verification built from them:
+/// cargo takes a registry crate of a name and version it built before as
+/// unchanged, so a second run would link the first run's build of our crates.
 fn package(ctx: &Ctx) -> Result<(), String> {
     forget_unpacked_own_crates();
+    forget_registry_builds_of_own_crates(&target_dir(ctx).join("debug"));
     let mut args = vec!["package", "--allow-dirty", "--quiet"];
     for c in PUBLISHED {
         args.extend(["-p", c]);
@@ -363,6 +367,50 @@ fn forget_unpacked_own_crates() {
                 let _ = std::fs::remove_dir_all(unpacked.path());
             }
         }
+    }
+}
+
+/// Removes the fingerprints of our published crates built from a registry
+/// source (the verification's, see [`package`]) under the profile directory
+/// `profile`: each `deps/<crate>-<hash>.d` naming `registry/src` marks the
+/// `.fingerprint/<package>-<hash>` to remove. Path builds are left alone.
+fn forget_registry_builds_of_own_crates(profile: &std::path::Path) {
+    let Ok(deps) = std::fs::read_dir(profile.join("deps")) else {
+        return;
+    };
+    for dep in deps.flatten() {
+        let file = dep.file_name().to_string_lossy().into_owned();
+        let Some(stem) = file.strip_suffix(".d") else {
+            continue;
+        };
+        let Some((krate, hash)) = stem.rsplit_once('-') else {
+            continue;
+        };
+        let Some(package) = PUBLISHED
+            .iter()
+            .find(|p| p.replace('-', "_") == krate || lib_names(p).contains(&krate))
+        else {
+            continue;
+        };
+        let from_registry =
+            std::fs::read_to_string(dep.path()).is_ok_and(|d| d.contains("registry/src"));
+        if from_registry {
+            let _ = std::fs::remove_dir_all(
+                profile
+                    .join(".fingerprint")
+                    .join(format!("{package}-{hash}")),
+            );
+        }
+    }
+}
+
+/// The library names of a published package that differ from its name.
+fn lib_names(package: &str) -> &'static [&'static str] {
+    match package {
+        "paranoid-hal" => &["paranoid"],
+        "paranoid-hal-macros" => &["paranoid_macros"],
+        "cargo-paranoid" => &["cargo_paranoid"],
+        _ => &[],
     }
 }
 
