@@ -156,17 +156,10 @@ impl BootInfo {
 
     /// True when `base..base + size` (not empty) may be mapped as device
     /// memory: it lies in the uncached part of the identity map above low
-    /// RAM ([`MemoryLayout::uncached`]) and no range of the memory map that
-    /// is memory ([`paging::is_memory`]) overlaps it.
+    /// RAM and no range of the memory map that is memory overlaps it
+    /// ([`MemoryLayout::is_device_memory`]).
     pub fn is_device_memory(&self, base: u64, size: u64) -> bool {
-        let Some(end) = base.checked_add(size) else {
-            return false;
-        };
-        self.layout.uncached(base, end)
-            && !self
-                .memory_map()
-                .iter()
-                .any(|r| paging::is_memory(r.kind) && r.start < end && base < r.end())
+        self.layout.is_device_memory(self.memory_map(), base, size)
     }
 
     /// Physical range of this kernel's image, `.bss` (stack, page tables) included.

@@ -168,6 +168,21 @@ impl MemoryLayout {
             .filter(|&a| self.is_write_back(a))
     }
 
+    /// True when `base..base + size` may be device memory: it is not empty,
+    /// lies in the uncached window at or above [`Self::low_end`] in no
+    /// write-back page ([`Self::uncached`]), and no range of `map` (the
+    /// memory map this layout was made from) that is memory
+    /// ([`is_memory`]) overlaps it.
+    pub fn is_device_memory(&self, map: &[MemoryRegion], base: u64, size: u64) -> bool {
+        let Some(end) = base.checked_add(size) else {
+            return false;
+        };
+        self.uncached(base, end)
+            && !map
+                .iter()
+                .any(|r| is_memory(r.kind) && r.start < end && base < r.end())
+    }
+
     /// True when `base..end` (not empty) lies in the uncached window, at or
     /// above [`Self::low_end`], and none of its pages is write-back.
     pub fn uncached(&self, base: u64, end: u64) -> bool {
@@ -189,6 +204,25 @@ impl MemoryLayout {
 unsafe extern "C" {
     /// The page directories of `entry.S` (`.bss`): 64 of 512 entries.
     static mut paranoid_boot_pd: [u64; 64 * 512];
+}
+
+/// True when the boot page tables map the 2 MiB page of `addr` uncached
+/// (PCD or PWT set), as they say now; `None` at or above
+/// [`crate::start_info::IDENTITY_LIMIT`], which they do not map.
+pub fn page_uncached(addr: u64) -> Option<bool> {
+    let index = usize::try_from(addr / PAGE_SIZE).ok()?;
+    if addr >= crate::start_info::IDENTITY_LIMIT {
+        return None;
+    }
+    let pd = (&raw const paranoid_boot_pd).cast::<u64>();
+    // SAFETY:
+    // - `index` is below IDENTITY_LIMIT / 2 MiB = 64 * 512, inside
+    //   `paranoid_boot_pd` (entry.S's page directories in `.bss`);
+    // - one aligned volatile load of a `u64`; the only writer after entry.S
+    //   is `apply`, which runs once before the kernel's `main`, on the one
+    //   CPU: the entry is never read half-written.
+    let entry = unsafe { pd.add(index).read_volatile() };
+    Some(entry & PDE_UC != 0)
 }
 
 /// Switches the write-back pages of `layout` to write-back in the boot page
