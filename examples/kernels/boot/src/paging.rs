@@ -51,27 +51,26 @@ pub const fn is_memory(kind: MemoryKind) -> bool {
     )
 }
 
-/// True when `start..end` is covered by the memory-map regions `keep` selects
-/// (in any order; they may overlap or abut).
-fn covered(
-    map: &[MemoryRegion],
-    start: u64,
-    end: u64,
-    keep: impl Fn(&MemoryRegion) -> bool,
-) -> bool {
+/// The furthest end of the regions of `map` that `keep` selects and that
+/// hold `at`.
+fn reach(map: &[MemoryRegion], at: u64, keep: impl Fn(&MemoryRegion) -> bool) -> Option<u64> {
+    map.iter()
+        .filter(|r| keep(r) && r.start <= at && at < r.end())
+        .map(MemoryRegion::end)
+        .max()
+}
+
+/// True when `start..end` is covered by memory ([`is_memory`]) of `map`
+/// (regions in any order; they may overlap or abut).
+fn all_memory(map: &[MemoryRegion], start: u64, end: u64) -> bool {
     let mut at = start;
-    // Each step moves `at` to the end of another region: at most one step per
-    // region.
+    // Each step moves `at` past the end of another region: at most one step
+    // per region.
     for _ in 0..=map.len() {
         if at >= end {
             return true;
         }
-        match map
-            .iter()
-            .filter(|r| keep(r) && r.start <= at && at < r.end())
-            .map(MemoryRegion::end)
-            .max()
-        {
+        match reach(map, at, |r| is_memory(r.kind)) {
             Some(next) => at = next,
             None => return false,
         }
@@ -80,34 +79,25 @@ fn covered(
 }
 
 /// The end of low RAM: from [`UNCACHED_FROM`] up, as far as memory ranges
-/// reach without a gap, each of them possibly followed by one reserved range
-/// (firmware data at the top of RAM: on q35 SeaBIOS's ACPI tables); never
-/// below [`UNCACHED_FROM`] (everything below it counts as low RAM) nor above
+/// reach without a gap, and reserved ranges that begin where a memory range
+/// ends (firmware data at the top of RAM: on q35 SeaBIOS's ACPI tables; a
+/// reserved range after a reserved range is not taken); never below
+/// [`UNCACHED_FROM`] (everything below it counts as low RAM) nor above
 /// [`UNCACHED_TO`].
 fn low_ram_end(map: &[MemoryRegion]) -> u64 {
-    let mut at = UNCACHED_FROM;
-    let mut after_memory = false;
-    let reaching = |at: u64, keep: &dyn Fn(MemoryKind) -> bool| {
-        map.iter()
-            .filter(|r| keep(r.kind) && r.start <= at && at < r.end())
-            .map(MemoryRegion::end)
-            .max()
+    let after_memory = |r: &MemoryRegion| {
+        r.kind == MemoryKind::Reserved
+            && map.iter().any(|m| is_memory(m.kind) && m.end() == r.start)
     };
-    // Each step moves `at` to the end of another region.
+    let mut at = UNCACHED_FROM;
+    // Each step moves `at` past the end of another region.
     for _ in 0..map.len() {
         if at >= UNCACHED_TO {
             break;
         }
-        if let Some(next) = reaching(at, &is_memory) {
-            at = next;
-            after_memory = true;
-        } else if let (true, Some(next)) =
-            (after_memory, reaching(at, &|k| k == MemoryKind::Reserved))
-        {
-            at = next;
-            after_memory = false;
-        } else {
-            break;
+        match reach(map, at, |r| is_memory(r.kind) || after_memory(r)) {
+            Some(next) => at = next,
+            None => break,
         }
     }
     at.min(UNCACHED_TO)
@@ -127,7 +117,7 @@ impl MemoryLayout {
         let mut write_back = [0u64; WINDOW_PAGES / 64];
         for page in 0..WINDOW_PAGES {
             let start = UNCACHED_FROM + page as u64 * PAGE_SIZE;
-            if covered(map, start, start + PAGE_SIZE, |r| is_memory(r.kind)) {
+            if all_memory(map, start, start + PAGE_SIZE) {
                 if let Some(word) = write_back.get_mut(page / 64) {
                     *word |= 1 << (page % 64);
                 }

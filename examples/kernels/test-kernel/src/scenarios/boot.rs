@@ -143,7 +143,7 @@ fn check_live_layout(boot: &'static BootInfo, f: &mut Fields) -> Result<(), &'st
 }
 
 /// How many made-up maps [`check_made_up_layouts`] tries.
-const MADE_UP_LAYOUTS: usize = 6;
+const MADE_UP_LAYOUTS: usize = 7;
 
 const fn region(start: u64, end: u64, kind: MemoryKind) -> MemoryRegion {
     MemoryRegion {
@@ -156,7 +156,8 @@ const fn region(start: u64, end: u64, kind: MemoryKind) -> MemoryRegion {
 /// The layouts of made-up memory maps: q35 with 2.5 GiB (all below 4 GiB),
 /// with 2 GiB and with 3 GiB (2 GiB low, the rest above 4 GiB), the
 /// recovery kernel's view of the 2.5 GiB machine (the crashed kernel's RAM
-/// typed as its own kind), two reserved ranges in a row, and RAM beyond a gap.
+/// typed as its own kind), two reserved ranges in a row, firmware data across
+/// 2 GiB, and RAM beyond a gap.
 fn check_made_up_layouts() -> Result<(), &'static str> {
     const G: u64 = 1 << 30;
     use MemoryKind::{Other, Ram, Reserved};
@@ -210,6 +211,14 @@ fn check_made_up_layouts() -> Result<(), &'static str> {
     ]);
     if l.low_end() != 0x9010_0000 || pages(&l) != (0x9000_0000 - UNCACHED_FROM) / PAGE_SIZE {
         return Err("two reserved ranges in a row counted as low RAM");
+    }
+    // The firmware's range at the top of RAM straddles 2 GiB (RAM ends below).
+    let l = MemoryLayout::new(&[
+        region(0x10_0000, 0x7ff0_0000, Ram),
+        region(0x7ff0_0000, 0x8010_0000, Reserved),
+    ]);
+    if l.low_end() != 0x8010_0000 || pages(&l) != 0 {
+        return Err("firmware data across 2 GiB is not low RAM");
     }
     // RAM beyond a gap, a page and a half: one write-back page, never device
     // memory (the half in the uncached page neither), not low RAM.
