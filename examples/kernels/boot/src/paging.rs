@@ -17,9 +17,10 @@
 //!
 //! - where low RAM ends ([`MemoryLayout::low_end`]): the tables reader
 //!   ([`crate::BootInfo::tables`]) reaches up to there and no further;
-//! - where device memory may be mapped ([`MemoryLayout::uncached`] and
-//!   [`crate::platform::check_mmio`]): only in uncached pages at or above
-//!   the end of low RAM, never on a range the memory map calls memory.
+//! - where device memory may be mapped ([`MemoryLayout::is_device_memory`],
+//!   which [`crate::platform::check_mmio`] asks): only in uncached pages at
+//!   or above the end of low RAM, never on a range the memory map calls
+//!   memory.
 
 use crate::start_info::{MemoryKind, MemoryRegion};
 
