@@ -154,7 +154,8 @@ impl Truth {
 
 /// Guest RAM of a QEMU q35 machine with `ram_bytes` of memory: QEMU 7.2's
 /// `pc_q35_init` keeps at most 2 GiB below 4 GiB when the machine has 2.75 GiB
-/// or more (else at most 2.75 GiB), and puts the rest at 4 GiB.
+/// or more, and puts the rest at 4 GiB; below 2.75 GiB all of it is below
+/// 4 GiB (2.5 GiB: RAM up to `0xa000_0000`, past 2 GiB).
 pub fn q35_ram(ram_bytes: u64) -> Vec<Range> {
     let lowmem: u64 = if ram_bytes >= 0xb000_0000 {
         0x8000_0000
@@ -1022,6 +1023,35 @@ mod tests {
                 start: 0,
                 len: 2 << 30
             }]
+        );
+        // 2.5 GiB: all of it below 4 GiB, past 2 GiB (up to 0xa000_0000).
+        assert_eq!(
+            q35_ram(2560 << 20),
+            vec![Range {
+                start: 0,
+                len: 0xa000_0000
+            }]
+        );
+        // Just under 2.75 GiB still all low; at 2.75 GiB QEMU splits 2 + 0.75.
+        assert_eq!(
+            q35_ram(0xb000_0000 - (1 << 20)),
+            vec![Range {
+                start: 0,
+                len: 0xb000_0000 - (1 << 20)
+            }]
+        );
+        assert_eq!(
+            q35_ram(0xb000_0000),
+            vec![
+                Range {
+                    start: 0,
+                    len: 2 << 30
+                },
+                Range {
+                    start: 1 << 32,
+                    len: 0x3000_0000
+                }
+            ]
         );
         assert_eq!(
             q35_ram(6 << 30),

@@ -1,11 +1,13 @@
 //! ACPI for the kernels: the HAL's one table walker ([`paranoid::acpi`]) over
 //! the boot identity map, and the FADT's PM timer (the HAL's [`PmTimer`]).
 //!
-//! Table pointers are followed only below [`TABLE_LIMIT`] (RAM and firmware
-//! tables; the uncached MMIO part of the identity map above it is never read
-//! through a table pointer, so a corrupted XSDT cannot make us read device
-//! registers). Every signature, length, checksum and pointer is checked by
-//! `paranoid::acpi`.
+//! Table pointers are followed only through [`BootInfo::tables`]: below the
+//! end of low RAM ([`crate::paging::MemoryLayout::low_end`]; 2 GiB, or the
+//! top of the RAM the memory map lists from there, where q35's firmware puts
+//! its tables on a machine with 2.5 GiB), RAM and firmware data only. The
+//! device memory above it is never read through a table pointer, so a
+//! corrupted XSDT cannot make us read device registers. Every signature,
+//! length, checksum and pointer is checked by `paranoid::acpi`.
 
 pub use paranoid::acpi::{
     find_rsdp, AcpiError, EcamRegion, Mcfg, OwnedTable, PmTimer, Root, Rsdp, SdtHeader, TableRef,
@@ -15,14 +17,8 @@ use paranoid::phys::IdentityMap;
 
 use crate::BootInfo;
 
-use crate::platform::UNCACHED_FROM;
-
-/// Table pointers are followed below this address only (the cacheable RAM part
-/// of the boot identity map).
-pub const TABLE_LIMIT: u64 = UNCACHED_FROM;
-
-/// The tables as the kernels read them: through the identity map, below
-/// [`TABLE_LIMIT`] ([`BootInfo::tables`]).
+/// The tables as the kernels read them: through the identity map, below the
+/// end of low RAM ([`BootInfo::tables`]).
 pub fn memory(boot: &BootInfo) -> &IdentityMap {
     boot.tables()
 }

@@ -16,7 +16,10 @@
  *      QEMU's default qemu64 CPU lacks); 2..4 GiB (ECAM at 0xB000_0000, the
  *      PCI hole, VT-d at 0xFED9_0000, the LAPIC/IOAPIC) is mapped uncached:
  *      PCD|PWT select PAT entry 3, UC in the power-on PAT; above 4 GiB is
- *      write-back RAM again;
+ *      write-back again. Nothing here knows where RAM is: once Rust has read
+ *      the memory map, paging.rs switches the 2 MiB pages of 2..4 GiB that
+ *      are all RAM (q35 with less than 2.75 GiB has RAM up to 2.75 GiB) to
+ *      write-back; pages that are not all RAM stay uncached;
  *   4. CR4.PAE, EFER.LME, CR0.PG: long mode; far jump to 64-bit code;
  *   5. stack, then `paranoid_boot_rust_start(start_info)` (never returns).
  *
@@ -38,7 +41,8 @@
     .set PDE_P_W_PS, 0x83
     /* PWT | PCD: PAT entry 3, uncached. */
     .set PDE_UC,     0x18
-    /* 2 MiB pages mapped uncached: 2 GiB (1024 * 2 MiB) up to 4 GiB. */
+    /* 2 MiB pages mapped uncached: 2 GiB (1024 * 2 MiB) up to 4 GiB
+     * (paging.rs: UNCACHED_FROM, UNCACHED_TO, PDE_UC). */
     .set UC_FROM_PDE, 1024
     .set UC_TO_PDE,  2048
     /* Page directories (1 GiB each) and their 2 MiB entries: 64 GiB, the
@@ -213,6 +217,8 @@ paranoid_boot_pml4:
     .skip 4096
 paranoid_boot_pdpt:
     .skip 4096
+    /* Global: paging.rs switches RAM pages of 2..4 GiB to write-back. */
+    .global paranoid_boot_pd
 paranoid_boot_pd:
     .skip 4096 * PD_COUNT
     .balign 16

@@ -24,7 +24,7 @@ use paranoid::phys::RamRegion;
 use crate::frames::PhysRange;
 use crate::start_info::{
     HvmMemmapEntry, HvmModlistEntry, HvmStartInfo, MemoryKind, MemoryRegion, Module,
-    ADDRESSABLE_LIMIT, START_INFO_MAGIC,
+    ADDRESSABLE_LIMIT, START_INFO_LIMIT, START_INFO_MAGIC,
 };
 
 /// Most program headers accepted.
@@ -74,7 +74,8 @@ pub enum HandoffError {
         /// Bytes available.
         available: u64,
     },
-    /// The start-info block is not below 4 GiB (`ebx` is 32 bits).
+    /// The start-info block is not below [`START_INFO_LIMIT`] (2 GiB: a
+    /// paranoid-boot kernel reads it before it knows where else RAM is).
     StartInfoOutOfRange {
         /// Its address.
         at: u64,
@@ -104,7 +105,12 @@ impl fmt::Display for HandoffError {
             Self::StartInfoTooLarge { needed, available } => {
                 write!(f, "start info needs {needed} bytes, {available} available")
             }
-            Self::StartInfoOutOfRange { at } => write!(f, "start info at {at:#x} is above 4 GiB"),
+            Self::StartInfoOutOfRange { at } => {
+                write!(
+                    f,
+                    "start info at {at:#x} is not below {START_INFO_LIMIT:#x}"
+                )
+            }
         }
     }
 }
@@ -338,9 +344,9 @@ fn find_pvh_note(bytes: &[u8], offset: u64, size: u64) -> Option<u32> {
 }
 
 /// Writes an `hvm_start_info` with its module list, memory map and command
-/// line at the start of `block` (RAM the caller owns below 4 GiB, kept
-/// unused until the target kernel has parsed it); returns the address to
-/// hand over in `ebx`.
+/// line at the start of `block` (RAM the caller owns below
+/// [`START_INFO_LIMIT`], kept unused until the target kernel has parsed it);
+/// returns the address to hand over in `ebx`.
 ///
 /// # Errors
 ///
@@ -365,7 +371,7 @@ pub fn write_start_info(
         });
     }
     let ebx = u32::try_from(at).map_err(|_| HandoffError::StartInfoOutOfRange { at })?;
-    if at + needed > ADDRESSABLE_LIMIT {
+    if at + needed > START_INFO_LIMIT {
         return Err(HandoffError::StartInfoOutOfRange { at });
     }
     let info = HvmStartInfo {

@@ -5,8 +5,11 @@
 //! and a kernel's `main`:
 //!
 //! - the PVH note and the 32-bit entry (`entry.S`): GDT, identity map of the first
-//!   4 GiB with 2 MiB pages (2..4 GiB uncached, for ECAM, BARs and VT-d), long
+//!   64 GiB with 2 MiB pages (2..4 GiB uncached, for ECAM, BARs and VT-d), long
 //!   mode, stack, zeroed `.bss`;
+//! - [`paging`]: once the memory map is read, the RAM it lists in 2..4 GiB is
+//!   switched to write-back, and [`paging::MemoryLayout`] says where low RAM
+//!   ends and where device memory may be mapped;
 //! - [`BootInfo`]: the parsed start info (command line, modules, RSDP, memory
 //!   map), a TSC [`TscClock`] calibrated against the PIT, and the
 //!   kernel image bounds;
@@ -58,6 +61,7 @@ pub mod edu;
 pub mod exit;
 pub mod frames;
 pub mod handoff;
+pub mod paging;
 pub mod platform;
 pub mod result;
 pub mod serial;
@@ -71,6 +75,7 @@ pub use paranoid::arch::x86_64::{TscClock, TscError};
 pub use start_info::{Cmdline, MemoryKind, MemoryRegion, Module, StartInfo, StartInfoError};
 
 use frames::{FrameAllocator, FrameError, PhysRange};
+use paging::MemoryLayout;
 use paranoid::phys::IdentityMap;
 use paranoid::sync::{OnceCell, TryLock};
 
@@ -82,6 +87,7 @@ pub struct BootInfo {
     clock: TscClock,
     kernel: PhysRange,
     frames_taken: AtomicBool,
+    layout: MemoryLayout,
     ram: IdentityMap,
     tables: IdentityMap,
 }
@@ -104,9 +110,10 @@ impl BootInfo {
 
     /// The bytes of the module at `index` in [`BootInfo::modules`] (another
     /// kernel's image, say); `None` past the last module or when the module
-    /// does not lie below [`acpi::TABLE_LIMIT`] (loaders put modules in low
-    /// RAM; QEMU's may end a little past the last RAM range, in the reserved
-    /// range after it).
+    /// does not lie inside [`BootInfo::tables`], below the end of low RAM
+    /// (loaders put modules in low RAM: QEMU's at its top, on a q35 machine
+    /// with 2.5 GiB above 2 GiB; it may end a little past the last RAM range,
+    /// in the firmware's reserved range after it).
     pub fn module_bytes(&self, index: usize) -> Option<&'static [u8]> {
         let m = self.start.modules().get(index)?;
         let len = usize::try_from(m.size).ok()?;
@@ -114,11 +121,11 @@ impl BootInfo {
             return None;
         }
         // SAFETY:
-        // - the module lies inside `tables` (checked): below TABLE_LIMIT, which the boot page
-        //   tables identity-map as cacheable RAM and firmware data (the
-        //   `tables` reader's contract), so `start..start + size` is mapped
-        //   1:1, readable without side effect for the kernel's life, and not
-        //   address 0;
+        // - the module lies inside `tables` (checked): below the end of low
+        //   RAM, which the boot page tables identity-map and which holds RAM
+        //   and firmware data only (the `tables` reader's contract), so
+        //   `start..start + size` is mapped 1:1, readable without side effect
+        //   for the kernel's life, and not address 0;
         // - nothing writes it for the kernel's life: loader memory that the
         //   frame allocator reserves at creation (so never hands out nor lets
         //   a kernel claim as a `RamRegion`), and the boot crate gives no other
@@ -142,24 +149,42 @@ impl BootInfo {
         self.clock
     }
 
+    /// Where low RAM ends and which pages of 2..4 GiB are write-back RAM.
+    pub fn layout(&self) -> &MemoryLayout {
+        &self.layout
+    }
+
+    /// True when `base..base + size` (not empty) may be mapped as device
+    /// memory: it lies in the uncached part of the identity map above low
+    /// RAM and no range of the memory map that is memory overlaps it
+    /// ([`MemoryLayout::is_device_memory`]).
+    pub fn is_device_memory(&self, base: u64, size: u64) -> bool {
+        self.layout.is_device_memory(self.memory_map(), base, size)
+    }
+
     /// Physical range of this kernel's image, `.bss` (stack, page tables) included.
     pub fn kernel_image(&self) -> PhysRange {
         self.kernel
     }
 
     /// The memory of the memory map (RAM, ACPI memory, persistent memory, the
-    /// kinds another kernel marks its own RAM with, reserved ranges below
-    /// 2 GiB), as the identity map reaches it: the reader of memory this
-    /// kernel does not own, and of its own image. Never device memory (the
-    /// 2..4 GiB hole is cut out).
+    /// kinds another kernel marks its own RAM with: [`paging::is_memory`],
+    /// wherever it lies below [`start_info::IDENTITY_LIMIT`]; reserved
+    /// ranges below the end of low RAM, [`paging::MemoryLayout::low_end`]),
+    /// as the identity map reaches it: the reader of memory this kernel does
+    /// not own, and of its own image. Never device memory: of 2..4 GiB, where
+    /// device memory lives, only what the memory map calls memory and the
+    /// firmware data at the top of low RAM.
     pub fn ram(&self) -> &IdentityMap {
         &self.ram
     }
 
-    /// RAM and firmware tables below [`acpi::TABLE_LIMIT`] (the cacheable
-    /// part of the identity map below 4 GiB, where loaders put the start info
-    /// and firmware its tables), as one range: what ACPI table pointers and
-    /// the start info are followed through. Never device memory.
+    /// Everything below the end of low RAM
+    /// ([`paging::MemoryLayout::low_end`]: 2 GiB, or higher when the memory
+    /// map lists RAM from there on), as one range: RAM and firmware data,
+    /// where loaders put the start info and the modules and firmware its
+    /// tables. What ACPI table pointers and the start info are followed
+    /// through. Never device memory.
     ///
     /// Made once at boot, like [`BootInfo::ram`]: a kernel borrows it (or a
     /// [`IdentityMap::restrict`]ed part) and never makes an identity map of
@@ -184,6 +209,11 @@ impl BootInfo {
 
 /// The one `BootInfo`, written once before `main` runs.
 static BOOT: OnceCell<BootInfo> = OnceCell::new();
+
+/// The `BootInfo`, once the boot code made it (always, when `main` runs).
+pub(crate) fn boot_info() -> Option<&'static BootInfo> {
+    BOOT.get()
+}
 
 unsafe extern "C" {
     static __paranoid_kernel_start: u8;
@@ -215,12 +245,13 @@ macro_rules! entry {
 extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
     serial::init();
     // SAFETY:
-    // - the boot page tables identity-map the first 4 GiB (entry.S), so every
-    //   address below TABLE_LIMIT (2 GiB) is mapped 1:1 for the kernel's life;
-    // - below 2 GiB the map is cacheable RAM and firmware tables (MMIO lives in
+    // - the boot page tables identity-map the first 64 GiB (entry.S), so
+    //   every address below START_INFO_LIMIT (2 GiB) is mapped 1:1 for the
+    //   kernel's life;
+    // - below 2 GiB a PC has RAM and firmware tables (device memory lives in
     //   the uncached 2..4 GiB part), so reading it has no side effect.
-    let tables = unsafe { IdentityMap::new([(1, acpi::TABLE_LIMIT)]) };
-    let start = match StartInfo::parse(&tables, start_info.into()) {
+    let below_2g = unsafe { IdentityMap::new([(1, start_info::START_INFO_LIMIT)]) };
+    let start = match StartInfo::parse(&below_2g, start_info.into()) {
         Ok(s) => s,
         Err(e) => {
             println!("PARANOID-BOOT error=start-info detail=\"{e}\"");
@@ -251,22 +282,37 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
         start: (&raw const __paranoid_kernel_start) as u64,
         end: (&raw const __paranoid_kernel_end) as u64,
     };
+    // The RAM the memory map lists in 2..4 GiB becomes write-back.
+    let layout = MemoryLayout::new(start.memory_map());
+    paging::apply(&layout);
+    let low_end = layout.low_end();
+    // SAFETY:
+    // - the boot page tables identity-map the first 64 GiB, so every address
+    //   below the end of low RAM (at most 4 GiB) is mapped 1:1;
+    // - below 2 GiB a PC has RAM and firmware tables; from 2 GiB to the end
+    //   of low RAM every byte lies in a range the memory map calls memory or
+    //   in the reserved range right after one (`MemoryLayout::low_end`):
+    //   firmware data, never device registers. Reading it has no side effect
+    //   (pages that are not all memory stay uncached, which is only slower).
+    let tables = unsafe { IdentityMap::new([(1, low_end)]) };
     let ranges = start
         .memory_map()
         .iter()
-        .flat_map(|r| identity_parts(r.kind, r.start, r.end()));
+        .map(|r| identity_part(r.kind, r.start, r.end(), low_end));
     // SAFETY:
     // - the boot page tables identity-map everything below IDENTITY_LIMIT,
-    //   and `identity_parts` keeps each range below it;
+    //   and `identity_part` keeps each range below it;
     // - the kinds kept are memory (RAM, ACPI, persistent, another kernel's
-    //   RAM, reserved firmware data below 2 GiB), never device registers;
-    //   the 2..4 GiB part the tables map uncached for MMIO is cut out.
+    //   RAM), never device registers, and reserved ranges only below the end
+    //   of low RAM (firmware data, as for `tables`); of the 2..4 GiB window
+    //   mapped uncached for device memory nothing else is kept.
     let ram = unsafe { IdentityMap::new(ranges) };
     let info = BootInfo {
         start,
         clock,
         kernel,
         frames_taken: AtomicBool::new(false),
+        layout,
         ram,
         tables,
     };
@@ -280,25 +326,22 @@ extern "C" fn paranoid_boot_rust_start(start_info: u32) -> ! {
 }
 
 /// `start..end` of kind `kind`, cut to what the identity map reaches as
-/// memory: below [`start_info::IDENTITY_LIMIT`], without the uncached MMIO
-/// part (2..4 GiB). RAM, ACPI, persistent memory and the kinds another kernel
-/// marks its own RAM with count wherever they are; reserved ranges only below
-/// 2 GiB (firmware data, the pages a crashed kernel hands over outside its
-/// RAM: its note, the start info), where no device registers live; unusable
-/// and disabled ranges never.
-fn identity_parts(kind: MemoryKind, start: u64, end: u64) -> [(u64, u64); 2] {
-    let hole = platform::UNCACHED_FROM;
-    let above = start_info::ADDRESSABLE_LIMIT;
-    let end = match kind {
-        MemoryKind::Ram
-        | MemoryKind::AcpiReclaimable
-        | MemoryKind::AcpiNvs
-        | MemoryKind::Persistent
-        | MemoryKind::Other(_) => end.min(start_info::IDENTITY_LIMIT),
-        MemoryKind::Reserved => end.min(hole),
-        MemoryKind::Unusable | MemoryKind::Disabled => start,
+/// memory: below [`start_info::IDENTITY_LIMIT`]. RAM, ACPI, persistent memory
+/// and the kinds another kernel marks its own RAM with
+/// ([`paging::is_memory`]) count wherever they are, 2..4 GiB included (where
+/// the memory map lists them there, they are RAM, not device memory);
+/// reserved ranges only below `low_end`, the end of low RAM (firmware data,
+/// the pages a crashed kernel hands over outside its RAM: its note, the start
+/// info), where no device registers live; unusable and disabled ranges never.
+fn identity_part(kind: MemoryKind, start: u64, end: u64, low_end: u64) -> (u64, u64) {
+    let end = if paging::is_memory(kind) {
+        end.min(start_info::IDENTITY_LIMIT)
+    } else if kind == MemoryKind::Reserved {
+        end.min(low_end)
+    } else {
+        start
     };
-    [(start, end.min(hole)), (start.max(above), end)]
+    (start, end)
 }
 
 /// A kernel's own panic path, set with [`set_panic_hook`].

@@ -12,7 +12,6 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::acpi::{self, AcpiError, EcamRegion, Mcfg};
-use crate::start_info::ADDRESSABLE_LIMIT;
 use crate::BootInfo;
 use paranoid::mmio::Mmio;
 use paranoid::pci::bar::Bar;
@@ -27,8 +26,6 @@ pub const E1000: (u16, u16) = (0x8086, 0x100e);
 pub const NVME: (u16, u16) = (0x1b36, 0x0010);
 /// Where q35 puts ECAM (`MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT`); MCFG must agree.
 pub const Q35_ECAM_BASE: u64 = 0xb000_0000;
-/// The boot page tables map 2..4 GiB uncached: MMIO must live there.
-pub const UNCACHED_FROM: u64 = 0x8000_0000;
 
 /// Why the platform could not be set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +38,16 @@ pub enum PlatformError {
     NoEcam,
     /// No DMAR table: the machine has no VT-d unit.
     NoDmar,
-    /// ECAM or a BAR outside the uncached part of the identity map.
+    /// ECAM or a BAR (or another register block) outside the uncached part
+    /// of the identity map above low RAM, or on memory the memory map lists.
     Unmapped {
         /// Its base.
         base: u64,
         /// Its size.
         size: u64,
+        /// Where device memory may start: the end of low RAM (0 when the boot
+        /// information was not made yet).
+        mmio_from: u64,
     },
     /// No function with these ids anywhere in the topology.
     DeviceMissing {
@@ -80,9 +81,14 @@ impl fmt::Display for PlatformError {
             Self::Acpi(e) => write!(f, "ACPI: {e}"),
             Self::NoEcam => write!(f, "no MCFG table, or none for segment 0"),
             Self::NoDmar => write!(f, "no DMAR table: the machine has no VT-d unit"),
-            Self::Unmapped { base, size } => write!(
+            Self::Unmapped {
+                base,
+                size,
+                mmio_from,
+            } => write!(
                 f,
-                "{base:#x}+{size:#x} is outside the uncached identity map (from {UNCACHED_FROM:#x})"
+                "{base:#x}+{size:#x} is not device memory: outside the uncached identity map \
+                 ({mmio_from:#x}..4 GiB, the memory map's RAM and write-back pages excluded)"
             ),
             Self::DeviceMissing { vendor, device } => {
                 write!(f, "no PCI function {vendor:04x}:{device:04x} on any bus")
@@ -151,18 +157,32 @@ pub fn ecam_region(boot: &BootInfo) -> Result<EcamRegion, PlatformError> {
         .ok_or(PlatformError::NoEcam)
 }
 
-/// Checks that `base..base + size` is in the uncached identity-mapped MMIO range.
+/// Checks that `base..base + size` is in the uncached identity-mapped device
+/// memory: above the end of low RAM, below 4 GiB, in no page the boot code
+/// made write-back and on no range the memory map calls memory
+/// ([`BootInfo::is_device_memory`]). A BAR or ECAM window a firmware (or a
+/// bad device) placed on RAM is refused.
 ///
 /// # Errors
 ///
-/// [`PlatformError::Unmapped`] otherwise.
+/// [`PlatformError::Unmapped`] otherwise (and before the boot code made its
+/// [`BootInfo`], which it does before any kernel code runs).
 pub fn check_mmio(base: u64, size: u64) -> Result<NonNull<u8>, PlatformError> {
-    let bad = PlatformError::Unmapped { base, size };
-    let end = base.checked_add(size).ok_or(bad)?;
-    if base < UNCACHED_FROM || end > ADDRESSABLE_LIMIT {
-        return Err(bad);
+    match crate::boot_info() {
+        Some(b) if b.is_device_memory(base, size) => {
+            NonNull::new(base as *mut u8).ok_or_else(|| unmapped(base, size))
+        }
+        _ => Err(unmapped(base, size)),
     }
-    NonNull::new(base as *mut u8).ok_or(bad)
+}
+
+/// [`PlatformError::Unmapped`] for `base..base + size`.
+fn unmapped(base: u64, size: u64) -> PlatformError {
+    PlatformError::Unmapped {
+        base,
+        size,
+        mmio_from: crate::boot_info().map_or(0, |b| b.layout().low_end()),
+    }
 }
 
 /// Maps one MCFG allocation.
@@ -437,7 +457,7 @@ pub fn map_bar0<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(Mmio, Ba
     };
     let ptr = check_mmio(base, size)?;
     command::update(cfg, a, Command::MEMORY_SPACE, Command::empty())?;
-    let len = usize::try_from(size).map_err(|_| PlatformError::Unmapped { base, size })?;
+    let len = usize::try_from(size).map_err(|_| unmapped(base, size))?;
     // SAFETY:
     // - the BAR lies in the uncached identity-mapped MMIO range (checked) and
     //   decoding is on;
@@ -477,7 +497,7 @@ pub const DMAR_MAX: usize = 4096;
 /// the kernel accesses while the returned value lives.
 pub unsafe fn map_registers(base: u64, size: u64) -> Result<Mmio, PlatformError> {
     let ptr = check_mmio(base, size)?;
-    let len = usize::try_from(size).map_err(|_| PlatformError::Unmapped { base, size })?;
+    let len = usize::try_from(size).map_err(|_| unmapped(base, size))?;
     // SAFETY: uncached identity-mapped MMIO (checked); exclusive use is the
     // caller's contract.
     Ok(unsafe { Mmio::new(ptr, len) })

@@ -23,10 +23,18 @@ pub const MAX_CMDLINE: usize = 1024;
 /// fields a loader fills are 32-bit in practice, and the other kernels'
 /// handoff code keeps its blocks there.
 pub const ADDRESSABLE_LIMIT: u64 = 1 << 32;
-/// The boot page tables identity-map (write-back, but 2..4 GiB uncached) every
-/// address below this: RAM in the memory map above the 4 GiB hole is readable
-/// up to here (`entry.S`, 64 page directories of 2 MiB pages).
+/// The boot page tables identity-map every address below this: RAM in the
+/// memory map above the 4 GiB hole is readable up to here (`entry.S`, 64 page
+/// directories of 2 MiB pages; write-back, but 2..4 GiB uncached except the
+/// RAM the memory map lists there, [`crate::paging`]).
 pub const IDENTITY_LIMIT: u64 = 64 << 30;
+/// The boot code reads the start info, its command line, module list and
+/// memory map below this (2 GiB): before the memory map is read, the part of
+/// the identity map that holds RAM and firmware data on every PC is known,
+/// the rest of 2..4 GiB may be device memory. QEMU's PVH loader puts them
+/// below 1 MiB, [`crate::handoff::write_start_info`] refuses a block that is
+/// not below this. The modules themselves may lie anywhere in low RAM.
+pub const START_INFO_LIMIT: u64 = crate::paging::UNCACHED_FROM;
 
 /// `struct hvm_start_info` (version 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -487,8 +495,8 @@ fn read_bytes<const N: usize>(
 impl StartInfo {
     /// Parses the start info at physical address `address`.
     ///
-    /// Everything is read through `mem` (the boot identity map of RAM and
-    /// firmware tables; a byte buffer in tests), and must also lie below
+    /// Everything is read through `mem` (the boot identity map below
+    /// [`START_INFO_LIMIT`]; a byte buffer in tests), and must also lie below
     /// [`ADDRESSABLE_LIMIT`]. The *contents* may be anything: they are
     /// validated.
     ///
