@@ -11,6 +11,8 @@
 //! - `cargo xtask dump-bench [--rounds N] [--codecs|--throughput]`: the dump's
 //!   throughput against the raw writer, and the compressor candidates;
 //! - `cargo xtask bench-qemu [--runs N]`: the QEMU timings, median and spread;
+//! - `cargo xtask soak [--runs N] [SCENARIO]`: one scenario again and again,
+//!   the first failing run's directory kept;
 //! - `cargo xtask mutants [--only NAME]... [--list] [--separate]`: every deliberate bug in
 //!   `drivers/*/mutants.toml` must be caught by its check;
 //! - `cargo xtask mutation-score [DIR]`: a cargo-mutants run's score per file.
@@ -19,6 +21,7 @@ mod bench;
 mod counts;
 mod mutants;
 mod mutation_score;
+mod soak;
 mod steps;
 
 use std::path::PathBuf;
@@ -50,6 +53,10 @@ commands:
                             in DIR (default drivers/mutation, the last run's lists)
   bench-qemu [--runs N]     the QEMU timings (handoff, crash to dump): N rounds
                             (default 10) in alternating order, median, min, max
+  soak [--runs N] [MACHINE OPTIONS] [SCENARIO]
+                            one scenario (default crash-recovery) N times in a row
+                            (default 20); the first failing run's directory is moved
+                            to tests/out/soak-failure/
   lint-bench [--samples N] [--touch FILE]
                             cargo paranoid vs cargo clippy on this workspace, cold
                             and after a one-file edit (alternating, medians)
@@ -87,6 +94,7 @@ fn main() -> ExitCode {
             std::path::PathBuf::from,
         )),
         "bench-qemu" => bench::run(&repo_root(), rest),
+        "soak" => soak::run(&repo_root(), rest),
         "lint-bench" => steps::lint_bench(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
