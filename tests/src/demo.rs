@@ -80,15 +80,11 @@ impl Memory {
 
     /// The RAM the run really had: the machine profile's when it sets one.
     fn of_run(self, out: &RunOutput) -> Self {
-        let parsed = out.machine.memory.as_deref().and_then(|m| {
-            let (n, unit) = m.split_at(m.len().saturating_sub(1));
-            let n: u64 = n.parse().ok()?;
-            match unit {
-                "G" => Some(n << 30),
-                "M" => Some(n << 20),
-                _ => None,
-            }
-        });
+        let parsed = out
+            .machine
+            .memory
+            .as_deref()
+            .and_then(crate::machine::memory_bytes);
         Self {
             bytes: parsed.unwrap_or(self.bytes),
             ..self
@@ -275,16 +271,7 @@ pub fn heartbeat(with: bool) -> Scenario {
             let pcap =
                 std::fs::read(out.dir.file("hub.pcap")).map_err(|e| format!("hub.pcap: {e}"))?;
             let wire = heartbeats_in_pcap(&pcap)?;
-            let fed = Fed {
-                beats: out.field("heartbeats").and_then(|v| v.parse().ok()),
-                max_gap_ms: out
-                    .field("max_heartbeat_gap_ms")
-                    .and_then(|v| v.parse().ok()),
-                handover_ms: out
-                    .field("watchdog_handover_ms")
-                    .and_then(|v| v.parse().ok()),
-            };
-            if let Some(stall) = fed.judge(fired, wire)? {
+            if let Some(stall) = Fed::from_line(out).judge(fired, wire)? {
                 // The guest's own clock saw the silence: the host did not run
                 // it for longer than the watchdog's period. Not a pass; the
                 // runner runs the scenario again (and fails it after three).
@@ -330,10 +317,10 @@ impl Fed {
                 "the result line does not say how the watchdog was fed: {self:?}"
             ));
         };
-        let silence = gap.max(handover);
         if fired {
             return self.fired(HEARTBEAT_WATCHDOG_MS).map(Some);
         }
+        let silence = gap.max(handover);
         if wire < 3 {
             return Err(format!("the NIC's wire carried {wire} heartbeat frames"));
         }

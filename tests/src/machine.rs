@@ -510,7 +510,7 @@ pub fn select(
         while let Some(w) = words.next() {
             if w == "-m" {
                 let size = words.next().ok_or("`-m` needs a size")?;
-                if !is_memory_size(size) {
+                if memory_bytes(size).is_none() {
                     return Err(format!(
                         "`-m {size}`: give the size as a whole number of MiB or GiB (`-m 512M`, `-m 2G`)"
                     ));
@@ -527,10 +527,19 @@ pub fn select(
     Ok(m)
 }
 
-/// `N M` or `N G` (whole numbers), the sizes the harness reads back.
-fn is_memory_size(size: &str) -> bool {
+/// The bytes of a machine's memory size, `N M` or `N G` (whole numbers, the
+/// forms the harness reads back); `None` for any other form.
+pub fn memory_bytes(size: &str) -> Option<u64> {
     let (n, unit) = size.split_at(size.len().saturating_sub(1));
-    matches!(unit, "M" | "G") && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = n.parse().ok()?;
+    match unit {
+        "G" => n.checked_mul(1 << 30),
+        "M" => n.checked_mul(1 << 20),
+        _ => None,
+    }
 }
 
 /// Splits `--machine-args` text into words (single and double quotes group).
@@ -790,6 +799,11 @@ mod tests {
         );
         assert_eq!(m.post, vec!["-smp", "2"]);
         assert!(select(None, None, &extra("-m")).is_err());
+        assert_eq!(memory_bytes("512M"), Some(512 << 20));
+        assert_eq!(memory_bytes("6G"), Some(6 << 30));
+        for bad in ["1.5G", "+2G", "G", "2T", ""] {
+            assert_eq!(memory_bytes(bad), None, "{bad}");
+        }
         assert!(select(None, None, &extra("-m 1.5G"))
             .unwrap_err()
             .contains("whole number"));

@@ -409,7 +409,6 @@ fn lib_names(package: &str) -> &'static [&'static str] {
     match package {
         "paranoid-hal" => &["paranoid"],
         "paranoid-hal-macros" => &["paranoid_macros"],
-        "cargo-paranoid" => &["cargo_paranoid"],
         _ => &[],
     }
 }

@@ -30,7 +30,7 @@ use paranoid_dump::Policy;
 use paranoid_recovery::canary::{self, CanaryCheck};
 use paranoid_recovery::config::Config;
 use paranoid_recovery::dump::DumpStats;
-use paranoid_recovery::heartbeat::Schedule;
+use paranoid_recovery::heartbeat::{Heartbeat, Schedule};
 use paranoid_recovery::note::{CrashNote, CrashPoint, NOTE_LEN};
 use paranoid_recovery::report::Report;
 use paranoid_recovery::result::{
@@ -569,9 +569,7 @@ fn devices<W: Window>(
         Some(n) if r.config.stream => Some(nic::Streamer::new(n, r.clock)),
         _ => None,
     };
-    let beat = udp
-        .as_mut()
-        .map(|u| u as &mut dyn paranoid_recovery::heartbeat::Heartbeat);
+    let beat = udp.as_mut().map(|u| u as &mut dyn Heartbeat);
     let stats = storage::dump(r, &mut arena, translation, beat, streamer.as_mut())?;
     if let Some(s) = streamer.as_mut() {
         s.end(
