@@ -35,7 +35,7 @@ use crate::tables::{
 };
 use crate::unit::{Command, Unit};
 use crate::VtdError;
-use paranoid::phys::{MemoryMap, PhysError, PhysRead, PhysWrite};
+use paranoid::phys::{MemoryMap, PhysWrite};
 
 use crate::vtd::SourceSet;
 pub use crate::vtd::{Vtd, BLOCK_BATCH, MAX_ATTACHED};
@@ -525,11 +525,10 @@ impl<R: RegisterIo, C: Clock, M: PhysWrite> Vtd<R, C, M> {
         };
         let mut budget = WALK_BUDGET;
         let (window, map, haw) = (self.window, self.map, self.haw);
+        // The walk reads only tables whose page the map lists as RAM
+        // (`ram_pointer`), and through `PhysRead`: old memory is never written.
         let hit = first_old_mapping(
-            &CheckedReader {
-                mem: &self.mem,
-                map: &map,
-            },
+            &self.mem,
             &map,
             haw,
             c.slptptr,
@@ -593,39 +592,6 @@ impl<R: RegisterIo, C: Clock, M: PhysWrite> Vtd<R, C, M> {
             self.unit.command(Command::EnableTranslation, deadline)?;
         }
         Ok(())
-    }
-}
-
-/// Reads old memory through the map check.
-struct CheckedReader<'a, M: PhysRead> {
-    mem: &'a M,
-    map: &'a MemoryMap,
-}
-
-impl<M: PhysRead> CheckedReader<'_, M> {
-    /// Refuses `pa..pa + len` unless the map lists it as RAM.
-    fn check(&self, pa: u64, len: u64) -> Result<(), PhysError> {
-        if self.map.contains(pa, len) {
-            Ok(())
-        } else {
-            Err(PhysError::OutOfRange {
-                at: pa,
-                len,
-                limit: 0,
-            })
-        }
-    }
-}
-
-// Read-only: old memory is never written.
-impl<M: PhysRead> PhysRead for CheckedReader<'_, M> {
-    fn read(&self, pa: u64, out: &mut [u8]) -> Result<(), PhysError> {
-        self.check(pa, out.len() as u64)?;
-        self.mem.read(pa, out)
-    }
-    fn read_u64(&self, pa: u64) -> Result<u64, PhysError> {
-        self.check(pa, 8)?;
-        self.mem.read_u64(pa)
     }
 }
 
