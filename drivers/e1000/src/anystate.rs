@@ -25,8 +25,7 @@
 //! typed set of [`Fault`]s; [`check`] holds a run to the oracle that knows them
 //! (see its docs), and [`FaultTable`] prints what each fault class led to.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -611,6 +610,14 @@ impl Fault {
     }
 }
 
+impl paranoid::sim::campaign::FaultClass for Fault {
+    const ALL: &'static [Self] = &Fault::ALL;
+
+    fn name(self) -> &'static str {
+        Fault::name(self)
+    }
+}
+
 /// The faults one state injects.
 pub type FaultSet = BTreeSet<Fault>;
 
@@ -694,19 +701,8 @@ impl AnyState {
 /// The driver on a harness, its configuration access watched.
 pub type WatchedE1000 = E1000<SimMmio<E1000Model>, WatchedPci, SimClock, RecoveryWindow>;
 
-/// How a case ended, when the oracle held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Ready within the budget, and every frame came back intact.
-    Ready,
-    /// Ready; some frames hit this typed error (and were dropped), none came
-    /// back wrong.
-    Recovered(&'static str),
-    /// Init returned this typed error (device fenced).
-    InitError(&'static str),
-    /// Ready, but the data path could not run (the link, say).
-    IoError(&'static str),
-}
+/// How a case ended: the HAL's campaign outcome.
+pub use paranoid::sim::campaign::Outcome;
 
 /// One case that held to the oracle.
 #[derive(Debug, Clone)]
@@ -945,77 +941,14 @@ pub fn check(state: &AnyState) -> Result<CaseReport, String> {
     })
 }
 
-/// What each injected fault class led to, over a campaign: rows are fault
-/// classes (a case counts in the row of each fault it injected, or in `none`),
-/// columns the outcomes.
-#[derive(Debug, Default, Clone)]
-pub struct FaultTable {
-    rows: BTreeMap<Option<Fault>, Row>,
-    kinds: BTreeSet<&'static str>,
-}
+/// What each injected fault class led to, over a campaign (the HAL's table
+/// with this driver's fault classes as rows).
+pub type FaultTable = paranoid::sim::campaign::FaultTable<Fault>;
 
-#[derive(Debug, Default, Clone)]
-struct Row {
-    cases: u64,
-    ready: u64,
-    recovered: u64,
-    errors: BTreeMap<&'static str, u64>,
-    fenced: u64,
-}
-
-impl FaultTable {
-    /// Counts one case.
-    pub fn add(&mut self, r: &CaseReport) {
-        let keys: Vec<Option<Fault>> = if r.faults.is_empty() {
-            vec![None]
-        } else {
-            r.faults.iter().copied().map(Some).collect()
-        };
-        for k in keys {
-            let row = self.rows.entry(k).or_default();
-            row.cases += 1;
-            row.fenced += u64::from(r.fenced);
-            match r.outcome {
-                Outcome::Ready => row.ready += 1,
-                Outcome::Recovered(_) => row.recovered += 1,
-                Outcome::InitError(kind) | Outcome::IoError(kind) => {
-                    *row.errors.entry(kind).or_default() += 1;
-                    self.kinds.insert(kind);
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for FaultTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kinds: Vec<&str> = self.kinds.iter().copied().collect();
-        write!(
-            f,
-            "{:<20} {:>7} {:>7} {:>9}",
-            "fault class", "cases", "ready", "recovered"
-        )?;
-        for k in &kinds {
-            write!(f, " {:>w$}", k, w = k.len().max(6))?;
-        }
-        writeln!(f, " {:>7}", "fenced")?;
-        let mut keys: Vec<Option<Fault>> = vec![None];
-        keys.extend(Fault::ALL.iter().copied().map(Some));
-        for key in keys {
-            let row = self.rows.get(&key).cloned().unwrap_or_default();
-            let name = key.map_or("none", Fault::name);
-            write!(
-                f,
-                "{name:<20} {:>7} {:>7} {:>9}",
-                row.cases, row.ready, row.recovered
-            )?;
-            for k in &kinds {
-                let n = row.errors.get(k).copied().unwrap_or(0);
-                write!(f, " {:>w$}", n, w = k.len().max(6))?;
-            }
-            writeln!(f, " {:>7}", row.fenced)?;
-        }
-        Ok(())
+impl CaseReport {
+    /// Counts this case in `table`.
+    pub fn tally(&self, table: &mut FaultTable) {
+        table.add(self.faults.iter().copied(), self.outcome, self.fenced);
     }
 }
 

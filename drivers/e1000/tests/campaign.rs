@@ -108,7 +108,7 @@ fn any_state_campaign() {
                 t.cases += 1;
                 t.lies += r.lies as u64;
                 t.stale_escapes += r.stale_escapes as u64;
-                t.table.add(&r);
+                r.tally(&mut t.table);
                 Ok(())
             }
             Err(why) => {

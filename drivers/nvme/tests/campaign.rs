@@ -123,7 +123,7 @@ fn any_state_campaign() {
             Ok(r) => {
                 t.cases += 1;
                 t.stale_escapes += r.stale_escapes as u64;
-                t.table.add(&r);
+                r.tally(&mut t.table);
                 Ok(())
             }
             Err(why) => {

@@ -12,7 +12,9 @@
 //!   write-one-to-clear bits, BAR sizing, capability lists, FLR and CRS.
 //! - [`WatchedPci`]: a [`SimPci`] that records, as the function saw it, when
 //!   bus mastering first went on (and how much DMA had been refused by then).
+//! - [`campaign`]: the fault-class table an any-state campaign prints.
 
+pub mod campaign;
 mod clock;
 mod dma;
 mod memory;
