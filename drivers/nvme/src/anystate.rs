@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use paranoid::dma::{FromDevice, ToDevice};
 use paranoid::lifecycle::Cause;
+use paranoid::pci::ConfigAccess;
 use paranoid::sim::{SimClock, SimMmio, WatchedPci};
 use paranoid::time::Clock;
 use proptest::collection::vec;
@@ -638,8 +639,14 @@ fn fault_names(faults: &FaultSet) -> String {
 }
 
 /// Writes a pattern, reads it back, compares; then a flush. `Err(kind)` for a
-/// typed error, `Err("DATA MISMATCH..")` for wrong data.
-fn round_trip(b: &mut Bench, nvme: &mut WatchedNvme, salt: u64) -> Result<(), String> {
+/// typed error, `Err("DATA MISMATCH..")` for wrong data, `Err("BENCH: ..")`
+/// when the bench itself failed. The any-state oracle and the fuzz oracle
+/// (`model::oracle`) both run it.
+pub(crate) fn round_trip<P: ConfigAccess>(
+    b: &mut Bench,
+    nvme: &mut Nvme<SimMmio<NvmeModel>, P, SimClock, SimWindow>,
+    salt: u64,
+) -> Result<(), String> {
     let ns = nvme.namespace_info().ok_or("ready without a namespace")?;
     let blocks = 12u64.min(ns.blocks);
     let lba = salt % (ns.blocks - blocks + 1);

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use paranoid::dma::{FromDevice, ToDevice};
 use paranoid::lifecycle::Cause;
 use paranoid::time::Clock;
 
-use super::{Bench, SimNvme};
+use super::Bench;
+use crate::anystate::round_trip;
 use crate::{Config, DEFAULT_INIT_BUDGET};
 
 /// Simulated time one case may take at most: the init budget, then the data
@@ -47,45 +47,6 @@ impl Outcome {
     }
 }
 
-/// Writes a pattern, reads it back, compares; then a flush.
-fn data_check(b: &mut Bench, nvme: &mut SimNvme, salt: u64) -> Result<(), String> {
-    let ns = nvme.namespace_info().ok_or("ready without a namespace")?;
-    let blocks = 12u64.min(ns.blocks);
-    let lba = salt % (ns.blocks - blocks + 1);
-    let bytes = (blocks * u64::from(ns.block_size)) as usize;
-    let offset = 512;
-    let mut out = b
-        .arena
-        .alloc::<ToDevice>(bytes + offset, 4096)
-        .map_err(|e| format!("bench: {e}"))?;
-    let data: Vec<u8> = (0..bytes)
-        .map(|i| (i as u64 ^ salt).wrapping_mul(0x9e37_79b9) as u8)
-        .collect();
-    out.write_bytes(offset, &data)
-        .map_err(|e| format!("bench: {e}"))?;
-    let mut back = b
-        .arena
-        .alloc::<FromDevice>(bytes + offset, 4096)
-        .map_err(|e| format!("bench: {e}"))?;
-    let result = (|| {
-        nvme.write_blocks(lba, blocks, &out, offset)
-            .map_err(|e| e.class())?;
-        nvme.read_blocks(lba, blocks, &mut back, offset)
-            .map_err(|e| e.class())?;
-        nvme.flush().map_err(|e| e.class())
-    })();
-    let mut got = vec![0u8; bytes];
-    back.read_bytes(offset, &mut got)
-        .map_err(|e| format!("bench: {e}"))?;
-    let _ = b.arena.free(out);
-    let _ = b.arena.free(back);
-    match result {
-        Ok(()) if got == data => Ok(()),
-        Ok(()) => Err("DATA MISMATCH: read back differs from what was written".into()),
-        Err(class) => Err(class.to_string()),
-    }
-}
-
 /// Runs init and the data check on a bench already put in its state, and
 /// holds the result to the oracle.
 ///
@@ -113,9 +74,9 @@ pub fn check_case(mut b: Bench, salt: u64) -> Result<Outcome, String> {
             let mut nvme = ok.device.into_inner();
             let mut outcome = Outcome::Ready;
             for attempt in 0..3 {
-                match data_check(&mut b, &mut nvme, salt.wrapping_add(attempt)) {
+                match round_trip(&mut b, &mut nvme, salt.wrapping_add(attempt)) {
                     Ok(()) => break,
-                    Err(e) if e.starts_with("DATA MISMATCH") || e.starts_with("bench") => {
+                    Err(e) if e.starts_with("DATA MISMATCH") || e.starts_with("BENCH") => {
                         return Err(e)
                     }
                     Err(class) => {
