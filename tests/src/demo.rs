@@ -66,6 +66,8 @@ pub struct Memory {
     /// Require every RAM byte of the layout dumped, missing or excluded (off
     /// for a run that asks for a small dump on purpose).
     pub layout: bool,
+    /// QEMU's `max-ram-below-4g` (the machine's; `None`: QEMU's own split).
+    pub max_below_4g: Option<u64>,
 }
 
 impl Memory {
@@ -75,6 +77,7 @@ impl Memory {
             bytes: 256 << 20,
             truth: true,
             layout: true,
+            max_below_4g: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl Memory {
             .and_then(crate::machine::memory_bytes);
         Self {
             bytes: parsed.unwrap_or(self.bytes),
+            max_below_4g: out.machine.max_ram_below_4g().ok().flatten(),
             ..self
         }
     }
@@ -865,6 +869,7 @@ pub fn dump_scenarios() -> Vec<Scenario> {
                 bytes,
                 truth,
                 layout: true,
+                max_below_4g: None,
             },
         )
     };
@@ -1133,6 +1138,10 @@ fn layout_args(out: &RunOutput, memory: Memory) -> Vec<String> {
         return Vec::new();
     }
     let mut args = vec!["--ram-q35".to_string(), memory.bytes.to_string()];
+    if let Some(limit) = memory.max_below_4g {
+        args.push("--q35-max-below-4g".into());
+        args.push(limit.to_string());
+    }
     args.extend(holes_from_serial(&out.serial));
     // The PC's legacy VGA and option-ROM window: never RAM on x86, and left
     // out of the firmware's map altogether.

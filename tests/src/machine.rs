@@ -281,6 +281,9 @@ impl Machine {
                 }
             }
         }
+        if let Err(e) = self.max_ram_below_4g() {
+            return bad(e);
+        }
         let target_exists = self.nvme.iter().any(|c| {
             c.serial == self.target.serial
                 && c.namespaces.iter().any(|n| n.nsid == self.target.nsid)
@@ -292,6 +295,38 @@ impl Machine {
             ));
         }
         Ok(())
+    }
+
+    /// QEMU's `max-ram-below-4g` for this machine, in bytes (`None`: not
+    /// set): found in `machine_options` or in a `-machine` option among the
+    /// raw arguments (`--machine-args '-machine max-ram-below-4g=1G'`). The
+    /// q35 machine keeps at most that much RAM below 4 GiB, so the layout the
+    /// host verifies the dump against depends on it.
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a size QEMU takes (`1G`, `1024M`, bytes).
+    pub fn max_ram_below_4g(&self) -> Result<Option<u64>, String> {
+        let mut found = None;
+        let mut options: Vec<&str> = self.machine_options.iter().map(String::as_str).collect();
+        for args in [&self.pre, &self.post] {
+            let mut words = args.iter();
+            while let Some(w) = words.next() {
+                if w == "-machine" || w == "-M" {
+                    options.extend(words.next().map(String::as_str));
+                }
+            }
+        }
+        for o in options.iter().flat_map(|o| o.split(',')) {
+            if let Some(v) = o.strip_prefix("max-ram-below-4g=") {
+                let bytes = qemu_size(v).ok_or_else(|| {
+                    format!("max-ram-below-4g={v}: not a size (`1G`, `1024M`, bytes)")
+                })?;
+                // QEMU takes the last value given.
+                found = Some(bytes);
+            }
+        }
+        Ok(found)
     }
 
     /// Whether a controller needs the `nvme-ns` form (several namespaces,
@@ -523,6 +558,7 @@ pub fn select(
         if standard {
             m.name = "custom".to_string();
         }
+        m.max_ram_below_4g()?;
     }
     Ok(m)
 }
@@ -540,6 +576,23 @@ pub fn memory_bytes(size: &str) -> Option<u64> {
         "M" => n.checked_mul(1 << 20),
         _ => None,
     }
+}
+
+/// A size as QEMU reads it (`qemu_strtosz`): whole bytes, or a whole number
+/// with a `K`, `M`, `G` or `T` suffix (either case); `None` otherwise.
+pub fn qemu_size(s: &str) -> Option<u64> {
+    let (n, shift) = match s.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&s[..s.len() - 1], 10),
+        b'M' => (&s[..s.len() - 1], 20),
+        b'G' => (&s[..s.len() - 1], 30),
+        b'T' => (&s[..s.len() - 1], 40),
+        b'0'..=b'9' => (s, 0),
+        _ => return None,
+    };
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// Splits `--machine-args` text into words (single and double quotes group).
@@ -807,6 +860,31 @@ mod tests {
         assert!(select(None, None, &extra("-m 1.5G"))
             .unwrap_err()
             .contains("whole number"));
+    }
+
+    #[test]
+    fn max_ram_below_4g_is_read_wherever_the_machine_sets_it() {
+        let file = "[[machine]]\nname = \"x\"\nmemory = \"3G\"\nmachine_options = \"max-ram-below-4g=1G\"\n";
+        let m = parse(file).unwrap().remove(0);
+        assert_eq!(m.max_ram_below_4g(), Ok(Some(1 << 30)));
+        let m = select(
+            None,
+            None,
+            &split_args("-m 3G -machine q35,max-ram-below-4g=1536M"),
+        )
+        .unwrap();
+        assert_eq!(m.max_ram_below_4g(), Ok(Some(1536 << 20)));
+        assert_eq!(Machine::standard().max_ram_below_4g(), Ok(None));
+        assert!(select(None, None, &split_args("-M max-ram-below-4g=lots"))
+            .unwrap_err()
+            .contains("not a size"));
+        let bad = "[[machine]]\nname = \"x\"\nmachine_options = \"max-ram-below-4g=1.5G\"\n";
+        assert!(parse(bad).unwrap_err().contains("not a size"));
+        assert_eq!(qemu_size("1073741824"), Some(1 << 30));
+        assert_eq!(qemu_size("2g"), Some(2 << 30));
+        for bad in ["", "G", "-1G", "1GB", "0x10"] {
+            assert_eq!(qemu_size(bad), None, "{bad}");
+        }
     }
 
     #[test]
