@@ -80,9 +80,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--lba-size" => lba_size = number(value("--lba-size")?)?,
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--ram-q35" => q35 = Some(number(value("--ram-q35")?)?),
-            "--q35-max-below-4g" => {
-                max_below_4g = Some(number(value("--q35-max-below-4g")?)?)
-            }
+            "--q35-max-below-4g" => max_below_4g = Some(number(value("--q35-max-below-4g")?)?),
             "--ram" => ram.push(range_arg(&value("--ram")?)?),
             "--hole" => holes.push(range_arg(&value("--hole")?)?),
             "--truth" => truth = Some(PathBuf::from(value("--truth")?)),
