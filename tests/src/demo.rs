@@ -129,7 +129,7 @@ pub fn scenario_in(name: &str, point: &str, policy: &str, seed: u64, memory: Mem
         .qemu_args([
             // QEMU's edu device: kernel A arms a DMA that lands 100 ms after the crash.
             "-device".to_string(),
-            "edu".into(),
+            format!("edu,bus={}", crate::machine::ROOT_BUS),
             "-netdev".into(),
             "hubport,id=h0,hubid=0".into(),
             "-object".into(),
@@ -257,7 +257,12 @@ pub fn heartbeat(with: bool) -> Scenario {
         "heartbeat=none"
     };
     scenario(name, "during-io", "fence", 1)
-        .qemu_args(["-device", "i6300esb", "-action", "watchdog=debug"])
+        .qemu_args([
+            "-device".to_string(),
+            format!("i6300esb,bus={}", crate::machine::ROOT_BUS),
+            "-action".into(),
+            "watchdog=debug".into(),
+        ])
         .append(&format!(
             "watchdog_ms={HEARTBEAT_WATCHDOG_MS} {beat} heartbeat_ms=100"
         ))
@@ -521,7 +526,12 @@ const MAIN_JOB_WATCHDOG_MS: u64 = 1000;
 /// from a crash.
 pub fn main_job() -> Scenario {
     scenario(MAIN_JOB, "during-io", "drain", 1)
-        .qemu_args(["-device", "i6300esb", "-action", "watchdog=debug"])
+        .qemu_args([
+            "-device".to_string(),
+            format!("i6300esb,bus={}", crate::machine::ROOT_BUS),
+            "-action".into(),
+            "watchdog=debug".into(),
+        ])
         .append(&format!(
             "watchdog_ms={MAIN_JOB_WATCHDOG_MS} heartbeat=both"
         ))

@@ -26,6 +26,11 @@ use crate::scenario::RunDir;
 pub const DEFAULT_IOMMU: &str = "intel-iommu,intremap=off";
 /// Serial number of the standard machine's NVMe controller (the dump target).
 pub const DEFAULT_SERIAL: &str = "paranoid0";
+/// The q35 root bus. Every device the harness places without a bus goes
+/// here by name: QEMU puts a bus-less device on the last bus created that
+/// takes it, which is an extra host bridge's root bus when the machine has
+/// one (`pxb-pcie`, where only bridges may go).
+pub const ROOT_BUS: &str = "pcie.0";
 /// Size of a namespace that is not the target, when the profile does not say.
 pub const DEFAULT_OTHER_MIB: u64 = 64;
 
@@ -386,9 +391,10 @@ impl Machine {
             if let Some(id) = netdev {
                 nic.push_str(&format!(",netdev={id}"));
             }
-            if let Some(bus) = &self.nic_bus {
-                nic.push_str(&format!(",bus={bus}"));
-            }
+            nic.push_str(&format!(
+                ",bus={}",
+                self.nic_bus.as_deref().unwrap_or(ROOT_BUS)
+            ));
             if let Some(addr) = &self.nic_addr {
                 nic.push_str(&format!(",addr={addr}"));
             }
@@ -396,10 +402,7 @@ impl Machine {
             a.push(nic);
         }
         for (ci, c) in self.nvme.iter().enumerate() {
-            let mut place = String::new();
-            if let Some(bus) = &c.bus {
-                place.push_str(&format!(",bus={bus}"));
-            }
+            let mut place = format!(",bus={}", c.bus.as_deref().unwrap_or(ROOT_BUS));
             if let Some(addr) = &c.addr {
                 place.push_str(&format!(",addr={addr}"));
             }
@@ -757,8 +760,8 @@ mod tests {
         let a = m.device_args(Some("h0"), &images).join(" ");
         assert_eq!(
             a,
-            "-device intel-iommu,intremap=off -device e1000,romfile=,netdev=h0 \
-             -drive file=/r/nvme.img,if=none,id=nv0n1,format=raw -device nvme,serial=paranoid0,drive=nv0n1"
+            "-device intel-iommu,intremap=off -device e1000,romfile=,netdev=h0,bus=pcie.0 \
+             -drive file=/r/nvme.img,if=none,id=nv0n1,format=raw -device nvme,serial=paranoid0,drive=nv0n1,bus=pcie.0"
         );
     }
 
