@@ -1267,7 +1267,7 @@ fn check_disk_and_dma(out: &RunOutput) -> Result<(), String> {
 /// IOMMU, the target's block size and (when the profile pins it) address.
 fn check_machine(out: &RunOutput) -> Result<(), String> {
     let m = &out.machine;
-    let want_iommu = if m.has_iommu() { "vtd" } else { "absent" };
+    let want_iommu = m.expected_iommu();
     let block = m.target_block_size().to_string();
     let mut expected: Vec<(&str, &str)> = vec![
         ("nic", m.expected_nic()),

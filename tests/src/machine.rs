@@ -238,6 +238,20 @@ impl Machine {
         self.iommu != "none"
     }
 
+    /// The `iommu=` the recovery kernel must report: `vtd` for a VT-d unit
+    /// that translates, `no-translation` for one started with
+    /// `dma-translation=off` (it remaps interrupts only: CAP.SAGAW = 0),
+    /// `absent` without one.
+    pub fn expected_iommu(&self) -> &'static str {
+        if !self.has_iommu() {
+            "absent"
+        } else if self.iommu.split(',').any(|o| o == "dma-translation=off") {
+            "no-translation"
+        } else {
+            "vtd"
+        }
+    }
+
     /// Whether the machine has a NIC.
     pub fn has_nic(&self) -> bool {
         self.nic != "none"
@@ -746,6 +760,18 @@ mod tests {
             has(&|m| m.memory.as_deref() == Some("6G")),
             "RAM above 4 GiB"
         );
+        assert!(
+            has(&|m| m.expected_iommu() == "no-translation"),
+            "a VT-d unit that translates no DMA"
+        );
+        assert!(
+            has(&|m| m.max_ram_below_4g().ok().flatten().is_some()),
+            "max-ram-below-4g"
+        );
+        assert!(
+            has(&|m| m.pre.iter().any(|a| a.starts_with("pxb-pcie"))),
+            "a second host bridge"
+        );
     }
 
     #[test]
@@ -888,6 +914,21 @@ mod tests {
         for bad in ["", "G", "-1G", "1GB", "0x10"] {
             assert_eq!(qemu_size(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_iommu_without_dma_translation_is_expected_as_such() {
+        let m = |iommu: &str| Machine {
+            iommu: iommu.to_string(),
+            ..Machine::standard()
+        };
+        assert_eq!(Machine::standard().expected_iommu(), "vtd");
+        assert_eq!(m("none").expected_iommu(), "absent");
+        assert_eq!(
+            m("intel-iommu,intremap=on,dma-translation=off").expected_iommu(),
+            "no-translation"
+        );
+        assert_eq!(m("intel-iommu,dma-translation=on").expected_iommu(), "vtd");
     }
 
     #[test]
