@@ -31,6 +31,11 @@ pub const DEFAULT_SERIAL: &str = "paranoid0";
 /// takes it, which is an extra host bridge's root bus when the machine has
 /// one (`pxb-pcie`, where only bridges may go).
 pub const ROOT_BUS: &str = "pcie.0";
+/// NIC0's station address, set on the command line so the recovery kernel
+/// can be told which NIC is the cluster's (`nic_mac=`) on a machine with
+/// several. Not QEMU's first default address (52:54:00:12:34:56), which
+/// another NIC without one would get.
+pub const NIC0_MAC: &str = "52:54:00:70:61:30";
 /// Size of a namespace that is not the target, when the profile does not say.
 pub const DEFAULT_OTHER_MIB: u64 = 64;
 
@@ -401,7 +406,7 @@ impl Machine {
         }
         a.extend(self.pre.iter().cloned());
         if self.has_nic() {
-            let mut nic = format!("{},romfile=", self.nic);
+            let mut nic = format!("{},romfile=,mac={NIC0_MAC}", self.nic);
             if let Some(id) = netdev {
                 nic.push_str(&format!(",netdev={id}"));
             }
@@ -460,12 +465,17 @@ impl Machine {
         a
     }
 
-    /// The recovery settings that name the target (`dump_serial=`, `dump_nsid=`).
+    /// The recovery settings that name the target (`dump_serial=`,
+    /// `dump_nsid=`) and, on a machine with a NIC, NIC0 (`nic_mac=`).
     pub fn target_words(&self) -> String {
-        format!(
+        let mut words = format!(
             "dump_serial={} dump_nsid={}",
             self.target.serial, self.target.nsid
-        )
+        );
+        if self.has_nic() {
+            words.push_str(&format!(" nic_mac={NIC0_MAC}"));
+        }
+        words
     }
 
     /// The target namespace's block size (512 when the target is absent).
@@ -761,6 +771,13 @@ mod tests {
             "RAM above 4 GiB"
         );
         assert!(
+            has(&|m| m.has_nic()
+                && m.pre
+                    .iter()
+                    .any(|a| a.starts_with("e1000,") || a.starts_with("e1000-"))),
+            "a second NIC of the driver's family ahead of NIC0"
+        );
+        assert!(
             has(&|m| m.expected_iommu() == "no-translation"),
             "a VT-d unit that translates no DMA"
         );
@@ -786,7 +803,7 @@ mod tests {
         let a = m.device_args(Some("h0"), &images).join(" ");
         assert_eq!(
             a,
-            "-device intel-iommu,intremap=off -device e1000,romfile=,netdev=h0,bus=pcie.0 \
+            "-device intel-iommu,intremap=off -device e1000,romfile=,mac=52:54:00:70:61:30,netdev=h0,bus=pcie.0 \
              -drive file=/r/nvme.img,if=none,id=nv0n1,format=raw -device nvme,serial=paranoid0,drive=nv0n1,bus=pcie.0"
         );
     }
@@ -821,6 +838,10 @@ mod tests {
         assert!(a.contains("nvme-ns,bus=nvc1,drive=nv1n2,nsid=2,logical_block_size=4096"));
         assert!(a.starts_with("-device pcie-root-port"));
         assert_eq!(m.target_words(), "dump_serial=b dump_nsid=2");
+        assert_eq!(
+            Machine::standard().target_words(),
+            "dump_serial=paranoid0 dump_nsid=1 nic_mac=52:54:00:70:61:30"
+        );
     }
 
     #[test]
