@@ -381,9 +381,10 @@ impl Recovery<'_> {
                 Ok(taken) => taken,
                 Err(iommu::NotTaken::Failed(f)) => return Err(f),
                 Err(iommu::NotTaken::CannotTranslate(e)) => {
-                    println!("recovery: {e}");
                     self.found.iommu = Iommu::NoTranslation;
                     self.fence_without_iommu("the VT-d unit translates no DMA (CAP.SAGAW = 0)");
+                    // Printed once the fence is up (serial output is slow).
+                    println!("recovery: {e}");
                     return Ok((None, None));
                 }
             };
