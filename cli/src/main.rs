@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use paranoid_dump::elf::CoreWriter;
 use paranoid_dump::reader::{
-    q35_ram, read_header, registers, verify, verify_stream, Options, Truth, Verdict,
+    q35_ram_limited, read_header, registers, verify, verify_stream, Options, Truth, Verdict,
 };
 use paranoid_dump::{text, Range};
 
@@ -31,6 +31,9 @@ usage: paranoid dump <verify|info|extract> IMAGE [options]
 options:
   --ram-q35 BYTES the guest had BYTES of RAM on a q35 machine (QEMU -m): every
                   RAM byte must be dumped, listed missing or excluded on purpose
+  --q35-max-below-4g BYTES
+                  the q35 machine was started with -machine max-ram-below-4g=BYTES
+                  (with --ram-q35: at most BYTES of its RAM below 4 GiB)
   --ram START+LEN a RAM range (repeatable; instead of --ram-q35)
   --hole START+LEN a range of the layout that is not RAM in the guest's memory
                   map (firmware; repeatable)
@@ -63,6 +66,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut image = None;
     let (mut offset, mut lba, mut lba_size, mut out) = (None, None, 512u64, None);
     let (mut q35, mut ram, mut holes, mut truth) = (None, Vec::new(), Vec::new(), None);
+    let mut max_below_4g = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         let number = |s: String| parse_number(&s).ok_or_else(|| format!("not a number: {s}"));
@@ -76,6 +80,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--lba-size" => lba_size = number(value("--lba-size")?)?,
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--ram-q35" => q35 = Some(number(value("--ram-q35")?)?),
+            "--q35-max-below-4g" => max_below_4g = Some(number(value("--q35-max-below-4g")?)?),
             "--ram" => ram.push(range_arg(&value("--ram")?)?),
             "--hole" => holes.push(range_arg(&value("--hole")?)?),
             "--truth" => truth = Some(PathBuf::from(value("--truth")?)),
@@ -91,11 +96,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     if command == "extract" && out.is_none() {
         return Err("extract needs --out FILE".into());
     }
-    if let Some(bytes) = q35 {
-        ram.extend(q35_ram(bytes));
+    if max_below_4g.is_some() && q35.is_none() {
+        return Err("--q35-max-below-4g needs --ram-q35".into());
+    }
+    let q35 = q35.map(|bytes| q35_ram_limited(bytes, max_below_4g.unwrap_or(1 << 32)));
+    if let Some(layout) = &q35 {
+        ram.extend(layout.iter().copied());
     }
     let truth = match (truth, q35) {
-        (Some(path), Some(bytes)) => Some(Truth::q35(path, bytes)),
+        (Some(path), Some(layout)) => Some(Truth::of_layout(path, layout)),
         (Some(_), None) => return Err("--truth needs --ram-q35 (the file's layout)".into()),
         (None, _) => None,
     };

@@ -134,7 +134,14 @@ impl Truth {
     /// The q35 layout (QEMU's `pc_q35_init`): RAM below 4 GiB first, then the
     /// rest at 4 GiB, in one backend file of `ram_bytes`.
     pub fn q35(path: PathBuf, ram_bytes: u64) -> Self {
-        let map = q35_ram(ram_bytes)
+        Self::of_layout(path, q35_ram(ram_bytes))
+    }
+
+    /// RAM laid out as `ranges` (in address order), one backend file holding
+    /// them back to back (QEMU's `memory-backend-file` of any layout, e.g.
+    /// [`q35_ram_limited`]).
+    pub fn of_layout(path: PathBuf, ranges: Vec<Range>) -> Self {
+        let map = ranges
             .into_iter()
             .scan(0u64, |off, r| {
                 let at = *off;
@@ -157,12 +164,19 @@ impl Truth {
 /// or more, and puts the rest at 4 GiB; below 2.75 GiB all of it is below
 /// 4 GiB (2.5 GiB: RAM up to `0xa000_0000`, past 2 GiB).
 pub fn q35_ram(ram_bytes: u64) -> Vec<Range> {
+    q35_ram_limited(ram_bytes, 1 << 32)
+}
+
+/// [`q35_ram`] on a machine started with `-machine max-ram-below-4g=LIMIT`:
+/// QEMU takes the smaller of its own split point and `max_below_4g` as the
+/// RAM kept below 4 GiB; the rest is at 4 GiB.
+pub fn q35_ram_limited(ram_bytes: u64, max_below_4g: u64) -> Vec<Range> {
     let lowmem: u64 = if ram_bytes >= 0xb000_0000 {
         0x8000_0000
     } else {
         0xb000_0000
     };
-    let below = ram_bytes.min(lowmem);
+    let below = ram_bytes.min(lowmem).min(max_below_4g);
     let mut out = vec![Range {
         start: 0,
         len: below,
@@ -1006,6 +1020,40 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn q35_layout_follows_max_ram_below_4g() {
+        // `-m 3G -machine max-ram-below-4g=1G`: 1 GiB low, 2 GiB at 4 GiB.
+        let gib = 1u64 << 30;
+        assert_eq!(
+            q35_ram_limited(3 * gib, gib),
+            vec![
+                Range { start: 0, len: gib },
+                Range {
+                    start: 4 * gib,
+                    len: 2 * gib
+                }
+            ]
+        );
+        // A limit above QEMU's own split point changes nothing; 512 MiB with
+        // a 256 MiB limit is split too.
+        assert_eq!(q35_ram_limited(3 * gib, 3 * gib), q35_ram(3 * gib));
+        assert_eq!(
+            q35_ram_limited(512 << 20, 256 << 20),
+            vec![
+                Range {
+                    start: 0,
+                    len: 256 << 20
+                },
+                Range {
+                    start: 4 * gib,
+                    len: 256 << 20
+                }
+            ]
+        );
+        let t = Truth::of_layout(PathBuf::from("x"), q35_ram_limited(3 * gib, gib));
+        assert_eq!(t.offset(4 * gib, 8), Some(gib));
     }
 
     #[test]

@@ -212,6 +212,29 @@ fn extended_capabilities_walk_is_bounded() {
 }
 
 #[test]
+fn a_function_without_extended_space_has_no_extended_capabilities() {
+    // A conventional PCI function behind a PCIe-to-PCI bridge: ECAM decodes
+    // its bus, but the bridge cannot forward offsets past 0xff, so 0x100
+    // reads all-ones while the header still answers (QEMU 7.2, an NVMe
+    // behind a `pcie-pci-bridge`). That is no extended space, not a gone
+    // device (Linux's `pci_cfg_space_size_ext` reads it the same way).
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let f = bus.insert(addr(3, 0), nvme(&clock));
+    f.borrow_mut().poke32(0x100, 0xffff_ffff);
+    assert_eq!(
+        caps::walk_extended(&mut bus, addr(3, 0), |_| panic!("no extended space")),
+        Ok(())
+    );
+    // A function that is gone reads all-ones everywhere: still absent.
+    bus.remove(addr(3, 0));
+    assert_eq!(
+        caps::walk_extended(&mut bus, addr(3, 0), |_| true),
+        Err(PciError::NotPresent(addr(3, 0)))
+    );
+}
+
+#[test]
 fn flr_waits_out_crs_and_restores_power_on_state() {
     let clock = SimClock::new();
     let mut bus = SimPci::new();

@@ -431,3 +431,34 @@ fn every_segment_of_a_multi_segment_mcfg_is_walked() {
         s1(0x41, 0, 0)
     );
 }
+
+#[test]
+fn a_peer_root_bus_no_bridge_leads_to_is_walked_as_a_root() {
+    // QEMU's `pxb-pcie,bus_nr=128`: a second host bridge whose root bus 0x80
+    // holds a root port (bus 0x81) with the NVMe behind it. Nothing on bus 0
+    // leads there; the walk is given bus 0 only (MCFG names no peer roots).
+    let clock = SimClock::new();
+    let (mut bus, _) = deep(&clock);
+    bus.set_root_buses(0, &[0, 0x80]);
+    bus.insert(at(0x80, 0, 0), root_port(&clock, (0x80, 0x81, 0x81)));
+    bus.insert(at(0x81, 0, 0), nvme(&clock));
+    // (That a refused bridge's buses are not walked as peer roots either is
+    // what `hostile_bridges_are_typed_errors_and_the_rest_is_found` and
+    // `depth_and_bus_budgets_bound_the_walk` check: both fail when the peer
+    // scan ignores refused bridges' ranges.)
+    let t = walk(&mut bus);
+    let n = t
+        .get(at(0x81, 0, 0))
+        .expect("the NVMe behind the peer root");
+    assert_eq!(n.path.bridges().collect::<Vec<_>>(), vec![at(0x80, 0, 0)]);
+    assert_eq!(n.requester_id(), 0x8100);
+    // The tree under bus 0 is found as before, once; the decoy on bus 9
+    // (no host bridge decodes it) stays unreachable.
+    assert_eq!(path(&t, at(3, 0, 0)).len(), 3);
+    assert_eq!(
+        t.nodes().filter(|n| n.info.address == at(3, 0, 0)).count(),
+        1
+    );
+    assert!(t.get(at(9, 0, 0)).is_none());
+    assert_eq!(t.errors().count(), 0);
+}

@@ -76,6 +76,11 @@ pub struct Config {
     pub chunk_bytes: u32,
     /// Bring the NIC up (`nic=on|off`, default on): UDP heartbeats need it.
     pub nic: bool,
+    /// The NIC to bring up, named by its station address (`nic_mac=`, six
+    /// hexadecimal bytes separated by `:`; default: none named, the first
+    /// supported NIC in walk order). On a machine with several NICs only the
+    /// cluster's carries the heartbeats.
+    pub nic_mac: Option<[u8; 6]>,
     /// Also stream the dump over the NIC, UDP port 7375 (`stream=on|off`,
     /// default off; `paranoid dump verify-stream` checks a capture).
     pub stream: bool,
@@ -112,6 +117,7 @@ impl Default for Config {
             },
             chunk_bytes: 256 * 1024,
             nic: true,
+            nic_mac: None,
             stream: false,
             heartbeat: HeartbeatKinds {
                 watchdog: false,
@@ -148,6 +154,20 @@ fn switch(key: &'static str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// `aa:bb:cc:dd:ee:ff` (either case).
+fn parse_mac(v: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = v.split(':');
+    for byte in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
 fn millis(key: &'static str, v: &str) -> Result<Duration, ConfigError> {
     number(key, v, 600_000).map(Duration::from_millis)
 }
@@ -179,6 +199,13 @@ impl core::fmt::Display for Config {
         match self.extent {
             Extent::Bytes { offset, len } => write!(f, "dump_offset={offset} dump_size={len} ")?,
             Extent::Blocks { lba, count } => write!(f, "dump_lba={lba} dump_blocks={count} ")?,
+        }
+        if let Some(m) = self.nic_mac {
+            write!(
+                f,
+                "nic_mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} ",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            )?;
         }
         write!(
             f,
@@ -290,6 +317,9 @@ impl Config {
                     c.chunk_bytes = (kib * 1024) as u32;
                 }
                 "nic" => c.nic = switch("nic", v)?,
+                "nic_mac" => {
+                    c.nic_mac = Some(parse_mac(v).ok_or(ConfigError::BadValue("nic_mac"))?)
+                }
                 "stream" => c.stream = switch("stream", v)?,
                 "heartbeat" => {
                     c.heartbeat = match v {
@@ -384,15 +414,36 @@ mod tests {
     fn display_round_trips_through_parse() {
         let c = Config::parse(
             "iommu=drain heartbeat=udp heartbeat_ms=40 chunk_kib=64 nic=off drain_nic_ms=7 \
-             dump_serial=paranoid0 dump_nsid=2 dump_pci=0000:01:00.0 dump_seen_at=none dump_size=400M handoff_order=fast-first",
+             dump_serial=paranoid0 dump_nsid=2 dump_pci=0000:01:00.0 dump_seen_at=none dump_size=400M handoff_order=fast-first \
+             nic_mac=52:54:00:AB:cd:0f",
         )
         .unwrap();
+        assert_eq!(c.nic_mac, Some([0x52, 0x54, 0, 0xab, 0xcd, 0x0f]));
         assert_eq!(c.handoff_order, HandoffOrder::FastFirst);
         assert_eq!(Config::parse(&c.to_string()).unwrap(), c);
         assert_eq!(
             Config::parse(&Config::default().to_string()).unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn a_nic_mac_is_six_bytes_of_two_hex_digits() {
+        for bad in [
+            "52:54:00:12:34",
+            "52:54:00:12:34:56:78",
+            "5254:00:12:34:56",
+            "52:54:00:12:34:5g",
+            "",
+            "52-54-00-12-34-56",
+        ] {
+            assert_eq!(
+                Config::parse(&format!("nic_mac={bad}")).unwrap_err(),
+                ConfigError::BadValue("nic_mac"),
+                "{bad}"
+            );
+        }
+        assert_eq!(Config::default().nic_mac, None);
     }
 
     #[test]

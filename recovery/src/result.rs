@@ -23,6 +23,10 @@ pub enum Iommu {
     Vtd(&'static str),
     /// No DMAR table (`iommu=absent`).
     Absent,
+    /// A VT-d unit that translates no DMA (CAP.SAGAW = 0: interrupt
+    /// remapping only), left alone; the devices fenced instead
+    /// (`iommu=no-translation`).
+    NoTranslation,
     /// Translation left off (`iommu=none`).
     Off,
 }
@@ -33,6 +37,7 @@ impl Iommu {
         match self {
             Self::Vtd(_) => "vtd",
             Self::Absent => "absent",
+            Self::NoTranslation => "no-translation",
             Self::Off => "off",
         }
     }
@@ -41,7 +46,7 @@ impl Iommu {
     pub const fn policy(self) -> &'static str {
         match self {
             Self::Vtd(p) => p,
-            Self::Absent | Self::Off => "none",
+            Self::Absent | Self::NoTranslation | Self::Off => "none",
         }
     }
 }

@@ -43,6 +43,7 @@ pub fn rate_scenario(label: &str, bytes: u64, round: usize, raw: bool) -> Scenar
         bytes,
         truth: false,
         layout: true,
+        max_below_4g: None,
     };
     let s = demo::scenario_in(
         &format!("bench-{label}-{round}-{kind}"),
@@ -272,6 +273,7 @@ pub fn codec_scenario(round: usize) -> Scenario {
         bytes: 256 << 20,
         truth: false,
         layout: false,
+        max_below_4g: None,
     };
     let mut s = demo::scenario_in(
         &format!("bench-codecs-{round}"),

@@ -66,6 +66,8 @@ pub struct Memory {
     /// Require every RAM byte of the layout dumped, missing or excluded (off
     /// for a run that asks for a small dump on purpose).
     pub layout: bool,
+    /// QEMU's `max-ram-below-4g` (the machine's; `None`: QEMU's own split).
+    pub max_below_4g: Option<u64>,
 }
 
 impl Memory {
@@ -75,6 +77,7 @@ impl Memory {
             bytes: 256 << 20,
             truth: true,
             layout: true,
+            max_below_4g: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl Memory {
             .and_then(crate::machine::memory_bytes);
         Self {
             bytes: parsed.unwrap_or(self.bytes),
+            max_below_4g: out.machine.max_ram_below_4g().ok().flatten(),
             ..self
         }
     }
@@ -125,7 +129,7 @@ pub fn scenario_in(name: &str, point: &str, policy: &str, seed: u64, memory: Mem
         .qemu_args([
             // QEMU's edu device: kernel A arms a DMA that lands 100 ms after the crash.
             "-device".to_string(),
-            "edu".into(),
+            format!("edu,bus={}", crate::machine::ROOT_BUS),
             "-netdev".into(),
             "hubport,id=h0,hubid=0".into(),
             "-object".into(),
@@ -253,7 +257,12 @@ pub fn heartbeat(with: bool) -> Scenario {
         "heartbeat=none"
     };
     scenario(name, "during-io", "fence", 1)
-        .qemu_args(["-device", "i6300esb", "-action", "watchdog=debug"])
+        .qemu_args([
+            "-device".to_string(),
+            format!("i6300esb,bus={}", crate::machine::ROOT_BUS),
+            "-action".into(),
+            "watchdog=debug".into(),
+        ])
         .append(&format!(
             "watchdog_ms={HEARTBEAT_WATCHDOG_MS} {beat} heartbeat_ms=100"
         ))
@@ -517,7 +526,12 @@ const MAIN_JOB_WATCHDOG_MS: u64 = 1000;
 /// from a crash.
 pub fn main_job() -> Scenario {
     scenario(MAIN_JOB, "during-io", "drain", 1)
-        .qemu_args(["-device", "i6300esb", "-action", "watchdog=debug"])
+        .qemu_args([
+            "-device".to_string(),
+            format!("i6300esb,bus={}", crate::machine::ROOT_BUS),
+            "-action".into(),
+            "watchdog=debug".into(),
+        ])
         .append(&format!(
             "watchdog_ms={MAIN_JOB_WATCHDOG_MS} heartbeat=both"
         ))
@@ -865,6 +879,7 @@ pub fn dump_scenarios() -> Vec<Scenario> {
                 bytes,
                 truth,
                 layout: true,
+                max_below_4g: None,
             },
         )
     };
@@ -1133,6 +1148,10 @@ fn layout_args(out: &RunOutput, memory: Memory) -> Vec<String> {
         return Vec::new();
     }
     let mut args = vec!["--ram-q35".to_string(), memory.bytes.to_string()];
+    if let Some(limit) = memory.max_below_4g {
+        args.push("--q35-max-below-4g".into());
+        args.push(limit.to_string());
+    }
     args.extend(holes_from_serial(&out.serial));
     // The PC's legacy VGA and option-ROM window: never RAM on x86, and left
     // out of the firmware's map altogether.
@@ -1248,7 +1267,7 @@ fn check_disk_and_dma(out: &RunOutput) -> Result<(), String> {
 /// IOMMU, the target's block size and (when the profile pins it) address.
 fn check_machine(out: &RunOutput) -> Result<(), String> {
     let m = &out.machine;
-    let want_iommu = if m.has_iommu() { "vtd" } else { "absent" };
+    let want_iommu = m.expected_iommu();
     let block = m.target_block_size().to_string();
     let mut expected: Vec<(&str, &str)> = vec![
         ("nic", m.expected_nic()),

@@ -26,6 +26,16 @@ use crate::scenario::RunDir;
 pub const DEFAULT_IOMMU: &str = "intel-iommu,intremap=off";
 /// Serial number of the standard machine's NVMe controller (the dump target).
 pub const DEFAULT_SERIAL: &str = "paranoid0";
+/// The q35 root bus. Every device the harness places without a bus goes
+/// here by name: QEMU puts a bus-less device on the last bus created that
+/// takes it, which is an extra host bridge's root bus when the machine has
+/// one (`pxb-pcie`, where only bridges may go).
+pub const ROOT_BUS: &str = "pcie.0";
+/// NIC0's station address, set on the command line so the recovery kernel
+/// can be told which NIC is the cluster's (`nic_mac=`) on a machine with
+/// several. Not QEMU's first default address (52:54:00:12:34:56), which
+/// another NIC without one would get.
+pub const NIC0_MAC: &str = "52:54:00:70:61:30";
 /// Size of a namespace that is not the target, when the profile does not say.
 pub const DEFAULT_OTHER_MIB: u64 = 64;
 
@@ -233,6 +243,20 @@ impl Machine {
         self.iommu != "none"
     }
 
+    /// The `iommu=` the recovery kernel must report: `vtd` for a VT-d unit
+    /// that translates, `no-translation` for one started with
+    /// `dma-translation=off` (it remaps interrupts only: CAP.SAGAW = 0),
+    /// `absent` without one.
+    pub fn expected_iommu(&self) -> &'static str {
+        if !self.has_iommu() {
+            "absent"
+        } else if self.iommu.split(',').any(|o| o == "dma-translation=off") {
+            "no-translation"
+        } else {
+            "vtd"
+        }
+    }
+
     /// Whether the machine has a NIC.
     pub fn has_nic(&self) -> bool {
         self.nic != "none"
@@ -281,6 +305,9 @@ impl Machine {
                 }
             }
         }
+        if let Err(e) = self.max_ram_below_4g() {
+            return bad(e);
+        }
         let target_exists = self.nvme.iter().any(|c| {
             c.serial == self.target.serial
                 && c.namespaces.iter().any(|n| n.nsid == self.target.nsid)
@@ -292,6 +319,38 @@ impl Machine {
             ));
         }
         Ok(())
+    }
+
+    /// QEMU's `max-ram-below-4g` for this machine, in bytes (`None`: not
+    /// set): found in `machine_options` or in a `-machine` option among the
+    /// raw arguments (`--machine-args '-machine max-ram-below-4g=1G'`). The
+    /// q35 machine keeps at most that much RAM below 4 GiB, so the layout the
+    /// host verifies the dump against depends on it.
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a size QEMU takes (`1G`, `1024M`, bytes).
+    pub fn max_ram_below_4g(&self) -> Result<Option<u64>, String> {
+        let mut found = None;
+        let mut options: Vec<&str> = self.machine_options.iter().map(String::as_str).collect();
+        for args in [&self.pre, &self.post] {
+            let mut words = args.iter();
+            while let Some(w) = words.next() {
+                if w == "-machine" || w == "-M" {
+                    options.extend(words.next().map(String::as_str));
+                }
+            }
+        }
+        for o in options.iter().flat_map(|o| o.split(',')) {
+            if let Some(v) = o.strip_prefix("max-ram-below-4g=") {
+                let bytes = qemu_size(v).ok_or_else(|| {
+                    format!("max-ram-below-4g={v}: not a size (`1G`, `1024M`, bytes)")
+                })?;
+                // QEMU takes the last value given.
+                found = Some(bytes);
+            }
+        }
+        Ok(found)
     }
 
     /// Whether a controller needs the `nvme-ns` form (several namespaces,
@@ -347,13 +406,14 @@ impl Machine {
         }
         a.extend(self.pre.iter().cloned());
         if self.has_nic() {
-            let mut nic = format!("{},romfile=", self.nic);
+            let mut nic = format!("{},romfile=,mac={NIC0_MAC}", self.nic);
             if let Some(id) = netdev {
                 nic.push_str(&format!(",netdev={id}"));
             }
-            if let Some(bus) = &self.nic_bus {
-                nic.push_str(&format!(",bus={bus}"));
-            }
+            nic.push_str(&format!(
+                ",bus={}",
+                self.nic_bus.as_deref().unwrap_or(ROOT_BUS)
+            ));
             if let Some(addr) = &self.nic_addr {
                 nic.push_str(&format!(",addr={addr}"));
             }
@@ -361,10 +421,7 @@ impl Machine {
             a.push(nic);
         }
         for (ci, c) in self.nvme.iter().enumerate() {
-            let mut place = String::new();
-            if let Some(bus) = &c.bus {
-                place.push_str(&format!(",bus={bus}"));
-            }
+            let mut place = format!(",bus={}", c.bus.as_deref().unwrap_or(ROOT_BUS));
             if let Some(addr) = &c.addr {
                 place.push_str(&format!(",addr={addr}"));
             }
@@ -408,12 +465,17 @@ impl Machine {
         a
     }
 
-    /// The recovery settings that name the target (`dump_serial=`, `dump_nsid=`).
+    /// The recovery settings that name the target (`dump_serial=`,
+    /// `dump_nsid=`) and, on a machine with a NIC, NIC0 (`nic_mac=`).
     pub fn target_words(&self) -> String {
-        format!(
+        let mut words = format!(
             "dump_serial={} dump_nsid={}",
             self.target.serial, self.target.nsid
-        )
+        );
+        if self.has_nic() {
+            words.push_str(&format!(" nic_mac={NIC0_MAC}"));
+        }
+        words
     }
 
     /// The target namespace's block size (512 when the target is absent).
@@ -523,6 +585,7 @@ pub fn select(
         if standard {
             m.name = "custom".to_string();
         }
+        m.max_ram_below_4g()?;
     }
     Ok(m)
 }
@@ -540,6 +603,23 @@ pub fn memory_bytes(size: &str) -> Option<u64> {
         "M" => n.checked_mul(1 << 20),
         _ => None,
     }
+}
+
+/// A size as QEMU reads it (`qemu_strtosz`): whole bytes, or a whole number
+/// with a `K`, `M`, `G` or `T` suffix (either case); `None` otherwise.
+pub fn qemu_size(s: &str) -> Option<u64> {
+    let (n, shift) = match s.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&s[..s.len() - 1], 10),
+        b'M' => (&s[..s.len() - 1], 20),
+        b'G' => (&s[..s.len() - 1], 30),
+        b'T' => (&s[..s.len() - 1], 40),
+        b'0'..=b'9' => (s, 0),
+        _ => return None,
+    };
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// Splits `--machine-args` text into words (single and double quotes group).
@@ -690,6 +770,25 @@ mod tests {
             has(&|m| m.memory.as_deref() == Some("6G")),
             "RAM above 4 GiB"
         );
+        assert!(
+            has(&|m| m.has_nic()
+                && m.pre
+                    .iter()
+                    .any(|a| a.starts_with("e1000,") || a.starts_with("e1000-"))),
+            "a second NIC of the driver's family ahead of NIC0"
+        );
+        assert!(
+            has(&|m| m.expected_iommu() == "no-translation"),
+            "a VT-d unit that translates no DMA"
+        );
+        assert!(
+            has(&|m| m.max_ram_below_4g().ok().flatten().is_some()),
+            "max-ram-below-4g"
+        );
+        assert!(
+            has(&|m| m.pre.iter().any(|a| a.starts_with("pxb-pcie"))),
+            "a second host bridge"
+        );
     }
 
     #[test]
@@ -704,8 +803,8 @@ mod tests {
         let a = m.device_args(Some("h0"), &images).join(" ");
         assert_eq!(
             a,
-            "-device intel-iommu,intremap=off -device e1000,romfile=,netdev=h0 \
-             -drive file=/r/nvme.img,if=none,id=nv0n1,format=raw -device nvme,serial=paranoid0,drive=nv0n1"
+            "-device intel-iommu,intremap=off -device e1000,romfile=,mac=52:54:00:70:61:30,netdev=h0,bus=pcie.0 \
+             -drive file=/r/nvme.img,if=none,id=nv0n1,format=raw -device nvme,serial=paranoid0,drive=nv0n1,bus=pcie.0"
         );
     }
 
@@ -739,6 +838,10 @@ mod tests {
         assert!(a.contains("nvme-ns,bus=nvc1,drive=nv1n2,nsid=2,logical_block_size=4096"));
         assert!(a.starts_with("-device pcie-root-port"));
         assert_eq!(m.target_words(), "dump_serial=b dump_nsid=2");
+        assert_eq!(
+            Machine::standard().target_words(),
+            "dump_serial=paranoid0 dump_nsid=1 nic_mac=52:54:00:70:61:30"
+        );
     }
 
     #[test]
@@ -807,6 +910,46 @@ mod tests {
         assert!(select(None, None, &extra("-m 1.5G"))
             .unwrap_err()
             .contains("whole number"));
+    }
+
+    #[test]
+    fn max_ram_below_4g_is_read_wherever_the_machine_sets_it() {
+        let file = "[[machine]]\nname = \"x\"\nmemory = \"3G\"\nmachine_options = \"max-ram-below-4g=1G\"\n";
+        let m = parse(file).unwrap().remove(0);
+        assert_eq!(m.max_ram_below_4g(), Ok(Some(1 << 30)));
+        let m = select(
+            None,
+            None,
+            &split_args("-m 3G -machine q35,max-ram-below-4g=1536M"),
+        )
+        .unwrap();
+        assert_eq!(m.max_ram_below_4g(), Ok(Some(1536 << 20)));
+        assert_eq!(Machine::standard().max_ram_below_4g(), Ok(None));
+        assert!(select(None, None, &split_args("-M max-ram-below-4g=lots"))
+            .unwrap_err()
+            .contains("not a size"));
+        let bad = "[[machine]]\nname = \"x\"\nmachine_options = \"max-ram-below-4g=1.5G\"\n";
+        assert!(parse(bad).unwrap_err().contains("not a size"));
+        assert_eq!(qemu_size("1073741824"), Some(1 << 30));
+        assert_eq!(qemu_size("2g"), Some(2 << 30));
+        for bad in ["", "G", "-1G", "1GB", "0x10"] {
+            assert_eq!(qemu_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_iommu_without_dma_translation_is_expected_as_such() {
+        let m = |iommu: &str| Machine {
+            iommu: iommu.to_string(),
+            ..Machine::standard()
+        };
+        assert_eq!(Machine::standard().expected_iommu(), "vtd");
+        assert_eq!(m("none").expected_iommu(), "absent");
+        assert_eq!(
+            m("intel-iommu,intremap=on,dma-translation=off").expected_iommu(),
+            "no-translation"
+        );
+        assert_eq!(m("intel-iommu,dma-translation=on").expected_iommu(), "vtd");
     }
 
     #[test]

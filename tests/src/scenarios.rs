@@ -32,6 +32,7 @@ const E1000_HUB: [&str; 8] = [
 /// Every scenario, in summary order.
 pub fn all() -> Vec<Scenario> {
     let mut all = base();
+    all.push(self_checks());
     // The main job: one crash and recovery (what `cargo xtask demo` runs).
     all.push(crate::demo::main_job());
     all.extend(crate::demo::campaign(chaos_seeds()));
@@ -66,9 +67,27 @@ pub fn all() -> Vec<Scenario> {
     all
 }
 
-/// What `cargo xtask test` runs on a machine profile: the main job and two
-/// chaos runs (the `i`-th profile gets crash points and policies in turn, so
-/// the table as a whole covers each on some machine).
+/// Act 1 of `cargo xtask demo`: the PCI inventory and the HAL self-checks
+/// (test-kernel `test=demo`). They check the devices the machine has: the
+/// first NVMe controller by class, the first e1000-family NIC, whose checks
+/// are skipped (`e1000=absent`) only on a machine without one.
+pub fn self_checks() -> Scenario {
+    Scenario::new("demo").check(|out| {
+        let seen = out.field("e1000").ok_or("no `e1000=` on the result line")?;
+        if out.machine.expected_nic() == "up" && seen == "absent" {
+            return Err(format!(
+                "the machine has a NIC (`{}`) but the self-checks found no e1000",
+                out.machine.nic
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// What `cargo xtask test` runs on a machine profile: act 1 of the demo (its
+/// self-checks, a fraction of a second), the main job and two chaos runs (the
+/// `i`-th profile gets crash points and policies in turn, so the table as a
+/// whole covers each on some machine).
 pub fn profile_runs(m: &crate::machine::Machine, i: usize) -> Vec<Scenario> {
     use crate::demo::{CRASH_POINTS, POLICIES};
     let pick = |k: usize| {
@@ -76,7 +95,7 @@ pub fn profile_runs(m: &crate::machine::Machine, i: usize) -> Vec<Scenario> {
         let policy = POLICIES[(k / CRASH_POINTS.len() + k) % POLICIES.len()];
         (point, policy)
     };
-    let mut runs = vec![crate::demo::main_job().on(m)];
+    let mut runs = vec![self_checks().on(m), crate::demo::main_job().on(m)];
     for k in [i, i + 2] {
         let (point, policy) = pick(k);
         let seed = 1 + i as u64;
@@ -104,6 +123,7 @@ pub fn on_machine(names: &[String], m: &crate::machine::Machine) -> Result<Vec<S
         return Ok(profile_runs(m, 0));
     }
     let mut base = self::base();
+    base.push(self_checks());
     base.push(crate::demo::main_job());
     base.extend(crate::demo::campaign(chaos_seeds()));
     base.push(crate::demo::heartbeat(true));

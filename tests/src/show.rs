@@ -24,7 +24,7 @@ struct Act {
 const ACTS: &[Act] = &[
     Act {
         title: "the machine: PCI inventory and HAL self-checks (test-kernel)",
-        scenario: || Scenario::new("demo"),
+        scenario: scenarios::self_checks,
     },
     Act {
         title: "crash -> recovery: kernel A panics with DMA live; the recovery kernel takes over and dumps",

@@ -20,10 +20,11 @@ use paranoid::regs::RegisterSpec;
 use paranoid::time::{Clock, Deadline};
 use paranoid::Untrusted;
 
-use crate::device::{Link, LinkPolicy, MacAddress, Paced, E1000};
+use crate::device::{Link, LinkPolicy, Paced, E1000};
+use crate::eeprom::Eeprom;
 use crate::error::E1000Error;
-use crate::part::{EepromAccess, PHY_ID_MASK};
-use crate::regs::{self, ctrl, e1000_regs as r, eecd, eeprom, eerd, icr, mdic, rctl, tctl, RAH_AV};
+use crate::part::PHY_ID_MASK;
+use crate::regs::{self, ctrl, e1000_regs as r, icr, mdic, rctl, tctl, RAH_AV};
 use crate::ring::{RxRing, TxRing};
 
 /// Total init budget, link wait included (the `budget_ms` of [`init`]).
@@ -95,8 +96,7 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> Lifecycle for E1000<R,
         }
         // paranoid:allow(device_gone_unchecked): `Link::from_status` rejects all-ones as `DeviceGone`
         self.link = Some(Link::from_status(self.regs.status().read().untrusted())?);
-        self.check_eeprom_present()?;
-        self.mac = self.read_eeprom_mac(deadline)?;
+        self.mac = self.eeprom().station_address(deadline)?;
         self.check_phy_id(deadline)?;
         Ok(())
     }
@@ -243,158 +243,13 @@ impl<R: RegisterIo, P: ConfigAccess, C: Clock, W: Window> E1000<R, P, C, W> {
 
     // ---- verify --------------------------------------------------------------
 
-    /// EECD.PRES: without an EEPROM there is no Ethernet address to trust.
-    fn check_eeprom_present(&mut self) -> Result<(), E1000Error> {
-        let value = self.regs.eecd().read();
-        if value.untrusted().is_all_ones() {
-            return Err(E1000Error::DeviceGone {
-                register: r::eecd::SPEC.name,
-            });
+    /// The EEPROM of this part, read through this driver's registers.
+    fn eeprom(&mut self) -> Eeprom<'_, R, C> {
+        Eeprom {
+            regs: &mut self.regs,
+            clock: &self.clock,
+            part: self.part,
         }
-        if !value.pres() {
-            return Err(E1000Error::NoEeprom {
-                eecd: value.untrusted().into_raw_for_report(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Reads EEPROM words 0..=0x3f, checks they sum to 0xBABA, and returns the
-    /// address in words 0..=2 if it is a usable station address.
-    fn read_eeprom_mac(&mut self, deadline: Deadline) -> Result<MacAddress, E1000Error> {
-        let mut sum = 0u16;
-        let mut mac = [0u8; 6];
-        for word in 0..eeprom::WORDS {
-            let value = self.read_eeprom_word(word, deadline)?;
-            sum = sum.wrapping_add(value);
-            let [lo, hi] = value.to_le_bytes();
-            if let Some(pair) = mac.get_mut(usize::from(word) * 2..usize::from(word) * 2 + 2) {
-                pair.copy_from_slice(&[lo, hi]);
-            }
-        }
-        if sum != eeprom::SUM && !mutant!("e1000_skip_eeprom_checksum") {
-            return Err(E1000Error::EepromChecksum { sum });
-        }
-        let mac = MacAddress(mac);
-        if !mac.is_valid_station() {
-            return Err(E1000Error::BadMac { mac: mac.0 });
-        }
-        Ok(mac)
-    }
-
-    /// One EEPROM word, the way this part reads it ([`EepromAccess`]).
-    fn read_eeprom_word(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
-        if mutant!("e1000_eerd_on_every_part") {
-            return self.read_eeprom_word_eerd(word, deadline);
-        }
-        match self.part.eeprom_access() {
-            EepromAccess::Eerd => self.read_eeprom_word_eerd(word, deadline),
-            EepromAccess::Microwire => self.read_eeprom_word_microwire(word, deadline),
-        }
-    }
-
-    /// One EERD read: START with the address, a bounded wait for DONE, and the
-    /// address echoed back must be the one asked for.
-    fn read_eeprom_word_eerd(&mut self, word: u8, deadline: Deadline) -> Result<u16, E1000Error> {
-        self.regs
-            .eerd()
-            .write(eerd::START | r::eerd::ADDR.bits(u32::from(word)));
-        let own = Deadline::after(&self.clock, EERD_TIMEOUT).min(deadline);
-        let regs = &mut self.regs;
-        let seen = poll(
-            &self.clock,
-            own,
-            || regs.eerd().read().untrusted(),
-            |v| v.is_all_ones() || r::eerd::DONE.is_set(*v),
-        );
-        let value = match seen {
-            Ok(v) => v.not_all_ones().map_err(|_| E1000Error::DeviceGone {
-                register: r::eerd::SPEC.name,
-            })?,
-            Err(t) => {
-                return Err(E1000Error::EepromTimeout {
-                    word,
-                    eerd: t.last.into_raw_for_report(),
-                    waited: t.waited,
-                    deadline_ns: own.as_ns(),
-                })
-            }
-        };
-        if !r::eerd::ADDR.get(value).is(u32::from(word)) {
-            return Err(E1000Error::EepromAddressMismatch {
-                word,
-                eerd: value.into_raw_for_report(),
-            });
-        }
-        let data = r::eerd::DATA.get(value).in_range(0..=0xffff)?;
-        Ok(data as u16)
-    }
-
-    /// One Microwire READ through EECD (SDM 5.4; the 82544GC has no EERD): CS
-    /// up, the opcode and the 6-bit address clocked out MSB first, 16 data bits
-    /// clocked in MSB first, CS down. Every step is a fixed number of clock
-    /// edges; the step's deadline bounds the whole read.
-    fn read_eeprom_word_microwire(
-        &mut self,
-        word: u8,
-        deadline: Deadline,
-    ) -> Result<u16, E1000Error> {
-        if deadline.expired(&self.clock) {
-            return Err(E1000Error::EepromTimeout {
-                word,
-                eerd: 0,
-                waited: Duration::ZERO,
-                deadline_ns: deadline.as_ns(),
-            });
-        }
-        let idle = self.eecd_idle()?;
-        // Deselect first: a dead kernel stopped mid-read leaves CS high and
-        // the EEPROM mid-command; only a CS rising edge starts a new one.
-        self.eecd_write(idle);
-        self.eecd_write(idle | eecd::CS);
-        let command = eecd::READ_OPCODE << eecd::ADDRESS_BITS | u32::from(word) & 0x3f;
-        let bits = eecd::OPCODE_BITS + eecd::ADDRESS_BITS;
-        for bit in (0..bits).rev() {
-            let di = if command >> bit & 1 == 1 { eecd::DI } else { 0 };
-            self.eecd_clock(idle | eecd::CS | di)?;
-        }
-        let mut data = 0u16;
-        for _ in 0..eecd::DATA_BITS {
-            let out = self.eecd_clock(idle | eecd::CS)?;
-            data = data << 1 | u16::from(out & eecd::DO != 0);
-        }
-        self.eecd_write(idle);
-        Ok(data)
-    }
-
-    /// EECD with the Microwire lines low, the other software bits as found.
-    fn eecd_idle(&mut self) -> Result<u32, E1000Error> {
-        let value = self.regs.eecd().read().untrusted();
-        if value.is_all_ones() {
-            return Err(E1000Error::DeviceGone {
-                register: r::eecd::SPEC.name,
-            });
-        }
-        Ok(value.into_raw_for_report() & !(eecd::SK | eecd::CS | eecd::DI | eecd::DO))
-    }
-
-    /// Writes EECD and holds it for half a Microwire clock period.
-    fn eecd_write(&mut self, value: u32) {
-        self.regs.eecd().write(value);
-        self.clock.delay(MICROWIRE_HALF_PERIOD);
-    }
-
-    /// One Microwire clock: SK up (the EEPROM samples DI), EECD read (DO),
-    /// SK down. Returns the EECD read while SK was high.
-    fn eecd_clock(&mut self, value: u32) -> Result<u32, E1000Error> {
-        self.eecd_write(value | eecd::SK);
-        let seen = self.regs.eecd().read().untrusted();
-        self.eecd_write(value);
-        seen.not_all_ones()
-            .map(Untrusted::into_raw_for_report)
-            .map_err(|_| E1000Error::DeviceGone {
-                register: r::eecd::SPEC.name,
-            })
     }
 
     /// The internal PHY's id through MDIC must be the one the part's device id

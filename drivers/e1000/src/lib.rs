@@ -56,6 +56,7 @@
 mod mutant;
 
 pub mod device;
+pub mod eeprom;
 pub mod error;
 pub mod inherited;
 pub mod init;

@@ -775,3 +775,57 @@ fn receive_and_transmit_control_are_the_documented_configuration() {
         "TCTL"
     );
 }
+
+#[test]
+fn the_station_address_is_read_before_bring_up_and_changes_nothing() {
+    use paranoid_e1000::{eeprom::station_address, InheritedState, Part};
+    // Each EEPROM access of the three parts (EERD, Microwire), on a NIC the
+    // dead kernel left receiving and transmitting.
+    for part in [Part::I82540Em, Part::I82544Gc, Part::I82545Em] {
+        let mut state = AnyState::clean();
+        state.part = part;
+        state.live = Some(LiveDma {
+            rx_len: 64,
+            rx_head: 3,
+            rx_tail: 60,
+            tx_len: 32,
+            tx_head: 0,
+            tx_tail: 31,
+            stream_period_ns: 5_000,
+        });
+        let mut h = state.harness();
+        let before = InheritedState::read(&mut h.mmio);
+        let deadline = Deadline::after(&h.clock, Duration::from_millis(100));
+        let mac = station_address(&mut h.mmio.clone(), part, &h.clock, deadline).unwrap();
+        assert_eq!(mac.0, h.mac, "{part:?}");
+        // Receive and transmit still as the dead kernel left them (its
+        // transmit DMA goes on, so TDH moves): nothing was reset, quiesced
+        // or enabled, no tail written.
+        let enables_and_tails = |s: InheritedState| match s {
+            InheritedState::Present {
+                rx_enabled,
+                rx,
+                tx_enabled,
+                tx,
+            } => Some((rx_enabled, rx.1, tx_enabled, tx.1)),
+            InheritedState::Gone => None,
+        };
+        let after = InheritedState::read(&mut h.mmio);
+        assert_eq!(
+            enables_and_tails(after),
+            enables_and_tails(before),
+            "{part:?}"
+        );
+        assert_eq!(enables_and_tails(after), Some((true, 60, true, 31)));
+        assert!(h.model.borrow().records().violations.is_empty());
+        // Bring-up reads the same address.
+        assert_eq!(ready(&mut h, Config::default()).mac().0, mac.0);
+    }
+    // A bad EEPROM is the typed error bring-up would give.
+    let mut state = AnyState::clean();
+    state.eeprom = EepromFault::Checksum;
+    let h = state.harness();
+    let deadline = Deadline::after(&h.clock, Duration::from_millis(100));
+    let e = station_address(&mut h.mmio.clone(), Part::I82540Em, &h.clock, deadline);
+    assert!(matches!(e, Err(E1000Error::EepromChecksum { .. })), "{e:?}");
+}

@@ -20,6 +20,14 @@ pub enum VtdError {
         /// The raw register value.
         value: u64,
     },
+    /// The unit translates no DMA: CAP.SAGAW is 0, no second-level paging
+    /// at all (VT-d 3.x allows it for a unit that only remaps interrupts;
+    /// QEMU's `intel-iommu,dma-translation=off`). Nothing was written to it;
+    /// DMA can only be fenced at the devices.
+    CannotTranslate {
+        /// CAP as read.
+        cap: u64,
+    },
     /// A hardware handshake did not finish by its deadline.
     Timeout {
         /// The register polled (`GSTS`, `CCMD`, `IOTLB`, `IQH`, `ICS`...).
@@ -126,6 +134,10 @@ impl fmt::Display for VtdError {
             Self::BadCapability { field, value } => {
                 write!(f, "VT-d {field} is nonsense (register {value:#x})")
             }
+            Self::CannotTranslate { cap } => write!(
+                f,
+                "VT-d unit translates no DMA (CAP.SAGAW = 0, CAP {cap:#x}): interrupt remapping only"
+            ),
             Self::Timeout {
                 register,
                 waiting_for,

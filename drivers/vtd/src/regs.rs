@@ -238,6 +238,8 @@ impl Capabilities {
     /// # Errors
     ///
     /// [`VtdError::RegisterGone`] when either reads all-ones;
+    /// [`VtdError::CannotTranslate`] when SAGAW is 0 (no second-level
+    /// translation at all);
     /// [`VtdError::BadCapability`] for ND = 7, no 3- or 4-level support in SAGAW,
     /// MGAW below 39 bits, fault recording or IOTLB registers overlapping the
     /// fixed registers or leaving the block, MAMV past 63.
@@ -259,6 +261,11 @@ impl Capabilities {
         let nd = cap.field(0, 3);
         let nd = nd.in_range(0..=6).map_err(|_| bad("CAP.ND", nd))?;
         let sagaw = cap.field(8, 5);
+        if sagaw.is(0) {
+            return Err(VtdError::CannotTranslate {
+                cap: cap.into_raw_for_report(),
+            });
+        }
         let three_level = sagaw.bit(1);
         let four_level = sagaw.bit(2);
         if !three_level && !four_level {
@@ -373,8 +380,15 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(field(decode(QEMU_CAP | 7, QEMU_ECAP)), "CAP.ND");
+        // SAGAW 0: a unit that translates nothing (intel-iommu,
+        // dma-translation=off), told apart from a nonsense value; only a
+        // 5-level page walk (bit 3) is one we cannot use.
+        assert!(matches!(
+            decode(QEMU_CAP & !(0x1f << 8), QEMU_ECAP),
+            Err(VtdError::CannotTranslate { .. })
+        ));
         assert_eq!(
-            field(decode(QEMU_CAP & !(0x1f << 8), QEMU_ECAP)),
+            field(decode(QEMU_CAP & !(0x1f << 8) | 0x8 << 8, QEMU_ECAP)),
             "CAP.SAGAW"
         );
         assert_eq!(

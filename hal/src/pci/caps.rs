@@ -118,9 +118,15 @@ pub fn find<C: ConfigAccess + ?Sized>(
 
 /// Visits the PCIe extended capability list (needs ECAM-sized config space).
 ///
+/// A function whose offset 0x100 reads all-ones while its header still
+/// answers has no extended configuration space (a conventional PCI function
+/// behind a PCIe-to-PCI bridge, which forwards only offsets 0..=0xff): it has
+/// no extended capabilities, and the walk visits none.
+///
 /// # Errors
 ///
-/// As [`walk`].
+/// As [`walk`]; [`PciError::NotPresent`] only when the header reads
+/// all-ones too (the function is gone).
 pub fn walk_extended<C: ConfigAccess + ?Sized>(
     cfg: &mut C,
     a: PciAddress,
@@ -134,6 +140,9 @@ pub fn walk_extended<C: ConfigAccess + ?Sized>(
     for _ in 0..=MAX_EXTENDED {
         let header = cfg.read32(a, ptr);
         if header.is_all_ones() {
+            if ptr == 0x100 && !cfg.read16(a, offset::VENDOR_ID).is_all_ones() {
+                return Ok(());
+            }
             return Err(PciError::NotPresent(a));
         }
         let header = header.into_raw_for_report();

@@ -24,6 +24,14 @@
 //! use: behind a PCIe-to-PCI bridge a conventional function is seen as (the
 //! bridge's secondary bus, 00.0); behind any other conventional bridge as the
 //! bridge itself; on an express bus as itself. The topmost alias wins.
+//!
+//! A machine may have more host bridges than the roots it is walked from: a
+//! second root complex (QEMU's `pxb-pcie`, another socket's) has a root bus
+//! of its own that no bridge leads to, and only the firmware's AML names it.
+//! After the given roots, every bus of the decoded range that was not reached
+//! and lies in no bridge's bus range (followed or refused) is probed, device
+//! by device, and walked as a peer root bus when a function answers there
+//! (Linux's `pcibios_fixup_peer_bridges` does the same without ACPI).
 
 use core::fmt;
 
@@ -572,6 +580,9 @@ impl<const N: usize, const E: usize> Topology<N, E> {
             for r in roots.iter().skip(i).filter(|r| r.segment == root.segment) {
                 t.walk_root(cfg, r, &mut seg);
             }
+            for r in roots.iter().skip(i).filter(|r| r.segment == root.segment) {
+                t.walk_peer_roots(cfg, r, &mut seg);
+            }
             t.buses = t.buses.saturating_add(seg.buses);
         }
         t
@@ -599,6 +610,46 @@ impl<const N: usize, const E: usize> Topology<N, E> {
             alias: None,
         };
         self.walk_bus(cfg, &ctx, seg);
+    }
+
+    /// Walks, as roots, the buses of `r`'s decoded range that the walk did
+    /// not reach, that lie in no bridge's bus range of the segment, and where
+    /// a function answers: the root buses of other host bridges.
+    fn walk_peer_roots<C: ConfigAccess + ?Sized>(
+        &mut self,
+        cfg: &mut C,
+        r: &RootBus,
+        seg: &mut Segment,
+    ) {
+        for bus in r.first_bus..=r.last_bus {
+            if seg.visited(bus)
+                || seg.buses >= seg.max_buses
+                || self.behind_a_bridge(r.segment, bus)
+            {
+                continue;
+            }
+            let answers = (0..32u8).any(|device| {
+                PciAddress::new(r.segment, bus, device, 0).is_ok_and(|a| probe(cfg, a).is_ok())
+            });
+            if answers {
+                let peer = RootBus { bus, ..*r };
+                self.walk_root(cfg, &peer, seg);
+            }
+        }
+    }
+
+    /// Whether `bus` lies in the bus range of a bridge found in `segment`,
+    /// whether the walk followed it or refused it (a refused bridge's buses
+    /// are not to be reached another way).
+    fn behind_a_bridge(&self, segment: u16, bus: u8) -> bool {
+        self.nodes.iter().flatten().any(|n| match n.kind {
+            Kind::Bridge { buses, .. } => {
+                n.info.address.segment() == segment
+                    && bus >= buses.secondary
+                    && bus <= buses.subordinate
+            }
+            _ => false,
+        })
     }
 
     fn walk_bus<C: ConfigAccess + ?Sized>(

@@ -18,6 +18,7 @@ use paranoid_boot::frames::FrameAllocator;
 use paranoid_boot::platform;
 use paranoid_boot::{println, BootInfo};
 use paranoid_nvme::{Config, Nvme};
+use paranoid_vtd::VtdError;
 
 use crate::disks::Found;
 use crate::error::{Check, InitFailed, KernelAError};
@@ -160,21 +161,29 @@ pub fn start(
             n += 1;
         }
     }
+    let untranslated = || {
+        WindowMapping::<KernelAWindow>::identity(ARENA_BASE, ARENA_LEN)
+            .map_err(KernelAError::ArenaMapping)
+    };
     let (iommu, mapping) = match platform::dmar(boot) {
-        Ok(_) => {
-            let (unit, mapping) =
-                crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[]))?;
-            crate::crash::update(|n| n.iommu_enabled = true);
-            println!(
-                "kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)"
-            );
-            (Some(unit), mapping)
-        }
+        Ok(_) => match crate::iommu::enable(boot, frames, sources.get(..n).unwrap_or(&[])) {
+            Ok((unit, mapping)) => {
+                crate::crash::update(|n| n.iommu_enabled = true);
+                println!(
+                    "kernel-a: DMA translation on (arena {ARENA_BASE:#x}+{ARENA_LEN:#x} identity-mapped)"
+                );
+                (Some(unit), mapping)
+            }
+            // A unit that remaps interrupts only: nothing was written to it.
+            Err(KernelAError::TranslationOn(e @ VtdError::CannotTranslate { .. })) => {
+                println!("kernel-a: {e}: DMA untranslated");
+                (None, untranslated()?)
+            }
+            Err(e) => return Err(e),
+        },
         Err(platform::PlatformError::NoDmar) => {
             println!("kernel-a: no IOMMU on this machine (no DMAR table): DMA untranslated");
-            let mapping = WindowMapping::<KernelAWindow>::identity(ARENA_BASE, ARENA_LEN)
-                .map_err(KernelAError::ArenaMapping)?;
-            (None, mapping)
+            (None, untranslated()?)
         }
         Err(e) => return Err(KernelAError::DmarUnreadable(e)),
     };

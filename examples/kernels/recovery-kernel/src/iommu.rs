@@ -13,7 +13,7 @@ use paranoid_vtd::acpi::Dmar;
 use paranoid_vtd::mem::FramePool;
 use paranoid_vtd::policy::{FaultPolicy, LogLine, PolicyConfig};
 use paranoid_vtd::takeover::{Policy, TakeoverConfig, TakeoverReport};
-use paranoid_vtd::Vtd;
+use paranoid_vtd::{Vtd, VtdError};
 
 use crate::heartbeat::RecoveryClock;
 use crate::{fail, Failed};
@@ -26,12 +26,17 @@ pub type Unit = Vtd<Mmio, RecoveryClock, OwnedRam<'static>>;
 const TABLE_PAGES: usize = 300;
 
 /// Takes the unit over with `policy`.
+///
+/// # Errors
+///
+/// [`NotTaken::CannotTranslate`] for a unit that translates no DMA (the
+/// caller fences at the devices instead); [`NotTaken::Failed`] otherwise.
 pub fn take_over(
     boot: &'static BootInfo,
     policy: Policy,
     frames: &mut FrameAllocator,
     rmrrs: &mut [(u64, u64); 8],
-) -> Result<(Unit, TakeoverReport), Failed> {
+) -> Result<(Unit, TakeoverReport), NotTaken> {
     // The unit's waits (invalidations, the drain's windows) beat too.
     let clock = RecoveryClock::new(boot.clock());
     let deadline = Deadline::after(&clock, Duration::from_secs(2));
@@ -65,7 +70,7 @@ pub fn take_over(
     let memory = OwnedRam::new(boot.ram(), pool);
     let mut config = TakeoverConfig::new(policy, crate::RecoveryWindow::spec());
     config.rmrrs = rmrrs.get(..n_rmrr).unwrap_or(&[]);
-    Vtd::take_over(
+    match Vtd::take_over(
         regs,
         clock,
         memory,
@@ -73,8 +78,27 @@ pub fn take_over(
         map,
         &config,
         deadline,
-    )
-    .map_err(|e| fail("iommu takeover", e))
+    ) {
+        Ok(taken) => Ok(taken),
+        Err(e @ VtdError::CannotTranslate { .. }) => Err(NotTaken::CannotTranslate(e)),
+        Err(e) => Err(NotTaken::Failed(fail("iommu takeover", e))),
+    }
+}
+
+/// Why [`take_over`] took no unit over.
+pub enum NotTaken {
+    /// A unit that translates no DMA ([`VtdError::CannotTranslate`]), found
+    /// before anything was written to it: DMA can only be fenced at the
+    /// devices.
+    CannotTranslate(VtdError),
+    /// A step failed.
+    Failed(Failed),
+}
+
+impl From<Failed> for NotTaken {
+    fn from(f: Failed) -> Self {
+        Self::Failed(f)
+    }
 }
 
 /// Maps the whole recovery window to `phys` in the recovery domain (one batch,

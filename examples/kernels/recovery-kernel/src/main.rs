@@ -377,7 +377,17 @@ impl Recovery<'_> {
         let t = self.clock.now_ns();
         let mut rmrrs = [(0, 0); 8];
         let (mut unit, taken) =
-            iommu::take_over(self.boot, vtd_policy, &mut self.frames, &mut rmrrs)?;
+            match iommu::take_over(self.boot, vtd_policy, &mut self.frames, &mut rmrrs) {
+                Ok(taken) => taken,
+                Err(iommu::NotTaken::Failed(f)) => return Err(f),
+                Err(iommu::NotTaken::CannotTranslate(e)) => {
+                    self.found.iommu = Iommu::NoTranslation;
+                    self.fence_without_iommu("the VT-d unit translates no DMA (CAP.SAGAW = 0)");
+                    // Printed once the fence is up (serial output is slow).
+                    println!("recovery: {e}");
+                    return Ok((None, None));
+                }
+            };
         if vtd_policy == VtdPolicy::Fence {
             self.fenced_tsc = Some(paranoid::arch::x86_64::rdtsc());
         }

@@ -29,8 +29,54 @@ pub const HEARTBEAT_MAGIC: &[u8] = b"PARANOID-HEARTBEAT";
 /// PCI class of an Ethernet controller.
 const ETHERNET_CLASS: [u8; 2] = [0x02, 0x00];
 
-/// Finds the NICs on every bus; the first 8254x part the driver supports gets
-/// the recovery domain and is brought up. Every other Ethernet function (an
+/// How long reading one NIC's EEPROM may take (64 words; Microwire on the
+/// 82544GC is the slow one, about 16 ms).
+const IDENTIFY_BUDGET: core::time::Duration = core::time::Duration::from_millis(500);
+
+/// The supported NIC whose EEPROM holds station address `mac` (`nic_mac=`),
+/// with its mapped registers: each candidate's EEPROM is read in walk order
+/// (no reset, no DMA, [`paranoid_e1000::eeprom::station_address`]); the
+/// others are reported and left as the fence left them (blocked at the IOMMU,
+/// or bus mastering off).
+fn named(
+    r: &mut Recovery<'_>,
+    cf8: &mut Cf8,
+    nics: &platform::Matches,
+    mac: [u8; 6],
+) -> Result<Option<(paranoid::pci::topology::Node, paranoid_e1000::Part, Mmio)>, Failed> {
+    for f in nics.iter() {
+        let Ok(part) = paranoid_e1000::Part::from_ids(f.info.vendor, f.info.device) else {
+            continue;
+        };
+        let (mut regs, _) =
+            platform::map_bar0(cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
+        let deadline = Deadline::after(&r.clock, IDENTIFY_BUDGET);
+        match paranoid_e1000::eeprom::station_address(&mut regs, part, &r.clock, deadline) {
+            Ok(found) if found.0 == mac => return Ok(Some((*f, part, regs))),
+            Ok(found) => {
+                let m = found.0;
+                r.report.device(
+                    format_args!("nic {}", f.address()),
+                    format_args!(
+                        "mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                        m[0], m[1], m[2], m[3], m[4], m[5]
+                    ),
+                    format_args!("not the NIC named by nic_mac=: not driven"),
+                );
+            }
+            Err(e) => r.report.device(
+                format_args!("nic {}", f.address()),
+                format_args!("EEPROM unreadable"),
+                format_args!("{e}: not driven"),
+            ),
+        }
+    }
+    Ok(None)
+}
+
+/// Finds the NICs on every bus; the one named by `nic_mac=` (when set), else
+/// the first 8254x part the driver supports, gets the recovery domain and is
+/// brought up. Every other Ethernet function (an
 /// 82574L, say) is refused by its ids (the driver's typed error), fenced with
 /// bus mastering off, and reported. A NIC that cannot be brought up is
 /// reported and fenced, not fatal: the dump goes to storage.
@@ -59,18 +105,27 @@ pub fn bring_up<W: Window>(
             }
         }
     }
-    let Some((f, part)) = chosen else {
+    let chosen = match r.config.nic_mac {
+        Some(mac) => named(r, &mut cf8, &nics, mac)?,
+        None => match chosen {
+            Some((f, part)) => {
+                let (regs, _) =
+                    platform::map_bar0(&mut cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
+                Some((f, part, regs))
+            }
+            None => None,
+        },
+    };
+    let Some((f, part, mut regs)) = chosen else {
         r.report.step(
             "nic",
             t,
             r.clock.now_ns(),
-            format_args!("no supported NIC: continuing without network"),
+            format_args!("no supported NIC (of the name asked for): continuing without network"),
         );
         return Ok(None);
     };
     println!("recovery: NIC {} is an {}", f.address(), part.name());
-    let (mut regs, _) =
-        platform::map_bar0(&mut cf8, f.address()).map_err(|e| fail("e1000 bar", e))?;
     let found = InheritedState::read(&mut regs);
     if let Some(unit) = unit {
         iommu::attach(unit, f.requester_id())?;

@@ -5,6 +5,7 @@
 use paranoid::pci::caps;
 use paranoid::pci::command;
 use paranoid::pci::discover;
+use paranoid::pci::topology::Kind;
 use paranoid::pci::{bar, ConfigAccess, PciAddress, PciError};
 use paranoid_boot::BootInfo;
 
@@ -13,8 +14,33 @@ use crate::report::{Fields, Outcome};
 use crate::{check, ensure};
 
 /// Device 0x1e on bus 0: nothing there on q35 with the harness's devices
-/// (override with `slot=NN`, hexadecimal).
+/// (override with `slot=NN`, hexadecimal); when the machine has put a device
+/// there, the highest free slot of bus 0 the walk found empty.
 const DEFAULT_SLOT: u8 = 0x1e;
+
+/// A slot of bus 0 with no function the walk found: `preferred` when free.
+fn free_slot(t: &platform::MachineTopology, preferred: u8) -> Option<u8> {
+    let used = |d: u8| {
+        t.nodes()
+            .any(|n| n.info.address.bus() == 0 && n.info.address.device() == d)
+    };
+    core::iter::once(preferred)
+        .chain((1..32u8).rev())
+        .find(|&d| !used(d))
+}
+
+/// The highest bus number no function and no bridge's bus range is on: a bus
+/// no bridge leads to (the machine's own layout decides which, e.g. a switch
+/// below a second host bridge may sit on 0x42).
+fn bus_nowhere(t: &platform::MachineTopology) -> Option<u8> {
+    (1..=0xffu8).rev().find(|&b| {
+        !t.nodes().any(|n| {
+            n.info.address.bus() == b
+                || matches!(n.kind, Kind::Bridge { buses, .. }
+                    if b >= buses.secondary && b <= buses.subordinate)
+        })
+    })
+}
 
 fn all_missing<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(), &'static str> {
     if !cfg.read32(a, 0).is_all_ones() {
@@ -44,14 +70,21 @@ fn all_missing<C: ConfigAccess>(cfg: &mut C, a: PciAddress) -> Result<(), &'stat
 /// Runs the checks.
 pub fn run(boot: &'static BootInfo) -> Outcome {
     let mut f = Fields::new();
-    let slot = boot
-        .cmdline()
-        .get("slot")
-        .and_then(|s| u8::from_str_radix(s, 16).ok())
-        .unwrap_or(DEFAULT_SLOT);
+    let mut walked = check!(f, platform::ecam(boot), "ECAM");
+    let topology = platform::topology(&mut walked);
+    let slot = match boot.cmdline().get("slot") {
+        Some(s) => u8::from_str_radix(s, 16).ok(),
+        None => free_slot(&topology, DEFAULT_SLOT),
+    };
+    let Some(slot) = slot else {
+        return Err(crate::report::fail(f, "no free slot on bus 0"));
+    };
     let empty = check!(f, PciAddress::new(0, 0, slot, 0), "slot");
     // A bus no bridge leads to.
-    let nowhere = check!(f, PciAddress::new(0, 0x42, 0, 0), "bus");
+    let Some(bus) = bus_nowhere(&topology) else {
+        return Err(crate::report::fail(f, "every bus number is in use"));
+    };
+    let nowhere = check!(f, PciAddress::new(0, bus, 0, 0), "bus");
     f.add("empty", empty);
     f.add("nowhere", nowhere);
     let clock = boot.clock();
