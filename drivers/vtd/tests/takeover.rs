@@ -54,6 +54,10 @@ fn assert_protocol_clean(h: &Harness) {
         s.translation_enabled_without_root, 0,
         "TE turned on before a root table was latched"
     );
+    assert_eq!(
+        s.iotlb_invalidations_without_drain, 0,
+        "an IOTLB invalidation left out the draining CAP.DRD/DWD offer"
+    );
 }
 
 #[test]
@@ -996,4 +1000,58 @@ fn under_caching_mode_attach_drops_a_cached_not_present_entry() {
     vtd.attach(NVME, d).unwrap();
     dma.write(NVME, WINDOW.base, b"ok").unwrap();
     assert_protocol_clean(&h);
+}
+
+/// A register-based invalidation the unit completes without performing it
+/// (actual granularity 0) is an error, for the context cache and the IOTLB.
+#[test]
+fn register_invalidations_the_unit_did_not_perform_are_errors() {
+    for (context, register) in [(true, "CCMD"), (false, "IOTLB")] {
+        let h = Harness::qemu_like();
+        h.old_kernel_tables(&[(EDU, 7)]);
+        let config = TakeoverConfig {
+            invalidation: Mode::Register,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        {
+            let mut m = h.model.borrow_mut();
+            m.quirks.context_invalidation_rejected = context;
+            m.quirks.iotlb_invalidation_rejected = !context;
+        }
+        // Replacing the adopted entry invalidates its context, then its
+        // domain's IOTLB.
+        let e = vtd.attach(EDU, deadline(&h)).unwrap_err();
+        assert!(
+            matches!(e, VtdError::InvalidationRejected { register: r, .. } if r == register),
+            "{register}: {e:?}"
+        );
+    }
+}
+
+/// After a queue error (a bad descriptor, a device-TLB completion error or
+/// time-out) the driver clears it and goes on from where the unit stopped:
+/// the next batch completes.
+#[test]
+fn the_queue_works_again_after_each_kind_of_queue_error() {
+    let errors = regs::Fsts::IQE | regs::Fsts::ICE | regs::Fsts::ITE;
+    for error in [regs::Fsts::IQE, regs::Fsts::ICE, regs::Fsts::ITE] {
+        let h = Harness::qemu_like();
+        let config = TakeoverConfig {
+            invalidation: Mode::Queued,
+            ..TakeoverConfig::new(Policy::Fence, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        let d = deadline(&h);
+        vtd.attach(NVME, d).unwrap();
+        vtd.map_range(WINDOW.base, h.window_phys(), 0x2000, d)
+            .unwrap();
+        h.model.borrow_mut().raise_queue_error(error);
+        let e = vtd.unmap_range(WINDOW.base, 0x1000, d).unwrap_err();
+        assert!(matches!(e, VtdError::QueueError { .. }), "{error:?}: {e:?}");
+        assert_eq!(h.model.borrow().fsts() & errors.bits(), 0, "{error:?}");
+        vtd.unmap_range(WINDOW.base + 0x1000, 0x1000, d)
+            .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert_protocol_clean(&h);
+    }
 }

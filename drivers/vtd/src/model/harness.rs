@@ -203,7 +203,10 @@ impl Harness {
         r.write32(regs::GCMD, Global::SRTP.bits());
         r.write64(regs::CCMD, regs::ccmd::ICC | regs::ccmd::GLOBAL);
         let iotlb = ((self.model.borrow().ecap >> 8) & 0x3ff) as usize * 16 + regs::IOTLB_REG;
-        r.write64(iotlb, regs::iotlb::IVT | regs::iotlb::GLOBAL);
+        // Draining as Linux asks for it (cap_read_drain, cap_write_drain).
+        let cap = self.model.borrow().cap;
+        let drain = (cap >> 55 & 1) * regs::iotlb::DR | (cap >> 54 & 1) * regs::iotlb::DW;
+        r.write64(iotlb, regs::iotlb::IVT | regs::iotlb::GLOBAL | drain);
         r.write32(regs::GCMD, Global::TE.bits());
         state
     }
