@@ -572,3 +572,26 @@ fn lbas_above_two_to_the_32_use_both_lba_dwords() {
     );
     clean(&b);
 }
+
+/// The Active Namespace ID list: ascending ids within 1..=NN, ended by a zero
+/// or the page's end; a repeated id, one out of order or above NN is refused.
+#[test]
+fn active_namespace_lists_are_strictly_ascending_within_nn() {
+    use paranoid_nvme::model::fuzz::active_namespace_list;
+    let list = |ids: &[u32]| -> Vec<u8> { ids.iter().flat_map(|i| i.to_le_bytes()).collect() };
+    assert_eq!(
+        active_namespace_list(&list(&[1, 2, 4]), 4),
+        Ok(vec![1, 2, 4])
+    );
+    assert_eq!(active_namespace_list(&list(&[4, 0, 5]), 4), Ok(vec![4]));
+    assert_eq!(active_namespace_list(&[], 4), Ok(vec![]));
+    let full: Vec<u32> = (1..=1024).collect();
+    assert_eq!(active_namespace_list(&list(&full), 1024), Ok(full));
+    for bad in [&[1, 1][..], &[2, 1], &[1, 5]] {
+        let r = active_namespace_list(&list(bad), 4);
+        assert!(
+            r.as_ref().is_err_and(|e| e.contains("NSID list")),
+            "{bad:?}: {r:?}"
+        );
+    }
+}
