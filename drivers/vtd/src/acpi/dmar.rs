@@ -814,6 +814,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn scope_errors_name_the_offset_of_the_bad_scope() {
+        // The structures start at byte 48; each type's scopes after its fixed
+        // part (DRHD 16, RMRR 24, ATSR 8 bytes), the bad one after a good one.
+        let good = scope(1, 0, 0, &[(1, 0)]);
+        let bad = scope(1, 0, 0, &[(32, 0)]);
+        let two = [good.clone(), bad];
+        for (s, at) in [
+            (drhd(0, 0, 0xfed9_0000, &two), 48 + 16 + 8),
+            (rmrr(0, 0xe_0000, 0xe_ffff, &two), 48 + 24 + 8),
+            (atsr(0, 0, &two), 48 + 8 + 8),
+        ] {
+            let t = dmar(39, 0, &[atsr(0, 0, &[good.clone()]), s]);
+            let at = at + 16;
+            match Dmar::parse(&t) {
+                Err(AcpiError::BadField { offset, .. }) => assert_eq!(offset, at),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
         #[test]
