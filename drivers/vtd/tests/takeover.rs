@@ -1056,27 +1056,29 @@ fn the_queue_works_again_after_each_kind_of_queue_error() {
     }
 }
 
-/// Replacing an adopted device's entry under register-based invalidation
-/// drops what the unit cached for its old domain (a domain-selective IOTLB
-/// invalidation naming that domain), nothing of other domains.
+/// Replacing an adopted device's entry drops what the unit cached for its old
+/// domain (a domain-selective IOTLB invalidation naming that domain, by
+/// register or descriptor), nothing of other domains.
 #[test]
-fn register_invalidation_drops_the_old_domains_iotlb() {
-    let h = Harness::qemu_like();
-    let old = h.old_kernel_tables(&[(EDU, 7), (NIC, 9)]);
-    let config = TakeoverConfig {
-        invalidation: Mode::Register,
-        ..TakeoverConfig::new(Policy::Adopt, WINDOW)
-    };
-    let (mut vtd, _) = take_over(&h, &config);
-    let dma = h.dma();
-    dma.write(EDU, old.mappings[0].iova, b"warm").unwrap();
-    dma.write(NIC, old.mappings[1].iova, b"warm").unwrap();
-    assert_eq!(h.model.borrow().iotlb_entries(), 2);
-    vtd.attach(EDU, deadline(&h)).unwrap();
-    assert_eq!(
-        h.model.borrow().iotlb_entries(),
-        1,
-        "domain 7's entry dropped, domain 9's kept"
-    );
-    assert_protocol_clean(&h);
+fn replacing_an_entry_drops_the_old_domains_iotlb() {
+    for mode in [Mode::Register, Mode::Queued] {
+        let h = Harness::qemu_like();
+        let old = h.old_kernel_tables(&[(EDU, 7), (NIC, 9)]);
+        let config = TakeoverConfig {
+            invalidation: mode,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        let dma = h.dma();
+        dma.write(EDU, old.mappings[0].iova, b"warm").unwrap();
+        dma.write(NIC, old.mappings[1].iova, b"warm").unwrap();
+        assert_eq!(h.model.borrow().iotlb_entries(), 2);
+        vtd.attach(EDU, deadline(&h)).unwrap();
+        assert_eq!(
+            h.model.borrow().iotlb_entries(),
+            1,
+            "{mode:?}: domain 7's entry dropped, domain 9's kept"
+        );
+        assert_protocol_clean(&h);
+    }
 }
