@@ -314,3 +314,27 @@ proptest! {
         }
     }
 }
+
+/// Functions 1..=7 are scanned only behind a multi-function function 0
+/// (header type bit 7): a single-function device that decodes every function
+/// number answers at all eight, and is one function.
+#[test]
+fn scan_looks_past_function_0_only_of_multifunction_devices() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let nic = || ConfigSpace::endpoint(clock.clone(), 0x8086, 0x100e, [0x02, 0x00, 0x00]);
+    // 00:02: single-function, but answering at every function number.
+    for f in 0..8 {
+        bus.insert(addr(2, f), nic());
+    }
+    // 00:03: multi-function with functions 0, 3 and 7.
+    bus.insert(addr(3, 0), nic().multifunction());
+    bus.insert(addr(3, 3), nic());
+    bus.insert(addr(3, 7), nic());
+    bus.insert(addr(4, 0), nvme(&clock));
+    let found: Vec<_> = scan(&mut bus, 0, 0, 0).map(|f| f.address).collect();
+    assert_eq!(
+        found,
+        vec![addr(2, 0), addr(3, 0), addr(3, 3), addr(3, 7), addr(4, 0)]
+    );
+}

@@ -431,3 +431,35 @@ fn every_segment_of_a_multi_segment_mcfg_is_walked() {
         s1(0x41, 0, 0)
     );
 }
+
+/// A root bus outside the bus range its configuration mechanism decodes is
+/// not walked (its cycles would reach another segment's or nobody's space),
+/// whichever side of the range it is on.
+#[test]
+fn a_root_bus_outside_its_ecam_range_is_not_walked() {
+    let clock = SimClock::new();
+    for (root, first, last, walked) in [
+        (0x10, 0x10, 0x1f, true),
+        (0x1f, 0x10, 0x1f, true),
+        (0x0f, 0x10, 0x1f, false),
+        (0x20, 0x10, 0x1f, false),
+    ] {
+        let mut bus = SimPci::new();
+        bus.set_root_buses(0, &[root]);
+        bus.insert(at(root, 2, 0), nvme(&clock));
+        let t = T::walk(
+            &mut bus,
+            &[RootBus {
+                segment: 0,
+                bus: root,
+                first_bus: first,
+                last_bus: last,
+            }],
+        );
+        assert_eq!(
+            t.get(at(root, 2, 0)).is_some(),
+            walked,
+            "root {root:#x} in {first:#x}..={last:#x}"
+        );
+    }
+}

@@ -204,6 +204,15 @@ mod tests {
     }
 
     #[test]
+    fn a_one_bus_allocation_is_valid() {
+        let t = mcfg(&[mcfg_entry(0xb000_0000, 0, 5, 5)]);
+        let m = Mcfg::parse(&t).unwrap();
+        let r = m.region_for(0, 5).unwrap();
+        assert_eq!((r.start_bus, r.end_bus, r.len()), (5, 5, 1 << 20));
+        assert_eq!(m.region_for(0, 6), None);
+    }
+
+    #[test]
     fn malformed_tables_are_typed_errors() {
         // Zero allocations.
         assert_eq!(Mcfg::parse(&mcfg(&[])), Err(AcpiError::NoEcamAllocations));

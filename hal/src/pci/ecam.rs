@@ -102,3 +102,31 @@ impl ConfigAccess for Ecam {
         4096
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_serves_its_segment_and_buses_at_their_offsets() {
+        // Two buses of ECAM in ordinary memory (4-byte aligned).
+        let mut mem = std::vec![0u32; (2 << 20) / 4];
+        let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: `mem` holds the 2 MiB two buses take, lives until the end
+        // of the test, and is reached only through `ecam` while it exists.
+        let mut ecam = unsafe { Ecam::new(base, 3, 0x10, 0x11) };
+        assert_eq!(
+            (ecam.segment(), ecam.start_bus(), ecam.end_bus()),
+            (3, 0x10, 0x11)
+        );
+        assert!(ecam.decodes(3, 0x11) && !ecam.decodes(0, 0x11) && !ecam.decodes(3, 0x12));
+        let a = PciAddress::new(3, 0x11, 1, 2).unwrap();
+        ecam.write32(a, 0x10, 0xfeed_f00d);
+        assert_eq!(ecam.read32(a, 0x10).into_raw_for_report(), 0xfeed_f00d);
+        let other = PciAddress::new(0, 0x11, 1, 2).unwrap();
+        assert_eq!(ecam.read32(other, 0x10).into_raw_for_report(), u32::MAX);
+        drop(ecam);
+        // Bus 0x11 is the second MiB; device 1 function 2 at 1 << 15 | 2 << 12.
+        assert_eq!(mem[((1 << 20) | 1 << 15 | 2 << 12 | 0x10) / 4], 0xfeed_f00d);
+    }
+}

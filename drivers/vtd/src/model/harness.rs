@@ -205,7 +205,7 @@ impl Harness {
         let iotlb = ((self.model.borrow().ecap >> 8) & 0x3ff) as usize * 16 + regs::IOTLB_REG;
         // Draining as Linux asks for it (cap_read_drain, cap_write_drain).
         let cap = self.model.borrow().cap;
-        let drain = (cap >> 55 & 1) * regs::iotlb::DR | (cap >> 54 & 1) * regs::iotlb::DW;
+        let drain = ((cap >> 55 & 1) * regs::iotlb::DR) | ((cap >> 54 & 1) * regs::iotlb::DW);
         r.write64(iotlb, regs::iotlb::IVT | regs::iotlb::GLOBAL | drain);
         r.write32(regs::GCMD, Global::TE.bits());
         state
