@@ -1082,3 +1082,61 @@ fn replacing_an_entry_drops_the_old_domains_iotlb() {
         assert_protocol_clean(&h);
     }
 }
+
+/// On a unit that does not snoop the processor's caches (QEMU's: ECAP.C = 0)
+/// every table entry and descriptor the driver writes is flushed before the
+/// unit needs it: through a cache the unit does not see, the takeover, a
+/// mapping, DMA through it, an unmap and a block behave as with coherent
+/// memory.
+#[test]
+fn a_unit_that_does_not_snoop_sees_every_entry_and_descriptor() {
+    use paranoid_vtd::model::CpuCache;
+    assert_eq!(regs::QEMU_ECAP & 1, 0, "QEMU's unit is not coherent");
+    for (policy, mode) in [
+        (Policy::Fence, Mode::Queued),
+        (Policy::Adopt, Mode::Queued),
+        (Policy::Adopt, Mode::Register),
+    ] {
+        let h = Harness::qemu_like();
+        let old = h.old_kernel_tables(&[(EDU, 7)]);
+        let cpu = CpuCache::new(h.memory());
+        let config = TakeoverConfig {
+            invalidation: mode,
+            ..TakeoverConfig::new(policy, WINDOW)
+        };
+        let (mut vtd, report) = Vtd::take_over(
+            h.registers(),
+            h.clock.clone(),
+            cpu.clone(),
+            h.pool(),
+            h.memory_map(),
+            &config,
+            deadline(&h),
+        )
+        .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        let d = deadline(&h);
+        let dma = h.dma();
+        if policy == Policy::Adopt {
+            assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+            dma.write(EDU, old.mappings[0].iova, b"old").unwrap();
+        }
+        vtd.attach(NVME, d).unwrap();
+        vtd.map_range(WINDOW.base, h.window_phys(), 0x2000, d)
+            .unwrap();
+        dma.write(NVME, WINDOW.base + 0x10, b"data")
+            .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        vtd.unmap_range(WINDOW.base, 0x1000, d)
+            .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        assert!(
+            dma.write(NVME, WINDOW.base + 0x10, b"late").is_err(),
+            "{policy:?} {mode:?}: the unit still sees the unmapped page"
+        );
+        dma.write(NVME, WINDOW.base + 0x1010, b"still").unwrap();
+        vtd.block(EDU, d).unwrap();
+        assert!(
+            dma.write(EDU, old.mappings[0].iova, b"late").is_err(),
+            "{policy:?} {mode:?}: the unit still sees the blocked device's entry"
+        );
+        assert_protocol_clean(&h);
+    }
+}

@@ -17,8 +17,10 @@ use paranoid::time::Clock;
 
 use crate::regs::{self, Fsts, Global};
 
+pub mod cache;
 pub mod harness;
 
+pub use cache::CpuCache;
 pub use harness::{Harness, OldMapping, OldState};
 
 /// Size of the register block.
