@@ -91,7 +91,18 @@ fn bar_sizing_decodes_and_restores_bar_and_command() {
         Command::empty(),
     )
     .unwrap();
+    let dwords = |bus: &mut SimPci| -> Vec<u32> {
+        (0..6)
+            .map(|i| bus.read32(addr(2, 0), 0x10 + 4 * i).into_raw_for_report())
+            .collect()
+    };
+    let before = dwords(&mut bus);
     let bars = bar::all(&mut bus, addr(2, 0)).unwrap();
+    assert_eq!(
+        dwords(&mut bus),
+        before,
+        "every BAR dword, both halves of BAR2 too, restored in its place"
+    );
     assert_eq!(
         bars[0],
         Bar::Memory {
