@@ -6,7 +6,7 @@ use paranoid::pci::bar::{self, Bar};
 use paranoid::pci::caps::{self, id};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::discover::{probe, scan};
-use paranoid::pci::reset::{function_level_reset, CRS_DEFAULT_LIMIT};
+use paranoid::pci::reset::{function_level_reset, secondary_bus_reset, CRS_DEFAULT_LIMIT};
 use paranoid::pci::{BarProblem, ConfigAccess, PciAddress, PciError};
 use paranoid::sim::{ConfigSpace, SimClock, SimPci};
 use paranoid::time::Clock;
@@ -348,4 +348,63 @@ fn scan_looks_past_function_0_only_of_multifunction_devices() {
         found,
         vec![addr(2, 0), addr(3, 0), addr(3, 3), addr(3, 7), addr(4, 0)]
     );
+}
+
+/// A secondary bus reset pulses SBR on the bridge and waits for the device
+/// below it: that device comes back with its power-on values (bus mastering
+/// off), a device beside the bridge is untouched, and the bridge is left with
+/// SBR released.
+#[test]
+fn secondary_bus_reset_resets_what_is_below_the_bridge() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let bridge = addr(1, 0);
+    let child = PciAddress::new(0, 1, 0, 0).unwrap();
+    let beside = addr(2, 0);
+    bus.insert(
+        bridge,
+        ConfigSpace::bridge(clock.clone(), 0x8086, 0x244e, (0, 1, 1)),
+    );
+    let below = bus.insert(child, nvme(&clock));
+    let next = bus.insert(beside, nvme(&clock));
+    for f in [child, beside] {
+        command::update(&mut bus, f, Command::BUS_MASTER, Command::empty()).unwrap();
+    }
+    let start = clock.now_ns();
+    secondary_bus_reset(&mut bus, bridge, child, &clock, CRS_DEFAULT_LIMIT).unwrap();
+    assert_eq!(below.borrow().bus_reset_count(), 1);
+    assert!(!below.borrow().bus_master(), "the device below is reset");
+    assert_eq!(next.borrow().bus_reset_count(), 0);
+    assert!(next.borrow().bus_master(), "the device beside is not");
+    assert_eq!(bus.read16(bridge, 0x3e).into_raw_for_report() & 0x40, 0);
+    assert!(
+        clock.now_ns() - start >= 100_000_000,
+        "the 100 ms recovery wait"
+    );
+    let gone = secondary_bus_reset(&mut bus, addr(9, 0), child, &clock, CRS_DEFAULT_LIMIT);
+    assert!(gone.is_err(), "a bridge reading all-ones: {gone:?}");
+}
+
+/// Capabilities may sit anywhere from 0x40 to the last dword (0xfc) of the
+/// standard space: a list that reaches the top is walked to its end.
+#[test]
+fn capabilities_up_to_the_top_of_the_standard_space_are_found() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    // 0x40 (MSI-X, 10 bytes), 0x4c (vendor, 0x6e bytes), 0xbc (vendor,
+    // 0x3e bytes), 0xfc (MSI): the last one in the last dword.
+    let f = ConfigSpace::endpoint(clock.clone(), 0x1b36, 0x0010, [0x01, 0x08, 0x02])
+        .with_capability(id::MSIX, 10)
+        .with_capability(0x09, 0x6e)
+        .with_capability(0x09, 0x3e)
+        .with_capability(id::MSI, 2);
+    bus.insert(addr(3, 0), f);
+    let mut seen = vec![];
+    caps::walk(&mut bus, addr(3, 0), |c| {
+        seen.push(c.offset);
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, vec![0x40, 0x4c, 0xbc, 0xfc]);
+    assert_eq!(caps::find(&mut bus, addr(3, 0), id::MSI), Ok(Some(0xfc)));
 }

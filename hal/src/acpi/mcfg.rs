@@ -204,6 +204,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_allocation_is_named_by_its_offset() {
+        let t = mcfg(&[
+            mcfg_entry(0xb000_0000, 0, 0, 0xff),
+            mcfg_entry(0xc000_0000, 1, 0, 0x1f),
+            mcfg_entry(0xd000_0000, 2, 9, 8),
+        ]);
+        assert_eq!(
+            Mcfg::parse(&t).err(),
+            Some(AcpiError::BadField {
+                field: "MCFG bus range",
+                offset: ENTRIES_AT + 2 * ENTRY_LEN,
+                value: 9 << 8 | 8,
+            })
+        );
+    }
+
+    #[test]
     fn a_one_bus_allocation_is_valid() {
         let t = mcfg(&[mcfg_entry(0xb000_0000, 0, 5, 5)]);
         let m = Mcfg::parse(&t).unwrap();
