@@ -408,3 +408,31 @@ fn capabilities_up_to_the_top_of_the_standard_space_are_found() {
     assert_eq!(seen, vec![0x40, 0x4c, 0xbc, 0xfc]);
     assert_eq!(caps::find(&mut bus, addr(3, 0), id::MSI), Ok(Some(0xfc)));
 }
+
+/// An extended capability list that loops is refused where it first comes
+/// back to a capability it visited, after visiting each once.
+#[test]
+fn extended_capability_loops_are_refused_at_the_first_revisit() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let f = bus.insert(addr(3, 0), nvme(&clock));
+    // 0x100 (AER, v1) → 0x140 (SR-IOV) → back to 0x100.
+    f.borrow_mut().poke32(0x100, 0x140 << 20 | 1 << 16 | 0x0001);
+    f.borrow_mut().poke32(0x140, 0x100 << 20 | 1 << 16 | 0x0010);
+    let mut visited = vec![];
+    let r = caps::walk_extended(&mut bus, addr(3, 0), |c| {
+        visited.push(c.offset);
+        true
+    });
+    assert_eq!(r, Err(PciError::CapabilityLoop { at: 0x100 }));
+    assert_eq!(visited, vec![0x100, 0x140]);
+    // Ended by a zero next pointer, the same list is walked to its end.
+    f.borrow_mut().poke32(0x140, 1 << 16 | 0x0010);
+    visited.clear();
+    let r = caps::walk_extended(&mut bus, addr(3, 0), |c| {
+        visited.push(c.offset);
+        true
+    });
+    assert_eq!(r, Ok(()));
+    assert_eq!(visited, vec![0x100, 0x140]);
+}

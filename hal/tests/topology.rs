@@ -108,6 +108,11 @@ fn deep_hierarchy_through_a_switch_is_found_with_paths() {
         path(&t, at(4, 0, 0)),
         vec![at(0, 0x1c, 0), at(1, 0, 0), at(2, 1, 0)]
     );
+    let depth = |a| t.get(a).expect("found").path.depth();
+    assert_eq!(
+        [depth(at(0, 0, 0)), depth(at(1, 0, 0)), depth(at(3, 0, 0))],
+        [0, 1, 3]
+    );
     // On an express bus: its own id, no alias.
     assert_eq!(nvme[0].requester_id(), 0x0300);
     assert_eq!(nvme[0].dma_alias(), None);
