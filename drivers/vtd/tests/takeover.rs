@@ -1140,3 +1140,43 @@ fn a_unit_that_does_not_snoop_sees_every_entry_and_descriptor() {
         assert_protocol_clean(&h);
     }
 }
+
+/// A unit that stops fetching (the queue wedged) leaves its descriptors in
+/// the queue: batch after batch times out, and once no slot is free the
+/// driver waits for room (and times out there) instead of writing over
+/// descriptors the unit has not fetched.
+#[test]
+fn a_wedged_queue_is_never_overwritten() {
+    let h = Harness::qemu_like();
+    let config = TakeoverConfig {
+        invalidation: Mode::Queued,
+        ..TakeoverConfig::new(Policy::Fence, WINDOW)
+    };
+    let (mut vtd, _) = take_over(&h, &config);
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, d)
+        .unwrap();
+    h.model.borrow_mut().quirks.invalidation_stuck = true;
+    let mut batches = 0;
+    let full = loop {
+        let short = Deadline::after(&h.clock, Duration::from_millis(1));
+        if batches > 0 {
+            vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, short)
+                .unwrap();
+        }
+        match vtd.unmap_range(WINDOW.base, 0x1000, short) {
+            Err(VtdError::Timeout {
+                register: "IQH", ..
+            }) => break true,
+            Err(VtdError::Timeout { .. }) => batches += 1,
+            other => panic!("batch {batches}: {other:?}"),
+        }
+        if batches > 300 {
+            break false;
+        }
+    };
+    assert!(full, "{batches} batches queued on a wedged unit");
+    // One request and one wait per batch: 255 slots hold 127 batches.
+    assert_eq!(batches, 127);
+}
