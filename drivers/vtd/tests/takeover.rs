@@ -1180,3 +1180,35 @@ fn a_wedged_queue_is_never_overwritten() {
     // One request and one wait per batch: 255 slots hold 127 batches.
     assert_eq!(batches, 127);
 }
+
+/// Queue errors a dead kernel left set (a device-TLB invalidation that timed
+/// out, one that failed, a bad descriptor) would keep the unit from fetching
+/// ours: the takeover clears them, and our first batches complete.
+#[test]
+fn queue_errors_left_by_the_dead_kernel_are_cleared() {
+    for error in [regs::Fsts::IQE, regs::Fsts::ICE, regs::Fsts::ITE] {
+        let h = Harness::qemu_like();
+        h.old_kernel_tables(&[(EDU, 7)]);
+        h.old_kernel_queue(0);
+        h.model.borrow_mut().raise_queue_error(error);
+        let config = TakeoverConfig {
+            invalidation: Mode::Queued,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, r) = Vtd::take_over(
+            h.registers(),
+            h.clock.clone(),
+            h.memory(),
+            h.pool(),
+            h.memory_map(),
+            &config,
+            deadline(&h),
+        )
+        .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert!(r.invalidation.queued);
+        let d = deadline(&h);
+        vtd.attach(EDU, d)
+            .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert_protocol_clean(&h);
+    }
+}
