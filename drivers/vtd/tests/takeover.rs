@@ -1212,3 +1212,42 @@ fn queue_errors_left_by_the_dead_kernel_are_cleared() {
         assert_protocol_clean(&h);
     }
 }
+
+/// An unmap invalidates what it unmapped page-selectively when the unit can
+/// (CAP.PSI, and an order up to CAP.MAMV), else the whole domain: the pages
+/// still mapped keep their cached translations only in the first case.
+#[test]
+fn unmaps_invalidate_page_selectively_when_the_unit_can() {
+    let base_cap = regs::QEMU_CAP & !(1 << 39) & !(0x3f << 48);
+    for (psi, mamv, pages, selective) in [
+        (true, 18, 1, true),
+        (false, 18, 1, false),
+        (true, 0, 2, false),
+        (true, 1, 2, true),
+    ] {
+        let cap = base_cap | u64::from(psi) << 39 | mamv << 48;
+        for mode in [Mode::Register, Mode::Queued] {
+            let h = Harness::with_caps(cap, regs::QEMU_ECAP);
+            let config = TakeoverConfig {
+                invalidation: mode,
+                ..TakeoverConfig::new(Policy::Fence, WINDOW)
+            };
+            let (mut vtd, _) = take_over(&h, &config);
+            let d = deadline(&h);
+            vtd.attach(NVME, d).unwrap();
+            vtd.map_range(WINDOW.base, h.window_phys(), 8 * 0x1000, d)
+                .unwrap();
+            let dma = h.dma();
+            for p in 0..8 {
+                dma.write(NVME, WINDOW.base + p * 0x1000, b"warm").unwrap();
+            }
+            assert_eq!(h.model.borrow().iotlb_entries(), 8);
+            vtd.unmap_range(WINDOW.base + 4 * 0x1000, pages * 0x1000, d)
+                .unwrap();
+            let left = h.model.borrow().iotlb_entries() as u64;
+            let want = if selective { 8 - pages } else { 0 };
+            assert_eq!(left, want, "PSI {psi} MAMV {mamv} {mode:?}");
+            assert!(dma.write(NVME, WINDOW.base + 4 * 0x1000, b"x").is_err());
+        }
+    }
+}
