@@ -282,10 +282,15 @@ mod tests {
                 ..
             })
         ));
-        // Too many allocations.
+        // Too many allocations (and exactly as many as allowed).
         let many: Vec<_> = (0..=MAX_MCFG_ALLOCATIONS as u16)
-            .map(|s| mcfg_entry(u64::from(s) << 28, s, 0, 0))
+            .map(|s| mcfg_entry(u64::from(s + 1) << 28, s, 0, 0))
             .collect();
+        let most = mcfg(&many[..MAX_MCFG_ALLOCATIONS]);
+        assert_eq!(
+            Mcfg::parse(&most).unwrap().allocations().count(),
+            MAX_MCFG_ALLOCATIONS
+        );
         assert!(matches!(
             Mcfg::parse(&mcfg(&many)),
             Err(AcpiError::TooManyEntries { count: 65 })
