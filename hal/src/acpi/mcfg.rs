@@ -221,6 +221,27 @@ mod tests {
     }
 
     #[test]
+    fn windows_back_to_back_in_memory_do_not_overlap() {
+        // The second window ends where the first begins, and the other way.
+        for (first, second) in [(0xb010_0000, 0xb000_0000), (0xb000_0000, 0xb010_0000)] {
+            let t = mcfg(&[mcfg_entry(first, 0, 0, 0), mcfg_entry(second, 1, 0, 0)]);
+            assert_eq!(Mcfg::parse(&t).map(|m| m.allocations().count()), Ok(2));
+        }
+        // One byte of shared memory is an overlap.
+        let t = mcfg(&[
+            mcfg_entry(0xb000_0000, 0, 0, 1),
+            mcfg_entry(0xb010_0000, 1, 0, 0),
+        ]);
+        assert!(matches!(
+            Mcfg::parse(&t),
+            Err(AcpiError::EcamOverlap {
+                first: 0,
+                second: 1
+            })
+        ));
+    }
+
+    #[test]
     fn a_one_bus_allocation_is_valid() {
         let t = mcfg(&[mcfg_entry(0xb000_0000, 0, 5, 5)]);
         let m = Mcfg::parse(&t).unwrap();
