@@ -826,7 +826,7 @@ mod tests {
             (rmrr(0, 0xe_0000, 0xe_ffff, &two), 48 + 24 + 8),
             (atsr(0, 0, &two), 48 + 8 + 8),
         ] {
-            let t = dmar(39, 0, &[atsr(0, 0, &[good.clone()]), s]);
+            let t = dmar(39, 0, &[atsr(0, 0, std::slice::from_ref(&good)), s]);
             let at = at + 16;
             match Dmar::parse(&t) {
                 Err(AcpiError::BadField { offset, .. }) => assert_eq!(offset, at),
