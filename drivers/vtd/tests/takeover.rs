@@ -1251,3 +1251,27 @@ fn unmaps_invalidate_page_selectively_when_the_unit_can() {
         }
     }
 }
+
+/// Devices a dead kernel put in one domain share that domain's page tables
+/// (the IOTLB is tagged by domain id): adopted, each one's stale DMA lands in
+/// the domain's old buffer, whichever device warmed the IOTLB first (the
+/// state the any-state property drew as devices [(8, 60), (16, 60)]).
+#[test]
+fn devices_of_one_adopted_domain_share_its_translations() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(0x0008, 60), (NIC, 60), (EDU, 7)]);
+    assert_eq!(old.mappings[0].pa, old.mappings[1].pa);
+    assert_ne!(old.mappings[0].pa, old.mappings[2].pa);
+    let (_vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let dma = h.dma();
+    let start = h.model.borrow().accesses().len();
+    for m in &old.mappings {
+        dma.write(m.source_id, m.iova, b"stale").unwrap();
+    }
+    let model = h.model.borrow();
+    let log = model.accesses().get(start..).unwrap_or(&[]);
+    for (a, m) in log.iter().zip(&old.mappings) {
+        assert_eq!(a.outcome, Ok(m.pa), "{:#06x}", m.source_id);
+    }
+}
