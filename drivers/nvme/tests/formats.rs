@@ -595,3 +595,32 @@ fn active_namespace_lists_are_strictly_ascending_within_nn() {
         );
     }
 }
+
+/// FLBAS selects one of up to 64 formats: bits 3:0 and, above them, bits 6:5
+/// (NVMe 2.0); bit 4 (extended LBA) is not part of the index.
+#[test]
+fn flbas_high_bits_select_formats_above_15() {
+    use paranoid_nvme::model::fuzz::namespace_page;
+    let mut page = vec![0u8; 4096];
+    page[..8].copy_from_slice(&1000u64.to_le_bytes()); // NSZE
+    page[8..16].copy_from_slice(&1000u64.to_le_bytes()); // NCAP
+    page[25] = 33; // NLBAF: 34 formats
+    for i in 0..34 {
+        // Format i: 512-byte blocks, but 4096 for formats 17 and 33.
+        let lbads = if i == 17 || i == 33 { 12u32 } else { 9 };
+        page[128 + 4 * i..132 + 4 * i].copy_from_slice(&(lbads << 16).to_le_bytes());
+    }
+    for (format, flbas) in [(1u8, 0x01u8), (17, 0x21), (33, 0x41), (1, 0x11)] {
+        page[26] = flbas;
+        let ns = namespace_page(&page, 1 << 20).unwrap_or_else(|e| panic!("{flbas:#x}: {e}"));
+        let want = if format == 1 { 512 } else { 4096 };
+        assert_eq!(
+            (ns.format, ns.block_size.bytes()),
+            (format, want),
+            "FLBAS {flbas:#x}"
+        );
+    }
+    // Format 49 (bits 6:5 = 3) is past NLBAF.
+    page[26] = 0x61;
+    assert!(namespace_page(&page, 1 << 20).is_err());
+}
