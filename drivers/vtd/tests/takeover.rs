@@ -1073,12 +1073,17 @@ fn replacing_an_entry_drops_the_old_domains_iotlb() {
         dma.write(EDU, old.mappings[0].iova, b"warm").unwrap();
         dma.write(NIC, old.mappings[1].iova, b"warm").unwrap();
         assert_eq!(h.model.borrow().iotlb_entries(), 2);
+        let before = vtd.invalidations();
         vtd.attach(EDU, deadline(&h)).unwrap();
         assert_eq!(
             h.model.borrow().iotlb_entries(),
             1,
             "{mode:?}: domain 7's entry dropped, domain 9's kept"
         );
+        // Context and IOTLB: two register handshakes, or one queue batch.
+        let after = vtd.invalidations();
+        let trips = if mode == Mode::Register { 2 } else { 1 };
+        assert_eq!(after.waits - before.waits, trips, "{mode:?}");
         assert_protocol_clean(&h);
     }
 }
