@@ -429,7 +429,8 @@ impl VtdModel {
             return;
         }
         let g = (self.ccmd >> 61) & 3;
-        if self.quirks.context_invalidation_rejected {
+        // CIRG 0 is reserved: nothing is performed (CAIG 0).
+        if self.quirks.context_invalidation_rejected || g == 0 {
             self.ccmd &= !(regs::ccmd::ICC | 3 << 59);
             return;
         }
@@ -447,7 +448,8 @@ impl VtdModel {
         }
         let g = (self.iotlb >> 60) & 3;
         let did = (self.iotlb >> 32) as u16;
-        if self.quirks.iotlb_invalidation_rejected {
+        // IIRG 0 is reserved: nothing is performed (IAIG 0).
+        if self.quirks.iotlb_invalidation_rejected || g == 0 {
             self.iotlb &= !(regs::iotlb::IVT | 3 << 57);
             return;
         }
@@ -481,6 +483,11 @@ impl VtdModel {
                 self.fsts |= Fsts::IQE.bits();
                 return;
             };
+            // A granularity of 0 is reserved: an invalid descriptor (6.5.2.10).
+            if matches!(lo & 0xf, 1 | 2) && (lo >> 4) & 3 == 0 {
+                self.fsts |= Fsts::IQE.bits();
+                return;
+            }
             match lo & 0xf {
                 1 => self.invalidate_context((lo >> 4) & 3, (lo >> 16) as u16, (lo >> 32) as u16),
                 2 => {
