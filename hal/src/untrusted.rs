@@ -272,6 +272,14 @@ mod tests {
     }
 
     #[test]
+    fn a_bit_past_the_width_reads_clear() {
+        assert!(Untrusted::new(u64::MAX).bit(63));
+        assert!(!Untrusted::new(u64::MAX).bit(64));
+        assert!(!Untrusted::new(u32::MAX).bit(32));
+        assert!(!Untrusted::new(u64::MAX).bit(u32::MAX));
+    }
+
+    #[test]
     fn fields_and_bits() {
         let v = Untrusted::new(0x00f0_0001u32);
         assert!(v.bit(0));

@@ -6,7 +6,7 @@ use paranoid::pci::bar::{self, Bar};
 use paranoid::pci::caps::{self, id};
 use paranoid::pci::command::{self, Command};
 use paranoid::pci::discover::{probe, scan};
-use paranoid::pci::reset::{function_level_reset, CRS_DEFAULT_LIMIT};
+use paranoid::pci::reset::{function_level_reset, secondary_bus_reset, CRS_DEFAULT_LIMIT};
 use paranoid::pci::{BarProblem, ConfigAccess, PciAddress, PciError};
 use paranoid::sim::{ConfigSpace, SimClock, SimPci};
 use paranoid::time::Clock;
@@ -91,7 +91,18 @@ fn bar_sizing_decodes_and_restores_bar_and_command() {
         Command::empty(),
     )
     .unwrap();
+    let dwords = |bus: &mut SimPci| -> Vec<u32> {
+        (0..6)
+            .map(|i| bus.read32(addr(2, 0), 0x10 + 4 * i).into_raw_for_report())
+            .collect()
+    };
+    let before = dwords(&mut bus);
     let bars = bar::all(&mut bus, addr(2, 0)).unwrap();
+    assert_eq!(
+        dwords(&mut bus),
+        before,
+        "every BAR dword, both halves of BAR2 too, restored in its place"
+    );
     assert_eq!(
         bars[0],
         Bar::Memory {
@@ -336,4 +347,115 @@ proptest! {
             }
         }
     }
+}
+
+/// Functions 1..=7 are scanned only behind a multi-function function 0
+/// (header type bit 7): a single-function device that decodes every function
+/// number answers at all eight, and is one function.
+#[test]
+fn scan_looks_past_function_0_only_of_multifunction_devices() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let nic = || ConfigSpace::endpoint(clock.clone(), 0x8086, 0x100e, [0x02, 0x00, 0x00]);
+    // 00:02: single-function, but answering at every function number.
+    for f in 0..8 {
+        bus.insert(addr(2, f), nic());
+    }
+    // 00:03: multi-function with functions 0, 3 and 7.
+    bus.insert(addr(3, 0), nic().multifunction());
+    bus.insert(addr(3, 3), nic());
+    bus.insert(addr(3, 7), nic());
+    bus.insert(addr(4, 0), nvme(&clock));
+    let found: Vec<_> = scan(&mut bus, 0, 0, 0).map(|f| f.address).collect();
+    assert_eq!(
+        found,
+        vec![addr(2, 0), addr(3, 0), addr(3, 3), addr(3, 7), addr(4, 0)]
+    );
+}
+
+/// A secondary bus reset pulses SBR on the bridge and waits for the device
+/// below it: that device comes back with its power-on values (bus mastering
+/// off), a device beside the bridge is untouched, and the bridge is left with
+/// SBR released.
+#[test]
+fn secondary_bus_reset_resets_what_is_below_the_bridge() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let bridge = addr(1, 0);
+    let child = PciAddress::new(0, 1, 0, 0).unwrap();
+    let beside = addr(2, 0);
+    bus.insert(
+        bridge,
+        ConfigSpace::bridge(clock.clone(), 0x8086, 0x244e, (0, 1, 1)),
+    );
+    let below = bus.insert(child, nvme(&clock));
+    let next = bus.insert(beside, nvme(&clock));
+    for f in [child, beside] {
+        command::update(&mut bus, f, Command::BUS_MASTER, Command::empty()).unwrap();
+    }
+    let start = clock.now_ns();
+    secondary_bus_reset(&mut bus, bridge, child, &clock, CRS_DEFAULT_LIMIT).unwrap();
+    assert_eq!(below.borrow().bus_reset_count(), 1);
+    assert!(!below.borrow().bus_master(), "the device below is reset");
+    assert_eq!(next.borrow().bus_reset_count(), 0);
+    assert!(next.borrow().bus_master(), "the device beside is not");
+    assert_eq!(bus.read16(bridge, 0x3e).into_raw_for_report() & 0x40, 0);
+    assert!(
+        clock.now_ns() - start >= 100_000_000,
+        "the 100 ms recovery wait"
+    );
+    let gone = secondary_bus_reset(&mut bus, addr(9, 0), child, &clock, CRS_DEFAULT_LIMIT);
+    assert!(gone.is_err(), "a bridge reading all-ones: {gone:?}");
+}
+
+/// Capabilities may sit anywhere from 0x40 to the last dword (0xfc) of the
+/// standard space: a list that reaches the top is walked to its end.
+#[test]
+fn capabilities_up_to_the_top_of_the_standard_space_are_found() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    // 0x40 (MSI-X, 10 bytes), 0x4c (vendor, 0x6e bytes), 0xbc (vendor,
+    // 0x3e bytes), 0xfc (MSI): the last one in the last dword.
+    let f = ConfigSpace::endpoint(clock.clone(), 0x1b36, 0x0010, [0x01, 0x08, 0x02])
+        .with_capability(id::MSIX, 10)
+        .with_capability(0x09, 0x6e)
+        .with_capability(0x09, 0x3e)
+        .with_capability(id::MSI, 2);
+    bus.insert(addr(3, 0), f);
+    let mut seen = vec![];
+    caps::walk(&mut bus, addr(3, 0), |c| {
+        seen.push(c.offset);
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, vec![0x40, 0x4c, 0xbc, 0xfc]);
+    assert_eq!(caps::find(&mut bus, addr(3, 0), id::MSI), Ok(Some(0xfc)));
+}
+
+/// An extended capability list that loops is refused where it first comes
+/// back to a capability it visited, after visiting each once.
+#[test]
+fn extended_capability_loops_are_refused_at_the_first_revisit() {
+    let clock = SimClock::new();
+    let mut bus = SimPci::new();
+    let f = bus.insert(addr(3, 0), nvme(&clock));
+    // 0x100 (AER, v1) → 0x140 (SR-IOV) → back to 0x100.
+    f.borrow_mut().poke32(0x100, 0x140 << 20 | 1 << 16 | 0x0001);
+    f.borrow_mut().poke32(0x140, 0x100 << 20 | 1 << 16 | 0x0010);
+    let mut visited = vec![];
+    let r = caps::walk_extended(&mut bus, addr(3, 0), |c| {
+        visited.push(c.offset);
+        true
+    });
+    assert_eq!(r, Err(PciError::CapabilityLoop { at: 0x100 }));
+    assert_eq!(visited, vec![0x100, 0x140]);
+    // Ended by a zero next pointer, the same list is walked to its end.
+    f.borrow_mut().poke32(0x140, 1 << 16 | 0x0010);
+    visited.clear();
+    let r = caps::walk_extended(&mut bus, addr(3, 0), |c| {
+        visited.push(c.offset);
+        true
+    });
+    assert_eq!(r, Ok(()));
+    assert_eq!(visited, vec![0x100, 0x140]);
 }

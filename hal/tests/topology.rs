@@ -108,6 +108,11 @@ fn deep_hierarchy_through_a_switch_is_found_with_paths() {
         path(&t, at(4, 0, 0)),
         vec![at(0, 0x1c, 0), at(1, 0, 0), at(2, 1, 0)]
     );
+    let depth = |a| t.get(a).expect("found").path.depth();
+    assert_eq!(
+        [depth(at(0, 0, 0)), depth(at(1, 0, 0)), depth(at(3, 0, 0))],
+        [0, 1, 3]
+    );
     // On an express bus: its own id, no alias.
     assert_eq!(nvme[0].requester_id(), 0x0300);
     assert_eq!(nvme[0].dma_alias(), None);
@@ -461,4 +466,36 @@ fn a_peer_root_bus_no_bridge_leads_to_is_walked_as_a_root() {
     );
     assert!(t.get(at(9, 0, 0)).is_none());
     assert_eq!(t.errors().count(), 0);
+}
+
+/// A root bus outside the bus range its configuration mechanism decodes is
+/// not walked (its cycles would reach another segment's or nobody's space),
+/// whichever side of the range it is on.
+#[test]
+fn a_root_bus_outside_its_ecam_range_is_not_walked() {
+    let clock = SimClock::new();
+    for (root, first, last, walked) in [
+        (0x10, 0x10, 0x1f, true),
+        (0x1f, 0x10, 0x1f, true),
+        (0x0f, 0x10, 0x1f, false),
+        (0x20, 0x10, 0x1f, false),
+    ] {
+        let mut bus = SimPci::new();
+        bus.set_root_buses(0, &[root]);
+        bus.insert(at(root, 2, 0), nvme(&clock));
+        let t = T::walk(
+            &mut bus,
+            &[RootBus {
+                segment: 0,
+                bus: root,
+                first_bus: first,
+                last_bus: last,
+            }],
+        );
+        assert_eq!(
+            t.get(at(root, 2, 0)).is_some(),
+            walked,
+            "root {root:#x} in {first:#x}..={last:#x}"
+        );
+    }
 }

@@ -558,6 +558,13 @@ mod tests {
         assert!(!MacAddress([0x01, 0, 0x5e, 0, 0, 1]).is_valid_station());
     }
 
+    #[cfg(feature = "model")]
+    #[test]
+    fn mac_addresses_print_as_six_hex_pairs() {
+        let mac = MacAddress([0x52, 0x54, 0, 0x12, 0xab, 0x05]);
+        assert_eq!(std::format!("{mac}"), "52:54:00:12:ab:05");
+    }
+
     #[test]
     fn status_decodes_and_rejects_all_ones() {
         let l = Link::from_status(Untrusted::new(0x8008_0783)).unwrap();

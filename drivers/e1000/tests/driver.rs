@@ -829,3 +829,28 @@ fn the_station_address_is_read_before_bring_up_and_changes_nothing() {
     let e = station_address(&mut h.mmio.clone(), Part::I82540Em, &h.clock, deadline);
     assert!(matches!(e, Err(E1000Error::EepromChecksum { .. })), "{e:?}");
 }
+
+/// A frame the device wrote back with an error bit (here RXE, a data error)
+/// is dropped and counted as a receive error, not delivered and not counted
+/// as a frame; its descriptor goes back to the device.
+#[test]
+fn a_frame_written_back_with_errors_is_dropped_and_counted() {
+    use paranoid::dma::Window;
+    use paranoid_e1000::model::RecoveryWindow;
+    let mut h = AnyState::clean().harness();
+    let mut nic = ready(&mut h, Config::default());
+    let (rx_ring, _, _) = nic.ring_iovas();
+    let before = nic.stats();
+    for errors in [0x80u8, 0x01] {
+        let slot = nic.rx_next_slot();
+        let desc = h.memory.base() + (rx_ring - RecoveryWindow::BASE) + u64::from(slot) * 16 + 8;
+        // Length 100, checksum 0, status DD | EOP, the error bits, special 0.
+        h.memory.write(desc, &[100, 0, 0, 0, 0b11, errors, 0, 0]);
+        let mut out = vec![0u8; 2048];
+        assert_eq!(nic.receive(&mut out).unwrap(), None, "errors {errors:#x}");
+        assert_ne!(nic.rx_next_slot(), slot, "the slot was given back");
+    }
+    let s = nic.stats();
+    assert_eq!(s.rx_errors - before.rx_errors, 2);
+    assert_eq!(s.rx_frames, before.rx_frames);
+}

@@ -359,4 +359,13 @@ mod tests {
         let r = RawCompletion::new(e.dwords());
         assert_eq!(r.to_bytes(), e.to_bytes());
     }
+
+    #[test]
+    fn status_fields_are_sc_sct_and_dnr() {
+        // DNR is bit 14 of the status field, beside More (13) and CRD (12:11).
+        let s = Status::validate(Untrusted::new(1 << 14 | 2 << 8 | 0x81)).unwrap();
+        assert_eq!((s.sct(), s.sc(), s.dnr()), (2, 0x81, true));
+        let s = Status::validate(Untrusted::new(1 << 13 | 3 << 11 | 2 << 8 | 0x81)).unwrap();
+        assert_eq!((s.sct(), s.sc(), s.dnr()), (2, 0x81, false));
+    }
 }

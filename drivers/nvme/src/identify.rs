@@ -506,3 +506,17 @@ pub fn parse_active_namespaces<W: Window, D: DeviceWrites>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BlockSize;
+
+    #[test]
+    fn block_sizes_convert_to_their_bytes() {
+        for (b, bytes) in [(BlockSize::B512, 512u32), (BlockSize::B4096, 4096)] {
+            assert_eq!(u32::from(b), bytes);
+            assert_eq!(u64::from(b), u64::from(bytes));
+        }
+        assert_eq!(BlockSize::from_lbads(10).map(u32::from), Some(1024));
+    }
+}

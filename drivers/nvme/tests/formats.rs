@@ -572,3 +572,55 @@ fn lbas_above_two_to_the_32_use_both_lba_dwords() {
     );
     clean(&b);
 }
+
+/// The Active Namespace ID list: ascending ids within 1..=NN, ended by a zero
+/// or the page's end; a repeated id, one out of order or above NN is refused.
+#[test]
+fn active_namespace_lists_are_strictly_ascending_within_nn() {
+    use paranoid_nvme::model::fuzz::active_namespace_list;
+    let list = |ids: &[u32]| -> Vec<u8> { ids.iter().flat_map(|i| i.to_le_bytes()).collect() };
+    assert_eq!(
+        active_namespace_list(&list(&[1, 2, 4]), 4),
+        Ok(vec![1, 2, 4])
+    );
+    assert_eq!(active_namespace_list(&list(&[4, 0, 5]), 4), Ok(vec![4]));
+    assert_eq!(active_namespace_list(&[], 4), Ok(vec![]));
+    let full: Vec<u32> = (1..=1024).collect();
+    assert_eq!(active_namespace_list(&list(&full), 1024), Ok(full));
+    for bad in [&[1, 1][..], &[2, 1], &[1, 5]] {
+        let r = active_namespace_list(&list(bad), 4);
+        assert!(
+            r.as_ref().is_err_and(|e| e.contains("NSID list")),
+            "{bad:?}: {r:?}"
+        );
+    }
+}
+
+/// FLBAS selects one of up to 64 formats: bits 3:0 and, above them, bits 6:5
+/// (NVMe 2.0); bit 4 (extended LBA) is not part of the index.
+#[test]
+fn flbas_high_bits_select_formats_above_15() {
+    use paranoid_nvme::model::fuzz::namespace_page;
+    let mut page = vec![0u8; 4096];
+    page[..8].copy_from_slice(&1000u64.to_le_bytes()); // NSZE
+    page[8..16].copy_from_slice(&1000u64.to_le_bytes()); // NCAP
+    page[25] = 33; // NLBAF: 34 formats
+    for i in 0..34 {
+        // Format i: 512-byte blocks, but 4096 for formats 17 and 33.
+        let lbads = if i == 17 || i == 33 { 12u32 } else { 9 };
+        page[128 + 4 * i..132 + 4 * i].copy_from_slice(&(lbads << 16).to_le_bytes());
+    }
+    for (format, flbas) in [(1u8, 0x01u8), (17, 0x21), (33, 0x41), (1, 0x11)] {
+        page[26] = flbas;
+        let ns = namespace_page(&page, 1 << 20).unwrap_or_else(|e| panic!("{flbas:#x}: {e}"));
+        let want = if format == 1 { 512 } else { 4096 };
+        assert_eq!(
+            (ns.format, ns.block_size.bytes()),
+            (format, want),
+            "FLBAS {flbas:#x}"
+        );
+    }
+    // Format 49 (bits 6:5 = 3) is past NLBAF.
+    page[26] = 0x61;
+    assert!(namespace_page(&page, 1 << 20).is_err());
+}

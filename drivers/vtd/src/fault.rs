@@ -114,3 +114,25 @@ pub fn drain<R: RegisterIo, C: Clock>(
     }
     Ok(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reason_name;
+
+    #[test]
+    fn every_legacy_reason_has_its_own_name() {
+        let names: Vec<_> = (0x1..=0xd).map(reason_name).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_ne!(*n, "other", "reason {:#x}", i + 1);
+            assert!(
+                !names[..i].contains(n),
+                "reason {:#x} shares its name {n:?}",
+                i + 1
+            );
+        }
+        assert_eq!(reason_name(0x8), "root table unreadable");
+        for other in [0, 0xe, 0x20, 0xff] {
+            assert_eq!(reason_name(other), "other");
+        }
+    }
+}

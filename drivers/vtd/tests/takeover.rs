@@ -54,6 +54,10 @@ fn assert_protocol_clean(h: &Harness) {
         s.translation_enabled_without_root, 0,
         "TE turned on before a root table was latched"
     );
+    assert_eq!(
+        s.iotlb_invalidations_without_drain, 0,
+        "an IOTLB invalidation left out the draining CAP.DRD/DWD offer"
+    );
 }
 
 #[test]
@@ -996,4 +1000,283 @@ fn under_caching_mode_attach_drops_a_cached_not_present_entry() {
     vtd.attach(NVME, d).unwrap();
     dma.write(NVME, WINDOW.base, b"ok").unwrap();
     assert_protocol_clean(&h);
+}
+
+/// A register-based invalidation the unit completes without performing it
+/// (actual granularity 0) is an error, for the context cache and the IOTLB.
+#[test]
+fn register_invalidations_the_unit_did_not_perform_are_errors() {
+    for (context, register) in [(true, "CCMD"), (false, "IOTLB")] {
+        let h = Harness::qemu_like();
+        h.old_kernel_tables(&[(EDU, 7)]);
+        let config = TakeoverConfig {
+            invalidation: Mode::Register,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        {
+            let mut m = h.model.borrow_mut();
+            m.quirks.context_invalidation_rejected = context;
+            m.quirks.iotlb_invalidation_rejected = !context;
+        }
+        // Replacing the adopted entry invalidates its context, then its
+        // domain's IOTLB.
+        let e = vtd.attach(EDU, deadline(&h)).unwrap_err();
+        assert!(
+            matches!(e, VtdError::InvalidationRejected { register: r, .. } if r == register),
+            "{register}: {e:?}"
+        );
+    }
+}
+
+/// After a queue error (a bad descriptor, a device-TLB completion error or
+/// time-out) the driver clears it and goes on from where the unit stopped:
+/// the next batch completes.
+#[test]
+fn the_queue_works_again_after_each_kind_of_queue_error() {
+    let errors = regs::Fsts::IQE | regs::Fsts::ICE | regs::Fsts::ITE;
+    for error in [regs::Fsts::IQE, regs::Fsts::ICE, regs::Fsts::ITE] {
+        let h = Harness::qemu_like();
+        let config = TakeoverConfig {
+            invalidation: Mode::Queued,
+            ..TakeoverConfig::new(Policy::Fence, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        let d = deadline(&h);
+        vtd.attach(NVME, d).unwrap();
+        vtd.map_range(WINDOW.base, h.window_phys(), 0x2000, d)
+            .unwrap();
+        h.model.borrow_mut().raise_queue_error(error);
+        let e = vtd.unmap_range(WINDOW.base, 0x1000, d).unwrap_err();
+        assert!(matches!(e, VtdError::QueueError { .. }), "{error:?}: {e:?}");
+        assert_eq!(h.model.borrow().fsts() & errors.bits(), 0, "{error:?}");
+        vtd.unmap_range(WINDOW.base + 0x1000, 0x1000, d)
+            .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert_protocol_clean(&h);
+    }
+}
+
+/// Replacing an adopted device's entry drops what the unit cached for its old
+/// domain (a domain-selective IOTLB invalidation naming that domain, by
+/// register or descriptor), nothing of other domains.
+#[test]
+fn replacing_an_entry_drops_the_old_domains_iotlb() {
+    for mode in [Mode::Register, Mode::Queued] {
+        let h = Harness::qemu_like();
+        let old = h.old_kernel_tables(&[(EDU, 7), (NIC, 9)]);
+        let config = TakeoverConfig {
+            invalidation: mode,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, _) = take_over(&h, &config);
+        let dma = h.dma();
+        dma.write(EDU, old.mappings[0].iova, b"warm").unwrap();
+        dma.write(NIC, old.mappings[1].iova, b"warm").unwrap();
+        assert_eq!(h.model.borrow().iotlb_entries(), 2);
+        let before = vtd.invalidations();
+        vtd.attach(EDU, deadline(&h)).unwrap();
+        assert_eq!(
+            h.model.borrow().iotlb_entries(),
+            1,
+            "{mode:?}: domain 7's entry dropped, domain 9's kept"
+        );
+        // Context and IOTLB: two register handshakes, or one queue batch.
+        let after = vtd.invalidations();
+        let trips = if mode == Mode::Register { 2 } else { 1 };
+        assert_eq!(after.waits - before.waits, trips, "{mode:?}");
+        assert_protocol_clean(&h);
+    }
+}
+
+/// On a unit that does not snoop the processor's caches (QEMU's: ECAP.C = 0)
+/// every table entry and descriptor the driver writes is flushed before the
+/// unit needs it: through a cache the unit does not see, the takeover, a
+/// mapping, DMA through it, an unmap and a block behave as with coherent
+/// memory.
+#[test]
+fn a_unit_that_does_not_snoop_sees_every_entry_and_descriptor() {
+    use paranoid_vtd::model::CpuCache;
+    assert_eq!(regs::QEMU_ECAP & 1, 0, "QEMU's unit is not coherent");
+    for (policy, mode) in [
+        (Policy::Fence, Mode::Queued),
+        (Policy::Adopt, Mode::Queued),
+        (Policy::Adopt, Mode::Register),
+    ] {
+        let h = Harness::qemu_like();
+        let old = h.old_kernel_tables(&[(EDU, 7)]);
+        let cpu = CpuCache::new(h.memory());
+        let config = TakeoverConfig {
+            invalidation: mode,
+            ..TakeoverConfig::new(policy, WINDOW)
+        };
+        let (mut vtd, report) = Vtd::take_over(
+            h.registers(),
+            h.clock.clone(),
+            cpu.clone(),
+            h.pool(),
+            h.memory_map(),
+            &config,
+            deadline(&h),
+        )
+        .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        let d = deadline(&h);
+        let dma = h.dma();
+        if policy == Policy::Adopt {
+            assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+            dma.write(EDU, old.mappings[0].iova, b"old").unwrap();
+        }
+        vtd.attach(NVME, d).unwrap();
+        vtd.map_range(WINDOW.base, h.window_phys(), 0x2000, d)
+            .unwrap();
+        dma.write(NVME, WINDOW.base + 0x10, b"data")
+            .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        vtd.unmap_range(WINDOW.base, 0x1000, d)
+            .unwrap_or_else(|e| panic!("{policy:?} {mode:?}: {e:?}"));
+        assert!(
+            dma.write(NVME, WINDOW.base + 0x10, b"late").is_err(),
+            "{policy:?} {mode:?}: the unit still sees the unmapped page"
+        );
+        dma.write(NVME, WINDOW.base + 0x1010, b"still").unwrap();
+        vtd.block(EDU, d).unwrap();
+        assert!(
+            dma.write(EDU, old.mappings[0].iova, b"late").is_err(),
+            "{policy:?} {mode:?}: the unit still sees the blocked device's entry"
+        );
+        assert_protocol_clean(&h);
+    }
+}
+
+/// A unit that stops fetching (the queue wedged) leaves its descriptors in
+/// the queue: batch after batch times out, and once no slot is free the
+/// driver waits for room (and times out there) instead of writing over
+/// descriptors the unit has not fetched.
+#[test]
+fn a_wedged_queue_is_never_overwritten() {
+    let h = Harness::qemu_like();
+    let config = TakeoverConfig {
+        invalidation: Mode::Queued,
+        ..TakeoverConfig::new(Policy::Fence, WINDOW)
+    };
+    let (mut vtd, _) = take_over(&h, &config);
+    let d = deadline(&h);
+    vtd.attach(NVME, d).unwrap();
+    vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, d)
+        .unwrap();
+    h.model.borrow_mut().quirks.invalidation_stuck = true;
+    let mut batches = 0;
+    let full = loop {
+        let short = Deadline::after(&h.clock, Duration::from_millis(1));
+        if batches > 0 {
+            vtd.map_range(WINDOW.base, h.window_phys(), 0x1000, short)
+                .unwrap();
+        }
+        match vtd.unmap_range(WINDOW.base, 0x1000, short) {
+            Err(VtdError::Timeout {
+                register: "IQH", ..
+            }) => break true,
+            Err(VtdError::Timeout { .. }) => batches += 1,
+            other => panic!("batch {batches}: {other:?}"),
+        }
+        if batches > 300 {
+            break false;
+        }
+    };
+    assert!(full, "{batches} batches queued on a wedged unit");
+    // One request and one wait per batch: 255 slots hold 127 batches.
+    assert_eq!(batches, 127);
+}
+
+/// Queue errors a dead kernel left set (a device-TLB invalidation that timed
+/// out, one that failed, a bad descriptor) would keep the unit from fetching
+/// ours: the takeover clears them, and our first batches complete.
+#[test]
+fn queue_errors_left_by_the_dead_kernel_are_cleared() {
+    for error in [regs::Fsts::IQE, regs::Fsts::ICE, regs::Fsts::ITE] {
+        let h = Harness::qemu_like();
+        h.old_kernel_tables(&[(EDU, 7)]);
+        h.old_kernel_queue(0);
+        h.model.borrow_mut().raise_queue_error(error);
+        let config = TakeoverConfig {
+            invalidation: Mode::Queued,
+            ..TakeoverConfig::new(Policy::Adopt, WINDOW)
+        };
+        let (mut vtd, r) = Vtd::take_over(
+            h.registers(),
+            h.clock.clone(),
+            h.memory(),
+            h.pool(),
+            h.memory_map(),
+            &config,
+            deadline(&h),
+        )
+        .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert!(r.invalidation.queued);
+        let d = deadline(&h);
+        vtd.attach(EDU, d)
+            .unwrap_or_else(|e| panic!("{error:?}: {e:?}"));
+        assert_protocol_clean(&h);
+    }
+}
+
+/// An unmap invalidates what it unmapped page-selectively when the unit can
+/// (CAP.PSI, and an order up to CAP.MAMV), else the whole domain: the pages
+/// still mapped keep their cached translations only in the first case.
+#[test]
+fn unmaps_invalidate_page_selectively_when_the_unit_can() {
+    let base_cap = regs::QEMU_CAP & !(1 << 39) & !(0x3f << 48);
+    for (psi, mamv, pages, selective) in [
+        (true, 18, 1, true),
+        (false, 18, 1, false),
+        (true, 0, 2, false),
+        (true, 1, 2, true),
+    ] {
+        let cap = base_cap | u64::from(psi) << 39 | mamv << 48;
+        for mode in [Mode::Register, Mode::Queued] {
+            let h = Harness::with_caps(cap, regs::QEMU_ECAP);
+            let config = TakeoverConfig {
+                invalidation: mode,
+                ..TakeoverConfig::new(Policy::Fence, WINDOW)
+            };
+            let (mut vtd, _) = take_over(&h, &config);
+            let d = deadline(&h);
+            vtd.attach(NVME, d).unwrap();
+            vtd.map_range(WINDOW.base, h.window_phys(), 8 * 0x1000, d)
+                .unwrap();
+            let dma = h.dma();
+            for p in 0..8 {
+                dma.write(NVME, WINDOW.base + p * 0x1000, b"warm").unwrap();
+            }
+            assert_eq!(h.model.borrow().iotlb_entries(), 8);
+            vtd.unmap_range(WINDOW.base + 4 * 0x1000, pages * 0x1000, d)
+                .unwrap();
+            let left = h.model.borrow().iotlb_entries() as u64;
+            let want = if selective { 8 - pages } else { 0 };
+            assert_eq!(left, want, "PSI {psi} MAMV {mamv} {mode:?}");
+            assert!(dma.write(NVME, WINDOW.base + 4 * 0x1000, b"x").is_err());
+        }
+    }
+}
+
+/// Devices a dead kernel put in one domain share that domain's page tables
+/// (the IOTLB is tagged by domain id): adopted, each one's stale DMA lands in
+/// the domain's old buffer, whichever device warmed the IOTLB first (the
+/// state the any-state property drew as devices [(8, 60), (16, 60)]).
+#[test]
+fn devices_of_one_adopted_domain_share_its_translations() {
+    let h = Harness::qemu_like();
+    let old = h.old_kernel_tables(&[(0x0008, 60), (NIC, 60), (EDU, 7)]);
+    assert_eq!(old.mappings[0].pa, old.mappings[1].pa);
+    assert_ne!(old.mappings[0].pa, old.mappings[2].pa);
+    let (_vtd, report) = take_over(&h, &TakeoverConfig::new(Policy::Adopt, WINDOW));
+    assert_eq!(report.outcome, Outcome::Adopted, "{report}");
+    let dma = h.dma();
+    let start = h.model.borrow().accesses().len();
+    for m in &old.mappings {
+        dma.write(m.source_id, m.iova, b"stale").unwrap();
+    }
+    let model = h.model.borrow();
+    let log = model.accesses().get(start..).unwrap_or(&[]);
+    for (a, m) in log.iter().zip(&old.mappings) {
+        assert_eq!(a.outcome, Ok(m.pa), "{:#06x}", m.source_id);
+    }
 }

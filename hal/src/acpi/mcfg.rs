@@ -204,6 +204,53 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_allocation_is_named_by_its_offset() {
+        let t = mcfg(&[
+            mcfg_entry(0xb000_0000, 0, 0, 0xff),
+            mcfg_entry(0xc000_0000, 1, 0, 0x1f),
+            mcfg_entry(0xd000_0000, 2, 9, 8),
+        ]);
+        assert_eq!(
+            Mcfg::parse(&t).err(),
+            Some(AcpiError::BadField {
+                field: "MCFG bus range",
+                offset: ENTRIES_AT + 2 * ENTRY_LEN,
+                value: 9 << 8 | 8,
+            })
+        );
+    }
+
+    #[test]
+    fn windows_back_to_back_in_memory_do_not_overlap() {
+        // The second window ends where the first begins, and the other way.
+        for (first, second) in [(0xb010_0000, 0xb000_0000), (0xb000_0000, 0xb010_0000)] {
+            let t = mcfg(&[mcfg_entry(first, 0, 0, 0), mcfg_entry(second, 1, 0, 0)]);
+            assert_eq!(Mcfg::parse(&t).map(|m| m.allocations().count()), Ok(2));
+        }
+        // One byte of shared memory is an overlap.
+        let t = mcfg(&[
+            mcfg_entry(0xb000_0000, 0, 0, 1),
+            mcfg_entry(0xb010_0000, 1, 0, 0),
+        ]);
+        assert!(matches!(
+            Mcfg::parse(&t),
+            Err(AcpiError::EcamOverlap {
+                first: 0,
+                second: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn a_one_bus_allocation_is_valid() {
+        let t = mcfg(&[mcfg_entry(0xb000_0000, 0, 5, 5)]);
+        let m = Mcfg::parse(&t).unwrap();
+        let r = m.region_for(0, 5).unwrap();
+        assert_eq!((r.start_bus, r.end_bus, r.len()), (5, 5, 1 << 20));
+        assert_eq!(m.region_for(0, 6), None);
+    }
+
+    #[test]
     fn malformed_tables_are_typed_errors() {
         // Zero allocations.
         assert_eq!(Mcfg::parse(&mcfg(&[])), Err(AcpiError::NoEcamAllocations));
@@ -256,10 +303,15 @@ mod tests {
                 ..
             })
         ));
-        // Too many allocations.
+        // Too many allocations (and exactly as many as allowed).
         let many: Vec<_> = (0..=MAX_MCFG_ALLOCATIONS as u16)
-            .map(|s| mcfg_entry(u64::from(s) << 28, s, 0, 0))
+            .map(|s| mcfg_entry(u64::from(s + 1) << 28, s, 0, 0))
             .collect();
+        let most = mcfg(&many[..MAX_MCFG_ALLOCATIONS]);
+        assert_eq!(
+            Mcfg::parse(&most).unwrap().allocations().count(),
+            MAX_MCFG_ALLOCATIONS
+        );
         assert!(matches!(
             Mcfg::parse(&mcfg(&many)),
             Err(AcpiError::TooManyEntries { count: 65 })

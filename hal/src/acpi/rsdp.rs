@@ -206,6 +206,27 @@ mod tests {
     }
 
     #[test]
+    fn the_scan_covers_its_ranges_to_their_last_paragraph_and_no_further() {
+        let good = build_v2(0x1234, 0x5678);
+        let found = |at: usize, ebda: u16| {
+            let mut low = vec![0u8; 0x10_0100];
+            low[0x40e..0x410].copy_from_slice(&ebda.to_le_bytes());
+            low[at..at + 36].copy_from_slice(&good);
+            let mem = SliceMemory {
+                base: 0,
+                bytes: &low,
+            };
+            find_rsdp(&mem, None).ok().map(|r| (r.address, r.source))
+        };
+        // The BIOS area is 0xe0000..0x100000; the EBDA scan is its first KiB.
+        assert_eq!(found(0xe_0000, 0), Some((0xe_0000, RsdpSource::BiosArea)));
+        assert_eq!(found(0xf_fff0, 0), Some((0xf_fff0, RsdpSource::BiosArea)));
+        assert_eq!(found(0x10_0000, 0), None);
+        assert_eq!(found(0x9_fff0, 0x9fc0), Some((0x9_fff0, RsdpSource::Ebda)));
+        assert_eq!(found(0xa_0000, 0x9fc0), None);
+    }
+
+    #[test]
     fn given_address_is_checked_not_trusted() {
         let mut b = build_v2(1, 2);
         let mem = SliceMemory {

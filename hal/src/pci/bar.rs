@@ -232,6 +232,17 @@ mod tests {
             })
         );
         assert_eq!(decode(2, 0, 0, 0, 0), Ok(Bar::Unused));
+        // An I/O BAR may read its upper 16 bits back as ones or as zeros.
+        for mask in [0xffff_ff01, 0x0000_ff01] {
+            assert_eq!(
+                decode(1, 0xc001, 0, mask, 0),
+                Ok(Bar::Io {
+                    base: 0xc000,
+                    size: 0x100
+                }),
+                "{mask:#x}"
+            );
+        }
     }
 
     #[test]

@@ -102,3 +102,42 @@ impl ConfigAccess for Ecam {
         4096
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_serves_its_segment_and_buses_at_their_offsets() {
+        // Two buses of ECAM in ordinary memory (4-byte aligned).
+        let mut mem = std::vec![0u32; (2 << 20) / 4];
+        let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: `mem` holds the 2 MiB two buses take, lives until the end
+        // of the test, and is reached only through `ecam` while it exists.
+        let mut ecam = unsafe { Ecam::new(base, 3, 0x10, 0x11) };
+        assert_eq!(
+            (ecam.segment(), ecam.start_bus(), ecam.end_bus()),
+            (3, 0x10, 0x11)
+        );
+        assert!(ecam.decodes(3, 0x11) && !ecam.decodes(0, 0x11) && !ecam.decodes(3, 0x12));
+        let a = PciAddress::new(3, 0x11, 1, 2).unwrap();
+        ecam.write32(a, 0x10, 0xfeed_f00d);
+        assert_eq!(ecam.read32(a, 0x10).into_raw_for_report(), 0xfeed_f00d);
+        let first = PciAddress::new(3, 0x10, 0, 0).unwrap();
+        ecam.write16(first, 0, 0x8086);
+        assert_eq!(ecam.read16(first, 0).into_raw_for_report(), 0x8086);
+        // Another segment, the buses either side, and past the 4 KiB space
+        // read all-ones and write nothing.
+        for (seg, bus) in [(0, 0x11), (3, 0x0f), (3, 0x12)] {
+            let other = PciAddress::new(seg, bus, 1, 2).unwrap();
+            ecam.write32(other, 0x10, 0);
+            assert_eq!(ecam.read32(other, 0x10).into_raw_for_report(), u32::MAX);
+        }
+        assert_eq!(ecam.read32(a, 4096).into_raw_for_report(), u32::MAX);
+        // `ecam` is not used past here: the memory is read directly.
+        // Bus 0x11 is the second MiB; device 1 function 2 at 1 << 15 | 2 << 12.
+        assert_eq!(mem[((1 << 20) | 1 << 15 | 2 << 12 | 0x10) / 4], 0xfeed_f00d);
+        assert_eq!(mem[0], 0x8086);
+        assert_eq!(mem.iter().filter(|&&w| w != 0).count(), 2);
+    }
+}

@@ -11,6 +11,9 @@ use crate::time::{duration_ns, Clock};
 use crate::Untrusted;
 
 const SPACE: usize = 4096;
+/// Bridge Control (low byte) in a type-1 header, and its Secondary Bus Reset bit.
+const BRIDGE_CONTROL: usize = 0x3e;
+const SBR: u8 = 0x40;
 
 /// One function's configuration space: values, write masks, W1C bits, BARs that
 /// size like hardware, a capability list, and function-level reset with
@@ -28,6 +31,7 @@ pub struct ConfigSpace {
     crs_until_ns: Option<u64>,
     crs_time: Duration,
     flr_count: u32,
+    bus_resets: u32,
     writes: u32,
 }
 
@@ -47,6 +51,7 @@ impl ConfigSpace {
             crs_until_ns: None,
             crs_time: Duration::from_millis(20),
             flr_count: 0,
+            bus_resets: 0,
             writes: 0,
         };
         s.set16(0x00, vendor);
@@ -80,6 +85,8 @@ impl ConfigSpace {
         s.mask8(0x18, 0xff);
         s.mask8(0x19, 0xff);
         s.mask8(0x1a, 0xff);
+        // Bridge Control: Secondary Bus Reset (bit 6) is writable.
+        s.mask16(0x3e, 0x0040);
         s.initial = s.data.clone();
         s
     }
@@ -212,6 +219,11 @@ impl ConfigSpace {
         self.flr_count
     }
 
+    /// Resets by a Secondary Bus Reset of the bridge above.
+    pub fn bus_reset_count(&self) -> u32 {
+        self.bus_resets
+    }
+
     /// True when bus mastering is enabled (models check this before DMA).
     pub fn bus_master(&self) -> bool {
         self.get16(0x04) & 0x4 != 0
@@ -316,8 +328,13 @@ impl ConfigSpace {
     }
 
     fn function_level_reset(&mut self) {
-        self.data = self.initial.clone();
         self.flr_count += 1;
+        self.reset();
+    }
+
+    /// Back to the power-on values, answering CRS for `crs_time`.
+    fn reset(&mut self) {
+        self.data = self.initial.clone();
         self.crs_until_ns = Some(
             self.clock
                 .now_ns()
@@ -410,6 +427,32 @@ impl SimPci {
         false
     }
 
+    /// A Secondary Bus Reset asserted on a bridge (bridge control bit 6 going
+    /// from 0 to 1, `control` the byte before the write) resets every
+    /// function on its secondary..=subordinate buses (PCI-to-PCI Bridge 1.2,
+    /// 3.2.5.17); they answer CRS afterwards as after an FLR.
+    fn after_write(&mut self, segment: u16, f: &Rc<RefCell<ConfigSpace>>, control: u8) {
+        let (bridge, now, sec, sub) = {
+            let f = f.borrow();
+            (
+                f.get8(0x0e) & 0x7f == 1,
+                f.get8(BRIDGE_CONTROL),
+                f.get8(0x19),
+                f.get8(0x1a),
+            )
+        };
+        if !bridge || now & SBR == 0 || control & SBR != 0 {
+            return;
+        }
+        for (a, g) in &self.functions {
+            if a.segment() == segment && (sec..=sub).contains(&a.bus()) && !Rc::ptr_eq(g, f) {
+                let mut g = g.borrow_mut();
+                g.bus_resets += 1;
+                g.reset();
+            }
+        }
+    }
+
     fn access(&mut self, a: PciAddress, o: u16, w: u16) -> Option<Rc<RefCell<ConfigSpace>>> {
         if !config_access_ok(o, w, self.space_size()) || !self.reaches(a.segment(), a.bus()) {
             return None;
@@ -430,7 +473,9 @@ macro_rules! sim_cfg {
         fn $write(&mut self, a: PciAddress, o: u16, v: $t) {
             let w = size_of::<$t>() as u16;
             if let Some(f) = self.access(a, o, w) {
+                let control = f.borrow().get8(BRIDGE_CONTROL);
                 f.borrow_mut().write(o, w, u64::from(v));
+                self.after_write(a.segment(), &f, control);
             }
         }
     };

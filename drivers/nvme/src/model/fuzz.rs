@@ -95,6 +95,54 @@ pub fn completion_queue(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The Active Namespace ID list (CNS 02h) in `data` (zero-padded to a page)
+/// as the driver parses it for a controller with `nn` namespaces.
+///
+/// # Errors
+///
+/// The driver's rejection, or a description of a list it accepted that is
+/// not strictly ascending within `1..=nn`.
+pub fn active_namespace_list(data: &[u8], nn: u32) -> Result<Vec<u32>, String> {
+    let memory = SimMemory::new(PHYS, LEN);
+    let mut iommu = SimIommu::new();
+    let mut arena = arena(&memory, &mut iommu)?;
+    let mut buf = arena
+        .alloc::<FromDevice>(4096, 4096)
+        .map_err(|e| e.to_string())?;
+    let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
+    memory.write(phys, data.get(..data.len().min(4096)).unwrap_or(&[]));
+    let ids = crate::identify::parse_active_namespaces(&mut buf, nn)
+        .map_err(|e| e.to_string())?
+        .ids()
+        .to_vec();
+    if ids.windows(2).any(|w| w[0] >= w[1]) || ids.iter().any(|&id| id == 0 || id > nn) {
+        return Err(format!("accepted {ids:?} with NN {nn}"));
+    }
+    Ok(ids)
+}
+
+/// Identify Namespace data in `data` (zero-padded to a page) as the driver
+/// parses it for namespace 1 of a controller moving at most `max_transfer`
+/// bytes per command.
+///
+/// # Errors
+///
+/// The driver's rejection, or a description of a buffer it could not get.
+pub fn namespace_page(
+    data: &[u8],
+    max_transfer: u32,
+) -> Result<crate::identify::NamespaceInfo, String> {
+    let memory = SimMemory::new(PHYS, LEN);
+    let mut iommu = SimIommu::new();
+    let mut arena = arena(&memory, &mut iommu)?;
+    let mut buf = arena
+        .alloc::<FromDevice>(4096, 4096)
+        .map_err(|e| e.to_string())?;
+    let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
+    memory.write(phys, data.get(..data.len().min(4096)).unwrap_or(&[]));
+    parse_namespace(&mut buf, 1, max_transfer).map_err(|e| e.to_string())
+}
+
 /// Identify data from `data` (the first 4096 bytes controller, the next
 /// namespace; short inputs are zero-padded).
 ///

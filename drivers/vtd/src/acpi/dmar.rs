@@ -418,14 +418,16 @@ impl<'a> Dmar<'a> {
     }
 
     /// The unit whose scope covers `source_id` on `segment`: a unit naming the
-    /// device (as a direct endpoint or a bus it starts on), else the segment's
-    /// INCLUDE_PCI_ALL unit.
+    /// device by a one-hop path (an endpoint, or the bridge a sub-hierarchy
+    /// scope names), else the segment's INCLUDE_PCI_ALL unit. A device below
+    /// a named bridge is on the bridge's secondary bus, which only PCI
+    /// configuration space tells: the caller resolves those (8.3.1).
     pub fn unit_for(&self, segment: u16, source_id: u16) -> Option<Drhd<'a>> {
-        let bus = (source_id >> 8) as u8;
         let named = self.drhds().filter(|d| d.segment == segment).find(|d| {
             d.device_scopes().any(|s| match s.kind {
-                DeviceScopeKind::Endpoint => s.direct_source_id() == Some(source_id),
-                DeviceScopeKind::SubHierarchy => s.start_bus == bus && s.path_len() > 1,
+                DeviceScopeKind::Endpoint | DeviceScopeKind::SubHierarchy => {
+                    s.direct_source_id() == Some(source_id)
+                }
                 _ => false,
             })
         });
@@ -734,6 +736,103 @@ mod tests {
         );
         let t = dmar(39, 0, &[vec![9, 0, 4, 0], vec![1, 2]]);
         assert!(Dmar::parse(&t).is_err());
+    }
+
+    #[test]
+    fn a_unit_is_found_by_the_device_or_bridge_it_names() {
+        // Unit A names an endpoint on bus 2 and a bridge on bus 0 (sub-hierarchy,
+        // one hop) and, by a two-hop path, a bridge behind 00:03.0; B takes
+        // the rest of segment 0.
+        let t = dmar(
+            39,
+            0,
+            &[
+                drhd(
+                    0,
+                    0,
+                    0xfed9_0000,
+                    &[
+                        scope(1, 0, 2, &[(4, 1)]),
+                        scope(2, 0, 0, &[(1, 0)]),
+                        scope(2, 0, 0, &[(3, 0), (0, 0)]),
+                    ],
+                ),
+                drhd(1, 0, 0xfed9_1000, &[]),
+            ],
+        );
+        let d = Dmar::parse(&t).unwrap();
+        let unit = |sid| d.unit_for(0, sid).map(|u| u.register_base);
+        assert_eq!(unit(0x0221), Some(0xfed9_0000), "endpoint 02:04.1");
+        assert_eq!(unit(0x0008), Some(0xfed9_0000), "bridge 00:01.0");
+        // Beside the named bridge, and the bridge a two-hop path starts at:
+        // neither is in A's scope.
+        assert_eq!(unit(0x0010), Some(0xfed9_1000), "00:02.0");
+        assert_eq!(unit(0x0018), Some(0xfed9_1000), "00:03.0");
+        assert_eq!(unit(0x0021), Some(0xfed9_1000), "00:04.1 (bus 0, not 2)");
+        let s: Vec<_> = d.drhds().next().unwrap().device_scopes().collect();
+        assert_eq!(s[0].direct_source_id(), Some(0x0221));
+        assert_eq!(s[2].direct_source_id(), None);
+    }
+
+    #[test]
+    fn atsr_all_ports_is_flag_bit_0() {
+        for (flags, all) in [(0, false), (1, true), (2, false), (3, true)] {
+            let t = dmar(39, 0, &[atsr(flags, 0, &[])]);
+            let d = Dmar::parse(&t).unwrap();
+            let a = d
+                .structures()
+                .find_map(|s| match s {
+                    RemappingStructure::Atsr(a) => Some(a),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(a.all_ports(), all, "flags {flags}");
+        }
+    }
+
+    #[test]
+    fn structure_lengths_are_checked_per_type() {
+        // A 4-byte structure of an unknown type is the smallest there is.
+        let t = dmar(39, 0, &[vec![9, 0, 4, 0], vec![9, 0, 4, 0]]);
+        assert_eq!(Dmar::parse(&t).unwrap().structures().count(), 2);
+        // A DRHD shorter than its 16 fixed bytes is a length error (not a
+        // field error from reading a base that is not there).
+        for len in [4u8, 8, 12, 15] {
+            let mut s = vec![0u8, 0, len, 0];
+            s.resize(usize::from(len), 0);
+            let t = dmar(39, 0, &[s]);
+            assert!(
+                matches!(
+                    Dmar::parse(&t),
+                    Err(AcpiError::BadLength {
+                        what: "remapping structure",
+                        ..
+                    })
+                ),
+                "DRHD of {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_errors_name_the_offset_of_the_bad_scope() {
+        // The structures start at byte 48; each type's scopes after its fixed
+        // part (DRHD 16, RMRR 24, ATSR 8 bytes), the bad one after a good one.
+        let good = scope(1, 0, 0, &[(1, 0)]);
+        let bad = scope(1, 0, 0, &[(32, 0)]);
+        let two = [good.clone(), bad];
+        for (s, at) in [
+            (drhd(0, 0, 0xfed9_0000, &two), 48 + 16 + 8),
+            (rmrr(0, 0xe_0000, 0xe_ffff, &two), 48 + 24 + 8),
+            (atsr(0, 0, &two), 48 + 8 + 8),
+        ] {
+            let t = dmar(39, 0, &[atsr(0, 0, std::slice::from_ref(&good)), s]);
+            let at = at + 16;
+            match Dmar::parse(&t) {
+                Err(AcpiError::BadField { offset, .. }) => assert_eq!(offset, at),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     proptest! {

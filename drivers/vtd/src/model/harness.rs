@@ -137,9 +137,11 @@ impl Harness {
             .expect("old table area exhausted")
     }
 
-    /// Builds the dead kernel's tables (one domain per device, `OLD_PAGES` pages
-    /// at [`OLD_IOVA`] mapped to private buffers) and turns translation on the
-    /// way a kernel does: RTADDR, SRTP, invalidations, TE.
+    /// Builds the dead kernel's tables (`devices` as (source id, domain id):
+    /// one set of page tables per domain, `OLD_PAGES` pages at [`OLD_IOVA`]
+    /// mapped to a private buffer, shared by the devices of that domain as
+    /// VT-d requires) and turns translation on the way a kernel does: RTADDR,
+    /// SRTP, invalidations, TE.
     ///
     /// # Panics
     ///
@@ -157,6 +159,7 @@ impl Harness {
             mappings: Vec::new(),
             context_tables: Vec::new(),
         };
+        let mut shared_roots = std::collections::HashMap::new();
         for &(sid, did) in devices {
             let bus = (sid >> 8) as u8;
             let ctx = match state.context_tables.iter().find(|(b, _)| *b == bus) {
@@ -170,6 +173,26 @@ impl Harness {
                     c
                 }
             };
+            // A domain id names one set of page tables (VT-d 3.4.3: entries
+            // with the same DID must reference the same tables, since the
+            // IOTLB is tagged by it), so a device in a domain already built
+            // shares its tables and buffer.
+            if let Some(shared) = state.mappings.iter().find(|m| m.did == did).copied() {
+                let ce = ContextEntry::translated(shared_roots[&did], levels, did);
+                write_entry(
+                    &mut mem,
+                    ctx + u64::from(sid & 0xff) * 16,
+                    ce.lo,
+                    ce.hi,
+                    true,
+                )
+                .expect("context entry");
+                state.mappings.push(OldMapping {
+                    source_id: sid,
+                    ..shared
+                });
+                continue;
+            }
             let pt = {
                 let mut old = self.old.borrow_mut();
                 let t = PageTable::new(&mut mem, &mut old, levels, true).expect("old pt");
@@ -188,6 +211,7 @@ impl Harness {
                 });
                 t
             };
+            shared_roots.insert(did, pt.root);
             let ce = ContextEntry::translated(pt.root, levels, did);
             write_entry(
                 &mut mem,
@@ -203,7 +227,10 @@ impl Harness {
         r.write32(regs::GCMD, Global::SRTP.bits());
         r.write64(regs::CCMD, regs::ccmd::ICC | regs::ccmd::GLOBAL);
         let iotlb = ((self.model.borrow().ecap >> 8) & 0x3ff) as usize * 16 + regs::IOTLB_REG;
-        r.write64(iotlb, regs::iotlb::IVT | regs::iotlb::GLOBAL);
+        // Draining as Linux asks for it (cap_read_drain, cap_write_drain).
+        let cap = self.model.borrow().cap;
+        let drain = ((cap >> 55 & 1) * regs::iotlb::DR) | ((cap >> 54 & 1) * regs::iotlb::DW);
+        r.write64(iotlb, regs::iotlb::IVT | regs::iotlb::GLOBAL | drain);
         r.write32(regs::GCMD, Global::TE.bits());
         state
     }

@@ -17,8 +17,10 @@ use paranoid::time::Clock;
 
 use crate::regs::{self, Fsts, Global};
 
+pub mod cache;
 pub mod harness;
 
+pub use cache::CpuCache;
 pub use harness::{Harness, OldMapping, OldState};
 
 /// Size of the register block.
@@ -37,6 +39,12 @@ pub struct Quirks {
     /// source-id, as QEMU 7.2 does ("compression of faults"); off by default,
     /// which is the stricter reading of the specification.
     pub collapse_same_source: bool,
+    /// Register-based context-cache invalidations complete without being
+    /// performed: CCMD.ICC clears with CAIG = 0 (11.4.4.1).
+    pub context_invalidation_rejected: bool,
+    /// Register-based IOTLB invalidations complete without being performed:
+    /// IOTLB.IVT clears with IAIG = 0 (11.4.8.1).
+    pub iotlb_invalidation_rejected: bool,
 }
 
 /// What the model saw (for assertions).
@@ -68,6 +76,11 @@ pub struct Stats {
     /// latched (SRTP) since the model was created: the unit would translate
     /// through whatever RTADDR held.
     pub translation_enabled_without_root: u64,
+    /// IOTLB invalidations (register or descriptor) that did not ask for the
+    /// read or write draining CAP.DRD / CAP.DWD offer (6.5.5): DMA still in
+    /// flight through the old translation may land after the invalidation
+    /// completed.
+    pub iotlb_invalidations_without_drain: u64,
 }
 
 /// Most DMA accesses [`VtdModel::accesses`] keeps (later ones are counted in
@@ -376,6 +389,23 @@ impl VtdModel {
         }
     }
 
+    /// Counts an IOTLB invalidation whose drain bits (`read`, `write`) leave
+    /// out a drain the unit offers.
+    fn check_drain(&mut self, read: bool, write: bool) {
+        let drd = self.cap >> 55 & 1 == 1;
+        let dwd = self.cap >> 54 & 1 == 1;
+        if (drd && !read) || (dwd && !write) {
+            self.stats.iotlb_invalidations_without_drain += 1;
+        }
+    }
+
+    /// Sets FSTS error bits as the unit would on a bad descriptor (IQE), a
+    /// device-TLB invalidation completion error (ICE) or its time-out (ITE).
+    /// While IQE or ITE is set the queue fetches nothing (6.5.2.10).
+    pub fn raise_queue_error(&mut self, errors: Fsts) {
+        self.fsts |= (errors & (Fsts::IQE | Fsts::ICE | Fsts::ITE)).bits();
+    }
+
     fn invalidate_iotlb(&mut self, granularity: u64, did: u16, addr: u64, am: u32) {
         self.stats.iotlb_invalidations += 1;
         match granularity {
@@ -399,6 +429,11 @@ impl VtdModel {
             return;
         }
         let g = (self.ccmd >> 61) & 3;
+        // CIRG 0 is reserved: nothing is performed (CAIG 0).
+        if self.quirks.context_invalidation_rejected || g == 0 {
+            self.ccmd &= !(regs::ccmd::ICC | 3 << 59);
+            return;
+        }
         self.invalidate_context(g, self.ccmd as u16, (self.ccmd >> 16) as u16);
         self.ccmd = (self.ccmd & !(regs::ccmd::ICC | 3 << 59)) | g << 59;
     }
@@ -413,6 +448,15 @@ impl VtdModel {
         }
         let g = (self.iotlb >> 60) & 3;
         let did = (self.iotlb >> 32) as u16;
+        // IIRG 0 is reserved: nothing is performed (IAIG 0).
+        if self.quirks.iotlb_invalidation_rejected || g == 0 {
+            self.iotlb &= !(regs::iotlb::IVT | 3 << 57);
+            return;
+        }
+        self.check_drain(
+            self.iotlb & regs::iotlb::DR != 0,
+            self.iotlb & regs::iotlb::DW != 0,
+        );
         self.invalidate_iotlb(g, did, self.iva, (self.iva & 0x3f) as u32);
         self.iotlb = (self.iotlb & !(regs::iotlb::IVT | 3 << 57)) | g << 57;
     }
@@ -420,7 +464,7 @@ impl VtdModel {
     fn process_queue(&mut self) {
         if self.gsts & Global::QIE.bits() == 0
             || self.quirks.invalidation_stuck
-            || self.fsts & Fsts::IQE.bits() != 0
+            || self.fsts & (Fsts::IQE | Fsts::ITE).bits() != 0
         {
             return;
         }
@@ -439,9 +483,15 @@ impl VtdModel {
                 self.fsts |= Fsts::IQE.bits();
                 return;
             };
+            // A granularity of 0 is reserved: an invalid descriptor (6.5.2.10).
+            if matches!(lo & 0xf, 1 | 2) && (lo >> 4) & 3 == 0 {
+                self.fsts |= Fsts::IQE.bits();
+                return;
+            }
             match lo & 0xf {
                 1 => self.invalidate_context((lo >> 4) & 3, (lo >> 16) as u16, (lo >> 32) as u16),
                 2 => {
+                    self.check_drain(lo & 1 << 7 != 0, lo & 1 << 6 != 0);
                     self.invalidate_iotlb((lo >> 4) & 3, (lo >> 16) as u16, hi, (hi & 0x3f) as u32)
                 }
                 // Device-TLB and interrupt-entry-cache invalidations: nothing
@@ -694,7 +744,7 @@ impl MmioModel for VtdModel {
             0x30 if shift == 32 => {
                 let w1c = (value as u32) & Fsts::W1C.bits();
                 self.fsts &= !w1c;
-                if w1c & Fsts::IQE.bits() != 0 {
+                if w1c & (Fsts::IQE | Fsts::ITE).bits() != 0 {
                     self.process_queue();
                 }
             }
