@@ -475,7 +475,8 @@ fn is_mmio_projection(mac: &Macro) -> bool {
     }
     let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
     syn::parse::Parser::parse2(parser, mac.tokens.clone()).is_ok_and(|args| {
-        args.len() == 2 && matches!(args.last(), Some(Expr::Path(p)) if p.path.get_ident().is_some())
+        args.len() == 2
+            && matches!(args.last(), Some(Expr::Path(p)) if p.path.get_ident().is_some())
     })
 }
 

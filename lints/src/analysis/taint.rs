@@ -165,12 +165,14 @@ fn casts_to_int_pointer(e: &Expr) -> bool {
     match e {
         Expr::Paren(p) => casts_to_int_pointer(&p.expr),
         Expr::Cast(c) => match &*c.ty {
-            Type::Ptr(p) => matches!(&*p.elem, Type::Path(tp) if tp.path.get_ident().is_some_and(|i| {
-                matches!(
-                    i.to_string().as_str(),
-                    "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128" | "isize"
-                )
-            })),
+            Type::Ptr(p) => {
+                matches!(&*p.elem, Type::Path(tp) if tp.path.get_ident().is_some_and(|i| {
+                    matches!(
+                        i.to_string().as_str(),
+                        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128" | "isize"
+                    )
+                }))
+            }
             _ => false,
         },
         _ => false,
@@ -185,7 +187,10 @@ fn bit_position_of(e: &Expr) -> Option<String> {
         Expr::Cast(c) => bit_position_of(&c.expr),
         Expr::MethodCall(m)
             if m.args.is_empty()
-                && matches!(m.method.to_string().as_str(), "trailing_zeros" | "leading_zeros") =>
+                && matches!(
+                    m.method.to_string().as_str(),
+                    "trailing_zeros" | "leading_zeros"
+                ) =>
         {
             place(&m.receiver)
         }

@@ -132,7 +132,10 @@ fn own_index_loop(f: &syn::ExprForLoop) -> Option<(String, String)> {
             if m.method != "len" || !m.args.is_empty() {
                 return None;
             }
-            (i.ident.to_string(), crate::analysis::taint::place(&m.receiver)?)
+            (
+                i.ident.to_string(),
+                crate::analysis::taint::place(&m.receiver)?,
+            )
         }
         (syn::Pat::Tuple(t), Expr::MethodCall(m)) if m.method == "enumerate" => {
             let Some(syn::Pat::Ident(i)) = t.elems.first() else {
@@ -144,7 +147,10 @@ fn own_index_loop(f: &syn::ExprForLoop) -> Option<(String, String)> {
             if !matches!(it.method.to_string().as_str(), "iter" | "iter_mut") {
                 return None;
             }
-            (i.ident.to_string(), crate::analysis::taint::place(&it.receiver)?)
+            (
+                i.ident.to_string(),
+                crate::analysis::taint::place(&it.receiver)?,
+            )
         }
         _ => return None,
     };
@@ -153,12 +159,17 @@ fn own_index_loop(f: &syn::ExprForLoop) -> Option<(String, String)> {
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             let shrinking = matches!(
                 m.method.to_string().as_str(),
-                "pop" | "truncate" | "remove" | "swap_remove" | "clear" | "drain" | "retain"
-                    | "split_off" | "resize"
+                "pop"
+                    | "truncate"
+                    | "remove"
+                    | "swap_remove"
+                    | "clear"
+                    | "drain"
+                    | "retain"
+                    | "split_off"
+                    | "resize"
             );
-            if shrinking
-                && crate::analysis::taint::place(&m.receiver).as_deref() == Some(self.0)
-            {
+            if shrinking && crate::analysis::taint::place(&m.receiver).as_deref() == Some(self.0) {
                 self.1 = true;
             }
             syn::visit::visit_expr_method_call(self, m);
@@ -431,9 +442,7 @@ impl<'ast> Visit<'ast> for V<'_> {
                     .unwrap_or(m.method.span());
                 self.push(span, format!("`.{}()`", m.method));
             }
-            Expr::Index(i)
-                if !self.arrays.in_bounds(&i.expr, &i.index) && !self.own_index(i) =>
-            {
+            Expr::Index(i) if !self.arrays.in_bounds(&i.expr, &i.index) && !self.own_index(i) => {
                 self.push(e.span(), "indexing".to_string());
             }
             Expr::ForLoop(f) => {
