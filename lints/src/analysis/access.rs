@@ -457,8 +457,27 @@ pub fn is_handle_ctor(e: &Expr, names: &HandleNames) -> bool {
                 "unwrap" | "expect" | "ok_or" | "ok_or_else" | "ok"
             ) && is_handle_ctor(&m.receiver, names)
         }
+        Expr::Macro(m) => is_mmio_projection(&m.mac),
         _ => false,
     }
+}
+
+/// `field!(regs, status)` / `field_shared!(self.header, queue_ready)`: the `safe-mmio`
+/// projection of one register of an MMIO struct pointer, itself an MMIO pointer (a handle
+/// whose `.read()`/`.write(..)` reach the device). Recognised by the macro's name and its
+/// shape: two arguments, the second a field name.
+fn is_mmio_projection(mac: &Macro) -> bool {
+    let Some(last) = mac.path.segments.last() else {
+        return false;
+    };
+    if last.ident != "field" && last.ident != "field_shared" {
+        return false;
+    }
+    let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+    syn::parse::Parser::parse2(parser, mac.tokens.clone()).is_ok_and(|args| {
+        args.len() == 2
+            && matches!(args.last(), Some(Expr::Path(p)) if p.path.get_ident().is_some())
+    })
 }
 
 /// `e` without the guard methods, `?` and parentheses that reach a wrapped handle:

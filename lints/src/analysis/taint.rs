@@ -127,6 +127,7 @@ pub fn analyze(cx: &DeviceCx, block: &Block) -> Vec<Flow> {
         seen: HashSet::new(),
         in_while_cond: false,
         nonzero: HashSet::new(),
+        bit_positions: HashSet::new(),
     };
     a.block(block);
     a.flows
@@ -140,6 +141,61 @@ struct Analysis<'a> {
     in_while_cond: bool,
     /// Places compared with zero (`v != 0`, `v > 0`): safe divisors, still unbounded.
     nonzero: HashSet<String>,
+    /// Locals bound to the position of a set bit of a value compared with zero
+    /// (`let ep = pending.trailing_zeros()` under `while pending != 0`): below the value's
+    /// width, a safe shift amount (`1 << ep`), still no bound for an index.
+    bit_positions: HashSet<String>,
+}
+
+/// The pointer of a dereference `*p` (through parentheses) whose reference names a block
+/// of memory rather than one integer: not `&*(addr as *const u32)`, which is kept a read of
+/// that register (the reference is the register's value in all but name).
+fn deref_operand(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Paren(p) => deref_operand(&p.expr),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+            (!casts_to_int_pointer(&u.expr)).then_some(&*u.expr)
+        }
+        _ => None,
+    }
+}
+
+/// `x as *const u32`, `(x as *mut u8)`: a cast to a pointer to a primitive integer.
+fn casts_to_int_pointer(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => casts_to_int_pointer(&p.expr),
+        Expr::Cast(c) => match &*c.ty {
+            Type::Ptr(p) => {
+                matches!(&*p.elem, Type::Path(tp) if tp.path.get_ident().is_some_and(|i| {
+                    matches!(
+                        i.to_string().as_str(),
+                        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128" | "isize"
+                    )
+                }))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `x.trailing_zeros()` / `leading_zeros()` (also through casts and parentheses): the
+/// receiver's place.
+fn bit_position_of(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Paren(p) => bit_position_of(&p.expr),
+        Expr::Cast(c) => bit_position_of(&c.expr),
+        Expr::MethodCall(m)
+            if m.args.is_empty()
+                && matches!(
+                    m.method.to_string().as_str(),
+                    "trailing_zeros" | "leading_zeros"
+                ) =>
+        {
+            place(&m.receiver)
+        }
+        _ => None,
+    }
 }
 
 /// A literal `0` or `1`: comparing with it bounds nothing from above.
@@ -270,6 +326,7 @@ impl Analysis<'_> {
     }
 
     fn set(&mut self, place: String, t: Option<Taint>) {
+        self.bit_positions.remove(&place);
         let prefix = format!("{place}.");
         self.env.retain(|k, _| !k.starts_with(&prefix));
         match t {
@@ -400,7 +457,26 @@ impl Analysis<'_> {
                 for n in names {
                     self.set(n, t.clone());
                 }
+                if let (Pat::Ident(pi), Some(e)) = (pat, init) {
+                    if self.is_bit_position(e) {
+                        self.bit_positions.insert(pi.ident.to_string());
+                    }
+                }
             }
+        }
+    }
+
+    /// Whether `e` is the position of a set bit of a value known nonzero (or a local bound
+    /// to one): smaller than the value's width.
+    fn is_bit_position(&self, e: &Expr) -> bool {
+        if let Some(recv) = bit_position_of(e) {
+            return self.nonzero.contains(&recv);
+        }
+        match e {
+            Expr::Paren(p) => self.is_bit_position(&p.expr),
+            Expr::Cast(c) => self.is_bit_position(&c.expr),
+            Expr::Path(_) => place(e).is_some_and(|p| self.bit_positions.contains(&p)),
+            _ => false,
         }
     }
 
@@ -611,6 +687,14 @@ impl Analysis<'_> {
             }
             Expr::Paren(p) => self.expr(&p.expr),
             Expr::Group(g) => self.expr(&g.expr),
+            // `&mut *(base as *mut Regs)`, `&*ptr`: a reference to the memory, no load of it
+            // (the register block's fields are read later, through the reference).
+            Expr::Reference(r) if deref_operand(&r.expr).is_some() => {
+                if let Some(p) = deref_operand(&r.expr) {
+                    self.expr(p);
+                }
+                None
+            }
             Expr::Reference(r) => self.expr(&r.expr),
             Expr::Try(t) => self.expr(&t.expr),
             Expr::Await(a) => self.expr(&a.base),
@@ -713,11 +797,15 @@ impl Analysis<'_> {
             }
             And(_) | Or(_) => None,
             Shl(_) | Shr(_) => {
-                self.sink(Sink::Shift, b.right.span(), &r);
+                if !self.is_bit_position(&b.right) {
+                    self.sink(Sink::Shift, b.right.span(), &r);
+                }
                 Self::union(l, r)
             }
             ShlAssign(_) | ShrAssign(_) => {
-                self.sink(Sink::Shift, b.right.span(), &r);
+                if !self.is_bit_position(&b.right) {
+                    self.sink(Sink::Shift, b.right.span(), &r);
+                }
                 None
             }
             AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)

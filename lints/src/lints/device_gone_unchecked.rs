@@ -147,6 +147,13 @@ fn is_wrapper(dcx: &access::DeviceCx, block: &syn::Block) -> bool {
     }
 }
 
+/// A line and column.
+type Pos = (usize, usize);
+
+fn pos(l: proc_macro2::LineColumn) -> Pos {
+    (l.line, l.column)
+}
+
 /// Line/column containment of `inner` in `outer`.
 fn within(inner: Span2, outer: Span2) -> bool {
     let (is, ie, os, oe) = (inner.start(), inner.end(), outer.start(), outer.end());
@@ -182,6 +189,10 @@ fn decisive_unchecked(
     // Locals bound (or assigned) from reads, in source order.
     struct Locals<'r> {
         reads: &'r [(Span2, String)],
+        /// The reads' (start, end, index), sorted: `of_expr` finds the reads inside an
+        /// expression by binary search (one scan per local made a function of thousands of
+        /// reads quadratic, each span position itself a lookup).
+        by_pos: Vec<(Pos, Pos, usize)>,
         taint: HashMap<String, HashSet<usize>>,
         /// Locals bound from a computed value (`read() & 0xff`, `read() >> 8`).
         derived: HashSet<String>,
@@ -189,12 +200,13 @@ fn decisive_unchecked(
     impl Locals<'_> {
         fn of_expr(&self, e: &Expr) -> HashSet<usize> {
             let span = syn::spanned::Spanned::span(e);
-            let mut out: HashSet<usize> = self
-                .reads
+            let (os, oe) = (pos(span.start()), pos(span.end()));
+            let first = self.by_pos.partition_point(|(s, _, _)| *s < os);
+            let mut out: HashSet<usize> = self.by_pos[first..]
                 .iter()
-                .enumerate()
-                .filter(|(_, (s, _))| within(*s, span))
-                .map(|(i, _)| i)
+                .take_while(|(s, _, _)| *s <= oe)
+                .filter(|(_, e, _)| *e <= oe)
+                .map(|(_, _, i)| *i)
                 .collect();
             for id in super::idents_of(e) {
                 if let Some(t) = self.taint.get(&id) {
@@ -254,8 +266,15 @@ fn decisive_unchecked(
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
+    let mut by_pos: Vec<(Pos, Pos, usize)> = reads
+        .iter()
+        .enumerate()
+        .map(|(i, (s, _))| (pos(s.start()), pos(s.end()), i))
+        .collect();
+    by_pos.sort_unstable();
     let mut locals = Locals {
         reads: &reads,
+        by_pos,
         taint: HashMap::new(),
         derived: HashSet::new(),
     };

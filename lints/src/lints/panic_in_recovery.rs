@@ -28,6 +28,10 @@ declare_lint! {
     /// `dw: [u32; 16]`, `kinds[1]` where `let kinds = [a, b]`, `buf[0..4]` on `[u8; 64]`) is
     /// not flagged: it cannot panic (rustc rejects a constant out-of-bounds array index). The
     /// length must be visible in the same file (a literal, or a `const` with a literal value).
+    /// Nor is indexing a collection with the variable of a loop over its own indices
+    /// (`for i in 0..ring.len() { ring[i] .. }`, `for (i, _) in ring.iter().enumerate()`) when
+    /// the loop body does not shrink it; another collection indexed with that variable
+    /// (`buffers[i]`) still is.
     ///
     /// ### Why is this bad?
     /// Recovery code runs after the first kernel already panicked. A second panic loses the
@@ -97,6 +101,7 @@ pub fn find(cx: &LintCx<'_>) -> Vec<PanicSite> {
             function: &name,
             reach,
             arrays: arrays.with_locals(&f),
+            own_indices: Vec::new(),
         };
         v.visit_block(f.block);
     });
@@ -108,6 +113,79 @@ struct V<'a> {
     function: &'a str,
     reach: &'a Reach,
     arrays: ArrayLens,
+    /// (loop variable, collection) of the enclosing loops over a collection's own indices.
+    own_indices: Vec<(String, String)>,
+}
+
+/// `for i in 0..xs.len()` or `for (i, _) in xs.iter().enumerate()` (also `iter_mut`):
+/// the loop variable and the collection's place, when the body does not shrink the
+/// collection (`pop`, `truncate`, `remove`, `clear`, `drain`, `retain`, assigning it).
+fn own_index_loop(f: &syn::ExprForLoop) -> Option<(String, String)> {
+    let (var, coll) = match (&*f.pat, &*f.expr) {
+        (syn::Pat::Ident(i), Expr::Range(r))
+            if r.start.as_deref().and_then(int_lit) == Some(0)
+                && matches!(r.limits, syn::RangeLimits::HalfOpen(_)) =>
+        {
+            let Some(Expr::MethodCall(m)) = r.end.as_deref() else {
+                return None;
+            };
+            if m.method != "len" || !m.args.is_empty() {
+                return None;
+            }
+            (
+                i.ident.to_string(),
+                crate::analysis::taint::place(&m.receiver)?,
+            )
+        }
+        (syn::Pat::Tuple(t), Expr::MethodCall(m)) if m.method == "enumerate" => {
+            let Some(syn::Pat::Ident(i)) = t.elems.first() else {
+                return None;
+            };
+            let Expr::MethodCall(it) = &*m.receiver else {
+                return None;
+            };
+            if !matches!(it.method.to_string().as_str(), "iter" | "iter_mut") {
+                return None;
+            }
+            (
+                i.ident.to_string(),
+                crate::analysis::taint::place(&it.receiver)?,
+            )
+        }
+        _ => return None,
+    };
+    struct Shrinks<'c>(&'c str, bool);
+    impl<'ast> Visit<'ast> for Shrinks<'_> {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            let shrinking = matches!(
+                m.method.to_string().as_str(),
+                "pop"
+                    | "truncate"
+                    | "remove"
+                    | "swap_remove"
+                    | "clear"
+                    | "drain"
+                    | "retain"
+                    | "split_off"
+                    | "resize"
+            );
+            if shrinking && crate::analysis::taint::place(&m.receiver).as_deref() == Some(self.0) {
+                self.1 = true;
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            if matches!(&*a.left, Expr::Path(_) | Expr::Field(_))
+                && crate::analysis::taint::place(&a.left).as_deref() == Some(self.0)
+            {
+                self.1 = true;
+            }
+            syn::visit::visit_expr_assign(self, a);
+        }
+    }
+    let mut s = Shrinks(&coll, false);
+    s.visit_block(&f.body);
+    (!s.1).then_some((var, coll))
 }
 
 /// Lengths of fixed-size arrays known from the syntax of one file: struct fields (by field
@@ -329,6 +407,20 @@ fn int_lit(e: &Expr) -> Option<u128> {
 }
 
 impl V<'_> {
+    /// `xs[i]` inside `for i in 0..xs.len()` (see [`own_index_loop`]).
+    fn own_index(&self, i: &syn::ExprIndex) -> bool {
+        let Expr::Path(p) = &*i.index else {
+            return false;
+        };
+        let (Some(var), Some(coll)) = (p.path.get_ident(), crate::analysis::taint::place(&i.expr))
+        else {
+            return false;
+        };
+        self.own_indices
+            .iter()
+            .any(|(v, c)| var == v.as_str() && *c == coll)
+    }
+
     fn push(&mut self, span: Span2, what: String) {
         self.out.push(PanicSite {
             span,
@@ -350,8 +442,17 @@ impl<'ast> Visit<'ast> for V<'_> {
                     .unwrap_or(m.method.span());
                 self.push(span, format!("`.{}()`", m.method));
             }
-            Expr::Index(i) if !self.arrays.in_bounds(&i.expr, &i.index) => {
+            Expr::Index(i) if !self.arrays.in_bounds(&i.expr, &i.index) && !self.own_index(i) => {
                 self.push(e.span(), "indexing".to_string());
+            }
+            Expr::ForLoop(f) => {
+                if let Some(pair) = own_index_loop(f) {
+                    self.visit_expr(&f.expr);
+                    self.own_indices.push(pair);
+                    self.visit_block(&f.body);
+                    self.own_indices.pop();
+                    return;
+                }
             }
             _ => {}
         }

@@ -49,3 +49,23 @@ fn init_sqe(sqe: &mut Sqe, buf: &[u8; 4]) -> Result<(), Error> {
     let _ = buf[4]; //~ panic_in_recovery
     Ok(())
 }
+
+// A loop over a collection's own indices indexes it in bounds; another collection indexed
+// with the same variable, or one the body shrinks, may be shorter.
+#[paranoid_init(budget_ms = 500)]
+fn init_rings(ring: &mut Vec<Desc>, bufs: &[Buf]) -> Result<(), Error> {
+    for i in 0..ring.len() {
+        ring[i].addr = bufs[i].phys(); //~ panic_in_recovery
+    }
+    for (i, d) in ring.iter().enumerate() {
+        let _ = (d, ring[i].addr);
+    }
+    for i in 0..ring.len() {
+        ring.truncate(1);
+        ring[i].addr = 0; //~ panic_in_recovery
+    }
+    for i in 0..=ring.len() {
+        ring[i].addr = 0; //~ panic_in_recovery
+    }
+    Ok(())
+}

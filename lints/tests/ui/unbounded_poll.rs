@@ -405,3 +405,13 @@ fn wait_thre_bounded() {
 fn wait_config(cfg: &RwLock<Config>) {
     while !cfg.read().ready {}
 }
+
+// `safe-mmio` projections are register handles, bound to a local or called on directly; a
+// `field!` of another shape (one argument) is some other macro.
+fn unset_queue(header: &mut UniqueMmioPointer<'_, Header>) {
+    let queue_ready = field_shared!(header, queue_ready);
+    while queue_ready.read() != 0 {} //~ unbounded_poll
+    while field!(header, status).read() & 1 == 0 {} //~ unbounded_poll
+    let other = field!(header);
+    while other.read() != 0 {}
+}

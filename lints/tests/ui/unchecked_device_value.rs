@@ -164,3 +164,28 @@ fn from_lock(table: &RwLock<[u8; 4]>, ring: &[u8]) -> u8 {
     let i = table.read()[0];
     ring[i as usize]
 }
+
+// A reference to a register block is no read of it: its address arithmetic is not tainted.
+// A reference to one integer register still carries the register's value.
+fn register_block_reference(base: usize) -> usize {
+    let regs = unsafe { &mut *(base as *mut Regs) };
+    let _ = &regs.cmd as *const _ as usize - base;
+    let one = unsafe { &*(base as *const u32) };
+    let table = [0u8; 4];
+    table[*one as usize] as usize //~ unchecked_device_value
+}
+
+// The position of a set bit of a value compared with zero is below its width: a safe shift
+// amount, not a bounded index. Without the zero test it can be the width itself.
+fn set_bits(regs: &Regs, handlers: &[Handler; 12]) {
+    let mut pending = regs.read32(0x40);
+    while pending != 0 {
+        let bit = pending.trailing_zeros();
+        regs.write32(0x40, 1 << bit);
+        pending &= !(1 << bit);
+        handlers[bit as usize].run(); //~ unchecked_device_value
+    }
+    let other = regs.read32(0x44);
+    let first = other.trailing_zeros();
+    regs.write32(0x44, 1 << first); //~ unchecked_device_value
+}
