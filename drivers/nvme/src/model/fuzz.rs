@@ -13,7 +13,7 @@
 
 use std::ptr::NonNull;
 
-use paranoid::dma::{DmaArena, FromDevice, Window, WindowMapping};
+use paranoid::dma::{DmaArena, DmaBuffer, FromDevice, Window, WindowMapping};
 use paranoid::sim::{RegisterFile, SimClock, SimIommu, SimMemory, SimMmio};
 use paranoid::time::Deadline;
 
@@ -42,6 +42,21 @@ fn arena(memory: &SimMemory, iommu: &mut SimIommu) -> Result<DmaArena<SimWindow,
     //   `memory`, which outlives the arena in each entry point;
     // - only the arena's buffers and `SimMemory` copies touch it.
     Ok(unsafe { DmaArena::from_raw(host, mapping) })
+}
+
+/// A page of `arena` holding `bytes` (the first 4096 of them, zero-padded):
+/// what the controller would have written into an Identify buffer.
+fn page(
+    arena: &mut DmaArena<SimWindow, 8>,
+    memory: &SimMemory,
+    bytes: &[u8],
+) -> Result<DmaBuffer<SimWindow, FromDevice>, String> {
+    let buf = arena
+        .alloc::<FromDevice>(4096, 4096)
+        .map_err(|e| e.to_string())?;
+    let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
+    memory.write(phys, bytes.get(..bytes.len().min(4096)).unwrap_or(&[]));
+    Ok(buf)
 }
 
 /// Completion entries from `data` under a queue pair with commands outstanding.
@@ -106,11 +121,7 @@ pub fn active_namespace_list(data: &[u8], nn: u32) -> Result<Vec<u32>, String> {
     let memory = SimMemory::new(PHYS, LEN);
     let mut iommu = SimIommu::new();
     let mut arena = arena(&memory, &mut iommu)?;
-    let mut buf = arena
-        .alloc::<FromDevice>(4096, 4096)
-        .map_err(|e| e.to_string())?;
-    let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
-    memory.write(phys, data.get(..data.len().min(4096)).unwrap_or(&[]));
+    let mut buf = page(&mut arena, &memory, data)?;
     let ids = crate::identify::parse_active_namespaces(&mut buf, nn)
         .map_err(|e| e.to_string())?
         .ids()
@@ -135,11 +146,7 @@ pub fn namespace_page(
     let memory = SimMemory::new(PHYS, LEN);
     let mut iommu = SimIommu::new();
     let mut arena = arena(&memory, &mut iommu)?;
-    let mut buf = arena
-        .alloc::<FromDevice>(4096, 4096)
-        .map_err(|e| e.to_string())?;
-    let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
-    memory.write(phys, data.get(..data.len().min(4096)).unwrap_or(&[]));
+    let mut buf = page(&mut arena, &memory, data)?;
     parse_namespace(&mut buf, 1, max_transfer).map_err(|e| e.to_string())
 }
 
@@ -153,16 +160,8 @@ pub fn identify(data: &[u8]) -> Result<(), String> {
     let memory = SimMemory::new(PHYS, LEN);
     let mut iommu = SimIommu::new();
     let mut arena = arena(&memory, &mut iommu)?;
-    let mut page = |bytes: &[u8]| -> Result<_, String> {
-        let buf = arena
-            .alloc::<FromDevice>(4096, 4096)
-            .map_err(|e| e.to_string())?;
-        let phys = PHYS + (buf.iova().get() - SimWindow::BASE);
-        memory.write(phys, bytes.get(..bytes.len().min(4096)).unwrap_or(&[]));
-        Ok(buf)
-    };
-    let mut ctrl = page(data)?;
-    let mut ns = page(data.get(4096..).unwrap_or(&[]))?;
+    let mut ctrl = page(&mut arena, &memory, data)?;
+    let mut ns = page(&mut arena, &memory, data.get(4096..).unwrap_or(&[]))?;
     let max = match parse_controller(&mut ctrl, 1) {
         Ok(c) => {
             if c.max_transfer < 4096 || c.max_transfer > DRIVER_MAX_TRANSFER {

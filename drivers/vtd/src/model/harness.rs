@@ -177,23 +177,14 @@ impl Harness {
             // with the same DID must reference the same tables, since the
             // IOTLB is tagged by it), so a device in a domain already built
             // shares its tables and buffer.
-            if let Some(shared) = state.mappings.iter().find(|m| m.did == did).copied() {
-                let ce = ContextEntry::translated(shared_roots[&did], levels, did);
-                write_entry(
-                    &mut mem,
-                    ctx + u64::from(sid & 0xff) * 16,
-                    ce.lo,
-                    ce.hi,
-                    true,
-                )
-                .expect("context entry");
+            let table = if let Some(shared) = state.mappings.iter().find(|m| m.did == did).copied()
+            {
                 state.mappings.push(OldMapping {
                     source_id: sid,
                     ..shared
                 });
-                continue;
-            }
-            let pt = {
+                shared_roots[&did]
+            } else {
                 let mut old = self.old.borrow_mut();
                 let t = PageTable::new(&mut mem, &mut old, levels, true).expect("old pt");
                 let pa = self.old_next_buffer.get();
@@ -209,10 +200,10 @@ impl Harness {
                     pa,
                     pages: OLD_PAGES,
                 });
-                t
+                shared_roots.insert(did, t.root);
+                t.root
             };
-            shared_roots.insert(did, pt.root);
-            let ce = ContextEntry::translated(pt.root, levels, did);
+            let ce = ContextEntry::translated(table, levels, did);
             write_entry(
                 &mut mem,
                 ctx + u64::from(sid & 0xff) * 16,
